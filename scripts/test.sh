@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need (once; later runs reuse it) and runs every test.
+#   - Debian packages: prometheus (promtool), docker-compose (to validate the compose file)
+#   - tansu 0.6.0, the Kafka-compatible test broker, built from crates.io and cached
+# Then: cargo test over the library, the binary and the integration tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v promtool >/dev/null || need+=(prometheus)
+command -v docker-compose >/dev/null || need+=(docker-compose)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${need[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -q >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${need[@]}" >&2
+fi
+
+D2C_TANSU_BIN="$(scripts/install-tansu.sh)"
+export D2C_TANSU_BIN
+
+# Integration tests each start their own broker and d2c processes; two at a time fit 2 cores.
+cargo test --locked --all-targets -- --test-threads="${D2C_TEST_THREADS:-2}"

@@ -1,0 +1,177 @@
+//! RFC policy: which incidents deserve a change request, and what it proposes. Pure: an incident
+//! and the policy in, an RFC out.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ConfigError, line_of};
+use crate::model::{Approval, Incident, Priority, Rfc, RfcCategory, Risk, stable_hash};
+
+/// One rule of the change policy. All conditions that are given must hold; a list condition
+/// holds when any of its entries matches. A rule with no condition matches every incident.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Name of the rule, shown on the RFC; unique in the file.
+    pub name: String,
+    /// Incident priorities the rule applies to, e.g. `["P1", "P2"]`. Default: any.
+    #[serde(default)]
+    pub priorities: Vec<Priority>,
+    /// Services the rule applies to: the root-cause service or any failing service of the
+    /// incident must be one of them. Default: any.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Alert names the rule applies to: any alert of the incident. Default: any.
+    #[serde(default)]
+    pub alert_names: Vec<String>,
+    /// `emergency`, `standard` (pre-approved, routine) or `normal`.
+    pub category: RfcCategory,
+    /// The proposed corrective action. `{service}` is replaced by the root-cause service (or the
+    /// first failing service), `{incident}` by the incident id, `{alert}` by the first alert name.
+    pub action: String,
+    /// `low`, `medium` or `high`. Default: `medium`.
+    #[serde(default = "default_risk")]
+    pub risk: Risk,
+    /// `required` or `pre_approved`. Default: `pre_approved` for standard changes, `required`
+    /// otherwise.
+    #[serde(default)]
+    pub approval: Option<Approval>,
+}
+
+fn default_risk() -> Risk {
+    Risk::Medium
+}
+
+/// The change policy file: rules tried in order; the first that matches raises the RFC.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePolicy {
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+}
+
+impl ChangePolicy {
+    /// Reads and checks a change policy file; errors name the file and line.
+    pub fn load(file: &Path) -> Result<ChangePolicy, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        ChangePolicy::from_str(&text, file)
+    }
+
+    pub fn from_str(text: &str, file: &Path) -> Result<ChangePolicy, ConfigError> {
+        let p: ChangePolicy =
+            toml::from_str(text).map_err(|e| crate::config::load::syntax_error(file, text, &e))?;
+        let mut names = BTreeSet::new();
+        for r in &p.rules {
+            let invalid = |message: String| ConfigError::Invalid {
+                file: file.to_path_buf(),
+                line: text
+                    .lines()
+                    .position(|l| l.contains(&format!("\"{}\"", r.name)))
+                    .map(|i| i + 1)
+                    .or_else(|| line_of(text, "rules.name")),
+                key: format!("rules[{}]", r.name),
+                message,
+            };
+            if r.name.trim().is_empty() {
+                return Err(invalid("has an empty name".into()));
+            }
+            if !names.insert(r.name.as_str()) {
+                return Err(invalid(
+                    "is defined twice; rule names must be unique".into(),
+                ));
+            }
+            if r.action.trim().is_empty() {
+                return Err(invalid("has an empty action".into()));
+            }
+        }
+        Ok(p)
+    }
+
+    /// The first rule that `incident` meets, if any.
+    pub fn matching(&self, incident: &Incident) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.matches(incident))
+    }
+}
+
+impl Rule {
+    pub fn matches(&self, i: &Incident) -> bool {
+        let root = i.root_cause.as_ref().map(|r| r.service.as_str());
+        (self.priorities.is_empty() || self.priorities.contains(&i.priority))
+            && (self.services.is_empty()
+                || self
+                    .services
+                    .iter()
+                    .any(|s| Some(s.as_str()) == root || i.failing_services.iter().any(|f| f == s)))
+            && (self.alert_names.is_empty()
+                || i.alerts.iter().any(|a| self.alert_names.contains(&a.name)))
+    }
+
+    /// The RFC this rule proposes for `incident`. Its id depends only on the incident id and the
+    /// rule name, so replays and restarts give the same RFC.
+    pub fn propose(&self, incident: &Incident) -> Rfc {
+        let service = incident
+            .root_cause
+            .as_ref()
+            .map(|r| r.service.clone())
+            .or_else(|| incident.failing_services.first().cloned())
+            .unwrap_or_else(|| "unknown service".into());
+        let alert = incident.alerts.first().map_or("", |a| a.name.as_str());
+        let action = self
+            .action
+            .replace("{service}", &service)
+            .replace("{incident}", &incident.id)
+            .replace("{alert}", alert);
+        let cis: BTreeSet<String> = incident
+            .alerts
+            .iter()
+            .filter_map(|a| a.ci.clone())
+            .collect();
+        Rfc {
+            id: format!("RFC-{}", &stable_hash(&[&incident.id, &self.name])[..12]),
+            version: 1,
+            incident_id: incident.id.clone(),
+            rule: self.name.clone(),
+            category: self.category,
+            action,
+            cis: cis.into_iter().collect(),
+            services: incident.failing_services.clone(),
+            risk: self.risk,
+            approval: self.approval.unwrap_or(match self.category {
+                RfcCategory::Standard => Approval::PreApproved,
+                _ => Approval::Required,
+            }),
+            priority: incident.priority,
+            created_at: incident.updated_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rules_and_rejects_duplicates_with_line() {
+        let ok = "[[rules]]\nname = \"a\"\npriorities = [\"P1\"]\ncategory = \"emergency\"\naction = \"restart {service}\"\n";
+        let p = ChangePolicy::from_str(ok, Path::new("p.toml")).unwrap();
+        assert_eq!(p.rules[0].priorities, [Priority::P1]);
+        let dup = format!("{ok}[[rules]]\nname = \"a\"\ncategory = \"normal\"\naction = \"x\"\n");
+        let e = ChangePolicy::from_str(&dup, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("p.toml:2: `rules[a]` is defined twice"),
+            "{e}"
+        );
+        let bad = "[[rules]]\nname = \"a\"\ncategory = \"urgent\"\naction = \"x\"\n";
+        let e = ChangePolicy::from_str(bad, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("p.toml:3:"), "{e}");
+    }
+}

@@ -1,0 +1,194 @@
+//! Typed configuration: the settings file (`config/d2c.toml`), environment overrides, and
+//! validation that names the file, the line and what is wrong. Loaded once at start-up.
+
+pub(crate) mod load;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use load::{ConfigError, Loaded, line_of, load, load_str};
+
+/// The whole settings file. Every field has a default, so an empty file is a valid config that
+/// talks to a broker on `127.0.0.1:9092`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Path of the topology file (services, capabilities, CIs). Relative paths are resolved
+    /// against the directory of the settings file. Default: `topology.toml`.
+    pub topology: PathBuf,
+    /// Path of the change policy file (rules that turn incidents into RFCs). Relative paths are
+    /// resolved against the directory of the settings file. Default: `change-policy.toml`.
+    pub change_policy: PathBuf,
+    pub kafka: KafkaConfig,
+    pub topics: TopicsConfig,
+    pub http: HttpConfig,
+    pub ingest: IngestConfig,
+    pub correlation: CorrelationConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            topology: PathBuf::from("topology.toml"),
+            change_policy: PathBuf::from("change-policy.toml"),
+            kafka: KafkaConfig::default(),
+            topics: TopicsConfig::default(),
+            http: HttpConfig::default(),
+            ingest: IngestConfig::default(),
+            correlation: CorrelationConfig::default(),
+        }
+    }
+}
+
+/// How d2c reaches Kafka.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, comma separated `host:port`. Default: `127.0.0.1:9092`.
+    pub brokers: String,
+    /// Consumer group prefix: the ingest stage joins `<group_id>-ingest`, the correlate stage
+    /// `<group_id>-correlate`. Default: `d2c`.
+    pub group_id: String,
+    /// `client.id` sent to the broker, shown in its logs. Default: `d2c`.
+    pub client_id: String,
+    /// Create missing topics at start-up with `partitions` and `replication_factor`.
+    /// Default: `true`.
+    pub create_topics: bool,
+    /// Partitions of topics d2c creates. Default: `6`.
+    pub partitions: i32,
+    /// Replication factor of topics d2c creates. Default: `1` (use 3 in production).
+    pub replication_factor: i32,
+    /// Consumer session timeout: how long a silent member keeps its partitions.
+    /// Default: `10s`.
+    #[serde(with = "humantime_serde")]
+    pub session_timeout: Duration,
+    /// Most records handled as one batch; outputs of a batch are awaited together before its
+    /// offsets are stored. Larger batches raise throughput and latency. Default: `500`.
+    pub batch_max_records: usize,
+    /// Longest wait for a batch to fill once its first record arrived. Default: `5ms`.
+    #[serde(with = "humantime_serde")]
+    pub batch_linger: Duration,
+    /// Extra librdkafka properties passed to every client as they are (e.g.
+    /// `"security.protocol" = "SASL_SSL"`). Default: none.
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".into(),
+            group_id: "d2c".into(),
+            client_id: "d2c".into(),
+            create_topics: true,
+            partitions: 6,
+            replication_factor: 1,
+            session_timeout: Duration::from_secs(10),
+            batch_max_records: 500,
+            batch_linger: Duration::from_millis(5),
+            properties: Default::default(),
+        }
+    }
+}
+
+/// Names of the topics d2c reads and writes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopicsConfig {
+    /// Raw payloads from monitoring and security tools, any supported format, one per record.
+    /// Default: `d2c.events.raw`.
+    pub raw: String,
+    /// Normalised events, keyed by correlation domain. Default: `d2c.events`.
+    pub events: String,
+    /// Incident versions, keyed by incident id. Default: `d2c.incidents`.
+    pub incidents: String,
+    /// Change requests (RFCs), keyed by RFC id. Default: `d2c.changes`.
+    pub changes: String,
+    /// Raw payloads that could not be parsed, with the reason in headers. Default: `d2c.dlq`.
+    pub dlq: String,
+}
+
+impl Default for TopicsConfig {
+    fn default() -> Self {
+        TopicsConfig {
+            raw: "d2c.events.raw".into(),
+            events: "d2c.events".into(),
+            incidents: "d2c.incidents".into(),
+            changes: "d2c.changes".into(),
+            dlq: "d2c.dlq".into(),
+        }
+    }
+}
+
+impl TopicsConfig {
+    /// All topic names with the key they are configured under, in a fixed order.
+    pub fn all(&self) -> [(&'static str, &str); 5] {
+        [
+            ("topics.raw", &self.raw),
+            ("topics.events", &self.events),
+            ("topics.incidents", &self.incidents),
+            ("topics.changes", &self.changes),
+            ("topics.dlq", &self.dlq),
+        ]
+    }
+}
+
+/// The HTTP server for `/metrics`, `/healthz` and `/readyz`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address to listen on. Default: `127.0.0.1:9464` (use `0.0.0.0:9464` in a container).
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "127.0.0.1:9464".into(),
+        }
+    }
+}
+
+/// Limits of the ingest stage.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Records larger than this go to the DLQ with reason `oversize`. Default: `1048576` (1 MiB).
+    pub max_record_bytes: usize,
+    /// A payload carrying more events than this (e.g. a huge Alertmanager group) goes to the DLQ
+    /// with reason `too_many_events`. Default: `10000`.
+    pub max_events_per_record: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_record_bytes: 1 << 20,
+            max_events_per_record: 10_000,
+        }
+    }
+}
+
+/// How alerts are grouped into incidents.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorrelationConfig {
+    /// An alert joins an open incident on the same or a dependency-linked service only if the
+    /// incident saw an event at most this long before. Default: `5m`.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// How long a resolved incident and its alerts stay in memory (so late duplicates of its
+    /// alerts are recognised) before they are forgotten. Default: `1h`.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+}
+
+impl Default for CorrelationConfig {
+    fn default() -> Self {
+        CorrelationConfig {
+            window: Duration::from_secs(300),
+            retention: Duration::from_secs(3600),
+        }
+    }
+}

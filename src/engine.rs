@@ -1,0 +1,460 @@
+//! The pure core: `(state, event) -> (state, outputs)` and `(state, tick(now)) -> (state,
+//! outputs)`. Composes correlation, impact and change policy into versioned incident and RFC
+//! records. No I/O and no wall clock, so the same input always gives the same output.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::change::ChangePolicy;
+use crate::config::CorrelationConfig;
+use crate::correlate::{self, Group, Outcome};
+use crate::impact;
+use crate::model::{Event, Incident, IncidentStatus, Output, Priority, Status};
+use crate::topology::Topology;
+
+/// Everything the engine remembers; serialisable so it can be checkpointed.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct EngineState {
+    pub correlation: correlate::State,
+    /// The last published version of every incident still remembered.
+    pub published: BTreeMap<String, Incident>,
+    /// Ids of RFCs already raised per incident, so each is raised once.
+    pub rfcs: BTreeMap<String, BTreeSet<String>>,
+    /// The latest event time seen: the engine's notion of "now".
+    pub clock: Option<DateTime<Utc>>,
+}
+
+/// What applying one event did, for the shell to count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub outcome: Outcome,
+    pub outputs: Vec<Output>,
+}
+
+/// Counts the shell turns into gauges.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Summary {
+    pub active_alerts: u64,
+    pub open_by_priority: BTreeMap<Priority, u64>,
+    pub open_by_capability: BTreeMap<String, u64>,
+}
+
+/// The correlation engine for one stream of events (one input partition).
+#[derive(Debug, Clone)]
+pub struct Engine {
+    topo: Arc<Topology>,
+    policy: Arc<ChangePolicy>,
+    cfg: CorrelationConfig,
+    state: EngineState,
+}
+
+impl Engine {
+    pub fn new(topo: Arc<Topology>, policy: Arc<ChangePolicy>, cfg: CorrelationConfig) -> Self {
+        Engine {
+            topo,
+            policy,
+            cfg,
+            state: EngineState::default(),
+        }
+    }
+
+    pub fn state(&self) -> &EngineState {
+        &self.state
+    }
+
+    /// Applies one event; returns what it did and the records it caused, in order.
+    pub fn apply(&mut self, ev: &Event) -> Applied {
+        self.state.clock = Some(self.state.clock.map_or(ev.time, |c| c.max(ev.time)));
+        let res = self.topo.resolve(ev);
+        let (outcome, touched) = correlate::observe(
+            &mut self.state.correlation,
+            &self.topo,
+            self.cfg.window,
+            ev,
+            &res,
+        );
+        let mut outputs = Vec::new();
+        if let Some(id) = touched {
+            self.publish_if_changed(&id, ev.time, &mut outputs);
+        }
+        Applied { outcome, outputs }
+    }
+
+    /// Advances the engine's time to `now` (never backwards) and runs what is due: resolved
+    /// incidents past their retention are forgotten. Returns the records timers caused.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Output> {
+        let now = self.state.clock.map_or(now, |c| c.max(now));
+        self.state.clock = Some(now);
+        for id in correlate::expire(&mut self.state.correlation, now, self.cfg.retention) {
+            self.state.published.remove(&id);
+            self.state.rfcs.remove(&id);
+        }
+        Vec::new()
+    }
+
+    /// Gauges for the shell: firing alerts, open incidents by priority and by capability.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary {
+            active_alerts: self
+                .state
+                .correlation
+                .alerts
+                .values()
+                .filter(|a| a.alert.status == Status::Firing)
+                .count() as u64,
+            ..Summary::default()
+        };
+        for inc in self.state.published.values() {
+            if inc.status == IncidentStatus::Open {
+                *s.open_by_priority.entry(inc.priority).or_default() += 1;
+                for c in &inc.capabilities {
+                    *s.open_by_capability.entry(c.clone()).or_default() += 1;
+                }
+            }
+        }
+        s
+    }
+
+    fn publish_if_changed(&mut self, id: &str, time: DateTime<Utc>, outputs: &mut Vec<Output>) {
+        let Some(group) = self.state.correlation.groups.get(id) else {
+            return;
+        };
+        let mut incident = self.build(group, time);
+        let previous = self.state.published.get(id);
+        if previous.is_some_and(|p| same_substance(p, &incident)) {
+            return;
+        }
+        incident.version = previous.map_or(1, |p| p.version + 1);
+        outputs.push(Output::Incident(incident.clone()));
+        if incident.status == IncidentStatus::Open
+            && let Some(rule) = self.policy.matching(&incident)
+        {
+            let rfc = rule.propose(&incident);
+            if self
+                .state
+                .rfcs
+                .entry(incident.id.clone())
+                .or_default()
+                .insert(rfc.id.clone())
+            {
+                outputs.push(Output::Change(rfc));
+            }
+        }
+        self.state.published.insert(id.to_string(), incident);
+    }
+
+    fn build(&self, g: &Group, time: DateTime<Utc>) -> Incident {
+        let alerts: Vec<_> = g
+            .alerts
+            .iter()
+            .map(|f| self.state.correlation.alerts[f].alert.clone())
+            .collect();
+        let severity = alerts
+            .iter()
+            .map(|a| a.severity)
+            .min()
+            .unwrap_or(crate::model::Severity::Info);
+        let mut failing: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+        for a in &alerts {
+            if let Some(s) = &a.service {
+                let t = failing.entry(s.clone()).or_insert(a.first_seen);
+                *t = (*t).min(a.first_seen);
+            }
+        }
+        let assessment = impact::assess(&self.topo, failing.keys().map(String::as_str), severity);
+        let root_cause = correlate::root_cause(&self.topo, &failing);
+        let first = alerts.first().map_or("alert", |a| a.name.as_str());
+        let subject = root_cause
+            .as_ref()
+            .map(|r| r.service.clone())
+            .or_else(|| alerts.first().and_then(|a| a.ci.clone()))
+            .unwrap_or_else(|| "unmapped".into());
+        let title = match alerts.len() {
+            0 | 1 => format!("{subject}: {first}"),
+            n => format!("{subject}: {first} and {} more alerts", n - 1),
+        };
+        Incident {
+            id: g.id.clone(),
+            version: 0,
+            status: if g.resolved_at.is_some() {
+                IncidentStatus::Resolved
+            } else {
+                IncidentStatus::Open
+            },
+            severity,
+            priority: assessment.priority,
+            title,
+            opened_at: g.opened_at,
+            updated_at: time.max(g.opened_at),
+            resolved_at: g.resolved_at,
+            root_cause,
+            failing_services: failing.into_keys().collect(),
+            services: assessment.services,
+            capabilities: assessment.capabilities,
+            impact: assessment.impact,
+            event_count: g.event_count,
+            alerts,
+        }
+    }
+}
+
+/// Whether two versions of an incident say the same thing to an operator: repeats of an alert
+/// (counts, last seen) do not make a new version; a change of membership, status, severity,
+/// priority, impact or cause does.
+fn same_substance(a: &Incident, b: &Incident) -> bool {
+    a.status == b.status
+        && a.severity == b.severity
+        && a.priority == b.priority
+        && a.title == b.title
+        && a.root_cause == b.root_cause
+        && a.failing_services == b.failing_services
+        && a.services == b.services
+        && a.capabilities == b.capabilities
+        && a.impact == b.impact
+        && a.alerts.len() == b.alerts.len()
+        && a.alerts.iter().zip(&b.alerts).all(|(x, y)| {
+            x.fingerprint == y.fingerprint && x.status == y.status && x.severity == y.severity
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Rfc, RfcCategory, Severity};
+    use crate::settings::Settings;
+
+    fn engine() -> Engine {
+        let s = Settings::embedded().unwrap();
+        Engine::new(s.topology, s.policy, s.config.correlation)
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    fn ev(name: &str, ci: &str, sev: Severity, status: Status, t: i64) -> Event {
+        Event {
+            id: format!("{name}-{ci}-{t}"),
+            source: "test".into(),
+            time: at(t),
+            ci: Some(ci.into()),
+            name: name.into(),
+            severity: sev,
+            status,
+            category: Default::default(),
+            fingerprint: format!("{name}/{ci}"),
+            labels: Default::default(),
+            attributes: Default::default(),
+        }
+    }
+
+    fn incidents(out: &[Output]) -> Vec<&Incident> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Incident(i) => Some(i),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn rfcs(out: &[Output]) -> Vec<&Rfc> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Change(r) => Some(r),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn run(e: &mut Engine, events: &[Event]) -> Vec<Output> {
+        events.iter().flat_map(|ev| e.apply(ev).outputs).collect()
+    }
+
+    fn outage() -> Vec<Event> {
+        use Severity::*;
+        use Status::*;
+        vec![
+            ev("PostgresDown", "pg-payments-1", Critical, Firing, 0),
+            ev("HighErrorRate", "payments-api-7f9c", Critical, Firing, 5),
+            ev("PostgresDown", "pg-payments-1", Critical, Firing, 10),
+            ev("HighLatency", "checkout-api-5c1a", Major, Firing, 15),
+            ev("Http5xxRate", "web-1", Critical, Firing, 20),
+            ev("QueueBacklog", "email-worker-1", Warning, Firing, 21),
+            ev("PostgresDown", "pg-payments-1", Critical, Resolved, 100),
+            ev(
+                "HighErrorRate",
+                "payments-api-7f9c",
+                Critical,
+                Resolved,
+                101,
+            ),
+            ev("HighLatency", "checkout-api-5c1a", Major, Resolved, 102),
+            ev("Http5xxRate", "web-1", Critical, Resolved, 103),
+        ]
+    }
+
+    #[test]
+    fn a_failing_dependency_and_its_dependents_make_one_incident() {
+        let mut e = engine();
+        let out = run(&mut e, &outage());
+        let incs = incidents(&out);
+        let ids: BTreeSet<&str> = incs.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids.len(), 2, "the outage and the unrelated email backlog");
+        let last = incs
+            .iter()
+            .rev()
+            .find(|i| i.failing_services.contains(&"payments-db".to_string()))
+            .unwrap();
+        assert_eq!(last.status, IncidentStatus::Resolved);
+        assert_eq!(last.alerts.len(), 4);
+        assert_eq!(last.root_cause.as_ref().unwrap().service, "payments-db");
+        assert_eq!(last.priority, Priority::P1);
+        assert_eq!(last.severity, Severity::Critical);
+        assert!(last.services.contains(&"web-frontend".to_string()));
+        assert_eq!(last.capabilities, ["online-payments", "order-checkout"]);
+        assert_eq!(last.impact.revenue_at_risk_per_minute, 2000.0);
+        assert_eq!(
+            last.event_count, 9,
+            "the repeat is counted, not a new alert"
+        );
+        // Versions count up by one with no gaps: open, 3 joins, 3 alert resolves (status
+        // unchanged), final resolve. The repeat at t=10 made no version.
+        let versions: Vec<u32> = incs
+            .iter()
+            .filter(|i| i.id == last.id)
+            .map(|i| i.version)
+            .collect();
+        assert_eq!(versions, (1..=versions.len() as u32).collect::<Vec<_>>());
+        let email = incs.iter().find(|i| i.id != last.id).unwrap();
+        assert_eq!(email.priority, Priority::P4);
+        assert_eq!(email.capabilities, ["marketing-email"]);
+        // One RFC for the outage, from the first rule it met.
+        let r = rfcs(&out);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].incident_id, last.id);
+        assert_eq!(r[0].rule, "database-failover");
+        assert_eq!(r[0].category, RfcCategory::Emergency);
+        assert!(r[0].action.starts_with("Fail over payments-db"));
+        assert_eq!(r[0].cis, ["pg-payments-1"]);
+    }
+
+    #[test]
+    fn same_input_gives_identical_output() {
+        let a: Vec<String> = run(&mut engine(), &outage())
+            .iter()
+            .map(Output::to_json)
+            .collect();
+        let b: Vec<String> = run(&mut engine(), &outage())
+            .iter()
+            .map(Output::to_json)
+            .collect();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn alerts_outside_the_window_open_a_new_incident() {
+        use Severity::*;
+        let mut e = engine();
+        let out = run(
+            &mut e,
+            &[
+                ev("PostgresDown", "pg-payments-1", Critical, Status::Firing, 0),
+                ev(
+                    "HighErrorRate",
+                    "payments-api-7f9c",
+                    Critical,
+                    Status::Firing,
+                    301,
+                ),
+            ],
+        );
+        let ids: BTreeSet<String> = incidents(&out).iter().map(|i| i.id.clone()).collect();
+        assert_eq!(ids.len(), 2);
+    }
+
+    #[test]
+    fn refiring_after_resolve_opens_a_new_incident() {
+        use Severity::*;
+        let mut e = engine();
+        let out = run(
+            &mut e,
+            &[
+                ev("PostgresDown", "pg-payments-1", Critical, Status::Firing, 0),
+                ev(
+                    "PostgresDown",
+                    "pg-payments-1",
+                    Critical,
+                    Status::Resolved,
+                    10,
+                ),
+                ev(
+                    "PostgresDown",
+                    "pg-payments-1",
+                    Critical,
+                    Status::Firing,
+                    20,
+                ),
+            ],
+        );
+        let incs = incidents(&out);
+        assert_eq!(incs.len(), 3);
+        assert_eq!(incs[1].status, IncidentStatus::Resolved);
+        assert_ne!(incs[0].id, incs[2].id);
+        assert_eq!(incs[2].version, 1);
+    }
+
+    #[test]
+    fn a_resolve_for_an_unknown_alert_changes_nothing() {
+        let mut e = engine();
+        let a = e.apply(&ev("X", "web-1", Severity::Major, Status::Resolved, 0));
+        assert_eq!(a.outcome, Outcome::UnmatchedResolve);
+        assert!(a.outputs.is_empty());
+        assert_eq!(e.summary(), Summary::default());
+        // Its firing arriving late (older timestamp) is stale and opens nothing.
+        let late = e.apply(&ev("X", "web-1", Severity::Major, Status::Firing, -10));
+        assert_eq!(late.outcome, Outcome::Stale);
+        assert!(late.outputs.is_empty());
+        // A firing after the resolve is a new alert and opens an incident.
+        let again = e.apply(&ev("X", "web-1", Severity::Major, Status::Firing, 10));
+        assert_eq!(again.outcome, Outcome::Opened);
+        assert_eq!(incidents(&again.outputs).len(), 1);
+    }
+
+    #[test]
+    fn resolved_incidents_are_forgotten_after_retention() {
+        use Severity::*;
+        let mut e = engine();
+        run(
+            &mut e,
+            &[
+                ev("PostgresDown", "pg-payments-1", Critical, Status::Firing, 0),
+                ev(
+                    "PostgresDown",
+                    "pg-payments-1",
+                    Critical,
+                    Status::Resolved,
+                    10,
+                ),
+            ],
+        );
+        e.tick(at(10 + 3599));
+        assert_eq!(e.state().published.len(), 1);
+        e.tick(at(10 + 3601));
+        assert!(e.state().published.is_empty());
+        assert!(e.state().correlation.alerts.is_empty());
+    }
+
+    #[test]
+    fn summary_counts_open_incidents_by_priority_and_capability() {
+        let mut e = engine();
+        run(&mut e, &outage()[..6]);
+        let s = e.summary();
+        assert_eq!(s.active_alerts, 5);
+        assert_eq!(s.open_by_priority.get(&Priority::P1), Some(&1));
+        assert_eq!(s.open_by_priority.get(&Priority::P4), Some(&1));
+        assert_eq!(s.open_by_capability.get("online-payments"), Some(&1));
+    }
+}

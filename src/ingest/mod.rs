@@ -1,0 +1,452 @@
+//! Ingest, the stateless first stage: the raw bytes of one Kafka record become normalised
+//! [`Event`]s, or an [`IngestError`] whose [`reason`](IngestError::reason) and message go to the
+//! DLQ with the original bytes. No input makes it panic.
+//!
+//! One file per format: `native.rs` (d2c's own JSON, its fields documented there) and
+//! `alertmanager.rs` (the Prometheus Alertmanager webhook, version 4); `payload.rs` is the one
+//! JSON pass they share. [`parse`] detects the format; [`parse_as`] is for callers that already
+//! know it (HTTP ingest).
+//!
+//! Order of checks, cheapest first: size ([`Limits::max_record_bytes`], before any parsing),
+//! UTF-8, emptiness, one JSON pass into typed structs, format detection, the number of events
+//! ([`Limits::max_events_per_record`]), then each event's fields. A record is all or nothing:
+//! one bad event in a batch sends the whole record to the DLQ, so no part of it is lost silently.
+//!
+//! Detection, from the top-level keys:
+//! - an object with `alerts` and `version` or `groupKey` is an Alertmanager payload;
+//! - an object without `alerts` that has `name` or `time` is a native event (a missing or bad
+//!   field then gets an error naming it, rather than "unknown format");
+//! - an array is a native batch if it is empty or holds at least one such object;
+//! - anything else is `unknown_format`.
+
+mod alertmanager;
+mod native;
+mod payload;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+pub use crate::model::Event;
+use crate::model::{Category, DlqRecord, Status, stable_hash};
+use payload::{Envelope, Object, Text, Top};
+
+/// An input format d2c reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// d2c's own JSON event, or an array of them; its fields are documented in `native.rs`.
+    Native,
+    /// Prometheus Alertmanager's webhook payload, version 4.
+    Alertmanager,
+}
+
+impl Format {
+    /// Every format d2c reads.
+    pub const ALL: [Format; 2] = [Format::Native, Format::Alertmanager];
+
+    /// The name used in URLs (`POST /api/v1/events/{format}`), metrics labels and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Native => "native",
+            Format::Alertmanager => "alertmanager",
+        }
+    }
+
+    /// The format with this name (as [`as_str`](Self::as_str) gives it, any letter case).
+    pub fn from_name(s: &str) -> Option<Format> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Bounds on what one record may cost; what exceeds them goes to the DLQ.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Records larger than this are refused before parsing (`oversize`). Default: 1 MiB.
+    pub max_record_bytes: usize,
+    /// Records carrying more events than this (a native batch, an Alertmanager group) are
+    /// refused (`too_many_events`). Default: 10,000.
+    pub max_events_per_record: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_record_bytes: 1 << 20,
+            max_events_per_record: 10_000,
+        }
+    }
+}
+
+/// Why a record could not become events. The message is written for the person reading the
+/// DLQ: it names the field, what was expected and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The bytes are not UTF-8; `offset` is where the first invalid byte is.
+    #[error(
+        "the record is not UTF-8 text (invalid byte at offset {offset}); \
+         d2c reads JSON encoded as UTF-8"
+    )]
+    NotUtf8 { offset: usize },
+
+    /// The text is not one JSON document (syntax error, trailing text, a key given twice).
+    #[error("the record is not valid JSON: {detail}; send exactly one JSON document per record")]
+    MalformedJson { detail: String },
+
+    /// The record is longer than [`Limits::max_record_bytes`]; nothing of it was read.
+    #[error(
+        "the record is {size} bytes, over the limit of {limit} bytes; split the payload into \
+         smaller records or raise ingest.max_record_bytes"
+    )]
+    Oversize { size: usize, limit: usize },
+
+    /// A required field is absent, `null` or `""`; `field` is its path, e.g. `[2].time`.
+    #[error("{format} payload: {field} is missing; {hint}", hint = missing_hint(*.format, .field))]
+    MissingField { format: Format, field: String },
+
+    /// A field has the wrong JSON type or a value outside its set; `detail` says what was
+    /// expected and what was found.
+    #[error("{format} payload: {field} is invalid: {detail}")]
+    InvalidValue {
+        format: Format,
+        field: String,
+        detail: String,
+    },
+
+    /// Detection found no format; `found` says what the record is instead.
+    #[error(
+        "the record is {found}, which is no format d2c reads; send a native event (a JSON object \
+         with name and time), an array of them, or an Alertmanager webhook payload (a JSON \
+         object with version \"4\" and alerts)"
+    )]
+    UnknownFormat { found: &'static str },
+
+    /// More events than [`Limits::max_events_per_record`] in one record.
+    #[error(
+        "{format} payload: the record carries {count} events, over the limit of {limit} per record; \
+         {hint}",
+        hint = match .format {
+            Format::Native => "send smaller batches or raise ingest.max_events_per_record",
+            Format::Alertmanager => "set max_alerts in the Alertmanager webhook_config \
+                                     or raise ingest.max_events_per_record",
+        }
+    )]
+    TooManyEvents {
+        format: Format,
+        count: usize,
+        limit: usize,
+    },
+}
+
+impl IngestError {
+    /// Every value [`IngestError::reason`] can return: the label set of the DLQ metric.
+    pub const REASONS: [&'static str; 7] = [
+        "not_utf8",
+        "malformed_json",
+        "oversize",
+        "missing_field",
+        "invalid_value",
+        "unknown_format",
+        "too_many_events",
+    ];
+
+    /// The format the record was detected as, when detection got that far.
+    pub fn format(&self) -> Option<Format> {
+        match self {
+            IngestError::MissingField { format, .. }
+            | IngestError::InvalidValue { format, .. }
+            | IngestError::TooManyEvents { format, .. } => Some(*format),
+            _ => None,
+        }
+    }
+
+    /// The machine-readable reason, stable for DLQ records and metric labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            IngestError::NotUtf8 { .. } => "not_utf8",
+            IngestError::MalformedJson { .. } => "malformed_json",
+            IngestError::Oversize { .. } => "oversize",
+            IngestError::MissingField { .. } => "missing_field",
+            IngestError::InvalidValue { .. } => "invalid_value",
+            IngestError::UnknownFormat { .. } => "unknown_format",
+            IngestError::TooManyEvents { .. } => "too_many_events",
+        }
+    }
+
+    /// The DLQ record for the payload `raw` that failed with this error.
+    pub fn to_dlq_record(&self, raw: &[u8]) -> DlqRecord {
+        DlqRecord {
+            reason: self.reason().to_owned(),
+            detail: self.to_string(),
+            raw: String::from_utf8_lossy(raw).into_owned(),
+        }
+    }
+}
+
+/// What to do about a missing field, by the field's last path segment.
+fn missing_hint(format: Format, field: &str) -> &'static str {
+    let last = field.rsplit(['.', ']']).next().unwrap_or(field);
+    match (format, last) {
+        (Format::Native, "name") => "every native event needs a name, e.g. \"HighErrorRate\"",
+        (Format::Native, "time") => {
+            "every native event needs a time, an RFC 3339 timestamp such as 2026-11-28T10:00:00Z"
+        }
+        (Format::Alertmanager, "alertname") => "every alert needs an alertname label",
+        (Format::Alertmanager, "alerts") => {
+            "an Alertmanager webhook payload carries its alerts in an array named alerts"
+        }
+        (Format::Alertmanager, "startsAt") => {
+            "a firing alert needs startsAt, the RFC 3339 time it started"
+        }
+        (Format::Alertmanager, "endsAt") => {
+            "a resolved alert needs endsAt (or startsAt), an RFC 3339 timestamp"
+        }
+        _ => "add it to the payload",
+    }
+}
+
+/// Detects the format of `raw` and parses it. Never panics on any input.
+pub fn parse(raw: &[u8], limits: &Limits) -> Result<(Format, Vec<Event>), IngestError> {
+    let top = read(raw, limits)?;
+    let format = detect(&top)?;
+    Ok((format, events(format, top, limits)?))
+}
+
+/// Parses `raw` as `format`, without detection (HTTP ingest `POST /api/v1/events/{format}`).
+/// Never panics on any input.
+pub fn parse_as(format: Format, raw: &[u8], limits: &Limits) -> Result<Vec<Event>, IngestError> {
+    events(format, read(raw, limits)?, limits)
+}
+
+fn events(format: Format, top: Top, limits: &Limits) -> Result<Vec<Event>, IngestError> {
+    match format {
+        Format::Native => native::events(top, limits),
+        Format::Alertmanager => alertmanager::events(top, limits),
+    }
+}
+
+/// Everything before the formats differ: size, encoding, emptiness, the one JSON pass.
+fn read(raw: &[u8], limits: &Limits) -> Result<Top, IngestError> {
+    if raw.len() > limits.max_record_bytes {
+        return Err(IngestError::Oversize {
+            size: raw.len(),
+            limit: limits.max_record_bytes,
+        });
+    }
+    let text = std::str::from_utf8(raw).map_err(|e| IngestError::NotUtf8 {
+        offset: e.valid_up_to(),
+    })?;
+    // Editors on Windows like to start UTF-8 files with a byte order mark; JSON forbids it.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Err(IngestError::UnknownFormat {
+            found: "empty (no bytes, or only white space)",
+        });
+    }
+    payload::read(text, limits.max_events_per_record).map_err(|e| IngestError::MalformedJson {
+        detail: e.to_string(),
+    })
+}
+
+fn detect(top: &Top) -> Result<Format, IngestError> {
+    let unknown = |found| Err(IngestError::UnknownFormat { found });
+    match top {
+        Top::Object(e) if e.alerts.is_some() => {
+            if e.version.is_some() || e.group_key.is_some() {
+                Ok(Format::Alertmanager)
+            } else {
+                unknown("a JSON object with alerts but neither version nor groupKey")
+            }
+        }
+        Top::Object(e) if looks_native(e) => Ok(Format::Native),
+        Top::Object(_) => unknown("a JSON object with none of the keys name, time or alerts"),
+        Top::Array(a) if a.total == 0 => Ok(Format::Native),
+        Top::Array(a) => {
+            let native = |o: &Object<Envelope>| o.0.as_ref().is_ok_and(looks_native);
+            if a.items.iter().any(native) {
+                Ok(Format::Native)
+            } else {
+                unknown("a JSON array with no event object (an object with name and time) in it")
+            }
+        }
+        Top::Other(found) => unknown(found.json()),
+    }
+}
+
+/// Has a key only native events have, and not the key only Alertmanager payloads have.
+fn looks_native(e: &Envelope) -> bool {
+    e.alerts.is_none() && (e.name.is_some() || e.time.is_some())
+}
+
+/// Where in a payload an event's fields are, so errors can name them (`alerts[3].startsAt`).
+#[derive(Debug, Clone, Copy)]
+struct At {
+    format: Format,
+    /// The array holding the event (`alerts`, or `""` for a native batch) and its index.
+    item: Option<(&'static str, usize)>,
+}
+
+impl At {
+    fn top(format: Format) -> At {
+        At { format, item: None }
+    }
+
+    fn item(format: Format, array: &'static str, index: usize) -> At {
+        At {
+            format,
+            item: Some((array, index)),
+        }
+    }
+
+    /// The path of `field` (`"name"`, `"[2].name"`, `"alerts[2].labels"`); `""` is the item.
+    fn path(self, field: &str) -> String {
+        match (self.item, field) {
+            (None, "") => "the top level".to_owned(),
+            (None, _) => field.to_owned(),
+            (Some((array, i)), "") => format!("{array}[{i}]"),
+            (Some((array, i)), _) => format!("{array}[{i}].{field}"),
+        }
+    }
+
+    fn missing(self, field: &str) -> IngestError {
+        IngestError::MissingField {
+            format: self.format,
+            field: self.path(field),
+        }
+    }
+
+    fn invalid(self, field: &str, detail: String) -> IngestError {
+        IngestError::InvalidValue {
+            format: self.format,
+            field: self.path(field),
+            detail,
+        }
+    }
+
+    fn too_many(self, count: usize, limits: &Limits) -> Result<(), IngestError> {
+        if count <= limits.max_events_per_record {
+            return Ok(());
+        }
+        Err(IngestError::TooManyEvents {
+            format: self.format,
+            count,
+            limit: limits.max_events_per_record,
+        })
+    }
+
+    /// An optional string field; the empty string counts as absent.
+    fn string(self, field: &str, value: Option<Text>) -> Result<Option<String>, IngestError> {
+        match value.map(Text::into_string) {
+            None => Ok(None),
+            Some(Ok(s)) => Ok(Some(s).filter(|s| !s.is_empty())),
+            Some(Err(found)) => {
+                Err(self.invalid(field, format!("expected a string, found {found}")))
+            }
+        }
+    }
+
+    fn required(self, field: &str, value: Option<Text>) -> Result<String, IngestError> {
+        self.string(field, value)?
+            .ok_or_else(|| self.missing(field))
+    }
+
+    /// An RFC 3339 timestamp, read as chrono's serde support reads `DateTime<Utc>`.
+    fn time(self, field: &str, value: Option<Text>) -> Result<Option<DateTime<Utc>>, IngestError> {
+        let expected = "expected an RFC 3339 timestamp such as 2026-11-28T10:00:00Z";
+        match value.map(Text::into_string) {
+            None => Ok(None),
+            Some(Ok(s)) => match s.parse::<DateTime<Utc>>() {
+                Ok(t) => Ok(Some(t)),
+                Err(e) => Err(self.invalid(field, format!("{expected}, found {s:?} ({e})"))),
+            },
+            Some(Err(found)) => Err(self.invalid(field, format!("{expected}, found {found}"))),
+        }
+    }
+
+    /// A string-to-string map (labels, annotations); numbers and booleans become their text.
+    fn labels(
+        self,
+        field: &str,
+        value: Option<Object<BTreeMap<String, Text>>>,
+    ) -> Result<BTreeMap<String, String>, IngestError> {
+        let map = match value {
+            None => return Ok(BTreeMap::new()),
+            Some(Object(Ok(map))) => map,
+            Some(Object(Err(found))) => {
+                let detail = format!("expected an object of string values, found {found}");
+                return Err(self.invalid(field, detail));
+            }
+        };
+        map.into_iter()
+            .map(|(k, v)| match v.into_scalar() {
+                Ok(v) => Ok((k, v)),
+                Err(found) => {
+                    let detail = format!("expected a string, found {found}");
+                    Err(self.invalid(&format!("{field}.{k}"), detail))
+                }
+            })
+            .collect()
+    }
+
+    /// An optional status word; see [`status_word`].
+    fn status(self, field: &str, value: Option<Text>) -> Result<Option<Status>, IngestError> {
+        let Some(word) = self.string(field, value)? else {
+            return Ok(None);
+        };
+        match status_word(&word) {
+            Some(status) => Ok(Some(status)),
+            None => Err(self.invalid(
+                field,
+                format!("expected firing, resolved, problem or ok, found {word:?}"),
+            )),
+        }
+    }
+}
+
+/// The status words tools use: `firing`/`problem` and `resolved`/`ok`, any letter case.
+fn status_word(word: &str) -> Option<Status> {
+    match word.trim().to_ascii_lowercase().as_str() {
+        "firing" | "problem" => Some(Status::Firing),
+        "resolved" | "ok" => Some(Status::Resolved),
+        _ => None,
+    }
+}
+
+/// A category by its lowercase name, any letter case.
+fn category_word(word: &str) -> Option<Category> {
+    Some(match word.trim().to_ascii_lowercase().as_str() {
+        "availability" => Category::Availability,
+        "performance" => Category::Performance,
+        "capacity" => Category::Capacity,
+        "security" => Category::Security,
+        "change" => Category::Change,
+        "other" => Category::Other,
+        _ => return None,
+    })
+}
+
+/// The id of an event that brought none: the same alert, time and status give the same id, so
+/// a record consumed twice gives the same event twice, which dedup recognises.
+fn event_id(fingerprint: &str, time: DateTime<Utc>, status: Status) -> String {
+    let time = time.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+    let status = match status {
+        Status::Firing => "firing",
+        Status::Resolved => "resolved",
+    };
+    stable_hash(&[fingerprint, &time, status])
+}
+
+/// `k=v` for each label, in key order: the label part of a derived fingerprint.
+fn label_pairs(labels: &BTreeMap<String, String>) -> Vec<String> {
+    labels.iter().map(|(k, v)| format!("{k}={v}")).collect()
+}

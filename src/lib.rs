@@ -1,0 +1,34 @@
+//! d2c: a Detect to Correct incident pipeline (after the IT4IT value stream of that name).
+//!
+//! Monitoring and security events arrive on Kafka in any supported format; d2c normalises them,
+//! correlates them into incidents, maps each incident to the services and business capabilities
+//! it hurts, proposes change requests (RFCs), and publishes incidents, RFCs and Prometheus
+//! metrics. The modules read as the pipeline, from the ground up:
+//!
+//! - [`model`]: the IT4IT data objects (Event, Alert, Incident, RFC) and the output records.
+//! - [`config`]: the settings file, environment overrides and validation.
+//! - [`ingest`]: one parser per input format, raw bytes → events (stateless).
+//! - [`topology`]: the service model: CIs, services, dependencies, capabilities.
+//! - [`change`]: the RFC policy, incident → change request.
+//! - [`correlate`]: dedup into alerts, grouping into incidents, lifecycle, root cause.
+//! - [`impact`]: affected services and capabilities, revenue at risk, priority.
+//! - [`engine`]: the pure core composing the above: `(state, event) → (state, outputs)`.
+//! - [`settings`]: loading the settings, topology and policy files together.
+//! - [`replay`]: the same ingest and engine over a file, outputs as JSON Lines.
+//! - [`pipeline`]: the Kafka shell: ingest stage, correlate stage, producer, offsets.
+//! - [`telemetry`]: metrics registry, HTTP server (`/metrics`, `/healthz`, `/readyz`), logs.
+//! - [`demo`]: the embedded broker, traffic generator and incident printer of `d2c demo`.
+
+pub mod change;
+pub mod config;
+pub mod correlate;
+pub mod demo;
+pub mod engine;
+pub mod impact;
+pub mod ingest;
+pub mod model;
+pub mod pipeline;
+pub mod replay;
+pub mod settings;
+pub mod telemetry;
+pub mod topology;

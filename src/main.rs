@@ -1,0 +1,190 @@
+//! The `d2c` command line: parse arguments, load configuration, install tracing, call into the
+//! library.
+
+use std::io::{BufReader, BufWriter};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use d2c::settings::Settings;
+use d2c::telemetry::{self, Health, Metrics};
+
+/// d2c: Detect to Correct. Correlates monitoring and security events from Kafka into incidents,
+/// maps them to business impact, and proposes change requests.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the pipeline against the configured Kafka brokers.
+    Run {
+        /// Settings file.
+        #[arg(long, env = "D2C_CONFIG", default_value = "config/d2c.toml")]
+        config: PathBuf,
+    },
+    /// Run the real pipeline on an embedded Kafka-protocol broker with a traffic generator,
+    /// printing incidents as they form.
+    Demo {
+        /// Settings file; default: the example configuration built into the binary.
+        #[arg(long, env = "D2C_CONFIG")]
+        config: Option<PathBuf>,
+        /// Stop after this long (e.g. `90s`, `5m`); default: run until Ctrl-C.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+        /// Address for /metrics, overriding the settings (e.g. `127.0.0.1:0`).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Time between generator steps; smaller plays the scenario faster.
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        step: Duration,
+    },
+    /// Replay a file of raw payloads (one per line, any supported format) through the same
+    /// core, writing output records as JSON Lines on stdout.
+    Replay {
+        /// Settings file (for the topology, change policy and correlation settings).
+        #[arg(long, env = "D2C_CONFIG", default_value = "config/d2c.toml")]
+        config: PathBuf,
+        /// Input file; `-` reads standard input.
+        input: PathBuf,
+    },
+    /// Check a settings file and the topology and change policy it names, then exit.
+    Check {
+        #[arg(long, env = "D2C_CONFIG", default_value = "config/d2c.toml")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    telemetry::init_tracing();
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("d2c: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Check { config } => {
+            let s = Settings::load(&config)?;
+            println!(
+                "{}: ok ({} services, {} capabilities, {} change rules; topology {}, policy {})",
+                config.display(),
+                s.topology.service_names().count(),
+                s.topology.capability_names().count(),
+                s.policy.rules.len(),
+                s.topology_file.display(),
+                s.policy_file.display()
+            );
+            Ok(())
+        }
+        Command::Replay { config, input } => {
+            let s = Settings::load(&config)?;
+            let stdout = std::io::stdout().lock();
+            let stats = if input.as_os_str() == "-" {
+                d2c::replay::run(&s, std::io::stdin().lock(), BufWriter::new(stdout))
+            } else {
+                let f = std::fs::File::open(&input)
+                    .with_context(|| format!("cannot open {}", input.display()))?;
+                d2c::replay::run(&s, BufReader::new(f), BufWriter::new(stdout))
+            }
+            .context("replay failed writing its output")?;
+            tracing::info!(
+                lines = stats.lines,
+                events = stats.events,
+                dlq = stats.dlq,
+                incidents = stats.incidents,
+                changes = stats.changes,
+                "replay finished"
+            );
+            Ok(())
+        }
+        Command::Run { config } => {
+            let s = Settings::load(&config)?;
+            runtime()?.block_on(run(s))
+        }
+        Command::Demo {
+            config,
+            duration,
+            listen,
+            step,
+        } => {
+            let mut s = match config {
+                Some(c) => Settings::load(&c)?,
+                None => Settings::embedded()?,
+            };
+            if let Some(l) = listen {
+                s.config.http.listen = l;
+            }
+            runtime()?.block_on(async move {
+                let shutdown = shutdown_on_signal();
+                d2c::demo::run(s, d2c::demo::DemoOptions { duration, step }, shutdown).await?;
+                Ok(())
+            })
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// A token cancelled on SIGINT or SIGTERM.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler can be installed");
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutdown requested; finishing the current batch");
+        t.cancel();
+    });
+    token
+}
+
+async fn run(settings: Settings) -> anyhow::Result<()> {
+    let settings = Arc::new(settings);
+    let shutdown = shutdown_on_signal();
+    let metrics = Metrics::new(&settings.topology);
+    let health = Health::default();
+    let listen = &settings.config.http.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} (http.listen)"))?;
+    tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
+    let server = tokio::spawn(telemetry::serve(
+        listener,
+        metrics.clone(),
+        health.clone(),
+        shutdown.clone(),
+    ));
+    let result = d2c::pipeline::run(settings, metrics, health, shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = server.await;
+    result?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! Alert and Incident: the deduplicated state of one fingerprint, and a group of alerts that
+//! share one cause, with the services and business capabilities it hurts.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Severity, Status};
+
+/// The deduplicated state of one fingerprint, as listed on an incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRef {
+    pub fingerprint: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    pub source: String,
+    pub severity: Severity,
+    pub status: Status,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// How many events this alert has absorbed (firing and resolved alike).
+    pub count: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentStatus {
+    Open,
+    Resolved,
+}
+
+/// ITIL priority, from the impact × urgency matrix. P1 is the most urgent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Priority {
+    P1,
+    P2,
+    P3,
+    P4,
+}
+
+impl Priority {
+    /// `impact` and `urgency` are ranks 1 (highest) to 4 (lowest); the matrix is the usual ITIL
+    /// one where each step down in either lowers the priority by one.
+    pub fn from_matrix(impact: u8, urgency: u8) -> Priority {
+        match (impact + urgency).saturating_sub(1).clamp(1, 4) {
+            1 => Priority::P1,
+            2 => Priority::P2,
+            3 => Priority::P3,
+            _ => Priority::P4,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::P1 => "P1",
+            Priority::P2 => "P2",
+            Priority::P3 => "P3",
+            Priority::P4 => "P4",
+        }
+    }
+
+    pub const ALL: [Priority; 4] = [Priority::P1, Priority::P2, Priority::P3, Priority::P4];
+}
+
+impl std::str::FromStr for Priority {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_uppercase().as_str() {
+            "P1" => Ok(Priority::P1),
+            "P2" => Ok(Priority::P2),
+            "P3" => Ok(Priority::P3),
+            "P4" => Ok(Priority::P4),
+            _ => Err(format!(
+                "`{s}` is not a priority; expected P1, P2, P3 or P4"
+            )),
+        }
+    }
+}
+
+/// The likely cause of an incident and why d2c thinks so.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RootCause {
+    pub service: String,
+    pub reason: String,
+}
+
+/// What the incident costs the business.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Impact {
+    /// The most critical capability hurt: `high`, `medium`, `low`, or `none` when no capability
+    /// is known.
+    pub criticality: String,
+    /// Sum of the revenue per minute of every capability hurt.
+    pub revenue_at_risk_per_minute: f64,
+}
+
+/// A group of alerts that share one cause. Each change is published as a new `version`; the pair
+/// `(id, version)` identifies a record on `d2c.incidents`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: String,
+    pub version: u32,
+    pub status: IncidentStatus,
+    pub severity: Severity,
+    pub priority: Priority,
+    pub title: String,
+    pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_cause: Option<RootCause>,
+    /// Services with a firing or resolved alert of this incident.
+    pub failing_services: Vec<String>,
+    /// The failing services and every service that depends on them, directly or not.
+    pub services: Vec<String>,
+    /// Business capabilities delivered by any affected service.
+    pub capabilities: Vec<String>,
+    pub impact: Impact,
+    /// Events absorbed by the incident's alerts when this version was made.
+    pub event_count: u64,
+    pub alerts: Vec<AlertRef>,
+}

@@ -1,0 +1,35 @@
+//! Output: every record d2c publishes, tagged by `type`. The same JSON goes to Kafka and to
+//! `d2c replay`'s standard output, so a scenario can be checked offline and online alike.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Incident, Rfc};
+
+/// A raw payload that could not become an event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DlqRecord {
+    /// Machine-readable reason: `malformed_json`, `oversize`, `missing_field`, `unknown_format`,
+    /// `invalid_value`, `not_utf8`, `too_many_events`.
+    pub reason: String,
+    /// A sentence saying what was wrong, for the person reading the DLQ.
+    pub detail: String,
+    /// The original payload (lossy UTF-8 for display; Kafka keeps the exact bytes).
+    pub raw: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Output {
+    Incident(Incident),
+    Change(Rfc),
+    Dlq(DlqRecord),
+}
+
+impl Output {
+    /// The record as one line of JSON, without the trailing newline.
+    pub fn to_json(&self) -> String {
+        // Serialising these plain structs cannot fail: no maps with non-string keys, no floats
+        // that are NaN (revenue is a sum of configured finite numbers).
+        serde_json::to_string(self).expect("output records always serialise")
+    }
+}

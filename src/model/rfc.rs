@@ -1,0 +1,50 @@
+//! RFC: the change request proposed to correct an incident.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::Priority;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RfcCategory {
+    Emergency,
+    Standard,
+    Normal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Risk {
+    Low,
+    Medium,
+    High,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Approval {
+    /// Pre-approved (a standard change): may be carried out at once.
+    PreApproved,
+    /// Waits for a change authority.
+    Required,
+}
+
+/// A change request. Its id is stable for a given incident and policy rule, so a re-run of the
+/// same input gives the same RFC.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rfc {
+    pub id: String,
+    pub version: u32,
+    pub incident_id: String,
+    /// The policy rule that raised it.
+    pub rule: String,
+    pub category: RfcCategory,
+    pub action: String,
+    pub cis: Vec<String>,
+    pub services: Vec<String>,
+    pub risk: Risk,
+    pub approval: Approval,
+    pub priority: Priority,
+    pub created_at: DateTime<Utc>,
+}

@@ -1,0 +1,230 @@
+//! Kafka plumbing shared by the stages: client configuration, topic creation, the consumer
+//! context that reports lag, and sending a batch of output records until the broker
+//! acknowledged every one.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::util::Timeout;
+use rdkafka::{ClientContext, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, KafkaConfig};
+use crate::telemetry::Metrics;
+
+use super::PipelineError;
+
+/// The settings every client shares: brokers, client id, and the user's extra properties.
+pub fn base_config(k: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &k.brokers)
+        .set("client.id", &k.client_id);
+    for (key, value) in &k.properties {
+        c.set(key, value);
+    }
+    c
+}
+
+/// A consumer in `group` that stores offsets only when told to (after outputs are
+/// acknowledged) and commits the stored offsets in the background.
+pub fn consumer(
+    k: &KafkaConfig,
+    group: &str,
+    metrics: &Metrics,
+) -> Result<StreamConsumer<LagContext>, KafkaError> {
+    let mut c = base_config(k);
+    c.set("group.id", group)
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set(
+            "session.timeout.ms",
+            k.session_timeout.as_millis().to_string(),
+        )
+        .set(
+            "heartbeat.interval.ms",
+            (k.session_timeout.as_millis() / 3).max(100).to_string(),
+        )
+        .set("statistics.interval.ms", "5000");
+    // User properties win over d2c's choices above.
+    for (key, value) in &k.properties {
+        c.set(key, value);
+    }
+    c.create_with_context(LagContext {
+        metrics: metrics.clone(),
+    })
+}
+
+/// An idempotent producer that waits for all in-sync replicas.
+pub fn producer(k: &KafkaConfig) -> Result<FutureProducer, KafkaError> {
+    let mut c = base_config(k);
+    c.set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "60000");
+    for (key, value) in &k.properties {
+        c.set(key, value);
+    }
+    c.create()
+}
+
+/// Creates every configured topic that does not exist yet.
+pub async fn ensure_topics(cfg: &Config) -> Result<(), PipelineError> {
+    let admin: AdminClient<DefaultClientContext> = base_config(&cfg.kafka)
+        .create()
+        .map_err(PipelineError::Client)?;
+    let topics: Vec<NewTopic> = cfg
+        .topics
+        .all()
+        .iter()
+        .map(|(_, name)| {
+            NewTopic::new(
+                name,
+                cfg.kafka.partitions,
+                TopicReplication::Fixed(cfg.kafka.replication_factor),
+            )
+        })
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .create_topics(&topics, &opts)
+        .await
+        .map_err(PipelineError::CreateTopics)?;
+    for r in results {
+        match r {
+            Ok(name) => tracing::info!(topic = %name, "created topic"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(PipelineError::CreateTopic {
+                    topic: name,
+                    reason: code.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Consumer context: turns librdkafka's statistics into the lag gauge and logs rebalances.
+#[derive(Debug, Clone)]
+pub struct LagContext {
+    metrics: Metrics,
+}
+
+impl ClientContext for LagContext {
+    fn stats(&self, stats: Statistics) {
+        for (topic, t) in &stats.topics {
+            for (p, part) in &t.partitions {
+                // Partition -1 is librdkafka's internal "unassigned" bucket. Lag -1 means no
+                // position yet (nothing consumed or committed): then everything from the log
+                // start to its end is still to be read.
+                if *p < 0 || part.fetch_state == "none" || part.hi_offset < 0 {
+                    continue;
+                }
+                let lag = if part.consumer_lag >= 0 {
+                    part.consumer_lag
+                } else {
+                    part.hi_offset - part.lo_offset.max(0)
+                };
+                self.metrics
+                    .consumer_lag
+                    .with_label_values(&[topic.as_str(), &p.to_string()])
+                    .set(lag.max(0));
+            }
+        }
+    }
+}
+
+impl ConsumerContext for LagContext {
+    fn post_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, r: &Rebalance<'_>) {
+        match r {
+            Rebalance::Assign(tpl) => {
+                tracing::info!(partitions = %describe(tpl), "partitions assigned")
+            }
+            Rebalance::Revoke(tpl) => {
+                tracing::info!(partitions = %describe(tpl), "partitions revoked")
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance failed"),
+        }
+    }
+}
+
+fn describe(tpl: &TopicPartitionList) -> String {
+    tpl.elements()
+        .iter()
+        .map(|e| format!("{}/{}", e.topic(), e.partition()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// One record to publish.
+#[derive(Debug, Clone)]
+pub struct OutRecord {
+    pub topic: String,
+    pub key: Vec<u8>,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(&'static str, Vec<u8>)>,
+    /// Record timestamp in milliseconds; `None` lets the producer stamp it.
+    pub timestamp: Option<i64>,
+}
+
+/// Sends `records` and waits until the broker acknowledged every one. Records that fail are
+/// sent again with backoff (order within a partition is kept by the idempotent producer for
+/// records in flight together); gives up only when `shutdown` is cancelled, so nothing is
+/// dropped: the caller then does not store the input offsets, and the input is read again.
+pub async fn send_all(
+    producer: &FutureProducer,
+    records: &[OutRecord],
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+) -> Result<(), PipelineError> {
+    let mut pending: Vec<&OutRecord> = records.iter().collect();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let sends = pending.iter().map(|r| {
+            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+            for (k, v) in &r.headers {
+                headers = headers.insert(Header {
+                    key: k,
+                    value: Some(v),
+                });
+            }
+            let mut rec = FutureRecord::to(&r.topic)
+                .key(&r.key)
+                .payload(&r.payload)
+                .headers(headers);
+            if let Some(ts) = r.timestamp {
+                rec = rec.timestamp(ts);
+            }
+            producer.send(rec, Timeout::Never)
+        });
+        let results = join_all(sends).await;
+        let mut failed = Vec::new();
+        for (r, res) in pending.iter().zip(results) {
+            if let Err((e, _)) = res {
+                tracing::warn!(topic = %r.topic, error = %e, "broker did not acknowledge a record; sending it again");
+                metrics.produce_retries.with_label_values(&[&r.topic]).inc();
+                failed.push(*r);
+            }
+        }
+        if failed.is_empty() {
+            return Ok(());
+        }
+        pending = failed;
+        tokio::select! {
+            _ = shutdown.cancelled() => return Err(PipelineError::Interrupted),
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,175 @@
+//! The Kafka shell around the pure core. Two stages, each a consumer group of its own:
+//!
+//! - **ingest** reads `topics.raw`, parses each record (any supported format), writes events to
+//!   `topics.events` keyed by correlation domain, and bad records to `topics.dlq`;
+//! - **correlate** reads `topics.events`, runs one engine per input partition, and writes
+//!   incidents to `topics.incidents` and RFCs to `topics.changes`.
+//!
+//! Both work in batches: the outputs of a batch are sent and awaited (acks=all, idempotent
+//! producer) before the batch's input offsets are stored, so nothing is lost (at least once).
+
+mod correlate;
+mod ingest;
+pub mod kafka;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::BorrowedMessage;
+use tokio_util::sync::CancellationToken;
+
+use crate::settings::Settings;
+use crate::telemetry::{Health, Metrics};
+
+use kafka::LagContext;
+
+/// Why the pipeline stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("cannot create a Kafka client: {0}")]
+    Client(KafkaError),
+    #[error(
+        "cannot create topics (set kafka.create_topics = false if they are managed elsewhere): {0}"
+    )]
+    CreateTopics(KafkaError),
+    #[error("cannot create topic `{topic}`: {reason}")]
+    CreateTopic { topic: String, reason: String },
+    #[error("cannot subscribe to `{topic}`: {source}")]
+    Subscribe { topic: String, source: KafkaError },
+    #[error("shut down before the broker acknowledged the batch; its input will be read again")]
+    Interrupted,
+    #[error("stage {0} stopped unexpectedly: {1}")]
+    Stage(&'static str, String),
+}
+
+/// Runs both stages until `shutdown` is cancelled or one of them fails. On shutdown each stage
+/// finishes its batch, commits its offsets and returns.
+pub async fn run(
+    settings: Arc<Settings>,
+    metrics: Metrics,
+    health: Health,
+    shutdown: CancellationToken,
+) -> Result<(), PipelineError> {
+    let cfg = &settings.config;
+    if cfg.kafka.create_topics {
+        kafka::ensure_topics(cfg).await?;
+    }
+    let producer = kafka::producer(&cfg.kafka).map_err(PipelineError::Client)?;
+    let ingest_consumer = subscribe(cfg, "ingest", &cfg.topics.raw, &metrics)?;
+    let correlate_consumer = subscribe(cfg, "correlate", &cfg.topics.events, &metrics)?;
+    health.set_ready(true);
+    tracing::info!(brokers = %cfg.kafka.brokers, raw = %cfg.topics.raw, "pipeline started");
+
+    let stop_all = shutdown.child_token();
+    let ingest = ingest::Ingest::new(&settings, producer.clone(), metrics.clone());
+    let correlate = correlate::Correlate::new(&settings, producer.clone(), metrics.clone());
+    let (a, b) = tokio::join!(
+        guard(
+            "ingest",
+            ingest.run(ingest_consumer, health.clone(), stop_all.clone()),
+            &stop_all
+        ),
+        guard(
+            "correlate",
+            correlate.run(correlate_consumer, health.clone(), stop_all.clone()),
+            &stop_all
+        ),
+    );
+    health.set_ready(false);
+    a.and(b)
+}
+
+/// Runs one stage; if it fails, stops the other too.
+async fn guard(
+    name: &'static str,
+    stage: impl Future<Output = Result<(), PipelineError>>,
+    stop_all: &CancellationToken,
+) -> Result<(), PipelineError> {
+    let r = stage.await;
+    if let Err(e) = &r {
+        tracing::error!(stage = name, error = %e, "stage failed; stopping the pipeline");
+    }
+    stop_all.cancel();
+    r
+}
+
+fn subscribe(
+    cfg: &crate::config::Config,
+    stage: &str,
+    topic: &str,
+    metrics: &Metrics,
+) -> Result<StreamConsumer<LagContext>, PipelineError> {
+    let group = format!("{}-{stage}", cfg.kafka.group_id);
+    let c = kafka::consumer(&cfg.kafka, &group, metrics).map_err(PipelineError::Client)?;
+    c.subscribe(&[topic])
+        .map_err(|source| PipelineError::Subscribe {
+            topic: topic.to_string(),
+            source,
+        })?;
+    Ok(c)
+}
+
+/// Waits for the first record (or shutdown), then takes more until `max` records or `linger`
+/// has passed. Returns `None` on shutdown. Broker errors are logged and waited out: the
+/// consumer reconnects by itself.
+async fn next_batch<'c>(
+    consumer: &'c StreamConsumer<LagContext>,
+    max: usize,
+    linger: Duration,
+    health: &Health,
+    shutdown: &CancellationToken,
+) -> Option<Vec<BorrowedMessage<'c>>> {
+    let first = loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            m = consumer.recv() => match m {
+                Ok(m) => { health.set_ready(true); break m }
+                Err(e) => {
+                    tracing::warn!(error = %e, "consumer error; retrying");
+                    health.set_ready(false);
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    };
+    let mut batch = vec![first];
+    let deadline = tokio::time::Instant::now() + linger;
+    while batch.len() < max {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(m)) => batch.push(m),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "consumer error while filling a batch");
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+/// Marks every record of an acknowledged batch as done; the background commit picks it up.
+fn store_offsets(consumer: &StreamConsumer<LagContext>, batch: &[BorrowedMessage<'_>]) {
+    for m in batch {
+        if let Err(e) = consumer.store_offset_from_message(m) {
+            // Happens when the partition was revoked meanwhile: the new owner re-reads it.
+            tracing::debug!(error = %e, "cannot store offset");
+        }
+    }
+}
+
+/// Commits stored offsets before the stage exits.
+fn commit_on_exit(consumer: &StreamConsumer<LagContext>, stage: &str) {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) => tracing::info!(stage, "offsets committed on shutdown"),
+        // No offsets stored yet is not a failure.
+        Err(KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => {}
+        Err(e) => tracing::warn!(stage, error = %e, "cannot commit offsets on shutdown"),
+    }
+}
+
+/// Elapsed seconds since `start`, for the batch histogram.
+fn secs(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64()
+}

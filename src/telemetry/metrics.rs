@@ -1,0 +1,244 @@
+//! Every metric d2c exports, registered once. Labels are bounded: formats, reasons, outcomes and
+//! priorities are fixed sets; capabilities come from the topology; partitions from the topics.
+
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
+
+use crate::engine::Summary;
+use crate::model::Priority;
+use crate::topology::Topology;
+
+/// The metrics of one d2c process.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    /// Raw records consumed by the ingest stage, by detected format and result (`ok`, `dlq`).
+    pub records_consumed: IntCounterVec,
+    /// Events normalised from raw records, by format.
+    pub events_normalised: IntCounterVec,
+    /// Raw records sent to the DLQ, by reason.
+    pub dlq_records: IntCounterVec,
+    /// Events applied by the correlate stage, by outcome.
+    pub events_correlated: IntCounterVec,
+    pub alerts_active: IntGauge,
+    pub incidents_open: IntGaugeVec,
+    pub capability_open_incidents: IntGaugeVec,
+    pub incidents_opened: IntCounterVec,
+    pub incidents_resolved: IntCounterVec,
+    pub incident_versions: IntCounter,
+    pub rfcs_published: IntCounterVec,
+    /// Seconds from a raw record entering Kafka to the incident record it caused being
+    /// acknowledged by the broker.
+    pub event_to_incident: Histogram,
+    pub batch_seconds: HistogramVec,
+    pub consumer_lag: IntGaugeVec,
+    pub produce_retries: IntCounterVec,
+    pub records_undecodable: IntCounter,
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(c.clone()))
+        .expect("metric registered once");
+    c
+}
+
+fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(g.clone()))
+        .expect("metric registered once");
+    g
+}
+
+impl Metrics {
+    /// Registers every metric. Label sets known up front (formats, reasons, priorities,
+    /// capabilities) are initialised to zero so dashboards and rate() see them from the start.
+    pub fn new(topology: &Topology) -> Metrics {
+        let r = Registry::new();
+        let build = gauge(
+            &r,
+            "d2c_build_info",
+            "Version of the running d2c.",
+            &["version"],
+        );
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let m = Metrics {
+            records_consumed: counter(
+                &r,
+                "d2c_events_consumed_total",
+                "Raw records consumed from the raw events topic, by detected format and result (ok or dlq).",
+                &["format", "result"],
+            ),
+            events_normalised: counter(
+                &r,
+                "d2c_events_normalised_total",
+                "Events normalised from raw records (one Alertmanager payload carries many), by format.",
+                &["format"],
+            ),
+            dlq_records: counter(
+                &r,
+                "d2c_dlq_records_total",
+                "Raw records sent to the dead-letter topic, by reason.",
+                &["reason"],
+            ),
+            events_correlated: counter(
+                &r,
+                "d2c_events_correlated_total",
+                "Events applied by the correlation engine, by outcome (opened, joined, deduplicated, alert_resolved, unmatched_resolve, stale).",
+                &["outcome"],
+            ),
+            alerts_active: {
+                let g = IntGauge::new("d2c_alerts_active", "Alerts currently firing.")
+                    .expect("valid metric");
+                r.register(Box::new(g.clone()))
+                    .expect("metric registered once");
+                g
+            },
+            incidents_open: gauge(
+                &r,
+                "d2c_incidents_open",
+                "Open incidents, by priority.",
+                &["priority"],
+            ),
+            capability_open_incidents: gauge(
+                &r,
+                "d2c_capability_open_incidents",
+                "Open incidents hurting each business capability.",
+                &["capability"],
+            ),
+            incidents_opened: counter(
+                &r,
+                "d2c_incidents_opened_total",
+                "Incidents opened, by priority at opening.",
+                &["priority"],
+            ),
+            incidents_resolved: counter(
+                &r,
+                "d2c_incidents_resolved_total",
+                "Incidents resolved, by priority at resolution.",
+                &["priority"],
+            ),
+            incident_versions: {
+                let c = IntCounter::new(
+                    "d2c_incident_versions_total",
+                    "Incident records published (every change of an incident is a new version).",
+                )
+                .expect("valid metric");
+                r.register(Box::new(c.clone()))
+                    .expect("metric registered once");
+                c
+            },
+            rfcs_published: counter(
+                &r,
+                "d2c_rfcs_published_total",
+                "Change requests published, by category.",
+                &["category"],
+            ),
+            event_to_incident: {
+                let h = Histogram::with_opts(
+                    HistogramOpts::new(
+                        "d2c_event_to_incident_seconds",
+                        "Seconds from a raw event entering Kafka to the incident record it caused being acknowledged by the broker.",
+                    )
+                    .buckets(vec![
+                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                    ]),
+                )
+                .expect("valid metric");
+                r.register(Box::new(h.clone()))
+                    .expect("metric registered once");
+                h
+            },
+            batch_seconds: {
+                let h = HistogramVec::new(
+                    HistogramOpts::new(
+                        "d2c_batch_seconds",
+                        "Seconds to process one batch, from its first record to its outputs acknowledged, by stage.",
+                    )
+                    .buckets(prometheus::exponential_buckets(0.001, 2.0, 14).expect("valid buckets")),
+                    &["stage"],
+                )
+                .expect("valid metric");
+                r.register(Box::new(h.clone()))
+                    .expect("metric registered once");
+                h
+            },
+            consumer_lag: gauge(
+                &r,
+                "d2c_consumer_lag",
+                "Records between the consumer's position and the end of each partition, by topic and partition.",
+                &["topic", "partition"],
+            ),
+            produce_retries: counter(
+                &r,
+                "d2c_produce_retries_total",
+                "Output records sent again after the broker did not acknowledge them, by topic.",
+                &["topic"],
+            ),
+            records_undecodable: {
+                let c = IntCounter::new(
+                    "d2c_events_undecodable_total",
+                    "Records on the normalised events topic that are not d2c events (skipped).",
+                )
+                .expect("valid metric");
+                r.register(Box::new(c.clone()))
+                    .expect("metric registered once");
+                c
+            },
+            registry: r,
+        };
+        for f in crate::ingest::Format::ALL {
+            for result in ["ok", "dlq"] {
+                m.records_consumed.with_label_values(&[f.as_str(), result]);
+            }
+            m.events_normalised.with_label_values(&[f.as_str()]);
+        }
+        for reason in crate::ingest::IngestError::REASONS {
+            m.dlq_records.with_label_values(&[reason]);
+        }
+        m.records_consumed.with_label_values(&["unknown", "dlq"]);
+        for p in Priority::ALL {
+            m.incidents_open.with_label_values(&[p.as_str()]);
+            m.incidents_opened.with_label_values(&[p.as_str()]);
+            m.incidents_resolved.with_label_values(&[p.as_str()]);
+        }
+        for c in topology.capability_names() {
+            m.capability_open_incidents.with_label_values(&[c]);
+        }
+        for category in ["emergency", "standard", "normal"] {
+            m.rfcs_published.with_label_values(&[category]);
+        }
+        for stage in ["ingest", "correlate"] {
+            m.batch_seconds.with_label_values(&[stage]);
+        }
+        m
+    }
+
+    /// Sets the state gauges from the sum of the engines' summaries.
+    pub fn set_summary(&self, s: &Summary, topology: &Topology) {
+        self.alerts_active.set(s.active_alerts as i64);
+        for p in Priority::ALL {
+            let n = s.open_by_priority.get(&p).copied().unwrap_or(0);
+            self.incidents_open
+                .with_label_values(&[p.as_str()])
+                .set(n as i64);
+        }
+        for c in topology.capability_names() {
+            let n = s.open_by_capability.get(c).copied().unwrap_or(0);
+            self.capability_open_incidents
+                .with_label_values(&[c])
+                .set(n as i64);
+        }
+    }
+
+    /// The registry in Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut buf = String::new();
+        prometheus::TextEncoder::new()
+            .encode_utf8(&self.registry.gather(), &mut buf)
+            .expect("text encoding of gathered metrics cannot fail");
+        buf
+    }
+}

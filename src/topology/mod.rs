@@ -1,0 +1,520 @@
+//! The service model: business capabilities, the services that deliver them and depend on each
+//! other, and the configuration items (CIs) that events are about. Loaded from the topology
+//! file; answers "which service is this event about", "are these two services linked", and
+//! "what does a failure of these services hurt".
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ConfigError, line_of};
+use crate::model::Event;
+
+/// How much the business needs a capability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Criticality {
+    High,
+    Medium,
+    Low,
+}
+
+impl Criticality {
+    /// Impact rank for the priority matrix: 1 (high) to 3 (low).
+    pub fn impact(self) -> u8 {
+        match self {
+            Criticality::High => 1,
+            Criticality::Medium => 2,
+            Criticality::Low => 3,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Criticality::High => "high",
+            Criticality::Medium => "medium",
+            Criticality::Low => "low",
+        }
+    }
+}
+
+/// A business capability, as written in the topology file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Capability {
+    /// What the business can do with it, for people reading incidents.
+    #[serde(default)]
+    pub description: String,
+    /// `high`, `medium` or `low`.
+    pub criticality: Criticality,
+    /// Revenue the business makes through this capability per minute; the revenue at risk while
+    /// it is hurt. Default: 0.
+    #[serde(default)]
+    pub revenue_per_minute: f64,
+    /// How many users rely on it. Default: 0.
+    #[serde(default)]
+    pub users: u64,
+}
+
+/// A service, as written in the topology file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceDef {
+    #[serde(default)]
+    pub description: String,
+    /// Services this one needs to work.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// Capabilities this service delivers.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Correlation domain: services in one domain are correlated on one partition. Default: the
+    /// connected component of the dependency graph, named after its first service by name.
+    #[serde(default)]
+    pub domain: Option<String>,
+}
+
+/// A configuration item: a thing events are about (host, database, pod, queue …).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CiDef {
+    /// The CI's name; an event whose `ci` equals it is about this CI.
+    pub id: String,
+    /// The service this CI belongs to.
+    pub service: String,
+    /// Event labels that identify this CI: an event carrying all of them (equal values) is about
+    /// it. Default: none (matched by `id` only).
+    #[serde(default, rename = "match")]
+    pub matchers: BTreeMap<String, String>,
+}
+
+/// The topology file as written.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TopologyFile {
+    #[serde(default)]
+    pub capabilities: BTreeMap<String, Capability>,
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceDef>,
+    #[serde(default)]
+    pub cis: Vec<CiDef>,
+}
+
+#[derive(Debug, Clone)]
+struct Service {
+    def: ServiceDef,
+    /// Every service this one needs, directly or through others.
+    needs: BTreeSet<String>,
+    /// Every service that needs this one, directly or through others.
+    needed_by: BTreeSet<String>,
+    domain: String,
+}
+
+/// The service model, checked and with its dependency closures computed once.
+#[derive(Debug, Clone, Default)]
+pub struct Topology {
+    capabilities: BTreeMap<String, Capability>,
+    services: BTreeMap<String, Service>,
+    ci_service: HashMap<String, String>,
+    matchers: Vec<(BTreeMap<String, String>, String)>,
+}
+
+/// Which CI and service an event is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    pub ci: Option<String>,
+    pub service: Option<String>,
+}
+
+impl Topology {
+    /// Reads and checks a topology file; errors name the file and line.
+    pub fn load(file: &Path) -> Result<Topology, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        Topology::from_str(&text, file)
+    }
+
+    /// Parses and checks topology text; `file` is used in messages.
+    pub fn from_str(text: &str, file: &Path) -> Result<Topology, ConfigError> {
+        let parsed: TopologyFile =
+            toml::from_str(text).map_err(|e| crate::config::load::syntax_error(file, text, &e))?;
+        Topology::build(parsed).map_err(|(key, message)| ConfigError::Invalid {
+            file: file.to_path_buf(),
+            line: line_of(text, &key).or_else(|| {
+                // A key inside an array of tables (`[[cis]]`) has no dotted path; point at the
+                // first line that mentions the offending value instead.
+                let needle = key.rsplit('.').next().unwrap_or(&key);
+                text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
+            }),
+            key,
+            message,
+        })
+    }
+
+    /// Checks references and cycles, and computes the closures. The error is (key, message).
+    pub fn build(f: TopologyFile) -> Result<Topology, (String, String)> {
+        for (name, c) in &f.capabilities {
+            if !c.revenue_per_minute.is_finite() || c.revenue_per_minute < 0.0 {
+                return Err((
+                    format!("capabilities.{name}.revenue_per_minute"),
+                    "must be a finite number, 0 or more".into(),
+                ));
+            }
+        }
+        for (name, s) in &f.services {
+            for d in &s.depends_on {
+                if !f.services.contains_key(d) {
+                    return Err((
+                        format!("services.{name}.depends_on"),
+                        format!("names `{d}`, which is not a service in this file"),
+                    ));
+                }
+                if d == name {
+                    return Err((
+                        format!("services.{name}.depends_on"),
+                        "names the service itself".into(),
+                    ));
+                }
+            }
+            for c in &s.capabilities {
+                if !f.capabilities.contains_key(c) {
+                    return Err((
+                        format!("services.{name}.capabilities"),
+                        format!("names `{c}`, which is not a capability in this file"),
+                    ));
+                }
+            }
+        }
+        let mut ci_service = HashMap::new();
+        let mut matchers = Vec::new();
+        for (i, ci) in f.cis.iter().enumerate() {
+            if !f.services.contains_key(&ci.service) {
+                return Err((
+                    format!("cis.{}", ci.service),
+                    format!(
+                        "CI `{}` (entry {} of [[cis]]) belongs to service `{}`, which is not in [services]",
+                        ci.id,
+                        i + 1,
+                        ci.service
+                    ),
+                ));
+            }
+            if ci_service
+                .insert(ci.id.clone(), ci.service.clone())
+                .is_some()
+            {
+                return Err((
+                    format!("cis.{}", ci.id),
+                    format!("CI `{}` is listed twice in [[cis]]", ci.id),
+                ));
+            }
+            if !ci.matchers.is_empty() {
+                matchers.push((ci.matchers.clone(), ci.id.clone()));
+            }
+        }
+
+        let needs = |start: &str| -> Result<BTreeSet<String>, (String, String)> {
+            let mut seen = BTreeSet::new();
+            let mut stack: Vec<&str> = f.services[start]
+                .depends_on
+                .iter()
+                .map(String::as_str)
+                .collect();
+            while let Some(s) = stack.pop() {
+                if s == start {
+                    return Err((
+                        format!("services.{start}.depends_on"),
+                        format!("makes a dependency cycle: `{start}` needs itself through others"),
+                    ));
+                }
+                if seen.insert(s.to_string()) {
+                    stack.extend(f.services[s].depends_on.iter().map(String::as_str));
+                }
+            }
+            Ok(seen)
+        };
+        let mut services = BTreeMap::new();
+        for (name, def) in &f.services {
+            services.insert(
+                name.clone(),
+                Service {
+                    def: def.clone(),
+                    needs: needs(name)?,
+                    needed_by: BTreeSet::new(),
+                    domain: String::new(),
+                },
+            );
+        }
+        let edges: Vec<(String, String)> = services
+            .iter()
+            .flat_map(|(n, s)| s.needs.iter().map(move |d| (d.clone(), n.clone())))
+            .collect();
+        for (dep, user) in edges {
+            services
+                .get_mut(&dep)
+                .expect("checked above")
+                .needed_by
+                .insert(user);
+        }
+        // Default domain: the connected component, named after its smallest service name.
+        let names: Vec<String> = services.keys().cloned().collect();
+        let mut component: BTreeMap<String, String> = BTreeMap::new();
+        for name in &names {
+            if component.contains_key(name) {
+                continue;
+            }
+            let mut members = BTreeSet::from([name.clone()]);
+            let mut stack = vec![name.clone()];
+            while let Some(s) = stack.pop() {
+                let svc = &services[&s];
+                for n in svc.def.depends_on.iter().chain(
+                    f.services
+                        .iter()
+                        .filter(|(_, d)| d.depends_on.contains(&s))
+                        .map(|(k, _)| k),
+                ) {
+                    if members.insert(n.clone()) {
+                        stack.push(n.clone());
+                    }
+                }
+            }
+            let label = members.iter().next().cloned().unwrap_or_default();
+            for m in members {
+                component.insert(m, label.clone());
+            }
+        }
+        for (name, s) in services.iter_mut() {
+            s.domain = s
+                .def
+                .domain
+                .clone()
+                .unwrap_or_else(|| component[name].clone());
+        }
+        Ok(Topology {
+            capabilities: f.capabilities,
+            services,
+            ci_service,
+            matchers,
+        })
+    }
+
+    /// Which CI and service `ev` is about: its `ci` if that is a known CI; else the first CI whose
+    /// match labels it carries; else its `service` label or its `ci` if either names a service.
+    pub fn resolve(&self, ev: &Event) -> Resolution {
+        if let Some(ci) = &ev.ci
+            && let Some(s) = self.ci_service.get(ci)
+        {
+            return Resolution {
+                ci: Some(ci.clone()),
+                service: Some(s.clone()),
+            };
+        }
+        for (m, ci) in &self.matchers {
+            if m.iter().all(|(k, v)| ev.labels.get(k) == Some(v)) {
+                return Resolution {
+                    ci: Some(ci.clone()),
+                    service: self.ci_service.get(ci).cloned(),
+                };
+            }
+        }
+        let by_label = ev
+            .labels
+            .get("service")
+            .filter(|s| self.services.contains_key(*s));
+        let by_ci = ev.ci.as_ref().filter(|s| self.services.contains_key(*s));
+        Resolution {
+            ci: ev.ci.clone(),
+            service: by_label.or(by_ci).cloned(),
+        }
+    }
+
+    /// True when `a` and `b` are the same service, or one needs the other (directly or not)
+    /// and both are in the same correlation domain. Services of different domains never
+    /// correlate, because their events may be handled on different partitions.
+    pub fn linked(&self, a: &str, b: &str) -> bool {
+        a == b
+            || self.services.get(a).is_some_and(|s| {
+                (s.needs.contains(b) || s.needed_by.contains(b))
+                    && self.services.get(b).is_some_and(|o| o.domain == s.domain)
+            })
+    }
+
+    /// True when `a` needs `b`, directly or through others.
+    pub fn needs(&self, a: &str, b: &str) -> bool {
+        self.services.get(a).is_some_and(|s| s.needs.contains(b))
+    }
+
+    /// The failing services and every service that needs one of them.
+    pub fn affected<'a>(&self, failing: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for f in failing {
+            if let Some(s) = self.services.get(f) {
+                out.insert(f.to_string());
+                out.extend(s.needed_by.iter().cloned());
+            }
+        }
+        out
+    }
+
+    /// Capabilities delivered by any of `services`.
+    pub fn capabilities_of<'a>(
+        &self,
+        services: impl IntoIterator<Item = &'a String>,
+    ) -> BTreeSet<String> {
+        services
+            .into_iter()
+            .filter_map(|s| self.services.get(s))
+            .flat_map(|s| s.def.capabilities.iter().cloned())
+            .collect()
+    }
+
+    pub fn capability(&self, name: &str) -> Option<&Capability> {
+        self.capabilities.get(name)
+    }
+
+    /// Capability names, sorted: the bounded label set of per-capability metrics.
+    pub fn capability_names(&self) -> impl Iterator<Item = &str> {
+        self.capabilities.keys().map(String::as_str)
+    }
+
+    /// Service names, sorted.
+    pub fn service_names(&self) -> impl Iterator<Item = &str> {
+        self.services.keys().map(String::as_str)
+    }
+
+    /// CIs of `service`, in file order of their ids.
+    pub fn cis_of(&self, service: &str) -> Vec<&str> {
+        let mut v: Vec<&str> = self
+            .ci_service
+            .iter()
+            .filter(|(_, s)| *s == service)
+            .map(|(c, _)| c.as_str())
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The correlation domain of an event: the domain of its service; for an event no service
+    /// claims, its CI (or, lacking one, its fingerprint), so it still lands on one partition.
+    pub fn domain(&self, ev: &Event, res: &Resolution) -> String {
+        match res.service.as_deref().and_then(|s| self.services.get(s)) {
+            Some(s) => s.domain.clone(),
+            None => format!(
+                "ci:{}",
+                res.ci.as_deref().unwrap_or(ev.fingerprint.as_str())
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: &str = r#"
+[capabilities.pay]
+criticality = "high"
+revenue_per_minute = 100.0
+
+[services.db]
+[services.api]
+depends_on = ["db"]
+capabilities = ["pay"]
+[services.web]
+depends_on = ["api"]
+[services.mail]
+
+[[cis]]
+id = "pg-1"
+service = "db"
+match = { instance = "10.0.0.5" }
+"#;
+
+    fn topo() -> Topology {
+        Topology::from_str(T, Path::new("t.toml")).unwrap()
+    }
+
+    fn ev(ci: Option<&str>, labels: &[(&str, &str)]) -> Event {
+        Event {
+            id: "1".into(),
+            source: "native".into(),
+            time: chrono::DateTime::UNIX_EPOCH,
+            ci: ci.map(String::from),
+            name: "X".into(),
+            severity: crate::model::Severity::Critical,
+            status: crate::model::Status::Firing,
+            category: Default::default(),
+            fingerprint: "f".into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            attributes: Default::default(),
+        }
+    }
+
+    #[test]
+    fn resolves_by_ci_id_labels_and_service_label() {
+        let t = topo();
+        assert_eq!(
+            t.resolve(&ev(Some("pg-1"), &[])).service.as_deref(),
+            Some("db")
+        );
+        let r = t.resolve(&ev(None, &[("instance", "10.0.0.5")]));
+        assert_eq!(
+            (r.ci.as_deref(), r.service.as_deref()),
+            (Some("pg-1"), Some("db"))
+        );
+        assert_eq!(
+            t.resolve(&ev(None, &[("service", "web")]))
+                .service
+                .as_deref(),
+            Some("web")
+        );
+        assert_eq!(t.resolve(&ev(Some("nope"), &[])).service, None);
+    }
+
+    #[test]
+    fn dependency_closures_link_and_propagate() {
+        let t = topo();
+        assert!(t.linked("web", "db") && t.linked("db", "web"));
+        assert!(!t.linked("mail", "db"));
+        assert!(t.needs("web", "db") && !t.needs("db", "web"));
+        let a = t.affected(["db"]);
+        assert_eq!(a.into_iter().collect::<Vec<_>>(), ["api", "db", "web"]);
+        let caps = t.capabilities_of(&t.affected(["db"]));
+        assert!(caps.contains("pay"));
+    }
+
+    #[test]
+    fn domain_is_the_connected_component() {
+        let t = topo();
+        let r = t.resolve(&ev(Some("pg-1"), &[]));
+        assert_eq!(t.domain(&ev(Some("pg-1"), &[]), &r), "api");
+        let e = ev(None, &[("service", "mail")]);
+        assert_eq!(t.domain(&e, &t.resolve(&e)), "mail");
+    }
+
+    #[test]
+    fn bad_references_and_cycles_name_the_line() {
+        let bad = "[services.a]\ndepends_on = [\"b\"]\n";
+        let e = Topology::from_str(bad, Path::new("t.toml"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "t.toml:2: `services.a.depends_on` names `b`, which is not a service in this file"
+        );
+        let cyc = "[services.a]\ndepends_on = [\"b\"]\n[services.b]\ndepends_on = [\"a\"]\n";
+        let e = Topology::from_str(cyc, Path::new("t.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("dependency cycle"), "{e}");
+        let e = Topology::from_str("[services.a]\ncriticality = 1\n", Path::new("t.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("t.toml:2:"), "{e}");
+    }
+}

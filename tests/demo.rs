@@ -1,0 +1,53 @@
+//! `d2c demo`, as a new user runs it: incidents form within seconds, naming services and
+//! capabilities, with an RFC, a DLQ record and a recovery, and `/metrics` is served.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn demo_shows_incidents_forming_and_resolving() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_d2c"))
+        .args([
+            "demo",
+            "--duration",
+            "20s",
+            "--step",
+            "100ms",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("D2C_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("d2c demo starts");
+    let started = Instant::now();
+    let mut out = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        out.push_str(&line.unwrap());
+        out.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "demo exited with {status}:\n{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "demo ran past --duration"
+    );
+    for expected in [
+        "metrics: http://127.0.0.1:",
+        "OPENED   P1 critical  payments-db: PostgresDown",
+        "root cause: payments-db",
+        "services: checkout-api, payments-api, payments-db, web-frontend",
+        "capabilities: online-payments, order-checkout  revenue at risk: 2000/min",
+        "Emergency change, High risk, approval required",
+        "action: Fail over payments-db to its standby replica",
+        "RESOLVED P1 critical  payments-db: PostgresDown and 4 more alerts",
+        "OPENED   P4 warning  email-worker: QueueBacklog",
+        "DLQ  {\"this is\": not json",
+    ] {
+        assert!(
+            out.contains(expected),
+            "demo output lacks `{expected}`:\n{out}"
+        );
+    }
+}

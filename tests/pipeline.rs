@@ -1,0 +1,288 @@
+//! End to end over real TCP: a tansu broker, the d2c binary, raw events produced with rdkafka;
+//! incidents, RFCs, DLQ records and metrics checked where users would look for them.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+
+fn am_payload(status: &str, alerts: &[(&str, Value)], t: &str) -> Vec<u8> {
+    let alerts: Vec<Value> = alerts
+        .iter()
+        .map(|(s, labels)| {
+            json!({"status": s, "labels": labels, "annotations": {"summary": "test"},
+                   "startsAt": t, "endsAt": if *s == "resolved" { t } else { "0001-01-01T00:00:00Z" },
+                   "generatorURL": "http://prometheus:9090/graph"})
+        })
+        .collect();
+    json!({"version": "4", "groupKey": "{}:{}", "truncatedAlerts": 0, "status": status,
+           "receiver": "d2c", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+           "externalURL": "http://alertmanager:9093", "alerts": alerts})
+    .to_string()
+    .into_bytes()
+}
+
+fn native(name: &str, ci: &str, severity: &str, status: &str, t: &str) -> Vec<u8> {
+    json!({"name": name, "ci": ci, "severity": severity, "status": status, "time": t})
+        .to_string()
+        .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_becomes_one_incident_with_rfc_and_bad_records_go_to_dlq() {
+    let broker = Tansu::start();
+    let brokers = broker.brokers();
+    let mut d2c = D2c::start(&brokers, &[("D2C_INGEST__MAX_RECORD_BYTES", "4096")]);
+    d2c.wait_ready(Duration::from_secs(60));
+
+    let pg = json!({"alertname": "PostgresDown", "job": "postgres", "cluster": "payments",
+                    "instance": "10.0.3.11:9187", "severity": "critical"});
+    let web = json!({"alertname": "Http5xxRate", "instance": "web-1:8080", "severity": "critical"});
+    let mut raw = vec![
+        am_payload("firing", &[("firing", pg.clone())], "2026-11-28T10:00:00Z"),
+        native(
+            "HighErrorRate",
+            "payments-api-7f9c",
+            "critical",
+            "firing",
+            "2026-11-28T10:00:05Z",
+        ),
+        am_payload("firing", &[("firing", pg.clone())], "2026-11-28T10:00:00Z"),
+        native(
+            "HighLatency",
+            "checkout-api-5c1a",
+            "major",
+            "firing",
+            "2026-11-28T10:00:10Z",
+        ),
+        am_payload("firing", &[("firing", web.clone())], "2026-11-28T10:00:12Z"),
+        // Bad input, one of each kind.
+        b"{\"alerts\": [".to_vec(),
+        vec![b'x'; 5000],
+        json!({"time": "2026-11-28T10:00:00Z", "severity": "critical"})
+            .to_string()
+            .into_bytes(),
+        json!({"hello": "world"}).to_string().into_bytes(),
+    ];
+    // Recovery.
+    raw.push(am_payload(
+        "resolved",
+        &[("resolved", pg), ("resolved", web)],
+        "2026-11-28T10:05:00Z",
+    ));
+    raw.push(native(
+        "HighErrorRate",
+        "payments-api-7f9c",
+        "critical",
+        "resolved",
+        "2026-11-28T10:05:01Z",
+    ));
+    raw.push(native(
+        "HighLatency",
+        "checkout-api-5c1a",
+        "major",
+        "resolved",
+        "2026-11-28T10:05:02Z",
+    ));
+
+    let p = producer(&brokers);
+    produce_all(&p, "d2c.events.raw", &raw).await;
+
+    let within = Duration::from_secs(90);
+    let incidents = tokio::task::spawn_blocking({
+        let b = brokers.clone();
+        move || {
+            read_until(&b, "d2c.incidents", 3, within, |rs| {
+                rs.iter().any(|r| r.json()["status"] == "resolved")
+            })
+        }
+    })
+    .await
+    .unwrap();
+    let versions: Vec<Value> = incidents.iter().map(Record::json).collect();
+    let ids: std::collections::BTreeSet<&str> =
+        versions.iter().map(|v| v["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids.len(),
+        1,
+        "one incident for the whole outage: {versions:#?}"
+    );
+    let last = versions.last().unwrap();
+    assert_eq!(last["type"], "incident");
+    assert_eq!(last["status"], "resolved");
+    assert_eq!(last["priority"], "P1");
+    assert_eq!(last["root_cause"]["service"], "payments-db");
+    assert_eq!(
+        last["capabilities"],
+        json!(["online-payments", "order-checkout"])
+    );
+    assert_eq!(last["alerts"].as_array().unwrap().len(), 4);
+    for s in [
+        "payments-db",
+        "payments-api",
+        "checkout-api",
+        "web-frontend",
+    ] {
+        assert!(
+            last["services"].as_array().unwrap().contains(&json!(s)),
+            "{s} affected"
+        );
+    }
+    // Keyed by incident id, versions 1..n without gaps.
+    assert!(
+        incidents
+            .iter()
+            .all(|r| r.key.as_deref() == Some(last["id"].as_str().unwrap().as_bytes()))
+    );
+    let nums: Vec<u64> = versions
+        .iter()
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(nums, (1..=nums.len() as u64).collect::<Vec<_>>());
+
+    let changes = read_until(&brokers, "d2c.changes", 3, within, |rs| !rs.is_empty());
+    assert_eq!(changes.len(), 1, "one RFC");
+    let rfc = changes[0].json();
+    assert_eq!(rfc["type"], "change");
+    assert_eq!(rfc["incident_id"], last["id"]);
+    assert_eq!(rfc["category"], "emergency");
+    assert_eq!(rfc["approval"], "required");
+    assert_eq!(rfc["cis"], json!(["pg-payments-1"]));
+    assert_eq!(
+        changes[0].key.as_deref(),
+        Some(rfc["id"].as_str().unwrap().as_bytes())
+    );
+
+    let dlq = read_until(&brokers, "d2c.dlq", 3, within, |rs| rs.len() >= 4);
+    assert_eq!(dlq.len(), 4);
+    let reasons: BTreeMap<String, Vec<u8>> = dlq
+        .iter()
+        .map(|r| (r.header("d2c.reason").unwrap(), r.payload.clone()))
+        .collect();
+    assert_eq!(
+        reasons.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "malformed_json",
+            "missing_field",
+            "oversize",
+            "unknown_format"
+        ]
+    );
+    assert_eq!(reasons["oversize"], vec![b'x'; 5000], "original bytes kept");
+    assert_eq!(reasons["malformed_json"], b"{\"alerts\": [".to_vec());
+    assert!(
+        dlq.iter()
+            .all(|r| r.header("d2c.error").is_some_and(|e| !e.is_empty()))
+    );
+
+    // Metrics reflect it, once the last batch's counters are in.
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = http_get(&d2c.http, "/metrics").1;
+        if metric(&text, "d2c_incidents_resolved_total{priority=\"P1\"}") == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        metric(&text, "d2c_incidents_opened_total{priority=\"P1\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "d2c_incidents_resolved_total{priority=\"P1\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, "d2c_incidents_open{priority=\"P1\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(&text, "d2c_rfcs_published_total{category=\"emergency\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, "d2c_dlq_records_total{reason=\"oversize\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "d2c_events_consumed_total{format=\"alertmanager\",result=\"ok\"}"
+        ),
+        Some(4.0)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "d2c_events_consumed_total{format=\"native\",result=\"ok\"}"
+        ),
+        Some(4.0)
+    );
+    assert_eq!(metric(&text, "d2c_alerts_active"), Some(0.0));
+    assert!(metric(&text, "d2c_event_to_incident_seconds_count").unwrap() >= 1.0);
+
+    // A clean shutdown on SIGTERM.
+    let status = d2c.terminate(Duration::from_secs(30));
+    assert!(status.success(), "d2c exited with {status}");
+}
+
+#[test]
+fn metrics_pass_promtool_check() {
+    let broker = Tansu::start();
+    let d2c = D2c::start(&broker.brokers(), &[]);
+    d2c.wait_ready(Duration::from_secs(60));
+    // The lag gauge appears with librdkafka's first statistics report after assignment.
+    let mut body = String::new();
+    for _ in 0..150 {
+        let (status, b) = http_get(&d2c.http, "/metrics");
+        assert_eq!(status, 200);
+        body = b;
+        if body.contains("d2c_consumer_lag{") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for name in [
+        "d2c_events_consumed_total",
+        "d2c_dlq_records_total",
+        "d2c_alerts_active",
+        "d2c_incidents_open",
+        "d2c_capability_open_incidents",
+        "d2c_incidents_opened_total",
+        "d2c_incidents_resolved_total",
+        "d2c_rfcs_published_total",
+        "d2c_event_to_incident_seconds",
+        "d2c_consumer_lag",
+    ] {
+        assert!(
+            body.contains(&format!("# TYPE {name} ")),
+            "{name} missing:\n{body}"
+        );
+    }
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (Debian package prometheus; scripts/test.sh installs it)");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(http_get(&d2c.http, "/healthz").0, 200);
+}
