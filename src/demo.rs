@@ -49,13 +49,8 @@ pub async fn run(
     opts: DemoOptions,
     shutdown: CancellationToken,
 ) -> Result<(), DemoError> {
-    let cluster = MockCluster::new(1).map_err(DemoError::Broker)?;
+    let cluster = mock_cluster(&settings.config)?;
     let cfg = &mut settings.config;
-    for (_, topic) in cfg.topics.all() {
-        cluster
-            .create_topic(topic, cfg.kafka.partitions, 1)
-            .map_err(DemoError::Broker)?;
-    }
     cfg.kafka.brokers = cluster.bootstrap_servers();
     // The mock broker has no CreateTopics API; the topics were made above.
     cfg.kafka.create_topics = false;
@@ -123,6 +118,20 @@ pub async fn run(
             e.to_string(),
         ))),
     }
+}
+
+/// Starts librdkafka's mock cluster (one broker, on a local port) with every configured topic,
+/// `kafka.partitions` partitions each.
+pub fn mock_cluster(
+    cfg: &crate::config::Config,
+) -> Result<MockCluster<'static, rdkafka::producer::DefaultProducerContext>, DemoError> {
+    let cluster = MockCluster::new(1).map_err(DemoError::Broker)?;
+    for (_, topic) in cfg.topics.all() {
+        cluster
+            .create_topic(topic, cfg.kafka.partitions, 1)
+            .map_err(DemoError::Broker)?;
+    }
+    Ok(cluster)
 }
 
 /// One step of the scenario: what to send, as raw payloads.

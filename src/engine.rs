@@ -25,13 +25,33 @@ pub struct EngineState {
     pub rfcs: BTreeMap<String, BTreeSet<String>>,
     /// The latest event time seen: the engine's notion of "now".
     pub clock: Option<DateTime<Utc>>,
+    /// Event time at which housekeeping (retention, caps) runs next.
+    pub housekeeping_due: Option<DateTime<Utc>>,
+    /// Per raw-topic partition, the position of the last event applied: events at or before it
+    /// are redeliveries (after a restart of the ingest stage) and are skipped.
+    pub origins: BTreeMap<i32, (i64, u32)>,
 }
+
+/// Where an event came from: its raw record's partition and offset, and its index among the
+/// events of that record (one Alertmanager payload carries many).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    pub partition: i32,
+    pub offset: i64,
+    pub index: u32,
+}
+
+/// How often, in event time, retention runs. Fixed, so that when state is forgotten depends
+/// only on the input, never on batch boundaries or restarts.
+const HOUSEKEEPING_EVERY: chrono::Duration = chrono::Duration::seconds(60);
 
 /// What applying one event did, for the shell to count.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
     pub outcome: Outcome,
     pub outputs: Vec<Output>,
+    /// State forgotten to stay within the caps while applying this event.
+    pub evicted: correlate::Evicted,
 }
 
 /// Counts the shell turns into gauges.
@@ -65,9 +85,46 @@ impl Engine {
         &self.state
     }
 
+    /// Restores an engine from a checkpointed state.
+    pub fn with_state(
+        topo: Arc<Topology>,
+        policy: Arc<ChangePolicy>,
+        cfg: CorrelationConfig,
+        state: EngineState,
+    ) -> Self {
+        Engine {
+            topo,
+            policy,
+            cfg,
+            state,
+        }
+    }
+
     /// Applies one event; returns what it did and the records it caused, in order.
     pub fn apply(&mut self, ev: &Event) -> Applied {
+        self.apply_from(ev, None)
+    }
+
+    /// As [`Engine::apply`], for an event whose raw origin is known: an event at or before the
+    /// last applied position of its raw partition is skipped as a redelivery.
+    pub fn apply_from(&mut self, ev: &Event, origin: Option<Origin>) -> Applied {
+        if let Some(o) = origin {
+            let pos = (o.offset, o.index);
+            match self.state.origins.get(&o.partition) {
+                Some(last) if *last >= pos => {
+                    return Applied {
+                        outcome: Outcome::Redelivered,
+                        outputs: Vec::new(),
+                        evicted: Default::default(),
+                    };
+                }
+                _ => {
+                    self.state.origins.insert(o.partition, pos);
+                }
+            }
+        }
         self.state.clock = Some(self.state.clock.map_or(ev.time, |c| c.max(ev.time)));
+        self.housekeeping();
         let res = self.topo.resolve(ev);
         let (outcome, touched) = correlate::observe(
             &mut self.state.correlation,
@@ -80,19 +137,45 @@ impl Engine {
         if let Some(id) = touched {
             self.publish_if_changed(&id, ev.time, &mut outputs);
         }
-        Applied { outcome, outputs }
+        let evicted = correlate::evict(
+            &mut self.state.correlation,
+            self.cfg.max_alerts,
+            self.cfg.max_incidents,
+        );
+        for id in &evicted.incidents {
+            self.forget(id);
+        }
+        Applied {
+            outcome,
+            outputs,
+            evicted,
+        }
     }
 
-    /// Advances the engine's time to `now` (never backwards) and runs what is due: resolved
-    /// incidents past their retention are forgotten. Returns the records timers caused.
+    /// Advances the engine's time to `now` (never backwards) and runs what is due. Returns the
+    /// records timers caused (none yet: retention forgets state but publishes nothing).
     pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Output> {
-        let now = self.state.clock.map_or(now, |c| c.max(now));
-        self.state.clock = Some(now);
-        for id in correlate::expire(&mut self.state.correlation, now, self.cfg.retention) {
-            self.state.published.remove(&id);
-            self.state.rfcs.remove(&id);
-        }
+        self.state.clock = Some(self.state.clock.map_or(now, |c| c.max(now)));
+        self.housekeeping();
         Vec::new()
+    }
+
+    /// Forgets resolved incidents past their retention, at most once per
+    /// [`HOUSEKEEPING_EVERY`] of event time.
+    fn housekeeping(&mut self) {
+        let Some(now) = self.state.clock else { return };
+        if self.state.housekeeping_due.is_some_and(|due| now < due) {
+            return;
+        }
+        self.state.housekeeping_due = Some(now + HOUSEKEEPING_EVERY);
+        for id in correlate::expire(&mut self.state.correlation, now, self.cfg.retention) {
+            self.forget(&id);
+        }
+    }
+
+    fn forget(&mut self, id: &str) {
+        self.state.published.remove(id);
+        self.state.rfcs.remove(id);
     }
 
     /// Gauges for the shell: firing alerts, open incidents by priority and by capability.
@@ -442,9 +525,86 @@ mod tests {
         );
         e.tick(at(10 + 3599));
         assert_eq!(e.state().published.len(), 1);
-        e.tick(at(10 + 3601));
+        e.tick(at(10 + 3661));
         assert!(e.state().published.is_empty());
         assert!(e.state().correlation.alerts.is_empty());
+    }
+
+    #[test]
+    fn redelivered_events_are_skipped_by_origin() {
+        let mut e = engine();
+        let o = |offset, index| {
+            Some(Origin {
+                partition: 0,
+                offset,
+                index,
+            })
+        };
+        let evs = outage();
+        let first = e.apply_from(&evs[0], o(5, 0));
+        assert_eq!(first.outcome, Outcome::Opened);
+        let again = e.apply_from(&evs[0], o(5, 0));
+        assert_eq!(again.outcome, Outcome::Redelivered);
+        assert!(again.outputs.is_empty());
+        assert_eq!(e.apply_from(&evs[1], o(5, 1)).outcome, Outcome::Joined);
+        assert_eq!(e.apply_from(&evs[1], o(4, 9)).outcome, Outcome::Redelivered);
+        // Another raw partition has its own position.
+        let other = Some(Origin {
+            partition: 1,
+            offset: 0,
+            index: 0,
+        });
+        assert_eq!(e.apply_from(&evs[3], other).outcome, Outcome::Joined);
+    }
+
+    #[test]
+    fn caps_evict_resolved_incidents_first() {
+        let s = Settings::embedded().unwrap();
+        let cfg = CorrelationConfig {
+            max_incidents: 10,
+            ..s.config.correlation.clone()
+        };
+        let mut e = Engine::new(s.topology, s.policy, cfg);
+        // 8 resolved, then open ones on distinct unmapped hosts.
+        for i in 0..8 {
+            let host = format!("host-{i}");
+            e.apply(&ev("Down", &host, Severity::Major, Status::Firing, i));
+            e.apply(&ev("Down", &host, Severity::Major, Status::Resolved, i + 1));
+        }
+        let mut evicted = 0;
+        for i in 8..14 {
+            let a = e.apply(&ev("Down", &format!("host-{i}"), Severity::Major, Status::Firing, i));
+            evicted += a.evicted.incidents.len();
+            assert_eq!(a.evicted.open_incidents, 0);
+        }
+        assert!(e.state().correlation.groups.len() <= 10);
+        assert!(evicted >= 4);
+        let open = e
+            .state()
+            .correlation
+            .groups
+            .values()
+            .filter(|g| g.resolved_at.is_none())
+            .count();
+        assert_eq!(open, 6, "no open incident was evicted while resolved ones remained");
+    }
+
+    #[test]
+    fn state_survives_a_json_round_trip_exactly() {
+        let mut e = engine();
+        run(&mut e, &outage()[..7]);
+        let json = serde_json::to_vec(e.state()).unwrap();
+        let back: EngineState = serde_json::from_slice(&json).unwrap();
+        assert_eq!(&back, e.state());
+        let s = Settings::embedded().unwrap();
+        let mut restored = Engine::with_state(s.topology, s.policy, s.config.correlation, back);
+        let rest: Vec<String> = run(&mut restored, &outage()[7..]).iter().map(Output::to_json).collect();
+        let straight: Vec<String> = {
+            let mut e2 = engine();
+            run(&mut e2, &outage()[..7]);
+            run(&mut e2, &outage()[7..]).iter().map(Output::to_json).collect()
+        };
+        assert_eq!(rest, straight);
     }
 
     #[test]

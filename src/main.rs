@@ -61,6 +61,13 @@ enum Command {
         #[arg(long, env = "D2C_CONFIG", default_value = "config/d2c.toml")]
         config: PathBuf,
     },
+    /// Run librdkafka's mock cluster (a memory-only Kafka-protocol broker) with the configured
+    /// topics, print `bootstrap=HOST:PORT`, and serve until killed. For tests and experiments on
+    /// a machine without Kafka; it keeps only a few MB per partition.
+    MockBroker {
+        #[arg(long, env = "D2C_CONFIG", default_value = "config/d2c.toml")]
+        config: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -110,6 +117,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 "replay finished"
             );
             Ok(())
+        }
+        Command::MockBroker { config } => {
+            let s = Settings::load(&config)?;
+            let cluster = d2c::demo::mock_cluster(&s.config)?;
+            println!("bootstrap={}", cluster.bootstrap_servers());
+            std::io::Write::flush(&mut std::io::stdout())?;
+            loop {
+                std::thread::park();
+            }
         }
         Command::Run { config } => {
             let s = Settings::load(&config)?;
@@ -181,7 +197,14 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         health.clone(),
         shutdown.clone(),
     ));
-    let result = d2c::pipeline::run(settings, metrics, health, shutdown.clone()).await;
+    let deadline = settings.config.kafka.shutdown_deadline;
+    let pipeline = d2c::pipeline::run(settings, metrics, health, shutdown.clone());
+    let result = tokio::select! {
+        r = pipeline => r,
+        _ = async { shutdown.cancelled().await; tokio::time::sleep(deadline).await } => {
+            anyhow::bail!("the pipeline did not stop within kafka.shutdown_deadline ({deadline:?}); exiting without a final commit, input since the last checkpoint will be processed again");
+        }
+    };
     shutdown.cancel();
     let _ = server.await;
     result?;

@@ -54,9 +54,6 @@ pub fn run(
                 for ev in &events {
                     stats.events += 1;
                     outputs.extend(engine.apply(ev).outputs);
-                    if let Some(now) = engine.state().clock {
-                        outputs.extend(engine.tick(now));
-                    }
                 }
                 outputs
             }

@@ -62,7 +62,7 @@ impl Loaded {
 
 /// The top-level keys an environment variable may override; other `D2C_*` variables (such as
 /// `D2C_LOG`) are left alone.
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "topology",
     "change_policy",
     "kafka",
@@ -70,6 +70,7 @@ const SECTIONS: [&str; 7] = [
     "http",
     "ingest",
     "correlation",
+    "state",
 ];
 
 /// Reads, parses, overrides from the environment and validates the settings file at `file`.
@@ -244,6 +245,33 @@ fn validate(c: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
         return Err(invalid(
             "correlation.window",
             "is 0; alerts could never join an incident".into(),
+        ));
+    }
+    if c.state.chunk_bytes < 1024 {
+        return Err(invalid(
+            "state.chunk_bytes",
+            format!("is {}; it must be at least 1024", c.state.chunk_bytes),
+        ));
+    }
+    if c.state.checkpoint_interval.is_zero() {
+        return Err(invalid(
+            "state.checkpoint_interval",
+            "is 0; use a small value such as `100ms` for frequent checkpoints".into(),
+        ));
+    }
+    if c.kafka.group_instance_id.as_deref().is_some_and(|s| s.trim().is_empty()) {
+        return Err(invalid("kafka.group_instance_id", "is empty; leave it out for dynamic membership".into()));
+    }
+    if c.correlation.max_alerts < 10 {
+        return Err(invalid(
+            "correlation.max_alerts",
+            format!("is {}; it must be at least 10", c.correlation.max_alerts),
+        ));
+    }
+    if c.correlation.max_incidents < 10 {
+        return Err(invalid(
+            "correlation.max_incidents",
+            format!("is {}; it must be at least 10", c.correlation.max_incidents),
         ));
     }
     if c.correlation.retention < c.correlation.window {

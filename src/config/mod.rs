@@ -26,6 +26,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub ingest: IngestConfig,
     pub correlation: CorrelationConfig,
+    pub state: StateConfig,
 }
 
 impl Default for Config {
@@ -38,6 +39,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             ingest: IngestConfig::default(),
             correlation: CorrelationConfig::default(),
+            state: StateConfig::default(),
         }
     }
 }
@@ -70,6 +72,14 @@ pub struct KafkaConfig {
     /// Longest wait for a batch to fill once its first record arrived. Default: `5ms`.
     #[serde(with = "humantime_serde")]
     pub batch_linger: Duration,
+    /// Static group membership: a stable id per instance (e.g. the pod name). A restarted
+    /// instance with the same id gets its partitions back without a rebalance, if it returns
+    /// within the session timeout. Stages use `<id>-ingest` and `<id>-correlate`. Default: none.
+    pub group_instance_id: Option<String>,
+    /// On SIGTERM or SIGINT, how long to wait for the current batch to be flushed, checkpointed
+    /// and committed before exiting anyway. Default: `30s`.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_deadline: Duration,
     /// Extra librdkafka properties passed to every client as they are (e.g.
     /// `"security.protocol" = "SASL_SSL"`). Default: none.
     pub properties: std::collections::BTreeMap<String, String>,
@@ -87,6 +97,8 @@ impl Default for KafkaConfig {
             session_timeout: Duration::from_secs(10),
             batch_max_records: 500,
             batch_linger: Duration::from_millis(5),
+            group_instance_id: None,
+            shutdown_deadline: Duration::from_secs(30),
             properties: Default::default(),
         }
     }
@@ -107,6 +119,9 @@ pub struct TopicsConfig {
     pub changes: String,
     /// Raw payloads that could not be parsed, with the reason in headers. Default: `d2c.dlq`.
     pub dlq: String,
+    /// Compacted changelog of the correlation state per partition of `events`, with the input
+    /// offset it covers. Needs at least as many partitions as `events`. Default: `d2c.state`.
+    pub state: String,
 }
 
 impl Default for TopicsConfig {
@@ -117,19 +132,21 @@ impl Default for TopicsConfig {
             incidents: "d2c.incidents".into(),
             changes: "d2c.changes".into(),
             dlq: "d2c.dlq".into(),
+            state: "d2c.state".into(),
         }
     }
 }
 
 impl TopicsConfig {
     /// All topic names with the key they are configured under, in a fixed order.
-    pub fn all(&self) -> [(&'static str, &str); 5] {
+    pub fn all(&self) -> [(&'static str, &str); 6] {
         [
             ("topics.raw", &self.raw),
             ("topics.events", &self.events),
             ("topics.incidents", &self.incidents),
             ("topics.changes", &self.changes),
             ("topics.dlq", &self.dlq),
+            ("topics.state", &self.state),
         ]
     }
 }
@@ -182,6 +199,13 @@ pub struct CorrelationConfig {
     /// alerts are recognised) before they are forgotten. Default: `1h`.
     #[serde(with = "humantime_serde")]
     pub retention: Duration,
+    /// Most alerts kept per input partition. Past it, d2c forgets state down to 90% of the cap:
+    /// first resolves that matched no alert, then resolved incidents (oldest first), then open
+    /// incidents (least recently active first), counted in `d2c_state_evictions_total`.
+    /// Default: `200000`.
+    pub max_alerts: usize,
+    /// Most incidents kept per input partition, evicted as for `max_alerts`. Default: `50000`.
+    pub max_incidents: usize,
 }
 
 impl Default for CorrelationConfig {
@@ -189,6 +213,31 @@ impl Default for CorrelationConfig {
         CorrelationConfig {
             window: Duration::from_secs(300),
             retention: Duration::from_secs(3600),
+            max_alerts: 200_000,
+            max_incidents: 50_000,
+        }
+    }
+}
+
+/// Checkpoints of the correlation state.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// Longest time between checkpoints of a partition that received events. After a crash,
+    /// input since the last checkpoint is processed again (giving the same outputs), so this
+    /// bounds the work of a restart; shorter costs more writes. Default: `5s`.
+    #[serde(with = "humantime_serde")]
+    pub checkpoint_interval: Duration,
+    /// Largest record written to the state topic; bigger states are split into chunks.
+    /// Keep it below the broker's `message.max.bytes`. Default: `524288` (512 KiB).
+    pub chunk_bytes: usize,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            checkpoint_interval: Duration::from_secs(5),
+            chunk_bytes: 512 * 1024,
         }
     }
 }

@@ -55,6 +55,9 @@ pub enum Outcome {
     UnmatchedResolve,
     /// An event older than the alert's current status; counted, status unchanged.
     Stale,
+    /// An event already applied before (its raw record was read again after a restart of the
+    /// ingest stage); skipped.
+    Redelivered,
 }
 
 impl Outcome {
@@ -66,6 +69,7 @@ impl Outcome {
             Outcome::AlertResolved => "alert_resolved",
             Outcome::UnmatchedResolve => "unmatched_resolve",
             Outcome::Stale => "stale",
+            Outcome::Redelivered => "redelivered",
         }
     }
 }
@@ -81,27 +85,11 @@ pub fn observe(
     let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
     let existing = state.alerts.get_mut(&ev.fingerprint);
     let Some(a) = existing else {
-        let alert = AlertRef {
-            fingerprint: ev.fingerprint.clone(),
-            name: ev.name.clone(),
-            ci: res.ci.clone(),
-            service: res.service.clone(),
-            source: ev.source.clone(),
-            severity: ev.severity,
-            status: Status::Firing,
-            first_seen: ev.time,
-            last_seen: ev.time,
-            count: 1,
-            labels: ev.labels.clone(),
-        };
         let resolved = ev.status == Status::Resolved;
         state.alerts.insert(
             ev.fingerprint.clone(),
             AlertState {
-                alert: AlertRef {
-                    status: ev.status,
-                    ..alert
-                },
+                alert: new_alert(ev, res),
                 status_time: ev.time,
                 incident: None,
             },
@@ -146,11 +134,11 @@ pub fn observe(
         (Status::Resolved, Status::Resolved) => (Outcome::Deduplicated, group_id),
         (Status::Resolved, Status::Firing) if group_open => (Outcome::Joined, group_id),
         (Status::Resolved, Status::Firing) => {
-            // The alert's old incident is over: it fires anew and is grouped afresh.
+            // The alert's old incident is over: it fires anew, exactly as if it had never been
+            // seen (so forgetting old state early or late gives the same result).
             if let Some(a) = state.alerts.get_mut(&ev.fingerprint) {
                 a.incident = None;
-                a.alert.first_seen = ev.time;
-                a.alert.count = 1;
+                a.alert = new_alert(ev, res);
             }
             if let Some(g) = group_id.and_then(|id| state.groups.get_mut(&id)) {
                 g.alerts.retain(|f| f != &ev.fingerprint);
@@ -158,6 +146,22 @@ pub fn observe(
             let (outcome, id) = attach(state, topo, window, &ev.fingerprint, ev.time);
             (outcome, Some(id))
         }
+    }
+}
+
+fn new_alert(ev: &Event, res: &Resolution) -> AlertRef {
+    AlertRef {
+        fingerprint: ev.fingerprint.clone(),
+        name: ev.name.clone(),
+        ci: res.ci.clone(),
+        service: res.service.clone(),
+        source: ev.source.clone(),
+        severity: ev.severity,
+        status: ev.status,
+        first_seen: ev.time,
+        last_seen: ev.time,
+        count: 1,
+        labels: ev.labels.clone(),
     }
 }
 
@@ -299,4 +303,71 @@ pub fn root_cause(topo: &Topology, failing: &BTreeMap<String, DateTime<Utc>>) ->
         service: deepest.0.clone(),
         reason,
     })
+}
+
+/// What [`evict`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evicted {
+    /// Incidents forgotten, resolved ones first.
+    pub incidents: Vec<String>,
+    /// Of those, incidents that were still open.
+    pub open_incidents: u64,
+    pub alerts: u64,
+}
+
+/// Keeps the state within `max_alerts` alerts and `max_incidents` incidents. When a cap is
+/// passed, state is forgotten down to 90% of the cap, in this order: resolves that matched no
+/// alert, then resolved incidents (oldest resolution first), then open incidents (least recently
+/// active first). Deterministic: the order depends only on event times and ids.
+pub fn evict(state: &mut State, max_alerts: usize, max_incidents: usize) -> Evicted {
+    let mut out = Evicted::default();
+    if state.alerts.len() <= max_alerts && state.groups.len() <= max_incidents {
+        return out;
+    }
+    let alert_goal = max_alerts - max_alerts / 10;
+    let incident_goal = max_incidents - max_incidents / 10;
+    if state.alerts.len() > max_alerts {
+        let mut orphans: Vec<(DateTime<Utc>, String)> = state
+            .alerts
+            .iter()
+            .filter(|(_, a)| a.incident.is_none())
+            .map(|(f, a)| (a.status_time, f.clone()))
+            .collect();
+        orphans.sort();
+        for (_, f) in orphans {
+            if state.alerts.len() <= alert_goal {
+                break;
+            }
+            state.alerts.remove(&f);
+            out.alerts += 1;
+        }
+    }
+    let over = |s: &State| s.alerts.len() > alert_goal || s.groups.len() > incident_goal;
+    if !over(state) {
+        return out;
+    }
+    let mut order: Vec<(bool, DateTime<Utc>, String)> = state
+        .groups
+        .values()
+        .map(|g| match g.resolved_at {
+            Some(r) => (false, r, g.id.clone()),
+            None => (true, g.last_event_at, g.id.clone()),
+        })
+        .collect();
+    order.sort();
+    for (open, _, id) in order {
+        if !over(state) {
+            break;
+        }
+        if let Some(g) = state.groups.remove(&id) {
+            for f in g.alerts {
+                if state.alerts.remove(&f).is_some() {
+                    out.alerts += 1;
+                }
+            }
+            out.open_incidents += u64::from(open);
+            out.incidents.push(id);
+        }
+    }
+    out
 }

@@ -1,28 +1,52 @@
 //! The correlate stage: normalised events → one engine per input partition → incidents and
-//! RFCs.
+//! RFCs, with the engine state checkpointed to the state topic.
+//!
+//! Order of writes per batch: outputs (awaited), then checkpoints of partitions that are due
+//! (awaited), then the input offsets those checkpoints cover. A partition's state is restored
+//! from its newest checkpoint before any of its input is applied; input below the checkpoint's
+//! watermark is skipped, and if the consumer's position is past the watermark it seeks back.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rdkafka::Message;
-use rdkafka::consumer::StreamConsumer;
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::producer::FutureProducer;
+use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{Engine, Summary};
-use crate::model::{Event, IncidentStatus, Output};
+use crate::engine::{Engine, Origin, Summary};
+use crate::model::{Event, IncidentStatus, Output, RfcCategory};
 use crate::settings::Settings;
 use crate::telemetry::{Health, Metrics};
 
-use super::kafka::{LagContext, OutRecord, send_all};
-use super::{PipelineError, commit_on_exit, next_batch, secs, store_offsets};
+use super::checkpoint::{self, Checkpoint};
+use super::kafka::{LagContext, OutRecord, base_config, send_all};
+use super::{ORIGIN_HEADER, PipelineError, commit_on_exit, next_batch, secs};
+
+/// How long to wait for the consumer to deliver the watermark's record after a seek before
+/// accepting that the input in between is gone (deleted by retention).
+const SEEK_PATIENCE: Duration = Duration::from_secs(30);
+
+/// One owned input partition.
+struct Part {
+    engine: Engine,
+    /// The next input offset to apply.
+    next: i64,
+    /// The watermark of the last checkpoint written or restored.
+    checkpointed: i64,
+    last_checkpoint: Instant,
+    /// Set after a seek back to `next`: records past it are skipped until it arrives.
+    seeking_since: Option<Instant>,
+}
 
 pub(super) struct Correlate {
     settings: Arc<Settings>,
     producer: FutureProducer,
     metrics: Metrics,
-    engines: HashMap<i32, Engine>,
+    parts: HashMap<i32, Part>,
+    restorer: Arc<BaseConsumer>,
 }
 
 impl Correlate {
@@ -30,13 +54,20 @@ impl Correlate {
         settings: &Arc<Settings>,
         producer: FutureProducer,
         metrics: Metrics,
-    ) -> Self {
-        Correlate {
+    ) -> Result<Self, PipelineError> {
+        let k = &settings.config.kafka;
+        let mut c = base_config(k);
+        c.set("group.id", format!("{}-restore", k.group_id))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false");
+        let restorer: BaseConsumer = c.create().map_err(PipelineError::Client)?;
+        Ok(Correlate {
             settings: settings.clone(),
             producer,
             metrics,
-            engines: HashMap::new(),
-        }
+            parts: HashMap::new(),
+            restorer: Arc::new(restorer),
+        })
     }
 
     pub(super) async fn run(
@@ -46,76 +77,244 @@ impl Correlate {
         shutdown: CancellationToken,
     ) -> Result<(), PipelineError> {
         let k = self.settings.config.kafka.clone();
-        while let Some(batch) = next_batch(
-            &consumer,
-            k.batch_max_records,
-            k.batch_linger,
-            &health,
-            &shutdown,
-        )
-        .await
-        {
-            let start = Instant::now();
-            let mut outputs: Vec<(Output, Option<i64>)> = Vec::new();
-            for m in &batch {
-                let Some(payload) = m.payload() else { continue };
-                let ev: Event = match serde_json::from_slice(payload) {
-                    Ok(ev) => ev,
-                    Err(e) => {
-                        // Only d2c writes this topic; a foreign record is skipped, not fatal.
-                        tracing::warn!(partition = m.partition(), offset = m.offset(), error = %e, "record on the events topic is not a d2c event; skipped");
-                        self.metrics.records_undecodable.inc();
-                        continue;
-                    }
-                };
-                let engine = self.engines.entry(m.partition()).or_insert_with(|| {
-                    Engine::new(
-                        self.settings.topology.clone(),
-                        self.settings.policy.clone(),
-                        self.settings.config.correlation.clone(),
-                    )
-                });
-                let applied = engine.apply(&ev);
-                self.metrics
-                    .events_correlated
-                    .with_label_values(&[applied.outcome.as_str()])
-                    .inc();
-                let ts = m.timestamp().to_millis();
-                outputs.extend(applied.outputs.into_iter().map(|o| (o, ts)));
-            }
-            // Timers run on stream time: each engine's latest event time.
-            for engine in self.engines.values_mut() {
-                if let Some(now) = engine.state().clock {
-                    outputs.extend(engine.tick(now).into_iter().map(|o| (o, None)));
-                }
-            }
-            let records: Vec<OutRecord> = outputs.iter().map(|(o, _)| self.record(o)).collect();
-            match send_all(&self.producer, &records, &self.metrics, &shutdown).await {
+        let result = loop {
+            let Some(batch) =
+                next_batch(&consumer, k.batch_max_records, k.batch_linger, &health, &shutdown).await
+            else {
+                break Ok(());
+            };
+            match self.process(&consumer, &batch, &shutdown).await {
                 Ok(()) => {}
-                Err(PipelineError::Interrupted) => break,
-                Err(e) => return Err(e),
+                Err(PipelineError::Interrupted) => break Ok(()),
+                Err(e) => break Err(e),
             }
-            store_offsets(&consumer, &batch);
-            self.count(&outputs);
-            let mut total = Summary::default();
-            for e in self.engines.values() {
-                let s = e.summary();
-                total.active_alerts += s.active_alerts;
-                for (p, n) in s.open_by_priority {
-                    *total.open_by_priority.entry(p).or_default() += n;
-                }
-                for (c, n) in s.open_by_capability {
-                    *total.open_by_capability.entry(c).or_default() += n;
-                }
+        };
+        if result.is_ok() {
+            // A last checkpoint of everything applied, so a successor starts where we stopped.
+            let never = CancellationToken::new();
+            let deadline = tokio::time::sleep(k.shutdown_deadline);
+            tokio::select! {
+                r = self.checkpoint(&consumer, true, &never) => if let Err(e) = r {
+                    tracing::warn!(error = %e, "cannot write the final checkpoints; input since the last ones will be processed again");
+                },
+                _ = deadline => tracing::warn!("final checkpoints not acknowledged before the shutdown deadline"),
             }
-            self.metrics.set_summary(&total, &self.settings.topology);
-            self.metrics
-                .batch_seconds
-                .with_label_values(&["correlate"])
-                .observe(secs(start));
         }
         commit_on_exit(&consumer, "correlate");
+        result
+    }
+
+    async fn process(
+        &mut self,
+        consumer: &StreamConsumer<LagContext>,
+        batch: &[BorrowedMessage<'_>],
+        shutdown: &CancellationToken,
+    ) -> Result<(), PipelineError> {
+        let start = Instant::now();
+        self.drop_revoked(consumer);
+        let mut outputs: Vec<(Output, Option<i64>)> = Vec::new();
+        for m in batch {
+            let p = m.partition();
+            if !self.parts.contains_key(&p) && !self.restore(consumer, p).await? {
+                continue;
+            }
+            let part = self.parts.get_mut(&p).expect("restored above");
+            let o = m.offset();
+            if o < part.next {
+                // Covered by the checkpoint already, or delivered again after a seek.
+                continue;
+            }
+            // `next` is -1 for a partition with no checkpoint: it starts wherever the consumer is.
+            if part.next >= 0 && o > part.next {
+                if part
+                    .seeking_since
+                    .is_some_and(|since| since.elapsed() < SEEK_PATIENCE)
+                {
+                    continue;
+                }
+                if part.seeking_since.is_none() {
+                    // The consumer is ahead of the state: go back to the watermark.
+                    tracing::info!(partition = p, from = o, to = part.next, "seeking back to the checkpoint watermark");
+                    part.seeking_since = Some(Instant::now());
+                    let topic = self.settings.config.topics.events.clone();
+                    if let Err(e) = consumer.seek(&topic, p, Offset::Offset(part.next), Duration::from_secs(10)) {
+                        tracing::warn!(partition = p, error = %e, "seek failed; retrying on the next record");
+                        part.seeking_since = None;
+                    }
+                    continue;
+                }
+                tracing::warn!(partition = p, expected = part.next, got = o, "input between the checkpoint and the consumer position is gone; continuing from the consumer position");
+                self.metrics.input_gaps.inc();
+            }
+            part.seeking_since = None;
+            part.next = o + 1;
+            let Some(payload) = m.payload() else { continue };
+            let ev: Event = match serde_json::from_slice(payload) {
+                Ok(ev) => ev,
+                Err(e) => {
+                    // Only d2c writes this topic; a foreign record is skipped, not fatal.
+                    tracing::warn!(partition = p, offset = o, error = %e, "record on the events topic is not a d2c event; skipped");
+                    self.metrics.records_undecodable.inc();
+                    continue;
+                }
+            };
+            let applied = part.engine.apply_from(&ev, origin(m));
+            self.metrics
+                .events_correlated
+                .with_label_values(&[applied.outcome.as_str()])
+                .inc();
+            let ev_stats = &applied.evicted;
+            if ev_stats.alerts > 0 || !ev_stats.incidents.is_empty() {
+                let m = &self.metrics.state_evictions;
+                m.with_label_values(&["alert"]).inc_by(ev_stats.alerts);
+                m.with_label_values(&["incident"])
+                    .inc_by(ev_stats.incidents.len() as u64 - ev_stats.open_incidents);
+                m.with_label_values(&["open_incident"]).inc_by(ev_stats.open_incidents);
+            }
+            let ts = m.timestamp().to_millis();
+            outputs.extend(applied.outputs.into_iter().map(|o| (o, ts)));
+        }
+        let records: Vec<OutRecord> = outputs.iter().map(|(o, _)| self.record(o)).collect();
+        send_all(&self.producer, &records, &self.metrics, shutdown).await?;
+        self.count(&outputs);
+        self.checkpoint(consumer, false, shutdown).await?;
+        self.set_gauges();
+        self.metrics
+            .batch_seconds
+            .with_label_values(&["correlate"])
+            .observe(secs(start));
         Ok(())
+    }
+
+    /// Forgets the state of partitions revoked since the last batch; their next owner restores
+    /// it from the newest checkpoint.
+    fn drop_revoked(&mut self, consumer: &StreamConsumer<LagContext>) {
+        let revoked: Vec<i32> = {
+            let mut r = consumer.context().revoked.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::take(&mut *r)
+        };
+        for p in revoked {
+            if self.parts.remove(&p).is_some() {
+                tracing::info!(partition = p, "partition revoked; its state is dropped");
+            }
+        }
+    }
+
+    /// Restores partition `p` from its newest checkpoint. Returns false when `p` is not (or no
+    /// longer) assigned to this consumer.
+    async fn restore(
+        &mut self,
+        consumer: &StreamConsumer<LagContext>,
+        p: i32,
+    ) -> Result<bool, PipelineError> {
+        let topics = &self.settings.config.topics;
+        if !assigned(consumer, &topics.events, p) {
+            return Ok(false);
+        }
+        let restorer = self.restorer.clone();
+        let (state_topic, events_topic) = (topics.state.clone(), topics.events.clone());
+        let started = Instant::now();
+        let restored = tokio::task::spawn_blocking(move || {
+            checkpoint::restore(&restorer, &state_topic, &events_topic, p, Duration::from_secs(60))
+        })
+        .await
+        .map_err(|e| PipelineError::Stage("correlate", e.to_string()))?
+        .map_err(|e| PipelineError::Restore(e.to_string()))?;
+        let s = &self.settings;
+        let (engine, next) = match restored {
+            Some(cp) => {
+                tracing::info!(partition = p, watermark = cp.watermark, incidents = cp.state.published.len(), millis = started.elapsed().as_millis() as u64, "state restored from checkpoint");
+                (
+                    Engine::with_state(s.topology.clone(), s.policy.clone(), s.config.correlation.clone(), cp.state),
+                    cp.watermark,
+                )
+            }
+            None => {
+                tracing::info!(partition = p, "no checkpoint; starting with empty state");
+                (
+                    Engine::new(s.topology.clone(), s.policy.clone(), s.config.correlation.clone()),
+                    -1,
+                )
+            }
+        };
+        self.metrics.state_restores.inc();
+        self.parts.insert(
+            p,
+            Part {
+                engine,
+                next,
+                checkpointed: next,
+                last_checkpoint: Instant::now(),
+                seeking_since: None,
+            },
+        );
+        Ok(true)
+    }
+
+    /// Writes checkpoints of partitions with unsaved progress (all of them when `force`, else
+    /// those whose interval passed), then stores the input offsets they cover.
+    async fn checkpoint(
+        &mut self,
+        consumer: &StreamConsumer<LagContext>,
+        force: bool,
+        shutdown: &CancellationToken,
+    ) -> Result<(), PipelineError> {
+        let cfg = &self.settings.config;
+        let interval = cfg.state.checkpoint_interval;
+        let mut tpl = TopicPartitionList::new();
+        for (&p, part) in self.parts.iter_mut() {
+            let progressed = part.next > part.checkpointed && part.next >= 0;
+            if !progressed || !(force || part.last_checkpoint.elapsed() >= interval) {
+                continue;
+            }
+            if !assigned(consumer, &cfg.topics.events, p) {
+                // Revoked meanwhile: the new owner writes the checkpoints now.
+                continue;
+            }
+            let cp = Checkpoint {
+                format: checkpoint::FORMAT,
+                topic: cfg.topics.events.clone(),
+                partition: p,
+                watermark: part.next,
+                state: part.engine.state().clone(),
+            };
+            let bytes = checkpoint::write(
+                &self.producer,
+                &cp,
+                &cfg.topics.state,
+                cfg.state.chunk_bytes,
+                &self.metrics,
+                shutdown,
+            )
+            .await?;
+            self.metrics.checkpoints.inc();
+            self.metrics.checkpoint_bytes.observe(bytes as f64);
+            part.checkpointed = part.next;
+            part.last_checkpoint = Instant::now();
+            let _ = tpl.add_partition_offset(&cfg.topics.events, p, Offset::Offset(part.next));
+        }
+        if tpl.count() > 0
+            && let Err(e) = consumer.store_offsets(&tpl)
+        {
+            tracing::debug!(error = %e, "cannot store offsets (partition revoked meanwhile?)");
+        }
+        Ok(())
+    }
+
+    fn set_gauges(&self) {
+        let mut total = Summary::default();
+        for part in self.parts.values() {
+            let s = part.engine.summary();
+            total.active_alerts += s.active_alerts;
+            for (p, n) in s.open_by_priority {
+                *total.open_by_priority.entry(p).or_default() += n;
+            }
+            for (c, n) in s.open_by_capability {
+                *total.open_by_capability.entry(c).or_default() += n;
+            }
+        }
+        self.metrics.set_summary(&total, &self.settings.topology);
+        self.metrics.partitions_owned.set(self.parts.len() as i64);
     }
 
     fn record(&self, o: &Output) -> OutRecord {
@@ -128,6 +327,7 @@ impl Correlate {
         };
         OutRecord {
             topic: topic.clone(),
+            partition: None,
             key: key.to_vec(),
             payload: o.to_json().into_bytes(),
             headers: Vec::new(),
@@ -150,10 +350,7 @@ impl Correlate {
                         self.metrics.incidents_opened.with_label_values(&[p]).inc();
                     }
                     if i.status == IncidentStatus::Resolved {
-                        self.metrics
-                            .incidents_resolved
-                            .with_label_values(&[p])
-                            .inc();
+                        self.metrics.incidents_resolved.with_label_values(&[p]).inc();
                     }
                     if let Some(ts) = ts {
                         let secs = (now_ms - ts).max(0) as f64 / 1000.0;
@@ -162,17 +359,34 @@ impl Correlate {
                 }
                 Output::Change(r) => {
                     let category = match r.category {
-                        crate::model::RfcCategory::Emergency => "emergency",
-                        crate::model::RfcCategory::Standard => "standard",
-                        crate::model::RfcCategory::Normal => "normal",
+                        RfcCategory::Emergency => "emergency",
+                        RfcCategory::Standard => "standard",
+                        RfcCategory::Normal => "normal",
                     };
-                    self.metrics
-                        .rfcs_published
-                        .with_label_values(&[category])
-                        .inc();
+                    self.metrics.rfcs_published.with_label_values(&[category]).inc();
                 }
                 Output::Dlq(_) => {}
             }
         }
     }
+}
+
+fn assigned(consumer: &StreamConsumer<LagContext>, topic: &str, p: i32) -> bool {
+    consumer
+        .assignment()
+        .map(|a| a.find_partition(topic, p).is_some())
+        .unwrap_or(false)
+}
+
+/// The raw origin of an events record, from its header.
+fn origin(m: &BorrowedMessage<'_>) -> Option<Origin> {
+    let h = m.headers()?;
+    let v = h.iter().find(|h| h.key == ORIGIN_HEADER)?.value?;
+    let s = std::str::from_utf8(v).ok()?;
+    let mut it = s.split('/');
+    Some(Origin {
+        partition: it.next()?.parse().ok()?,
+        offset: it.next()?.parse().ok()?,
+        index: it.next()?.parse().ok()?,
+    })
 }

@@ -13,7 +13,7 @@ use crate::settings::Settings;
 use crate::telemetry::{Health, Metrics};
 
 use super::kafka::{LagContext, OutRecord, send_all};
-use super::{PipelineError, commit_on_exit, next_batch, secs, store_offsets};
+use super::{ORIGIN_HEADER, PipelineError, commit_on_exit, next_batch, secs, store_offsets};
 
 pub(super) struct Ingest {
     settings: Arc<Settings>,
@@ -92,14 +92,23 @@ impl Ingest {
         match ingest::parse(raw, &self.limits) {
             Ok((format, events)) => {
                 let n = events.len();
-                for ev in events {
+                for (i, ev) in events.into_iter().enumerate() {
                     let res = self.settings.topology.resolve(&ev);
                     let domain = self.settings.topology.domain(&ev, &res);
                     out.push(OutRecord {
                         topic: topics.events.clone(),
+                        partition: None,
                         key: domain.into_bytes(),
                         payload: serde_json::to_vec(&ev).expect("events always serialise"),
-                        headers: vec![("d2c.format", format.as_str().as_bytes().to_vec())],
+                        headers: vec![
+                            ("d2c.format", format.as_str().as_bytes().to_vec()),
+                            // Lets the correlate stage skip events it already applied when
+                            // this stage reads a raw record again after a restart.
+                            (
+                                ORIGIN_HEADER,
+                                format!("{}/{}/{i}", m.partition(), m.offset()).into_bytes(),
+                            ),
+                        ],
                         timestamp: ts,
                     });
                 }
@@ -110,6 +119,7 @@ impl Ingest {
                 tracing::debug!(reason, error = %e, partition = m.partition(), offset = m.offset(), "record sent to the DLQ");
                 out.push(OutRecord {
                     topic: topics.dlq.clone(),
+                    partition: None,
                     key: m.key().unwrap_or(&[]).to_vec(),
                     payload: raw.to_vec(),
                     headers: vec![

@@ -2,6 +2,7 @@
 //! context that reports lag, and sending a batch of output records until the broker
 //! acknowledged every one.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -56,12 +57,17 @@ pub fn consumer(
             (k.session_timeout.as_millis() / 3).max(100).to_string(),
         )
         .set("statistics.interval.ms", "5000");
+    if let Some(id) = &k.group_instance_id {
+        let stage = group.rsplit('-').next().unwrap_or(group);
+        c.set("group.instance.id", format!("{id}-{stage}"));
+    }
     // User properties win over d2c's choices above.
     for (key, value) in &k.properties {
         c.set(key, value);
     }
     c.create_with_context(LagContext {
         metrics: metrics.clone(),
+        revoked: Arc::default(),
     })
 }
 
@@ -88,11 +94,16 @@ pub async fn ensure_topics(cfg: &Config) -> Result<(), PipelineError> {
         .all()
         .iter()
         .map(|(_, name)| {
-            NewTopic::new(
+            let t = NewTopic::new(
                 name,
                 cfg.kafka.partitions,
                 TopicReplication::Fixed(cfg.kafka.replication_factor),
-            )
+            );
+            if *name == cfg.topics.state {
+                t.set("cleanup.policy", "compact")
+            } else {
+                t
+            }
         })
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
@@ -119,6 +130,8 @@ pub async fn ensure_topics(cfg: &Config) -> Result<(), PipelineError> {
 #[derive(Debug, Clone)]
 pub struct LagContext {
     metrics: Metrics,
+    /// Partitions revoked since the stage last looked; the stage drops their state.
+    pub revoked: Arc<Mutex<Vec<i32>>>,
 }
 
 impl ClientContext for LagContext {
@@ -146,6 +159,17 @@ impl ClientContext for LagContext {
 }
 
 impl ConsumerContext for LagContext {
+    fn pre_rebalance(
+        &self,
+        _consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        r: &Rebalance<'_>,
+    ) {
+        if let Rebalance::Revoke(tpl) = r {
+            let mut revoked = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
+            revoked.extend(tpl.elements().iter().map(|e| e.partition()));
+        }
+    }
+
     fn post_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, r: &Rebalance<'_>) {
         match r {
             Rebalance::Assign(tpl) => {
@@ -171,6 +195,8 @@ fn describe(tpl: &TopicPartitionList) -> String {
 #[derive(Debug, Clone)]
 pub struct OutRecord {
     pub topic: String,
+    /// Explicit partition; `None` lets the producer pick by key.
+    pub partition: Option<i32>,
     pub key: Vec<u8>,
     pub payload: Vec<u8>,
     pub headers: Vec<(&'static str, Vec<u8>)>,
@@ -206,6 +232,9 @@ pub async fn send_all(
             if let Some(ts) = r.timestamp {
                 rec = rec.timestamp(ts);
             }
+            if let Some(p) = r.partition {
+                rec = rec.partition(p);
+            }
             producer.send(rec, Timeout::Never)
         });
         let results = join_all(sends).await;
@@ -225,6 +254,44 @@ pub async fn send_all(
             _ = shutdown.cancelled() => return Err(PipelineError::Interrupted),
             _ = tokio::time::sleep(backoff) => {}
         }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Checks that the state topic has a partition for every events partition. Waits (with
+/// backoff, until `shutdown`) while the broker is unreachable or the topics are not there yet.
+pub async fn check_partitions(cfg: &Config, producer: &FutureProducer) -> Result<(), PipelineError> {
+    use rdkafka::producer::Producer;
+    let (events, state) = (cfg.topics.events.clone(), cfg.topics.state.clone());
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let (e, s) = (events.clone(), state.clone());
+        let producer = producer.clone();
+        let counts = tokio::task::spawn_blocking(move || -> Result<(usize, usize), KafkaError> {
+            let count = |t: &str| -> Result<usize, KafkaError> {
+                let md = producer.client().fetch_metadata(Some(t), Duration::from_secs(10))?;
+                Ok(md.topics().first().map_or(0, |t| t.partitions().len()))
+            };
+            Ok((count(&e)?, count(&s)?))
+        })
+        .await
+        .map_err(|e| PipelineError::Stage("start-up", e.to_string()))?;
+        match counts {
+            Ok((ep, sp)) if ep > 0 && sp > 0 => {
+                if sp < ep {
+                    return Err(PipelineError::StatePartitions {
+                        state,
+                        state_partitions: sp,
+                        events,
+                        events_partitions: ep,
+                    });
+                }
+                return Ok(());
+            }
+            Ok(_) => tracing::warn!(events = %events, state = %state, "topics not found yet; waiting"),
+            Err(e) => tracing::warn!(error = %e, "cannot read topic metadata; retrying"),
+        }
+        tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }

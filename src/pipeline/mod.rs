@@ -8,9 +8,13 @@
 //! Both work in batches: the outputs of a batch are sent and awaited (acks=all, idempotent
 //! producer) before the batch's input offsets are stored, so nothing is lost (at least once).
 
+pub mod checkpoint;
 mod correlate;
 mod ingest;
 pub mod kafka;
+
+/// Header on `topics.events` records: `<raw partition>/<raw offset>/<index in the record>`.
+pub const ORIGIN_HEADER: &str = "d2c.origin";
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,6 +46,15 @@ pub enum PipelineError {
     Interrupted,
     #[error("stage {0} stopped unexpectedly: {1}")]
     Stage(&'static str, String),
+    #[error("cannot restore the correlation state: {0}")]
+    Restore(String),
+    #[error("topic `{state}` has {state_partitions} partitions but `{events}` has {events_partitions}; the state topic needs at least as many (one checkpoint stream per events partition)")]
+    StatePartitions {
+        state: String,
+        state_partitions: usize,
+        events: String,
+        events_partitions: usize,
+    },
 }
 
 /// Runs both stages until `shutdown` is cancelled or one of them fails. On shutdown each stage
@@ -57,6 +70,7 @@ pub async fn run(
         kafka::ensure_topics(cfg).await?;
     }
     let producer = kafka::producer(&cfg.kafka).map_err(PipelineError::Client)?;
+    kafka::check_partitions(cfg, &producer).await?;
     let ingest_consumer = subscribe(cfg, "ingest", &cfg.topics.raw, &metrics)?;
     let correlate_consumer = subscribe(cfg, "correlate", &cfg.topics.events, &metrics)?;
     health.set_ready(true);
@@ -64,7 +78,7 @@ pub async fn run(
 
     let stop_all = shutdown.child_token();
     let ingest = ingest::Ingest::new(&settings, producer.clone(), metrics.clone());
-    let correlate = correlate::Correlate::new(&settings, producer.clone(), metrics.clone());
+    let correlate = correlate::Correlate::new(&settings, producer.clone(), metrics.clone())?;
     let (a, b) = tokio::join!(
         guard(
             "ingest",

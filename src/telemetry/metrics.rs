@@ -36,6 +36,18 @@ pub struct Metrics {
     pub consumer_lag: IntGaugeVec,
     pub produce_retries: IntCounterVec,
     pub records_undecodable: IntCounter,
+    pub state_evictions: IntCounterVec,
+    pub state_restores: IntCounter,
+    pub checkpoints: IntCounter,
+    pub checkpoint_bytes: Histogram,
+    pub partitions_owned: IntGauge,
+    pub input_gaps: IntCounter,
+}
+
+fn plain_counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).expect("valid metric");
+    r.register(Box::new(c.clone())).expect("metric registered once");
+    c
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -187,8 +199,50 @@ impl Metrics {
                     .expect("metric registered once");
                 c
             },
+            state_evictions: counter(
+                &r,
+                "d2c_state_evictions_total",
+                "State forgotten to stay within correlation.max_alerts / max_incidents, by kind (alert, incident, open_incident).",
+                &["kind"],
+            ),
+            state_restores: plain_counter(
+                &r,
+                "d2c_state_restores_total",
+                "Partitions whose correlation state was restored from the state topic (or started empty).",
+            ),
+            checkpoints: plain_counter(
+                &r,
+                "d2c_checkpoints_total",
+                "Checkpoints of a partition's correlation state acknowledged by the broker.",
+            ),
+            checkpoint_bytes: {
+                let h = Histogram::with_opts(
+                    HistogramOpts::new("d2c_checkpoint_bytes", "Size of each checkpoint written.")
+                        .buckets(prometheus::exponential_buckets(1024.0, 4.0, 10).expect("valid buckets")),
+                )
+                .expect("valid metric");
+                r.register(Box::new(h.clone())).expect("metric registered once");
+                h
+            },
+            partitions_owned: {
+                let g = IntGauge::new(
+                    "d2c_partitions_owned",
+                    "Partitions of the events topic this instance correlates.",
+                )
+                .expect("valid metric");
+                r.register(Box::new(g.clone())).expect("metric registered once");
+                g
+            },
+            input_gaps: plain_counter(
+                &r,
+                "d2c_input_gaps_total",
+                "Times input between a checkpoint and the consumer position was no longer readable (deleted by retention).",
+            ),
             registry: r,
         };
+        for kind in ["alert", "incident", "open_incident"] {
+            m.state_evictions.with_label_values(&[kind]);
+        }
         for f in crate::ingest::Format::ALL {
             for result in ["ok", "dlq"] {
                 m.records_consumed.with_label_values(&[f.as_str(), result]);
