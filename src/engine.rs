@@ -573,7 +573,13 @@ mod tests {
         }
         let mut evicted = 0;
         for i in 8..14 {
-            let a = e.apply(&ev("Down", &format!("host-{i}"), Severity::Major, Status::Firing, i));
+            let a = e.apply(&ev(
+                "Down",
+                &format!("host-{i}"),
+                Severity::Major,
+                Status::Firing,
+                i,
+            ));
             evicted += a.evicted.incidents.len();
             assert_eq!(a.evicted.open_incidents, 0);
         }
@@ -586,7 +592,10 @@ mod tests {
             .values()
             .filter(|g| g.resolved_at.is_none())
             .count();
-        assert_eq!(open, 6, "no open incident was evicted while resolved ones remained");
+        assert_eq!(
+            open, 6,
+            "no open incident was evicted while resolved ones remained"
+        );
     }
 
     #[test]
@@ -598,11 +607,17 @@ mod tests {
         assert_eq!(&back, e.state());
         let s = Settings::embedded().unwrap();
         let mut restored = Engine::with_state(s.topology, s.policy, s.config.correlation, back);
-        let rest: Vec<String> = run(&mut restored, &outage()[7..]).iter().map(Output::to_json).collect();
+        let rest: Vec<String> = run(&mut restored, &outage()[7..])
+            .iter()
+            .map(Output::to_json)
+            .collect();
         let straight: Vec<String> = {
             let mut e2 = engine();
             run(&mut e2, &outage()[..7]);
-            run(&mut e2, &outage()[7..]).iter().map(Output::to_json).collect()
+            run(&mut e2, &outage()[7..])
+                .iter()
+                .map(Output::to_json)
+                .collect()
         };
         assert_eq!(rest, straight);
     }

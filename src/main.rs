@@ -61,6 +61,15 @@ enum Command {
         #[arg(long, env = "D2C_CONFIG", default_value = "config/d2c.toml")]
         config: PathBuf,
     },
+    /// Read the incidents topic from the start and check the delivery guarantee: no `(id,
+    /// version)` published with two different contents, no version gaps. Exit 1 if broken.
+    Audit {
+        #[arg(long, env = "D2C_CONFIG", default_value = "config/d2c.toml")]
+        config: PathBuf,
+        /// Give up reading after this long.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
     /// Run librdkafka's mock cluster (a memory-only Kafka-protocol broker) with the configured
     /// topics, print `bootstrap=HOST:PORT`, and serve until killed. For tests and experiments on
     /// a machine without Kafka; it keeps only a few MB per partition.
@@ -116,6 +125,31 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 changes = stats.changes,
                 "replay finished"
             );
+            Ok(())
+        }
+        Command::Audit { config, timeout } => {
+            let s = Settings::load(&config)?;
+            let r = d2c::pipeline::audit::audit(&s.config, timeout)?;
+            println!(
+                "{}: {} records, {} incidents, {} distinct (id, version), {} identical duplicates, {} conflicting, {} incidents with version gaps, {} unreadable",
+                s.config.topics.incidents,
+                r.records,
+                r.incidents,
+                r.versions,
+                r.duplicates,
+                r.conflicts.len(),
+                r.gaps.len(),
+                r.unreadable
+            );
+            for (id, v) in r.conflicts.iter().take(20) {
+                println!("conflict: {id} version {v} was published with different contents");
+            }
+            for (id, missing) in r.gaps.iter().take(20) {
+                println!("gap: {id} lacks versions {missing:?}");
+            }
+            if !r.ok() {
+                anyhow::bail!("the incidents topic breaks the guarantee (see above)");
+            }
             Ok(())
         }
         Command::MockBroker { config } => {

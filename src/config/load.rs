@@ -259,8 +259,15 @@ fn validate(c: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
             "is 0; use a small value such as `100ms` for frequent checkpoints".into(),
         ));
     }
-    if c.kafka.group_instance_id.as_deref().is_some_and(|s| s.trim().is_empty()) {
-        return Err(invalid("kafka.group_instance_id", "is empty; leave it out for dynamic membership".into()));
+    if c.kafka
+        .group_instance_id
+        .as_deref()
+        .is_some_and(|s| s.trim().is_empty())
+    {
+        return Err(invalid(
+            "kafka.group_instance_id",
+            "is empty; leave it out for dynamic membership".into(),
+        ));
     }
     if c.correlation.max_alerts < 10 {
         return Err(invalid(

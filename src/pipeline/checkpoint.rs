@@ -149,10 +149,16 @@ fn read_range(
                 to,
             });
         }
-        let Some(m) = consumer.poll(Duration::from_millis(100)) else {
-            continue;
+        let m = match consumer.poll(Duration::from_millis(100)) {
+            None => continue,
+            // Connection errors queued while the broker was away arrive here after it is back;
+            // they are not about this read. A read that cannot finish ends in `Timeout`.
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "error while reading the state topic");
+                continue;
+            }
+            Some(Ok(m)) => m,
         };
-        let m = m.map_err(kafka)?;
         last = m.offset();
         if m.offset() >= to {
             break;
@@ -190,9 +196,10 @@ fn newest_complete(chunks: &[Chunk]) -> Option<Vec<u8>> {
             continue;
         }
         let run = &chunks[end + 1 - last.count..=end];
-        let whole = run.iter().enumerate().all(|(i, c)| {
-            c.index == i && c.count == last.count && c.watermark == last.watermark
-        }) && run.windows(2).all(|w| w[1].offset == w[0].offset + 1);
+        let whole =
+            run.iter().enumerate().all(|(i, c)| {
+                c.index == i && c.count == last.count && c.watermark == last.watermark
+            }) && run.windows(2).all(|w| w[1].offset == w[0].offset + 1);
         if whole {
             return Some(run.iter().flat_map(|c| c.payload.iter().copied()).collect());
         }
@@ -221,7 +228,15 @@ pub fn restore(
     }
     let prefix = format!("{events_topic}/{partition}/");
     // Fast path: the last record says how many chunks the newest checkpoint has.
-    let tail = read_range(consumer, state_topic, partition, &prefix, high - 1, high, timeout)?;
+    let tail = read_range(
+        consumer,
+        state_topic,
+        partition,
+        &prefix,
+        high - 1,
+        high,
+        timeout,
+    )?;
     let mut doc = None;
     if let Some(last) = tail.last()
         && last.index + 1 == last.count
@@ -241,7 +256,15 @@ pub fn restore(
     if doc.is_none() {
         // Slow path: the end of the partition is not a whole checkpoint (a writer died in the
         // middle of one); scan it all.
-        let all = read_range(consumer, state_topic, partition, &prefix, low, high, timeout)?;
+        let all = read_range(
+            consumer,
+            state_topic,
+            partition,
+            &prefix,
+            low,
+            high,
+            timeout,
+        )?;
         doc = newest_complete(&all);
     }
     let Some(doc) = doc else {
@@ -303,7 +326,10 @@ mod tests {
         };
         let recs = records(&cp, "d2c.state", 16);
         assert!(recs.len() > 1);
-        assert!(recs.iter().all(|r| r.partition == Some(2) && r.payload.len() <= 16));
+        assert!(
+            recs.iter()
+                .all(|r| r.partition == Some(2) && r.payload.len() <= 16)
+        );
         assert_eq!(recs[0].key, b"d2c.events/2/0");
         let doc: Vec<u8> = recs.iter().flat_map(|r| r.payload.clone()).collect();
         let back: Checkpoint = serde_json::from_slice(&doc).unwrap();

@@ -78,8 +78,14 @@ impl Correlate {
     ) -> Result<(), PipelineError> {
         let k = self.settings.config.kafka.clone();
         let result = loop {
-            let Some(batch) =
-                next_batch(&consumer, k.batch_max_records, k.batch_linger, &health, &shutdown).await
+            let Some(batch) = next_batch(
+                &consumer,
+                k.batch_max_records,
+                k.batch_linger,
+                &health,
+                &shutdown,
+            )
+            .await
             else {
                 break Ok(());
             };
@@ -115,7 +121,7 @@ impl Correlate {
         let mut outputs: Vec<(Output, Option<i64>)> = Vec::new();
         for m in batch {
             let p = m.partition();
-            if !self.parts.contains_key(&p) && !self.restore(consumer, p).await? {
+            if !self.parts.contains_key(&p) && !self.restore(consumer, p, shutdown).await? {
                 continue;
             }
             let part = self.parts.get_mut(&p).expect("restored above");
@@ -134,16 +140,31 @@ impl Correlate {
                 }
                 if part.seeking_since.is_none() {
                     // The consumer is ahead of the state: go back to the watermark.
-                    tracing::info!(partition = p, from = o, to = part.next, "seeking back to the checkpoint watermark");
+                    tracing::info!(
+                        partition = p,
+                        from = o,
+                        to = part.next,
+                        "seeking back to the checkpoint watermark"
+                    );
                     part.seeking_since = Some(Instant::now());
                     let topic = self.settings.config.topics.events.clone();
-                    if let Err(e) = consumer.seek(&topic, p, Offset::Offset(part.next), Duration::from_secs(10)) {
+                    if let Err(e) = consumer.seek(
+                        &topic,
+                        p,
+                        Offset::Offset(part.next),
+                        Duration::from_secs(10),
+                    ) {
                         tracing::warn!(partition = p, error = %e, "seek failed; retrying on the next record");
                         part.seeking_since = None;
                     }
                     continue;
                 }
-                tracing::warn!(partition = p, expected = part.next, got = o, "input between the checkpoint and the consumer position is gone; continuing from the consumer position");
+                tracing::warn!(
+                    partition = p,
+                    expected = part.next,
+                    got = o,
+                    "input between the checkpoint and the consumer position is gone; continuing from the consumer position"
+                );
                 self.metrics.input_gaps.inc();
             }
             part.seeking_since = None;
@@ -169,7 +190,8 @@ impl Correlate {
                 m.with_label_values(&["alert"]).inc_by(ev_stats.alerts);
                 m.with_label_values(&["incident"])
                     .inc_by(ev_stats.incidents.len() as u64 - ev_stats.open_incidents);
-                m.with_label_values(&["open_incident"]).inc_by(ev_stats.open_incidents);
+                m.with_label_values(&["open_incident"])
+                    .inc_by(ev_stats.open_incidents);
             }
             let ts = m.timestamp().to_millis();
             outputs.extend(applied.outputs.into_iter().map(|o| (o, ts)));
@@ -190,7 +212,11 @@ impl Correlate {
     /// it from the newest checkpoint.
     fn drop_revoked(&mut self, consumer: &StreamConsumer<LagContext>) {
         let revoked: Vec<i32> = {
-            let mut r = consumer.context().revoked.lock().unwrap_or_else(|e| e.into_inner());
+            let mut r = consumer
+                .context()
+                .revoked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             std::mem::take(&mut *r)
         };
         for p in revoked {
@@ -206,33 +232,76 @@ impl Correlate {
         &mut self,
         consumer: &StreamConsumer<LagContext>,
         p: i32,
+        shutdown: &CancellationToken,
     ) -> Result<bool, PipelineError> {
         let topics = &self.settings.config.topics;
         if !assigned(consumer, &topics.events, p) {
             return Ok(false);
         }
-        let restorer = self.restorer.clone();
-        let (state_topic, events_topic) = (topics.state.clone(), topics.events.clone());
         let started = Instant::now();
-        let restored = tokio::task::spawn_blocking(move || {
-            checkpoint::restore(&restorer, &state_topic, &events_topic, p, Duration::from_secs(60))
-        })
-        .await
-        .map_err(|e| PipelineError::Stage("correlate", e.to_string()))?
-        .map_err(|e| PipelineError::Restore(e.to_string()))?;
+        let mut backoff = Duration::from_millis(200);
+        let restored = loop {
+            let restorer = self.restorer.clone();
+            let (state_topic, events_topic) = (topics.state.clone(), topics.events.clone());
+            let r = tokio::task::spawn_blocking(move || {
+                checkpoint::restore(
+                    &restorer,
+                    &state_topic,
+                    &events_topic,
+                    p,
+                    Duration::from_secs(30),
+                )
+            })
+            .await
+            .map_err(|e| PipelineError::Stage("correlate", e.to_string()))?;
+            match r {
+                Ok(r) => break r,
+                // A broken checkpoint will not mend itself: stop rather than guess.
+                Err(e @ checkpoint::RestoreError::Corrupt { .. }) => {
+                    return Err(PipelineError::Restore(e.to_string()));
+                }
+                Err(e) => {
+                    // The broker is away; the partition's input waits until its state is back.
+                    tracing::warn!(partition = p, error = %e, "cannot restore state yet; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Err(PipelineError::Interrupted),
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    if !assigned(consumer, &topics.events, p) {
+                        return Ok(false);
+                    }
+                }
+            }
+        };
         let s = &self.settings;
         let (engine, next) = match restored {
             Some(cp) => {
-                tracing::info!(partition = p, watermark = cp.watermark, incidents = cp.state.published.len(), millis = started.elapsed().as_millis() as u64, "state restored from checkpoint");
+                tracing::info!(
+                    partition = p,
+                    watermark = cp.watermark,
+                    incidents = cp.state.published.len(),
+                    millis = started.elapsed().as_millis() as u64,
+                    "state restored from checkpoint"
+                );
                 (
-                    Engine::with_state(s.topology.clone(), s.policy.clone(), s.config.correlation.clone(), cp.state),
+                    Engine::with_state(
+                        s.topology.clone(),
+                        s.policy.clone(),
+                        s.config.correlation.clone(),
+                        cp.state,
+                    ),
                     cp.watermark,
                 )
             }
             None => {
                 tracing::info!(partition = p, "no checkpoint; starting with empty state");
                 (
-                    Engine::new(s.topology.clone(), s.policy.clone(), s.config.correlation.clone()),
+                    Engine::new(
+                        s.topology.clone(),
+                        s.policy.clone(),
+                        s.config.correlation.clone(),
+                    ),
                     -1,
                 )
             }
@@ -350,7 +419,10 @@ impl Correlate {
                         self.metrics.incidents_opened.with_label_values(&[p]).inc();
                     }
                     if i.status == IncidentStatus::Resolved {
-                        self.metrics.incidents_resolved.with_label_values(&[p]).inc();
+                        self.metrics
+                            .incidents_resolved
+                            .with_label_values(&[p])
+                            .inc();
                     }
                     if let Some(ts) = ts {
                         let secs = (now_ms - ts).max(0) as f64 / 1000.0;
@@ -363,7 +435,10 @@ impl Correlate {
                         RfcCategory::Standard => "standard",
                         RfcCategory::Normal => "normal",
                     };
-                    self.metrics.rfcs_published.with_label_values(&[category]).inc();
+                    self.metrics
+                        .rfcs_published
+                        .with_label_values(&[category])
+                        .inc();
                 }
                 Output::Dlq(_) => {}
             }

@@ -159,11 +159,7 @@ impl ClientContext for LagContext {
 }
 
 impl ConsumerContext for LagContext {
-    fn pre_rebalance(
-        &self,
-        _consumer: &rdkafka::consumer::BaseConsumer<Self>,
-        r: &Rebalance<'_>,
-    ) {
+    fn pre_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, r: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = r {
             let mut revoked = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
             revoked.extend(tpl.elements().iter().map(|e| e.partition()));
@@ -260,7 +256,10 @@ pub async fn send_all(
 
 /// Checks that the state topic has a partition for every events partition. Waits (with
 /// backoff, until `shutdown`) while the broker is unreachable or the topics are not there yet.
-pub async fn check_partitions(cfg: &Config, producer: &FutureProducer) -> Result<(), PipelineError> {
+pub async fn check_partitions(
+    cfg: &Config,
+    producer: &FutureProducer,
+) -> Result<(), PipelineError> {
     use rdkafka::producer::Producer;
     let (events, state) = (cfg.topics.events.clone(), cfg.topics.state.clone());
     let mut backoff = Duration::from_millis(200);
@@ -269,7 +268,9 @@ pub async fn check_partitions(cfg: &Config, producer: &FutureProducer) -> Result
         let producer = producer.clone();
         let counts = tokio::task::spawn_blocking(move || -> Result<(usize, usize), KafkaError> {
             let count = |t: &str| -> Result<usize, KafkaError> {
-                let md = producer.client().fetch_metadata(Some(t), Duration::from_secs(10))?;
+                let md = producer
+                    .client()
+                    .fetch_metadata(Some(t), Duration::from_secs(10))?;
                 Ok(md.topics().first().map_or(0, |t| t.partitions().len()))
             };
             Ok((count(&e)?, count(&s)?))
@@ -288,7 +289,9 @@ pub async fn check_partitions(cfg: &Config, producer: &FutureProducer) -> Result
                 }
                 return Ok(());
             }
-            Ok(_) => tracing::warn!(events = %events, state = %state, "topics not found yet; waiting"),
+            Ok(_) => {
+                tracing::warn!(events = %events, state = %state, "topics not found yet; waiting")
+            }
             Err(e) => tracing::warn!(error = %e, "cannot read topic metadata; retrying"),
         }
         tokio::time::sleep(backoff).await;

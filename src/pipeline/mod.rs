@@ -8,6 +8,7 @@
 //! Both work in batches: the outputs of a batch are sent and awaited (acks=all, idempotent
 //! producer) before the batch's input offsets are stored, so nothing is lost (at least once).
 
+pub mod audit;
 pub mod checkpoint;
 mod correlate;
 mod ingest;
@@ -48,7 +49,9 @@ pub enum PipelineError {
     Stage(&'static str, String),
     #[error("cannot restore the correlation state: {0}")]
     Restore(String),
-    #[error("topic `{state}` has {state_partitions} partitions but `{events}` has {events_partitions}; the state topic needs at least as many (one checkpoint stream per events partition)")]
+    #[error(
+        "topic `{state}` has {state_partitions} partitions but `{events}` has {events_partitions}; the state topic needs at least as many (one checkpoint stream per events partition)"
+    )]
     StatePartitions {
         state: String,
         state_partitions: usize,

@@ -46,7 +46,8 @@ pub struct Metrics {
 
 fn plain_counter(r: &Registry, name: &str, help: &str) -> IntCounter {
     let c = IntCounter::new(name, help).expect("valid metric");
-    r.register(Box::new(c.clone())).expect("metric registered once");
+    r.register(Box::new(c.clone()))
+        .expect("metric registered once");
     c
 }
 
@@ -218,10 +219,14 @@ impl Metrics {
             checkpoint_bytes: {
                 let h = Histogram::with_opts(
                     HistogramOpts::new("d2c_checkpoint_bytes", "Size of each checkpoint written.")
-                        .buckets(prometheus::exponential_buckets(1024.0, 4.0, 10).expect("valid buckets")),
+                        .buckets(
+                            prometheus::exponential_buckets(1024.0, 4.0, 10)
+                                .expect("valid buckets"),
+                        ),
                 )
                 .expect("valid metric");
-                r.register(Box::new(h.clone())).expect("metric registered once");
+                r.register(Box::new(h.clone()))
+                    .expect("metric registered once");
                 h
             },
             partitions_owned: {
@@ -230,7 +235,8 @@ impl Metrics {
                     "Partitions of the events topic this instance correlates.",
                 )
                 .expect("valid metric");
-                r.register(Box::new(g.clone())).expect("metric registered once");
+                r.register(Box::new(g.clone()))
+                    .expect("metric registered once");
                 g
             },
             input_gaps: plain_counter(

@@ -65,28 +65,56 @@ pub struct Tansu {
 }
 
 impl Tansu {
+    /// A broker with in-memory storage.
     pub fn start() -> Tansu {
-        let port = free_port();
+        Tansu::start_with(free_port(), "memory://tansu/", None)
+    }
+
+    /// A broker that keeps its data in the SQLite file `tansu.db` in `dir`, so it survives a
+    /// restart on the same port and directory.
+    pub fn start_sqlite(port: u16, dir: &std::path::Path) -> Tansu {
+        Tansu::start_with(port, "sqlite://tansu.db", Some(dir))
+    }
+
+    fn start_with(port: u16, storage: &str, dir: Option<&std::path::Path>) -> Tansu {
         let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tansu_bin())
-            .args([
-                "broker",
-                "--storage-engine",
-                "memory://tansu/",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tansu starts");
+        let mut cmd = Command::new(tansu_bin());
+        cmd.args([
+            "broker",
+            "--storage-engine",
+            storage,
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        if let Some(d) = dir {
+            cmd.current_dir(d);
+        }
+        let child = cmd.spawn().expect("tansu starts");
         assert!(
             wait_for_port(port, Duration::from_secs(30)),
             "tansu did not listen on {port}"
         );
         Tansu { child, port }
+    }
+
+    /// Stops the broker with SIGTERM and waits for it to exit.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let end = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < end {
+            if self.child.try_wait().unwrap().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn brokers(&self) -> String {
@@ -143,6 +171,11 @@ impl D2c {
         panic!("d2c at {} was not ready within {within:?}", self.http);
     }
 
+    /// One sample of this instance's `/metrics`, e.g. `d2c_partitions_owned`.
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        metric(&http_get(&self.http, "/metrics").1, series)
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
         let _ = Command::new("kill")
@@ -167,6 +200,19 @@ impl Drop for D2c {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Waits until the d2c serving HTTP on `http` correlates at least one partition (it joined the
+/// group, got an assignment and restored state); false if not within `within`.
+pub fn wait_owning(http: &str, within: Duration) -> bool {
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        if metric(&http_get(http, "/metrics").1, "d2c_partitions_owned").unwrap_or(0.0) >= 1.0 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
 }
 
 /// A minimal HTTP/1.1 GET over a std TCP stream: (status, body).
@@ -261,8 +307,17 @@ pub fn read_until(
     c.assign(&tpl).unwrap();
     let end = Instant::now() + within;
     let mut out = Vec::new();
-    while Instant::now() < end && !done(&out) {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+    let mut checked = 0;
+    while Instant::now() < end {
+        let m = c.poll(Duration::from_millis(200));
+        // `done` may be costly: ask it when the topic is idle or every 500 records.
+        if (m.is_none() || out.len() >= checked + 500) && {
+            checked = out.len();
+            done(&out)
+        } {
+            break;
+        }
+        if let Some(Ok(m)) = m {
             out.push(Record {
                 key: m.key().map(<[u8]>::to_vec),
                 payload: m.payload().unwrap_or(&[]).to_vec(),
@@ -286,4 +341,212 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
         .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
+}
+
+/// A storm of raw payloads over `hosts` unmapped hosts (each its own correlation domain, so
+/// they spread over partitions) and the example shop, `rounds` times: per host and round, two
+/// alerts fire, one repeats, both resolve; every fifth round the payments database fails under
+/// its services (Alertmanager payloads). Event time moves forward monotonically. About
+/// `5 × hosts × rounds` events.
+pub fn storm(hosts: usize, rounds: usize) -> Vec<Vec<u8>> {
+    use serde_json::json;
+    let base = chrono::DateTime::parse_from_rfc3339("2026-11-28T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let ts = |secs: i64| (base + chrono::Duration::seconds(secs)).to_rfc3339();
+    let native = |name: &str, ci: &str, sev: &str, status: &str, t: i64| {
+        json!({"name": name, "ci": ci, "severity": sev, "status": status, "time": ts(t)})
+            .to_string()
+            .into_bytes()
+    };
+    let am = |status: &str, alertname: &str, labels: serde_json::Value, t: i64| {
+        let mut l = labels;
+        l["alertname"] = json!(alertname);
+        json!({"version": "4", "groupKey": "{}", "status": status, "receiver": "d2c",
+               "alerts": [{"status": status, "labels": l, "annotations": {},
+                           "startsAt": ts(t), "endsAt": if status == "resolved" { ts(t) } else { "0001-01-01T00:00:00Z".to_string() }}]})
+        .to_string()
+        .into_bytes()
+    };
+    let mut out = Vec::new();
+    for r in 0..rounds as i64 {
+        let t0 = r * 120;
+        let outage = r % 5 == 2;
+        let pg = json!({"job": "postgres", "cluster": "payments", "severity": "critical"});
+        // (step time, what) — steps run across all hosts before the next step.
+        for step in 0..5i64 {
+            let t = t0 + step * 10;
+            for h in 0..hosts {
+                let ci = format!("host-{h}");
+                let sev = ["warning", "major", "critical"][(h + r as usize) % 3];
+                out.push(match step {
+                    0 => native("DiskFull", &ci, sev, "firing", t),
+                    1 => native("HighLoad", &ci, "warning", "firing", t),
+                    2 => native("DiskFull", &ci, sev, "firing", t),
+                    3 => native("DiskFull", &ci, sev, "resolved", t),
+                    _ => native("HighLoad", &ci, "warning", "resolved", t),
+                });
+            }
+            if outage {
+                match step {
+                    0 => out.push(am("firing", "PostgresDown", pg.clone(), t)),
+                    1 => out.push(native(
+                        "HighErrorRate",
+                        "payments-api-7f9c",
+                        "critical",
+                        "firing",
+                        t,
+                    )),
+                    2 => out.push(native(
+                        "HighLatency",
+                        "checkout-api-5c1a",
+                        "major",
+                        "firing",
+                        t,
+                    )),
+                    3 => out.push(am("resolved", "PostgresDown", pg.clone(), t)),
+                    _ => {
+                        out.push(native(
+                            "HighErrorRate",
+                            "payments-api-7f9c",
+                            "critical",
+                            "resolved",
+                            t,
+                        ));
+                        out.push(native(
+                            "HighLatency",
+                            "checkout-api-5c1a",
+                            "major",
+                            "resolved",
+                            t,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The `(id, version)` pairs `d2c replay` gives for `payloads` with the example configuration
+/// and `env` overrides: what an uninterrupted run publishes.
+pub fn replay_incident_versions(
+    payloads: &[Vec<u8>],
+    env: &[(&str, &str)],
+) -> std::collections::BTreeSet<(String, u64)> {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input.jsonl");
+    let mut text = Vec::new();
+    for p in payloads {
+        text.extend_from_slice(p);
+        text.push(b'\n');
+    }
+    std::fs::write(&input, text).unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_d2c"));
+    cmd.args(["replay", "--config", &format!("{root}/config/d2c.toml")])
+        .arg(&input)
+        .env("D2C_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    incident_versions(
+        out.stdout
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice::<serde_json::Value>(l).unwrap()),
+    )
+}
+
+/// The `(id, version)` pairs of the incident records among `records`.
+pub fn incident_versions(
+    records: impl IntoIterator<Item = serde_json::Value>,
+) -> std::collections::BTreeSet<(String, u64)> {
+    records
+        .into_iter()
+        .filter(|v| v["type"] == "incident")
+        .map(|v| {
+            (
+                v["id"].as_str().unwrap().to_string(),
+                v["version"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Asserts every incident's versions run 1..=n without a gap.
+pub fn assert_no_version_gaps(set: &std::collections::BTreeSet<(String, u64)>) {
+    let mut max: std::collections::BTreeMap<&str, (u64, u64)> = Default::default();
+    for (id, v) in set {
+        let e = max.entry(id).or_insert((0, 0));
+        e.0 = e.0.max(*v);
+        e.1 += 1;
+    }
+    for (id, (highest, count)) in max {
+        assert_eq!(highest, count, "incident {id} has version gaps");
+    }
+}
+
+/// The mock cluster in a process of its own (`d2c mock-broker`), killed on drop.
+pub struct MockBroker {
+    child: Child,
+    pub bootstrap: String,
+}
+
+impl MockBroker {
+    pub fn start(partitions: u32) -> MockBroker {
+        use std::io::BufRead;
+        let root = env!("CARGO_MANIFEST_DIR");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_d2c"))
+            .args([
+                "mock-broker",
+                "--config",
+                &format!("{root}/config/d2c.toml"),
+            ])
+            .env("D2C_KAFKA__PARTITIONS", partitions.to_string())
+            .env("D2C_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("d2c mock-broker starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let bootstrap = line
+            .trim()
+            .strip_prefix("bootstrap=")
+            .unwrap_or_else(|| panic!("unexpected mock-broker output: {line}"))
+            .to_string();
+        MockBroker { child, bootstrap }
+    }
+}
+
+impl Drop for MockBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A small deterministic pseudo-random sequence (xorshift), seeded and printed by tests so a
+/// failing run can be repeated.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// Uniform in `lo..hi` milliseconds.
+    pub fn millis(&mut self, lo: u64, hi: u64) -> Duration {
+        Duration::from_millis(lo + self.next() % (hi - lo))
+    }
 }
