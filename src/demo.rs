@@ -94,6 +94,9 @@ pub async fn run(
         listener,
         metrics.clone(),
         health.clone(),
+        telemetry::IngestApi::new(cfg, &metrics)
+            .inspect_err(|e| tracing::warn!(error = %e, "HTTP ingest is off"))
+            .ok(),
         stop.clone(),
     ));
     let pipeline = tokio::spawn(crate::pipeline::run(

@@ -19,8 +19,8 @@ use crate::topology::Topology;
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct EngineState {
     pub correlation: correlate::State,
-    /// The last published version of every incident still remembered.
-    pub published: BTreeMap<String, Incident>,
+    /// What was last published of every incident still remembered.
+    pub published: BTreeMap<String, Published>,
     /// Ids of RFCs already raised per incident, so each is raised once.
     pub rfcs: BTreeMap<String, BTreeSet<String>>,
     /// The latest event time seen: the engine's notion of "now".
@@ -30,6 +30,59 @@ pub struct EngineState {
     /// Per raw-topic partition, the position of the last event applied: events at or before it
     /// are redeliveries (after a restart of the ingest stage) and are skipped.
     pub origins: BTreeMap<i32, (i64, u32)>,
+}
+
+/// The last published version of an incident, as much as the engine needs of it: the version,
+/// what the gauges count, and a hash of its substance to tell whether a new version is due.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Published {
+    pub version: u32,
+    pub status: IncidentStatus,
+    pub priority: Priority,
+    pub capabilities: Vec<String>,
+    pub substance: u64,
+}
+
+/// Feeds serialised bytes into a hash.
+struct HashWriter(xxhash_rust::xxh3::Xxh3);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A stable hash of what an operator sees in an incident: repeats of an alert (counts, last
+/// seen) do not change it; a change of membership, status, severity, priority, impact or cause
+/// does.
+fn substance(i: &Incident) -> u64 {
+    let alerts: Vec<_> = i
+        .alerts
+        .iter()
+        .map(|a| (&a.fingerprint, a.status, a.severity))
+        .collect();
+    let mut w = HashWriter(xxhash_rust::xxh3::Xxh3::new());
+    serde_json::to_writer(
+        &mut w,
+        &(
+            i.status,
+            i.severity,
+            i.priority,
+            &i.title,
+            &i.root_cause,
+            &i.failing_services,
+            &i.services,
+            &i.capabilities,
+            &i.impact,
+            alerts,
+        ),
+    )
+    .expect("hashing cannot fail");
+    w.0.digest()
 }
 
 /// Where an event came from: its raw record's partition and offset, and its index among the
@@ -134,7 +187,9 @@ impl Engine {
             &res,
         );
         let mut outputs = Vec::new();
-        if let Some(id) = touched {
+        if let Some(id) = touched
+            && outcome.may_change_incident()
+        {
             self.publish_if_changed(&id, ev.time, &mut outputs);
         }
         let evicted = correlate::evict(
@@ -206,27 +261,36 @@ impl Engine {
             return;
         };
         let mut incident = self.build(group, time);
+        let hash = substance(&incident);
         let previous = self.state.published.get(id);
-        if previous.is_some_and(|p| same_substance(p, &incident)) {
+        if previous.is_some_and(|p| p.substance == hash) {
             return;
         }
         incident.version = previous.map_or(1, |p| p.version + 1);
-        outputs.push(Output::Incident(incident.clone()));
-        if incident.status == IncidentStatus::Open
-            && let Some(rule) = self.policy.matching(&incident)
-        {
-            let rfc = rule.propose(&incident);
-            if self
-                .state
-                .rfcs
-                .entry(incident.id.clone())
-                .or_default()
-                .insert(rfc.id.clone())
-            {
-                outputs.push(Output::Change(rfc));
-            }
-        }
-        self.state.published.insert(id.to_string(), incident);
+        let rfc = (incident.status == IncidentStatus::Open)
+            .then(|| self.policy.matching(&incident))
+            .flatten()
+            .map(|rule| rule.propose(&incident))
+            .filter(|rfc| {
+                self.state
+                    .rfcs
+                    .entry(incident.id.clone())
+                    .or_default()
+                    .insert(rfc.id.clone())
+            });
+        self.state.published.insert(
+            id.to_string(),
+            Published {
+                version: incident.version,
+                status: incident.status,
+                priority: incident.priority,
+                capabilities: incident.capabilities.clone(),
+                substance: hash,
+            },
+        );
+        // The incident moves into the output: it can be large, and it is not needed again.
+        outputs.push(Output::Incident(incident));
+        outputs.extend(rfc.map(Output::Change));
     }
 
     fn build(&self, g: &Group, time: DateTime<Utc>) -> Incident {
@@ -282,25 +346,6 @@ impl Engine {
             alerts,
         }
     }
-}
-
-/// Whether two versions of an incident say the same thing to an operator: repeats of an alert
-/// (counts, last seen) do not make a new version; a change of membership, status, severity,
-/// priority, impact or cause does.
-fn same_substance(a: &Incident, b: &Incident) -> bool {
-    a.status == b.status
-        && a.severity == b.severity
-        && a.priority == b.priority
-        && a.title == b.title
-        && a.root_cause == b.root_cause
-        && a.failing_services == b.failing_services
-        && a.services == b.services
-        && a.capabilities == b.capabilities
-        && a.impact == b.impact
-        && a.alerts.len() == b.alerts.len()
-        && a.alerts.iter().zip(&b.alerts).all(|(x, y)| {
-            x.fingerprint == y.fingerprint && x.status == y.status && x.severity == y.severity
-        })
 }
 
 #[cfg(test)]

@@ -18,7 +18,9 @@
 //! - [`pipeline`]: the Kafka shell: ingest stage, correlate stage, producer, offsets.
 //! - [`telemetry`]: metrics registry, HTTP server (`/metrics`, `/healthz`, `/readyz`), logs.
 //! - [`demo`]: the embedded broker, traffic generator and incident printer of `d2c demo`.
+//! - [`bench`]: `d2c bench`, the pipeline against a broker measured beside a bare consumer.
 
+pub mod bench;
 pub mod change;
 pub mod config;
 pub mod correlate;

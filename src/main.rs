@@ -61,6 +61,27 @@ enum Command {
         #[arg(long, env = "D2C_CONFIG", default_value = "config/d2c.toml")]
         config: PathBuf,
     },
+    /// Measure the pipeline against a broker: backlog throughput, steady-rate latency, peak
+    /// memory, and a bare consumer on the same records for comparison. Uses fresh topics.
+    Bench {
+        #[arg(long, env = "D2C_CONFIG", default_value = "config/d2c.toml")]
+        config: PathBuf,
+        /// Bootstrap servers; default: `kafka.brokers` of the settings.
+        #[arg(long)]
+        brokers: Option<String>,
+        /// Events in the backlog phase.
+        #[arg(long, default_value_t = 200_000)]
+        events: usize,
+        /// Percent of backlog events that repeat an existing alert (the dedup path).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100))]
+        repeat_percent: u8,
+        /// Events per second in the latency phase; 0 skips it.
+        #[arg(long, default_value_t = 10_000)]
+        rate: u64,
+        /// Length of the latency phase.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+    },
     /// Read the incidents topic from the start and check the delivery guarantee: no `(id,
     /// version)` published with two different contents, no version gaps. Exit 1 if broken.
     Audit {
@@ -125,6 +146,28 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 changes = stats.changes,
                 "replay finished"
             );
+            Ok(())
+        }
+        Command::Bench {
+            config,
+            brokers,
+            events,
+            repeat_percent,
+            rate,
+            duration,
+        } => {
+            let mut s = Settings::load(&config)?;
+            if let Some(b) = brokers {
+                s.config.kafka.brokers = b;
+            }
+            let opts = d2c::bench::BenchOptions {
+                events,
+                rate,
+                duration,
+                repeat_percent,
+            };
+            let report = runtime()?.block_on(d2c::bench::run(s, opts))?;
+            print!("{}", d2c::bench::render(&report));
             Ok(())
         }
         Command::Audit { config, timeout } => {
@@ -224,11 +267,13 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen} (http.listen)"))?;
-    tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
+    let ingest = telemetry::IngestApi::new(&settings.config, &metrics)?;
+    tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz, /readyz, POST /api/v1/events/{{format}}");
     let server = tokio::spawn(telemetry::serve(
         listener,
         metrics.clone(),
         health.clone(),
+        Some(ingest),
         shutdown.clone(),
     ));
     let deadline = settings.config.kafka.shutdown_deadline;

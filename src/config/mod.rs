@@ -225,7 +225,8 @@ impl Default for CorrelationConfig {
 pub struct StateConfig {
     /// Longest time between checkpoints of a partition that received events. After a crash,
     /// input since the last checkpoint is processed again (giving the same outputs), so this
-    /// bounds the work of a restart; shorter costs more writes. Default: `5s`.
+    /// bounds the work of a restart; shorter costs more writes and, with large states, latency
+    /// (see BENCHMARKS.md). Default: `30s` (as Kafka Streams' commit interval).
     #[serde(with = "humantime_serde")]
     pub checkpoint_interval: Duration,
     /// Largest record written to the state topic; bigger states are split into chunks.
@@ -236,7 +237,7 @@ pub struct StateConfig {
 impl Default for StateConfig {
     fn default() -> Self {
         StateConfig {
-            checkpoint_interval: Duration::from_secs(5),
+            checkpoint_interval: Duration::from_secs(30),
             chunk_bytes: 512 * 1024,
         }
     }

@@ -30,6 +30,10 @@ pub struct Group {
     /// Fingerprints of member alerts, in the order they joined.
     pub alerts: Vec<String>,
     pub event_count: u64,
+    /// Correlation domain of the incident's first alert; only alerts of the same domain can
+    /// join it.
+    #[serde(default)]
+    pub domain: String,
 }
 
 /// Everything the correlator remembers. Ordered maps so that iteration, and so every output,
@@ -38,6 +42,32 @@ pub struct Group {
 pub struct State {
     pub alerts: BTreeMap<String, AlertState>,
     pub groups: BTreeMap<String, Group>,
+    /// Open incidents per correlation domain: where a new alert looks for an incident to join,
+    /// so that finding one costs the size of its domain, not of the whole state.
+    #[serde(default)]
+    pub open: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl State {
+    /// Takes incident `id` out of the open index (it resolved or was forgotten).
+    fn close(&mut self, domain: &str, id: &str) {
+        if let Some(ids) = self.open.get_mut(domain) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.open.remove(domain);
+            }
+        }
+    }
+}
+
+/// The domain an alert correlates in: its service's, or its CI's when no service claims it.
+/// `None` when it has neither (it can only ever be alone).
+fn alert_domain(topo: &Topology, a: &AlertRef) -> Option<String> {
+    match (&a.service, &a.ci) {
+        (Some(s), _) => topo.service_domain(s).map(str::to_string),
+        (None, Some(ci)) => Some(format!("ci:{ci}")),
+        (None, None) => None,
+    }
 }
 
 /// What one event did.
@@ -47,8 +77,10 @@ pub enum Outcome {
     Opened,
     /// A new (or re-firing) alert joined an open incident.
     Joined,
-    /// A repeat of a known alert with no change of status.
+    /// A repeat of a known alert with no change of status or severity.
     Deduplicated,
+    /// A repeat of a firing alert with another severity.
+    SeverityChanged,
     /// An alert of an incident resolved.
     AlertResolved,
     /// A resolve for an alert d2c never saw firing: remembered, no incident.
@@ -61,11 +93,21 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Whether the incident the event touched may look different to an operator now (so the
+    /// engine checks whether to publish a new version). Repeats only change counts.
+    pub fn may_change_incident(self) -> bool {
+        matches!(
+            self,
+            Outcome::Opened | Outcome::Joined | Outcome::AlertResolved | Outcome::SeverityChanged
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Opened => "opened",
             Outcome::Joined => "joined",
             Outcome::Deduplicated => "deduplicated",
+            Outcome::SeverityChanged => "severity_changed",
             Outcome::AlertResolved => "alert_resolved",
             Outcome::UnmatchedResolve => "unmatched_resolve",
             Outcome::Stale => "stale",
@@ -114,6 +156,7 @@ pub fn observe(
         return (Outcome::Stale, group_id);
     }
     let was = a.alert.status;
+    let severity_changed = ev.status == Status::Firing && a.alert.severity != ev.severity;
     a.status_time = ev.time;
     a.alert.status = ev.status;
     if ev.status == Status::Firing {
@@ -124,6 +167,9 @@ pub fn observe(
         .and_then(|id| state.groups.get(id))
         .is_some_and(|g| g.resolved_at.is_none());
     match (was, ev.status) {
+        (Status::Firing, Status::Firing) if severity_changed => {
+            (Outcome::SeverityChanged, group_id)
+        }
         (Status::Firing, Status::Firing) => (Outcome::Deduplicated, group_id),
         (Status::Firing, Status::Resolved) => {
             if let Some(id) = &group_id {
@@ -174,10 +220,13 @@ fn attach(
     time: DateTime<Utc>,
 ) -> (Outcome, String) {
     let alert = &state.alerts[fingerprint].alert;
-    let candidate = state
-        .groups
-        .values()
-        .filter(|g| g.resolved_at.is_none())
+    let domain = alert_domain(topo, alert);
+    let candidate = domain
+        .as_ref()
+        .and_then(|d| state.open.get(d))
+        .into_iter()
+        .flatten()
+        .filter_map(|id| state.groups.get(id))
         .filter(|g| time - g.last_event_at <= window && g.opened_at - time <= window)
         .filter(|g| {
             g.alerts.iter().any(|f| {
@@ -207,8 +256,12 @@ fn attach(
                     resolved_at: None,
                     alerts: Vec::new(),
                     event_count: 0,
+                    domain: domain.clone().unwrap_or_default(),
                 },
             );
+            if let Some(d) = domain {
+                state.open.entry(d).or_default().insert(id.clone());
+            }
             (Outcome::Opened, id)
         }
     };
@@ -233,7 +286,9 @@ fn resolve_if_done(state: &mut State, id: &str, time: DateTime<Utc>) {
         .iter()
         .all(|f| state.alerts[f].alert.status == Status::Resolved);
     if all_resolved && g.resolved_at.is_none() {
+        let domain = g.domain.clone();
         state.groups.get_mut(id).expect("checked").resolved_at = Some(time);
+        state.close(&domain, id);
     }
 }
 
@@ -360,6 +415,7 @@ pub fn evict(state: &mut State, max_alerts: usize, max_incidents: usize) -> Evic
             break;
         }
         if let Some(g) = state.groups.remove(&id) {
+            state.close(&g.domain, &id);
             for f in g.alerts {
                 if state.alerts.remove(&f).is_some() {
                     out.alerts += 1;

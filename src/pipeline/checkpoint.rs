@@ -13,16 +13,12 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
-use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
-use tokio_util::sync::CancellationToken;
 
 use crate::engine::EngineState;
-use crate::telemetry::Metrics;
 
-use super::PipelineError;
-use super::kafka::{OutRecord, send_all};
+use super::kafka::OutRecord;
 
 /// What a checkpoint holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,21 +81,6 @@ pub fn records(cp: &Checkpoint, state_topic: &str, chunk_bytes: usize) -> Vec<Ou
             timestamp: None,
         })
         .collect()
-}
-
-/// Writes a checkpoint and waits until the broker acknowledged every chunk.
-pub async fn write(
-    producer: &FutureProducer,
-    cp: &Checkpoint,
-    state_topic: &str,
-    chunk_bytes: usize,
-    metrics: &Metrics,
-    shutdown: &CancellationToken,
-) -> Result<usize, PipelineError> {
-    let recs = records(cp, state_topic, chunk_bytes);
-    let bytes = recs.iter().map(|r| r.payload.len()).sum();
-    send_all(producer, &recs, metrics, shutdown).await?;
-    Ok(bytes)
 }
 
 struct Chunk {

@@ -39,14 +39,22 @@ struct Part {
     last_checkpoint: Instant,
     /// Set after a seek back to `next`: records past it are skipped until it arrives.
     seeking_since: Option<Instant>,
+    /// A checkpoint being written in the background, and the watermark it covers.
+    pending: Option<(i64, tokio::task::JoinHandle<Result<usize, PipelineError>>)>,
 }
 
 pub(super) struct Correlate {
     settings: Arc<Settings>,
     producer: FutureProducer,
+    /// A producer of its own for checkpoints, so that large checkpoints never queue ahead of
+    /// incident records.
+    checkpoints: FutureProducer,
     metrics: Metrics,
     parts: HashMap<i32, Part>,
     restorer: Arc<BaseConsumer>,
+    /// When the state gauges were last computed (they walk the whole state, so at most once a
+    /// second, not per batch).
+    gauges_at: Option<Instant>,
 }
 
 impl Correlate {
@@ -61,12 +69,15 @@ impl Correlate {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false");
         let restorer: BaseConsumer = c.create().map_err(PipelineError::Client)?;
+        let checkpoints = super::kafka::producer(k).map_err(PipelineError::Client)?;
         Ok(Correlate {
             settings: settings.clone(),
             producer,
+            checkpoints,
             metrics,
             parts: HashMap::new(),
             restorer: Arc::new(restorer),
+            gauges_at: None,
         })
     }
 
@@ -200,7 +211,13 @@ impl Correlate {
         send_all(&self.producer, &records, &self.metrics, shutdown).await?;
         self.count(&outputs);
         self.checkpoint(consumer, false, shutdown).await?;
-        self.set_gauges();
+        if self
+            .gauges_at
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
+            self.set_gauges();
+            self.gauges_at = Some(Instant::now());
+        }
         self.metrics
             .batch_seconds
             .with_label_values(&["correlate"])
@@ -315,25 +332,33 @@ impl Correlate {
                 checkpointed: next,
                 last_checkpoint: Instant::now(),
                 seeking_since: None,
+                pending: None,
             },
         );
         Ok(true)
     }
 
-    /// Writes checkpoints of partitions with unsaved progress (all of them when `force`, else
-    /// those whose interval passed), then stores the input offsets they cover.
+    /// Checkpoints partitions with unsaved progress whose interval passed (all of them when
+    /// `force`). A checkpoint is taken as a copy of the state after the batch's outputs were
+    /// acknowledged, then serialised and written in the background so the stage keeps
+    /// processing; when the broker acknowledged it, the input offsets it covers are stored.
+    /// With `force`, waits for every checkpoint.
     async fn checkpoint(
         &mut self,
         consumer: &StreamConsumer<LagContext>,
         force: bool,
         shutdown: &CancellationToken,
     ) -> Result<(), PipelineError> {
+        self.finish_checkpoints(consumer, force).await?;
         let cfg = &self.settings.config;
         let interval = cfg.state.checkpoint_interval;
-        let mut tpl = TopicPartitionList::new();
+        let mut started = false;
         for (&p, part) in self.parts.iter_mut() {
             let progressed = part.next > part.checkpointed && part.next >= 0;
-            if !progressed || !(force || part.last_checkpoint.elapsed() >= interval) {
+            if part.pending.is_some()
+                || !progressed
+                || !(force || part.last_checkpoint.elapsed() >= interval)
+            {
                 continue;
             }
             if !assigned(consumer, &cfg.topics.events, p) {
@@ -347,20 +372,56 @@ impl Correlate {
                 watermark: part.next,
                 state: part.engine.state().clone(),
             };
-            let bytes = checkpoint::write(
-                &self.producer,
-                &cp,
-                &cfg.topics.state,
-                cfg.state.chunk_bytes,
-                &self.metrics,
-                shutdown,
-            )
-            .await?;
+            let (producer, metrics, shutdown) = (
+                self.checkpoints.clone(),
+                self.metrics.clone(),
+                shutdown.clone(),
+            );
+            let (state_topic, chunk_bytes) = (cfg.topics.state.clone(), cfg.state.chunk_bytes);
+            let task = tokio::spawn(async move {
+                let recs = tokio::task::spawn_blocking(move || {
+                    checkpoint::records(&cp, &state_topic, chunk_bytes)
+                })
+                .await
+                .map_err(|e| PipelineError::Stage("checkpoint", e.to_string()))?;
+                let bytes = recs.iter().map(|r| r.payload.len()).sum();
+                send_all(&producer, &recs, &metrics, &shutdown).await?;
+                Ok(bytes)
+            });
+            part.pending = Some((part.next, task));
+            part.last_checkpoint = Instant::now();
+            started = true;
+        }
+        if force && started {
+            self.finish_checkpoints(consumer, true).await?;
+        }
+        Ok(())
+    }
+
+    /// Collects checkpoints written in the background (waiting for them when `wait`), and
+    /// stores the input offsets the acknowledged ones cover.
+    async fn finish_checkpoints(
+        &mut self,
+        consumer: &StreamConsumer<LagContext>,
+        wait: bool,
+    ) -> Result<(), PipelineError> {
+        let topic = self.settings.config.topics.events.clone();
+        let mut tpl = TopicPartitionList::new();
+        for (&p, part) in self.parts.iter_mut() {
+            let Some((watermark, task)) = part.pending.take() else {
+                continue;
+            };
+            if !wait && !task.is_finished() {
+                part.pending = Some((watermark, task));
+                continue;
+            }
+            let bytes = task
+                .await
+                .map_err(|e| PipelineError::Stage("checkpoint", e.to_string()))??;
             self.metrics.checkpoints.inc();
             self.metrics.checkpoint_bytes.observe(bytes as f64);
-            part.checkpointed = part.next;
-            part.last_checkpoint = Instant::now();
-            let _ = tpl.add_partition_offset(&cfg.topics.events, p, Offset::Offset(part.next));
+            part.checkpointed = watermark;
+            let _ = tpl.add_partition_offset(&topic, p, Offset::Offset(watermark));
         }
         if tpl.count() > 0
             && let Err(e) = consumer.store_offsets(&tpl)

@@ -56,7 +56,8 @@ pub fn consumer(
             "heartbeat.interval.ms",
             (k.session_timeout.as_millis() / 3).max(100).to_string(),
         )
-        .set("statistics.interval.ms", "5000");
+        .set("statistics.interval.ms", "5000")
+        .set("fetch.wait.max.ms", "20");
     if let Some(id) = &k.group_instance_id {
         let stage = group.rsplit('-').next().unwrap_or(group);
         c.set("group.instance.id", format!("{id}-{stage}"));

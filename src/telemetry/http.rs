@@ -1,5 +1,6 @@
-//! The HTTP server: `/metrics` (Prometheus text format), `/healthz` (the process is alive) and
-//! `/readyz` (the pipeline is connected and consuming).
+//! The HTTP server: `/metrics` (Prometheus text format), `/healthz` (the process is alive),
+//! `/readyz` (the pipeline is connected and consuming) and, when given, HTTP ingest
+//! (`POST /api/v1/events/{format}`, see [`IngestApi`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::Metrics;
+use super::ingest_api::IngestApi;
 
 /// Readiness shared between the pipeline (which sets it) and the server (which reports it).
 #[derive(Debug, Clone, Default)]
@@ -35,18 +37,23 @@ struct AppState {
     health: Health,
 }
 
-/// Serves the endpoints on `listener` until `shutdown` is cancelled.
+/// Serves the endpoints on `listener` until `shutdown` is cancelled; `ingest` adds
+/// `POST /api/v1/events/{format}`. On shutdown, requests in progress are answered first.
 pub async fn serve(
     listener: TcpListener,
     metrics: Metrics,
     health: Health,
+    ingest: Option<IngestApi>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready_handler))
         .with_state(AppState { metrics, health });
+    if let Some(api) = ingest {
+        app = app.merge(api.router());
+    }
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

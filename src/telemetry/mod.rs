@@ -1,11 +1,13 @@
-//! Telemetry: the Prometheus metrics registry, the HTTP server for `/metrics`, `/healthz` and
-//! `/readyz`, and tracing set-up. The shell counts what the engine returns; nothing below the
-//! engine knows about metrics.
+//! Telemetry: the Prometheus metrics registry, the HTTP server for `/metrics`, `/healthz`,
+//! `/readyz` and HTTP ingest (`POST /api/v1/events/{format}`), and tracing set-up. The shell
+//! counts what the engine returns; nothing below the engine knows about metrics.
 
 mod http;
+mod ingest_api;
 mod metrics;
 
 pub use http::{Health, serve};
+pub use ingest_api::{DELIVERY_TIMEOUT, IngestApi, IngestApiError};
 pub use metrics::Metrics;
 
 /// Installs the global tracing subscriber, logging to stderr. The filter comes from `D2C_LOG`

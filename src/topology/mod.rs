@@ -396,6 +396,11 @@ impl Topology {
         v
     }
 
+    /// The correlation domain of a service, if it is in the topology.
+    pub fn service_domain(&self, service: &str) -> Option<&str> {
+        self.services.get(service).map(|s| s.domain.as_str())
+    }
+
     /// The correlation domain of an event: the domain of its service; for an event no service
     /// claims, its CI (or, lacking one, its fingerprint), so it still lands on one partition.
     pub fn domain(&self, ev: &Event, res: &Resolution) -> String {

@@ -1,0 +1,468 @@
+//! `d2c bench`: the whole pipeline against a real broker, measured side by side with a bare
+//! consumer on the same broker in the same run.
+//!
+//! 1. **Backlog throughput.** Produce N raw events, then run the pipeline (ingest and correlate,
+//!    in this process) until every event is correlated: events/s.
+//! 2. **Steady-rate latency.** With the pipeline running, produce events at a fixed rate for a
+//!    while; every event adds an alert to an incident, so each one causes an incident record.
+//!    Latency = the incident record's Kafka timestamp (stamped when d2c produced it) minus the
+//!    event's `time` (stamped by the generator when it produced the raw record): p50, p99, max.
+//! 3. **Bare consumer.** A consumer that does nothing with the records reads the same N raw
+//!    records: the broker's limit on this machine. The ratio pipeline / bare is the figure to
+//!    watch.
+//!
+//! Each run uses fresh topics (`d2c.bench.<run id>.*`) so runs never mix.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use chrono::{DateTime, Utc};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+
+use crate::settings::Settings;
+use crate::telemetry::{Health, Metrics};
+
+/// Options of `d2c bench`.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Events in the backlog phase.
+    pub events: usize,
+    /// Events per second in the latency phase (0 skips it).
+    pub rate: u64,
+    /// Length of the latency phase.
+    pub duration: Duration,
+    /// Fraction (0–100) of backlog events that repeat an existing alert (the dedup path).
+    pub repeat_percent: u8,
+}
+
+/// The figures of one run.
+#[derive(Debug, Clone, Default)]
+pub struct BenchReport {
+    pub events: usize,
+    pub produce_per_sec: f64,
+    pub pipeline_per_sec: f64,
+    pub bare_per_sec: f64,
+    pub latency_rate: u64,
+    pub latency_samples: usize,
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
+    pub latency_max_ms: f64,
+    pub peak_rss_mib: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("Kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error(transparent)]
+    Pipeline(#[from] crate::pipeline::PipelineError),
+    #[error("timed out: {0}")]
+    Timeout(String),
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Raw native event `k` of the backlog: distinct alerts on many hosts, with `repeat_percent`
+/// of the events repeating an alert seen before.
+fn backlog_event(k: usize, repeat_percent: u8, t: DateTime<Utc>) -> Vec<u8> {
+    let distinct = if (k * 37 % 100) < repeat_percent as usize {
+        k % 64
+    } else {
+        k
+    };
+    let host = distinct / 8 % 5000;
+    event(
+        &format!("Alert{}", distinct % 8),
+        &format!("bench-host-{host}"),
+        t,
+    )
+}
+
+fn event(name: &str, ci: &str, t: DateTime<Utc>) -> Vec<u8> {
+    serde_json::json!({
+        "name": name, "ci": ci, "severity": "major", "status": "firing",
+        "time": t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "source": "bench", "labels": {"team": "sre", "env": "bench", "region": "eu-1"},
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Peak resident memory of this process (VmHWM), in MiB.
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn progress(what: &str, done: usize, total: usize, started: Instant) {
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    eprintln!(
+        "  {what}: {done}/{total} ({:.0}%, {:.0}/s)",
+        done as f64 * 100.0 / total.max(1) as f64,
+        done as f64 / secs
+    );
+}
+
+async fn produce(
+    producer: &FutureProducer,
+    topic: &str,
+    payloads: impl Iterator<Item = Vec<u8>>,
+    total: usize,
+) -> Result<f64, BenchError> {
+    let started = Instant::now();
+    let mut last = Instant::now();
+    let mut inflight = Vec::with_capacity(1024);
+    let mut done = 0;
+    for (i, p) in payloads.enumerate() {
+        let key = format!("k{}", i % 64);
+        let fut = producer.send_result(FutureRecord::to(topic).key(&key).payload(&p));
+        match fut {
+            Ok(f) => inflight.push(f),
+            Err((e, _)) => return Err(BenchError::Kafka(e)),
+        }
+        if inflight.len() >= 1000 {
+            for f in inflight.drain(..) {
+                f.await
+                    .map_err(|_| BenchError::Timeout("delivery canceled".into()))?
+                    .map_err(|(e, _)| e)?;
+                done += 1;
+            }
+            if last.elapsed() > Duration::from_secs(1) {
+                progress("produced", done, total, started);
+                last = Instant::now();
+            }
+        }
+    }
+    for f in inflight {
+        f.await
+            .map_err(|_| BenchError::Timeout("delivery canceled".into()))?
+            .map_err(|(e, _)| e)?;
+        done += 1;
+    }
+    Ok(done as f64 / started.elapsed().as_secs_f64())
+}
+
+fn correlated(m: &Metrics) -> u64 {
+    use prometheus::core::Collector;
+    m.events_correlated
+        .collect()
+        .iter()
+        .flat_map(|f| f.get_metric())
+        .map(|s| s.get_counter().get_value() as u64)
+        .sum()
+}
+
+/// Runs the three phases against `settings.config.kafka.brokers`.
+pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchReport, BenchError> {
+    let id = now_ms();
+    let cfg = &mut settings.config;
+    for (name, t) in [
+        ("raw", &mut cfg.topics.raw),
+        ("events", &mut cfg.topics.events),
+        ("incidents", &mut cfg.topics.incidents),
+        ("changes", &mut cfg.topics.changes),
+        ("dlq", &mut cfg.topics.dlq),
+        ("state", &mut cfg.topics.state),
+    ] {
+        *t = format!("d2c.bench.{id}.{name}");
+    }
+    cfg.kafka.group_id = format!("d2c-bench-{id}");
+    cfg.kafka.create_topics = true;
+    let settings = Arc::new(settings);
+    let cfg = &settings.config;
+    crate::pipeline::kafka::ensure_topics(cfg).await?;
+    let mut report = BenchReport {
+        events: opts.events,
+        latency_rate: opts.rate,
+        ..Default::default()
+    };
+
+    eprintln!(
+        "bench run {id} on {}: {} events",
+        cfg.kafka.brokers, opts.events
+    );
+    eprintln!("phase 1/3: producing the backlog");
+    let producer: FutureProducer = crate::pipeline::kafka::base_config(&cfg.kafka)
+        .set("linger.ms", "20")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()?;
+    let t0 = Utc::now() - chrono::Duration::hours(1);
+    report.produce_per_sec = produce(
+        &producer,
+        &cfg.topics.raw,
+        (0..opts.events).map(|k| {
+            backlog_event(
+                k,
+                opts.repeat_percent,
+                t0 + chrono::Duration::milliseconds(k as i64),
+            )
+        }),
+        opts.events,
+    )
+    .await?;
+    eprintln!("  produced at {:.0} events/s", report.produce_per_sec);
+
+    eprintln!("phase 1/3: the pipeline over the backlog");
+    let metrics = Metrics::new(&settings.topology);
+    let stop = CancellationToken::new();
+    let pipeline = tokio::spawn(crate::pipeline::run(
+        settings.clone(),
+        metrics.clone(),
+        Health::default(),
+        stop.clone(),
+    ));
+    let started = Instant::now();
+    let mut last = Instant::now();
+    let target = opts.events as u64;
+    while correlated(&metrics) < target {
+        if pipeline.is_finished() {
+            return Err(BenchError::Timeout("the pipeline stopped early".into()));
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            return Err(BenchError::Timeout(format!(
+                "{} of {target} events correlated after 10 minutes",
+                correlated(&metrics)
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if last.elapsed() > Duration::from_secs(1) {
+            progress(
+                "correlated",
+                correlated(&metrics) as usize,
+                opts.events,
+                started,
+            );
+            last = Instant::now();
+        }
+    }
+    report.pipeline_per_sec = opts.events as f64 / started.elapsed().as_secs_f64();
+    eprintln!("  pipeline: {:.0} events/s", report.pipeline_per_sec);
+
+    if opts.rate > 0 {
+        eprintln!(
+            "phase 2/3: {} events/s for {:?}, measuring event-to-incident latency",
+            opts.rate, opts.duration
+        );
+        let phase_start = now_ms();
+        let total = (opts.rate as f64 * opts.duration.as_secs_f64()) as usize;
+        let tick = Duration::from_millis(10);
+        let per_tick = (opts.rate as f64 * tick.as_secs_f64()).max(1.0) as usize;
+        let mut interval = tokio::time::interval(tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut sent = 0usize;
+        let mut pending = Vec::new();
+        let gen_started = Instant::now();
+        let mut last = Instant::now();
+        while sent < total {
+            interval.tick().await;
+            for _ in 0..per_tick.min(total - sent) {
+                // Every event a new alert: 8 per host, then the next host.
+                let k = sent;
+                let p = event(
+                    &format!("Latency{}", k % 8),
+                    &format!("lat-host-{}", k / 8),
+                    Utc::now(),
+                );
+                match producer.send_result(
+                    FutureRecord::to(&cfg.topics.raw)
+                        .key(&format!("k{}", k % 64))
+                        .payload(&p),
+                ) {
+                    Ok(f) => pending.push(f),
+                    Err((e, _)) => return Err(BenchError::Kafka(e)),
+                }
+                sent += 1;
+            }
+            if pending.len() > 5000 {
+                for f in pending.drain(..) {
+                    let _ = f.await;
+                }
+            }
+            if last.elapsed() > Duration::from_secs(1) {
+                progress("sent at steady rate", sent, total, gen_started);
+                last = Instant::now();
+            }
+        }
+        for f in pending {
+            let _ = f.await;
+        }
+        // Wait for the pipeline to catch up, then read the incident records of this phase.
+        let want = target + total as u64;
+        let catch_up = Instant::now();
+        while correlated(&metrics) < want && catch_up.elapsed() < Duration::from_secs(120) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let brokers = cfg.kafka.brokers.clone();
+        let topic = cfg.topics.incidents.clone();
+        let partitions = cfg.kafka.partitions;
+        let mut lat = tokio::task::spawn_blocking(move || {
+            incident_latencies(&brokers, &topic, partitions, phase_start)
+        })
+        .await
+        .map_err(|e| BenchError::Timeout(e.to_string()))??;
+        lat.sort_unstable();
+        report.latency_samples = lat.len();
+        let pct = |p: f64| {
+            lat.get(((lat.len() as f64 * p).ceil() as usize).saturating_sub(1))
+                .copied()
+                .unwrap_or(0) as f64
+        };
+        report.latency_p50_ms = pct(0.50);
+        report.latency_p99_ms = pct(0.99);
+        report.latency_max_ms = lat.last().copied().unwrap_or(0) as f64;
+    }
+    stop.cancel();
+    let _ = pipeline.await;
+    report.peak_rss_mib = peak_rss_mib();
+
+    eprintln!(
+        "phase 3/3: a bare consumer over the same {} raw records",
+        opts.events
+    );
+    let brokers = cfg.kafka.brokers.clone();
+    let topic = cfg.topics.raw.clone();
+    let (partitions, n) = (cfg.kafka.partitions, opts.events);
+    report.bare_per_sec =
+        tokio::task::spawn_blocking(move || bare_consume(&brokers, &topic, partitions, n))
+            .await
+            .map_err(|e| BenchError::Timeout(e.to_string()))??;
+    Ok(report)
+}
+
+/// Reads `n` records from the start of every partition and does nothing with them.
+fn bare_consume(brokers: &str, topic: &str, partitions: i32, n: usize) -> Result<f64, BenchError> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("d2c-bench-bare-{}", now_ms()))
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    c.assign(&tpl)?;
+    let started = Instant::now();
+    let mut last = Instant::now();
+    let mut got = 0usize;
+    while got < n {
+        if started.elapsed() > Duration::from_secs(600) {
+            return Err(BenchError::Timeout(format!(
+                "bare consumer read {got} of {n}"
+            )));
+        }
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            std::hint::black_box(m.payload());
+            got += 1;
+        }
+        if last.elapsed() > Duration::from_secs(1) {
+            progress("bare consumer", got, n, started);
+            last = Instant::now();
+        }
+    }
+    Ok(n as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Latency in ms of every incident record produced after `since_ms` whose `updated_at` (the
+/// causing event's time) is after it too.
+fn incident_latencies(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    since_ms: i64,
+) -> Result<Vec<i64>, BenchError> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("d2c-bench-lat-{}", now_ms()))
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut ends = std::collections::HashMap::new();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        let (lo, hi) = c.fetch_watermarks(topic, p, Duration::from_secs(10))?;
+        if hi > lo {
+            ends.insert(p, hi);
+            tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+        }
+    }
+    c.assign(&tpl)?;
+    let mut out = Vec::new();
+    let started = Instant::now();
+    while !ends.is_empty() && started.elapsed() < Duration::from_secs(120) {
+        let Some(Ok(m)) = c.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        if ends
+            .get(&m.partition())
+            .is_some_and(|e| m.offset() + 1 >= *e)
+        {
+            ends.remove(&m.partition());
+        }
+        let Some(produced) = m.timestamp().to_millis() else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(m.payload().unwrap_or(&[])) else {
+            continue;
+        };
+        let Some(t) = v["updated_at"]
+            .as_str()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        else {
+            continue;
+        };
+        let event_ms = t.timestamp_millis();
+        if event_ms >= since_ms {
+            out.push((produced - event_ms).max(0));
+        }
+    }
+    Ok(out)
+}
+
+/// The report as a table for a terminal or BENCHMARKS.md.
+pub fn render(r: &BenchReport) -> String {
+    let ratio = if r.bare_per_sec > 0.0 {
+        r.pipeline_per_sec / r.bare_per_sec * 100.0
+    } else {
+        0.0
+    };
+    let mut s = String::new();
+    s.push_str("| figure | value |\n|---|---|\n");
+    s.push_str(&format!("| events | {} |\n", r.events));
+    s.push_str(&format!(
+        "| produce rate (raw records/s) | {:.0} |\n",
+        r.produce_per_sec
+    ));
+    s.push_str(&format!(
+        "| pipeline (events/s, ingest + correlate) | {:.0} |\n",
+        r.pipeline_per_sec
+    ));
+    s.push_str(&format!(
+        "| bare rdkafka consumer (records/s) | {:.0} |\n",
+        r.bare_per_sec
+    ));
+    s.push_str(&format!("| pipeline / bare consumer | {ratio:.0}% |\n"));
+    if r.latency_rate > 0 {
+        s.push_str(&format!(
+            "| event-to-incident latency at {} events/s: p50 / p99 / max (ms, {} samples) | {:.0} / {:.0} / {:.0} |\n",
+            r.latency_rate, r.latency_samples, r.latency_p50_ms, r.latency_p99_ms, r.latency_max_ms
+        ));
+    }
+    s.push_str(&format!(
+        "| peak resident memory (MiB) | {:.0} |\n",
+        r.peak_rss_mib
+    ));
+    s
+}
