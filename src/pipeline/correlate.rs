@@ -218,10 +218,12 @@ impl Correlate {
             self.set_gauges();
             self.gauges_at = Some(Instant::now());
         }
-        self.metrics
-            .batch_seconds
-            .with_label_values(&["correlate"])
-            .observe(secs(start));
+        if !batch.is_empty() {
+            self.metrics
+                .batch_seconds
+                .with_label_values(&["correlate"])
+                .observe(secs(start));
+        }
         Ok(())
     }
 

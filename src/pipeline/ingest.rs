@@ -56,6 +56,9 @@ impl Ingest {
         )
         .await
         {
+            if batch.is_empty() {
+                continue;
+            }
             let start = Instant::now();
             let mut out = Vec::with_capacity(batch.len());
             let mut counts = Vec::with_capacity(batch.len());

@@ -128,8 +128,12 @@ fn subscribe(
     Ok(c)
 }
 
+/// Longest wait for a record before [`next_batch`] returns an empty batch.
+const IDLE_TICK: Duration = Duration::from_secs(1);
+
 /// Waits for the first record (or shutdown), then takes more until `max` records or `linger`
-/// has passed. Returns `None` on shutdown. Broker errors are logged and waited out: the
+/// has passed. Returns `None` on shutdown, and an empty batch after [`IDLE_TICK`] without
+/// input. Broker errors are logged and waited out: the
 /// consumer reconnects by itself.
 async fn next_batch<'c>(
     consumer: &'c StreamConsumer<LagContext>,
@@ -138,9 +142,14 @@ async fn next_batch<'c>(
     health: &Health,
     shutdown: &CancellationToken,
 ) -> Option<Vec<BorrowedMessage<'c>>> {
+    let idle = tokio::time::sleep(IDLE_TICK);
+    tokio::pin!(idle);
     let first = loop {
         tokio::select! {
             _ = shutdown.cancelled() => return None,
+            // Nothing arrived: an empty batch lets the stage do its periodic work (finish
+            // checkpoints, refresh gauges) while the input is quiet.
+            _ = &mut idle => return Some(Vec::new()),
             m = consumer.recv() => match m {
                 Ok(m) => { health.set_ready(true); break m }
                 Err(e) => {
