@@ -3,9 +3,13 @@
 //! topology, on raw payloads including JSON parsing, and parser MB/s. Inputs are generated
 //! deterministically here. Results and how to run them: `BENCHMARKS.md`.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::Arc;
+
+use support::*;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
@@ -15,7 +19,6 @@ use d2c::engine::Engine;
 use d2c::ingest::{self, Limits};
 use d2c::model::{Event, Severity, Status, stable_hash};
 use d2c::settings::Settings;
-use d2c::topology::{Capability, CiDef, Criticality, ServiceDef, Topology, TopologyFile};
 
 /// Events in one iteration of the dedup storm.
 const STORM_EVENTS: usize = 100_000;
@@ -272,75 +275,6 @@ fn dedup_storm(c: &mut Criterion) {
 }
 
 /// Trees of services in the large generated topology.
-const TREES: usize = 200;
-/// Services per tree: a binary tree whose root (`s0`, a database) everything else needs.
-const SERVICES_PER_TREE: usize = 10;
-/// CIs per service.
-const CIS_PER_SERVICE: usize = 5;
-/// Business capabilities shared by the trees.
-const CAPABILITIES: usize = 100;
-
-fn service_name(tree: usize, s: usize) -> String {
-    format!("t{tree:03}-s{s}")
-}
-
-fn ci_name(tree: usize, s: usize, c: usize) -> String {
-    format!("t{tree:03}-s{s}-ci{c}")
-}
-
-/// 200 dependency trees of 10 services (2,000 services), 5 CIs each (10,000 CIs, one per
-/// service also matched by an `instance` label), 100 capabilities delivered by the upper
-/// services of each tree.
-fn large_topology() -> Topology {
-    let mut f = TopologyFile::default();
-    for k in 0..CAPABILITIES {
-        f.capabilities.insert(
-            format!("cap-{k:03}"),
-            Capability {
-                description: format!("Business capability {k}"),
-                criticality: [Criticality::High, Criticality::Medium, Criticality::Low][k % 3],
-                revenue_per_minute: (k * 10) as f64,
-                users: (k * 1000) as u64,
-            },
-        );
-    }
-    for t in 0..TREES {
-        for s in 0..SERVICES_PER_TREE {
-            let capabilities = match s {
-                1 | 2 => vec![format!("cap-{:03}", t % CAPABILITIES)],
-                3 => vec![format!("cap-{:03}", (t + 37) % CAPABILITIES)],
-                _ => Vec::new(),
-            };
-            let depends_on = if s == 0 {
-                Vec::new()
-            } else {
-                vec![service_name(t, (s - 1) / 2)]
-            };
-            f.services.insert(
-                service_name(t, s),
-                ServiceDef {
-                    description: String::new(),
-                    depends_on,
-                    capabilities,
-                    domain: None,
-                },
-            );
-            for c in 0..CIS_PER_SERVICE {
-                let matchers = if c == 0 {
-                    BTreeMap::from([("instance".to_owned(), format!("10.{t}.{s}.{c}:9100"))])
-                } else {
-                    BTreeMap::new()
-                };
-                f.cis.push(CiDef {
-                    id: ci_name(t, s, c),
-                    service: service_name(t, s),
-                    matchers,
-                });
-            }
-        }
-    }
-    Topology::build(f).expect("the generated topology is valid")
-}
 
 const NAMES: [&str; 5] = [
     "HighErrorRate",

@@ -14,17 +14,20 @@
 //! Each alert has 4 labels (`service`, `env`, `team`, `pod`); the `pod` label differs per burst
 //! (pods are replaced between outages), so every alert is new.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
+
+use support::*;
 
 use chrono::{DateTime, Duration, Utc};
 use d2c::change::ChangePolicy;
 use d2c::config::CorrelationConfig;
 use d2c::engine::Engine;
 use d2c::model::{Event, Severity, Status, stable_hash};
-use d2c::topology::{Capability, CiDef, Criticality, ServiceDef, Topology, TopologyFile};
 
 const DEFAULT_ALERTS: usize = 1_000_000;
 /// Alerts per outage burst (so per incident); `D2C_BENCH_BURST` overrides it.
@@ -35,72 +38,7 @@ const ALERT_SPACING: Duration = Duration::milliseconds(10);
 /// tree's next burst comes 400 s later, beyond the default 5-minute window: a new incident.
 const BURST_SPACING: Duration = Duration::seconds(2);
 
-const TREES: usize = 200;
-const SERVICES_PER_TREE: usize = 10;
-const CIS_PER_SERVICE: usize = 5;
-const CAPABILITIES: usize = 100;
 const NAMES: [&str; 4] = ["HighErrorRate", "HighLatency", "DiskFull", "PodRestarts"];
-
-fn service_name(tree: usize, s: usize) -> String {
-    format!("t{tree:03}-s{s}")
-}
-
-fn ci_name(tree: usize, s: usize, c: usize) -> String {
-    format!("t{tree:03}-s{s}-ci{c}")
-}
-
-/// The same generated topology as `benches/core.rs`: 200 binary dependency trees of 10
-/// services, 5 CIs per service, 100 capabilities.
-fn large_topology() -> Topology {
-    let mut f = TopologyFile::default();
-    for k in 0..CAPABILITIES {
-        f.capabilities.insert(
-            format!("cap-{k:03}"),
-            Capability {
-                description: format!("Business capability {k}"),
-                criticality: [Criticality::High, Criticality::Medium, Criticality::Low][k % 3],
-                revenue_per_minute: (k * 10) as f64,
-                users: (k * 1000) as u64,
-            },
-        );
-    }
-    for t in 0..TREES {
-        for s in 0..SERVICES_PER_TREE {
-            let capabilities = match s {
-                1 | 2 => vec![format!("cap-{:03}", t % CAPABILITIES)],
-                3 => vec![format!("cap-{:03}", (t + 37) % CAPABILITIES)],
-                _ => Vec::new(),
-            };
-            let depends_on = if s == 0 {
-                Vec::new()
-            } else {
-                vec![service_name(t, (s - 1) / 2)]
-            };
-            f.services.insert(
-                service_name(t, s),
-                ServiceDef {
-                    description: String::new(),
-                    depends_on,
-                    capabilities,
-                    domain: None,
-                },
-            );
-            for c in 0..CIS_PER_SERVICE {
-                let matchers = if c == 0 {
-                    BTreeMap::from([("instance".to_owned(), format!("10.{t}.{s}.{c}:9100"))])
-                } else {
-                    BTreeMap::new()
-                };
-                f.cis.push(CiDef {
-                    id: ci_name(t, s, c),
-                    service: service_name(t, s),
-                    matchers,
-                });
-            }
-        }
-    }
-    Topology::build(f).expect("the generated topology is valid")
-}
 
 /// The `count` events of burst `b` into `out`.
 fn burst(b: usize, count: usize, t0: DateTime<Utc>, out: &mut Vec<Event>) {
