@@ -274,8 +274,6 @@ fn dedup_storm(c: &mut Criterion) {
     g.finish();
 }
 
-/// Trees of services in the large generated topology.
-
 const NAMES: [&str; 5] = [
     "HighErrorRate",
     "HighLatency",
