@@ -65,17 +65,7 @@ fn http_post_chunked(addr: &str, path: &str, body: &[u8]) -> (u16, String) {
     let _ = s.write_all(&req);
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
-    let buf = String::from_utf8_lossy(&buf);
-    let status = buf
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    parse_http_response(&String::from_utf8_lossy(&buf))
 }
 
 fn assert_rejected(a: &Answer, status: u16, reason: &str) {

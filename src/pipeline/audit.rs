@@ -3,15 +3,15 @@
 //! duplicates, and every incident's versions running 1..n without a gap.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::config::Config;
 
-use super::kafka::base_config;
+use super::kafka::{base_config, read_to_end};
 
 /// What the audit found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -63,47 +63,21 @@ pub fn audit(cfg: &Config, timeout: Duration) -> Result<AuditReport, AuditError>
         .first()
         .map(|t| t.partitions().iter().map(|p| p.id()).collect())
         .unwrap_or_default();
-    let mut ends = BTreeMap::new();
-    let mut tpl = TopicPartitionList::new();
-    for p in &partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(&topic, *p, timeout)
-            .map_err(kafka)?;
-        if high > low {
-            ends.insert(*p, high);
-            tpl.add_partition_offset(&topic, *p, Offset::Beginning)
-                .map_err(kafka)?;
-        }
-    }
-    consumer.assign(&tpl).map_err(kafka)?;
-    let deadline = Instant::now() + timeout;
     let mut seen: BTreeMap<(String, u64), Vec<u8>> = BTreeMap::new();
     let mut report = AuditReport::default();
-    while !ends.is_empty() {
-        if Instant::now() > deadline {
-            return Err(AuditError::Timeout(topic));
-        }
-        let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) else {
-            continue;
-        };
-        if ends
-            .get(&m.partition())
-            .is_some_and(|end| m.offset() + 1 >= *end)
-        {
-            ends.remove(&m.partition());
-        }
+    let complete = read_to_end(&consumer, &topic, &partitions, timeout, |m| {
         report.records += 1;
         let payload = m.payload().unwrap_or(&[]);
         let v: serde_json::Value = match serde_json::from_slice(payload) {
             Ok(v) => v,
             Err(_) => {
                 report.unreadable += 1;
-                continue;
+                return;
             }
         };
         let (Some(id), Some(version)) = (v["id"].as_str(), v["version"].as_u64()) else {
             report.unreadable += 1;
-            continue;
+            return;
         };
         let key = (id.to_string(), version);
         match seen.get(&key) {
@@ -113,6 +87,10 @@ pub fn audit(cfg: &Config, timeout: Duration) -> Result<AuditReport, AuditError>
                 seen.insert(key, payload.to_vec());
             }
         }
+    })
+    .map_err(kafka)?;
+    if !complete {
+        return Err(AuditError::Timeout(topic));
     }
     let mut versions: BTreeMap<&str, BTreeSet<u64>> = BTreeMap::new();
     for (id, v) in seen.keys() {

@@ -299,3 +299,44 @@ pub async fn check_partitions(
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
+
+/// Reads `partitions` of `topic` from their beginning up to the end offsets seen at the start,
+/// calling `f` for each record. Returns false if `timeout` passed before every partition was
+/// read to its end.
+pub fn read_to_end(
+    consumer: &rdkafka::consumer::BaseConsumer,
+    topic: &str,
+    partitions: &[i32],
+    timeout: Duration,
+    mut f: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
+) -> Result<bool, KafkaError> {
+    use rdkafka::consumer::Consumer;
+    use rdkafka::{Message, Offset};
+    let mut ends = std::collections::HashMap::new();
+    let mut tpl = TopicPartitionList::new();
+    for &p in partitions {
+        let (low, high) = consumer.fetch_watermarks(topic, p, timeout)?;
+        if high > low {
+            ends.insert(p, high);
+            tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+        }
+    }
+    consumer.assign(&tpl)?;
+    let deadline = std::time::Instant::now() + timeout;
+    while !ends.is_empty() {
+        if std::time::Instant::now() > deadline {
+            return Ok(false);
+        }
+        let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        if ends
+            .get(&m.partition())
+            .is_some_and(|end| m.offset() + 1 >= *end)
+        {
+            ends.remove(&m.partition());
+        }
+        f(&m);
+    }
+    Ok(true)
+}

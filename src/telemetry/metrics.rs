@@ -51,6 +51,13 @@ fn plain_counter(r: &Registry, name: &str, help: &str) -> IntCounter {
     c
 }
 
+fn plain_gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric");
+    r.register(Box::new(g.clone()))
+        .expect("metric registered once");
+    g
+}
+
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
     r.register(Box::new(c.clone()))
@@ -102,13 +109,7 @@ impl Metrics {
                 "Events applied by the correlation engine, by outcome (opened, joined, deduplicated, alert_resolved, unmatched_resolve, stale).",
                 &["outcome"],
             ),
-            alerts_active: {
-                let g = IntGauge::new("d2c_alerts_active", "Alerts currently firing.")
-                    .expect("valid metric");
-                r.register(Box::new(g.clone()))
-                    .expect("metric registered once");
-                g
-            },
+            alerts_active: plain_gauge(&r, "d2c_alerts_active", "Alerts currently firing."),
             incidents_open: gauge(
                 &r,
                 "d2c_incidents_open",
@@ -133,16 +134,11 @@ impl Metrics {
                 "Incidents resolved, by priority at resolution.",
                 &["priority"],
             ),
-            incident_versions: {
-                let c = IntCounter::new(
-                    "d2c_incident_versions_total",
-                    "Incident records published (every change of an incident is a new version).",
-                )
-                .expect("valid metric");
-                r.register(Box::new(c.clone()))
-                    .expect("metric registered once");
-                c
-            },
+            incident_versions: plain_counter(
+                &r,
+                "d2c_incident_versions_total",
+                "Incident records published (every change of an incident is a new version).",
+            ),
             rfcs_published: counter(
                 &r,
                 "d2c_rfcs_published_total",
@@ -190,16 +186,11 @@ impl Metrics {
                 "Output records sent again after the broker did not acknowledge them, by topic.",
                 &["topic"],
             ),
-            records_undecodable: {
-                let c = IntCounter::new(
-                    "d2c_events_undecodable_total",
-                    "Records on the normalised events topic that are not d2c events (skipped).",
-                )
-                .expect("valid metric");
-                r.register(Box::new(c.clone()))
-                    .expect("metric registered once");
-                c
-            },
+            records_undecodable: plain_counter(
+                &r,
+                "d2c_events_undecodable_total",
+                "Records on the normalised events topic that are not d2c events (skipped).",
+            ),
             state_evictions: counter(
                 &r,
                 "d2c_state_evictions_total",
@@ -229,16 +220,11 @@ impl Metrics {
                     .expect("metric registered once");
                 h
             },
-            partitions_owned: {
-                let g = IntGauge::new(
-                    "d2c_partitions_owned",
-                    "Partitions of the events topic this instance correlates.",
-                )
-                .expect("valid metric");
-                r.register(Box::new(g.clone()))
-                    .expect("metric registered once");
-                g
-            },
+            partitions_owned: plain_gauge(
+                &r,
+                "d2c_partitions_owned",
+                "Partitions of the events topic this instance correlates.",
+            ),
             input_gaps: plain_counter(
                 &r,
                 "d2c_input_gaps_total",

@@ -228,12 +228,17 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
     );
     let mut buf = String::new();
     let _ = s.read_to_string(&mut buf);
-    let status = buf
+    parse_http_response(&buf)
+}
+
+/// Status code and body of a raw HTTP/1.1 response (status 0 when unreadable).
+pub fn parse_http_response(raw: &str) -> (u16, String) {
+    let status = raw
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = buf
+    let body = raw
         .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
