@@ -16,14 +16,17 @@
 //! - `labels` are the alert's labels; `attributes` are its annotations (as strings), plus
 //!   `generatorURL`, `receiver` and `externalURL` unless an annotation has that name;
 //! - `source` is `alertmanager`.
+//!
+//! Grafana's webhook payload is this one with more keys; `grafana.rs` documents what differs
+//! and calls [`group_events`] with its own format and version.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::payload::{Alert, Found, Object, Top};
-use super::{At, Event, Format, IngestError, Limits, category_word, event_id, label_pairs};
+use super::payload::{Alert, Found, Object, Text, Top};
+use super::{At, Event, Format, IngestError, Limits, category_word, derived_fingerprint, event_id};
 use crate::model::{Severity, Status, stable_hash};
 
 /// The payload version this parser reads.
@@ -31,30 +34,44 @@ const VERSION: &str = "4";
 
 /// What every alert of a notification shares.
 struct Group {
+    format: Format,
     status: Option<Status>,
     receiver: Option<String>,
     external_url: Option<String>,
+    /// Grafana's organisation id.
+    org_id: Option<String>,
 }
 
 pub(super) fn events(top: Top, limits: &Limits) -> Result<Vec<Event>, IngestError> {
-    let at = At::top(Format::Alertmanager);
+    group_events(Format::Alertmanager, VERSION, top, limits)
+}
+
+/// One event per alert of an Alertmanager-shaped notification in `format`, whose `version` must
+/// be `version` when present.
+pub(super) fn group_events(
+    format: Format,
+    version: &str,
+    top: Top,
+    limits: &Limits,
+) -> Result<Vec<Event>, IngestError> {
+    let at = At::top(format);
     let e = match top {
         Top::Object(envelope) => envelope,
         Top::Array(_) => return Err(not_a_notification(at, Found::Array)),
         Top::Other(found) => return Err(not_a_notification(at, found)),
     };
-    if let Some(version) = e.version {
-        match version.into_scalar() {
-            Ok(v) if v == VERSION => {}
+    if let Some(sent) = e.version {
+        match sent.into_scalar() {
+            Ok(v) if v == version => {}
             Ok(v) => {
                 let detail = format!(
-                    "d2c reads webhook payload version \"{VERSION}\", this payload is version \
-                     {v:?}; use an Alertmanager release that sends version {VERSION}"
+                    "d2c reads {format} webhook payload version \"{version}\", this payload is \
+                     version {v:?}; use a release that sends version {version}"
                 );
                 return Err(at.invalid("version", detail));
             }
             Err(found) => {
-                let detail = format!("expected \"{VERSION}\", found {found}");
+                let detail = format!("expected \"{version}\", found {found}");
                 return Err(at.invalid("version", detail));
             }
         }
@@ -70,17 +87,26 @@ pub(super) fn events(top: Top, limits: &Limits) -> Result<Vec<Event>, IngestErro
         }
     };
     at.too_many(alerts.total, limits)?;
+    let org_id = match e.org_id.map(Text::into_scalar) {
+        None => None,
+        Some(Ok(id)) => Some(id).filter(|id| !id.is_empty()),
+        Some(Err(found)) => {
+            return Err(at.invalid("orgId", format!("expected a number, found {found}")));
+        }
+    };
     let group = Group {
+        format,
         status: at.status("status", e.status)?,
         receiver: at.string("receiver", e.receiver)?,
         external_url: at.string("externalURL", e.external_url)?,
+        org_id,
     };
     let events = alerts
         .items
         .into_iter()
         .enumerate()
         .map(|(i, Object(alert))| {
-            let at = At::item(Format::Alertmanager, "alerts", i);
+            let at = At::item(format, "alerts", i);
             match alert {
                 Ok(alert) => event(alert, at, &group),
                 Err(found) => {
@@ -120,14 +146,10 @@ fn event(a: Alert, at: At, group: &Group) -> Result<Event, IngestError> {
         .get("category")
         .and_then(|c| category_word(c))
         .unwrap_or_default();
+    let source = group.format.as_str();
     let fingerprint = match at.string("fingerprint", a.fingerprint)? {
-        Some(am) => stable_hash(&["alertmanager", &am]),
-        None => {
-            let pairs = label_pairs(&labels);
-            let mut parts = vec!["alertmanager"];
-            parts.extend(pairs.iter().map(String::as_str));
-            stable_hash(&parts)
-        }
+        Some(am) => stable_hash(&[source, &am]),
+        None => derived_fingerprint(&[source], &labels),
     };
     let mut attributes: BTreeMap<String, Value> = at
         .labels("annotations", a.annotations)?
@@ -135,19 +157,32 @@ fn event(a: Alert, at: At, group: &Group) -> Result<Event, IngestError> {
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
     let generator_url = at.string("generatorURL", a.generator_url)?;
+    // Grafana's keys; Alertmanager sends none of them.
+    let silence_url = at.string("silenceURL", a.silence_url)?;
+    let dashboard_url = at.string("dashboardURL", a.dashboard_url)?;
+    let panel_url = at.string("panelURL", a.panel_url)?;
+    let value_string = at.string("valueString", a.value_string)?;
     for (key, value) in [
         ("generatorURL", generator_url.as_ref()),
         ("receiver", group.receiver.as_ref()),
         ("externalURL", group.external_url.as_ref()),
+        ("orgId", group.org_id.as_ref()),
+        ("silenceURL", silence_url.as_ref()),
+        ("dashboardURL", dashboard_url.as_ref()),
+        ("panelURL", panel_url.as_ref()),
+        ("valueString", value_string.as_ref()),
     ] {
         if let Some(value) = value {
             let entry = attributes.entry(key.to_owned());
             entry.or_insert_with(|| Value::String(value.clone()));
         }
     }
+    if let Some(values) = a.values.filter(|v| !v.is_null()) {
+        attributes.entry("values".to_owned()).or_insert(values);
+    }
     Ok(Event {
         id: event_id(&fingerprint, time, status),
-        source: Format::Alertmanager.as_str().to_owned(),
+        source: source.to_owned(),
         time,
         ci: ci_of(&labels),
         name,

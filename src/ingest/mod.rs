@@ -2,33 +2,55 @@
 //! [`Event`]s, or an [`IngestError`] whose [`reason`](IngestError::reason) and message go to the
 //! DLQ with the original bytes. No input makes it panic.
 //!
-//! One file per format: `native.rs` (d2c's own JSON, its fields documented there) and
-//! `alertmanager.rs` (the Prometheus Alertmanager webhook, version 4); `payload.rs` is the one
-//! JSON pass they share. [`parse`] detects the format; [`parse_as`] is for callers that already
-//! know it (HTTP ingest).
+//! One file per format, each documenting its field mapping: `native.rs` (d2c's own JSON),
+//! `alertmanager.rs` (the Prometheus Alertmanager webhook, version 4), `grafana.rs` (Grafana's
+//! alerting webhook, read by the Alertmanager parser), `pagerduty.rs` (PagerDuty Events API v2),
+//! `cloudevents.rs` (CloudEvents 1.0, JSON), `zabbix.rs` (a Zabbix webhook), `otel.rs`
+//! (OpenTelemetry logs, OTLP JSON) and `ecs.rs` (Elastic Common Schema alerts); `payload.rs` is
+//! the one JSON pass they share. [`parse`] detects the format; [`parse_as`] is for callers that
+//! already know it (HTTP ingest).
 //!
 //! Order of checks, cheapest first: size ([`Limits::max_record_bytes`], before any parsing),
 //! UTF-8, emptiness, one JSON pass into typed structs, format detection, the number of events
-//! ([`Limits::max_events_per_record`]), then each event's fields. A record is all or nothing:
-//! one bad event in a batch sends the whole record to the DLQ, so no part of it is lost silently.
+//! ([`Limits::max_events_per_record`]), then each event's fields (for the formats `payload.rs`
+//! only notes, after a second pass over the text). A record is all or nothing: one bad event in
+//! a batch sends the whole record to the DLQ, so no part of it is lost silently.
 //!
-//! Detection, from the top-level keys:
-//! - an object with `alerts` and `version` or `groupKey` is an Alertmanager payload;
-//! - an object without `alerts` that has `name` or `time` is a native event (a missing or bad
-//!   field then gets an error naming it, rather than "unknown format");
-//! - an array is a native batch if it is empty or holds at least one such object;
+//! Detection, from the top-level keys, first match wins:
+//! - an object with `alerts` is a Grafana payload if it has `orgId` or `version` `"1"`, an
+//!   Alertmanager payload if it has another `version` or `groupKey`;
+//! - an object with `specversion` is a CloudEvent;
+//! - an object with `routing_key` or `event_action` is a PagerDuty event;
+//! - an object with `resourceLogs` is an OTLP logs payload;
+//! - an object that has `name` or `time` is a native event (a missing or bad field then gets an
+//!   error naming it, rather than "unknown format");
+//! - an object with `@timestamp` is an ECS document (after native, because log shippers add
+//!   `@timestamp` to whatever they forward, native events included);
+//! - an object with `event_id`, `event_name`, `event_value`, `event_status`, `event_severity`,
+//!   `trigger_id` or `host_name` is a Zabbix webhook payload;
+//! - an array is a CloudEvents batch if an element has `specversion`, else a native batch if it
+//!   is empty or holds at least one native-looking object;
 //! - anything else is `unknown_format`.
 
 mod alertmanager;
+mod cloudevents;
+mod ecs;
+mod grafana;
 mod native;
+mod otel;
+mod pagerduty;
 mod payload;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_formats;
+mod zabbix;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
 
 pub use crate::model::Event;
 use crate::model::{Category, DlqRecord, Status, stable_hash};
@@ -41,17 +63,44 @@ pub enum Format {
     Native,
     /// Prometheus Alertmanager's webhook payload, version 4.
     Alertmanager,
+    /// Grafana alerting's webhook payload (version 1): Alertmanager's, with a few more keys.
+    Grafana,
+    /// A PagerDuty Events API v2 alert event (trigger, acknowledge or resolve).
+    PagerDuty,
+    /// A CloudEvents 1.0 event in JSON (structured mode), or a JSON batch of them.
+    CloudEvents,
+    /// A Zabbix webhook media type's parameters, as a JSON object.
+    Zabbix,
+    /// OpenTelemetry log records, OTLP's JSON encoding (`resourceLogs`).
+    Otel,
+    /// An Elastic Common Schema alert document (Kibana alerting, Elastic Security).
+    Ecs,
 }
 
 impl Format {
     /// Every format d2c reads.
-    pub const ALL: [Format; 2] = [Format::Native, Format::Alertmanager];
+    pub const ALL: [Format; 8] = [
+        Format::Native,
+        Format::Alertmanager,
+        Format::Grafana,
+        Format::PagerDuty,
+        Format::CloudEvents,
+        Format::Zabbix,
+        Format::Otel,
+        Format::Ecs,
+    ];
 
     /// The name used in URLs (`POST /api/v1/events/{format}`), metrics labels and messages.
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Native => "native",
             Format::Alertmanager => "alertmanager",
+            Format::Grafana => "grafana",
+            Format::PagerDuty => "pagerduty",
+            Format::CloudEvents => "cloudevents",
+            Format::Zabbix => "zabbix",
+            Format::Otel => "otel",
+            Format::Ecs => "ecs",
         }
     }
 
@@ -74,8 +123,8 @@ impl fmt::Display for Format {
 pub struct Limits {
     /// Records larger than this are refused before parsing (`oversize`). Default: 1 MiB.
     pub max_record_bytes: usize,
-    /// Records carrying more events than this (a native batch, an Alertmanager group) are
-    /// refused (`too_many_events`). Default: 10,000.
+    /// Records carrying more events than this (a native or CloudEvents batch, an Alertmanager
+    /// or Grafana group, OTLP log records) are refused (`too_many_events`). Default: 10,000.
     pub max_events_per_record: usize,
 }
 
@@ -126,8 +175,10 @@ pub enum IngestError {
     /// Detection found no format; `found` says what the record is instead.
     #[error(
         "the record is {found}, which is no format d2c reads; send a native event (a JSON object \
-         with name and time), an array of them, or an Alertmanager webhook payload (a JSON \
-         object with version \"4\" and alerts)"
+         with name and time) or an array of them, an Alertmanager or Grafana webhook payload (an \
+         object with alerts and version), a PagerDuty event (event_action), a CloudEvent \
+         (specversion) or an array of them, a Zabbix webhook (event_value or event_status), OTLP \
+         JSON logs (resourceLogs) or an ECS alert (@timestamp)"
     )]
     UnknownFormat { found: &'static str },
 
@@ -136,9 +187,16 @@ pub enum IngestError {
         "{format} payload: the record carries {count} events, over the limit of {limit} per record; \
          {hint}",
         hint = match .format {
-            Format::Native => "send smaller batches or raise ingest.max_events_per_record",
             Format::Alertmanager => "set max_alerts in the Alertmanager webhook_config \
                                      or raise ingest.max_events_per_record",
+            Format::Otel => "lower the exporter's batch size (send_batch_max_size of the \
+                             collector's batch processor) or raise ingest.max_events_per_record",
+            Format::Native | Format::CloudEvents => {
+                "send smaller batches or raise ingest.max_events_per_record"
+            }
+            Format::Grafana | Format::PagerDuty | Format::Zabbix | Format::Ecs => {
+                "raise ingest.max_events_per_record"
+            }
         }
     )]
     TooManyEvents {
@@ -201,15 +259,56 @@ fn missing_hint(format: Format, field: &str) -> &'static str {
         (Format::Native, "time") => {
             "every native event needs a time, an RFC 3339 timestamp such as 2026-11-28T10:00:00Z"
         }
-        (Format::Alertmanager, "alertname") => "every alert needs an alertname label",
-        (Format::Alertmanager, "alerts") => {
-            "an Alertmanager webhook payload carries its alerts in an array named alerts"
+        (Format::Alertmanager | Format::Grafana, "alertname") => {
+            "every alert needs an alertname label"
         }
-        (Format::Alertmanager, "startsAt") => {
+        (Format::Alertmanager | Format::Grafana, "alerts") => {
+            "a webhook payload carries its alerts in an array named alerts"
+        }
+        (Format::Alertmanager | Format::Grafana, "startsAt") => {
             "a firing alert needs startsAt, the RFC 3339 time it started"
         }
-        (Format::Alertmanager, "endsAt") => {
+        (Format::Alertmanager | Format::Grafana, "endsAt") => {
             "a resolved alert needs endsAt (or startsAt), an RFC 3339 timestamp"
+        }
+        (Format::PagerDuty, "timestamp") => {
+            "d2c orders events by the time they happened and cannot invent one: set \
+             payload.timestamp (RFC 3339) on every event, acknowledge and resolve included"
+        }
+        (Format::PagerDuty, "dedup_key") => {
+            "acknowledge and resolve events name the alert they update by its dedup_key"
+        }
+        (Format::PagerDuty, "event_action") => {
+            "set event_action to trigger, acknowledge or resolve"
+        }
+        (Format::PagerDuty, "summary" | "source" | "severity") => {
+            "a trigger event needs payload.summary, payload.source and payload.severity"
+        }
+        (Format::CloudEvents, "time") => {
+            "d2c needs the time of the occurrence: set the CloudEvents attribute time (RFC 3339)"
+        }
+        (Format::CloudEvents, "id" | "source" | "type" | "specversion") => {
+            "id, source, type and specversion are required CloudEvents attributes"
+        }
+        (Format::Zabbix, "event_id") => "add the webhook parameter event_id = {EVENT.ID}",
+        (Format::Zabbix, "event_name") => "add the webhook parameter event_name = {EVENT.NAME}",
+        (Format::Zabbix, "event_value") => {
+            "add the webhook parameter event_value = {EVENT.VALUE} (1 problem, 0 recovery)"
+        }
+        (Format::Zabbix, "event_date" | "event_time") => {
+            "add the webhook parameters event_date = {EVENT.DATE} and event_time = {EVENT.TIME}"
+        }
+        (Format::Otel, "timeUnixNano") => {
+            "a log record needs timeUnixNano or observedTimeUnixNano, nanoseconds since 1970"
+        }
+        (Format::Otel, "body") => {
+            "name the log record with an event.name attribute, eventName, or a string body"
+        }
+        (Format::Ecs, "@timestamp") => "every ECS document needs @timestamp, an RFC 3339 time",
+        (Format::Ecs, "name") => "an ECS alert is named by rule.name or kibana.alert.rule.name",
+        (Format::Ecs, "kind") => {
+            "d2c reads ECS alerts: set event.kind to alert (or signal), or send a Kibana alert \
+             with its kibana.alert fields"
         }
         _ => "add it to the payload",
     }
@@ -217,26 +316,48 @@ fn missing_hint(format: Format, field: &str) -> &'static str {
 
 /// Detects the format of `raw` and parses it. Never panics on any input.
 pub fn parse(raw: &[u8], limits: &Limits) -> Result<(Format, Vec<Event>), IngestError> {
-    let top = read(raw, limits)?;
+    let (text, top) = read(raw, limits)?;
     let format = detect(&top)?;
-    Ok((format, events(format, top, limits)?))
+    Ok((format, events(format, top, text, limits)?))
 }
 
 /// Parses `raw` as `format`, without detection (HTTP ingest `POST /api/v1/events/{format}`).
 /// Never panics on any input.
 pub fn parse_as(format: Format, raw: &[u8], limits: &Limits) -> Result<Vec<Event>, IngestError> {
-    events(format, read(raw, limits)?, limits)
+    let (text, top) = read(raw, limits)?;
+    events(format, top, text, limits)
 }
 
-fn events(format: Format, top: Top, limits: &Limits) -> Result<Vec<Event>, IngestError> {
+/// `text` is the record again, for the formats that read it a second time.
+fn events(
+    format: Format,
+    top: Top,
+    text: &str,
+    limits: &Limits,
+) -> Result<Vec<Event>, IngestError> {
     match format {
         Format::Native => native::events(top, limits),
         Format::Alertmanager => alertmanager::events(top, limits),
+        Format::Grafana => grafana::events(top, limits),
+        Format::PagerDuty => pagerduty::events(text, limits),
+        Format::CloudEvents => cloudevents::events(&top, text, limits),
+        Format::Zabbix => zabbix::events(text, limits),
+        Format::Otel => otel::events(&top, text, limits),
+        Format::Ecs => ecs::events(text, limits),
     }
 }
 
-/// Everything before the formats differ: size, encoding, emptiness, the one JSON pass.
-fn read(raw: &[u8], limits: &Limits) -> Result<Top, IngestError> {
+/// The second pass of a format the first pass only noted: the record's text again, into `T`.
+/// The first pass found the JSON valid, so only a key given twice deeper down can fail here.
+fn reread<'de, T: Deserialize<'de>>(text: &'de str) -> Result<T, IngestError> {
+    payload::reread(text).map_err(|e| IngestError::MalformedJson {
+        detail: e.to_string(),
+    })
+}
+
+/// Everything before the formats differ: size, encoding, emptiness, the one JSON pass. Returns
+/// the text too, for the formats that read it a second time.
+fn read<'r>(raw: &'r [u8], limits: &Limits) -> Result<(&'r str, Top), IngestError> {
     if raw.len() > limits.max_record_bytes {
         return Err(IngestError::Oversize {
             size: raw.len(),
@@ -253,34 +374,66 @@ fn read(raw: &[u8], limits: &Limits) -> Result<Top, IngestError> {
             found: "empty (no bytes, or only white space)",
         });
     }
-    payload::read(text, limits.max_events_per_record).map_err(|e| IngestError::MalformedJson {
-        detail: e.to_string(),
-    })
+    let top = payload::read(text, limits.max_events_per_record).map_err(|e| {
+        IngestError::MalformedJson {
+            detail: e.to_string(),
+        }
+    })?;
+    Ok((text, top))
 }
 
 fn detect(top: &Top) -> Result<Format, IngestError> {
     let unknown = |found| Err(IngestError::UnknownFormat { found });
     match top {
         Top::Object(e) if e.alerts.is_some() => {
-            if e.version.is_some() || e.group_key.is_some() {
+            if e.org_id.is_some() || e.version.as_ref().is_some_and(grafana::is_version) {
+                Ok(Format::Grafana)
+            } else if e.version.is_some() || e.group_key.is_some() {
                 Ok(Format::Alertmanager)
             } else {
                 unknown("a JSON object with alerts but neither version nor groupKey")
             }
         }
-        Top::Object(e) if looks_native(e) => Ok(Format::Native),
-        Top::Object(_) => unknown("a JSON object with none of the keys name, time or alerts"),
+        Top::Object(e) => object_format(e).map_or_else(
+            || unknown("a JSON object with none of the keys that identify a format"),
+            Ok,
+        ),
         Top::Array(a) if a.total == 0 => Ok(Format::Native),
         Top::Array(a) => {
-            let native = |o: &Object<Envelope>| o.0.as_ref().is_ok_and(looks_native);
-            if a.items.iter().any(native) {
+            let any = |f: fn(&Envelope) -> bool| a.items.iter().any(|o| o.0.as_ref().is_ok_and(f));
+            if any(|e| e.marks.specversion) {
+                Ok(Format::CloudEvents)
+            } else if any(looks_native) {
                 Ok(Format::Native)
             } else {
-                unknown("a JSON array with no event object (an object with name and time) in it")
+                unknown(
+                    "a JSON array with no event object (a native event with name and time, or \
+                     a CloudEvent with specversion) in it",
+                )
             }
         }
         Top::Other(found) => unknown(found.json()),
     }
+}
+
+/// The format of an object without `alerts`, by the order the module docs give.
+fn object_format(e: &Envelope) -> Option<Format> {
+    let marks = &e.marks;
+    Some(if marks.specversion {
+        Format::CloudEvents
+    } else if marks.pagerduty {
+        Format::PagerDuty
+    } else if e.log_records.is_some() {
+        Format::Otel
+    } else if looks_native(e) {
+        Format::Native
+    } else if marks.timestamp {
+        Format::Ecs
+    } else if marks.zabbix {
+        Format::Zabbix
+    } else {
+        return None;
+    })
 }
 
 /// Has a key only native events have, and not the key only Alertmanager payloads have.
@@ -290,18 +443,18 @@ fn looks_native(e: &Envelope) -> bool {
 
 /// Where in a payload an event's fields are, so errors can name them (`alerts[3].startsAt`).
 #[derive(Debug, Clone, Copy)]
-struct At {
+struct At<'a> {
     format: Format,
     /// The array holding the event (`alerts`, or `""` for a native batch) and its index.
-    item: Option<(&'static str, usize)>,
+    item: Option<(&'a str, usize)>,
 }
 
-impl At {
-    fn top(format: Format) -> At {
+impl<'a> At<'a> {
+    fn top(format: Format) -> At<'a> {
         At { format, item: None }
     }
 
-    fn item(format: Format, array: &'static str, index: usize) -> At {
+    fn item(format: Format, array: &'a str, index: usize) -> At<'a> {
         At {
             format,
             item: Some((array, index)),
@@ -444,6 +597,15 @@ fn event_id(fingerprint: &str, time: DateTime<Utc>, status: Status) -> String {
         Status::Resolved => "resolved",
     };
     stable_hash(&[fingerprint, &time, status])
+}
+
+/// The fingerprint of an alert whose tool gave none: a hash of `parts` (the format's name and
+/// what names the alert, e.g. name and ci) and the `k=v` labels, as native events get theirs.
+fn derived_fingerprint(parts: &[&str], labels: &BTreeMap<String, String>) -> String {
+    let pairs = label_pairs(labels);
+    let mut all = parts.to_vec();
+    all.extend(pairs.iter().map(String::as_str));
+    stable_hash(&all)
 }
 
 /// `k=v` for each label, in key order: the label part of a derived fingerprint.

@@ -1,5 +1,6 @@
-//! The one pass over a record's JSON that both parsers read from: a typed, lenient mirror of
-//! every payload d2c accepts, filled by `serde_json` straight from the text.
+//! The one pass over a record's JSON that every parser starts from: a typed, lenient mirror of
+//! the native, Alertmanager and Grafana payloads, filled by `serde_json` straight from the text,
+//! which also notes the keys that identify the other formats (see "Second passes" below).
 //!
 //! Why typed structs and not `serde_json::Value`: the record is read once, with no intermediate
 //! tree. Keys d2c does not use (Alertmanager's `groupLabels`, `commonLabels`, …) are skipped
@@ -17,6 +18,16 @@
 //! Why arrays take a limit: an array keeps at most `max` elements and only counts the rest, so a
 //! 1 MiB record of `[{},{},…]` cannot grow into hundreds of megabytes of structs before the
 //! `too_many_events` check sees it.
+//!
+//! Second passes: PagerDuty, CloudEvents, Zabbix, OpenTelemetry and ECS payloads share no keys
+//! with the envelope worth mirroring here, and mirroring them would make every native and
+//! Alertmanager record pay for their fields. So this pass only notes that their distinctive
+//! top-level keys are there ([`Marks`], costing a flag and no allocation) and, for OTLP logs,
+//! counts the log records without keeping them; the format's own parser then reads the text a
+//! second time into its own lenient structs built from [`Text`], [`Object`] and [`Seq`]
+//! ([`reread`]). Those formats pay one more pass; the two that carry many events per record
+//! (a CloudEvents batch, OTLP) have been counted by this pass first, so the second pass never
+//! builds more than `max_events_per_record` of them.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -87,7 +98,8 @@ pub(super) enum Top {
     Other(Found),
 }
 
-/// Every top-level key of every format, so one pass serves detection and both parsers.
+/// Every top-level key the native, Alertmanager and Grafana parsers read, and markers for the
+/// keys that identify the other formats, so one pass serves detection and those parsers.
 #[derive(Debug, Default)]
 pub(super) struct Envelope {
     // native
@@ -109,6 +121,26 @@ pub(super) struct Envelope {
     pub receiver: Option<Text>,
     pub external_url: Option<Text>,
     pub alerts: Option<Result<Items<Object<Alert>>, Found>>,
+    // grafana
+    pub org_id: Option<Text>,
+    // the formats read in a second pass
+    pub marks: Marks,
+    /// OTLP logs: how many log records `resourceLogs[].scopeLogs[].logRecords[]` holds.
+    pub log_records: Option<usize>,
+}
+
+/// Keys only one of the formats read in a second pass has at its top level: noted, not kept.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Marks {
+    /// `specversion`: CloudEvents.
+    pub specversion: bool,
+    /// `routing_key` or `event_action`: PagerDuty Events API v2.
+    pub pagerduty: bool,
+    /// `@timestamp`: Elastic Common Schema.
+    pub timestamp: bool,
+    /// `event_id`, `event_name`, `event_value`, `event_status`, `event_severity`, `trigger_id`
+    /// or `host_name`: a Zabbix webhook.
+    pub zabbix: bool,
 }
 
 /// One element of an Alertmanager payload's `alerts`.
@@ -123,6 +155,15 @@ pub(super) struct Alert {
     #[serde(rename = "generatorURL")]
     pub generator_url: Option<Text>,
     pub fingerprint: Option<Text>,
+    // grafana
+    #[serde(rename = "silenceURL")]
+    pub silence_url: Option<Text>,
+    #[serde(rename = "dashboardURL")]
+    pub dashboard_url: Option<Text>,
+    #[serde(rename = "panelURL")]
+    pub panel_url: Option<Text>,
+    pub values: Option<Value>,
+    pub value_string: Option<Text>,
 }
 
 /// A JSON value where a string (or another scalar) is expected, kept whatever it was.
@@ -159,9 +200,46 @@ impl Text {
     }
 }
 
+impl Text {
+    /// A value taken out of a JSON tree (CloudEvents' `data`); `null` is absent, as in a struct.
+    pub fn from_value(value: Value) -> Option<Text> {
+        Some(match value {
+            Value::Null => return None,
+            Value::String(s) => Text::Str(s),
+            Value::Number(n) => Text::Number(n.to_string()),
+            Value::Bool(b) => Text::Bool(b),
+            other => Text::Other(Found::of(&other)),
+        })
+    }
+}
+
+impl Found {
+    /// The JSON type of a value taken out of a JSON tree.
+    pub fn of(value: &Value) -> Found {
+        match value {
+            Value::Null => Found::Null,
+            Value::Bool(_) => Found::Boolean,
+            Value::Number(_) => Found::Number,
+            Value::String(_) => Found::String,
+            Value::Array(_) => Found::Array,
+            Value::Object(_) => Found::Object,
+        }
+    }
+}
+
 /// A value where a JSON object is expected, or the JSON type found instead.
 #[derive(Debug)]
 pub(super) struct Object<T>(pub Result<T, Found>);
+
+/// A value where a JSON array is expected: all its elements, or the JSON type found instead.
+/// Only for second passes ([`reread`]), whose event arrays this pass has already counted.
+#[derive(Debug)]
+pub(super) struct Seq<T>(pub Result<Vec<T>, Found>);
+
+/// Reads `text` again, into the lenient structs of a format this pass only noted.
+pub(super) fn reread<'de, T: Deserialize<'de>>(text: &'de str) -> Result<T, serde_json::Error> {
+    serde_json::from_str(text)
+}
 
 /// The first elements of a JSON array, at most the cap given to the reader, and how many it had.
 #[derive(Debug)]
@@ -306,6 +384,156 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
     }
 }
 
+// ---- Seq ----
+
+struct SeqVisitor<T>(PhantomData<T>);
+
+impl<T> SeqVisitor<T> {
+    fn wrong(found: Found) -> Seq<T> {
+        Seq(Err(found))
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for SeqVisitor<T> {
+    type Value = Seq<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Seq(Ok(items)))
+    }
+
+    found_instead!(string number boolean null object);
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Seq<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SeqVisitor(PhantomData))
+    }
+}
+
+// ---- Count ----
+
+/// Counts, keeping nothing, the elements of the arrays reached from an array of objects through
+/// the keys of `path`: `["scopeLogs", "logRecords"]` below OTLP's `resourceLogs` counts its log
+/// records. A value of another shape counts nothing; the second pass names it.
+#[derive(Clone, Copy)]
+struct CountSeed(&'static [&'static str]);
+
+impl CountSeed {
+    fn wrong(_: Found) -> usize {
+        0
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for CountSeed {
+    type Value = usize;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CountSeed {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+        let mut count = 0usize;
+        match self.0.split_first() {
+            None => {
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    count += 1;
+                }
+            }
+            Some((&key, rest)) => {
+                let inner = CountBelowKey { key, rest };
+                while let Some(n) = seq.next_element_seed(inner)? {
+                    count = count.saturating_add(n);
+                }
+            }
+        }
+        Ok(count)
+    }
+
+    found_instead!(string number boolean null object);
+}
+
+/// In an object, counts what [`CountSeed`] counts under the value of `key`.
+#[derive(Clone, Copy)]
+struct CountBelowKey {
+    key: &'static str,
+    rest: &'static [&'static str],
+}
+
+impl CountBelowKey {
+    fn wrong(_: Found) -> usize {
+        0
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for CountBelowKey {
+    type Value = usize;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CountBelowKey {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<usize, A::Error> {
+        let mut count = 0usize;
+        while let Some(is_key) = map.next_key_seed(KeyIs(self.key))? {
+            if is_key {
+                count = count.saturating_add(map.next_value_seed(CountSeed(self.rest))?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(count)
+    }
+
+    found_instead!(string number boolean null array);
+}
+
+/// Whether an object key is the given one, compared without allocating.
+struct KeyIs(&'static str);
+
+impl<'de> DeserializeSeed<'de> for KeyIs {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIs {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+        Ok(v == self.0)
+    }
+}
+
 // ---- Items ----
 
 /// Reads a JSON array, keeping at most `max` elements, or notes the type found instead.
@@ -385,6 +613,32 @@ enum Key {
     #[serde(rename = "externalURL")]
     ExternalUrl,
     Alerts,
+    #[serde(rename = "orgId")]
+    OrgId,
+    #[serde(rename = "specversion")]
+    SpecVersion,
+    #[serde(rename = "routing_key")]
+    PagerDutyRouting,
+    #[serde(rename = "event_action")]
+    PagerDutyAction,
+    #[serde(rename = "resourceLogs")]
+    ResourceLogs,
+    #[serde(rename = "@timestamp")]
+    Timestamp,
+    #[serde(rename = "event_id")]
+    ZabbixEventId,
+    #[serde(rename = "event_name")]
+    ZabbixEventName,
+    #[serde(rename = "event_value")]
+    ZabbixEventValue,
+    #[serde(rename = "event_status")]
+    ZabbixEventStatus,
+    #[serde(rename = "event_severity")]
+    ZabbixEventSeverity,
+    #[serde(rename = "trigger_id")]
+    ZabbixTriggerId,
+    #[serde(rename = "host_name")]
+    ZabbixHostName,
     #[serde(other)]
     Other,
 }
@@ -417,6 +671,13 @@ fn set<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
         }
         *slot = value;
     }
+    Ok(())
+}
+
+/// Notes that a key is there and skips its value; its own parser reads it in a second pass.
+fn mark<'de, A: MapAccess<'de>>(map: &mut A, marker: &mut bool) -> Result<(), A::Error> {
+    map.next_value::<IgnoredAny>()?;
+    *marker = true;
     Ok(())
 }
 
@@ -455,6 +716,24 @@ impl<'de> Visitor<'de> for EnvelopeSeed {
                     let max = self.max_items;
                     e.alerts = Some(map.next_value_seed(ArraySeed { element, max })?);
                 }
+                Key::OrgId => set(m, &mut e.org_id, "orgId")?,
+                Key::ResourceLogs => {
+                    if e.log_records.is_some() {
+                        return Err(de::Error::duplicate_field("resourceLogs"));
+                    }
+                    let records = map.next_value_seed(CountSeed(&["scopeLogs", "logRecords"]))?;
+                    e.log_records = Some(records);
+                }
+                Key::SpecVersion => mark(m, &mut e.marks.specversion)?,
+                Key::PagerDutyRouting | Key::PagerDutyAction => mark(m, &mut e.marks.pagerduty)?,
+                Key::Timestamp => mark(m, &mut e.marks.timestamp)?,
+                Key::ZabbixEventId
+                | Key::ZabbixEventName
+                | Key::ZabbixEventValue
+                | Key::ZabbixEventStatus
+                | Key::ZabbixEventSeverity
+                | Key::ZabbixTriggerId
+                | Key::ZabbixHostName => mark(m, &mut e.marks.zabbix)?,
                 Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -547,6 +826,34 @@ mod tests {
             panic!("expected alerts")
         };
         assert_eq!((alerts.items.len(), alerts.total), (0, 2));
+    }
+
+    #[test]
+    fn other_formats_keys_are_marked_and_log_records_counted_not_kept() {
+        let Top::Object(e) = read_ok(
+            r#"{"specversion":"1.0","event_action":{"x":1},"@timestamp":null,"trigger_id":5,
+                "resourceLogs":[{"scopeLogs":[{"logRecords":[{},{},1]},{"logRecords":"x"}]},
+                                {"scopeLogs":[{"logRecords":[{}]}],"logRecords":[{}]},7]}"#,
+        ) else {
+            panic!("expected an object")
+        };
+        let m = e.marks;
+        assert!(m.specversion && m.pagerduty && m.timestamp && m.zabbix);
+        assert_eq!(
+            e.log_records,
+            Some(4),
+            "only resourceLogs[].scopeLogs[].logRecords[]"
+        );
+        let Top::Object(e) = read_ok(r#"{"name":"x","orgId":1}"#) else {
+            panic!("expected an object")
+        };
+        let m = e.marks;
+        assert!(!(m.specversion || m.pagerduty || m.timestamp || m.zabbix));
+        assert_eq!(
+            (e.log_records, e.org_id),
+            (None, Some(Text::Number("1".into())))
+        );
+        assert!(read(r#"{"resourceLogs":[],"resourceLogs":[]}"#, 3).is_err());
     }
 
     #[test]

@@ -107,11 +107,7 @@ fn fixture_alertmanager_v4() {
 
 #[test]
 fn parsing_twice_gives_identical_events() {
-    for name in [
-        "native_single.json",
-        "native_batch.json",
-        "alertmanager_v4.json",
-    ] {
+    for name in ALL_FIXTURES {
         let raw = fixture(name);
         let first = parse(&raw, &Limits::default()).unwrap();
         assert_eq!(first, parse(&raw, &Limits::default()).unwrap(), "{name}");
@@ -148,9 +144,12 @@ fn records_in_no_known_format_are_unknown_format() {
     let e = parse(br#"{"foo":1}"#, &Limits::default()).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "the record is a JSON object with none of the keys name, time or alerts, which is no \
-         format d2c reads; send a native event (a JSON object with name and time), an array of \
-         them, or an Alertmanager webhook payload (a JSON object with version \"4\" and alerts)"
+        "the record is a JSON object with none of the keys that identify a format, which is no \
+         format d2c reads; send a native event (a JSON object with name and time) or an array \
+         of them, an Alertmanager or Grafana webhook payload (an object with alerts and \
+         version), a PagerDuty event (event_action), a CloudEvent (specversion) or an array of \
+         them, a Zabbix webhook (event_value or event_status), OTLP JSON logs (resourceLogs) or \
+         an ECS alert (@timestamp)"
     );
 }
 
@@ -379,6 +378,10 @@ fn jsonish() -> impl Strategy<Value = String> {
         Just("\"0001-01-01T00:00:00Z\"".to_owned()),
         Just("\"resolved\"".to_owned()),
         Just("\"4\"".to_owned()),
+        Just("\"1.0\"".to_owned()),
+        Just("\"trigger\"".to_owned()),
+        Just("\"2026.11.28\"".to_owned()),
+        Just("\"1795860000000000000\"".to_owned()),
         prop::sample::select(vec![
             "name",
             "time",
@@ -402,6 +405,34 @@ fn jsonish() -> impl Strategy<Value = String> {
             "receiver",
             "externalURL",
             "generatorURL",
+            "orgId",
+            "specversion",
+            "type",
+            "data",
+            "routing_key",
+            "event_action",
+            "dedup_key",
+            "payload",
+            "summary",
+            "timestamp",
+            "resourceLogs",
+            "scopeLogs",
+            "logRecords",
+            "timeUnixNano",
+            "severityNumber",
+            "body",
+            "stringValue",
+            "key",
+            "value",
+            "@timestamp",
+            "event.kind",
+            "rule.name",
+            "kibana.alert.status",
+            "event_id",
+            "event_value",
+            "event_date",
+            "event_time",
+            "event_tags",
         ])
         .prop_map(|k| format!("\"{k}\"")),
         "\"[^\"\\\\]{0,8}\"",
@@ -419,6 +450,9 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
         ".{0,12}".prop_map(|s| json!(s)),
         Just(json!("2026-11-28T10:00:00Z")),
         Just(json!("4")),
+        Just(json!("1.0")),
+        Just(json!("resolve")),
+        Just(json!("1795860000000000000")),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
         let key = prop::sample::select(vec![
@@ -435,6 +469,27 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
             "endsAt",
             "annotations",
             "fingerprint",
+            "orgId",
+            "specversion",
+            "type",
+            "data",
+            "event_action",
+            "dedup_key",
+            "payload",
+            "timestamp",
+            "resourceLogs",
+            "scopeLogs",
+            "logRecords",
+            "timeUnixNano",
+            "attributes",
+            "stringValue",
+            "@timestamp",
+            "event",
+            "kind",
+            "rule.name",
+            "event_value",
+            "event_date",
+            "event_time",
             "x",
         ]);
         prop_oneof![
@@ -467,5 +522,90 @@ proptest! {
             // Valid JSON is never blamed on its syntax.
             prop_assert_ne!(e.reason(), "malformed_json", "{}", e);
         }
+        for format in Format::ALL {
+            if let Err(e) = parse_as(format, &raw, &Limits::default()) {
+                prop_assert_ne!(e.reason(), "malformed_json", "{}: {}", format, e);
+            }
+        }
+    }
+
+    /// Every fixture with one value somewhere inside replaced by another JSON value: whatever
+    /// comes out, `parse` and every `parse_as` return, and parsing is deterministic.
+    #[test]
+    fn mutated_fixtures_never_panic(
+        which in 0..ALL_FIXTURES.len(),
+        target in any::<prop::sample::Index>(),
+        replacement in json_value(),
+    ) {
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&fixture(ALL_FIXTURES[which])).unwrap();
+        let n = target.index(count_values(&value));
+        replace_nth(&mut value, n, &mut 0, &mut Some(replacement));
+        let raw = serde_json::to_vec(&value).unwrap();
+        let first = parse(&raw, &Limits::default());
+        if let Err(e) = &first {
+            prop_assert_ne!(e.reason(), "malformed_json", "{}", e);
+        }
+        prop_assert_eq!(
+            format!("{first:?}"),
+            format!("{:?}", parse(&raw, &Limits::default())),
+            "deterministic"
+        );
+        for format in Format::ALL {
+            let _ = parse_as(format, &raw, &Limits::default());
+        }
+    }
+}
+
+/// The fixtures of every format.
+const ALL_FIXTURES: [&str; 11] = [
+    "native_single.json",
+    "native_batch.json",
+    "alertmanager_v4.json",
+    "grafana_webhook.json",
+    "pagerduty_trigger.json",
+    "pagerduty_resolve.json",
+    "cloudevents_batch.json",
+    "zabbix_problem.json",
+    "zabbix_recovery.json",
+    "otel_logs.json",
+    "ecs_kibana_alert.json",
+];
+
+/// How many values a JSON tree holds, the root included: the places a mutation can hit.
+fn count_values(value: &serde_json::Value) -> usize {
+    1 + match value {
+        serde_json::Value::Array(items) => items.iter().map(count_values).sum(),
+        serde_json::Value::Object(map) => map.values().map(count_values).sum(),
+        _ => 0,
+    }
+}
+
+/// Replaces the value numbered `n` in depth-first order (the root is 0); `next` counts.
+fn replace_nth(
+    value: &mut serde_json::Value,
+    n: usize,
+    next: &mut usize,
+    replacement: &mut Option<serde_json::Value>,
+) {
+    if *next == n {
+        if let Some(r) = replacement.take() {
+            *value = r;
+        }
+        return;
+    }
+    *next += 1;
+    match value {
+        serde_json::Value::Array(items) => {
+            for v in items {
+                replace_nth(v, n, next, replacement);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for v in map.values_mut() {
+                replace_nth(v, n, next, replacement);
+            }
+        }
+        _ => {}
     }
 }

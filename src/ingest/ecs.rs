@@ -1,0 +1,372 @@
+//! Alert documents in the Elastic Common Schema: what Kibana alerting and Elastic Security
+//! write to their alert indices and what their webhook connectors and Logstash forward. ECS
+//! fields: <https://www.elastic.co/guide/en/ecs/current/ecs-field-reference.html> (`event.kind`:
+//! <https://www.elastic.co/guide/en/ecs/current/ecs-allowed-values-event-kind.html>); Kibana's
+//! alert fields: <https://www.elastic.co/guide/en/security/current/alert-schema.html>.
+//!
+//! A field may be nested (`{"rule": {"name": "x"}}`), dotted (`{"rule.name": "x"}`) or both
+//! (`{"kibana.alert": {"rule.name": "x"}}`); d2c reads them alike, and refuses a field given both
+//! ways (which one would be meant is unknowable). Errors name fields by their dotted name.
+//!
+//! | field | becomes |
+//! |---|---|
+//! | `event.kind` | must be `alert` or `signal` (Kibana's alert documents); may be absent when a `kibana.alert.*` field is there |
+//! | `kibana.alert.rule.name`, else `rule.name` | `name` (required) |
+//! | `kibana.alert.status` | `active` firing, `recovered` or `untracked` resolved; when absent, `event.action` `close` is resolved, anything else firing |
+//! | `@timestamp` (required) | `time`, RFC 3339; `kibana.alert.start` instead for a firing alert and `kibana.alert.end` for a resolved one, when present |
+//! | `kibana.alert.severity`, else `event.severity`, else `log.level` | `severity`, a word read loosely (`low` warning, `medium` minor, `high` major, `critical`); default and unknown words warning. A numeric `event.severity` is not read: ECS leaves its scale to each source |
+//! | `host.name`, else `host.hostname` | `ci` |
+//! | `service.name` | label `service` |
+//! | `labels.*` | labels (ECS's own custom labels) |
+//! | `kibana.alert.uuid` | fingerprint: a hash of `ecs` and the uuid, the same for an alert's active and recovered documents; without it, a hash of `ecs`, name, ci and labels |
+//! | `event.id` | `id`; default a hash of fingerprint, time and status |
+//! | `message`, `event.*`, `rule.*`, `kibana.alert.*`, `threat.*` | attributes under their dotted names, as sent |
+//!
+//! Category: `security` when a `threat.*` field is there, `event.category` holds
+//! `intrusion_detection`, `malware` or `threat`, or `kibana.alert.rule.producer` is `siem`;
+//! else availability. `threat.*` fields are kept, not interpreted yet.
+//!
+//! Second pass: `payload.rs` only notes `@timestamp`; this parser reads the text again into a
+//! JSON tree and flattens it to dotted names. Not typed structs as for the other formats:
+//! a struct cannot say that `rule.name` and `rule: {name}` are one field.
+
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::ops::Bound;
+
+use serde_json::{Map, Value};
+
+use super::payload::{Object, Text};
+use super::{At, Event, Format, IngestError, Limits, derived_fingerprint, event_id, reread};
+use crate::model::{Category, Severity, Status, stable_hash};
+
+/// The prefixes of the fields kept as attributes (and `message`).
+const ATTRIBUTE_PREFIXES: [&str; 4] = ["event.", "rule.", "kibana.alert.", "threat."];
+
+/// `event.category` values that make an alert a security one.
+const SECURITY_CATEGORIES: [&str; 3] = ["intrusion_detection", "malware", "threat"];
+
+pub(super) fn events(text: &str, limits: &Limits) -> Result<Vec<Event>, IngestError> {
+    let at = At::top(Format::Ecs);
+    let doc = match reread::<Object<Map<String, Value>>>(text)? {
+        Object(Ok(doc)) => doc,
+        Object(Err(found)) => {
+            let detail = format!("expected a JSON object (one ECS document), found {found}");
+            return Err(at.invalid("", detail));
+        }
+    };
+    let mut fields = BTreeMap::new();
+    let mut twice = None;
+    flatten("", doc, &mut fields, &mut twice);
+    if let Some(field) = twice {
+        let detail = "given twice, nested and dotted; send it once".to_owned();
+        return Err(at.invalid(&field, detail));
+    }
+    at.too_many(1, limits)?;
+    Ok(vec![event(fields, at)?])
+}
+
+/// Moves every leaf of `map` into `out` under its dotted name; notes the first name seen twice.
+fn flatten(
+    prefix: &str,
+    map: Map<String, Value>,
+    out: &mut BTreeMap<String, Value>,
+    twice: &mut Option<String>,
+) {
+    for (key, value) in map {
+        let key = if prefix.is_empty() {
+            key
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            Value::Object(inner) if !inner.is_empty() => flatten(&key, inner, out, twice),
+            value => match out.entry(key) {
+                Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+                Entry::Occupied(given) => {
+                    twice.get_or_insert_with(|| given.key().clone());
+                }
+            },
+        }
+    }
+}
+
+fn event(mut fields: BTreeMap<String, Value>, at: At) -> Result<Event, IngestError> {
+    let text =
+        |fields: &BTreeMap<String, Value>, key: &str| -> Result<Option<String>, IngestError> {
+            at.string(key, fields.get(key).cloned().and_then(Text::from_value))
+        };
+    let is_kibana_alert = fields.keys().any(|k| k.starts_with("kibana.alert."));
+    match text(&fields, "event.kind")? {
+        Some(kind) if kind == "alert" || kind == "signal" => {}
+        Some(kind) => {
+            let detail = format!("d2c reads ECS alerts: expected alert or signal, found {kind:?}");
+            return Err(at.invalid("event.kind", detail));
+        }
+        None if is_kibana_alert => {}
+        None => return Err(at.missing("event.kind")),
+    }
+    let name = match text(&fields, "kibana.alert.rule.name")? {
+        Some(name) => name,
+        None => text(&fields, "rule.name")?.ok_or_else(|| at.missing("rule.name"))?,
+    };
+    let status = match text(&fields, "kibana.alert.status")? {
+        Some(s) if s == "active" => Status::Firing,
+        Some(s) if s == "recovered" || s == "untracked" => Status::Resolved,
+        Some(s) => {
+            let detail = format!("expected active, recovered or untracked, found {s:?}");
+            return Err(at.invalid("kibana.alert.status", detail));
+        }
+        None => match text(&fields, "event.action")? {
+            Some(action) if action == "close" => Status::Resolved,
+            _ => Status::Firing,
+        },
+    };
+    let timestamp = at.time(
+        "@timestamp",
+        fields.get("@timestamp").cloned().and_then(Text::from_value),
+    )?;
+    let time_of = |key: &str| at.time(key, fields.get(key).cloned().and_then(Text::from_value));
+    let time = match status {
+        Status::Firing => time_of("kibana.alert.start")?,
+        Status::Resolved => time_of("kibana.alert.end")?,
+    }
+    .or(timestamp)
+    .ok_or_else(|| at.missing("@timestamp"))?;
+    let mut severity = None;
+    for key in ["kibana.alert.severity", "event.severity", "log.level"] {
+        // event.severity is often a number, whose scale only its source knows: not read.
+        if let Some(Value::String(word)) = fields.get(key) {
+            severity = Severity::parse_loose(word);
+            break;
+        }
+    }
+    let ci = match text(&fields, "host.name")? {
+        Some(host) => Some(host),
+        None => text(&fields, "host.hostname")?,
+    };
+    let mut labels = BTreeMap::new();
+    for (key, value) in with_prefix(&fields, "labels.") {
+        let label = &key["labels.".len()..];
+        let value = Text::from_value(value.clone()).map(Text::into_scalar);
+        match value {
+            None => {}
+            Some(Ok(value)) => {
+                labels.insert(label.to_owned(), value);
+            }
+            Some(Err(found)) => {
+                return Err(at.invalid(key, format!("expected a string, found {found}")));
+            }
+        }
+    }
+    if let Some(service) = text(&fields, "service.name")? {
+        labels.insert("service".to_owned(), service);
+    }
+    let category = if is_security(&fields) {
+        Category::Security
+    } else {
+        Category::default()
+    };
+    let fingerprint = match text(&fields, "kibana.alert.uuid")? {
+        Some(uuid) => stable_hash(&["ecs", &uuid]),
+        None => derived_fingerprint(&["ecs", &name, ci.as_deref().unwrap_or("")], &labels),
+    };
+    let id = match text(&fields, "event.id")? {
+        Some(id) => id,
+        None => event_id(&fingerprint, time, status),
+    };
+    fields
+        .retain(|key, _| key == "message" || ATTRIBUTE_PREFIXES.iter().any(|p| key.starts_with(p)));
+    Ok(Event {
+        id,
+        source: Format::Ecs.as_str().to_owned(),
+        time,
+        ci,
+        name,
+        severity: severity.unwrap_or(Severity::Warning),
+        status,
+        category,
+        fingerprint,
+        labels,
+        attributes: fields,
+    })
+}
+
+/// The fields whose names start with `prefix`.
+fn with_prefix<'f>(
+    fields: &'f BTreeMap<String, Value>,
+    prefix: &'f str,
+) -> impl Iterator<Item = (&'f String, &'f Value)> {
+    let from: (Bound<&str>, Bound<&str>) = (Bound::Included(prefix), Bound::Unbounded);
+    fields
+        .range::<str, _>(from)
+        .take_while(move |(k, _)| k.starts_with(prefix))
+}
+
+/// Whether the document describes a security threat; see the module docs.
+fn is_security(fields: &BTreeMap<String, Value>) -> bool {
+    let threat = with_prefix(fields, "threat.").next().is_some();
+    let category = match fields.get("event.category") {
+        Some(Value::String(c)) => SECURITY_CATEGORIES.contains(&c.as_str()),
+        Some(Value::Array(cs)) => cs
+            .iter()
+            .any(|c| c.as_str().is_some_and(|c| SECURITY_CATEGORIES.contains(&c))),
+        _ => false,
+    };
+    let siem = fields.get("kibana.alert.rule.producer") == Some(&Value::String("siem".to_owned()));
+    threat || category || siem
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, TimeZone, Utc};
+    use serde_json::json;
+
+    use super::*;
+    use crate::ingest::parse;
+
+    fn one(raw: &str) -> Event {
+        let (format, events) = parse(raw.as_bytes(), &Limits::default()).unwrap();
+        assert_eq!(format, Format::Ecs);
+        let [e] = <[Event; 1]>::try_from(events).unwrap();
+        e
+    }
+
+    fn utc(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 28, h, m, 0).unwrap()
+    }
+
+    #[test]
+    fn nested_and_dotted_fields_read_alike() {
+        let nested = one(
+            r#"{"@timestamp":"2026-11-28T10:05:00Z","event":{"kind":"alert","severity":"high"},
+                "rule":{"name":"Brute force"},"host":{"name":"vpn-1"},"service":{"name":"vpn"},
+                "labels":{"site":"fra","rack":7}}"#,
+        );
+        let dotted = one(
+            r#"{"@timestamp":"2026-11-28T10:05:00Z","event.kind":"alert","event.severity":"high",
+                "rule.name":"Brute force","host.name":"vpn-1","service.name":"vpn",
+                "labels.site":"fra","labels":{"rack":7}}"#,
+        );
+        assert_eq!(nested, dotted);
+        assert_eq!(nested.name, "Brute force");
+        assert_eq!(nested.severity, Severity::Major);
+        assert_eq!(nested.ci.as_deref(), Some("vpn-1"));
+        assert_eq!(nested.labels["service"], "vpn");
+        assert_eq!(nested.labels["rack"], "7");
+        assert_eq!(nested.time, utc(10, 5));
+        assert_eq!(nested.attributes["event.kind"], json!("alert"));
+        assert!(!nested.attributes.contains_key("host.name"));
+    }
+
+    #[test]
+    fn kibana_alerts_active_and_recovered_are_one_alert() {
+        let doc = |status: &str, end: &str| {
+            format!(
+                r#"{{"@timestamp":"2026-11-28T10:30:00Z","kibana.alert.rule.name":"CPU high",
+                    "kibana.alert.status":"{status}","kibana.alert.uuid":"u-1",
+                    "kibana.alert.start":"2026-11-28T10:00:00Z"{end}}}"#
+            )
+        };
+        let active = one(&doc("active", ""));
+        assert_eq!((active.status, active.time), (Status::Firing, utc(10, 0)));
+        let recovered = one(&doc(
+            "recovered",
+            r#","kibana.alert.end":"2026-11-28T10:20:00Z""#,
+        ));
+        assert_eq!(
+            (recovered.status, recovered.time),
+            (Status::Resolved, utc(10, 20))
+        );
+        assert_eq!(active.fingerprint, recovered.fingerprint);
+        assert_eq!(active.fingerprint, stable_hash(&["ecs", "u-1"]));
+        assert_ne!(active.id, recovered.id);
+        let closed = one(
+            r#"{"@timestamp":"2026-11-28T10:30:00Z","event.kind":"signal","event.action":"close",
+                "rule.name":"X"}"#,
+        );
+        assert_eq!(
+            (closed.status, closed.time),
+            (Status::Resolved, utc(10, 30))
+        );
+    }
+
+    #[test]
+    fn threats_make_security_alerts() {
+        let e = one(
+            r#"{"@timestamp":"2026-11-28T10:05:00Z","event.kind":"alert","rule.name":"X",
+                "threat":{"tactic":{"name":"Credential Access"}},"event.severity":73}"#,
+        );
+        assert_eq!(e.category, Category::Security);
+        assert_eq!(
+            e.attributes["threat.tactic.name"],
+            json!("Credential Access")
+        );
+        assert_eq!(e.severity, Severity::Warning, "a number is not read");
+        let e = one(
+            r#"{"@timestamp":"2026-11-28T10:05:00Z","event.kind":"alert","rule.name":"X",
+                "event.category":["network","intrusion_detection"]}"#,
+        );
+        assert_eq!(e.category, Category::Security);
+    }
+
+    #[test]
+    fn missing_and_bad_fields_are_named() {
+        let missing = [
+            (
+                r#"{"@timestamp":"2026-11-28T10:05:00Z","rule.name":"X"}"#,
+                "event.kind",
+            ),
+            (
+                r#"{"@timestamp":"2026-11-28T10:05:00Z","event.kind":"alert"}"#,
+                "rule.name",
+            ),
+            (
+                r#"{"@timestamp":null,"event.kind":"alert","rule.name":"X"}"#,
+                "@timestamp",
+            ),
+        ];
+        for (raw, field) in missing {
+            let e = parse(raw.as_bytes(), &Limits::default()).unwrap_err();
+            assert!(
+                matches!(&e, IngestError::MissingField { format: Format::Ecs, field: f } if f == field),
+                "{raw}: {e}"
+            );
+        }
+        let invalid = [
+            (
+                r#"{"@timestamp":"2026-11-28T10:05:00Z","event.kind":"metric","rule.name":"X"}"#,
+                "event.kind",
+            ),
+            (
+                r#"{"@timestamp":"today","event.kind":"alert","rule.name":"X"}"#,
+                "@timestamp",
+            ),
+            (
+                r#"{"@timestamp":"2026-11-28T10:05:00Z","event.kind":"alert","rule":{"name":"X"},"rule.name":"Y"}"#,
+                "rule.name",
+            ),
+            (
+                r#"{"@timestamp":"2026-11-28T10:05:00Z","kibana.alert.status":"open","rule.name":"X"}"#,
+                "kibana.alert.status",
+            ),
+            (
+                r#"{"@timestamp":"2026-11-28T10:05:00Z","event.kind":"alert","rule.name":["X"]}"#,
+                "rule.name",
+            ),
+            (
+                r#"{"@timestamp":"2026-11-28T10:05:00Z","event.kind":"alert","rule.name":"X","labels":{"a":[1]}}"#,
+                "labels.a",
+            ),
+        ];
+        for (raw, field) in invalid {
+            let e = parse(raw.as_bytes(), &Limits::default()).unwrap_err();
+            assert!(
+                matches!(&e, IngestError::InvalidValue { field: f, .. } if f == field),
+                "{raw}: {e}"
+            );
+        }
+    }
+}
