@@ -43,46 +43,44 @@ pub struct Published {
     pub substance: u64,
 }
 
-/// Feeds serialised bytes into a hash.
-struct HashWriter(xxhash_rust::xxh3::Xxh3);
-
-impl std::io::Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A stable hash of what an operator sees in an incident: repeats of an alert (counts, last
 /// seen) do not change it; a change of membership, status, severity, priority, impact or cause
-/// does.
+/// does. Fed field by field (no serialisation); lists are prefixed with their length so that
+/// moving an item from one list to the next changes the hash.
 fn substance(i: &Incident) -> u64 {
-    let alerts: Vec<_> = i
-        .alerts
-        .iter()
-        .map(|a| (&a.fingerprint, a.status, a.severity))
-        .collect();
-    let mut w = HashWriter(xxhash_rust::xxh3::Xxh3::new());
-    serde_json::to_writer(
-        &mut w,
-        &(
-            i.status,
-            i.severity,
-            i.priority,
-            &i.title,
-            &i.root_cause,
-            &i.failing_services,
-            &i.services,
-            &i.capabilities,
-            &i.impact,
-            alerts,
-        ),
-    )
-    .expect("hashing cannot fail");
-    w.0.digest()
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let text = |h: &mut xxhash_rust::xxh3::Xxh3, s: &str| {
+        h.update(s.as_bytes());
+        h.update(&[0xff]);
+    };
+    let list = |h: &mut xxhash_rust::xxh3::Xxh3, items: &[String]| {
+        h.update(&(items.len() as u64).to_le_bytes());
+        for s in items {
+            h.update(s.as_bytes());
+            h.update(&[0xff]);
+        }
+    };
+    h.update(&[i.status as u8, i.severity as u8, i.priority as u8]);
+    text(&mut h, &i.title);
+    match &i.root_cause {
+        Some(rc) => {
+            h.update(&[1]);
+            text(&mut h, &rc.service);
+            text(&mut h, &rc.reason);
+        }
+        None => h.update(&[0]),
+    }
+    list(&mut h, &i.failing_services);
+    list(&mut h, &i.services);
+    list(&mut h, &i.capabilities);
+    text(&mut h, &i.impact.criticality);
+    h.update(&i.impact.revenue_at_risk_per_minute.to_bits().to_le_bytes());
+    h.update(&(i.alerts.len() as u64).to_le_bytes());
+    for a in &i.alerts {
+        text(&mut h, &a.fingerprint);
+        h.update(&[a.status as u8, a.severity as u8]);
+    }
+    h.digest()
 }
 
 /// Where an event came from: its raw record's partition and offset, and its index among the

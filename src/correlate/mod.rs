@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AlertRef, Event, RootCause, Status, stable_hash};
+use crate::model::{AlertRef, Event, Labels, RootCause, Status, stable_hash};
 use crate::topology::{Resolution, Topology};
 
 /// The deduplicated state of one fingerprint and the incident it belongs to.
@@ -207,7 +207,7 @@ fn new_alert(ev: &Event, res: &Resolution) -> AlertRef {
         first_seen: ev.time,
         last_seen: ev.time,
         count: 1,
-        labels: ev.labels.clone(),
+        labels: Labels::from_map(&ev.labels),
     }
 }
 

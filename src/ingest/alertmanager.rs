@@ -23,7 +23,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::payload::{Alert, Found, Object, Top};
-use super::{At, Event, Format, IngestError, Limits, category_word, event_id, label_pairs};
+use super::{
+    At, Event, Format, IngestError, Limits, category_word, event_id, fingerprint_with_labels,
+};
 use crate::model::{Severity, Status, stable_hash};
 
 /// The payload version this parser reads.
@@ -122,12 +124,7 @@ fn event(a: Alert, at: At, group: &Group) -> Result<Event, IngestError> {
         .unwrap_or_default();
     let fingerprint = match at.string("fingerprint", a.fingerprint)? {
         Some(am) => stable_hash(&["alertmanager", &am]),
-        None => {
-            let pairs = label_pairs(&labels);
-            let mut parts = vec!["alertmanager"];
-            parts.extend(pairs.iter().map(String::as_str));
-            stable_hash(&parts)
-        }
+        None => fingerprint_with_labels(&["alertmanager"], &labels),
     };
     let mut attributes: BTreeMap<String, Value> = at
         .labels("annotations", a.annotations)?

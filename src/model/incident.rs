@@ -1,12 +1,10 @@
 //! Alert and Incident: the deduplicated state of one fingerprint, and a group of alerts that
 //! share one cause, with the services and business capabilities it hurts.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Severity, Status};
+use super::{Labels, Severity, Status};
 
 /// The deduplicated state of one fingerprint, as listed on an incident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,8 +22,8 @@ pub struct AlertRef {
     pub last_seen: DateTime<Utc>,
     /// How many events this alert has absorbed (firing and resolved alike).
     pub count: u64,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub labels: Labels,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
