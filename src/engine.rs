@@ -85,7 +85,7 @@ fn substance(i: &Incident) -> u64 {
 
 /// Where an event came from: its raw record's partition and offset, and its index among the
 /// events of that record (one Alertmanager payload carries many).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
     pub partition: i32,
     pub offset: i64,

@@ -46,7 +46,10 @@ fn bench_reports_throughput_latency_memory_and_the_bare_consumer_ratio() {
         stdout.contains("event-to-incident latency at 1000 events/s"),
         "{stdout}"
     );
-    assert!(stdout.contains("one broker hop at the same rate"), "{stdout}");
+    assert!(
+        stdout.contains("one broker hop at the same rate"),
+        "{stdout}"
+    );
     assert!(
         !stdout.contains("(ms, 0 samples)"),
         "both latency phases measured something: {stdout}"

@@ -67,7 +67,10 @@ pub struct KafkaConfig {
     #[serde(with = "humantime_serde")]
     pub session_timeout: Duration,
     /// Most records handled as one batch; outputs of a batch are awaited together before its
-    /// offsets are stored. Larger batches raise throughput and latency. Default: `500`.
+    /// offsets are stored. A stage waits for the broker's acknowledgement of a batch before it
+    /// reads the next one, so under a backlog this bounds throughput: about one batch per
+    /// broker round trip. At a steady rate, `batch_linger` closes batches long before they
+    /// fill. Default: `5000`.
     pub batch_max_records: usize,
     /// Longest wait for a batch to fill once its first record arrived. Default: `5ms`.
     #[serde(with = "humantime_serde")]
@@ -95,7 +98,7 @@ impl Default for KafkaConfig {
             partitions: 6,
             replication_factor: 1,
             session_timeout: Duration::from_secs(10),
-            batch_max_records: 500,
+            batch_max_records: 5000,
             batch_linger: Duration::from_millis(5),
             group_instance_id: None,
             shutdown_deadline: Duration::from_secs(30),

@@ -70,6 +70,23 @@ fn fast_parse(b: &[u8]) -> Option<DateTime<Utc>> {
     Some(utc.and_utc())
 }
 
+/// `#[serde(deserialize_with)]` for a `DateTime<Utc>` field: the same values and errors as
+/// chrono's own `Deserialize`, through [`parse_rfc3339`]'s fast path and without copying the
+/// text when the input lets it be borrowed.
+pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+    struct Rfc3339;
+    impl serde::de::Visitor<'_> for Rfc3339 {
+        type Value = DateTime<Utc>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an RFC 3339 formatted date and time string")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            parse_rfc3339(s).map_err(E::custom)
+        }
+    }
+    d.deserialize_str(Rfc3339)
+}
+
 /// A timestamp as text in a stack buffer: what [`format_rfc3339`] returns.
 #[derive(Clone, Copy)]
 pub struct TimeText {

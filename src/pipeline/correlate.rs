@@ -17,7 +17,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{Engine, Origin, Summary};
-use crate::model::{Event, IncidentStatus, Output, RfcCategory};
+use crate::model::{IncidentStatus, Output, RfcCategory};
 use crate::settings::Settings;
 use crate::telemetry::{Health, Metrics};
 
@@ -181,31 +181,33 @@ impl Correlate {
             part.seeking_since = None;
             part.next = o + 1;
             let Some(payload) = m.payload() else { continue };
-            let ev: Event = match serde_json::from_slice(payload) {
-                Ok(ev) => ev,
+            let events = match super::decode_events(payload, origin(m)) {
+                Ok(events) => events,
                 Err(e) => {
                     // Only d2c writes this topic; a foreign record is skipped, not fatal.
-                    tracing::warn!(partition = p, offset = o, error = %e, "record on the events topic is not a d2c event; skipped");
+                    tracing::warn!(partition = p, offset = o, error = %e, "record on the events topic is not a d2c events record; skipped");
                     self.metrics.records_undecodable.inc();
                     continue;
                 }
             };
-            let applied = part.engine.apply_from(&ev, origin(m));
-            self.metrics
-                .events_correlated
-                .with_label_values(&[applied.outcome.as_str()])
-                .inc();
-            let ev_stats = &applied.evicted;
-            if ev_stats.alerts > 0 || !ev_stats.incidents.is_empty() {
-                let m = &self.metrics.state_evictions;
-                m.with_label_values(&["alert"]).inc_by(ev_stats.alerts);
-                m.with_label_values(&["incident"])
-                    .inc_by(ev_stats.incidents.len() as u64 - ev_stats.open_incidents);
-                m.with_label_values(&["open_incident"])
-                    .inc_by(ev_stats.open_incidents);
-            }
             let ts = m.timestamp().to_millis();
-            outputs.extend(applied.outputs.into_iter().map(|o| (o, ts)));
+            for (ev, origin) in events {
+                let applied = part.engine.apply_from(&ev, origin);
+                self.metrics
+                    .events_correlated
+                    .with_label_values(&[applied.outcome.as_str()])
+                    .inc();
+                let ev_stats = &applied.evicted;
+                if ev_stats.alerts > 0 || !ev_stats.incidents.is_empty() {
+                    let m = &self.metrics.state_evictions;
+                    m.with_label_values(&["alert"]).inc_by(ev_stats.alerts);
+                    m.with_label_values(&["incident"])
+                        .inc_by(ev_stats.incidents.len() as u64 - ev_stats.open_incidents);
+                    m.with_label_values(&["open_incident"])
+                        .inc_by(ev_stats.open_incidents);
+                }
+                outputs.extend(applied.outputs.into_iter().map(|o| (o, ts)));
+            }
         }
         let records: Vec<OutRecord> = outputs.iter().map(|(o, _)| self.record(o)).collect();
         send_all(&self.producer, &records, &self.metrics, shutdown).await?;

@@ -262,12 +262,13 @@ pub async fn send_all(
     }
 }
 
-/// Checks that the state topic has a partition for every events partition. Waits (with
-/// backoff, until `shutdown`) while the broker is unreachable or the topics are not there yet.
+/// Checks that the state topic has a partition for every events partition, and returns the
+/// number of events partitions. Waits (with backoff, until `shutdown`) while the broker is
+/// unreachable or the topics are not there yet.
 pub async fn check_partitions(
     cfg: &Config,
     producer: &FutureProducer,
-) -> Result<(), PipelineError> {
+) -> Result<i32, PipelineError> {
     use rdkafka::producer::Producer;
     let (events, state) = (cfg.topics.events.clone(), cfg.topics.state.clone());
     let mut backoff = Duration::from_millis(200);
@@ -295,7 +296,7 @@ pub async fn check_partitions(
                         events_partitions: ep,
                     });
                 }
-                return Ok(());
+                return Ok(ep as i32);
             }
             Ok(_) => {
                 tracing::warn!(events = %events, state = %state, "topics not found yet; waiting")
