@@ -9,11 +9,13 @@ mod rfc;
 mod time;
 
 pub use event::{Category, Event, Severity, Status};
-pub use incident::{AlertRef, Impact, Incident, IncidentStatus, Priority, RootCause};
+pub use incident::{
+    AlertRef, Impact, Incident, IncidentStatus, Priority, RelatedChange, RootCause,
+};
 pub use labels::Labels;
 pub use output::{DlqRecord, Output};
 pub use rfc::{Approval, Rfc, RfcCategory, Risk};
-pub use time::{format_rfc3339, parse_rfc3339};
+pub use time::{deserialize as deserialize_time, format_rfc3339, parse_rfc3339};
 
 /// A stable 64-bit hash (xxh3) rendered as 16 lowercase hex digits. Used for fingerprints and
 /// output ids, so they are identical across runs, processes and Rust versions.

@@ -180,6 +180,12 @@ impl Correlate {
             }
             part.seeking_since = None;
             part.next = o + 1;
+            let ts = m.timestamp().to_millis();
+            if let Some(now) = tick_of(m) {
+                let out = part.engine.tick(now);
+                outputs.extend(out.into_iter().map(|o| (o, ts)));
+                continue;
+            }
             let Some(payload) = m.payload() else { continue };
             let events = match super::decode_events(payload, origin(m)) {
                 Ok(events) => events,
@@ -190,7 +196,6 @@ impl Correlate {
                     continue;
                 }
             };
-            let ts = m.timestamp().to_millis();
             for (ev, origin) in events {
                 let applied = part.engine.apply_from(&ev, origin);
                 self.metrics
@@ -516,6 +521,13 @@ fn assigned(consumer: &StreamConsumer<LagContext>, topic: &str, p: i32) -> bool 
         .assignment()
         .map(|a| a.find_partition(topic, p).is_some())
         .unwrap_or(false)
+}
+
+/// The time of a tick record, from its header.
+fn tick_of(m: &BorrowedMessage<'_>) -> Option<chrono::DateTime<chrono::Utc>> {
+    let h = m.headers()?;
+    let v = h.iter().find(|h| h.key == super::TICK_HEADER)?.value?;
+    crate::model::parse_rfc3339(std::str::from_utf8(v).ok()?).ok()
 }
 
 /// The raw origin of an events record, from its header.

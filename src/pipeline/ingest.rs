@@ -15,8 +15,8 @@ use crate::telemetry::{Health, Metrics};
 
 use super::kafka::{LagContext, OutRecord, send_all};
 use super::{
-    EVENTS_RECORD_BYTES, PipelineError, RoutedEvent, commit_on_exit, next_batch, partition_of,
-    secs, store_offsets,
+    EVENTS_RECORD_BYTES, PipelineError, RoutedEvent, TICK_HEADER, commit_on_exit, next_batch,
+    partition_of, secs, store_offsets,
 };
 use crate::engine::Origin;
 
@@ -27,6 +27,8 @@ pub(super) struct Ingest {
     limits: Limits,
     /// Partitions of `topics.events`, read at start-up.
     partitions: i32,
+    /// When the last ticks were written.
+    ticked: Option<Instant>,
 }
 
 /// The events of one batch bound for one `topics.events` partition, serialised as they come.
@@ -57,16 +59,18 @@ impl Ingest {
                 max_events_per_record: c.max_events_per_record,
             },
             partitions,
+            ticked: None,
         }
     }
 
     pub(super) async fn run(
-        self,
+        mut self,
         consumer: StreamConsumer<LagContext>,
         health: Health,
         shutdown: CancellationToken,
     ) -> Result<(), PipelineError> {
-        let k = &self.settings.config.kafka;
+        let settings = self.settings.clone();
+        let k = &settings.config.kafka;
         while let Some(batch) = next_batch(
             &consumer,
             k.batch_max_records,
@@ -76,6 +80,12 @@ impl Ingest {
         )
         .await
         {
+            if let Err(e) = self.tick(&shutdown).await {
+                match e {
+                    PipelineError::Interrupted => break,
+                    e => return Err(e),
+                }
+            }
             if batch.is_empty() {
                 continue;
             }
@@ -177,6 +187,28 @@ impl Ingest {
                 Count::Dlq(e.format().map_or("unknown", |f| f.as_str()), reason)
             }
         }
+    }
+
+    /// Writes a tick to every events partition when `ingest.tick_interval` has passed.
+    async fn tick(&mut self, shutdown: &CancellationToken) -> Result<(), PipelineError> {
+        let every = self.settings.config.ingest.tick_interval;
+        if every.is_zero() || self.ticked.is_some_and(|t| t.elapsed() < every) {
+            return Ok(());
+        }
+        self.ticked = Some(Instant::now());
+        let now = chrono::Utc::now();
+        let text = crate::model::format_rfc3339(now);
+        let records: Vec<OutRecord> = (0..self.partitions)
+            .map(|p| OutRecord {
+                topic: self.settings.config.topics.events.clone(),
+                partition: Some(p),
+                key: Vec::new(),
+                payload: b"[]".to_vec(),
+                headers: vec![(TICK_HEADER, text.as_str().as_bytes().to_vec())],
+                timestamp: Some(now.timestamp_millis()),
+            })
+            .collect();
+        send_all(&self.producer, &records, &self.metrics, shutdown).await
     }
 
     /// The events records of one batch, partition by partition.

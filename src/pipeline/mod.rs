@@ -29,6 +29,10 @@ pub struct RoutedEvent {
     pub event: crate::model::Event,
 }
 
+/// Header of a tick record on `topics.events` (empty JSON array payload): the RFC 3339 time
+/// the correlation clock of that partition moves to. See `ingest.tick_interval`.
+pub const TICK_HEADER: &str = "d2c.tick";
+
 /// Events records are closed at about this size (below Kafka's default 1 MB record limit); an
 /// event larger than this alone still makes one record of its own.
 pub const EVENTS_RECORD_BYTES: usize = 256 * 1024;
