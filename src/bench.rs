@@ -2,14 +2,22 @@
 //! consumer on the same broker in the same run.
 //!
 //! 1. **Backlog throughput.** Produce N raw events, then run the pipeline (ingest and correlate,
-//!    in this process) until every event is correlated: events/s.
+//!    in this process) until every event is correlated: events/s, timed from the first correlated
+//!    event to the last (start-up, such as joining the consumer groups, is printed apart).
 //! 2. **Steady-rate latency.** With the pipeline running, produce events at a fixed rate for a
 //!    while; every event adds an alert to an incident, so each one causes an incident record.
 //!    Latency = the incident record's Kafka timestamp (stamped when d2c produced it) minus the
 //!    event's `time` (stamped by the generator when it produced the raw record): p50, p99, max.
 //! 3. **Bare consumer.** A consumer that does nothing with the records reads the same N raw
-//!    records: the broker's limit on this machine. The ratio pipeline / bare is the figure to
-//!    watch.
+//!    records, timed from its first record to its last: the broker's limit on this machine. The
+//!    ratio pipeline / bare is the figure to watch.
+//! 4. **One broker hop.** With the pipeline stopped, the same steady rate is produced to the raw
+//!    topic while a bare consumer (the pipeline's fetch settings) reads it: the latency of one
+//!    produce → fetch hop, record timestamp to receipt. The pipeline makes two such hops (raw →
+//!    `d2c.events` → incident), so twice this is the floor the broker sets for phase 2.
+//!
+//! The generator of phases 2 and 4 produces with `linger.ms` = 1, so its own batching adds at
+//! most 1 ms to what is measured.
 //!
 //! Each run uses fresh topics (`d2c.bench.<run id>.*`) so runs never mix.
 
@@ -50,7 +58,23 @@ pub struct BenchReport {
     pub latency_p50_ms: f64,
     pub latency_p99_ms: f64,
     pub latency_max_ms: f64,
+    pub hop_samples: usize,
+    pub hop_p50_ms: f64,
+    pub hop_p99_ms: f64,
+    pub hop_max_ms: f64,
     pub peak_rss_mib: f64,
+}
+
+/// p50, p99 and max of `samples` (sorted in place).
+fn percentiles(samples: &mut [i64]) -> (f64, f64, f64) {
+    samples.sort_unstable();
+    let pct = |p: f64| {
+        samples
+            .get(((samples.len() as f64 * p).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(0) as f64
+    };
+    (pct(0.50), pct(0.99), pct(1.0))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -195,7 +219,10 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchRepo
         "bench run {id} on {}: {} events",
         cfg.kafka.brokers, opts.events
     );
-    eprintln!("phase 1/3: producing the backlog");
+    eprintln!("phase 1/4: producing the backlog");
+    let steady_producer: FutureProducer = crate::pipeline::kafka::base_config(&cfg.kafka)
+        .set("linger.ms", "1")
+        .create()?;
     let producer: FutureProducer = crate::pipeline::kafka::base_config(&cfg.kafka)
         .set("linger.ms", "20")
         .set("queue.buffering.max.messages", "1000000")
@@ -216,7 +243,7 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchRepo
     .await?;
     eprintln!("  produced at {:.0} events/s", report.produce_per_sec);
 
-    eprintln!("phase 1/3: the pipeline over the backlog");
+    eprintln!("phase 1/4: the pipeline over the backlog");
     let metrics = Metrics::new(&settings.topology);
     let stop = CancellationToken::new();
     let pipeline = tokio::spawn(crate::pipeline::run(
@@ -228,6 +255,7 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchRepo
     let started = Instant::now();
     let mut last = Instant::now();
     let target = opts.events as u64;
+    let mut first: Option<(Instant, u64)> = None;
     while correlated(&metrics) < target {
         if pipeline.is_finished() {
             return Err(BenchError::Timeout("the pipeline stopped early".into()));
@@ -238,7 +266,13 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchRepo
                 correlated(&metrics)
             )));
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        if first.is_none() {
+            let n = correlated(&metrics);
+            if n > 0 {
+                first = Some((Instant::now(), n));
+            }
+        }
         if last.elapsed() > Duration::from_secs(1) {
             progress(
                 "correlated",
@@ -249,57 +283,24 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchRepo
             last = Instant::now();
         }
     }
-    report.pipeline_per_sec = opts.events as f64 / started.elapsed().as_secs_f64();
-    eprintln!("  pipeline: {:.0} events/s", report.pipeline_per_sec);
+    // From the first correlated event to the last: start-up (group join, checkpoint lookup) is
+    // left out, as it is for the bare consumer.
+    let (since, before) = first.unwrap_or((started, 0));
+    report.pipeline_per_sec = (target - before) as f64 / since.elapsed().as_secs_f64();
+    eprintln!(
+        "  pipeline: {:.0} events/s ({:.2} s from start to the first correlated event)",
+        report.pipeline_per_sec,
+        (since - started).as_secs_f64()
+    );
 
     if opts.rate > 0 {
         eprintln!(
-            "phase 2/3: {} events/s for {:?}, measuring event-to-incident latency",
+            "phase 2/4: {} events/s for {:?}, measuring event-to-incident latency",
             opts.rate, opts.duration
         );
         let phase_start = now_ms();
         let total = (opts.rate as f64 * opts.duration.as_secs_f64()) as usize;
-        let tick = Duration::from_millis(10);
-        let per_tick = (opts.rate as f64 * tick.as_secs_f64()).max(1.0) as usize;
-        let mut interval = tokio::time::interval(tick);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-        let mut sent = 0usize;
-        let mut pending = Vec::new();
-        let gen_started = Instant::now();
-        let mut last = Instant::now();
-        while sent < total {
-            interval.tick().await;
-            for _ in 0..per_tick.min(total - sent) {
-                // Every event a new alert: 8 per host, then the next host.
-                let k = sent;
-                let p = event(
-                    &format!("Latency{}", k % 8),
-                    &format!("lat-host-{}", k / 8),
-                    Utc::now(),
-                );
-                match producer.send_result(
-                    FutureRecord::to(&cfg.topics.raw)
-                        .key(&format!("k{}", k % 64))
-                        .payload(&p),
-                ) {
-                    Ok(f) => pending.push(f),
-                    Err((e, _)) => return Err(BenchError::Kafka(e)),
-                }
-                sent += 1;
-            }
-            if pending.len() > 5000 {
-                for f in pending.drain(..) {
-                    let _ = f.await;
-                }
-            }
-            if last.elapsed() > Duration::from_secs(1) {
-                progress("sent at steady rate", sent, total, gen_started);
-                last = Instant::now();
-            }
-        }
-        for f in pending {
-            let _ = f.await;
-        }
+        steady(&steady_producer, &cfg.topics.raw, opts.rate, total, "lat").await?;
         // Wait for the pipeline to catch up, then read the incident records of this phase.
         let want = target + total as u64;
         let catch_up = Instant::now();
@@ -314,23 +315,19 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchRepo
         })
         .await
         .map_err(|e| BenchError::Timeout(e.to_string()))??;
-        lat.sort_unstable();
         report.latency_samples = lat.len();
-        let pct = |p: f64| {
-            lat.get(((lat.len() as f64 * p).ceil() as usize).saturating_sub(1))
-                .copied()
-                .unwrap_or(0) as f64
-        };
-        report.latency_p50_ms = pct(0.50);
-        report.latency_p99_ms = pct(0.99);
-        report.latency_max_ms = lat.last().copied().unwrap_or(0) as f64;
+        (
+            report.latency_p50_ms,
+            report.latency_p99_ms,
+            report.latency_max_ms,
+        ) = percentiles(&mut lat);
     }
     stop.cancel();
     let _ = pipeline.await;
     report.peak_rss_mib = peak_rss_mib();
 
     eprintln!(
-        "phase 3/3: a bare consumer over the same {} raw records",
+        "phase 3/4: a bare consumer over the same {} raw records",
         opts.events
     );
     let brokers = cfg.kafka.brokers.clone();
@@ -340,7 +337,120 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchRepo
         tokio::task::spawn_blocking(move || bare_consume(&brokers, &topic, partitions, n))
             .await
             .map_err(|e| BenchError::Timeout(e.to_string()))??;
+
+    if opts.rate > 0 {
+        let secs = opts.duration.as_secs_f64().min(10.0);
+        let total = (opts.rate as f64 * secs) as usize;
+        eprintln!(
+            "phase 4/4: one broker hop at {} events/s for {secs:.0} s (pipeline stopped)",
+            opts.rate
+        );
+        let (kafka, topic) = (cfg.kafka.clone(), cfg.topics.raw.clone());
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let reader =
+            tokio::task::spawn_blocking(move || hop_latencies(&kafka, &topic, total, ready_tx));
+        // The reader is positioned at the end of every partition before the first record.
+        let _ = ready_rx.await;
+        steady(&steady_producer, &cfg.topics.raw, opts.rate, total, "hop").await?;
+        let mut hop = reader
+            .await
+            .map_err(|e| BenchError::Timeout(e.to_string()))??;
+        report.hop_samples = hop.len();
+        (report.hop_p50_ms, report.hop_p99_ms, report.hop_max_ms) = percentiles(&mut hop);
+    }
     Ok(report)
+}
+
+/// Produces `total` new-alert events at `rate` per second, in 10 ms ticks, every event's
+/// `time` stamped when it is produced. `tag` keeps the alerts of different phases apart.
+async fn steady(
+    producer: &FutureProducer,
+    topic: &str,
+    rate: u64,
+    total: usize,
+    tag: &str,
+) -> Result<(), BenchError> {
+    let tick = Duration::from_millis(10);
+    let per_tick = (rate as f64 * tick.as_secs_f64()).max(1.0) as usize;
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut sent = 0usize;
+    let mut pending = Vec::new();
+    let started = Instant::now();
+    let mut last = Instant::now();
+    while sent < total {
+        interval.tick().await;
+        for _ in 0..per_tick.min(total - sent) {
+            // Every event a new alert: 8 per host, then the next host.
+            let k = sent;
+            let p = event(
+                &format!("Latency{}", k % 8),
+                &format!("{tag}-host-{}", k / 8),
+                Utc::now(),
+            );
+            let key = format!("k{}", k % 64);
+            let record = FutureRecord::to(topic).key(&key).payload(&p);
+            match producer.send_result(record) {
+                Ok(f) => pending.push(f),
+                Err((e, _)) => return Err(BenchError::Kafka(e)),
+            }
+            sent += 1;
+        }
+        if pending.len() > 5000 {
+            for f in pending.drain(..) {
+                let _ = f.await;
+            }
+        }
+        if last.elapsed() > Duration::from_secs(1) {
+            progress("sent at steady rate", sent, total, started);
+            last = Instant::now();
+        }
+    }
+    for f in pending {
+        let _ = f.await;
+    }
+    Ok(())
+}
+
+/// Reads new records of `topic` (from the end of every partition) until `total` arrived or
+/// 15 s passed without one; returns receipt time − record timestamp in ms for each.
+fn hop_latencies(
+    kafka: &crate::config::KafkaConfig,
+    topic: &str,
+    total: usize,
+    ready: tokio::sync::oneshot::Sender<()>,
+) -> Result<Vec<i64>, BenchError> {
+    let mut config = crate::pipeline::kafka::base_config(kafka);
+    config
+        .set("group.id", format!("d2c-bench-hop-{}", now_ms()))
+        .set("enable.auto.commit", "false")
+        .set(
+            "fetch.wait.max.ms",
+            crate::pipeline::kafka::FETCH_WAIT_MAX_MS,
+        );
+    // The user's properties win, as they do for the pipeline's consumers.
+    for (key, value) in &kafka.properties {
+        config.set(key, value);
+    }
+    let c: BaseConsumer = config.create()?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..kafka.partitions {
+        let (_, high) = c.fetch_watermarks(topic, p, Duration::from_secs(10))?;
+        tpl.add_partition_offset(topic, p, Offset::Offset(high))?;
+    }
+    c.assign(&tpl)?;
+    let _ = ready.send(());
+    let mut out = Vec::with_capacity(total);
+    let mut last_record = Instant::now();
+    while out.len() < total && last_record.elapsed() < Duration::from_secs(15) {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            if let Some(ts) = m.timestamp().to_millis() {
+                out.push((now_ms() - ts).max(0));
+            }
+            last_record = Instant::now();
+        }
+    }
+    Ok(out)
 }
 
 /// Reads `n` records from the start of every partition and does nothing with them.
@@ -358,6 +468,8 @@ fn bare_consume(brokers: &str, topic: &str, partitions: i32, n: usize) -> Result
     let started = Instant::now();
     let mut last = Instant::now();
     let mut got = 0usize;
+    // Timed from the first record to the last, like the pipeline.
+    let mut first: Option<Instant> = None;
     while got < n {
         if started.elapsed() > Duration::from_secs(600) {
             return Err(BenchError::Timeout(format!(
@@ -366,6 +478,7 @@ fn bare_consume(brokers: &str, topic: &str, partitions: i32, n: usize) -> Result
         }
         if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
             std::hint::black_box(m.payload());
+            first.get_or_insert_with(Instant::now);
             got += 1;
         }
         if last.elapsed() > Duration::from_secs(1) {
@@ -373,7 +486,12 @@ fn bare_consume(brokers: &str, topic: &str, partitions: i32, n: usize) -> Result
             last = Instant::now();
         }
     }
-    Ok(n as f64 / started.elapsed().as_secs_f64())
+    let since = first.unwrap_or(started);
+    eprintln!(
+        "  bare consumer: {:.2} s from start to the first record",
+        (since - started).as_secs_f64()
+    );
+    Ok((n.saturating_sub(1)) as f64 / since.elapsed().as_secs_f64())
 }
 
 /// Latency in ms of every incident record produced after `since_ms` whose `updated_at` (the
@@ -440,6 +558,10 @@ pub fn render(r: &BenchReport) -> String {
         s.push_str(&format!(
             "| event-to-incident latency at {} events/s: p50 / p99 / max (ms, {} samples) | {:.0} / {:.0} / {:.0} |\n",
             r.latency_rate, r.latency_samples, r.latency_p50_ms, r.latency_p99_ms, r.latency_max_ms
+        ));
+        s.push_str(&format!(
+            "| one broker hop at the same rate, no d2c: p50 / p99 / max (ms, {} samples) | {:.0} / {:.0} / {:.0} |\n",
+            r.hop_samples, r.hop_p50_ms, r.hop_p99_ms, r.hop_max_ms
         ));
     }
     s.push_str(&format!(

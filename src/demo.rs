@@ -54,6 +54,9 @@ pub async fn run(
     cfg.kafka.brokers = cluster.bootstrap_servers();
     // The mock broker has no CreateTopics API; the topics were made above.
     cfg.kafka.create_topics = false;
+    // A resolve hold of ten generator steps (10 s in real time), so the recovery shows
+    // within the scenario's cycle rather than after a minute.
+    cfg.correlation.resolve_hold = cfg.correlation.resolve_hold.min(opts.step * 10);
     let settings = Arc::new(settings);
     let cfg = &settings.config;
 
@@ -207,12 +210,14 @@ fn step_payloads(step: u64, now: DateTime<Utc>) -> Vec<String> {
     };
     // A 70-step cycle: outage from 2 to 30, recovery at 30, a cache incident from 40 to 55.
     match step % 70 {
-        0 => vec![native(
-            "QueueBacklog",
-            "email-worker-1",
-            "warning",
-            "firing",
-        )],
+        0 => vec![
+            native("QueueBacklog", "email-worker-1", "warning", "firing"),
+            // A configuration change on the database shortly before it fails.
+            json!({"name": "postgresql.conf: max_connections 500 -> 50", "time": t,
+                   "ci": "pg-payments-1", "category": "change", "source": "argocd",
+                   "severity": "info", "id": format!("change-{step}")})
+            .to_string(),
+        ],
         s @ 2..=29 if s % 2 == 0 => {
             let mut v = firing_outage(s - 2);
             if s == 12 {
@@ -335,7 +340,10 @@ fn clock() -> String {
 fn print_incident(i: &Incident) {
     let what = match (i.status, i.version) {
         (IncidentStatus::Resolved, _) => "RESOLVED",
+        (IncidentStatus::Closed, _) if i.merged_into.is_some() => "MERGED",
+        (IncidentStatus::Closed, _) => "CLOSED",
         (_, 1) => "OPENED",
+        _ if i.reopened > 0 => "REOPENED",
         _ => "UPDATED",
     };
     let firing = i
@@ -354,6 +362,17 @@ fn print_incident(i: &Incident) {
     );
     if let Some(rc) = &i.root_cause {
         println!("          root cause: {} ({})", rc.service, rc.reason);
+    }
+    for c in &i.related_changes {
+        println!(
+            "          related change: {} on {} ({} s before)",
+            c.name,
+            c.ci.as_deref().or(c.service.as_deref()).unwrap_or("?"),
+            c.seconds_before_incident
+        );
+    }
+    if let Some(into) = &i.merged_into {
+        println!("          merged into {into}");
     }
     println!("          services: {}", i.services.join(", "));
     println!(

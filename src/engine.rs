@@ -23,10 +23,8 @@ pub struct EngineState {
     pub published: BTreeMap<String, Published>,
     /// Ids of RFCs already raised per incident, so each is raised once.
     pub rfcs: BTreeMap<String, BTreeSet<String>>,
-    /// The latest event time seen: the engine's notion of "now".
+    /// The latest event or tick time seen: the engine's notion of "now".
     pub clock: Option<DateTime<Utc>>,
-    /// Event time at which housekeeping (retention, caps) runs next.
-    pub housekeeping_due: Option<DateTime<Utc>>,
     /// Per raw-topic partition, the position of the last event applied: events at or before it
     /// are redeliveries (after a restart of the ingest stage) and are skipped.
     pub origins: BTreeMap<i32, (i64, u32)>,
@@ -43,60 +41,65 @@ pub struct Published {
     pub substance: u64,
 }
 
-/// Feeds serialised bytes into a hash.
-struct HashWriter(xxhash_rust::xxh3::Xxh3);
-
-impl std::io::Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A stable hash of what an operator sees in an incident: repeats of an alert (counts, last
 /// seen) do not change it; a change of membership, status, severity, priority, impact or cause
-/// does.
+/// does. Fed field by field (no serialisation); lists are prefixed with their length so that
+/// moving an item from one list to the next changes the hash.
 fn substance(i: &Incident) -> u64 {
-    let alerts: Vec<_> = i
-        .alerts
-        .iter()
-        .map(|a| (&a.fingerprint, a.status, a.severity))
-        .collect();
-    let mut w = HashWriter(xxhash_rust::xxh3::Xxh3::new());
-    serde_json::to_writer(
-        &mut w,
-        &(
-            i.status,
-            i.severity,
-            i.priority,
-            &i.title,
-            &i.root_cause,
-            &i.failing_services,
-            &i.services,
-            &i.capabilities,
-            &i.impact,
-            alerts,
-        ),
-    )
-    .expect("hashing cannot fail");
-    w.0.digest()
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let text = |h: &mut xxhash_rust::xxh3::Xxh3, s: &str| {
+        h.update(s.as_bytes());
+        h.update(&[0xff]);
+    };
+    let list = |h: &mut xxhash_rust::xxh3::Xxh3, items: &[String]| {
+        h.update(&(items.len() as u64).to_le_bytes());
+        for s in items {
+            h.update(s.as_bytes());
+            h.update(&[0xff]);
+        }
+    };
+    h.update(&[i.status as u8, i.severity as u8, i.priority as u8]);
+    text(&mut h, &i.title);
+    match &i.root_cause {
+        Some(rc) => {
+            h.update(&[1]);
+            text(&mut h, &rc.service);
+            text(&mut h, &rc.reason);
+        }
+        None => h.update(&[0]),
+    }
+    list(&mut h, &i.failing_services);
+    list(&mut h, &i.services);
+    list(&mut h, &i.capabilities);
+    text(&mut h, &i.impact.criticality);
+    h.update(&i.impact.revenue_at_risk_per_minute.to_bits().to_le_bytes());
+    h.update(&i.reopened.to_le_bytes());
+    text(&mut h, i.merged_into.as_deref().unwrap_or(""));
+    h.update(&(i.related_changes.len() as u64).to_le_bytes());
+    for c in &i.related_changes {
+        text(&mut h, &c.id);
+    }
+    h.update(&(i.alerts.len() as u64).to_le_bytes());
+    for a in &i.alerts {
+        text(&mut h, &a.fingerprint);
+        h.update(&[
+            a.status as u8,
+            a.severity as u8,
+            u8::from(a.flapping),
+            u8::from(a.auto_resolved),
+        ]);
+    }
+    h.digest()
 }
 
 /// Where an event came from: its raw record's partition and offset, and its index among the
 /// events of that record (one Alertmanager payload carries many).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
     pub partition: i32,
     pub offset: i64,
     pub index: u32,
 }
-
-/// How often, in event time, retention runs. Fixed, so that when state is forgotten depends
-/// only on the input, never on batch boundaries or restarts.
-const HOUSEKEEPING_EVERY: chrono::Duration = chrono::Duration::seconds(60);
 
 /// What applying one event did, for the shell to count.
 #[derive(Debug, Clone, PartialEq)]
@@ -176,21 +179,23 @@ impl Engine {
                 }
             }
         }
-        self.state.clock = Some(self.state.clock.map_or(ev.time, |c| c.max(ev.time)));
-        self.housekeeping();
+        let mut outputs = Vec::new();
+        // Timers due by now run before the event, as they would have had a tick come earlier.
+        self.advance(ev.time, &mut outputs);
         let res = self.topo.resolve(ev);
+        let fingerprint = correlate::fingerprint_for(&self.cfg, ev);
         let (outcome, touched) = correlate::observe(
             &mut self.state.correlation,
             &self.topo,
-            self.cfg.window,
+            &self.cfg,
             ev,
+            &fingerprint,
             &res,
         );
-        let mut outputs = Vec::new();
-        if let Some(id) = touched
-            && outcome.may_change_incident()
-        {
-            self.publish_if_changed(&id, ev.time, &mut outputs);
+        if outcome.may_change_incident() {
+            for id in &touched {
+                self.publish_if_changed(id, ev.time, &mut outputs);
+            }
         }
         let evicted = correlate::evict(
             &mut self.state.correlation,
@@ -207,23 +212,34 @@ impl Engine {
         }
     }
 
-    /// Advances the engine's time to `now` (never backwards) and runs what is due. Returns the
-    /// records timers caused (none yet: retention forgets state but publishes nothing).
+    /// Advances the engine's time to `now` (never backwards) and runs the timers due: ends of
+    /// resolve holds, closing, ends of flapping, resolve timeouts, forgetting. Returns the
+    /// records they caused.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Output> {
-        self.state.clock = Some(self.state.clock.map_or(now, |c| c.max(now)));
-        self.housekeeping();
-        Vec::new()
+        let mut outputs = Vec::new();
+        self.advance(now, &mut outputs);
+        outputs
     }
 
-    /// Forgets resolved incidents past their retention, at most once per
-    /// [`HOUSEKEEPING_EVERY`] of event time.
-    fn housekeeping(&mut self) {
-        let Some(now) = self.state.clock else { return };
-        if self.state.housekeeping_due.is_some_and(|due| now < due) {
+    fn advance(&mut self, now: DateTime<Utc>, outputs: &mut Vec<Output>) {
+        let now = self.state.clock.map_or(now, |c| c.max(now));
+        self.state.clock = Some(now);
+        let touched = correlate::run_timers(&mut self.state.correlation, &self.cfg, now);
+        if touched.is_empty() {
             return;
         }
-        self.state.housekeeping_due = Some(now + HOUSEKEEPING_EVERY);
-        for id in correlate::expire(&mut self.state.correlation, now, self.cfg.retention) {
+        for (id, due) in touched {
+            self.publish_if_changed(&id, due, outputs);
+        }
+        let known = &self.state.correlation.groups;
+        let gone: Vec<String> = self
+            .state
+            .published
+            .keys()
+            .filter(|id| !known.contains_key(*id))
+            .cloned()
+            .collect();
+        for id in gone {
             self.forget(&id);
         }
     }
@@ -294,10 +310,11 @@ impl Engine {
     }
 
     fn build(&self, g: &Group, time: DateTime<Utc>) -> Incident {
-        let alerts: Vec<_> = g
+        let mut alerts: Vec<_> = g
             .alerts
             .iter()
-            .map(|f| self.state.correlation.alerts[f].alert.clone())
+            .filter_map(|f| self.state.correlation.alerts.get(f))
+            .map(|a| a.alert.clone())
             .collect();
         let severity = alerts
             .iter()
@@ -313,6 +330,16 @@ impl Engine {
         }
         let assessment = impact::assess(&self.topo, failing.keys().map(String::as_str), severity);
         let root_cause = correlate::root_cause(&self.topo, &failing);
+        if let Some(rc) = &root_cause {
+            for a in &mut alerts {
+                if let Some(s) = &a.service
+                    && s != &rc.service
+                    && self.topo.needs(s, &rc.service)
+                {
+                    a.symptom_of = Some(rc.service.clone());
+                }
+            }
+        }
         let first = alerts.first().map_or("alert", |a| a.name.as_str());
         let subject = root_cause
             .as_ref()
@@ -326,18 +353,18 @@ impl Engine {
         Incident {
             id: g.id.clone(),
             version: 0,
-            status: if g.resolved_at.is_some() {
-                IncidentStatus::Resolved
-            } else {
-                IncidentStatus::Open
-            },
+            status: g.status,
             severity,
             priority: assessment.priority,
             title,
             opened_at: g.opened_at,
             updated_at: time.max(g.opened_at),
             resolved_at: g.resolved_at,
+            closed_at: g.closed_at,
+            reopened: g.reopened,
+            merged_into: g.merged_into.clone(),
             root_cause,
+            related_changes: g.related_changes.clone(),
             failing_services: failing.into_keys().collect(),
             services: assessment.services,
             capabilities: assessment.capabilities,
@@ -357,6 +384,13 @@ mod tests {
     fn engine() -> Engine {
         let s = Settings::embedded().unwrap();
         Engine::new(s.topology, s.policy, s.config.correlation)
+    }
+
+    fn engine_with(change: impl FnOnce(&mut CorrelationConfig)) -> Engine {
+        let s = Settings::embedded().unwrap();
+        let mut cfg = s.config.correlation.clone();
+        change(&mut cfg);
+        Engine::new(s.topology, s.policy, cfg)
     }
 
     fn at(secs: i64) -> DateTime<Utc> {
@@ -427,7 +461,9 @@ mod tests {
     #[test]
     fn a_failing_dependency_and_its_dependents_make_one_incident() {
         let mut e = engine();
-        let out = run(&mut e, &outage());
+        let mut out = run(&mut e, &outage());
+        // The resolve hold (1 minute by default) ends.
+        out.extend(e.tick(at(103 + 60)));
         let incs = incidents(&out);
         let ids: BTreeSet<&str> = incs.iter().map(|i| i.id.as_str()).collect();
         assert_eq!(ids.len(), 2, "the outage and the unrelated email backlog");
@@ -503,35 +539,231 @@ mod tests {
         assert_eq!(ids.len(), 2);
     }
 
+    fn pg(status: Status, t: i64) -> Event {
+        ev(
+            "PostgresDown",
+            "pg-payments-1",
+            Severity::Critical,
+            status,
+            t,
+        )
+    }
+
     #[test]
-    fn refiring_after_resolve_opens_a_new_incident() {
-        use Severity::*;
+    fn an_incident_resolves_after_the_hold_and_reopens_within_the_window() {
         let mut e = engine();
-        let out = run(
-            &mut e,
-            &[
-                ev("PostgresDown", "pg-payments-1", Critical, Status::Firing, 0),
-                ev(
-                    "PostgresDown",
-                    "pg-payments-1",
-                    Critical,
-                    Status::Resolved,
-                    10,
-                ),
-                ev(
-                    "PostgresDown",
-                    "pg-payments-1",
-                    Critical,
-                    Status::Firing,
-                    20,
-                ),
-            ],
+        let opened = e.apply(&pg(Status::Firing, 0)).outputs;
+        let id = incidents(&opened)[0].id.clone();
+        // All alerts resolved: the incident stays open (its alert shows resolved) for the hold.
+        let held = e.apply(&pg(Status::Resolved, 10)).outputs;
+        assert!(
+            incidents(&held)
+                .iter()
+                .all(|i| i.status == IncidentStatus::Open)
         );
-        let incs = incidents(&out);
-        assert_eq!(incs.len(), 3);
-        assert_eq!(incs[1].status, IncidentStatus::Resolved);
-        assert_ne!(incs[0].id, incs[2].id);
-        assert_eq!(incs[2].version, 1);
+        // A re-fire within the hold keeps it open.
+        assert_eq!(e.apply(&pg(Status::Firing, 30)).outcome, Outcome::Joined);
+        assert!(e.tick(at(200)).is_empty(), "still firing: no resolve");
+        e.apply(&pg(Status::Resolved, 300));
+        assert!(e.tick(at(359)).is_empty(), "hold not over");
+        let resolved = e.tick(at(360));
+        let r = incidents(&resolved);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].status, IncidentStatus::Resolved);
+        assert_eq!(r[0].resolved_at, Some(at(300)));
+        let resolved_version = r[0].version;
+        // The same cause returns within the reopen window: same incident, new version.
+        let again = e.apply(&pg(Status::Firing, 900));
+        assert_eq!(again.outcome, Outcome::Reopened);
+        let r = incidents(&again.outputs);
+        assert_eq!(
+            (r[0].id.as_str(), r[0].status),
+            (id.as_str(), IncidentStatus::Open)
+        );
+        assert_eq!(r[0].reopened, 1);
+        assert_eq!(r[0].version, resolved_version + 1);
+    }
+
+    #[test]
+    fn an_incident_closes_after_the_reopen_window_and_a_new_fire_opens_another() {
+        let mut e = engine();
+        let id = incidents(&e.apply(&pg(Status::Firing, 0)).outputs)[0]
+            .id
+            .clone();
+        e.apply(&pg(Status::Resolved, 10));
+        e.tick(at(70));
+        let closed = e.tick(at(10 + 1800));
+        let c = incidents(&closed);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].status, IncidentStatus::Closed);
+        assert_eq!(c[0].closed_at, Some(at(1810)));
+        let fresh = e.apply(&pg(Status::Firing, 2000));
+        assert_eq!(fresh.outcome, Outcome::Opened);
+        let f = incidents(&fresh.outputs);
+        assert_ne!(f[0].id, id);
+        assert_eq!(f[0].version, 1);
+    }
+
+    #[test]
+    fn a_flapping_alert_holds_its_incident_open_until_it_calms_down() {
+        let mut e = engine_with(|c| c.resolve_hold = std::time::Duration::ZERO);
+        e.apply(&pg(Status::Firing, 0));
+        e.apply(&pg(Status::Resolved, 10)); // resolves at once (no hold)
+        e.apply(&pg(Status::Firing, 20)); // reopened
+        e.apply(&pg(Status::Resolved, 30));
+        let flap = e.apply(&pg(Status::Firing, 40)); // 4 changes within 10 minutes
+        let i = incidents(&flap.outputs);
+        assert!(i.last().unwrap().alerts[0].flapping, "{i:?}");
+        let quiet = e.apply(&pg(Status::Resolved, 50));
+        assert!(
+            incidents(&quiet.outputs)
+                .iter()
+                .all(|i| i.status == IncidentStatus::Open),
+            "a flapping alert's resolve does not resolve the incident"
+        );
+        // Ten minutes after its last change it is no longer flapping, and the incident resolves.
+        let calm = e.tick(at(50 + 600));
+        let last = *incidents(&calm).last().unwrap();
+        assert_eq!(last.status, IncidentStatus::Resolved);
+        assert!(!last.alerts[0].flapping);
+    }
+
+    #[test]
+    fn a_source_without_resolves_is_resolved_by_its_timeout() {
+        let mut e = engine_with(|c| {
+            c.resolve_hold = std::time::Duration::ZERO;
+            c.sources.insert(
+                "test".into(),
+                crate::config::SourceRules {
+                    resolve_timeout: Some(std::time::Duration::from_secs(300)),
+                    ..Default::default()
+                },
+            );
+        });
+        e.apply(&pg(Status::Firing, 0));
+        e.apply(&pg(Status::Firing, 200)); // a repeat moves the timeout on
+        assert!(e.tick(at(400)).is_empty());
+        let out = e.tick(at(500));
+        let i = incidents(&out);
+        assert_eq!(i.len(), 1);
+        assert_eq!(i[0].status, IncidentStatus::Resolved);
+        assert!(i[0].alerts[0].auto_resolved);
+    }
+
+    #[test]
+    fn fingerprint_fields_per_source_merge_alerts_that_differ_elsewhere() {
+        let mut e = engine_with(|c| {
+            c.sources.insert(
+                "test".into(),
+                crate::config::SourceRules {
+                    fingerprint: Some(vec!["alertname".into(), "ci".into()]),
+                    ..Default::default()
+                },
+            );
+        });
+        let mut a = pg(Status::Firing, 0);
+        a.fingerprint = "one".into();
+        let mut b = pg(Status::Firing, 5);
+        b.fingerprint = "two".into();
+        e.apply(&a);
+        assert_eq!(e.apply(&b).outcome, Outcome::Deduplicated);
+    }
+
+    #[test]
+    fn group_by_keeps_alerts_with_other_label_values_apart() {
+        let mut e = engine_with(|c| c.group_by = vec!["env".into()]);
+        let mut a = pg(Status::Firing, 0);
+        a.labels.insert("env".into(), "prod".into());
+        let mut b = ev(
+            "HighErrorRate",
+            "payments-api-7f9c",
+            Severity::Critical,
+            Status::Firing,
+            1,
+        );
+        b.labels.insert("env".into(), "staging".into());
+        e.apply(&a);
+        assert_eq!(e.apply(&b).outcome, Outcome::Opened);
+        let mut c = ev(
+            "HighLatency",
+            "checkout-api-5c1a",
+            Severity::Major,
+            Status::Firing,
+            2,
+        );
+        c.labels.insert("env".into(), "prod".into());
+        assert_eq!(e.apply(&c).outcome, Outcome::Joined);
+    }
+
+    #[test]
+    fn symptoms_opened_first_merge_when_their_shared_dependency_fails() {
+        let mut e = engine();
+        // Two services that need payments-api, but not each other, alert first.
+        let a = e.apply(&ev(
+            "HighLatency",
+            "checkout-api-5c1a",
+            Severity::Major,
+            Status::Firing,
+            0,
+        ));
+        assert_eq!(a.outcome, Outcome::Opened);
+        let first = incidents(&a.outputs)[0].id.clone();
+        // payments-db fails: it links to both, so everything ends in the first incident.
+        let db = e.apply(&pg(Status::Firing, 5));
+        assert_eq!(db.outcome, Outcome::Joined);
+        let i = incidents(&db.outputs);
+        assert_eq!(i[0].id, first);
+        assert_eq!(i[0].root_cause.as_ref().unwrap().service, "payments-db");
+        let checkout = i[0]
+            .alerts
+            .iter()
+            .find(|a| a.name == "HighLatency")
+            .unwrap();
+        assert_eq!(checkout.symptom_of.as_deref(), Some("payments-db"));
+        let db_alert = i[0]
+            .alerts
+            .iter()
+            .find(|a| a.name == "PostgresDown")
+            .unwrap();
+        assert_eq!(db_alert.symptom_of, None);
+    }
+
+    #[test]
+    fn a_change_shortly_before_an_incident_is_a_related_change() {
+        let mut e = engine();
+        let mut deploy = ev(
+            "deploy payments-api v2.4.1",
+            "payments-api-7f9c",
+            Severity::Info,
+            Status::Firing,
+            0,
+        );
+        deploy.category = crate::model::Category::Change;
+        deploy.id = "deploy-42".into();
+        let c = e.apply(&deploy);
+        assert_eq!(c.outcome, Outcome::Change);
+        assert!(c.outputs.is_empty(), "a change alone opens nothing");
+        let out = e.apply(&ev(
+            "HighLatency",
+            "checkout-api-5c1a",
+            Severity::Major,
+            Status::Firing,
+            120,
+        ));
+        let i = incidents(&out.outputs);
+        assert_eq!(i[0].related_changes.len(), 1, "{:?}", i[0]);
+        assert_eq!(i[0].related_changes[0].id, "deploy-42");
+        assert_eq!(i[0].related_changes[0].seconds_before_incident, 120);
+        // A change on an unrelated service is not listed.
+        let mut other = ev(
+            "deploy email",
+            "email-worker-1",
+            Severity::Info,
+            Status::Firing,
+            130,
+        );
+        other.category = crate::model::Category::Change;
+        assert!(incidents(&e.apply(&other).outputs).is_empty());
     }
 
     #[test]
@@ -568,11 +800,14 @@ mod tests {
                 ),
             ],
         );
-        e.tick(at(10 + 3599));
+        // Resolved after the hold at 70, closed 30 minutes after resolving (1810), forgotten an
+        // hour after closing (5410).
+        e.tick(at(5409));
         assert_eq!(e.state().published.len(), 1);
-        e.tick(at(10 + 3661));
+        e.tick(at(5410));
         assert!(e.state().published.is_empty());
         assert!(e.state().correlation.alerts.is_empty());
+        assert!(e.state().correlation.timers.is_empty());
     }
 
     #[test]
@@ -607,6 +842,7 @@ mod tests {
         let s = Settings::embedded().unwrap();
         let cfg = CorrelationConfig {
             max_incidents: 10,
+            resolve_hold: std::time::Duration::ZERO,
             ..s.config.correlation.clone()
         };
         let mut e = Engine::new(s.topology, s.policy, cfg);

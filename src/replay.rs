@@ -1,6 +1,10 @@
 //! Offline replay: the same ingest and engine as the Kafka pipeline, over a file with one raw
 //! payload per line; every output record is written as one line of JSON, exactly as it is
 //! published on Kafka, plus `{"type":"dlq",…}` lines for input that could not be parsed.
+//!
+//! A line `{"tick":"<RFC 3339 time>"}` moves the clock as the pipeline's ticks do (see
+//! `ingest.tick_interval`): timers due by then run (resolve holds, closing, flapping, resolve
+//! timeouts). Without ticks, time moves only with event times.
 
 use std::io::{BufRead, Write};
 
@@ -48,16 +52,20 @@ pub fn run(
             continue;
         }
         stats.lines += 1;
-        let outputs = match ingest::parse(raw, &limits) {
-            Ok((_, events)) => {
-                let mut outputs = Vec::new();
-                for ev in &events {
-                    stats.events += 1;
-                    outputs.extend(engine.apply(ev).outputs);
+        let outputs = if let Some(now) = tick(raw) {
+            engine.tick(now)
+        } else {
+            match ingest::parse(raw, &limits) {
+                Ok((_, events)) => {
+                    let mut outputs = Vec::new();
+                    for ev in &events {
+                        stats.events += 1;
+                        outputs.extend(engine.apply(ev).outputs);
+                    }
+                    outputs
                 }
-                outputs
+                Err(e) => vec![Output::Dlq(e.to_dlq_record(raw))],
             }
-            Err(e) => vec![Output::Dlq(e.to_dlq_record(raw))],
         };
         for o in outputs {
             match &o {
@@ -71,6 +79,20 @@ pub fn run(
     }
     out.flush()?;
     Ok(stats)
+}
+
+/// The time of a tick line, `{"tick":"2026-11-28T10:30:00Z"}`.
+fn tick(raw: &[u8]) -> Option<chrono::DateTime<chrono::Utc>> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Tick {
+        #[serde(deserialize_with = "crate::model::deserialize_time")]
+        tick: chrono::DateTime<chrono::Utc>,
+    }
+    if !raw.starts_with(b"{\"tick\"") {
+        return None;
+    }
+    serde_json::from_slice::<Tick>(raw).ok().map(|t| t.tick)
 }
 
 fn trim_line_end(line: &[u8]) -> &[u8] {

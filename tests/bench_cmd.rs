@@ -19,7 +19,7 @@ fn bench_reports_throughput_latency_memory_and_the_bare_consumer_ratio() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}{stderr}");
-    assert!(stderr.contains("phase 3/3"), "progress is shown: {stderr}");
+    assert!(stderr.contains("phase 4/4"), "progress is shown: {stderr}");
     let value = |row: &str| -> f64 {
         let line = stdout
             .lines()
@@ -45,5 +45,13 @@ fn bench_reports_throughput_latency_memory_and_the_bare_consumer_ratio() {
     assert!(
         stdout.contains("event-to-incident latency at 1000 events/s"),
         "{stdout}"
+    );
+    assert!(
+        stdout.contains("one broker hop at the same rate"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("(ms, 0 samples)"),
+        "both latency phases measured something: {stdout}"
     );
 }

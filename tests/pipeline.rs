@@ -35,7 +35,14 @@ fn native(name: &str, ci: &str, severity: &str, status: &str, t: &str) -> Vec<u8
 async fn outage_becomes_one_incident_with_rfc_and_bad_records_go_to_dlq() {
     let broker = Tansu::start();
     let brokers = broker.brokers();
-    let mut d2c = D2c::start(&brokers, &[("D2C_INGEST__MAX_RECORD_BYTES", "4096")]);
+    let mut d2c = D2c::start(
+        &brokers,
+        &[
+            ("D2C_INGEST__MAX_RECORD_BYTES", "4096"),
+            // Resolve as soon as every alert resolved: this test has no ticks.
+            ("D2C_CORRELATION__RESOLVE_HOLD", "0s"),
+        ],
+    );
     d2c.wait_ready(Duration::from_secs(60));
 
     let pg = json!({"alertname": "PostgresDown", "job": "postgres", "cluster": "payments",

@@ -67,7 +67,10 @@ pub struct KafkaConfig {
     #[serde(with = "humantime_serde")]
     pub session_timeout: Duration,
     /// Most records handled as one batch; outputs of a batch are awaited together before its
-    /// offsets are stored. Larger batches raise throughput and latency. Default: `500`.
+    /// offsets are stored. A stage waits for the broker's acknowledgement of a batch before it
+    /// reads the next one, so under a backlog this bounds throughput: about one batch per
+    /// broker round trip. At a steady rate, `batch_linger` closes batches long before they
+    /// fill. Default: `5000`.
     pub batch_max_records: usize,
     /// Longest wait for a batch to fill once its first record arrived. Default: `5ms`.
     #[serde(with = "humantime_serde")]
@@ -95,7 +98,7 @@ impl Default for KafkaConfig {
             partitions: 6,
             replication_factor: 1,
             session_timeout: Duration::from_secs(10),
-            batch_max_records: 500,
+            batch_max_records: 5000,
             batch_linger: Duration::from_millis(5),
             group_instance_id: None,
             shutdown_deadline: Duration::from_secs(30),
@@ -176,6 +179,13 @@ pub struct IngestConfig {
     /// A payload carrying more events than this (e.g. a huge Alertmanager group) goes to the DLQ
     /// with reason `too_many_events`. Default: `10000`.
     pub max_events_per_record: usize,
+    /// How often the ingest stage writes a tick (its wall-clock time) to every partition of
+    /// the events topic. Ticks move the correlation clock when no events arrive, so resolve
+    /// holds, reopen windows, flapping and resolve timeouts end on time on quiet partitions.
+    /// They are records like events, so a restart replays them exactly. `0s` turns them off
+    /// (time then moves only with event times). Default: `1s`.
+    #[serde(with = "humantime_serde")]
+    pub tick_interval: Duration,
 }
 
 impl Default for IngestConfig {
@@ -183,6 +193,7 @@ impl Default for IngestConfig {
         IngestConfig {
             max_record_bytes: 1 << 20,
             max_events_per_record: 10_000,
+            tick_interval: Duration::from_secs(1),
         }
     }
 }
@@ -195,7 +206,31 @@ pub struct CorrelationConfig {
     /// incident saw an event at most this long before. Default: `5m`.
     #[serde(with = "humantime_serde")]
     pub window: Duration,
-    /// How long a resolved incident and its alerts stay in memory (so late duplicates of its
+    /// Labels whose values must be equal for two alerts to share an incident (on top of the
+    /// topology), e.g. `["env"]` keeps production and staging apart. A missing label counts as
+    /// the empty value. Default: none.
+    pub group_by: Vec<String>,
+    /// How long every alert of an incident must stay resolved before the incident resolves. A
+    /// re-fire within the hold keeps it open without a new version. Default: `1m`.
+    #[serde(with = "humantime_serde")]
+    pub resolve_hold: Duration,
+    /// After resolving, an incident reopens (same id, new version) if one of its alerts fires
+    /// again within this time; after it, the incident is closed for good. Default: `30m`.
+    #[serde(with = "humantime_serde")]
+    pub reopen_window: Duration,
+    /// An alert that changes state (firing ↔ resolved) this many times within `flap_window` is
+    /// flapping: it stays on its incident as firing, marked `flapping`, until it has been quiet
+    /// for `flap_window`. `0` turns flapping detection off. Default: `4`.
+    pub flap_threshold: u32,
+    /// See `flap_threshold`. Default: `10m`.
+    #[serde(with = "humantime_serde")]
+    pub flap_window: Duration,
+    /// A change event (category `change`) at most this long before an incident, on one of its
+    /// services, a dependency of one, or one of its CIs, is listed in the incident's
+    /// `related_changes`. Default: `1h`.
+    #[serde(with = "humantime_serde")]
+    pub change_lookback: Duration,
+    /// How long a closed incident and its alerts stay in memory (so late duplicates of its
     /// alerts are recognised) before they are forgotten. Default: `1h`.
     #[serde(with = "humantime_serde")]
     pub retention: Duration,
@@ -206,15 +241,71 @@ pub struct CorrelationConfig {
     pub max_alerts: usize,
     /// Most incidents kept per input partition, evicted as for `max_alerts`. Default: `50000`.
     pub max_incidents: usize,
+    /// Rules per source (the event's `source`, e.g. `alertmanager`, `zabbix`), overriding the
+    /// ones above for that source's events: `[correlation.sources.zabbix]`.
+    pub sources: std::collections::BTreeMap<String, SourceRules>,
+}
+
+/// Correlation rules for the events of one source. Every field is optional; unset ones take the
+/// `[correlation]` value.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceRules {
+    /// Fields that identify an alert of this source, replacing the fingerprint the event came
+    /// with: label names, or `alertname` (the event's name) and `ci`. E.g. `["alertname",
+    /// "instance"]` makes one alert per name and instance, whatever other labels change.
+    pub fingerprint: Option<Vec<String>>,
+    /// Resolve an alert of this source when no event for it arrived for this long: for tools
+    /// that never send a resolve. Default: none (wait for the resolve).
+    #[serde(default, with = "humantime_serde::option")]
+    pub resolve_timeout: Option<Duration>,
+    /// `window` for alerts of this source.
+    #[serde(default, with = "humantime_serde::option")]
+    pub window: Option<Duration>,
+    /// `group_by` for alerts of this source.
+    pub group_by: Option<Vec<String>>,
+}
+
+impl CorrelationConfig {
+    /// The rules of `source`, or `None` when it has no overrides.
+    pub fn source(&self, source: &str) -> Option<&SourceRules> {
+        self.sources.get(source)
+    }
+
+    /// The window for alerts of `source`.
+    pub fn window_for(&self, source: &str) -> Duration {
+        self.source(source)
+            .and_then(|r| r.window)
+            .unwrap_or(self.window)
+    }
+
+    /// The group-by labels for alerts of `source`.
+    pub fn group_by_for(&self, source: &str) -> &[String] {
+        self.source(source)
+            .and_then(|r| r.group_by.as_deref())
+            .unwrap_or(&self.group_by)
+    }
+
+    /// The resolve timeout of `source`, if it has one.
+    pub fn resolve_timeout_for(&self, source: &str) -> Option<Duration> {
+        self.source(source).and_then(|r| r.resolve_timeout)
+    }
 }
 
 impl Default for CorrelationConfig {
     fn default() -> Self {
         CorrelationConfig {
             window: Duration::from_secs(300),
+            group_by: Vec::new(),
+            resolve_hold: Duration::from_secs(60),
+            reopen_window: Duration::from_secs(1800),
+            flap_threshold: 4,
+            flap_window: Duration::from_secs(600),
+            change_lookback: Duration::from_secs(3600),
             retention: Duration::from_secs(3600),
             max_alerts: 200_000,
             max_incidents: 50_000,
+            sources: Default::default(),
         }
     }
 }

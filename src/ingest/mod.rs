@@ -49,11 +49,11 @@ mod zabbix;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 pub use crate::model::Event;
-use crate::model::{Category, DlqRecord, Status, stable_hash};
+use crate::model::{Category, DlqRecord, StableHasher, Status, format_rfc3339, parse_rfc3339};
 use payload::{Envelope, Object, Text, Top};
 
 /// An input format d2c reads.
@@ -518,7 +518,7 @@ impl<'a> At<'a> {
         let expected = "expected an RFC 3339 timestamp such as 2026-11-28T10:00:00Z";
         match value.map(Text::into_string) {
             None => Ok(None),
-            Some(Ok(s)) => match s.parse::<DateTime<Utc>>() {
+            Some(Ok(s)) => match parse_rfc3339(&s) {
                 Ok(t) => Ok(Some(t)),
                 Err(e) => Err(self.invalid(field, format!("{expected}, found {s:?} ({e})"))),
             },
@@ -591,24 +591,27 @@ fn category_word(word: &str) -> Option<Category> {
 /// The id of an event that brought none: the same alert, time and status give the same id, so
 /// a record consumed twice gives the same event twice, which dedup recognises.
 fn event_id(fingerprint: &str, time: DateTime<Utc>, status: Status) -> String {
-    let time = time.to_rfc3339_opts(SecondsFormat::AutoSi, true);
     let status = match status {
         Status::Firing => "firing",
         Status::Resolved => "resolved",
     };
-    stable_hash(&[fingerprint, &time, status])
+    let mut h = StableHasher::default();
+    h.part(fingerprint)
+        .part(format_rfc3339(time).as_str())
+        .part(status);
+    h.hex()
 }
 
 /// The fingerprint of an alert whose tool gave none: a hash of `parts` (the format's name and
-/// what names the alert, e.g. name and ci) and the `k=v` labels, as native events get theirs.
+/// what names the alert, e.g. name and ci) and `k=v` for each label in key order. The same as
+/// `stable_hash` of those strings, without building them.
 fn derived_fingerprint(parts: &[&str], labels: &BTreeMap<String, String>) -> String {
-    let pairs = label_pairs(labels);
-    let mut all = parts.to_vec();
-    all.extend(pairs.iter().map(String::as_str));
-    stable_hash(&all)
-}
-
-/// `k=v` for each label, in key order: the label part of a derived fingerprint.
-fn label_pairs(labels: &BTreeMap<String, String>) -> Vec<String> {
-    labels.iter().map(|(k, v)| format!("{k}={v}")).collect()
+    let mut h = StableHasher::default();
+    for part in parts {
+        h.part(part);
+    }
+    for (k, v) in labels {
+        h.part_of(&[k, "=", v]);
+    }
+    h.hex()
 }

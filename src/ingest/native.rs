@@ -27,8 +27,8 @@
 use std::collections::BTreeMap;
 
 use super::payload::{Envelope, Object, Top};
-use super::{At, Event, Format, IngestError, Limits, category_word, event_id, label_pairs};
-use crate::model::{Category, Severity, Status, stable_hash};
+use super::{At, Event, Format, IngestError, Limits, category_word, derived_fingerprint, event_id};
+use crate::model::{Category, Severity, Status};
 
 pub(super) fn events(top: Top, limits: &Limits) -> Result<Vec<Event>, IngestError> {
     let at = At::top(Format::Native);
@@ -121,10 +121,7 @@ fn event(e: Envelope, at: At) -> Result<Event, IngestError> {
 
 /// The fingerprint of an event that brought none: `native`, name, ci and `k=v` labels.
 fn fingerprint_of(name: &str, ci: Option<&str>, labels: &BTreeMap<String, String>) -> String {
-    let pairs = label_pairs(labels);
-    let mut parts = vec!["native", name, ci.unwrap_or("")];
-    parts.extend(pairs.iter().map(String::as_str));
-    stable_hash(&parts)
+    derived_fingerprint(&["native", name, ci.unwrap_or("")], labels)
 }
 
 #[cfg(test)]
@@ -134,6 +131,7 @@ mod tests {
 
     use super::*;
     use crate::ingest::{parse, parse_as};
+    use crate::model::stable_hash;
 
     fn one(json: &str) -> Event {
         let events = parse_as(Format::Native, json.as_bytes(), &Limits::default()).unwrap();

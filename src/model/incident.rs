@@ -1,12 +1,10 @@
 //! Alert and Incident: the deduplicated state of one fingerprint, and a group of alerts that
 //! share one cause, with the services and business capabilities it hurts.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Severity, Status};
+use super::{Labels, Severity, Status};
 
 /// The deduplicated state of one fingerprint, as listed on an incident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,15 +22,59 @@ pub struct AlertRef {
     pub last_seen: DateTime<Utc>,
     /// How many events this alert has absorbed (firing and resolved alike).
     pub count: u64,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub labels: Labels,
+    /// The alert changed state often enough to count as flapping (`correlation.flap_threshold`
+    /// changes within `correlation.flap_window`): while it flaps, its resolves do not resolve the
+    /// incident.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flapping: bool,
+    /// Resolved by d2c because its source sent nothing for the source's `resolve_timeout`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_resolved: bool,
+    /// Set on incident records only: the root-cause service this alert's service depends on,
+    /// so the alert is a symptom of that failure rather than a cause of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symptom_of: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IncidentStatus {
+    /// Some alert fires (or all resolved less than `correlation.resolve_hold` ago).
     Open,
+    /// Every alert resolved, and stayed so for the hold. Reopens (same id, new version) if one
+    /// of its alerts fires again within `correlation.reopen_window`.
     Resolved,
+    /// Final: `reopen_window` passed after resolution, or merged into another incident.
+    Closed,
+}
+
+impl IncidentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentStatus::Open => "open",
+            IncidentStatus::Resolved => "resolved",
+            IncidentStatus::Closed => "closed",
+        }
+    }
+}
+
+/// A change (deployment, configuration change) seen shortly before an incident on one of its
+/// services, their dependencies or CIs: a probable cause.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RelatedChange {
+    /// The change event's id.
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    pub source: String,
+    pub time: DateTime<Utc>,
+    /// Seconds from the change to the incident's opening.
+    pub seconds_before_incident: i64,
 }
 
 /// ITIL priority, from the impact × urgency matrix. P1 is the most urgent.
@@ -115,7 +157,20 @@ pub struct Incident {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<DateTime<Utc>>,
+    /// How often the incident reopened after resolving.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reopened: u32,
+    /// Set when the incident was merged into another (a later alert linked the two); this record
+    /// is then the incident's last version, with status `closed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_cause: Option<RootCause>,
+    /// Changes shortly before the incident on its services, their dependencies or CIs, newest
+    /// first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub related_changes: Vec<RelatedChange>,
     /// Services with a firing or resolved alert of this incident.
     pub failing_services: Vec<String>,
     /// The failing services and every service that depends on them, directly or not.
@@ -126,4 +181,8 @@ pub struct Incident {
     /// Events absorbed by the incident's alerts when this version was made.
     pub event_count: u64,
     pub alerts: Vec<AlertRef>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

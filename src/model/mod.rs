@@ -3,22 +3,59 @@
 
 mod event;
 mod incident;
+mod labels;
 mod output;
 mod rfc;
+mod time;
 
 pub use event::{Category, Event, Severity, Status};
-pub use incident::{AlertRef, Impact, Incident, IncidentStatus, Priority, RootCause};
+pub use incident::{
+    AlertRef, Impact, Incident, IncidentStatus, Priority, RelatedChange, RootCause,
+};
+pub use labels::Labels;
 pub use output::{DlqRecord, Output};
 pub use rfc::{Approval, Rfc, RfcCategory, Risk};
+pub use time::{deserialize as deserialize_time, format_rfc3339, parse_rfc3339};
 
 /// A stable 64-bit hash (xxh3) rendered as 16 lowercase hex digits. Used for fingerprints and
 /// output ids, so they are identical across runs, processes and Rust versions.
 pub fn stable_hash(parts: &[&str]) -> String {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut h = StableHasher::default();
     for p in parts {
-        h.update(p.as_bytes());
-        // A separator that cannot occur in UTF-8 text, so ("ab","c") and ("a","bc") differ.
-        h.update(&[0xff]);
+        h.part(p);
     }
-    format!("{:016x}", h.digest())
+    h.hex()
+}
+
+/// [`stable_hash`] fed part by part, for callers that would otherwise build strings only to
+/// hash them: `h.part_of(&[k, "=", v])` hashes exactly like the part `format!("{k}={v}")`.
+#[derive(Default)]
+pub struct StableHasher(xxhash_rust::xxh3::Xxh3);
+
+impl std::fmt::Debug for StableHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StableHasher")
+    }
+}
+
+impl StableHasher {
+    /// Adds one part.
+    pub fn part(&mut self, part: &str) -> &mut Self {
+        self.part_of(&[part])
+    }
+
+    /// Adds one part made of `pieces` written one after another.
+    pub fn part_of(&mut self, pieces: &[&str]) -> &mut Self {
+        for p in pieces {
+            self.0.update(p.as_bytes());
+        }
+        // A separator that cannot occur in UTF-8 text, so ("ab","c") and ("a","bc") differ.
+        self.0.update(&[0xff]);
+        self
+    }
+
+    /// The hash of the parts so far, as 16 lowercase hex digits.
+    pub fn hex(&self) -> String {
+        format!("{:016x}", self.0.digest())
+    }
 }

@@ -17,7 +17,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{Engine, Origin, Summary};
-use crate::model::{Event, IncidentStatus, Output, RfcCategory};
+use crate::model::{IncidentStatus, Output, RfcCategory};
 use crate::settings::Settings;
 use crate::telemetry::{Health, Metrics};
 
@@ -180,32 +180,39 @@ impl Correlate {
             }
             part.seeking_since = None;
             part.next = o + 1;
+            let ts = m.timestamp().to_millis();
+            if let Some(now) = tick_of(m) {
+                let out = part.engine.tick(now);
+                outputs.extend(out.into_iter().map(|o| (o, ts)));
+                continue;
+            }
             let Some(payload) = m.payload() else { continue };
-            let ev: Event = match serde_json::from_slice(payload) {
-                Ok(ev) => ev,
+            let events = match super::decode_events(payload, origin(m)) {
+                Ok(events) => events,
                 Err(e) => {
                     // Only d2c writes this topic; a foreign record is skipped, not fatal.
-                    tracing::warn!(partition = p, offset = o, error = %e, "record on the events topic is not a d2c event; skipped");
+                    tracing::warn!(partition = p, offset = o, error = %e, "record on the events topic is not a d2c events record; skipped");
                     self.metrics.records_undecodable.inc();
                     continue;
                 }
             };
-            let applied = part.engine.apply_from(&ev, origin(m));
-            self.metrics
-                .events_correlated
-                .with_label_values(&[applied.outcome.as_str()])
-                .inc();
-            let ev_stats = &applied.evicted;
-            if ev_stats.alerts > 0 || !ev_stats.incidents.is_empty() {
-                let m = &self.metrics.state_evictions;
-                m.with_label_values(&["alert"]).inc_by(ev_stats.alerts);
-                m.with_label_values(&["incident"])
-                    .inc_by(ev_stats.incidents.len() as u64 - ev_stats.open_incidents);
-                m.with_label_values(&["open_incident"])
-                    .inc_by(ev_stats.open_incidents);
+            for (ev, origin) in events {
+                let applied = part.engine.apply_from(&ev, origin);
+                self.metrics
+                    .events_correlated
+                    .with_label_values(&[applied.outcome.as_str()])
+                    .inc();
+                let ev_stats = &applied.evicted;
+                if ev_stats.alerts > 0 || !ev_stats.incidents.is_empty() {
+                    let m = &self.metrics.state_evictions;
+                    m.with_label_values(&["alert"]).inc_by(ev_stats.alerts);
+                    m.with_label_values(&["incident"])
+                        .inc_by(ev_stats.incidents.len() as u64 - ev_stats.open_incidents);
+                    m.with_label_values(&["open_incident"])
+                        .inc_by(ev_stats.open_incidents);
+                }
+                outputs.extend(applied.outputs.into_iter().map(|o| (o, ts)));
             }
-            let ts = m.timestamp().to_millis();
-            outputs.extend(applied.outputs.into_iter().map(|o| (o, ts)));
         }
         let records: Vec<OutRecord> = outputs.iter().map(|(o, _)| self.record(o)).collect();
         send_all(&self.producer, &records, &self.metrics, shutdown).await?;
@@ -514,6 +521,13 @@ fn assigned(consumer: &StreamConsumer<LagContext>, topic: &str, p: i32) -> bool 
         .assignment()
         .map(|a| a.find_partition(topic, p).is_some())
         .unwrap_or(false)
+}
+
+/// The time of a tick record, from its header.
+fn tick_of(m: &BorrowedMessage<'_>) -> Option<chrono::DateTime<chrono::Utc>> {
+    let h = m.headers()?;
+    let v = h.iter().find(|h| h.key == super::TICK_HEADER)?.value?;
+    crate::model::parse_rfc3339(std::str::from_utf8(v).ok()?).ok()
 }
 
 /// The raw origin of an events record, from its header.

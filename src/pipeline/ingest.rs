@@ -1,4 +1,5 @@
-//! The ingest stage: raw records → normalised events keyed by correlation domain, or the DLQ.
+//! The ingest stage: raw records → normalised events on the partition of their correlation
+//! domain, one record per partition per batch (see [`RoutedEvent`]), or the DLQ.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,13 +14,32 @@ use crate::settings::Settings;
 use crate::telemetry::{Health, Metrics};
 
 use super::kafka::{LagContext, OutRecord, send_all};
-use super::{ORIGIN_HEADER, PipelineError, commit_on_exit, next_batch, secs, store_offsets};
+use super::{
+    EVENTS_RECORD_BYTES, PipelineError, RoutedEvent, TICK_HEADER, commit_on_exit, next_batch,
+    partition_of, secs, store_offsets,
+};
+use crate::engine::Origin;
 
 pub(super) struct Ingest {
     settings: Arc<Settings>,
     producer: FutureProducer,
     metrics: Metrics,
     limits: Limits,
+    /// Partitions of `topics.events`, read at start-up.
+    partitions: i32,
+    /// When the last ticks were written.
+    ticked: Option<Instant>,
+}
+
+/// The events of one batch bound for one `topics.events` partition, serialised as they come.
+struct Outbox {
+    /// The JSON array being written: `[` and the events so far, each followed by `,`.
+    open: Vec<u8>,
+    /// Records already closed (each a complete JSON array), with their timestamps.
+    closed: Vec<(Vec<u8>, Option<i64>)>,
+    /// Raw record timestamp of the first event of the open record: the events record's own
+    /// timestamp, so the correlate stage can tell how long the oldest event waited.
+    timestamp: Option<i64>,
 }
 
 impl Ingest {
@@ -27,6 +47,7 @@ impl Ingest {
         settings: &Arc<Settings>,
         producer: FutureProducer,
         metrics: Metrics,
+        partitions: i32,
     ) -> Self {
         let c = &settings.config.ingest;
         Ingest {
@@ -37,16 +58,19 @@ impl Ingest {
                 max_record_bytes: c.max_record_bytes,
                 max_events_per_record: c.max_events_per_record,
             },
+            partitions,
+            ticked: None,
         }
     }
 
     pub(super) async fn run(
-        self,
+        mut self,
         consumer: StreamConsumer<LagContext>,
         health: Health,
         shutdown: CancellationToken,
     ) -> Result<(), PipelineError> {
-        let k = &self.settings.config.kafka;
+        let settings = self.settings.clone();
+        let k = &settings.config.kafka;
         while let Some(batch) = next_batch(
             &consumer,
             k.batch_max_records,
@@ -56,15 +80,23 @@ impl Ingest {
         )
         .await
         {
+            if let Err(e) = self.tick(&shutdown).await {
+                match e {
+                    PipelineError::Interrupted => break,
+                    e => return Err(e),
+                }
+            }
             if batch.is_empty() {
                 continue;
             }
             let start = Instant::now();
-            let mut out = Vec::with_capacity(batch.len());
+            let mut out = Vec::new();
+            let mut boxes = std::collections::BTreeMap::new();
             let mut counts = Vec::with_capacity(batch.len());
             for m in &batch {
-                counts.push(self.transform(m, &mut out));
+                counts.push(self.transform(m, &mut boxes, &mut out));
             }
+            out.extend(self.seal(boxes));
             match send_all(&self.producer, &out, &self.metrics, &shutdown).await {
                 Ok(()) => {}
                 Err(PipelineError::Interrupted) => break,
@@ -83,10 +115,12 @@ impl Ingest {
         Ok(())
     }
 
-    /// Turns one raw record into output records; returns what to count once they are acked.
+    /// Turns one raw record into events in `boxes` (by events partition) or a DLQ record in
+    /// `out`; returns what to count once they are acked.
     fn transform(
         &self,
         m: &rdkafka::message::BorrowedMessage<'_>,
+        boxes: &mut std::collections::BTreeMap<i32, Outbox>,
         out: &mut Vec<OutRecord>,
     ) -> Count {
         let topics = &self.settings.config.topics;
@@ -95,25 +129,38 @@ impl Ingest {
         match ingest::parse(raw, &self.limits) {
             Ok((format, events)) => {
                 let n = events.len();
-                for (i, ev) in events.into_iter().enumerate() {
-                    let res = self.settings.topology.resolve(&ev);
-                    let domain = self.settings.topology.domain(&ev, &res);
-                    out.push(OutRecord {
-                        topic: topics.events.clone(),
-                        partition: None,
-                        key: domain.into_bytes(),
-                        payload: serde_json::to_vec(&ev).expect("events always serialise"),
-                        headers: vec![
-                            ("d2c.format", format.as_str().as_bytes().to_vec()),
-                            // Lets the correlate stage skip events it already applied when
-                            // this stage reads a raw record again after a restart.
-                            (
-                                ORIGIN_HEADER,
-                                format!("{}/{}/{i}", m.partition(), m.offset()).into_bytes(),
-                            ),
-                        ],
-                        timestamp: ts,
-                    });
+                for (i, event) in events.into_iter().enumerate() {
+                    let res = self.settings.topology.resolve(&event);
+                    let domain = self.settings.topology.domain(&event, &res);
+                    let routed = RoutedEvent {
+                        // Lets the correlate stage skip events it already applied when this
+                        // stage reads a raw record again after a restart.
+                        origin: Origin {
+                            partition: m.partition(),
+                            offset: m.offset(),
+                            index: i as u32,
+                        },
+                        event,
+                    };
+                    let json = serde_json::to_vec(&routed).expect("events always serialise");
+                    let outbox = boxes
+                        .entry(partition_of(&domain, self.partitions))
+                        .or_insert_with(|| Outbox {
+                            open: Vec::new(),
+                            closed: Vec::new(),
+                            timestamp: ts,
+                        });
+                    if outbox.open.len() > 1 && outbox.open.len() + json.len() > EVENTS_RECORD_BYTES
+                    {
+                        let full = std::mem::take(&mut outbox.open);
+                        outbox.closed.push((close_array(full), outbox.timestamp));
+                    }
+                    if outbox.open.is_empty() {
+                        outbox.open.push(b'[');
+                        outbox.timestamp = ts;
+                    }
+                    outbox.open.extend_from_slice(&json);
+                    outbox.open.push(b',');
                 }
                 Count::Ok(format.as_str(), n)
             }
@@ -140,6 +187,49 @@ impl Ingest {
                 Count::Dlq(e.format().map_or("unknown", |f| f.as_str()), reason)
             }
         }
+    }
+
+    /// Writes a tick to every events partition when `ingest.tick_interval` has passed.
+    async fn tick(&mut self, shutdown: &CancellationToken) -> Result<(), PipelineError> {
+        let every = self.settings.config.ingest.tick_interval;
+        if every.is_zero() || self.ticked.is_some_and(|t| t.elapsed() < every) {
+            return Ok(());
+        }
+        self.ticked = Some(Instant::now());
+        let now = chrono::Utc::now();
+        let text = crate::model::format_rfc3339(now);
+        let records: Vec<OutRecord> = (0..self.partitions)
+            .map(|p| OutRecord {
+                topic: self.settings.config.topics.events.clone(),
+                partition: Some(p),
+                key: Vec::new(),
+                payload: b"[]".to_vec(),
+                headers: vec![(TICK_HEADER, text.as_str().as_bytes().to_vec())],
+                timestamp: Some(now.timestamp_millis()),
+            })
+            .collect();
+        send_all(&self.producer, &records, &self.metrics, shutdown).await
+    }
+
+    /// The events records of one batch, partition by partition.
+    fn seal(&self, boxes: std::collections::BTreeMap<i32, Outbox>) -> Vec<OutRecord> {
+        let topic = &self.settings.config.topics.events;
+        let mut records = Vec::new();
+        for (partition, outbox) in boxes {
+            let last =
+                (!outbox.open.is_empty()).then(|| (close_array(outbox.open), outbox.timestamp));
+            for (payload, timestamp) in outbox.closed.into_iter().chain(last) {
+                records.push(OutRecord {
+                    topic: topic.clone(),
+                    partition: Some(partition),
+                    key: Vec::new(),
+                    payload,
+                    headers: Vec::new(),
+                    timestamp,
+                });
+            }
+        }
+        records
     }
 
     fn count(&self, c: Count) {
@@ -169,4 +259,13 @@ enum Count {
     Ok(&'static str, usize),
     /// Detected format (or `unknown`) and reason.
     Dlq(&'static str, &'static str),
+}
+
+/// Turns `[e1,e2,` into `[e1,e2]`.
+fn close_array(mut open: Vec<u8>) -> Vec<u8> {
+    if open.last() == Some(&b',') {
+        open.pop();
+    }
+    open.push(b']');
+    open
 }

@@ -1,7 +1,8 @@
 //! The Kafka shell around the pure core. Two stages, each a consumer group of its own:
 //!
 //! - **ingest** reads `topics.raw`, parses each record (any supported format), writes events to
-//!   `topics.events` keyed by correlation domain, and bad records to `topics.dlq`;
+//!   `topics.events` on the partition of their correlation domain, and bad records to
+//!   `topics.dlq`;
 //! - **correlate** reads `topics.events`, runs one engine per input partition, and writes
 //!   incidents to `topics.incidents` and RFCs to `topics.changes`.
 //!
@@ -14,8 +15,51 @@ mod correlate;
 mod ingest;
 pub mod kafka;
 
-/// Header on `topics.events` records: `<raw partition>/<raw offset>/<index in the record>`.
+/// Header on single-event `topics.events` records (the format before batches):
+/// `<raw partition>/<raw offset>/<index in the record>`. Still read, no longer written.
 pub const ORIGIN_HEADER: &str = "d2c.origin";
+
+/// One event on `topics.events`, with the raw record it came from. A record on `topics.events`
+/// is a JSON array of these, all of one partition, in the order ingest read them: one record
+/// per partition per ingest batch (up to [`EVENTS_RECORD_BYTES`]), so the second broker hop
+/// costs one record per batch rather than one per event.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RoutedEvent {
+    pub origin: Origin,
+    pub event: crate::model::Event,
+}
+
+/// Header of a tick record on `topics.events` (empty JSON array payload): the RFC 3339 time
+/// the correlation clock of that partition moves to. See `ingest.tick_interval`.
+pub const TICK_HEADER: &str = "d2c.tick";
+
+/// Events records are closed at about this size (below Kafka's default 1 MB record limit); an
+/// event larger than this alone still makes one record of its own.
+pub const EVENTS_RECORD_BYTES: usize = 256 * 1024;
+
+/// The `topics.events` partition of correlation domain `domain`: a stable hash, so every
+/// instance of d2c routes a domain to the same partition.
+pub fn partition_of(domain: &str, partitions: i32) -> i32 {
+    (xxhash_rust::xxh3::xxh3_64(domain.as_bytes()) % partitions.max(1) as u64) as i32
+}
+
+/// The events of one `topics.events` record: a batch (a JSON array of [`RoutedEvent`]) or a
+/// single event with its origin in [`ORIGIN_HEADER`] (records written before batches).
+pub fn decode_events(
+    payload: &[u8],
+    header_origin: Option<Origin>,
+) -> Result<Vec<(crate::model::Event, Option<Origin>)>, serde_json::Error> {
+    let first = payload.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        let batch: Vec<RoutedEvent> = serde_json::from_slice(payload)?;
+        Ok(batch
+            .into_iter()
+            .map(|r| (r.event, Some(r.origin)))
+            .collect())
+    } else {
+        Ok(vec![(serde_json::from_slice(payload)?, header_origin)])
+    }
+}
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +69,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::Origin;
 use crate::settings::Settings;
 use crate::telemetry::{Health, Metrics};
 
@@ -73,14 +118,19 @@ pub async fn run(
         kafka::ensure_topics(cfg).await?;
     }
     let producer = kafka::producer(&cfg.kafka).map_err(PipelineError::Client)?;
-    kafka::check_partitions(cfg, &producer).await?;
+    let events_partitions = kafka::check_partitions(cfg, &producer).await?;
     let ingest_consumer = subscribe(cfg, "ingest", &cfg.topics.raw, &metrics)?;
     let correlate_consumer = subscribe(cfg, "correlate", &cfg.topics.events, &metrics)?;
     health.set_ready(true);
     tracing::info!(brokers = %cfg.kafka.brokers, raw = %cfg.topics.raw, "pipeline started");
 
     let stop_all = shutdown.child_token();
-    let ingest = ingest::Ingest::new(&settings, producer.clone(), metrics.clone());
+    let ingest = ingest::Ingest::new(
+        &settings,
+        producer.clone(),
+        metrics.clone(),
+        events_partitions,
+    );
     let correlate = correlate::Correlate::new(&settings, producer.clone(), metrics.clone())?;
     let (a, b) = tokio::join!(
         guard(
@@ -198,4 +248,75 @@ fn commit_on_exit(consumer: &StreamConsumer<LagContext>, stage: &str) {
 /// Elapsed seconds since `start`, for the batch histogram.
 fn secs(start: Instant) -> f64 {
     start.elapsed().as_secs_f64()
+}
+
+#[cfg(test)]
+mod events_record_tests {
+    use super::*;
+    use crate::model::{Category, Event, Severity, Status};
+
+    fn event(name: &str) -> Event {
+        Event {
+            id: format!("id-{name}"),
+            source: "native".into(),
+            time: "2026-11-28T10:00:00Z".parse().unwrap(),
+            ci: Some("db-1".into()),
+            name: name.into(),
+            severity: Severity::Major,
+            status: Status::Firing,
+            category: Category::Availability,
+            fingerprint: format!("fp-{name}"),
+            labels: Default::default(),
+            attributes: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_batch_record_gives_its_events_in_order_with_their_origins() {
+        let batch: Vec<RoutedEvent> = (0..3)
+            .map(|i| RoutedEvent {
+                origin: Origin {
+                    partition: 2,
+                    offset: 40 + i,
+                    index: 0,
+                },
+                event: event(&format!("e{i}")),
+            })
+            .collect();
+        let payload = serde_json::to_vec(&batch).unwrap();
+        let decoded = decode_events(&payload, None).unwrap();
+        assert_eq!(decoded.len(), 3);
+        for (i, (ev, origin)) in decoded.iter().enumerate() {
+            assert_eq!(ev, &batch[i].event);
+            assert_eq!(origin.unwrap().offset, 40 + i as i64);
+        }
+    }
+
+    #[test]
+    fn a_single_event_record_takes_its_origin_from_the_header() {
+        let payload = serde_json::to_vec(&event("one")).unwrap();
+        let origin = Origin {
+            partition: 1,
+            offset: 7,
+            index: 3,
+        };
+        let decoded = decode_events(&payload, Some(origin)).unwrap();
+        assert_eq!(decoded, vec![(event("one"), Some(origin))]);
+        assert!(decode_events(b"{\"not\":\"an event\"}", None).is_err());
+        assert!(decode_events(b"[{\"not\":\"routed\"}]", None).is_err());
+    }
+
+    #[test]
+    fn a_domain_always_goes_to_the_same_partition_within_range() {
+        for d in ["shop", "ci:host-1", "", "payments"] {
+            let p = partition_of(d, 6);
+            assert!((0..6).contains(&p));
+            assert_eq!(p, partition_of(d, 6));
+        }
+        assert_eq!(
+            partition_of("x", 0),
+            0,
+            "no panic on a topic without partitions"
+        );
+    }
 }

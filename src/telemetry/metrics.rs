@@ -106,7 +106,7 @@ impl Metrics {
             events_correlated: counter(
                 &r,
                 "d2c_events_correlated_total",
-                "Events applied by the correlation engine, by outcome (opened, joined, deduplicated, alert_resolved, unmatched_resolve, stale).",
+                "Events applied by the correlation engine, by outcome (opened, joined, reopened, deduplicated, severity_changed, alert_resolved, unmatched_resolve, stale, change, suppressed, redelivered).",
                 &["outcome"],
             ),
             alerts_active: plain_gauge(&r, "d2c_alerts_active", "Alerts currently firing."),

@@ -145,6 +145,10 @@ impl D2c {
             .env("D2C_KAFKA__BROKERS", brokers)
             .env("D2C_HTTP__LISTEN", &http)
             .env("D2C_KAFKA__PARTITIONS", "3")
+            // The scenarios carry fixed event times far from the wall clock: wall-clock ticks
+            // would close and forget their incidents, and `d2c replay` (the reference) has
+            // none. Time moves with event times only, as in replay.
+            .env("D2C_INGEST__TICK_INTERVAL", "0s")
             .env("D2C_LOG", "info,librdkafka=warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
