@@ -1,0 +1,146 @@
+//! Scenario files replayed through `d2c replay` with the example configuration, checked for what
+//! an operator should get out of them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn replay(input: &Path) -> Vec<Value> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = Command::new(env!("CARGO_BIN_EXE_d2c"))
+        .args(["replay", "--config", &format!("{root}/config/d2c.toml")])
+        .arg(input)
+        .env("D2C_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
+}
+
+/// The last version of every incident, by id.
+fn last_versions(records: &[Value]) -> BTreeMap<String, Value> {
+    let mut last = BTreeMap::new();
+    for r in records.iter().filter(|r| r["type"] == "incident") {
+        last.insert(r["id"].as_str().unwrap().to_string(), r.clone());
+    }
+    last
+}
+
+#[test]
+fn a_storm_from_one_failing_dependency_is_one_incident_with_that_root_cause() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let input = root.join("tests/scenarios/storm.jsonl");
+    let events = std::fs::read_to_string(&input)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("{\"tick\""))
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["alerts"].as_array().map_or(1, Vec::len)
+        })
+        .sum::<usize>();
+    assert!(events >= 5000, "the storm has {events} events");
+    let records = replay(&input);
+    assert_eq!(records.iter().filter(|r| r["type"] == "dlq").count(), 0);
+    let last = last_versions(&records);
+    let incidents: Vec<&Value> = last
+        .values()
+        .filter(|i| i["merged_into"].is_null())
+        .collect();
+    assert_eq!(
+        incidents.len(),
+        3,
+        "the outage, the email backlog and the full disk: {incidents:#?}"
+    );
+    let outage = incidents
+        .iter()
+        .find(|i| i["root_cause"]["service"] == "payments-db")
+        .expect("an incident with payments-db as root cause");
+    let cis: BTreeSet<&str> = outage["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["ci"].as_str())
+        .collect();
+    assert!(cis.len() >= 30, "{} CIs: {cis:?}", cis.len());
+    let absorbed = outage["event_count"].as_u64().unwrap() as usize;
+    let compression = 1.0 - 1.0 / absorbed as f64;
+    assert!(
+        compression >= 0.99,
+        "{absorbed} events in one incident: {:.2}% compression",
+        compression * 100.0
+    );
+    assert_eq!(outage["status"], "resolved");
+    assert_eq!(outage["priority"], "P1");
+    let reason = outage["root_cause"]["reason"].as_str().unwrap();
+    assert!(reason.contains("payments-db"), "{reason}");
+    // Every alert above the database is marked as its symptom.
+    for a in outage["alerts"].as_array().unwrap() {
+        if a["service"] != "payments-db" {
+            assert_eq!(a["symptom_of"], "payments-db", "{a}");
+        }
+    }
+    // The unrelated failures in the same window stayed apart.
+    let titles: BTreeSet<&str> = incidents
+        .iter()
+        .map(|i| i["title"].as_str().unwrap())
+        .collect();
+    assert!(titles.contains("email-worker: QueueBacklog"), "{titles:?}");
+    assert!(titles.contains("batch-7: DiskFull"), "{titles:?}");
+    // Compression over the whole input: events per incident.
+    let total: f64 = events as f64;
+    assert!(1.0 - incidents.len() as f64 / total >= 0.99);
+}
+
+#[test]
+fn every_format_parses_its_documented_example_and_garbage_goes_to_the_dlq() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fixtures = root.join("tests/fixtures/ingest");
+    let mut names: Vec<_> = std::fs::read_dir(&fixtures)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    names.sort();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("formats.jsonl");
+    let mut text = String::new();
+    for p in &names {
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        text.push_str(&v.to_string());
+        text.push('\n');
+    }
+    let garbage = [
+        "{\"this is\": not json",
+        "{\"hello\":\"world\"}",
+        "{\"specversion\":\"1.0\",\"id\":\"1\",\"type\":\"x\"}",
+        "{\"routing_key\":\"r\",\"event_action\":\"explode\"}",
+    ];
+    for g in garbage {
+        text.push_str(g);
+        text.push('\n');
+    }
+    std::fs::write(&input, text).unwrap();
+    let records = replay(&input);
+    let dlq: Vec<&Value> = records.iter().filter(|r| r["type"] == "dlq").collect();
+    assert_eq!(
+        dlq.len(),
+        garbage.len(),
+        "only the garbage goes to the dlq: {dlq:#?}"
+    );
+    for d in dlq {
+        assert!(!d["reason"].as_str().unwrap().is_empty());
+        assert!(!d["detail"].as_str().unwrap().is_empty());
+    }
+    assert!(names.len() >= 11, "a fixture per format: {names:?}");
+}
