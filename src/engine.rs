@@ -74,6 +74,7 @@ fn substance(i: &Incident) -> u64 {
     text(&mut h, &i.impact.criticality);
     h.update(&i.impact.revenue_at_risk_per_minute.to_bits().to_le_bytes());
     h.update(&i.reopened.to_le_bytes());
+    text(&mut h, i.acknowledged_by.as_deref().unwrap_or(""));
     text(&mut h, i.merged_into.as_deref().unwrap_or(""));
     h.update(&(i.related_changes.len() as u64).to_le_bytes());
     for c in &i.related_changes {
@@ -221,6 +222,19 @@ impl Engine {
         outputs
     }
 
+    /// Acknowledges incident `id` (someone is working on it), at `at` by `by`. Returns the new
+    /// version, or nothing when the incident is unknown to this engine (another partition owns
+    /// it), closed, or acknowledged already.
+    pub fn acknowledge(&mut self, id: &str, by: &str, at: DateTime<Utc>) -> Vec<Output> {
+        let mut outputs = Vec::new();
+        self.advance(at, &mut outputs);
+        let at = self.state.clock.unwrap_or(at);
+        if correlate::acknowledge(&mut self.state.correlation, id, by, at) {
+            self.publish_if_changed(id, at, &mut outputs);
+        }
+        outputs
+    }
+
     fn advance(&mut self, now: DateTime<Utc>, outputs: &mut Vec<Output>) {
         let now = self.state.clock.map_or(now, |c| c.max(now));
         self.state.clock = Some(now);
@@ -361,6 +375,8 @@ impl Engine {
             updated_at: time.max(g.opened_at),
             resolved_at: g.resolved_at,
             closed_at: g.closed_at,
+            acknowledged_at: g.acknowledged.as_ref().map(|(t, _)| *t),
+            acknowledged_by: g.acknowledged.as_ref().map(|(_, by)| by.clone()),
             reopened: g.reopened,
             merged_into: g.merged_into.clone(),
             root_cause,
@@ -582,6 +598,22 @@ mod tests {
         );
         assert_eq!(r[0].reopened, 1);
         assert_eq!(r[0].version, resolved_version + 1);
+    }
+
+    #[test]
+    fn an_acknowledgement_makes_one_new_version_on_the_owning_engine() {
+        let mut e = engine();
+        let id = incidents(&e.apply(&pg(Status::Firing, 0)).outputs)[0]
+            .id
+            .clone();
+        let out = e.acknowledge(&id, "alice", at(30));
+        let i = incidents(&out);
+        assert_eq!(i.len(), 1);
+        assert_eq!(i[0].version, 2);
+        assert_eq!(i[0].acknowledged_by.as_deref(), Some("alice"));
+        assert_eq!(i[0].acknowledged_at, Some(at(30)));
+        assert!(e.acknowledge(&id, "bob", at(40)).is_empty(), "once only");
+        assert!(e.acknowledge("INC-elsewhere", "bob", at(40)).is_empty());
     }
 
     #[test]

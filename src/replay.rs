@@ -4,7 +4,9 @@
 //!
 //! A line `{"tick":"<RFC 3339 time>"}` moves the clock as the pipeline's ticks do (see
 //! `ingest.tick_interval`): timers due by then run (resolve holds, closing, flapping, resolve
-//! timeouts). Without ticks, time moves only with event times.
+//! timeouts). Without ticks, time moves only with event times. A line
+//! `{"ack":{"incident":"INC-…","by":"alice","time":"<RFC 3339>"}}` acknowledges an incident,
+//! as `POST /api/v1/incidents/{id}/ack` does.
 
 use std::io::{BufRead, Write};
 
@@ -54,6 +56,8 @@ pub fn run(
         stats.lines += 1;
         let outputs = if let Some(now) = tick(raw) {
             engine.tick(now)
+        } else if let Some(ack) = ack(raw) {
+            engine.acknowledge(&ack.incident, &ack.by, ack.time)
         } else {
             match ingest::parse(raw, &limits) {
                 Ok((_, events)) => {
@@ -93,6 +97,19 @@ fn tick(raw: &[u8]) -> Option<chrono::DateTime<chrono::Utc>> {
         return None;
     }
     serde_json::from_slice::<Tick>(raw).ok().map(|t| t.tick)
+}
+
+/// The acknowledgement of an ack line.
+fn ack(raw: &[u8]) -> Option<crate::pipeline::Ack> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Line {
+        ack: crate::pipeline::Ack,
+    }
+    if !raw.starts_with(b"{\"ack\"") {
+        return None;
+    }
+    serde_json::from_slice::<Line>(raw).ok().map(|l| l.ack)
 }
 
 fn trim_line_end(line: &[u8]) -> &[u8] {

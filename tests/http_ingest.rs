@@ -225,6 +225,51 @@ async fn http_ingest_writes_raw_records_and_rejects_bad_input() {
     assert_eq!(last["status"], "open");
     assert_eq!(last["root_cause"]["service"], "payments-db");
 
+    // Acknowledged through the API: a new version says who and when.
+    let id = last["id"].as_str().unwrap().to_string();
+    let bad = http_post(
+        &http,
+        &format!("/api/v1/incidents/{id}/ack"),
+        None,
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_rejected(&bad, 400, "malformed_json");
+    let bad_id = http_post(
+        &http,
+        "/api/v1/incidents/no%20such/ack",
+        None,
+        b"{\"by\":\"x\"}".to_vec(),
+    )
+    .await;
+    assert_rejected(&bad_id, 400, "invalid_id");
+    let ack = http_post(
+        &http,
+        &format!("/api/v1/incidents/{id}/ack"),
+        None,
+        br#"{"by":"alice"}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(ack.status, 202, "{:?}", ack.body);
+    assert_eq!(ack.body["partitions"], 3);
+    let acked = tokio::task::spawn_blocking({
+        let b = brokers.clone();
+        move || {
+            read_until(&b, "d2c.incidents", 3, Duration::from_secs(60), |rs| {
+                rs.iter().any(|r| r.json()["acknowledged_by"] == "alice")
+            })
+        }
+    })
+    .await
+    .unwrap();
+    let acked: Vec<Value> = acked
+        .iter()
+        .map(Record::json)
+        .filter(|v| v["acknowledged_by"] == "alice")
+        .collect();
+    assert_eq!(acked[0]["id"], id.as_str());
+    assert!(acked[0]["acknowledged_at"].is_string());
+
     // Counted per format and result; the ingest stage saw exactly the two accepted payloads.
     let mut text = String::new();
     for _ in 0..50 {
@@ -259,7 +304,16 @@ async fn http_ingest_writes_raw_records_and_rejects_bad_input() {
         m("d2c_http_ingest_requests_total{format=\"native\",result=\"rejected\"}"),
         9.0
     );
-    assert_eq!(m("d2c_http_ingest_seconds_count{result=\"accepted\"}"), 2.0);
+    // Two payloads and one acknowledgement.
+    assert_eq!(m("d2c_http_ingest_seconds_count{result=\"accepted\"}"), 3.0);
+    assert_eq!(
+        m("d2c_http_ingest_requests_total{format=\"ack\",result=\"accepted\"}"),
+        1.0
+    );
+    assert_eq!(
+        m("d2c_http_ingest_requests_total{format=\"ack\",result=\"rejected\"}"),
+        2.0
+    );
     assert_eq!(
         m("d2c_events_consumed_total{format=\"alertmanager\",result=\"ok\"}"),
         1.0

@@ -54,6 +54,9 @@ pub struct Group {
     pub reopened: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<String>,
+    /// When and by whom the incident was acknowledged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<(DateTime<Utc>, String)>,
     /// Fingerprints of member alerts, in the order they joined.
     pub alerts: Vec<String>,
     pub event_count: u64,
@@ -480,6 +483,7 @@ fn attach(
                     closed_at: None,
                     reopened: 0,
                     merged_into: None,
+                    acknowledged: None,
                     alerts: Vec::new(),
                     event_count: 0,
                     domain: domain.clone().unwrap_or_default(),
@@ -510,6 +514,18 @@ fn attach(
     }
     link_changes(state, topo, cfg, &id);
     (outcome, touched)
+}
+
+/// Marks incident `id` acknowledged at `at` by `by`. Returns whether that changed anything: an
+/// incident is acknowledged once, and only while it is not closed.
+pub fn acknowledge(state: &mut State, id: &str, by: &str, at: DateTime<Utc>) -> bool {
+    match state.groups.get_mut(id) {
+        Some(g) if g.acknowledged.is_none() && g.status != IncidentStatus::Closed => {
+            g.acknowledged = Some((at, by.to_string()));
+            true
+        }
+        _ => false,
+    }
 }
 
 /// Moves the alerts of incident `from` into `into`; `from` is closed with `merged_into` set.

@@ -158,6 +158,11 @@ pub struct Incident {
     pub resolved_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_at: Option<DateTime<Utc>>,
+    /// When someone acknowledged the incident (`POST /api/v1/incidents/{id}/ack`), and who.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_by: Option<String>,
     /// How often the incident reopened after resolving.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub reopened: u32,

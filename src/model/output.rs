@@ -19,6 +19,10 @@ pub struct DlqRecord {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every output is an incident; boxing it would add an allocation to each"
+)]
 pub enum Output {
     Incident(Incident),
     Change(Rfc),

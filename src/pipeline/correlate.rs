@@ -186,6 +186,11 @@ impl Correlate {
                 outputs.extend(out.into_iter().map(|o| (o, ts)));
                 continue;
             }
+            if let Some(ack) = ack_of(m) {
+                let out = part.engine.acknowledge(&ack.incident, &ack.by, ack.time);
+                outputs.extend(out.into_iter().map(|o| (o, ts)));
+                continue;
+            }
             let Some(payload) = m.payload() else { continue };
             let events = match super::decode_events(payload, origin(m)) {
                 Ok(events) => events,
@@ -528,6 +533,13 @@ fn tick_of(m: &BorrowedMessage<'_>) -> Option<chrono::DateTime<chrono::Utc>> {
     let h = m.headers()?;
     let v = h.iter().find(|h| h.key == super::TICK_HEADER)?.value?;
     crate::model::parse_rfc3339(std::str::from_utf8(v).ok()?).ok()
+}
+
+/// The acknowledgement an events record carries in its header, if any.
+fn ack_of(m: &BorrowedMessage<'_>) -> Option<super::Ack> {
+    let h = m.headers()?;
+    let v = h.iter().find(|h| h.key == super::ACK_HEADER)?.value?;
+    serde_json::from_slice(v).ok()
 }
 
 /// The raw origin of an events record, from its header.

@@ -33,6 +33,20 @@ pub struct RoutedEvent {
 /// the correlation clock of that partition moves to. See `ingest.tick_interval`.
 pub const TICK_HEADER: &str = "d2c.tick";
 
+/// Header of an acknowledgement record on `topics.events` (empty JSON array payload): an
+/// [`Ack`] as JSON. Written to every partition by `POST /api/v1/incidents/{id}/ack`; the
+/// partition whose engine has the incident applies it, the others ignore it.
+pub const ACK_HEADER: &str = "d2c.ack";
+
+/// Someone acknowledged an incident.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Ack {
+    pub incident: String,
+    pub by: String,
+    #[serde(deserialize_with = "crate::model::deserialize_time")]
+    pub time: chrono::DateTime<chrono::Utc>,
+}
+
 /// Events records are closed at about this size (below Kafka's default 1 MB record limit); an
 /// event larger than this alone still makes one record of its own.
 pub const EVENTS_RECORD_BYTES: usize = 256 * 1024;

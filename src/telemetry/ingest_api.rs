@@ -14,6 +14,13 @@
 //!   within [`DELIVERY_TIMEOUT`]. The record may still have been written; sending it again is
 //!   safe because repeats of an alert change no incident.
 //!
+//! `POST /api/v1/incidents/{id}/ack` with `{"by": "<who>"}` acknowledges an incident: an
+//! acknowledgement record goes to every partition of `topics.events` (the one whose engine holds
+//! the incident applies it and publishes a new version with `acknowledged_at`/`_by`; the others
+//! ignore it). `202 {"incident", "acknowledged_by", "partitions"}` once the broker has them all;
+//! `400` for a bad id or body; `503` as above. The answer cannot say whether the incident
+//! exists: the engines, not this endpoint, know that.
+//!
 //! **Key.** The record key is the request's `X-Source` header (the sending tool or host), else
 //! the format name. Records with one key keep their order in one raw partition, so a sender
 //! that wants its payloads spread over partitions names itself in `X-Source`.
@@ -67,6 +74,8 @@ pub struct IngestApi {
 struct Inner {
     producer: FutureProducer,
     topic: String,
+    /// `topics.events`, where acknowledgements go.
+    events_topic: String,
     limits: Limits,
     /// Permits are KiB of request bodies being held (see [`BODY_BUDGET_BYTES`]).
     budget: Semaphore,
@@ -118,6 +127,12 @@ impl Outcome {
 /// The `format` label of requests naming no known format; the set stays bounded.
 const UNKNOWN_FORMAT: &str = "unknown";
 
+/// The `format` label of acknowledgements.
+const ACK: &str = "ack";
+
+/// Longest incident id or `by` accepted by the acknowledgement endpoint.
+const MAX_ACK_FIELD: usize = 256;
+
 impl IngestApi {
     /// Creates the endpoint's producer (d2c's idempotent `acks=all` producer, with
     /// [`DELIVERY_TIMEOUT`] and [`LINGER_MS`]) and registers its metrics on `metrics`.
@@ -164,6 +179,9 @@ impl IngestApi {
         }
         requests.with_label_values(&[UNKNOWN_FORMAT, Outcome::Rejected.as_str()]);
         for o in Outcome::ALL {
+            requests.with_label_values(&[ACK, o.as_str()]);
+        }
+        for o in Outcome::ALL {
             seconds.with_label_values(&[o.as_str()]);
         }
         metrics
@@ -184,6 +202,7 @@ impl IngestApi {
             inner: Arc::new(Inner {
                 producer,
                 topic: cfg.topics.raw.clone(),
+                events_topic: cfg.topics.events.clone(),
                 limits,
                 budget: Semaphore::new(budget_kib as usize),
                 requests,
@@ -196,6 +215,7 @@ impl IngestApi {
     pub fn router(self) -> Router {
         Router::new()
             .route("/api/v1/events/{format}", post(post_events))
+            .route("/api/v1/incidents/{id}/ack", post(post_ack))
             .with_state(self)
     }
 }
@@ -341,6 +361,126 @@ impl IngestApi {
                     DELIVERY_TIMEOUT.as_secs()
                 ),
             ),
+        }
+    }
+}
+
+/// The body of an acknowledgement.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    by: String,
+}
+
+async fn post_ack(State(api): State<IngestApi>, Path(id): Path<String>, body: Body) -> Response {
+    let start = Instant::now();
+    let answer = api.acknowledge(&id, body).await;
+    let s = &api.inner;
+    let result = answer.outcome.as_str();
+    s.requests.with_label_values(&[ACK, result]).inc();
+    s.seconds
+        .with_label_values(&[result])
+        .observe(start.elapsed().as_secs_f64());
+    let mut response = (answer.status, axum::Json(answer.body)).into_response();
+    if matches!(answer.outcome, Outcome::Unavailable) {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+impl IngestApi {
+    async fn acknowledge(&self, id: &str, body: Body) -> Answer {
+        let s = &self.inner;
+        let bad = |error: String, reason: &str| {
+            Answer::rejected(StatusCode::BAD_REQUEST, ACK, error, reason)
+        };
+        let valid_id = !id.is_empty()
+            && id.len() <= MAX_ACK_FIELD
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid_id {
+            return bad(
+                format!("`{id}` is not an incident id (e.g. INC-46cbeabff822)"),
+                "invalid_id",
+            );
+        }
+        let raw = match read_body(body, None, 64 * 1024).await {
+            Ok(raw) => raw,
+            Err(_) => return bad("cannot read the request body".into(), "unreadable_body"),
+        };
+        let by = match serde_json::from_slice::<AckBody>(&raw) {
+            Ok(b) if !b.by.trim().is_empty() && b.by.len() <= MAX_ACK_FIELD => b.by,
+            Ok(_) => {
+                return bad(
+                    format!("`by` must name who acknowledges, 1 to {MAX_ACK_FIELD} bytes"),
+                    "invalid_value",
+                );
+            }
+            Err(e) => {
+                return bad(
+                    format!("the body must be JSON like {{\"by\": \"alice\"}}: {e}"),
+                    "malformed_json",
+                );
+            }
+        };
+        let ack = crate::pipeline::Ack {
+            incident: id.to_string(),
+            by: by.trim().to_string(),
+            time: chrono::Utc::now(),
+        };
+        let header_value = serde_json::to_vec(&ack).expect("an ack always serialises");
+        let unavailable = |error: String| Answer {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            body: json!({"error": error, "reason": "broker_unavailable"}),
+            format: ACK,
+            outcome: Outcome::Unavailable,
+        };
+        let (producer, topic) = (s.producer.clone(), s.events_topic.clone());
+        let partitions = tokio::task::spawn_blocking(move || {
+            use rdkafka::producer::Producer;
+            producer
+                .client()
+                .fetch_metadata(Some(&topic), DELIVERY_TIMEOUT)
+                .map(|md| md.topics().first().map_or(0, |t| t.partitions().len()))
+        })
+        .await;
+        let partitions = match partitions {
+            Ok(Ok(n)) if n > 0 => n as i32,
+            Ok(Ok(_)) => {
+                return unavailable(format!("topic `{}` has no partitions", s.events_topic));
+            }
+            Ok(Err(e)) => {
+                return unavailable(format!("cannot read the events topic's partitions: {e}"));
+            }
+            Err(e) => return unavailable(e.to_string()),
+        };
+        let sends = (0..partitions).map(|p| {
+            let headers = rdkafka::message::OwnedHeaders::new().insert(rdkafka::message::Header {
+                key: crate::pipeline::ACK_HEADER,
+                value: Some(&header_value),
+            });
+            let record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&s.events_topic)
+                .partition(p)
+                .payload(&b"[]"[..])
+                .headers(headers);
+            s.producer.send(record, Timeout::After(QUEUE_TIMEOUT))
+        });
+        for result in futures::future::join_all(sends).await {
+            if let Err((e, _)) = result {
+                return unavailable(format!(
+                    "the broker did not acknowledge the acknowledgement ({e}); send it again \
+                     (a second acknowledgement changes nothing)"
+                ));
+            }
+        }
+        Answer {
+            status: StatusCode::ACCEPTED,
+            body: json!({"incident": id, "acknowledged_by": ack.by, "partitions": partitions}),
+            format: ACK,
+            outcome: Outcome::Accepted,
         }
     }
 }
