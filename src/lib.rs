@@ -11,6 +11,7 @@
 //! - [`topology`]: the service model: CIs, services, dependencies, capabilities.
 //! - [`change`]: the RFC policy, incident → change request.
 //! - [`correlate`]: dedup into alerts, grouping into incidents, lifecycle, root cause.
+//! - [`suppress`]: silences, maintenance windows and inhibition rules (which events to mute).
 //! - [`impact`]: affected services and capabilities, revenue at risk, priority.
 //! - [`engine`]: the pure core composing the above: `(state, event) → (state, outputs)`.
 //! - [`settings`]: loading the settings, topology and policy files together.
@@ -32,5 +33,6 @@ pub mod model;
 pub mod pipeline;
 pub mod replay;
 pub mod settings;
+pub mod suppress;
 pub mod telemetry;
 pub mod topology;
