@@ -13,7 +13,27 @@ use crate::config::CorrelationConfig;
 use crate::correlate::{self, Group, Outcome};
 use crate::impact;
 use crate::model::{Event, Incident, IncidentStatus, Output, Priority, Status};
+use crate::suppress::{InhibitState, SuppressReason, Suppression, Suppressor};
 use crate::topology::Topology;
+
+/// Most suppressed alerts remembered per engine (the oldest go first).
+pub const MAX_SUPPRESSED: usize = 10_000;
+
+/// An alert whose events were suppressed: kept so that suppression stays visible.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuppressedAlert {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    pub reason: SuppressReason,
+    /// The silence id, maintenance window name or inhibiting rule and alert.
+    pub by: String,
+    pub count: u64,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+}
 
 /// Everything the engine remembers; serialisable so it can be checkpointed.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -28,6 +48,13 @@ pub struct EngineState {
     /// Per raw-topic partition, the position of the last event applied: events at or before it
     /// are redeliveries (after a restart of the ingest stage) and are skipped.
     pub origins: BTreeMap<i32, (i64, u32)>,
+    /// Alerts whose events were suppressed, by fingerprint (at most [`MAX_SUPPRESSED`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub suppressed: BTreeMap<String, SuppressedAlert>,
+    /// Firing alerts that may inhibit others (see `[[suppression.inhibit]]`), as of the last
+    /// [`Engine::checkpoint_state`].
+    #[serde(default)]
+    pub inhibit: InhibitState,
 }
 
 /// The last published version of an incident, as much as the engine needs of it: the version,
@@ -106,6 +133,8 @@ pub struct Origin {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
     pub outcome: Outcome,
+    /// Why the event was suppressed, when it was.
+    pub suppressed: Option<Suppression>,
     pub outputs: Vec<Output>,
     /// State forgotten to stay within the caps while applying this event.
     pub evicted: correlate::Evicted,
@@ -115,6 +144,7 @@ pub struct Applied {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Summary {
     pub active_alerts: u64,
+    pub suppressed_alerts: u64,
     pub open_by_priority: BTreeMap<Priority, u64>,
     pub open_by_capability: BTreeMap<String, u64>,
 }
@@ -126,15 +156,35 @@ pub struct Engine {
     policy: Arc<ChangePolicy>,
     cfg: CorrelationConfig,
     state: EngineState,
+    /// Silences, maintenance windows and inhibition; `None` when there are no rules.
+    suppressor: Option<Suppressor>,
 }
 
 impl Engine {
+    /// Suppresses events by `suppressor`'s rules from now on; inhibition picks up where the
+    /// state's `inhibit` left it.
+    pub fn with_suppressor(mut self, mut suppressor: Suppressor) -> Self {
+        suppressor.restore_inhibit_state(self.state.inhibit.clone());
+        self.suppressor = Some(suppressor);
+        self
+    }
+
+    /// The state with everything in it, for a checkpoint (the suppressor's inhibition state is
+    /// copied in first).
+    pub fn checkpoint_state(&mut self) -> &EngineState {
+        if let Some(s) = &self.suppressor {
+            self.state.inhibit = s.inhibit_state().clone();
+        }
+        &self.state
+    }
+
     pub fn new(topo: Arc<Topology>, policy: Arc<ChangePolicy>, cfg: CorrelationConfig) -> Self {
         Engine {
             topo,
             policy,
             cfg,
             state: EngineState::default(),
+            suppressor: None,
         }
     }
 
@@ -154,6 +204,7 @@ impl Engine {
             policy,
             cfg,
             state,
+            suppressor: None,
         }
     }
 
@@ -171,6 +222,7 @@ impl Engine {
                 Some(last) if *last >= pos => {
                     return Applied {
                         outcome: Outcome::Redelivered,
+                        suppressed: None,
                         outputs: Vec::new(),
                         evicted: Default::default(),
                     };
@@ -185,6 +237,15 @@ impl Engine {
         self.advance(ev.time, &mut outputs);
         let res = self.topo.resolve(ev);
         let fingerprint = correlate::fingerprint_for(&self.cfg, ev);
+        if let Some(suppression) = self.suppressed(ev, &fingerprint, res.service.as_deref()) {
+            self.remember_suppressed(ev, &fingerprint, &res, &suppression);
+            return Applied {
+                outcome: Outcome::Suppressed,
+                suppressed: Some(suppression),
+                outputs,
+                evicted: Default::default(),
+            };
+        }
         let (outcome, touched) = correlate::observe(
             &mut self.state.correlation,
             &self.topo,
@@ -208,8 +269,64 @@ impl Engine {
         }
         Applied {
             outcome,
+            suppressed: None,
             outputs,
             evicted,
+        }
+    }
+
+    /// Whether `ev` is suppressed. A resolve of an alert that is on an incident is never
+    /// suppressed: the incident it opened before the silence must still resolve.
+    fn suppressed(
+        &mut self,
+        ev: &Event,
+        fingerprint: &str,
+        service: Option<&str>,
+    ) -> Option<Suppression> {
+        let suppressor = self.suppressor.as_mut()?;
+        let suppression = suppressor.check(ev, service)?;
+        let on_incident = self
+            .state
+            .correlation
+            .alerts
+            .get(fingerprint)
+            .is_some_and(|a| a.incident.is_some());
+        (ev.status == Status::Firing || !on_incident).then_some(suppression)
+    }
+
+    fn remember_suppressed(
+        &mut self,
+        ev: &Event,
+        fingerprint: &str,
+        res: &crate::topology::Resolution,
+        s: &Suppression,
+    ) {
+        let list = &mut self.state.suppressed;
+        let entry = list
+            .entry(fingerprint.to_string())
+            .or_insert_with(|| SuppressedAlert {
+                name: ev.name.clone(),
+                ci: res.ci.clone(),
+                service: res.service.clone(),
+                reason: s.reason,
+                by: s.by.clone(),
+                count: 0,
+                first_seen: ev.time,
+                last_seen: ev.time,
+            });
+        entry.count += 1;
+        entry.reason = s.reason;
+        entry.by.clone_from(&s.by);
+        entry.first_seen = entry.first_seen.min(ev.time);
+        entry.last_seen = entry.last_seen.max(ev.time);
+        if list.len() > MAX_SUPPRESSED {
+            let oldest = list
+                .iter()
+                .min_by_key(|(f, a)| (a.last_seen, *f))
+                .map(|(f, _)| f.clone());
+            if let Some(f) = oldest {
+                list.remove(&f);
+            }
         }
     }
 
@@ -273,6 +390,7 @@ impl Engine {
                 .values()
                 .filter(|a| a.alert.status == Status::Firing)
                 .count() as u64,
+            suppressed_alerts: self.state.suppressed.len() as u64,
             ..Summary::default()
         };
         for inc in self.state.published.values() {
@@ -614,6 +732,88 @@ mod tests {
         assert_eq!(i[0].acknowledged_at, Some(at(30)));
         assert!(e.acknowledge(&id, "bob", at(40)).is_empty(), "once only");
         assert!(e.acknowledge("INC-elsewhere", "bob", at(40)).is_empty());
+    }
+
+    fn engine_with_suppression(rules: &str) -> Engine {
+        let s = Settings::embedded().unwrap();
+        let cfg: crate::suppress::SuppressionConfig = toml::from_str(rules).unwrap();
+        Engine::new(s.topology, s.policy, s.config.correlation)
+            .with_suppressor(Suppressor::new(cfg).unwrap())
+    }
+
+    #[test]
+    fn silenced_events_open_nothing_but_stay_visible_and_resolves_still_apply() {
+        let mut e = engine_with_suppression(&format!(
+            r#"
+            [[silences]]
+            id = "db-maintenance"
+            matchers = '{{service="payments-db"}}'
+            starts_at = "{}"
+            ends_at = "{}"
+            "#,
+            at(50).to_rfc3339(),
+            at(150).to_rfc3339()
+        ));
+        // Open before the silence: the incident exists.
+        let opened = e.apply(&pg(Status::Firing, 0));
+        assert_eq!(opened.outcome, Outcome::Opened);
+        // A new alert on the silenced service inside the silence: suppressed, remembered.
+        let mut other = pg(Status::Firing, 60);
+        other.name = "PostgresReplicationLag".into();
+        other.fingerprint = "lag".into();
+        let s = e.apply(&other);
+        assert_eq!(s.outcome, Outcome::Suppressed);
+        assert!(s.outputs.is_empty());
+        assert_eq!(s.suppressed.as_ref().unwrap().by, "db-maintenance");
+        assert_eq!(e.state().suppressed["lag"].count, 1);
+        assert_eq!(e.summary().suppressed_alerts, 1);
+        // The resolve of the alert that opened the incident is applied, silence or not.
+        assert_eq!(
+            e.apply(&pg(Status::Resolved, 70)).outcome,
+            Outcome::AlertResolved
+        );
+        // After the silence the same alert opens an incident.
+        other.time = at(200);
+        assert_eq!(e.apply(&other).outcome, Outcome::Opened);
+    }
+
+    #[test]
+    fn a_firing_source_inhibits_matching_targets_with_equal_labels() {
+        let mut e = engine_with_suppression(
+            r#"
+            [[inhibit]]
+            source_matchers = ['alertname="PostgresDown"']
+            target_matchers = ['severity="warning"']
+            equal = ["cluster"]
+            "#,
+        );
+        let mut down = pg(Status::Firing, 0);
+        down.labels.insert("cluster".into(), "payments".into());
+        e.apply(&down);
+        let mut warn = ev(
+            "SlowQueries",
+            "pg-payments-1",
+            Severity::Warning,
+            Status::Firing,
+            5,
+        );
+        warn.labels.insert("cluster".into(), "payments".into());
+        let a = e.apply(&warn);
+        assert_eq!(a.outcome, Outcome::Suppressed);
+        assert_eq!(a.suppressed.unwrap().reason, SuppressReason::Inhibited);
+        // Another cluster is not inhibited.
+        let mut other = ev(
+            "SlowQueries",
+            "pg-users-1",
+            Severity::Warning,
+            Status::Firing,
+            6,
+        );
+        other.labels.insert("cluster".into(), "users".into());
+        assert_ne!(e.apply(&other).outcome, Outcome::Suppressed);
+        // The inhibition state survives a checkpoint.
+        let state = e.checkpoint_state().clone();
+        assert!(!state.inhibit.sources().is_empty());
     }
 
     #[test]

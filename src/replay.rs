@@ -10,7 +10,6 @@
 
 use std::io::{BufRead, Write};
 
-use crate::engine::Engine;
 use crate::ingest::{self, Limits};
 use crate::model::Output;
 use crate::settings::Settings;
@@ -36,11 +35,7 @@ pub fn run(
         max_record_bytes: settings.config.ingest.max_record_bytes,
         max_events_per_record: settings.config.ingest.max_events_per_record,
     };
-    let mut engine = Engine::new(
-        settings.topology.clone(),
-        settings.policy.clone(),
-        settings.config.correlation.clone(),
-    );
+    let mut engine = settings.engine();
     let mut stats = ReplayStats::default();
     let mut line = Vec::new();
     let mut input = input;

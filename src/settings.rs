@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::change::ChangePolicy;
 use crate::config::{self, Config, ConfigError};
+use crate::suppress::Suppressor;
 use crate::topology::Topology;
 
 /// The checked configuration of one d2c process.
@@ -17,6 +18,25 @@ pub struct Settings {
     pub policy_file: PathBuf,
     pub topology: Arc<Topology>,
     pub policy: Arc<ChangePolicy>,
+    /// The checked `[suppression]` rules; each engine gets a copy (it keeps inhibition state).
+    pub suppressor: Suppressor,
+}
+
+/// The checked suppression rules of `config`, or an error naming the rule.
+fn suppressor(config: &Config, file: &Path, text: Option<&str>) -> Result<Suppressor, ConfigError> {
+    Suppressor::new(config.suppression.clone()).map_err(|e| ConfigError::Invalid {
+        file: file.to_path_buf(),
+        line: text.and_then(|t| {
+            t.lines()
+                .position(|l| {
+                    l.trim_start().starts_with("[[suppression")
+                        || l.trim_start().starts_with("[suppression")
+                })
+                .map(|i| i + 1)
+        }),
+        key: "suppression".into(),
+        message: e.to_string(),
+    })
 }
 
 impl Settings {
@@ -27,7 +47,10 @@ impl Settings {
         let policy_file = loaded.resolve(&loaded.config.change_policy);
         let topology = Topology::load(&topology_file)?;
         let policy = ChangePolicy::load(&policy_file)?;
+        let text = std::fs::read_to_string(file).ok();
+        let suppressor = suppressor(&loaded.config, file, text.as_deref())?;
         Ok(Settings {
+            suppressor,
             config: loaded.config,
             config_file: loaded.file,
             topology_file,
@@ -54,7 +77,13 @@ impl Settings {
             include_str!("../config/change-policy.toml"),
             Path::new("(embedded) config/change-policy.toml"),
         )?;
+        let suppressor = suppressor(
+            &loaded.config,
+            &loaded.file,
+            Some(include_str!("../config/d2c.toml")),
+        )?;
         Ok(Settings {
+            suppressor,
             config: loaded.config,
             config_file: loaded.file,
             topology_file: PathBuf::from("(embedded) config/topology.toml"),
@@ -62,5 +91,35 @@ impl Settings {
             topology: Arc::new(topology),
             policy: Arc::new(policy),
         })
+    }
+}
+
+impl Settings {
+    /// A new correlation engine with these settings (topology, policy, rules, suppression).
+    pub fn engine(&self) -> crate::engine::Engine {
+        self.equip(crate::engine::Engine::new(
+            self.topology.clone(),
+            self.policy.clone(),
+            self.config.correlation.clone(),
+        ))
+    }
+
+    /// A correlation engine with these settings, continuing from a checkpointed `state`.
+    pub fn engine_with_state(&self, state: crate::engine::EngineState) -> crate::engine::Engine {
+        self.equip(crate::engine::Engine::with_state(
+            self.topology.clone(),
+            self.policy.clone(),
+            self.config.correlation.clone(),
+            state,
+        ))
+    }
+
+    fn equip(&self, engine: crate::engine::Engine) -> crate::engine::Engine {
+        let s = &self.config.suppression;
+        if s.silences.is_empty() && s.maintenance.is_empty() && s.inhibit.is_empty() {
+            engine
+        } else {
+            engine.with_suppressor(self.suppressor.clone())
+        }
     }
 }

@@ -57,6 +57,21 @@ fn check_names_file_line_and_problem() {
     let file = dir.path().join("d2c.toml");
     let e = stderr(&d2c(&["check", "--config", file.to_str().unwrap()], &[]));
     assert!(e.contains(&format!("{}:2:", file.display())), "{e}");
+
+    // Suppression rules are checked too, naming the rule.
+    let dir = config_dir(
+        "[kafka]\nbrokers = \"k:9092\"\n\n[[suppression.maintenance]]\nname = \"patching\"\n\
+         targets = [\"pg-payments-1\"]\ntimes = [\"25:00-02:00\"]\n",
+    );
+    let file = dir.path().join("d2c.toml");
+    let o = d2c(&["check", "--config", file.to_str().unwrap()], &[]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains(&format!("{}:4:", file.display())), "{e}");
+    assert!(
+        e.contains("maintenance[0]") && e.contains("25:00-02:00"),
+        "{e}"
+    );
 }
 
 #[test]

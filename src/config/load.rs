@@ -62,7 +62,7 @@ impl Loaded {
 
 /// The top-level keys an environment variable may override; other `D2C_*` variables (such as
 /// `D2C_LOG`) are left alone.
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "topology",
     "change_policy",
     "kafka",
@@ -70,6 +70,7 @@ const SECTIONS: [&str; 8] = [
     "http",
     "ingest",
     "correlation",
+    "suppression",
     "state",
 ];
 

@@ -26,6 +26,9 @@ pub struct Config {
     pub http: HttpConfig,
     pub ingest: IngestConfig,
     pub correlation: CorrelationConfig,
+    /// Silences, recurring maintenance windows and inhibition rules (`[[suppression.silences]]`,
+    /// `[[suppression.maintenance]]`, `[[suppression.inhibit]]`); see README "Suppression".
+    pub suppression: crate::suppress::SuppressionConfig,
     pub state: StateConfig,
 }
 
@@ -39,6 +42,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             ingest: IngestConfig::default(),
             correlation: CorrelationConfig::default(),
+            suppression: Default::default(),
             state: StateConfig::default(),
         }
     }

@@ -207,6 +207,12 @@ impl Correlate {
                     .events_correlated
                     .with_label_values(&[applied.outcome.as_str()])
                     .inc();
+                if let Some(s) = &applied.suppressed {
+                    self.metrics
+                        .events_suppressed
+                        .with_label_values(&[s.reason.as_str()])
+                        .inc();
+                }
                 let ev_stats = &applied.evicted;
                 if ev_stats.alerts > 0 || !ev_stats.incidents.is_empty() {
                     let m = &self.metrics.state_evictions;
@@ -315,26 +321,11 @@ impl Correlate {
                     millis = started.elapsed().as_millis() as u64,
                     "state restored from checkpoint"
                 );
-                (
-                    Engine::with_state(
-                        s.topology.clone(),
-                        s.policy.clone(),
-                        s.config.correlation.clone(),
-                        cp.state,
-                    ),
-                    cp.watermark,
-                )
+                (s.engine_with_state(cp.state), cp.watermark)
             }
             None => {
                 tracing::info!(partition = p, "no checkpoint; starting with empty state");
-                (
-                    Engine::new(
-                        s.topology.clone(),
-                        s.policy.clone(),
-                        s.config.correlation.clone(),
-                    ),
-                    -1,
-                )
+                (s.engine(), -1)
             }
         };
         self.metrics.state_restores.inc();
@@ -384,7 +375,7 @@ impl Correlate {
                 topic: cfg.topics.events.clone(),
                 partition: p,
                 watermark: part.next,
-                state: part.engine.state().clone(),
+                state: part.engine.checkpoint_state().clone(),
             };
             let (producer, metrics, shutdown) = (
                 self.checkpoints.clone(),
@@ -450,6 +441,7 @@ impl Correlate {
         for part in self.parts.values() {
             let s = part.engine.summary();
             total.active_alerts += s.active_alerts;
+            total.suppressed_alerts += s.suppressed_alerts;
             for (p, n) in s.open_by_priority {
                 *total.open_by_priority.entry(p).or_default() += n;
             }

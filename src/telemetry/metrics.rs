@@ -22,6 +22,10 @@ pub struct Metrics {
     pub dlq_records: IntCounterVec,
     /// Events applied by the correlate stage, by outcome.
     pub events_correlated: IntCounterVec,
+    /// Events suppressed by a silence, maintenance window or inhibition rule, by reason.
+    pub events_suppressed: IntCounterVec,
+    /// Alerts whose events are being suppressed (remembered so they stay visible).
+    pub alerts_suppressed: IntGauge,
     pub alerts_active: IntGauge,
     pub incidents_open: IntGaugeVec,
     pub capability_open_incidents: IntGaugeVec,
@@ -108,6 +112,17 @@ impl Metrics {
                 "d2c_events_correlated_total",
                 "Events applied by the correlation engine, by outcome (opened, joined, reopened, deduplicated, severity_changed, alert_resolved, unmatched_resolve, stale, change, suppressed, redelivered).",
                 &["outcome"],
+            ),
+            events_suppressed: counter(
+                &r,
+                "d2c_events_suppressed_total",
+                "Events suppressed by a silence, maintenance window or inhibition rule, by reason (silenced, maintenance, inhibited); they open no incident but stay counted and listed.",
+                &["reason"],
+            ),
+            alerts_suppressed: plain_gauge(
+                &r,
+                "d2c_alerts_suppressed",
+                "Alerts remembered as suppressed (at most 10000 per partition).",
             ),
             alerts_active: plain_gauge(&r, "d2c_alerts_active", "Alerts currently firing."),
             incidents_open: gauge(
@@ -235,6 +250,12 @@ impl Metrics {
         for kind in ["alert", "incident", "open_incident"] {
             m.state_evictions.with_label_values(&[kind]);
         }
+        for reason in crate::suppress::SuppressReason::ALL {
+            m.events_suppressed.with_label_values(&[reason.as_str()]);
+        }
+        for outcome in crate::correlate::Outcome::ALL {
+            m.events_correlated.with_label_values(&[outcome.as_str()]);
+        }
         for f in crate::ingest::Format::ALL {
             for result in ["ok", "dlq"] {
                 m.records_consumed.with_label_values(&[f.as_str(), result]);
@@ -265,6 +286,7 @@ impl Metrics {
     /// Sets the state gauges from the sum of the engines' summaries.
     pub fn set_summary(&self, s: &Summary, topology: &Topology) {
         self.alerts_active.set(s.active_alerts as i64);
+        self.alerts_suppressed.set(s.suppressed_alerts as i64);
         for p in Priority::ALL {
             let n = s.open_by_priority.get(&p).copied().unwrap_or(0);
             self.incidents_open
