@@ -16,6 +16,10 @@
 
 mod support;
 
+/// The allocator of the `d2c` binary, so the figures are the product's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::Arc;

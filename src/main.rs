@@ -8,6 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+
+/// mimalloc instead of the system allocator: the hot paths (parsing, building incident records)
+/// make many small short-lived allocations, where glibc's malloc and free cost about a fifth of
+/// the CPU time (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 

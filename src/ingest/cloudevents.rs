@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::payload::{Found, Object, Seq, Text, Top};
+use super::payload::{Found, Object, Seq, Text, TextMap, Top};
 use super::{At, Event, Format, IngestError, Limits, category_word, derived_fingerprint, reread};
 use crate::model::{Category, Severity, Status, stable_hash};
 
@@ -213,15 +213,16 @@ fn event(ce: CloudEvent, at: At) -> Result<Event, IngestError> {
 }
 
 /// `data.labels` as the lenient reader would have read it: a map of values, or the type found.
-fn labels_of(value: Value) -> Option<Object<BTreeMap<String, Text>>> {
+fn labels_of(value: Value) -> Option<Object<TextMap>> {
     match value {
         Value::Null => None,
         Value::Object(map) => {
             let null = || Text::Other(Found::Null);
-            let map = map
-                .into_iter()
-                .map(|(k, v)| (k, Text::from_value(v).unwrap_or_else(null)));
-            Some(Object(Ok(map.collect())))
+            let mut out = TextMap::default();
+            for (k, v) in map {
+                out.insert(k, Text::from_value(v).unwrap_or_else(null));
+            }
+            Some(Object(Ok(out)))
         }
         other => Some(Object(Err(Found::of(&other)))),
     }

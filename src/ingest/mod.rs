@@ -54,7 +54,7 @@ use serde::Deserialize;
 
 pub use crate::model::Event;
 use crate::model::{Category, DlqRecord, StableHasher, Status, format_rfc3339, parse_rfc3339};
-use payload::{Envelope, Object, Text, Top};
+use payload::{Envelope, Object, Text, TextMap, Top};
 
 /// An input format d2c reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -530,25 +530,23 @@ impl<'a> At<'a> {
     fn labels(
         self,
         field: &str,
-        value: Option<Object<BTreeMap<String, Text>>>,
+        value: Option<Object<TextMap>>,
     ) -> Result<BTreeMap<String, String>, IngestError> {
-        let map = match value {
-            None => return Ok(BTreeMap::new()),
-            Some(Object(Ok(map))) => map,
+        match value {
+            None => Ok(BTreeMap::new()),
+            Some(Object(Ok(TextMap {
+                bad: Some((k, found)),
+                ..
+            }))) => {
+                let detail = format!("expected a string, found {found}");
+                Err(self.invalid(&format!("{field}.{k}"), detail))
+            }
+            Some(Object(Ok(TextMap { map, bad: None }))) => Ok(map),
             Some(Object(Err(found))) => {
                 let detail = format!("expected an object of string values, found {found}");
-                return Err(self.invalid(field, detail));
+                Err(self.invalid(field, detail))
             }
-        };
-        map.into_iter()
-            .map(|(k, v)| match v.into_scalar() {
-                Ok(v) => Ok((k, v)),
-                Err(found) => {
-                    let detail = format!("expected a string, found {found}");
-                    Err(self.invalid(&format!("{field}.{k}"), detail))
-                }
-            })
-            .collect()
+        }
     }
 
     /// An optional status word; see [`status_word`].

@@ -113,7 +113,7 @@ pub(super) struct Envelope {
     pub category: Option<Text>,
     pub fingerprint: Option<Text>,
     pub id: Option<Text>,
-    pub labels: Option<Object<BTreeMap<String, Text>>>,
+    pub labels: Option<Object<TextMap>>,
     pub attributes: Option<Object<BTreeMap<String, Value>>>,
     // alertmanager
     pub version: Option<Text>,
@@ -148,8 +148,8 @@ pub(super) struct Marks {
 #[serde(default, rename_all = "camelCase")]
 pub(super) struct Alert {
     pub status: Option<Text>,
-    pub labels: Option<Object<BTreeMap<String, Text>>>,
-    pub annotations: Option<Object<BTreeMap<String, Text>>>,
+    pub labels: Option<Object<TextMap>>,
+    pub annotations: Option<Object<TextMap>>,
     pub starts_at: Option<Text>,
     pub ends_at: Option<Text>,
     #[serde(rename = "generatorURL")]
@@ -339,6 +339,52 @@ impl<'de> Visitor<'de> for TextVisitor {
 impl<'de> Deserialize<'de> for Text {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
         d.deserialize_any(TextVisitor)
+    }
+}
+
+/// A JSON object of scalars (labels, annotations), read straight into strings: numbers and
+/// booleans become their text. The first key whose value is not a scalar is kept with the type
+/// found, so the error can name it; reading goes on, as for [`Text`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct TextMap {
+    pub map: BTreeMap<String, String>,
+    pub bad: Option<(String, Found)>,
+}
+
+impl TextMap {
+    pub fn insert(&mut self, key: String, value: Text) {
+        match value.into_scalar() {
+            Ok(v) => {
+                self.map.insert(key, v);
+            }
+            Err(found) => {
+                // The first bad key in key order, as a map would list them.
+                if self.bad.as_ref().is_none_or(|(k, _)| key < *k) {
+                    self.bad = Some((key, found));
+                }
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TextMap {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<TextMap, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = TextMap;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<TextMap, A::Error> {
+                let mut out = TextMap::default();
+                while let Some(key) = access.next_key::<String>()? {
+                    let value: Text = access.next_value()?;
+                    out.insert(key, value);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 
