@@ -13,7 +13,7 @@ use crate::config::CorrelationConfig;
 use crate::correlate::{self, Group, Outcome};
 use crate::impact;
 use crate::model::{Event, Incident, IncidentStatus, Output, Priority, Status};
-use crate::suppress::{InhibitState, SuppressReason, Suppression, Suppressor};
+use crate::suppress::{InhibitState, Silence, SuppressReason, Suppression, Suppressor};
 use crate::topology::Topology;
 
 /// Most suppressed alerts remembered per engine (the oldest go first).
@@ -55,6 +55,10 @@ pub struct EngineState {
     /// [`Engine::checkpoint_state`].
     #[serde(default)]
     pub inhibit: InhibitState,
+    /// Silences added at run time (`POST /api/v1/silences`), by id, so a restored engine has
+    /// them again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub silences: BTreeMap<String, Silence>,
 }
 
 /// The last published version of an incident, as much as the engine needs of it: the version,
@@ -165,8 +169,27 @@ impl Engine {
     /// state's `inhibit` left it.
     pub fn with_suppressor(mut self, mut suppressor: Suppressor) -> Self {
         suppressor.restore_inhibit_state(self.state.inhibit.clone());
+        for s in self.state.silences.values() {
+            if let Err(e) = suppressor.add_silence(s.clone()) {
+                tracing::warn!(id = %s.id, error = %e, "a silence of the checkpoint no longer applies");
+            }
+        }
         self.suppressor = Some(suppressor);
         self
+    }
+
+    /// Adds (or, with the id of an existing one, replaces) a silence at run time. Returns its
+    /// id.
+    pub fn add_silence(&mut self, silence: Silence) -> Result<String, crate::suppress::Error> {
+        let suppressor = match &mut self.suppressor {
+            Some(s) => s,
+            None => self.suppressor.insert(Suppressor::new(Default::default())?),
+        };
+        let id = suppressor.add_silence(silence)?;
+        if let Some(s) = suppressor.silence(&id) {
+            self.state.silences.insert(id.clone(), s.clone());
+        }
+        Ok(id)
     }
 
     /// The state with everything in it, for a checkpoint (the suppressor's inhibition state is
@@ -205,6 +228,18 @@ impl Engine {
             cfg,
             state,
             suppressor: None,
+        }
+        .with_runtime_silences()
+    }
+
+    /// A state with run-time silences needs a suppressor even when the settings have no rules.
+    fn with_runtime_silences(self) -> Self {
+        if self.state.silences.is_empty() {
+            return self;
+        }
+        match Suppressor::new(Default::default()) {
+            Ok(s) => self.with_suppressor(s),
+            Err(_) => self,
         }
     }
 
@@ -775,6 +810,30 @@ mod tests {
         // After the silence the same alert opens an incident.
         other.time = at(200);
         assert_eq!(e.apply(&other).outcome, Outcome::Opened);
+    }
+
+    #[test]
+    fn a_silence_added_at_run_time_survives_a_checkpoint() {
+        let mut e = engine();
+        let silence: crate::suppress::Silence = serde_json::from_value(serde_json::json!({
+            "id": "db", "matchers": "{service=\"payments-db\"}",
+            "starts_at": at(0).to_rfc3339(), "ends_at": at(100).to_rfc3339()
+        }))
+        .unwrap();
+        assert_eq!(e.add_silence(silence).unwrap(), "db");
+        let state = e.checkpoint_state().clone();
+        let s = Settings::embedded().unwrap();
+        let mut restored = s.engine_with_state(
+            serde_json::from_slice(&serde_json::to_vec(&state).unwrap()).unwrap(),
+        );
+        assert_eq!(
+            restored.apply(&pg(Status::Firing, 10)).outcome,
+            Outcome::Suppressed
+        );
+        assert_eq!(
+            restored.apply(&pg(Status::Firing, 200)).outcome,
+            Outcome::Opened
+        );
     }
 
     #[test]

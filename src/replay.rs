@@ -6,7 +6,8 @@
 //! `ingest.tick_interval`): timers due by then run (resolve holds, closing, flapping, resolve
 //! timeouts). Without ticks, time moves only with event times. A line
 //! `{"ack":{"incident":"INC-…","by":"alice","time":"<RFC 3339>"}}` acknowledges an incident,
-//! as `POST /api/v1/incidents/{id}/ack` does.
+//! as `POST /api/v1/incidents/{id}/ack` does, and `{"silence":{…}}` adds a silence, as
+//! `POST /api/v1/silences` does.
 
 use std::io::{BufRead, Write};
 
@@ -53,6 +54,11 @@ pub fn run(
             engine.tick(now)
         } else if let Some(ack) = ack(raw) {
             engine.acknowledge(&ack.incident, &ack.by, ack.time)
+        } else if let Some(silence) = silence(raw) {
+            if let Err(e) = engine.add_silence(silence) {
+                tracing::warn!(error = %e, "silence line refused");
+            }
+            Vec::new()
         } else {
             match ingest::parse(raw, &limits) {
                 Ok((_, events)) => {
@@ -92,6 +98,19 @@ fn tick(raw: &[u8]) -> Option<chrono::DateTime<chrono::Utc>> {
         return None;
     }
     serde_json::from_slice::<Tick>(raw).ok().map(|t| t.tick)
+}
+
+/// The silence of a silence line, `{"silence":{…}}` (the body of `POST /api/v1/silences`).
+fn silence(raw: &[u8]) -> Option<crate::suppress::Silence> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Line {
+        silence: crate::suppress::Silence,
+    }
+    if !raw.starts_with(b"{\"silence\"") {
+        return None;
+    }
+    serde_json::from_slice::<Line>(raw).ok().map(|l| l.silence)
 }
 
 /// The acknowledgement of an ack line.

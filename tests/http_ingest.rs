@@ -270,14 +270,48 @@ async fn http_ingest_writes_raw_records_and_rejects_bad_input() {
     assert_eq!(acked[0]["id"], id.as_str());
     assert!(acked[0]["acknowledged_at"].is_string());
 
-    // Counted per format and result; the ingest stage saw exactly the two accepted payloads.
+    // A silence through the API: checked, then every engine suppresses what it matches.
+    let bad_silence = http_post(
+        &http,
+        "/api/v1/silences",
+        None,
+        br#"{"matchers":"{service=~\"(\"}","starts_at":"2026-01-01T00:00:00Z","ends_at":"2027-01-01T00:00:00Z"}"#.to_vec(),
+    )
+    .await;
+    assert_rejected(&bad_silence, 400, "invalid_value");
+    let silence = http_post(
+        &http,
+        "/api/v1/silences",
+        None,
+        br#"{"id":"mail-maint","matchers":"{service=\"email-worker\"}","starts_at":"2026-01-01T00:00:00Z","ends_at":"2027-01-01T00:00:00Z","created_by":"bob"}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(silence.status, 202, "{:?}", silence.body);
+    assert_eq!(silence.body["id"], "mail-maint");
+    let mail = br#"{"name":"QueueBacklog","time":"2026-11-28T10:00:30Z","ci":"email-worker-1"}"#;
+    let a = http_post(&http, &path("native"), None, mail.to_vec()).await;
+    assert_eq!(a.status, 202, "{:?}", a.body);
+    let mut silenced = None;
+    for _ in 0..100 {
+        silenced = metric(
+            &http_get(&http, "/metrics").1,
+            "d2c_events_suppressed_total{reason=\"silenced\"}",
+        );
+        if silenced == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(silenced, Some(1.0), "the silenced event is counted");
+
+    // Counted per format and result; the ingest stage saw exactly the three accepted payloads.
     let mut text = String::new();
     for _ in 0..50 {
         text = http_get(&http, "/metrics").1;
         if metric(
             &text,
             "d2c_events_consumed_total{format=\"native\",result=\"ok\"}",
-        ) == Some(1.0)
+        ) == Some(2.0)
         {
             break;
         }
@@ -290,7 +324,7 @@ async fn http_ingest_writes_raw_records_and_rejects_bad_input() {
     );
     assert_eq!(
         m("d2c_http_ingest_requests_total{format=\"native\",result=\"accepted\"}"),
-        1.0
+        2.0
     );
     assert_eq!(
         m("d2c_http_ingest_requests_total{format=\"unknown\",result=\"rejected\"}"),
@@ -304,8 +338,12 @@ async fn http_ingest_writes_raw_records_and_rejects_bad_input() {
         m("d2c_http_ingest_requests_total{format=\"native\",result=\"rejected\"}"),
         9.0
     );
-    // Two payloads and one acknowledgement.
-    assert_eq!(m("d2c_http_ingest_seconds_count{result=\"accepted\"}"), 3.0);
+    // Three payloads, one acknowledgement, one silence.
+    assert_eq!(m("d2c_http_ingest_seconds_count{result=\"accepted\"}"), 5.0);
+    assert_eq!(
+        m("d2c_http_ingest_requests_total{format=\"silence\",result=\"accepted\"}"),
+        1.0
+    );
     assert_eq!(
         m("d2c_http_ingest_requests_total{format=\"ack\",result=\"accepted\"}"),
         1.0
@@ -320,7 +358,7 @@ async fn http_ingest_writes_raw_records_and_rejects_bad_input() {
     );
     assert_eq!(
         m("d2c_events_consumed_total{format=\"native\",result=\"ok\"}"),
-        1.0
+        2.0
     );
     for reason in d2c::ingest::IngestError::REASONS {
         assert_eq!(

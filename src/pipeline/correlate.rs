@@ -186,6 +186,14 @@ impl Correlate {
                 outputs.extend(out.into_iter().map(|o| (o, ts)));
                 continue;
             }
+            if let Some(silence) = header_json::<crate::suppress::Silence>(m, super::SILENCE_HEADER)
+            {
+                let id = silence.id.clone();
+                if let Err(e) = part.engine.add_silence(silence) {
+                    tracing::warn!(partition = p, id, error = %e, "silence record refused");
+                }
+                continue;
+            }
             if let Some(ack) = ack_of(m) {
                 let out = part.engine.acknowledge(&ack.incident, &ack.by, ack.time);
                 outputs.extend(out.into_iter().map(|o| (o, ts)));
@@ -529,8 +537,13 @@ fn tick_of(m: &BorrowedMessage<'_>) -> Option<chrono::DateTime<chrono::Utc>> {
 
 /// The acknowledgement an events record carries in its header, if any.
 fn ack_of(m: &BorrowedMessage<'_>) -> Option<super::Ack> {
+    header_json(m, super::ACK_HEADER)
+}
+
+/// The JSON value of header `key`, if the record has it and it reads as a `T`.
+fn header_json<T: serde::de::DeserializeOwned>(m: &BorrowedMessage<'_>, key: &str) -> Option<T> {
     let h = m.headers()?;
-    let v = h.iter().find(|h| h.key == super::ACK_HEADER)?.value?;
+    let v = h.iter().find(|h| h.key == key)?.value?;
     serde_json::from_slice(v).ok()
 }
 

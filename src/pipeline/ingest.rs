@@ -80,12 +80,7 @@ impl Ingest {
         )
         .await
         {
-            if let Err(e) = self.tick(&shutdown).await {
-                match e {
-                    PipelineError::Interrupted => break,
-                    e => return Err(e),
-                }
-            }
+            self.tick();
             if batch.is_empty() {
                 continue;
             }
@@ -190,25 +185,33 @@ impl Ingest {
     }
 
     /// Writes a tick to every events partition when `ingest.tick_interval` has passed.
-    async fn tick(&mut self, shutdown: &CancellationToken) -> Result<(), PipelineError> {
+    /// Enqueues a tick for every events partition when `ingest.tick_interval` has passed,
+    /// without waiting for the broker: a tick lost to an error is replaced by the next one, and
+    /// the idempotent producer keeps it in order with the events around it, so waiting would
+    /// only delay the batch behind it.
+    fn tick(&mut self) {
         let every = self.settings.config.ingest.tick_interval;
         if every.is_zero() || self.ticked.is_some_and(|t| t.elapsed() < every) {
-            return Ok(());
+            return;
         }
         self.ticked = Some(Instant::now());
         let now = chrono::Utc::now();
         let text = crate::model::format_rfc3339(now);
-        let records: Vec<OutRecord> = (0..self.partitions)
-            .map(|p| OutRecord {
-                topic: self.settings.config.topics.events.clone(),
-                partition: Some(p),
-                key: Vec::new(),
-                payload: b"[]".to_vec(),
-                headers: vec![(TICK_HEADER, text.as_str().as_bytes().to_vec())],
-                timestamp: Some(now.timestamp_millis()),
-            })
-            .collect();
-        send_all(&self.producer, &records, &self.metrics, shutdown).await
+        for p in 0..self.partitions {
+            let headers = rdkafka::message::OwnedHeaders::new().insert(rdkafka::message::Header {
+                key: TICK_HEADER,
+                value: Some(text.as_str()),
+            });
+            let record: rdkafka::producer::FutureRecord<'_, [u8], [u8]> =
+                rdkafka::producer::FutureRecord::to(&self.settings.config.topics.events)
+                    .partition(p)
+                    .payload(&b"[]"[..])
+                    .timestamp(now.timestamp_millis())
+                    .headers(headers);
+            if let Err((e, _)) = self.producer.send_result(record) {
+                tracing::debug!(partition = p, error = %e, "tick not enqueued; the next one follows");
+            }
+        }
     }
 
     /// The events records of one batch, partition by partition.

@@ -38,6 +38,11 @@ pub const TICK_HEADER: &str = "d2c.tick";
 /// partition whose engine has the incident applies it, the others ignore it.
 pub const ACK_HEADER: &str = "d2c.ack";
 
+/// Header of a silence record on `topics.events` (empty JSON array payload): a
+/// [`Silence`](crate::suppress::Silence) as JSON, written to every partition by
+/// `POST /api/v1/silences`; every engine adds it.
+pub const SILENCE_HEADER: &str = "d2c.silence";
+
 /// Someone acknowledged an incident.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Ack {

@@ -21,6 +21,13 @@
 //! `400` for a bad id or body; `503` as above. The answer cannot say whether the incident
 //! exists: the engines, not this endpoint, know that.
 //!
+//! `POST /api/v1/silences` with a silence (`matchers`, `starts_at`, `ends_at`, optional `id`,
+//! `created_by`, `comment`, as in `[[suppression.silences]]`) is checked, then written to every
+//! partition of `topics.events` the same way; every engine adds it (and keeps it in its
+//! checkpoints). `202 {"id", "silence", "partitions"}`; `400` with the problem for a bad one. A
+//! silence with the id of an existing one replaces it (end one early by sending it again with
+//! an earlier `ends_at`).
+//!
 //! **Key.** The record key is the request's `X-Source` header (the sending tool or host), else
 //! the format name. Records with one key keep their order in one raw partition, so a sender
 //! that wants its payloads spread over partitions names itself in `X-Source`.
@@ -130,6 +137,9 @@ const UNKNOWN_FORMAT: &str = "unknown";
 /// The `format` label of acknowledgements.
 const ACK: &str = "ack";
 
+/// The `format` label of silences.
+const SILENCE: &str = "silence";
+
 /// Longest incident id or `by` accepted by the acknowledgement endpoint.
 const MAX_ACK_FIELD: usize = 256;
 
@@ -180,6 +190,7 @@ impl IngestApi {
         requests.with_label_values(&[UNKNOWN_FORMAT, Outcome::Rejected.as_str()]);
         for o in Outcome::ALL {
             requests.with_label_values(&[ACK, o.as_str()]);
+            requests.with_label_values(&[SILENCE, o.as_str()]);
         }
         for o in Outcome::ALL {
             seconds.with_label_values(&[o.as_str()]);
@@ -216,6 +227,7 @@ impl IngestApi {
         Router::new()
             .route("/api/v1/events/{format}", post(post_events))
             .route("/api/v1/incidents/{id}/ack", post(post_ack))
+            .route("/api/v1/silences", post(post_silence))
             .with_state(self)
     }
 }
@@ -392,7 +404,6 @@ async fn post_ack(State(api): State<IngestApi>, Path(id): Path<String>, body: Bo
 
 impl IngestApi {
     async fn acknowledge(&self, id: &str, body: Body) -> Answer {
-        let s = &self.inner;
         let bad = |error: String, reason: &str| {
             Answer::rejected(StatusCode::BAD_REQUEST, ACK, error, reason)
         };
@@ -438,6 +449,27 @@ impl IngestApi {
             format: ACK,
             outcome: Outcome::Unavailable,
         };
+        let partitions = match self
+            .broadcast(crate::pipeline::ACK_HEADER, &header_value)
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => return unavailable(e),
+        };
+        Answer {
+            status: StatusCode::ACCEPTED,
+            body: json!({"incident": id, "acknowledged_by": ack.by, "partitions": partitions}),
+            format: ACK,
+            outcome: Outcome::Accepted,
+        }
+    }
+}
+
+impl IngestApi {
+    /// Writes a control record (empty payload, `value` in header `key`) to every partition of
+    /// `topics.events`, waiting for the broker. Returns the number of partitions.
+    async fn broadcast(&self, key: &'static str, value: &[u8]) -> Result<i32, String> {
+        let s = &self.inner;
         let (producer, topic) = (s.producer.clone(), s.events_topic.clone());
         let partitions = tokio::task::spawn_blocking(move || {
             use rdkafka::producer::Producer;
@@ -449,18 +481,14 @@ impl IngestApi {
         .await;
         let partitions = match partitions {
             Ok(Ok(n)) if n > 0 => n as i32,
-            Ok(Ok(_)) => {
-                return unavailable(format!("topic `{}` has no partitions", s.events_topic));
-            }
-            Ok(Err(e)) => {
-                return unavailable(format!("cannot read the events topic's partitions: {e}"));
-            }
-            Err(e) => return unavailable(e.to_string()),
+            Ok(Ok(_)) => return Err(format!("topic `{}` has no partitions", s.events_topic)),
+            Ok(Err(e)) => return Err(format!("cannot read the events topic's partitions: {e}")),
+            Err(e) => return Err(e.to_string()),
         };
         let sends = (0..partitions).map(|p| {
             let headers = rdkafka::message::OwnedHeaders::new().insert(rdkafka::message::Header {
-                key: crate::pipeline::ACK_HEADER,
-                value: Some(&header_value),
+                key,
+                value: Some(value),
             });
             let record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&s.events_topic)
                 .partition(p)
@@ -470,19 +498,85 @@ impl IngestApi {
         });
         for result in futures::future::join_all(sends).await {
             if let Err((e, _)) = result {
-                return unavailable(format!(
-                    "the broker did not acknowledge the acknowledgement ({e}); send it again \
-                     (a second acknowledgement changes nothing)"
+                return Err(format!(
+                    "the broker did not acknowledge the record ({e}); send it again (a repeat \
+                     changes nothing)"
                 ));
             }
         }
-        Answer {
-            status: StatusCode::ACCEPTED,
-            body: json!({"incident": id, "acknowledged_by": ack.by, "partitions": partitions}),
-            format: ACK,
-            outcome: Outcome::Accepted,
+        Ok(partitions)
+    }
+
+    async fn add_silence(&self, body: Body) -> Answer {
+        let bad = |error: String, reason: &str| {
+            Answer::rejected(StatusCode::BAD_REQUEST, SILENCE, error, reason)
+        };
+        let raw = match read_body(body, None, 64 * 1024).await {
+            Ok(raw) => raw,
+            Err(_) => return bad("cannot read the request body".into(), "unreadable_body"),
+        };
+        let silence: crate::suppress::Silence = match serde_json::from_slice(&raw) {
+            Ok(s) => s,
+            Err(e) => {
+                return bad(
+                    format!(
+                        "the body must be a silence: {{\"matchers\": \"{{service=\\\"checkout-api\\\"}}\", \
+                         \"starts_at\": \"…\", \"ends_at\": \"…\", \"created_by\": \"…\", \
+                         \"comment\": \"…\"}} ({e})"
+                    ),
+                    "malformed_json",
+                );
+            }
+        };
+        // Checked (and its id settled) exactly as every engine will.
+        let mut check = match crate::suppress::Suppressor::new(Default::default()) {
+            Ok(c) => c,
+            Err(e) => return bad(e.to_string(), "invalid_value"),
+        };
+        let id = match check.add_silence(silence) {
+            Ok(id) => id,
+            Err(e) => return bad(e.to_string(), "invalid_value"),
+        };
+        let Some(silence) = check.silence(&id).cloned() else {
+            return bad("the silence was not kept".into(), "invalid_value");
+        };
+        let value = serde_json::to_vec(&silence).expect("a silence always serialises");
+        match self
+            .broadcast(crate::pipeline::SILENCE_HEADER, &value)
+            .await
+        {
+            Ok(partitions) => Answer {
+                status: StatusCode::ACCEPTED,
+                body: json!({"id": id, "silence": silence, "partitions": partitions}),
+                format: SILENCE,
+                outcome: Outcome::Accepted,
+            },
+            Err(error) => Answer {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                body: json!({"error": error, "reason": "broker_unavailable"}),
+                format: SILENCE,
+                outcome: Outcome::Unavailable,
+            },
         }
     }
+}
+
+async fn post_silence(State(api): State<IngestApi>, body: Body) -> Response {
+    let start = Instant::now();
+    let answer = api.add_silence(body).await;
+    let s = &api.inner;
+    let result = answer.outcome.as_str();
+    s.requests.with_label_values(&[SILENCE, result]).inc();
+    s.seconds
+        .with_label_values(&[result])
+        .observe(start.elapsed().as_secs_f64());
+    let mut response = (answer.status, axum::Json(answer.body)).into_response();
+    if matches!(answer.outcome, Outcome::Unavailable) {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
 }
 
 fn unavailable(format: Format, error: String) -> Answer {
