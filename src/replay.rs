@@ -86,44 +86,32 @@ pub fn run(
     Ok(stats)
 }
 
-/// The time of a tick line, `{"tick":"2026-11-28T10:30:00Z"}`.
-fn tick(raw: &[u8]) -> Option<chrono::DateTime<chrono::Utc>> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Tick {
-        #[serde(deserialize_with = "crate::model::deserialize_time")]
-        tick: chrono::DateTime<chrono::Utc>,
-    }
-    if !raw.starts_with(b"{\"tick\"") {
+/// The value of a control line `{"<key>": …}` (`tick`, `ack`, `silence`), if `raw` is one.
+fn control<T: serde::de::DeserializeOwned>(raw: &[u8], key: &str) -> Option<T> {
+    let rest = raw.strip_prefix(b"{\"")?.strip_prefix(key.as_bytes())?;
+    if !rest.starts_with(b"\"") {
         return None;
     }
-    serde_json::from_slice::<Tick>(raw).ok().map(|t| t.tick)
+    let mut line: std::collections::BTreeMap<String, T> = serde_json::from_slice(raw).ok()?;
+    if line.len() != 1 {
+        return None;
+    }
+    line.remove(key)
 }
 
-/// The silence of a silence line, `{"silence":{…}}` (the body of `POST /api/v1/silences`).
-fn silence(raw: &[u8]) -> Option<crate::suppress::Silence> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Line {
-        silence: crate::suppress::Silence,
-    }
-    if !raw.starts_with(b"{\"silence\"") {
-        return None;
-    }
-    serde_json::from_slice::<Line>(raw).ok().map(|l| l.silence)
+/// The time of a tick line, `{"tick":"2026-11-28T10:30:00Z"}`.
+fn tick(raw: &[u8]) -> Option<chrono::DateTime<chrono::Utc>> {
+    control::<String>(raw, "tick").and_then(|t| crate::model::parse_rfc3339(&t).ok())
 }
 
 /// The acknowledgement of an ack line.
 fn ack(raw: &[u8]) -> Option<crate::pipeline::Ack> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Line {
-        ack: crate::pipeline::Ack,
-    }
-    if !raw.starts_with(b"{\"ack\"") {
-        return None;
-    }
-    serde_json::from_slice::<Line>(raw).ok().map(|l| l.ack)
+    control(raw, "ack")
+}
+
+/// The silence of a silence line, `{"silence":{…}}` (the body of `POST /api/v1/silences`).
+fn silence(raw: &[u8]) -> Option<crate::suppress::Silence> {
+    control(raw, "silence")
 }
 
 fn trim_line_end(line: &[u8]) -> &[u8] {

@@ -121,6 +121,20 @@ struct Values<T> {
     values: Option<Seq<Object<T>>>,
 }
 
+/// The elements of an `arrayValue` or `kvlistValue` (`field`), or what was wrong with it.
+fn values_of<T>(field: &str, v: Object<Values<T>>) -> Result<Vec<Object<T>>, String> {
+    match v {
+        Object(Ok(Values { values: None })) => Ok(Vec::new()),
+        Object(Ok(Values {
+            values: Some(Seq(Ok(values))),
+        })) => Ok(values),
+        Object(Ok(Values {
+            values: Some(Seq(Err(found))),
+        })) => Err(format!("{field}.values: expected an array, found {found}")),
+        Object(Err(found)) => Err(format!("{field}: expected an object, found {found}")),
+    }
+}
+
 /// What every record of one `resourceLogs` element shares.
 struct Shared {
     ci: Option<String>,
@@ -418,22 +432,7 @@ fn any_value(v: AnyValue) -> Result<Value, String> {
         return scalar("bytesValue", b).map(Value::String);
     }
     if let Some(array) = v.array_value {
-        let values = match array {
-            Object(Ok(Values { values: None })) => Vec::new(),
-            Object(Ok(Values {
-                values: Some(Seq(Ok(values))),
-            })) => values,
-            Object(Ok(Values {
-                values: Some(Seq(Err(found))),
-            })) => {
-                return Err(format!(
-                    "arrayValue.values: expected an array, found {found}"
-                ));
-            }
-            Object(Err(found)) => {
-                return Err(format!("arrayValue: expected an object, found {found}"));
-            }
-        };
+        let values = values_of("arrayValue", array)?;
         return values
             .into_iter()
             .map(|Object(v)| {
@@ -444,22 +443,7 @@ fn any_value(v: AnyValue) -> Result<Value, String> {
             .map(Value::Array);
     }
     if let Some(kvlist) = v.kvlist_value {
-        let values = match kvlist {
-            Object(Ok(Values { values: None })) => Vec::new(),
-            Object(Ok(Values {
-                values: Some(Seq(Ok(values))),
-            })) => values,
-            Object(Ok(Values {
-                values: Some(Seq(Err(found))),
-            })) => {
-                return Err(format!(
-                    "kvlistValue.values: expected an array, found {found}"
-                ));
-            }
-            Object(Err(found)) => {
-                return Err(format!("kvlistValue: expected an object, found {found}"));
-            }
-        };
+        let values = values_of("kvlistValue", kvlist)?;
         return values
             .into_iter()
             .map(|Object(kv)| {

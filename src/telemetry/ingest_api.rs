@@ -273,20 +273,28 @@ async fn post_events(
 ) -> Response {
     let start = Instant::now();
     let answer = api.handle(&name, &headers, body).await;
-    let s = &api.inner;
-    let result = answer.outcome.as_str();
-    s.requests.with_label_values(&[answer.format, result]).inc();
-    s.seconds
-        .with_label_values(&[result])
-        .observe(start.elapsed().as_secs_f64());
-    tracing::debug!(format = answer.format, status = answer.status.as_u16(), result, body = %answer.body, "HTTP ingest request");
-    let mut response = (answer.status, axum::Json(answer.body)).into_response();
-    if matches!(answer.outcome, Outcome::Unavailable) {
+    api.respond(answer, start)
+}
+
+impl IngestApi {
+    /// Counts `answer` (by its `format` label and result) and turns it into the response, with
+    /// `Retry-After: 1` when the broker was unavailable.
+    fn respond(&self, answer: Answer, start: Instant) -> Response {
+        let s = &self.inner;
+        let result = answer.outcome.as_str();
+        s.requests.with_label_values(&[answer.format, result]).inc();
+        s.seconds
+            .with_label_values(&[result])
+            .observe(start.elapsed().as_secs_f64());
+        tracing::debug!(format = answer.format, status = answer.status.as_u16(), result, body = %answer.body, "HTTP API request");
+        let mut response = (answer.status, axum::Json(answer.body)).into_response();
+        if matches!(answer.outcome, Outcome::Unavailable) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
-    response
 }
 
 impl IngestApi {
@@ -387,19 +395,7 @@ struct AckBody {
 async fn post_ack(State(api): State<IngestApi>, Path(id): Path<String>, body: Body) -> Response {
     let start = Instant::now();
     let answer = api.acknowledge(&id, body).await;
-    let s = &api.inner;
-    let result = answer.outcome.as_str();
-    s.requests.with_label_values(&[ACK, result]).inc();
-    s.seconds
-        .with_label_values(&[result])
-        .observe(start.elapsed().as_secs_f64());
-    let mut response = (answer.status, axum::Json(answer.body)).into_response();
-    if matches!(answer.outcome, Outcome::Unavailable) {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    response
+    api.respond(answer, start)
 }
 
 impl IngestApi {
@@ -564,19 +560,7 @@ impl IngestApi {
 async fn post_silence(State(api): State<IngestApi>, body: Body) -> Response {
     let start = Instant::now();
     let answer = api.add_silence(body).await;
-    let s = &api.inner;
-    let result = answer.outcome.as_str();
-    s.requests.with_label_values(&[SILENCE, result]).inc();
-    s.seconds
-        .with_label_values(&[result])
-        .observe(start.elapsed().as_secs_f64());
-    let mut response = (answer.status, axum::Json(answer.body)).into_response();
-    if matches!(answer.outcome, Outcome::Unavailable) {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    response
+    api.respond(answer, start)
 }
 
 fn unavailable(format: Format, error: String) -> Answer {
