@@ -876,6 +876,13 @@ mod tests {
     }
 
     #[test]
+    fn outcomes_index_their_own_list() {
+        for (i, o) in Outcome::ALL.iter().enumerate() {
+            assert_eq!(*o as usize, i, "{o:?}");
+        }
+    }
+
+    #[test]
     fn an_incident_closes_after_the_reopen_window_and_a_new_fire_opens_another() {
         let mut e = engine();
         let id = incidents(&e.apply(&pg(Status::Firing, 0)).outputs)[0]

@@ -16,6 +16,7 @@ use rdkafka::producer::FutureProducer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
+use crate::correlate::Outcome;
 use crate::engine::{Engine, Origin, Summary};
 use crate::model::{IncidentStatus, Output, RfcCategory};
 use crate::settings::Settings;
@@ -130,6 +131,7 @@ impl Correlate {
         let start = Instant::now();
         self.drop_revoked(consumer);
         let mut outputs: Vec<(Output, Option<i64>)> = Vec::new();
+        let mut outcomes = [0u64; Outcome::ALL.len()];
         for m in batch {
             let p = m.partition();
             if !self.parts.contains_key(&p) && !self.restore(consumer, p, shutdown).await? {
@@ -211,10 +213,8 @@ impl Correlate {
             };
             for (ev, origin) in events {
                 let applied = part.engine.apply_from(&ev, origin);
-                self.metrics
-                    .events_correlated
-                    .with_label_values(&[applied.outcome.as_str()])
-                    .inc();
+                // Counted once per batch below, not with a label lookup per event.
+                outcomes[applied.outcome as usize] += 1;
                 if let Some(s) = &applied.suppressed {
                     self.metrics
                         .events_suppressed
@@ -231,6 +231,14 @@ impl Correlate {
                         .inc_by(ev_stats.open_incidents);
                 }
                 outputs.extend(applied.outputs.into_iter().map(|o| (o, ts)));
+            }
+        }
+        for (outcome, n) in Outcome::ALL.iter().zip(outcomes) {
+            if n > 0 {
+                self.metrics
+                    .events_correlated
+                    .with_label_values(&[outcome.as_str()])
+                    .inc_by(n);
             }
         }
         let records: Vec<OutRecord> = outputs.iter().map(|(o, _)| self.record(o)).collect();
