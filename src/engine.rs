@@ -390,23 +390,13 @@ impl Engine {
     fn advance(&mut self, now: DateTime<Utc>, outputs: &mut Vec<Output>) {
         let now = self.state.clock.map_or(now, |c| c.max(now));
         self.state.clock = Some(now);
-        let touched = correlate::run_timers(&mut self.state.correlation, &self.cfg, now);
-        if touched.is_empty() {
-            return;
-        }
-        for (id, due) in touched {
-            self.publish_if_changed(&id, due, outputs);
-        }
-        let known = &self.state.correlation.groups;
-        let gone: Vec<String> = self
-            .state
-            .published
-            .keys()
-            .filter(|id| !known.contains_key(*id))
-            .cloned()
-            .collect();
-        for id in gone {
-            self.forget(&id);
+        for (id, due) in correlate::run_timers(&mut self.state.correlation, &self.cfg, now) {
+            if self.state.correlation.groups.contains_key(&id) {
+                self.publish_if_changed(&id, due, outputs);
+            } else {
+                // Forgotten by its retention timer: forget what was published of it too.
+                self.forget(&id);
+            }
         }
     }
 

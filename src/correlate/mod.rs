@@ -812,20 +812,22 @@ fn touch(touched: &mut Vec<(String, DateTime<Utc>)>, id: &str, due: DateTime<Utc
     }
 }
 
-/// Forgets incident `id` and the alerts it still owns.
-fn forget_group(state: &mut State, id: &str) {
-    if let Some(g) = state.groups.remove(id) {
-        state.close_index(&g.domain, id);
-        for f in g.alerts {
-            if state
-                .alerts
-                .get(&f)
-                .is_some_and(|a| a.incident.as_deref() == Some(id))
-            {
-                state.alerts.remove(&f);
-            }
+/// Forgets incident `id` and the alerts it still owns (not those merged into another).
+/// Returns how many alerts went with it, or `None` when there was no such incident.
+fn forget_group(state: &mut State, id: &str) -> Option<u64> {
+    let g = state.groups.remove(id)?;
+    state.close_index(&g.domain, id);
+    let mut alerts = 0;
+    for f in g.alerts {
+        let owned = state
+            .alerts
+            .get(&f)
+            .is_some_and(|a| a.incident.as_deref() == Some(id));
+        if owned && state.alerts.remove(&f).is_some() {
+            alerts += 1;
         }
     }
+    Some(alerts)
 }
 
 /// The likely root cause among the failing services of one incident: a failing service none of
@@ -920,17 +922,8 @@ pub fn evict(state: &mut State, max_alerts: usize, max_incidents: usize) -> Evic
         if !over(state) {
             break;
         }
-        if let Some(g) = state.groups.remove(&id) {
-            state.close_index(&g.domain, &id);
-            for f in g.alerts {
-                let owned = state
-                    .alerts
-                    .get(&f)
-                    .is_some_and(|a| a.incident.as_deref() == Some(id.as_str()));
-                if owned && state.alerts.remove(&f).is_some() {
-                    out.alerts += 1;
-                }
-            }
+        if let Some(alerts) = forget_group(state, &id) {
+            out.alerts += alerts;
             out.open_incidents += u64::from(open);
             out.incidents.push(id);
         }
