@@ -363,12 +363,13 @@ fn print_incident(i: &Incident) {
     if let Some(rc) = &i.root_cause {
         println!("          root cause: {} ({})", rc.service, rc.reason);
     }
-    for c in &i.related_changes {
+    for r in &i.related_changes {
+        let c = &r.change;
         println!(
             "          related change: {} on {} ({} s before)",
             c.name,
             c.ci.as_deref().or(c.service.as_deref()).unwrap_or("?"),
-            c.seconds_before_incident
+            r.seconds_before_incident
         );
     }
     if let Some(into) = &i.merged_into {

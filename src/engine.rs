@@ -109,7 +109,7 @@ fn substance(i: &Incident) -> u64 {
     text(&mut h, i.merged_into.as_deref().unwrap_or(""));
     h.update(&(i.related_changes.len() as u64).to_le_bytes());
     for c in &i.related_changes {
-        text(&mut h, &c.id);
+        text(&mut h, &c.change.id);
     }
     h.update(&(i.alerts.len() as u64).to_le_bytes());
     for a in &i.alerts {
@@ -1040,7 +1040,14 @@ mod tests {
         ));
         let i = incidents(&out.outputs);
         assert_eq!(i[0].related_changes.len(), 1, "{:?}", i[0]);
-        assert_eq!(i[0].related_changes[0].id, "deploy-42");
+        assert_eq!(i[0].related_changes[0].change.id, "deploy-42");
+        assert_eq!(
+            serde_json::to_value(&i[0].related_changes[0]).unwrap(),
+            serde_json::json!({"id": "deploy-42", "name": "deploy payments-api v2.4.1",
+                "ci": "payments-api-7f9c", "service": "payments-api", "source": "test",
+                "time": at(0), "seconds_before_incident": 120}),
+            "a related change is the change's fields and the seconds before"
+        );
         assert_eq!(i[0].related_changes[0].seconds_before_incident, 120);
         // A change on an unrelated service is not listed.
         let mut other = ev(

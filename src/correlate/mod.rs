@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::CorrelationConfig;
 use crate::model::{
-    AlertRef, Category, Event, IncidentStatus, Labels, RelatedChange, RootCause, StableHasher,
-    Status, stable_hash,
+    AlertRef, Category, Change, Event, IncidentStatus, Labels, RelatedChange, RootCause,
+    StableHasher, Status, stable_hash,
 };
 use crate::topology::{Resolution, Topology};
 
@@ -77,17 +77,6 @@ fn open() -> IncidentStatus {
     IncidentStatus::Open
 }
 
-/// A change event remembered for change correlation.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ChangeRecord {
-    pub time: DateTime<Utc>,
-    pub id: String,
-    pub name: String,
-    pub ci: Option<String>,
-    pub service: Option<String>,
-    pub source: String,
-}
-
 /// Something due later than the event that caused it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Timer {
@@ -120,7 +109,7 @@ pub struct State {
     pub open: BTreeMap<String, BTreeSet<String>>,
     /// Recent change events per correlation domain, oldest first.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub changes: BTreeMap<String, Vec<ChangeRecord>>,
+    pub changes: BTreeMap<String, Vec<Change>>,
     /// Timers by due time.
     #[serde(default)]
     pub timers: BTreeSet<(DateTime<Utc>, Timer)>,
@@ -562,7 +551,7 @@ fn record_change(
     let Some(domain) = alert_domain(topo, res.service.as_deref(), res.ci.as_deref()) else {
         return Vec::new();
     };
-    let change = ChangeRecord {
+    let change = Change {
         time: ev.time,
         id: ev.id.clone(),
         name: ev.name.clone(),
@@ -575,7 +564,8 @@ fn record_change(
     if list.contains(&change) {
         return Vec::new();
     }
-    let at = list.partition_point(|c| c < &change);
+    // Oldest first; ties by id, so the order depends only on the changes.
+    let at = list.partition_point(|c| (c.time, &c.id) < (change.time, &change.id));
     list.insert(at, change);
     let newest = list.last().map(|c| c.time).unwrap_or(ev.time);
     list.retain(|c| newest - c.time <= lookback);
@@ -629,14 +619,9 @@ fn link_changes(state: &mut State, topo: &Topology, cfg: &CorrelationConfig, id:
                     _ => false,
                 }
         });
-        if relevant && !g.related_changes.iter().any(|r| r.id == c.id) {
+        if relevant && !g.related_changes.iter().any(|r| r.change.id == c.id) {
             found.push(RelatedChange {
-                id: c.id.clone(),
-                name: c.name.clone(),
-                ci: c.ci.clone(),
-                service: c.service.clone(),
-                source: c.source.clone(),
-                time: c.time,
+                change: c.clone(),
                 seconds_before_incident: before.num_seconds(),
             });
         }
@@ -648,7 +633,7 @@ fn link_changes(state: &mut State, topo: &Topology, cfg: &CorrelationConfig, id:
     g.related_changes.extend(found);
     // Newest first: the likeliest cause on top.
     g.related_changes
-        .sort_by(|a, b| (b.time, &b.id).cmp(&(a.time, &a.id)));
+        .sort_by(|a, b| (b.change.time, &b.change.id).cmp(&(a.change.time, &a.change.id)));
     true
 }
 

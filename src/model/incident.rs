@@ -60,10 +60,10 @@ impl IncidentStatus {
     }
 }
 
-/// A change (deployment, configuration change) seen shortly before an incident on one of its
-/// services, their dependencies or CIs: a probable cause.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct RelatedChange {
+/// A change event (deployment, configuration change), as d2c remembers it for change
+/// correlation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
     /// The change event's id.
     pub id: String,
     pub name: String,
@@ -73,6 +73,14 @@ pub struct RelatedChange {
     pub service: Option<String>,
     pub source: String,
     pub time: DateTime<Utc>,
+}
+
+/// A change seen shortly before an incident on one of its services, their dependencies or CIs:
+/// a probable cause. Serialised as the change's fields plus `seconds_before_incident`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelatedChange {
+    #[serde(flatten)]
+    pub change: Change,
     /// Seconds from the change to the incident's opening.
     pub seconds_before_incident: i64,
 }

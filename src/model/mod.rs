@@ -10,7 +10,7 @@ mod time;
 
 pub use event::{Category, Event, Severity, Status};
 pub use incident::{
-    AlertRef, Impact, Incident, IncidentStatus, Priority, RelatedChange, RootCause,
+    AlertRef, Change, Impact, Incident, IncidentStatus, Priority, RelatedChange, RootCause,
 };
 pub use labels::Labels;
 pub use output::{DlqRecord, Output};
