@@ -250,6 +250,7 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchRepo
         settings.clone(),
         metrics.clone(),
         Health::default(),
+        crate::telemetry::View::new(settings.topology.clone()),
         stop.clone(),
     ));
     let started = Instant::now();

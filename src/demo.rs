@@ -68,6 +68,7 @@ pub async fn run(
         })?;
     let metrics = Metrics::new(&settings.topology);
     let health = Health::default();
+    let view = telemetry::View::new(settings.topology.clone());
     println!(
         "d2c demo: the real pipeline on an embedded Kafka-protocol broker at {}",
         cfg.kafka.brokers
@@ -100,12 +101,14 @@ pub async fn run(
         telemetry::IngestApi::new(cfg, &metrics)
             .inspect_err(|e| tracing::warn!(error = %e, "HTTP ingest is off"))
             .ok(),
+        Some(view.clone()),
         stop.clone(),
     ));
     let pipeline = tokio::spawn(crate::pipeline::run(
         settings.clone(),
         metrics,
         health,
+        view,
         stop.clone(),
     ));
     let generator = tokio::spawn(generate(settings.clone(), opts.step, stop.clone()));

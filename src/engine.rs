@@ -70,6 +70,38 @@ pub struct Published {
     pub priority: Priority,
     pub capabilities: Vec<String>,
     pub substance: u64,
+    /// Whether that version was acknowledged.
+    #[serde(default)]
+    pub acknowledged: bool,
+    /// Revenue at risk per minute from that version on, and the cost accumulated up to it
+    /// (`cost_at`), so the next version adds what the risk cost in between.
+    #[serde(default)]
+    pub at_risk: f64,
+    #[serde(default)]
+    pub cost: f64,
+    #[serde(default)]
+    pub cost_at: Option<DateTime<Utc>>,
+}
+
+/// A moment in an incident's life that the shell turns into MTTD, MTTA and MTTR histograms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Milestone {
+    pub kind: MilestoneKind,
+    pub priority: Priority,
+    /// The capabilities the incident hurts (the histograms' label, bounded by the service
+    /// model).
+    pub capabilities: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MilestoneKind {
+    /// The incident was opened; `first_event` is the earliest time its source stamped on any
+    /// of its alerts (the shell measures detection from it to the wall clock).
+    Opened { first_event: DateTime<Utc> },
+    /// Acknowledged this many seconds after opening.
+    Acknowledged { seconds: f64 },
+    /// Resolved this many seconds after opening, having absorbed `events` events.
+    Resolved { seconds: f64, events: u64 },
 }
 
 /// A stable hash of what an operator sees in an incident: repeats of an alert (counts, last
@@ -104,6 +136,7 @@ fn substance(i: &Incident) -> u64 {
     list(&mut h, &i.capabilities);
     text(&mut h, &i.impact.criticality);
     h.update(&i.impact.revenue_at_risk_per_minute.to_bits().to_le_bytes());
+    h.update(&i.impact.health.to_bits().to_le_bytes());
     h.update(&i.reopened.to_le_bytes());
     text(&mut h, i.acknowledged_by.as_deref().unwrap_or(""));
     text(&mut h, i.merged_into.as_deref().unwrap_or(""));
@@ -151,6 +184,8 @@ pub struct Summary {
     pub suppressed_alerts: u64,
     pub open_by_priority: BTreeMap<Priority, u64>,
     pub open_by_capability: BTreeMap<String, u64>,
+    /// The own health (0–100) of every service with a firing alert: its worst alert's.
+    pub own_health: BTreeMap<String, f64>,
 }
 
 /// The correlation engine for one stream of events (one input partition).
@@ -162,6 +197,8 @@ pub struct Engine {
     state: EngineState,
     /// Silences, maintenance windows and inhibition; `None` when there are no rules.
     suppressor: Option<Suppressor>,
+    /// Milestones since the shell last took them (not state: metrics only).
+    milestones: Vec<Milestone>,
 }
 
 impl Engine {
@@ -208,6 +245,7 @@ impl Engine {
             cfg,
             state: EngineState::default(),
             suppressor: None,
+            milestones: Vec::new(),
         }
     }
 
@@ -228,6 +266,7 @@ impl Engine {
             cfg,
             state,
             suppressor: None,
+            milestones: Vec::new(),
         }
         .with_runtime_silences()
     }
@@ -405,7 +444,13 @@ impl Engine {
         self.state.rfcs.remove(id);
     }
 
-    /// Gauges for the shell: firing alerts, open incidents by priority and by capability.
+    /// The milestones (openings, acknowledgements, resolutions) since the last call.
+    pub fn take_milestones(&mut self) -> Vec<Milestone> {
+        std::mem::take(&mut self.milestones)
+    }
+
+    /// Gauges for the shell: firing alerts, open incidents by priority and by capability, the
+    /// own health of failing services.
     pub fn summary(&self) -> Summary {
         let mut s = Summary {
             active_alerts: self
@@ -418,6 +463,17 @@ impl Engine {
             suppressed_alerts: self.state.suppressed.len() as u64,
             ..Summary::default()
         };
+        for a in self.state.correlation.alerts.values() {
+            if a.alert.status == Status::Firing
+                && let Some(svc) = &a.alert.service
+            {
+                let h = impact::own_health(a.alert.severity);
+                if h < 100.0 {
+                    let e = s.own_health.entry(svc.clone()).or_insert(100.0);
+                    *e = e.min(h);
+                }
+            }
+        }
         for inc in self.state.published.values() {
             if inc.status == IncidentStatus::Open {
                 *s.open_by_priority.entry(inc.priority).or_default() += 1;
@@ -434,12 +490,27 @@ impl Engine {
             return;
         };
         let mut incident = self.build(group, time);
-        let hash = substance(&incident);
         let previous = self.state.published.get(id);
+        // Priority is raised as the impact grows, never lowered while d2c knows the incident:
+        // lowering it is a decision for a person, and an RFC already raised stays valid.
+        if let Some(p) = previous {
+            incident.priority = incident.priority.min(p.priority);
+        }
+        let hash = substance(&incident);
         if previous.is_some_and(|p| p.substance == hash) {
             return;
         }
         incident.version = previous.map_or(1, |p| p.version + 1);
+        let now = incident.resolved_at.unwrap_or(incident.updated_at);
+        incident.impact.outage_seconds = (now - incident.opened_at).num_seconds().max(0);
+        let (cost, since) = previous.map_or((0.0, incident.opened_at), |p| {
+            (p.cost, p.cost_at.unwrap_or(incident.opened_at))
+        });
+        let minutes = (now - since).num_milliseconds().max(0) as f64 / 60_000.0;
+        // Kept unrounded between versions, so rounding errors do not add up.
+        let cost = cost + previous.map_or(0.0, |p| p.at_risk) * minutes;
+        incident.impact.cost = (cost * 100.0).round() / 100.0;
+        let milestones = milestones_of(&incident, previous);
         let rfc = (incident.status == IncidentStatus::Open)
             .then(|| self.policy.matching(&incident))
             .flatten()
@@ -459,13 +530,66 @@ impl Engine {
                 priority: incident.priority,
                 capabilities: incident.capabilities.clone(),
                 substance: hash,
+                acknowledged: incident.acknowledged_at.is_some(),
+                at_risk: if incident.status == IncidentStatus::Open {
+                    incident.impact.revenue_at_risk_per_minute
+                } else {
+                    0.0
+                },
+                cost,
+                cost_at: Some(now.max(since)),
             },
         );
+        self.milestones.extend(milestones);
         // The incident moves into the output: it can be large, and it is not needed again.
         outputs.push(Output::Incident(incident));
         outputs.extend(rfc.map(Output::Change));
     }
+}
 
+/// The milestones version `i` passes, given the version published before it.
+fn milestones_of(i: &Incident, previous: Option<&Published>) -> Vec<Milestone> {
+    let since_open = |t: DateTime<Utc>| (t - i.opened_at).num_milliseconds() as f64 / 1000.0;
+    let mut kinds = Vec::new();
+    if previous.is_none() && i.status == IncidentStatus::Open {
+        let first_event = i
+            .alerts
+            .iter()
+            .map(|a| a.first_seen)
+            .min()
+            .unwrap_or(i.opened_at);
+        kinds.push(MilestoneKind::Opened { first_event });
+    }
+    if let Some(at) = i.acknowledged_at
+        && !previous.is_some_and(|p| p.acknowledged)
+    {
+        kinds.push(MilestoneKind::Acknowledged {
+            seconds: since_open(at).max(0.0),
+        });
+    }
+    // A quiet stretch can resolve and close an incident in one step; merged incidents did not
+    // resolve (their alerts live on in the other).
+    if let Some(at) = i.resolved_at
+        && i.status != IncidentStatus::Open
+        && i.merged_into.is_none()
+        && previous.is_none_or(|p| p.status == IncidentStatus::Open)
+    {
+        kinds.push(MilestoneKind::Resolved {
+            seconds: since_open(at).max(0.0),
+            events: i.event_count,
+        });
+    }
+    kinds
+        .into_iter()
+        .map(|kind| Milestone {
+            kind,
+            priority: i.priority,
+            capabilities: i.capabilities.clone(),
+        })
+        .collect()
+}
+
+impl Engine {
     fn build(&self, g: &Group, time: DateTime<Utc>) -> Incident {
         let mut alerts: Vec<_> = g
             .alerts
@@ -479,13 +603,21 @@ impl Engine {
             .min()
             .unwrap_or(crate::model::Severity::Info);
         let mut failing: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+        // Impact is that of the alerts still firing; once the incident resolved, that of them
+        // all, so the resolved record still says what the incident hurt.
+        let all = g.status != IncidentStatus::Open;
+        let mut own: BTreeMap<String, f64> = BTreeMap::new();
         for a in &alerts {
             if let Some(s) = &a.service {
                 let t = failing.entry(s.clone()).or_insert(a.first_seen);
                 *t = (*t).min(a.first_seen);
+                if a.status == Status::Firing || all {
+                    let h = own.entry(s.clone()).or_insert(100.0);
+                    *h = h.min(impact::own_health(a.severity));
+                }
             }
         }
-        let assessment = impact::assess(&self.topo, failing.keys().map(String::as_str), severity);
+        let assessment = impact::assess(&self.topo, &own, severity);
         let root_cause = correlate::root_cause(&self.topo, &failing);
         if let Some(rc) = &root_cause {
             for a in &mut alerts {

@@ -269,6 +269,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signal();
     let metrics = Metrics::new(&settings.topology);
     let health = Health::default();
+    let view = telemetry::View::new(settings.topology.clone());
     let listen = &settings.config.http.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -280,10 +281,11 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         metrics.clone(),
         health.clone(),
         Some(ingest),
+        Some(view.clone()),
         shutdown.clone(),
     ));
     let deadline = settings.config.kafka.shutdown_deadline;
-    let pipeline = d2c::pipeline::run(settings, metrics, health, shutdown.clone());
+    let pipeline = d2c::pipeline::run(settings, metrics, health, view, shutdown.clone());
     let result = tokio::select! {
         r = pipeline => r,
         _ = async { shutdown.cancelled().await; tokio::time::sleep(deadline).await } => {

@@ -36,7 +36,7 @@ fn check_accepts_the_example_configuration() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.contains("ok (10 services, 5 capabilities, 3 change rules"),
+        out.contains("ok (14 services, 6 capabilities, 3 change rules"),
         "{out}"
     );
 }

@@ -59,6 +59,7 @@ pub fn large_topology() -> Topology {
                     depends_on,
                     capabilities,
                     domain: None,
+                    requires: Default::default(),
                 },
             );
             for c in 0..CIS_PER_SERVICE {

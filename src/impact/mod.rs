@@ -1,73 +1,200 @@
-//! Impact: from the failing services of an incident to the services and business capabilities
-//! it hurts, the revenue at risk, and the ITIL priority (impact × urgency).
+//! Impact: from the services whose own alerts fail to the health of every service and business
+//! capability, with redundancy (a service needs all, any or k of its dependencies), the revenue
+//! at risk and users affected, and the ITIL priority (impact × urgency).
+//!
+//! Health is a score 0–100 in the manner of Splunk ITSI: 100 is up, 0 is down, anything between
+//! is degraded. A service's own health comes from its worst firing alert ([`own_health`]); its
+//! health is the lower of that and what its dependencies leave it ([`evaluate`]); a capability
+//! takes the worst health of the services that deliver it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::{Impact, Priority, Severity};
-use crate::topology::{Criticality, Topology};
+use crate::model::{CapabilityImpact, Impact, Priority, ServiceState, Severity};
+use crate::topology::{Criticality, Requires, Topology};
+
+/// The health an alert of `severity` leaves its service: critical and major take it down (0),
+/// minor leaves 50, warning 75; info does not hurt it (100).
+pub fn own_health(severity: Severity) -> f64 {
+    match severity {
+        Severity::Critical | Severity::Major => 0.0,
+        Severity::Minor => 50.0,
+        Severity::Warning => 75.0,
+        Severity::Info => 100.0,
+    }
+}
+
+/// The health of every service and capability hurt (below 100); the others are up.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Evaluation {
+    /// Health of each service that is not up.
+    pub services: BTreeMap<String, f64>,
+    /// Each capability that is not up, worst first (then by name).
+    pub capabilities: Vec<CapabilityImpact>,
+}
+
+impl Evaluation {
+    /// The health of service `name` (100 when not hurt).
+    pub fn service_health(&self, name: &str) -> f64 {
+        self.services.get(name).copied().unwrap_or(100.0)
+    }
+}
+
+/// Health from a service's dependencies: with `all`, the worst of them; with k of N, 0 when
+/// fewer than k work (health above 0), else their mean (so losing one replica of two leaves 50).
+fn from_dependencies(requires: Requires, deps: &[f64]) -> f64 {
+    if deps.is_empty() {
+        return 100.0;
+    }
+    match requires {
+        Requires::All => deps.iter().copied().fold(100.0, f64::min),
+        Requires::AtLeast(k) => {
+            let working = deps.iter().filter(|h| **h > 0.0).count();
+            if working < k as usize {
+                0.0
+            } else {
+                deps.iter().sum::<f64>() / deps.len() as f64
+            }
+        }
+    }
+}
+
+/// Rounds a health or money figure to two decimals for people to read (states are decided on
+/// the unrounded figure).
+fn round2(x: f64) -> f64 {
+    // `+ 0.0` turns the -0.0 of an empty sum into 0.
+    (x * 100.0).round() / 100.0 + 0.0
+}
+
+/// Evaluates the health of every service and capability, given the own health of the services
+/// whose alerts fire (`own`, 0–100; services not in the topology are ignored).
+pub fn evaluate(topo: &Topology, own: &BTreeMap<String, f64>) -> Evaluation {
+    // Only the failing services and the services that need them can be hurt.
+    let mut candidates: BTreeSet<&str> = BTreeSet::new();
+    for (name, h) in own {
+        if *h < 100.0
+            && let Some(users) = topo.needed_by(name)
+        {
+            candidates.insert(name);
+            candidates.extend(users.iter().map(String::as_str));
+        }
+    }
+    let mut order: Vec<&str> = candidates.into_iter().collect();
+    // A service needs strictly more services than any of its dependencies: this is a
+    // dependency order.
+    order.sort_by_key(|n| (topo.dependency_rank(n), *n));
+    let mut health: BTreeMap<String, f64> = BTreeMap::new();
+    for name in order {
+        let Some(def) = topo.service(name) else {
+            continue;
+        };
+        let deps: Vec<f64> = def
+            .depends_on
+            .iter()
+            .map(|d| health.get(d).copied().unwrap_or(100.0))
+            .collect();
+        let h = own
+            .get(name)
+            .copied()
+            .unwrap_or(100.0)
+            .clamp(0.0, 100.0)
+            .min(from_dependencies(def.requires, &deps));
+        if h < 100.0 {
+            health.insert(name.to_string(), h);
+        }
+    }
+    let mut capabilities: Vec<CapabilityImpact> = topo
+        .capabilities()
+        .iter()
+        .filter_map(|(name, cap)| {
+            let h = topo
+                .delivered_by(name)
+                .iter()
+                .map(|s| health.get(s).copied().unwrap_or(100.0))
+                .fold(100.0, f64::min);
+            (h < 100.0).then(|| {
+                let lost = (100.0 - h) / 100.0;
+                CapabilityImpact {
+                    capability: name.clone(),
+                    state: ServiceState::of(h),
+                    health: round2(h),
+                    users_affected: (cap.users as f64 * lost).round() as u64,
+                    revenue_at_risk_per_minute: round2(cap.revenue_per_minute * lost),
+                }
+            })
+        })
+        .collect();
+    capabilities.sort_by(|a, b| {
+        a.health
+            .total_cmp(&b.health)
+            .then(a.capability.cmp(&b.capability))
+    });
+    Evaluation {
+        services: health,
+        capabilities,
+    }
+}
 
 /// What an incident hurts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assessment {
-    /// The failing services and every service that needs them.
+    /// The services that are not up: the failing ones and those their failure reaches.
     pub services: Vec<String>,
     pub capabilities: Vec<String>,
+    /// Criticality, health, revenue at risk, users affected, per-capability detail; outage
+    /// duration and cost are the engine's to fill in.
     pub impact: Impact,
     pub priority: Priority,
 }
 
-/// Assesses an incident whose alerts fail `failing` services with worst severity `severity`.
-/// Impact comes from the most critical capability hurt (an incident that hurts no known
-/// capability counts as low impact), urgency from the severity.
-pub fn assess<'a>(
-    topo: &Topology,
-    failing: impl IntoIterator<Item = &'a str>,
-    severity: Severity,
-) -> Assessment {
-    let services: BTreeSet<String> = topo.affected(failing);
-    let capabilities = topo.capabilities_of(&services);
-    let caps: Vec<_> = capabilities
+/// Assesses an incident whose alerts leave the services of `own` at that health, with worst
+/// severity `severity`. Impact comes from the most critical capability hurt, one step lower when
+/// it is only degraded (an incident that hurts no known capability counts as low impact);
+/// urgency from the severity.
+pub fn assess(topo: &Topology, own: &BTreeMap<String, f64>, severity: Severity) -> Assessment {
+    let eval = evaluate(topo, own);
+    let mut criticality: Option<Criticality> = None;
+    let mut impact_rank = 3;
+    for c in &eval.capabilities {
+        if let Some(cap) = topo.capability(&c.capability) {
+            criticality = Some(criticality.map_or(cap.criticality, |k| k.min(cap.criticality)));
+            let rank = cap.criticality.impact() + u8::from(c.state == ServiceState::Degraded);
+            impact_rank = impact_rank.min(rank);
+        }
+    }
+    let health = if eval.capabilities.is_empty() {
+        eval.services.values().copied().fold(100.0, f64::min)
+    } else {
+        eval.capabilities
+            .iter()
+            .map(|c| c.health)
+            .fold(100.0, f64::min)
+    };
+    let mut capabilities: Vec<String> = eval
+        .capabilities
         .iter()
-        .filter_map(|c| topo.capability(c))
+        .map(|c| c.capability.clone())
         .collect();
-    let criticality: Option<Criticality> = caps.iter().map(|c| c.criticality).min();
-    let revenue: f64 = caps.iter().map(|c| c.revenue_per_minute).sum();
-    let impact_rank = criticality.map_or(3, Criticality::impact);
+    capabilities.sort();
     Assessment {
-        services: services.into_iter().collect(),
-        capabilities: capabilities.into_iter().collect(),
+        services: eval.services.keys().cloned().collect(),
+        capabilities,
         impact: Impact {
             criticality: criticality.map_or("none", Criticality::as_str).to_string(),
-            revenue_at_risk_per_minute: revenue,
+            health: round2(health),
+            revenue_at_risk_per_minute: round2(
+                eval.capabilities
+                    .iter()
+                    .map(|c| c.revenue_at_risk_per_minute)
+                    .sum(),
+            ),
+            users_affected: eval.capabilities.iter().map(|c| c.users_affected).sum(),
+            outage_seconds: 0,
+            cost: 0.0,
+            capabilities: eval.capabilities,
         },
         priority: Priority::from_matrix(impact_rank, severity.urgency()),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::Path;
-
-    #[test]
-    fn priority_follows_criticality_and_severity() {
-        let t = Topology::from_str(
-            "[capabilities.pay]\ncriticality = \"high\"\nrevenue_per_minute = 50.0\n[capabilities.blog]\ncriticality = \"low\"\nrevenue_per_minute = 1.5\n[services.db]\n[services.api]\ndepends_on = [\"db\"]\ncapabilities = [\"pay\", \"blog\"]\n[services.lone]\n",
-            Path::new("t.toml"),
-        )
-        .unwrap();
-        let a = assess(&t, ["db"], Severity::Critical);
-        assert_eq!(a.services, ["api", "db"]);
-        assert_eq!(a.capabilities, ["blog", "pay"]);
-        assert_eq!(a.impact.criticality, "high");
-        assert_eq!(a.impact.revenue_at_risk_per_minute, 51.5);
-        assert_eq!(a.priority, Priority::P1);
-        assert_eq!(assess(&t, ["db"], Severity::Warning).priority, Priority::P4);
-        assert_eq!(assess(&t, ["db"], Severity::Major).priority, Priority::P2);
-        let lone = assess(&t, ["lone"], Severity::Critical);
-        assert_eq!(
-            (lone.priority, lone.impact.criticality.as_str()),
-            (Priority::P3, "none")
-        );
-    }
-}
+mod tests;

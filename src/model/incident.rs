@@ -140,14 +140,82 @@ pub struct RootCause {
     pub reason: String,
 }
 
+/// How well a service or capability works: `up` (health 100), `degraded` (between), `down`
+/// (health 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceState {
+    Up,
+    Degraded,
+    Down,
+}
+
+impl ServiceState {
+    /// The state of a health score 0–100.
+    pub fn of(health: f64) -> ServiceState {
+        if health >= 100.0 {
+            ServiceState::Up
+        } else if health <= 0.0 {
+            ServiceState::Down
+        } else {
+            ServiceState::Degraded
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceState::Up => "up",
+            ServiceState::Degraded => "degraded",
+            ServiceState::Down => "down",
+        }
+    }
+
+    pub const ALL: [ServiceState; 3] =
+        [ServiceState::Up, ServiceState::Degraded, ServiceState::Down];
+}
+
+/// What a failure costs one business capability.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapabilityImpact {
+    pub capability: String,
+    pub state: ServiceState,
+    /// 0 (down) to 100 (up): the worst health of the services that deliver it.
+    pub health: f64,
+    /// The capability's users, in proportion to the health lost.
+    pub users_affected: u64,
+    /// The capability's revenue per minute, in proportion to the health lost.
+    pub revenue_at_risk_per_minute: f64,
+}
+
 /// What the incident costs the business.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Impact {
     /// The most critical capability hurt: `high`, `medium`, `low`, or `none` when no capability
     /// is known.
     pub criticality: String,
-    /// Sum of the revenue per minute of every capability hurt.
+    /// 0–100: the worst health among the capabilities hurt (or, when none is, among the
+    /// services hurt); 100 when nothing is hurt.
+    #[serde(default = "full_health")]
+    pub health: f64,
+    /// Sum of the revenue at risk of every capability hurt.
     pub revenue_at_risk_per_minute: f64,
+    /// Sum of the users affected of every capability hurt.
+    #[serde(default)]
+    pub users_affected: u64,
+    /// Seconds from opening to resolution (or to this version, while open).
+    #[serde(default)]
+    pub outage_seconds: i64,
+    /// Revenue at risk accumulated since opening (per-minute risk × minutes, as the risk
+    /// changed from version to version).
+    #[serde(default)]
+    pub cost: f64,
+    /// Each capability hurt, worst first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<CapabilityImpact>,
+}
+
+fn full_health() -> f64 {
+    100.0
 }
 
 /// A group of alerts that share one cause. Each change is published as a new `version`; the pair

@@ -10,7 +10,8 @@ mod time;
 
 pub use event::{Category, Event, Severity, Status};
 pub use incident::{
-    AlertRef, Change, Impact, Incident, IncidentStatus, Priority, RelatedChange, RootCause,
+    AlertRef, CapabilityImpact, Change, Impact, Incident, IncidentStatus, Priority, RelatedChange,
+    RootCause, ServiceState,
 };
 pub use labels::Labels;
 pub use output::{DlqRecord, Output};

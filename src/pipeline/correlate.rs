@@ -20,7 +20,7 @@ use crate::correlate::Outcome;
 use crate::engine::{Engine, Origin, Summary};
 use crate::model::{IncidentStatus, Output, RfcCategory};
 use crate::settings::Settings;
-use crate::telemetry::{Health, Metrics};
+use crate::telemetry::{Health, Metrics, View};
 
 use super::checkpoint::{self, Checkpoint};
 use super::kafka::{LagContext, OutRecord, base_config, send_all};
@@ -56,6 +56,8 @@ pub(super) struct Correlate {
     /// When the state gauges were last computed (they walk the whole state, so at most once a
     /// second, not per batch).
     gauges_at: Option<Instant>,
+    /// What the read API serves: latest incident versions and the service model's health.
+    view: View,
 }
 
 impl Correlate {
@@ -63,6 +65,7 @@ impl Correlate {
         settings: &Arc<Settings>,
         producer: FutureProducer,
         metrics: Metrics,
+        view: View,
     ) -> Result<Self, PipelineError> {
         let k = &settings.config.kafka;
         let mut c = base_config(k);
@@ -79,6 +82,7 @@ impl Correlate {
             parts: HashMap::new(),
             restorer: Arc::new(restorer),
             gauges_at: None,
+            view,
         })
     }
 
@@ -244,12 +248,24 @@ impl Correlate {
         let records: Vec<OutRecord> = outputs.iter().map(|(o, _)| self.record(o)).collect();
         send_all(&self.producer, &records, &self.metrics, shutdown).await?;
         self.count(&outputs);
+        self.view
+            .update(outputs.iter().filter_map(|(o, _)| match o {
+                Output::Incident(i) => Some(i),
+                _ => None,
+            }));
+        let now = chrono::Utc::now();
+        for part in self.parts.values_mut() {
+            for m in part.engine.take_milestones() {
+                self.metrics.business.observe(&m, now);
+            }
+        }
         self.checkpoint(consumer, false, shutdown).await?;
         if self
             .gauges_at
             .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
         {
-            self.set_gauges();
+            let elapsed = self.gauges_at.map_or(Duration::ZERO, |t| t.elapsed());
+            self.set_gauges(elapsed);
             self.gauges_at = Some(Instant::now());
         }
         if !batch.is_empty() {
@@ -452,10 +468,16 @@ impl Correlate {
         Ok(())
     }
 
-    fn set_gauges(&self) {
+    /// Sets the state gauges, the business-impact gauges (adding `elapsed` worth of cost) and
+    /// the read API's view of the service model's health.
+    fn set_gauges(&self, elapsed: Duration) {
         let mut total = Summary::default();
         for part in self.parts.values() {
             let s = part.engine.summary();
+            for (svc, h) in s.own_health {
+                let e = total.own_health.entry(svc).or_insert(100.0);
+                *e = e.min(h);
+            }
             total.active_alerts += s.active_alerts;
             total.suppressed_alerts += s.suppressed_alerts;
             for (p, n) in s.open_by_priority {
@@ -467,6 +489,16 @@ impl Correlate {
         }
         self.metrics.set_summary(&total, &self.settings.topology);
         self.metrics.partitions_owned.set(self.parts.len() as i64);
+        let topo = &self.settings.topology;
+        let eval = crate::impact::evaluate(topo, &total.own_health);
+        self.metrics.business.set(&eval, topo, elapsed);
+        self.view.set_health(eval, topo.clone());
+        // Incidents of revoked partitions, or forgotten, leave the view.
+        self.view.retain(|id| {
+            self.parts
+                .values()
+                .any(|p| p.engine.state().published.contains_key(id))
+        });
     }
 
     fn record(&self, o: &Output) -> OutRecord {

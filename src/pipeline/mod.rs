@@ -90,7 +90,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::Origin;
 use crate::settings::Settings;
-use crate::telemetry::{Health, Metrics};
+use crate::telemetry::{Health, Metrics, View};
 
 use kafka::LagContext;
 
@@ -130,6 +130,7 @@ pub async fn run(
     settings: Arc<Settings>,
     metrics: Metrics,
     health: Health,
+    view: View,
     shutdown: CancellationToken,
 ) -> Result<(), PipelineError> {
     let cfg = &settings.config;
@@ -150,7 +151,7 @@ pub async fn run(
         metrics.clone(),
         events_partitions,
     );
-    let correlate = correlate::Correlate::new(&settings, producer.clone(), metrics.clone())?;
+    let correlate = correlate::Correlate::new(&settings, producer.clone(), metrics.clone(), view)?;
     let (a, b) = tokio::join!(
         guard(
             "ingest",

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Metrics;
 use super::ingest_api::IngestApi;
+use super::query_api::View;
 
 /// Readiness shared between the pipeline (which sets it) and the server (which reports it).
 #[derive(Debug, Clone, Default)]
@@ -38,12 +39,14 @@ struct AppState {
 }
 
 /// Serves the endpoints on `listener` until `shutdown` is cancelled; `ingest` adds
-/// `POST /api/v1/events/{format}`. On shutdown, requests in progress are answered first.
+/// `POST /api/v1/events/{format}` (and acknowledgements, silences), `view` the read API
+/// (`GET /api/v1/incidents`, `/services`, `/capabilities`). On shutdown, requests in progress are answered first.
 pub async fn serve(
     listener: TcpListener,
     metrics: Metrics,
     health: Health,
     ingest: Option<IngestApi>,
+    view: Option<View>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let mut app = Router::new()
@@ -53,6 +56,9 @@ pub async fn serve(
         .with_state(AppState { metrics, health });
     if let Some(api) = ingest {
         app = app.merge(api.router());
+    }
+    if let Some(view) = view {
+        app = app.merge(view.router());
     }
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())

@@ -46,6 +46,8 @@ pub struct Metrics {
     pub checkpoint_bytes: Histogram,
     pub partitions_owned: IntGauge,
     pub input_gaps: IntCounter,
+    /// Business impact: capability and service health, MTTD/MTTA/MTTR, cost.
+    pub business: super::business::BusinessMetrics,
 }
 
 fn plain_counter(r: &Registry, name: &str, help: &str) -> IntCounter {
@@ -245,8 +247,10 @@ impl Metrics {
                 "d2c_input_gaps_total",
                 "Times input between a checkpoint and the consumer position was no longer readable (deleted by retention).",
             ),
+            business: super::business::BusinessMetrics::new(&r, topology),
             registry: r,
         };
+        m.business.init_series(topology);
         for kind in ["alert", "incident", "open_incident"] {
             m.state_evictions.with_label_values(&[kind]);
         }

@@ -72,6 +72,56 @@ pub struct ServiceDef {
     /// connected component of the dependency graph, named after its first service by name.
     #[serde(default)]
     pub domain: Option<String>,
+    /// How many of `depends_on` the service needs: `"all"` (default), `"any"` (redundant
+    /// replicas: one is enough) or a number k (k of N, like a quorum).
+    #[serde(default, skip_serializing_if = "Requires::is_all")]
+    pub requires: Requires,
+}
+
+/// How many of its dependencies a service needs to work (see [`ServiceDef::requires`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Requires {
+    /// Every dependency: one down takes the service down.
+    #[default]
+    All,
+    /// At least this many (`"any"` is 1): fewer working takes it down; losing any while enough
+    /// still work leaves it degraded.
+    AtLeast(u32),
+}
+
+impl Requires {
+    pub fn is_all(&self) -> bool {
+        *self == Requires::All
+    }
+}
+
+impl Serialize for Requires {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Requires::All => s.serialize_str("all"),
+            Requires::AtLeast(1) => s.serialize_str("any"),
+            Requires::AtLeast(k) => s.serialize_u32(*k),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Requires {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Word(String),
+            Count(i64),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Word(w) if w == "all" => Ok(Requires::All),
+            Raw::Word(w) if w == "any" => Ok(Requires::AtLeast(1)),
+            Raw::Count(k) if k >= 1 && k <= i64::from(u32::MAX) => Ok(Requires::AtLeast(k as u32)),
+            _ => Err(serde::de::Error::custom(
+                "expected \"all\", \"any\" or a number of dependencies (1 or more)",
+            )),
+        }
+    }
 }
 
 /// A configuration item: a thing events are about (host, database, pod, queue …).
@@ -107,6 +157,9 @@ struct Service {
     needs: BTreeSet<String>,
     /// Every service that needs this one, directly or through others.
     needed_by: BTreeSet<String>,
+    /// The other members of every redundancy group (dependencies of a service that requires
+    /// `any` or k of them) this one belongs to: replicas failing together are one incident.
+    peers: BTreeSet<String>,
     domain: String,
 }
 
@@ -114,7 +167,10 @@ struct Service {
 #[derive(Debug, Clone, Default)]
 pub struct Topology {
     capabilities: BTreeMap<String, Capability>,
+    /// Services delivering each capability.
+    delivered_by: BTreeMap<String, Vec<String>>,
     services: BTreeMap<String, Service>,
+
     ci_service: HashMap<String, String>,
     matchers: Vec<(BTreeMap<String, String>, String)>,
 }
@@ -177,6 +233,17 @@ impl Topology {
                         "names the service itself".into(),
                     ));
                 }
+            }
+            if let Requires::AtLeast(k) = s.requires
+                && k as usize > s.depends_on.len()
+            {
+                return Err((
+                    format!("services.{name}.requires"),
+                    format!(
+                        "asks for {k} working dependencies, but depends_on lists {}",
+                        s.depends_on.len()
+                    ),
+                ));
             }
             for c in &s.capabilities {
                 if !f.capabilities.contains_key(c) {
@@ -243,6 +310,7 @@ impl Topology {
                     def: def.clone(),
                     needs: needs(name)?,
                     needed_by: BTreeSet::new(),
+                    peers: BTreeSet::new(),
                     domain: String::new(),
                 },
             );
@@ -257,6 +325,19 @@ impl Topology {
                 .expect("checked above")
                 .needed_by
                 .insert(user);
+        }
+        for def in f.services.values() {
+            if def.requires.is_all() {
+                continue;
+            }
+            for a in &def.depends_on {
+                let others = def.depends_on.iter().filter(|b| *b != a).cloned();
+                services
+                    .get_mut(a)
+                    .expect("checked above")
+                    .peers
+                    .extend(others);
+            }
         }
         // Default domain: the connected component, named after its smallest service name.
         let names: Vec<String> = services.keys().cloned().collect();
@@ -292,8 +373,18 @@ impl Topology {
                 .clone()
                 .unwrap_or_else(|| component[name].clone());
         }
+        let mut delivered_by: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (name, s) in &services {
+            for c in &s.def.capabilities {
+                delivered_by
+                    .entry(c.clone())
+                    .or_default()
+                    .push(name.clone());
+            }
+        }
         Ok(Topology {
             capabilities: f.capabilities,
+            delivered_by,
             services,
             ci_service,
             matchers,
@@ -330,13 +421,14 @@ impl Topology {
         }
     }
 
-    /// True when `a` and `b` are the same service, or one needs the other (directly or not)
-    /// and both are in the same correlation domain. Services of different domains never
+    /// True when `a` and `b` are the same service, or one needs the other (directly or not),
+    /// or both are replicas in one redundancy group, and both are in the same correlation
+    /// domain. Services of different domains never
     /// correlate, because their events may be handled on different partitions.
     pub fn linked(&self, a: &str, b: &str) -> bool {
         a == b
             || self.services.get(a).is_some_and(|s| {
-                (s.needs.contains(b) || s.needed_by.contains(b))
+                (s.needs.contains(b) || s.needed_by.contains(b) || s.peers.contains(b))
                     && self.services.get(b).is_some_and(|o| o.domain == s.domain)
             })
     }
@@ -370,6 +462,32 @@ impl Topology {
             .collect()
     }
 
+    /// Services that deliver capability `name`.
+    pub fn delivered_by(&self, name: &str) -> &[String] {
+        self.delivered_by.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// The definition of service `name`.
+    pub fn service(&self, name: &str) -> Option<&ServiceDef> {
+        self.services.get(name).map(|s| &s.def)
+    }
+
+    /// How many services `name` needs, directly or not: a service ranks above each of its
+    /// dependencies, so sorting by rank gives a dependency order.
+    pub fn dependency_rank(&self, name: &str) -> usize {
+        self.services.get(name).map_or(0, |s| s.needs.len())
+    }
+
+    /// Services that need `name`, directly or not.
+    pub fn needed_by(&self, name: &str) -> Option<&BTreeSet<String>> {
+        self.services.get(name).map(|s| &s.needed_by)
+    }
+
+    /// Every capability, by name.
+    pub fn capabilities(&self) -> &BTreeMap<String, Capability> {
+        &self.capabilities
+    }
+
     pub fn capability(&self, name: &str) -> Option<&Capability> {
         self.capabilities.get(name)
     }
@@ -382,6 +500,11 @@ impl Topology {
     /// Service names, sorted.
     pub fn service_names(&self) -> impl Iterator<Item = &str> {
         self.services.keys().map(String::as_str)
+    }
+
+    /// How many CIs the model lists.
+    pub fn ci_count(&self) -> usize {
+        self.ci_service.len()
     }
 
     /// CIs of `service`, in file order of their ids.

@@ -1,0 +1,303 @@
+//! The read side of the HTTP API, for people and dashboards: `GET /api/v1/incidents` (filter by
+//! status, priority, capability), `GET /api/v1/incidents/{id}`, `GET /api/v1/services` (with
+//! state and health) and `GET /api/v1/capabilities` (with health, revenue at risk, users
+//! affected). It serves a [`View`] that the correlate stage keeps current: the latest version of
+//! every incident this instance's partitions hold (closed ones are dropped) and the health of
+//! the service model.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::impact::Evaluation;
+use crate::model::{Incident, IncidentStatus, Priority, ServiceState};
+use crate::topology::{Criticality, Requires, Topology};
+
+/// What the query API serves, shared between the correlate stage (which writes it) and the
+/// HTTP server (which reads it). Cloning shares it.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    inner: Arc<RwLock<ViewData>>,
+}
+
+#[derive(Debug, Default)]
+struct ViewData {
+    incidents: HashMap<String, Incident>,
+    evaluation: Evaluation,
+    topology: Arc<Topology>,
+}
+
+impl View {
+    pub fn new(topology: Arc<Topology>) -> View {
+        let v = View::default();
+        v.write().topology = topology;
+        v
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, ViewData> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, ViewData> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the incident records of one batch (published, in order): the last version of each
+    /// replaces what the view had; a closed incident leaves the view.
+    pub fn update<'a>(&self, incidents: impl DoubleEndedIterator<Item = &'a Incident>) {
+        let mut seen = HashSet::new();
+        let latest: Vec<&Incident> = incidents.rev().filter(|i| seen.insert(&i.id)).collect();
+        if latest.is_empty() {
+            return;
+        }
+        let mut v = self.write();
+        for i in latest {
+            if i.status == IncidentStatus::Closed {
+                v.incidents.remove(&i.id);
+            } else if v
+                .incidents
+                .get(&i.id)
+                .is_none_or(|old| old.version < i.version)
+            {
+                v.incidents.insert(i.id.clone(), i.clone());
+            }
+        }
+    }
+
+    /// Keeps only the incidents `known` still holds (after partitions were revoked or state
+    /// forgotten).
+    pub fn retain(&self, known: impl Fn(&str) -> bool) {
+        self.write().incidents.retain(|id, _| known(id));
+    }
+
+    /// The health of the service model, and the model it is about.
+    pub fn set_health(&self, evaluation: Evaluation, topology: Arc<Topology>) {
+        let mut v = self.write();
+        v.evaluation = evaluation;
+        v.topology = topology;
+    }
+
+    /// The routes, ready to be merged into the HTTP server's router.
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/api/v1/incidents", get(list_incidents))
+            .route("/api/v1/incidents/{id}", get(one_incident))
+            .route("/api/v1/services", get(services))
+            .route("/api/v1/capabilities", get(capabilities))
+            .with_state(self)
+    }
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+/// Query of `GET /api/v1/incidents`. Lists take comma-separated values.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncidentQuery {
+    /// `open`, `resolved` (default: both).
+    status: Option<String>,
+    /// e.g. `P1,P2`.
+    priority: Option<String>,
+    /// Capabilities hurt.
+    capability: Option<String>,
+    /// Most incidents returned (default 100, at most 1000).
+    limit: Option<usize>,
+}
+
+fn list<T>(
+    value: &Option<String>,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<Vec<T>>, String> {
+    value
+        .as_deref()
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(&parse)
+                .collect()
+        })
+        .transpose()
+}
+
+fn status_of(s: &str) -> Result<IncidentStatus, String> {
+    match s {
+        "open" => Ok(IncidentStatus::Open),
+        "resolved" => Ok(IncidentStatus::Resolved),
+        _ => Err(format!(
+            "`{s}` is not a status to filter by; expected open or resolved (closed incidents are on the incidents topic only)"
+        )),
+    }
+}
+
+async fn list_incidents(
+    State(view): State<View>,
+    query: Result<Query<IncidentQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "{}; known parameters: status, priority, capability, limit",
+                    e.body_text()
+                ),
+            );
+        }
+    };
+    let filters = (|| {
+        Ok::<_, String>((
+            list(&q.status, status_of)?,
+            list(&q.priority, |p| p.parse::<Priority>())?,
+            list(&q.capability, |c| Ok(c.to_string()))?,
+        ))
+    })();
+    let (statuses, priorities, caps) = match filters {
+        Ok(f) => f,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let limit = q.limit.unwrap_or(100).min(1000);
+    let v = view.read();
+    let mut matching: Vec<&Incident> = v
+        .incidents
+        .values()
+        .filter(|i| statuses.as_ref().is_none_or(|s| s.contains(&i.status)))
+        .filter(|i| priorities.as_ref().is_none_or(|p| p.contains(&i.priority)))
+        .filter(|i| {
+            caps.as_ref()
+                .is_none_or(|c| i.capabilities.iter().any(|x| c.contains(x)))
+        })
+        .collect();
+    // Most urgent first, then newest.
+    matching.sort_by(|a, b| {
+        (a.priority, std::cmp::Reverse(a.opened_at), &a.id).cmp(&(
+            b.priority,
+            std::cmp::Reverse(b.opened_at),
+            &b.id,
+        ))
+    });
+    let count = matching.len();
+    matching.truncate(limit);
+    axum::Json(json!({ "count": count, "incidents": matching })).into_response()
+}
+
+async fn one_incident(State(view): State<View>, Path(id): Path<String>) -> Response {
+    match view.read().incidents.get(&id) {
+        Some(i) => axum::Json(i).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no open or resolved incident `{id}` on this instance (closed incidents and those of partitions other instances own are on the incidents topic)"
+            ),
+        ),
+    }
+}
+
+/// One service as `GET /api/v1/services` lists it.
+#[derive(Debug, Serialize)]
+struct ServiceView<'a> {
+    service: &'a str,
+    state: ServiceState,
+    health: f64,
+    depends_on: &'a [String],
+    requires: Requires,
+    capabilities: &'a [String],
+    open_incidents: usize,
+}
+
+async fn services(State(view): State<View>) -> Response {
+    let v = view.read();
+    let open = open_counts(&v.incidents, |i| &i.services);
+    let list: Vec<ServiceView> = v
+        .topology
+        .service_names()
+        .filter_map(|name| {
+            let def = v.topology.service(name)?;
+            let health = v.evaluation.service_health(name);
+            Some(ServiceView {
+                service: name,
+                state: ServiceState::of(health),
+                health: (health * 100.0).round() / 100.0,
+                depends_on: &def.depends_on,
+                requires: def.requires,
+                capabilities: &def.capabilities,
+                open_incidents: open.get(name).copied().unwrap_or(0),
+            })
+        })
+        .collect();
+    axum::Json(json!({ "services": list })).into_response()
+}
+
+/// One capability as `GET /api/v1/capabilities` lists it.
+#[derive(Debug, Serialize)]
+struct CapabilityView<'a> {
+    capability: &'a str,
+    description: &'a str,
+    criticality: Criticality,
+    state: ServiceState,
+    health: f64,
+    revenue_per_minute: f64,
+    revenue_at_risk_per_minute: f64,
+    users: u64,
+    users_affected: u64,
+    services: &'a [String],
+    open_incidents: usize,
+}
+
+async fn capabilities(State(view): State<View>) -> Response {
+    let v = view.read();
+    let open = open_counts(&v.incidents, |i| &i.capabilities);
+    let list: Vec<CapabilityView> = v
+        .topology
+        .capabilities()
+        .iter()
+        .map(|(name, cap)| {
+            let hurt = v
+                .evaluation
+                .capabilities
+                .iter()
+                .find(|c| &c.capability == name);
+            CapabilityView {
+                capability: name,
+                description: &cap.description,
+                criticality: cap.criticality,
+                state: hurt.map_or(ServiceState::Up, |c| c.state),
+                health: hurt.map_or(100.0, |c| c.health),
+                revenue_per_minute: cap.revenue_per_minute,
+                revenue_at_risk_per_minute: hurt.map_or(0.0, |c| c.revenue_at_risk_per_minute),
+                users: cap.users,
+                users_affected: hurt.map_or(0, |c| c.users_affected),
+                services: v.topology.delivered_by(name),
+                open_incidents: open.get(name.as_str()).copied().unwrap_or(0),
+            }
+        })
+        .collect();
+    axum::Json(json!({ "capabilities": list })).into_response()
+}
+
+/// Open incidents per name, for the names `of` an incident lists.
+fn open_counts<'a>(
+    incidents: &'a HashMap<String, Incident>,
+    of: impl Fn(&'a Incident) -> &'a Vec<String>,
+) -> BTreeMap<&'a str, usize> {
+    let mut counts = BTreeMap::new();
+    for i in incidents
+        .values()
+        .filter(|i| i.status == IncidentStatus::Open)
+    {
+        for name in of(i) {
+            *counts.entry(name.as_str()).or_default() += 1;
+        }
+    }
+    counts
+}
