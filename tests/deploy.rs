@@ -55,6 +55,20 @@ fn prometheus_rules_unit_tests_pass() {
 }
 
 #[test]
+fn business_rules_pass_promtool_check_and_their_unit_tests() {
+    run(
+        "promtool",
+        &["check", "rules", "deploy/prometheus/rules/business.yml"],
+        "prometheus",
+    );
+    run(
+        "promtool",
+        &["test", "rules", "deploy/prometheus/tests/business_test.yml"],
+        "prometheus",
+    );
+}
+
+#[test]
 fn prometheus_config_passes_promtool() {
     // Also checks every rule file the configuration loads.
     run(
