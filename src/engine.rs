@@ -249,6 +249,12 @@ impl Engine {
         }
     }
 
+    /// Uses `topo` from now on (the service model was refreshed). Incidents already open keep
+    /// their alerts; their impact is assessed on the new model at their next version.
+    pub fn set_topology(&mut self, topo: Arc<Topology>) {
+        self.topo = topo;
+    }
+
     pub fn state(&self) -> &EngineState {
         &self.state
     }

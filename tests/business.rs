@@ -36,7 +36,10 @@ impl Prometheus {
         let addr = format!("127.0.0.1:{}", free_port());
         let child = match Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
             .arg(format!("--web.listen-address={addr}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -172,10 +175,17 @@ async fn prometheus_sees_a_redundant_pair_degrade_then_go_down_with_the_revenue_
     d2c.wait_ready(Duration::from_secs(60));
     let prom = Prometheus::start(&d2c.http);
     let cap = |state: &str| {
-        format!("d2c_capability_state{{job=\"d2c\",capability=\"order-tracking\",state=\"{state}\"}}")
+        format!(
+            "d2c_capability_state{{job=\"d2c\",capability=\"order-tracking\",state=\"{state}\"}}"
+        )
     };
-    let at_risk = "d2c_capability_revenue_at_risk_per_minute{job=\"d2c\",capability=\"order-tracking\"}";
-    assert_eq!(prom.wait_for(&cap("up"), 1.0).await, Some(1.0), "scraped, all up");
+    let at_risk =
+        "d2c_capability_revenue_at_risk_per_minute{job=\"d2c\",capability=\"order-tracking\"}";
+    assert_eq!(
+        prom.wait_for(&cap("up"), 1.0).await,
+        Some(1.0),
+        "scraped, all up"
+    );
 
     // One replica fails: degraded, half the revenue at risk, no P1.
     post_event(&d2c.http, "pg-orders-a", 30).await;
@@ -183,15 +193,23 @@ async fn prometheus_sees_a_redundant_pair_degrade_then_go_down_with_the_revenue_
     assert_eq!(c["state"], "degraded", "{c}");
     assert_eq!(c["health"], 50.0, "{c}");
     assert_eq!(prom.wait_for(&cap("degraded"), 1.0).await, Some(1.0));
-    assert_eq!(prom.wait_for(at_risk, revenue / 2.0).await, Some(revenue / 2.0));
+    assert_eq!(
+        prom.wait_for(at_risk, revenue / 2.0).await,
+        Some(revenue / 2.0)
+    );
     assert_eq!(prom.query(&cap("down")).await, Some(0.0));
     let p1 = get_json(&d2c.http, "/api/v1/incidents?priority=P1").await;
     assert_eq!(p1["count"], 0, "no P1 while a replica still serves: {p1}");
-    let open = get_json(&d2c.http, "/api/v1/incidents?capability=order-tracking&status=open").await;
+    let open = get_json(
+        &d2c.http,
+        "/api/v1/incidents?capability=order-tracking&status=open",
+    )
+    .await;
     assert_eq!(open["count"], 1, "{open}");
     assert_eq!(open["incidents"][0]["priority"], "P2", "{open}");
     assert_eq!(
-        prom.query("d2c_incidents_open{job=\"d2c\",priority=\"P1\"}").await,
+        prom.query("d2c_incidents_open{job=\"d2c\",priority=\"P1\"}")
+            .await,
         Some(0.0)
     );
 
@@ -210,8 +228,16 @@ async fn prometheus_sees_a_redundant_pair_degrade_then_go_down_with_the_revenue_
     let p1 = get_json(&d2c.http, "/api/v1/incidents?priority=P1").await;
     assert_eq!(p1["count"], 1, "{p1}");
     let incident = &p1["incidents"][0];
-    assert_eq!(incident["capabilities"], json!(["order-tracking"]), "{incident}");
-    assert_eq!(incident["alerts"].as_array().unwrap().len(), 2, "one incident for the pair");
+    assert_eq!(
+        incident["capabilities"],
+        json!(["order-tracking"]),
+        "{incident}"
+    );
+    assert_eq!(
+        incident["alerts"].as_array().unwrap().len(),
+        2,
+        "one incident for the pair"
+    );
     let id = incident["id"].as_str().unwrap();
     let one = get_json(&d2c.http, &format!("/api/v1/incidents/{id}")).await;
     assert_eq!(one["id"], id);
@@ -236,8 +262,101 @@ async fn prometheus_sees_a_redundant_pair_degrade_then_go_down_with_the_revenue_
         .iter()
         .find(|s| s["service"] == "orders-db")
         .unwrap();
-    assert_eq!((db["state"].clone(), db["requires"].clone()), (json!("down"), json!("any")));
+    assert_eq!(
+        (db["state"].clone(), db["requires"].clone()),
+        (json!("down"), json!("any"))
+    );
     // Unknown filters are refused with a readable reason.
     let bad = get_json(&d2c.http, "/api/v1/incidents?priority=P9").await;
     assert!(bad["error"].as_str().unwrap().contains("P9"), "{bad}");
+}
+
+/// A Backstage catalog over real TCP serving the fixture; answers 503 while `down` is set.
+async fn fake_backstage(down: std::sync::Arc<std::sync::atomic::AtomicBool>) -> String {
+    use axum::http::StatusCode;
+    use std::sync::atomic::Ordering;
+    let page = include_str!("fixtures/backstage/entities.json");
+    let app = axum::Router::new().route(
+        "/api/catalog/entities/by-query",
+        axum::routing::get(move || {
+            let down = down.load(Ordering::SeqCst);
+            async move {
+                if down {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "catalog is restarting".to_string(),
+                    )
+                } else {
+                    (StatusCode::OK, page.to_string())
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// The service model merges the Backstage catalog (fetched over HTTP) under the topology file:
+/// an event on a CI only the catalog knows maps to the catalog's capability; when the catalog
+/// fails, the last good model stays and the failures are counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backstage_catalog_extends_the_service_model_and_a_failing_fetch_keeps_it() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let down = std::sync::Arc::new(AtomicBool::new(false));
+    let url = fake_backstage(down.clone()).await;
+    let broker = Tansu::start();
+    let d2c = D2c::start(
+        &broker.brokers(),
+        &[
+            ("D2C_BACKSTAGE__URL", url.as_str()),
+            ("D2C_BACKSTAGE__REFRESH_INTERVAL", "1s"),
+        ],
+    );
+    d2c.wait_ready(Duration::from_secs(60));
+    // The file's capabilities and the catalog's `shipping` system, side by side (the read API
+    // takes the model in use within a second).
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let caps = get_json(&d2c.http, "/api/v1/capabilities").await;
+        let names: Vec<&str> = caps["capabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["capability"].as_str().unwrap())
+            .collect();
+        if names.contains(&"shipping") && names.contains(&"online-payments") {
+            break;
+        }
+        assert!(Instant::now() < end, "no catalog capability: {names:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // One replica of the catalog's redundant shipping database fails.
+    post_event(&d2c.http, "pg-ship-1", 10).await;
+    let c = wait_capability(&d2c.http, "shipping", |c| c["state"] == "degraded").await;
+    assert_eq!(c["state"], "degraded", "{c}");
+    assert_eq!(
+        c["criticality"], "high",
+        "from the catalog's domain annotation: {c}"
+    );
+    let open = get_json(&d2c.http, "/api/v1/incidents?capability=shipping").await;
+    assert_eq!(open["count"], 1, "{open}");
+
+    // The catalog goes away: refreshes fail and are counted, the model stays.
+    down.store(true, Ordering::SeqCst);
+    let failed = "d2c_topology_refreshes_total{result=\"failed\",source=\"backstage\"}";
+    let end = Instant::now() + Duration::from_secs(30);
+    while d2c.metric(failed).unwrap_or(0.0) < 2.0 {
+        assert!(Instant::now() < end, "no failed refresh counted");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let c = capability(&d2c.http, "shipping").await;
+    assert_eq!(c["state"], "degraded", "the last good model is kept: {c}");
+    assert!(
+        d2c.metric("d2c_topology_refreshes_total{result=\"ok\",source=\"backstage\"}")
+            .unwrap()
+            >= 1.0
+    );
 }

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
@@ -62,7 +63,7 @@ impl Loaded {
 
 /// The top-level keys an environment variable may override; other `D2C_*` variables (such as
 /// `D2C_LOG`) are left alone.
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "topology",
     "change_policy",
     "kafka",
@@ -72,6 +73,7 @@ const SECTIONS: [&str; 9] = [
     "correlation",
     "suppression",
     "state",
+    "backstage",
 ];
 
 /// Reads, parses, overrides from the environment and validates the settings file at `file`.
@@ -229,6 +231,27 @@ fn validate(c: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
                 c.http.listen
             ),
         ));
+    }
+    if c.backstage.enabled() {
+        let url = c.backstage.url.trim();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(invalid(
+                "backstage.url",
+                format!("is `{url}`; give the http:// or https:// address of Backstage's backend"),
+            ));
+        }
+        if c.backstage.refresh_interval < Duration::from_secs(1) {
+            return Err(invalid(
+                "backstage.refresh_interval",
+                "is below 1s; the catalog changes far slower than that".into(),
+            ));
+        }
+        if c.backstage.timeout.is_zero() {
+            return Err(invalid(
+                "backstage.timeout",
+                "is 0; give a timeout such as 10s".into(),
+            ));
+        }
     }
     if c.ingest.max_record_bytes == 0 {
         return Err(invalid(

@@ -30,6 +30,45 @@ pub struct Config {
     /// `[[suppression.maintenance]]`, `[[suppression.inhibit]]`); see README "Suppression".
     pub suppression: crate::suppress::SuppressionConfig,
     pub state: StateConfig,
+    /// The Backstage software catalog as a second service-model source (off unless `url` is
+    /// set); see README "Service model from Backstage".
+    pub backstage: BackstageConfig,
+}
+
+/// Where to fetch the Backstage catalog, and how often.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackstageConfig {
+    /// Base URL of Backstage's backend, e.g. `https://backstage.example.com`; d2c reads
+    /// `<url>/api/catalog/entities/by-query`. Default: empty (off).
+    pub url: String,
+    /// Name of an environment variable holding a bearer token for the catalog API (Backstage
+    /// static or service token). Default: empty (no token sent).
+    pub token_env: String,
+    /// How often the catalog and the topology file are read again. A failed read keeps the
+    /// model in use. Default: `5m`.
+    #[serde(with = "humantime_serde")]
+    pub refresh_interval: Duration,
+    /// Longest wait for one page of the catalog. Default: `10s`.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for BackstageConfig {
+    fn default() -> Self {
+        BackstageConfig {
+            url: String::new(),
+            token_env: String::new(),
+            refresh_interval: Duration::from_secs(300),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl BackstageConfig {
+    pub fn enabled(&self) -> bool {
+        !self.url.trim().is_empty()
+    }
 }
 
 impl Default for Config {
@@ -44,6 +83,7 @@ impl Default for Config {
             correlation: CorrelationConfig::default(),
             suppression: Default::default(),
             state: StateConfig::default(),
+            backstage: BackstageConfig::default(),
         }
     }
 }

@@ -58,6 +58,9 @@ pub(super) struct Correlate {
     gauges_at: Option<Instant>,
     /// What the read API serves: latest incident versions and the service model's health.
     view: View,
+    /// The service model in use, and where a refreshed one arrives.
+    topology: Arc<crate::topology::Topology>,
+    model: tokio::sync::watch::Receiver<Arc<crate::topology::Topology>>,
 }
 
 impl Correlate {
@@ -66,6 +69,7 @@ impl Correlate {
         producer: FutureProducer,
         metrics: Metrics,
         view: View,
+        mut model: tokio::sync::watch::Receiver<Arc<crate::topology::Topology>>,
     ) -> Result<Self, PipelineError> {
         let k = &settings.config.kafka;
         let mut c = base_config(k);
@@ -73,6 +77,7 @@ impl Correlate {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false");
         let restorer: BaseConsumer = c.create().map_err(PipelineError::Client)?;
+        let topology = model.borrow_and_update().clone();
         let checkpoints = super::kafka::producer(k).map_err(PipelineError::Client)?;
         Ok(Correlate {
             settings: settings.clone(),
@@ -83,6 +88,8 @@ impl Correlate {
             restorer: Arc::new(restorer),
             gauges_at: None,
             view,
+            topology,
+            model,
         })
     }
 
@@ -134,6 +141,12 @@ impl Correlate {
     ) -> Result<(), PipelineError> {
         let start = Instant::now();
         self.drop_revoked(consumer);
+        if self.model.has_changed().unwrap_or(false) {
+            self.topology = self.model.borrow_and_update().clone();
+            for part in self.parts.values_mut() {
+                part.engine.set_topology(self.topology.clone());
+            }
+        }
         let mut outputs: Vec<(Output, Option<i64>)> = Vec::new();
         let mut outcomes = [0u64; Outcome::ALL.len()];
         for m in batch {
@@ -344,7 +357,7 @@ impl Correlate {
             }
         };
         let s = &self.settings;
-        let (engine, next) = match restored {
+        let (mut engine, next) = match restored {
             Some(cp) => {
                 tracing::info!(
                     partition = p,
@@ -360,6 +373,7 @@ impl Correlate {
                 (s.engine(), -1)
             }
         };
+        engine.set_topology(self.topology.clone());
         self.metrics.state_restores.inc();
         self.parts.insert(
             p,
@@ -487,9 +501,9 @@ impl Correlate {
                 *total.open_by_capability.entry(c).or_default() += n;
             }
         }
-        self.metrics.set_summary(&total, &self.settings.topology);
+        self.metrics.set_summary(&total, &self.topology);
         self.metrics.partitions_owned.set(self.parts.len() as i64);
-        let topo = &self.settings.topology;
+        let topo = &self.topology;
         let eval = crate::impact::evaluate(topo, &total.own_health);
         self.metrics.business.set(&eval, topo, elapsed);
         self.view.set_health(eval, topo.clone());

@@ -12,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 use crate::ingest::{self, Limits};
 use crate::settings::Settings;
 use crate::telemetry::{Health, Metrics};
+use crate::topology::Topology;
+use tokio::sync::watch;
 
 use super::kafka::{LagContext, OutRecord, send_all};
 use super::{
@@ -29,6 +31,9 @@ pub(super) struct Ingest {
     partitions: i32,
     /// When the last ticks were written.
     ticked: Option<Instant>,
+    /// The service model in use, and where a refreshed one arrives.
+    topology: Arc<Topology>,
+    model: watch::Receiver<Arc<Topology>>,
 }
 
 /// The events of one batch bound for one `topics.events` partition, serialised as they come.
@@ -48,8 +53,10 @@ impl Ingest {
         producer: FutureProducer,
         metrics: Metrics,
         partitions: i32,
+        mut model: watch::Receiver<Arc<Topology>>,
     ) -> Self {
         let c = &settings.config.ingest;
+        let topology = model.borrow_and_update().clone();
         Ingest {
             settings: settings.clone(),
             producer,
@@ -60,6 +67,8 @@ impl Ingest {
             },
             partitions,
             ticked: None,
+            topology,
+            model,
         }
     }
 
@@ -80,6 +89,9 @@ impl Ingest {
         )
         .await
         {
+            if self.model.has_changed().unwrap_or(false) {
+                self.topology = self.model.borrow_and_update().clone();
+            }
             self.tick();
             if batch.is_empty() {
                 continue;
@@ -125,8 +137,8 @@ impl Ingest {
             Ok((format, events)) => {
                 let n = events.len();
                 for (i, event) in events.into_iter().enumerate() {
-                    let res = self.settings.topology.resolve(&event);
-                    let domain = self.settings.topology.domain(&event, &res);
+                    let res = self.topology.resolve(&event);
+                    let domain = self.topology.domain(&event, &res);
                     let routed = RoutedEvent {
                         // Lets the correlate stage skip events it already applied when this
                         // stage reads a raw record again after a restart.

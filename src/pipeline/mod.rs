@@ -14,6 +14,7 @@ pub mod checkpoint;
 mod correlate;
 mod ingest;
 pub mod kafka;
+pub mod service_model;
 
 /// Header on single-event `topics.events` records (the format before batches):
 /// `<raw partition>/<raw offset>/<index in the record>`. Still read, no longer written.
@@ -141,17 +142,38 @@ pub async fn run(
     let events_partitions = kafka::check_partitions(cfg, &producer).await?;
     let ingest_consumer = subscribe(cfg, "ingest", &cfg.topics.raw, &metrics)?;
     let correlate_consumer = subscribe(cfg, "correlate", &cfg.topics.events, &metrics)?;
+    let stop_all = shutdown.child_token();
+    // The service model: the topology file, or with a Backstage catalog, both, refreshed.
+    let (model_tx, model) = tokio::sync::watch::channel(settings.topology.clone());
+    if cfg.backstage.enabled() {
+        let client = service_model::client(&cfg.backstage);
+        let first = service_model::first(&client, &settings, &metrics).await;
+        let last = first.map(|(file, topo)| {
+            metrics.business.set_topology(&topo);
+            let _ = model_tx.send(Arc::new(topo));
+            file
+        });
+        tokio::spawn(service_model::refresh(
+            client,
+            settings.clone(),
+            metrics.clone(),
+            last,
+            model_tx,
+            stop_all.clone(),
+        ));
+    }
     health.set_ready(true);
     tracing::info!(brokers = %cfg.kafka.brokers, raw = %cfg.topics.raw, "pipeline started");
 
-    let stop_all = shutdown.child_token();
     let ingest = ingest::Ingest::new(
         &settings,
         producer.clone(),
         metrics.clone(),
         events_partitions,
+        model.clone(),
     );
-    let correlate = correlate::Correlate::new(&settings, producer.clone(), metrics.clone(), view)?;
+    let correlate =
+        correlate::Correlate::new(&settings, producer.clone(), metrics.clone(), view, model)?;
     let (a, b) = tokio::join!(
         guard(
             "ingest",

@@ -6,6 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
+pub mod backstage;
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, line_of};
@@ -196,7 +198,12 @@ impl Topology {
     pub fn from_str(text: &str, file: &Path) -> Result<Topology, ConfigError> {
         let parsed: TopologyFile =
             toml::from_str(text).map_err(|e| crate::config::load::syntax_error(file, text, &e))?;
-        Topology::build(parsed).map_err(|(key, message)| ConfigError::Invalid {
+        Topology::build_from(parsed, text, file)
+    }
+
+    /// Checks a parsed topology `f` whose file (`file`, with `text`) is named in messages.
+    pub fn build_from(f: TopologyFile, text: &str, file: &Path) -> Result<Topology, ConfigError> {
+        Topology::build(f).map_err(|(key, message)| ConfigError::Invalid {
             file: file.to_path_buf(),
             line: line_of(text, &key).or_else(|| {
                 // A key inside an array of tables (`[[cis]]`) has no dotted path; point at the
