@@ -283,9 +283,29 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
     let deadline = settings.config.kafka.shutdown_deadline;
+    let notify = d2c::notify::run(settings.clone(), metrics.clone(), shutdown.clone());
     let pipeline = d2c::pipeline::run(settings, metrics, health, shutdown.clone());
+    // The delivery stage runs beside the pipeline; either failing stops both.
+    let both = async {
+        let (p, n) = tokio::join!(
+            async {
+                let r = pipeline.await;
+                shutdown.cancel();
+                r.map_err(anyhow::Error::from)
+            },
+            async {
+                let r = notify.await;
+                if let Err(e) = &r {
+                    tracing::error!(error = %e, "delivery stage failed; stopping");
+                    shutdown.cancel();
+                }
+                r.map_err(anyhow::Error::from)
+            }
+        );
+        p.and(n)
+    };
     let result = tokio::select! {
-        r = pipeline => r,
+        r = both => r,
         _ = async { shutdown.cancelled().await; tokio::time::sleep(deadline).await } => {
             anyhow::bail!("the pipeline did not stop within kafka.shutdown_deadline ({deadline:?}); exiting without a final commit, input since the last checkpoint will be processed again");
         }

@@ -204,7 +204,7 @@ const IDLE_TICK: Duration = Duration::from_secs(1);
 /// has passed. Returns `None` on shutdown, and an empty batch after [`IDLE_TICK`] without
 /// input. Broker errors are logged and waited out: the
 /// consumer reconnects by itself.
-async fn next_batch<'c>(
+pub(crate) async fn next_batch<'c>(
     consumer: &'c StreamConsumer<LagContext>,
     max: usize,
     linger: Duration,
@@ -255,7 +255,7 @@ fn store_offsets(consumer: &StreamConsumer<LagContext>, batch: &[BorrowedMessage
 }
 
 /// Commits stored offsets before the stage exits.
-fn commit_on_exit(consumer: &StreamConsumer<LagContext>, stage: &str) {
+pub(crate) fn commit_on_exit(consumer: &StreamConsumer<LagContext>, stage: &str) {
     match consumer.commit_consumer_state(CommitMode::Sync) {
         Ok(()) => tracing::info!(stage, "offsets committed on shutdown"),
         // No offsets stored yet is not a failure.

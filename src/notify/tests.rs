@@ -1,0 +1,1 @@
+//! Tests of the delivery stage against fake tools over real TCP.
