@@ -240,7 +240,10 @@ impl NotifyConfig {
                 ));
             }
             if c.request_timeout.is_zero() || c.connect_timeout.is_zero() {
-                return Err(err(key("request_timeout"), "and connect_timeout must be above 0"));
+                return Err(err(
+                    key("request_timeout"),
+                    "and connect_timeout must be above 0",
+                ));
             }
             if c.username.is_some() != c.password.is_some() {
                 return Err(err(
@@ -268,7 +271,10 @@ impl NotifyConfig {
             if !self.connectors.iter().any(|c| c.name == r.connector) {
                 return Err(err(
                     format!("notify.routes[{i}].connector"),
-                    &format!("is `{}`, which no [[notify.connectors]] is named", r.connector),
+                    &format!(
+                        "is `{}`, which no [[notify.connectors]] is named",
+                        r.connector
+                    ),
                 ));
             }
         }
@@ -280,12 +286,18 @@ impl NotifyConfig {
         {
             return Err(err(
                 format!("notify.connectors[{i}].name"),
-                &format!("`{}` has no route; add a [[notify.routes]] with connector = \"{}\"", c.name, c.name),
+                &format!(
+                    "`{}` has no route; add a [[notify.routes]] with connector = \"{}\"",
+                    c.name, c.name
+                ),
             ));
         }
         let r = &self.retry;
         if r.initial_backoff.is_zero() {
-            return Err(err("notify.retry.initial_backoff".into(), "must be above 0"));
+            return Err(err(
+                "notify.retry.initial_backoff".into(),
+                "must be above 0",
+            ));
         }
         if r.max_backoff < r.initial_backoff {
             return Err(err(

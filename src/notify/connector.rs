@@ -44,9 +44,7 @@ impl Item {
             category: Option<String>,
         }
         let category = match serde_json::from_slice::<Category>(raw) {
-            Ok(Category {
-                category: Some(c),
-            }) if c == "security" => RouteCategory::Security,
+            Ok(Category { category: Some(c) }) if c == "security" => RouteCategory::Security,
             _ => RouteCategory::Operational,
         };
         Ok(Item {
@@ -180,7 +178,11 @@ impl Connector {
             r.as_ref().map(|r| r.resolve(&field(f), true)).transpose()
         };
         let url = c.url.resolve(&field("url"), false)?;
-        let auth = match (&c.username, secret(&c.password, "password")?, secret(&c.token, "token")?) {
+        let auth = match (
+            &c.username,
+            secret(&c.password, "password")?,
+            secret(&c.token, "token")?,
+        ) {
             (Some(user), Some(password), _) => Auth::Basic {
                 user: user.clone(),
                 password,
@@ -252,7 +254,10 @@ pub fn incident_description(i: &Incident) -> String {
         i.status.as_str()
     );
     if let Some(rc) = &i.root_cause {
-        d.push_str(&format!("Probable root cause: {} ({})\n", rc.service, rc.reason));
+        d.push_str(&format!(
+            "Probable root cause: {} ({})\n",
+            rc.service, rc.reason
+        ));
     }
     if !i.services.is_empty() {
         d.push_str(&format!("Affected services: {}\n", i.services.join(", ")));

@@ -50,7 +50,10 @@ impl Jira {
             Some(Found { key, done: false }) => {
                 let req = self
                     .http
-                    .request(reqwest::Method::PUT, &self.http.at(&format!("/rest/api/2/issue/{key}")))
+                    .request(
+                        reqwest::Method::PUT,
+                        &self.http.at(&format!("/rest/api/2/issue/{key}")),
+                    )
                     .json(&json!({"fields": {"summary": summary, "description": description}}));
                 self.http.send(req).await?;
                 key
@@ -79,7 +82,8 @@ impl Jira {
                 }
             }
         };
-        let resolved = matches!(&item.record, Record::Incident(i) if i.status != IncidentStatus::Open);
+        let resolved =
+            matches!(&item.record, Record::Incident(i) if i.status != IncidentStatus::Open);
         if resolved {
             self.transition(&key).await?;
         }
@@ -119,14 +123,19 @@ impl Jira {
 
     /// Applies the resolve transition to issue `key`.
     async fn transition(&self, key: &str) -> Result<(), Failure> {
-        let url = self.http.at(&format!("/rest/api/2/issue/{key}/transitions"));
+        let url = self
+            .http
+            .at(&format!("/rest/api/2/issue/{key}/transitions"));
         let body = self
             .http
             .send(self.http.request(reqwest::Method::GET, &url))
             .await?;
         let offered: Value = serde_json::from_str(&body)
             .map_err(|e| Failure::retry(format!("the transitions list is no JSON ({e})")))?;
-        let list = offered["transitions"].as_array().cloned().unwrap_or_default();
+        let list = offered["transitions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let Some(id) = list
             .iter()
             .find(|t| {

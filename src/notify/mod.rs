@@ -217,8 +217,7 @@ impl Notify {
         // A health of its own: the delivery stage waiting on a tool does not make d2c unready.
         let health = Health::default();
         let linger = std::time::Duration::from_millis(5);
-        while let Some(batch) = next_batch(&consumer, batch_max, linger, &health, &shutdown).await
-        {
+        while let Some(batch) = next_batch(&consumer, batch_max, linger, &health, &shutdown).await {
             if batch.is_empty() {
                 continue;
             }
@@ -323,7 +322,13 @@ impl Notify {
                     };
                     self.memory().remember(t, id, version);
                     self.count(name, outcome);
-                    tracing::debug!(connector = name, id, version, outcome = outcome.as_str(), "record delivered");
+                    tracing::debug!(
+                        connector = name,
+                        id,
+                        version,
+                        outcome = outcome.as_str(),
+                        "record delivered"
+                    );
                     return Done::Finished;
                 }
                 Err(f) => f,
@@ -341,7 +346,10 @@ impl Notify {
                     let wait = backoff.next(after);
                     tracing::debug!(connector = name, id, version, attempts, wait_ms = wait.as_millis() as u64, error = %reason, "delivery attempt failed; retrying");
                     self.count(name, Outcome::Retried);
-                    self.metrics.delivery_retries.with_label_values(&[name]).inc();
+                    self.metrics
+                        .delivery_retries
+                        .with_label_values(&[name])
+                        .inc();
                     tokio::select! {
                         _ = shutdown.cancelled() => return Done::Interrupted,
                         _ = tokio::time::sleep(wait) => {}
@@ -349,10 +357,18 @@ impl Notify {
                 }
                 Failure::Retry { reason, .. } => {
                     let reason = format!("gave up after {attempts} attempts: {reason}");
-                    return self.dead_letter(t, item, None, String::new(), reason, attempts, shutdown).await;
+                    return self
+                        .dead_letter(t, item, None, String::new(), reason, attempts, shutdown)
+                        .await;
                 }
-                Failure::Permanent { status, body, reason } => {
-                    return self.dead_letter(t, item, status, body, reason, attempts, shutdown).await;
+                Failure::Permanent {
+                    status,
+                    body,
+                    reason,
+                } => {
+                    return self
+                        .dead_letter(t, item, status, body, reason, attempts, shutdown)
+                        .await;
                 }
             }
         }
@@ -360,7 +376,10 @@ impl Notify {
 
     /// Writes `item` with the tool's answer to the delivery dead-letter topic, and waits for the
     /// broker's acknowledgement.
-    #[expect(clippy::too_many_arguments, reason = "one call site per failure kind; a struct would only rename them")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site per failure kind; a struct would only rename them"
+    )]
     async fn dead_letter(
         &self,
         t: usize,
@@ -435,8 +454,14 @@ pub fn matches(r: &RouteConfig, item: &Item) -> bool {
     use connector::Record;
     let any = |empty: bool, hit: bool| empty || hit;
     any(r.types.is_empty(), r.types.contains(&item.kind()))
-        && any(r.priorities.is_empty(), r.priorities.contains(&item.priority()))
-        && any(r.categories.is_empty(), r.categories.contains(&item.category))
+        && any(
+            r.priorities.is_empty(),
+            r.priorities.contains(&item.priority()),
+        )
+        && any(
+            r.categories.is_empty(),
+            r.categories.contains(&item.category),
+        )
         && match item.status() {
             Some(s) => any(r.statuses.is_empty(), r.statuses.contains(&s)),
             None => true,
@@ -457,7 +482,12 @@ pub async fn run(
     if !cfg.notify.enabled() {
         return Ok(());
     }
-    let notify = Notify::new(&cfg.notify, &cfg.kafka, &cfg.topics.delivery_dlq, metrics.clone())?;
+    let notify = Notify::new(
+        &cfg.notify,
+        &cfg.kafka,
+        &cfg.topics.delivery_dlq,
+        metrics.clone(),
+    )?;
     let group = format!("{}-notify", cfg.kafka.group_id);
     let consumer = kafka::consumer(&cfg.kafka, &group, &metrics).map_err(PipelineError::Client)?;
     let topics = [cfg.topics.incidents.as_str(), cfg.topics.changes.as_str()];

@@ -201,7 +201,9 @@ mod tests {
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("999999", now), Some(MAX_RETRY_AFTER));
         let f = classify(StatusCode::TOO_MANY_REQUESTS, Some("3"), "", now);
-        assert!(matches!(f, Some(Failure::Retry { after: Some(d), .. }) if d == Duration::from_secs(3)));
+        assert!(
+            matches!(f, Some(Failure::Retry { after: Some(d), .. }) if d == Duration::from_secs(3))
+        );
     }
 
     #[test]
@@ -216,7 +218,11 @@ mod tests {
         let caps = [100u64, 200, 400, 800, 1000, 1000, 1000, 1000];
         for (w, cap) in waits.iter().zip(caps) {
             let cap = Duration::from_millis(cap);
-            assert!(*w >= cap / 2 && *w <= cap, "{w:?} within [{:?}, {cap:?}]", cap / 2);
+            assert!(
+                *w >= cap / 2 && *w <= cap,
+                "{w:?} within [{:?}, {cap:?}]",
+                cap / 2
+            );
         }
         let mut b = Backoff::new(&cfg);
         assert_eq!(b.next(Some(Duration::from_secs(5))), Duration::from_secs(5));

@@ -160,10 +160,20 @@ mod tests {
         assert_eq!(r.resolve("token", false).unwrap().expose(), "s3cret");
 
         let missing = SecretRef::parse("env:D2C_TEST_SURELY_UNSET_VARIABLE");
-        let e = missing.resolve("notify.connectors[1].token", false).unwrap_err();
+        let e = missing
+            .resolve("notify.connectors[1].token", false)
+            .unwrap_err();
         let text = e.to_string();
-        assert!(text.contains("notify.connectors[1].token") && text.contains("D2C_TEST_SURELY_UNSET_VARIABLE"));
+        assert!(
+            text.contains("notify.connectors[1].token")
+                && text.contains("D2C_TEST_SURELY_UNSET_VARIABLE")
+        );
         let gone = SecretRef::parse("file:/nonexistent/d2c/secret");
-        assert!(gone.resolve("x", false).unwrap_err().to_string().contains("cannot be read"));
+        assert!(
+            gone.resolve("x", false)
+                .unwrap_err()
+                .to_string()
+                .contains("cannot be read")
+        );
     }
 }

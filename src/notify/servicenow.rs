@@ -138,7 +138,9 @@ impl ServiceNow {
             .header(reqwest::header::ACCEPT, "application/json");
         let body = self.http.send(req).await?;
         let found: Value = serde_json::from_str(&body).map_err(|e| {
-            Failure::retry(format!("the lookup by correlation_id answered no JSON ({e})"))
+            Failure::retry(format!(
+                "the lookup by correlation_id answered no JSON ({e})"
+            ))
         })?;
         Ok(found["result"]
             .as_array()
