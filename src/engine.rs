@@ -423,7 +423,7 @@ impl Engine {
             return outputs;
         }
         rfc.version += 1;
-        rfc.decision = Some(Decision { at, ..decision });
+        rfc.decision = Some(Box::new(Decision { at, ..decision }));
         outputs.push(Output::Change(rfc.clone()));
         // Timers run after the decision is recorded: one due by now may forget the RFC's
         // incident, and the decision must not be lost with it.

@@ -274,6 +274,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen} (http.listen)"))?;
     let ingest = telemetry::IngestApi::new(&settings.config, &metrics)?;
+    let notify = d2c::notify::prepare(&settings.config, &metrics)?;
     tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz, /readyz, POST /api/v1/events/{{format}}");
     let server = tokio::spawn(telemetry::serve(
         listener,
@@ -283,7 +284,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
     let deadline = settings.config.kafka.shutdown_deadline;
-    let notify = d2c::notify::run(settings.clone(), metrics.clone(), shutdown.clone());
+    let notify = d2c::notify::run(notify, settings.clone(), shutdown.clone());
     let pipeline = d2c::pipeline::run(settings, metrics, health, shutdown.clone());
     // The delivery stage runs beside the pipeline; either failing stops both.
     let both = async {

@@ -50,7 +50,7 @@ pub struct Rfc {
     /// The change authority's decision, once it was given (`POST /api/v1/changes/{id}/decision`,
     /// e.g. from the ITSM tool); published as a new version of the RFC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decision: Option<Decision>,
+    pub decision: Option<Box<Decision>>,
 }
 
 /// Approved or rejected.

@@ -471,25 +471,37 @@ pub fn matches(r: &RouteConfig, item: &Item) -> bool {
                 if i.capabilities.iter().any(|c| r.capabilities.contains(c))))
 }
 
-/// Runs the delivery stage until `shutdown`, when `[notify]` has connectors; returns at once
-/// otherwise.
-pub async fn run(
-    settings: Arc<Settings>,
-    metrics: Metrics,
-    shutdown: CancellationToken,
-) -> Result<(), NotifyError> {
-    let cfg = &settings.config;
+/// Builds the delivery stage when `[notify]` has connectors: reads every secret and builds the
+/// HTTP clients, so a missing secret stops d2c at start-up rather than at the first record.
+pub fn prepare(
+    cfg: &crate::config::Config,
+    metrics: &Metrics,
+) -> Result<Option<Notify>, NotifyError> {
     if !cfg.notify.enabled() {
-        return Ok(());
+        return Ok(None);
     }
-    let notify = Notify::new(
+    Notify::new(
         &cfg.notify,
         &cfg.kafka,
         &cfg.topics.delivery_dlq,
         metrics.clone(),
-    )?;
+    )
+    .map(Some)
+}
+
+/// Runs the delivery stage (if `prepare` gave one) until `shutdown`.
+pub async fn run(
+    notify: Option<Notify>,
+    settings: Arc<Settings>,
+    shutdown: CancellationToken,
+) -> Result<(), NotifyError> {
+    let Some(notify) = notify else {
+        return Ok(());
+    };
+    let cfg = &settings.config;
     let group = format!("{}-notify", cfg.kafka.group_id);
-    let consumer = kafka::consumer(&cfg.kafka, &group, &metrics).map_err(PipelineError::Client)?;
+    let consumer =
+        kafka::consumer(&cfg.kafka, &group, &notify.metrics).map_err(PipelineError::Client)?;
     let topics = [cfg.topics.incidents.as_str(), cfg.topics.changes.as_str()];
     consumer
         .subscribe(&topics)
