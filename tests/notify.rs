@@ -478,6 +478,27 @@ async fn itsm_down_for_30s_mid_storm_ends_with_every_incident_and_rfc_exactly_on
     // The change authority approves an RFC in the ITSM tool, which calls d2c back: the RFC's
     // next version carries the decision and updates the same ticket.
     let rfc = changes.keys().next().unwrap().clone();
+    for (path, body, reason) in [
+        (
+            format!("/api/v1/changes/{rfc}/decision"),
+            r#"{"decision":"maybe","by":"cab"}"#,
+            "malformed_json",
+        ),
+        (
+            format!("/api/v1/changes/{rfc}/decision"),
+            r#"{"decision":"approved","by":" "}"#,
+            "invalid_value",
+        ),
+        (
+            "/api/v1/changes/RFC%20x/decision".to_string(),
+            r#"{"decision":"approved","by":"cab"}"#,
+            "invalid_id",
+        ),
+    ] {
+        let (status, answer) = tokio::task::block_in_place(|| http_post(&d2c.http, &path, body));
+        assert_eq!(status, 400, "{answer}");
+        assert!(answer.contains(reason), "{answer}");
+    }
     let (status, body) = tokio::task::block_in_place(|| {
         http_post(
             &d2c.http,
