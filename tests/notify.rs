@@ -74,7 +74,7 @@ async fn snow_handler(
                                 .map(|c| format!("correlation_id={c}"))
                                 .as_deref()
                 })
-                .map(|(id, _)| json!({"sys_id": id}))
+                .map(|(id, (_, r))| json!({"sys_id": id, "correlation_display": r["correlation_display"]}))
                 .collect();
             reply(200, json!({"result": hits}))
         }

@@ -1,7 +1,9 @@
 //! ServiceNow Table API: incidents go to table `incident`, RFCs to `change_request`. Each
 //! record carries `correlation_id` = the d2c id; before writing, the connector looks that id
 //! up and updates (PATCH) the record it finds instead of creating a second one. A retry, or a
-//! record read again after a restart, therefore never makes a second ticket.
+//! record read again after a restart, therefore never makes a second ticket. The version sits
+//! in `correlation_display` (`d2c v<version>`), so an older version read again after a restart
+//! is not written over a newer one.
 
 use serde_json::{Value, json};
 
@@ -39,6 +41,16 @@ fn short(s: &str) -> String {
     s.chars().take(160).collect()
 }
 
+/// `correlation_display` of version `v`.
+fn display(v: u32) -> String {
+    format!("d2c v{v}")
+}
+
+/// The version a `correlation_display` written by d2c names.
+fn version_of(display: &str) -> Option<u32> {
+    display.strip_prefix("d2c v")?.parse().ok()
+}
+
 /// The fields written for `item`.
 pub fn fields(item: &Item, assignment_group: Option<&str>) -> Value {
     let mut f = match &item.record {
@@ -56,7 +68,7 @@ pub fn fields(item: &Item, assignment_group: Option<&str>) -> Value {
                 "short_description": short(&format!("[{}] {}", i.priority.as_str(), i.title)),
                 "description": incident_description(i),
                 "correlation_id": i.id,
-                "correlation_display": "d2c",
+                "correlation_display": display(item.version()),
                 "impact": impact,
                 "urgency": urgency,
                 "state": state,
@@ -87,7 +99,7 @@ pub fn fields(item: &Item, assignment_group: Option<&str>) -> Value {
                 "short_description": short(&r.action),
                 "description": rfc_description(r),
                 "correlation_id": r.id,
-                "correlation_display": "d2c",
+                "correlation_display": display(item.version()),
                 "type": category_name(r.category),
                 "risk": risk,
                 "impact": impact,
@@ -109,7 +121,9 @@ impl ServiceNow {
         let base = self.http.at(&format!("/api/now/table/{table}"));
         let body = fields(item, self.assignment_group.as_deref());
         let req = match self.find(&base, item.id()).await? {
-            Some(sys_id) => self
+            // Holds this version or a newer one already (written before a restart).
+            Some((_, Some(v))) if v >= item.version() => return Ok(Sent::Skipped),
+            Some((sys_id, _)) => self
                 .http
                 .request(reqwest::Method::PATCH, &format!("{base}/{sys_id}")),
             None => self.http.request(reqwest::Method::POST, &base),
@@ -121,8 +135,9 @@ impl ServiceNow {
         Ok(Sent::Delivered)
     }
 
-    /// The `sys_id` of the record whose `correlation_id` is `id`, if there is one.
-    async fn find(&self, base: &str, id: &str) -> Result<Option<String>, Failure> {
+    /// The `sys_id` of the record whose `correlation_id` is `id`, if there is one, and the
+    /// d2c version it holds.
+    async fn find(&self, base: &str, id: &str) -> Result<Option<(String, Option<u32>)>, Failure> {
         let mut url = reqwest::Url::parse(base).map_err(|e| Failure::Permanent {
             status: None,
             body: String::new(),
@@ -130,7 +145,7 @@ impl ServiceNow {
         })?;
         url.query_pairs_mut()
             .append_pair("sysparm_query", &format!("correlation_id={id}"))
-            .append_pair("sysparm_fields", "sys_id")
+            .append_pair("sysparm_fields", "sys_id,correlation_display")
             .append_pair("sysparm_limit", "1");
         let req = self
             .http
@@ -142,10 +157,12 @@ impl ServiceNow {
                 "the lookup by correlation_id answered no JSON ({e})"
             ))
         })?;
-        Ok(found["result"]
-            .as_array()
-            .and_then(|r| r.first())
-            .and_then(|r| r["sys_id"].as_str())
-            .map(str::to_string))
+        let Some(row) = found["result"].as_array().and_then(|r| r.first()) else {
+            return Ok(None);
+        };
+        Ok(row["sys_id"].as_str().map(|sys_id| {
+            let version = row["correlation_display"].as_str().and_then(version_of);
+            (sys_id.to_string(), version)
+        }))
     }
 }

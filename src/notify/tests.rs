@@ -167,7 +167,7 @@ fn servicenow(req: &Seen, s: &mut Snow) -> Reply {
                             row["correlation_id"].as_str().unwrap_or("")
                         ) == wanted
                 })
-                .map(|(id, _)| json!({"sys_id": id}))
+                .map(|(id, (_, row))| json!({"sys_id": id, "correlation_display": row["correlation_display"]}))
                 .collect();
             ok(200, json!({"result": hits}))
         }
@@ -196,14 +196,18 @@ async fn servicenow_creates_once_then_updates_the_record_found_by_correlation_id
     let c = connector(&format!(
         "name = \"snow\"\nkind = \"servicenow\"\nurl = \"{url}\"\nusername = \"d2c\"\npassword = \"pw\"\nassignment_group = \"DBA\""
     ));
-    for item in [
-        incident("INC-1", 1, "open"),
-        incident("INC-1", 1, "open"), // read again after a restart
-        incident("INC-1", 2, "resolved"),
-        rfc("RFC-1", 1),
-        rfc("RFC-1", 1),
+    for (item, sent) in [
+        (incident("INC-1", 1, "open"), Sent::Delivered),
+        // Read again after a restart: found by correlation_id, holding this version already.
+        (incident("INC-1", 1, "open"), Sent::Skipped),
+        (incident("INC-1", 2, "resolved"), Sent::Delivered),
+        // An older version late does not reopen the ticket.
+        (incident("INC-1", 1, "open"), Sent::Skipped),
+        (rfc("RFC-1", 1), Sent::Delivered),
+        (rfc("RFC-1", 1), Sent::Skipped),
+        (rfc("RFC-1", 2), Sent::Delivered),
     ] {
-        assert_eq!(c.deliver(&item).await, Ok(Sent::Delivered));
+        assert_eq!(c.deliver(&item).await, Ok(sent));
     }
     let seen = fake.seen();
     let creates: Vec<&Seen> = seen.iter().filter(|r| r.method == Method::POST).collect();
@@ -214,7 +218,7 @@ async fn servicenow_creates_once_then_updates_the_record_found_by_correlation_id
     );
     assert_eq!(creates[0].path, "/api/now/table/incident");
     assert_eq!(creates[1].path, "/api/now/table/change_request");
-    assert_eq!(seen.iter().filter(|r| r.method == Method::PATCH).count(), 3);
+    assert_eq!(seen.iter().filter(|r| r.method == Method::PATCH).count(), 2);
     let state = fake.state.lock().unwrap();
     let inc = state.rows.values().find(|(t, _)| t == "incident").unwrap();
     assert_eq!(inc.1["correlation_id"], "INC-1");
