@@ -12,7 +12,7 @@ use crate::change::ChangePolicy;
 use crate::config::CorrelationConfig;
 use crate::correlate::{self, Group, Outcome};
 use crate::impact;
-use crate::model::{Event, Incident, IncidentStatus, Output, Priority, Status};
+use crate::model::{Decision, Event, Incident, IncidentStatus, Output, Priority, Rfc, Status};
 use crate::suppress::{InhibitState, Silence, SuppressReason, Suppression, Suppressor};
 use crate::topology::Topology;
 
@@ -59,6 +59,11 @@ pub struct EngineState {
     /// them again.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub silences: BTreeMap<String, Silence>,
+    /// The last published version of every RFC in `rfcs`, by RFC id, so a decision on it
+    /// (`POST /api/v1/changes/{id}/decision`) can publish its next version. Forgotten with its
+    /// incident.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub changes: BTreeMap<String, Rfc>,
 }
 
 /// The last published version of an incident, as much as the engine needs of it: the version,
@@ -445,9 +450,37 @@ impl Engine {
         }
     }
 
+    /// Records the change authority's decision on RFC `rfc_id` and returns the RFC's next
+    /// version. Returns nothing when this engine did not raise the RFC (another partition did,
+    /// or its incident was forgotten) or the RFC already carries the same decision, so the
+    /// decision record sent to every partition and repeats of it publish one version.
+    pub fn decide_change(&mut self, rfc_id: &str, decision: Decision) -> Vec<Output> {
+        let mut outputs = Vec::new();
+        let at = self.state.clock.map_or(decision.at, |c| c.max(decision.at));
+        let Some(rfc) = self.state.changes.get_mut(rfc_id) else {
+            return outputs;
+        };
+        if rfc
+            .decision
+            .as_ref()
+            .is_some_and(|d| d.status == decision.status)
+        {
+            return outputs;
+        }
+        rfc.version += 1;
+        rfc.decision = Some(Box::new(Decision { at, ..decision }));
+        outputs.push(Output::Change(rfc.clone()));
+        // Timers run after the decision is recorded: one due by now may forget the RFC's
+        // incident, and the decision must not be lost with it.
+        self.advance(at, &mut outputs);
+        outputs
+    }
+
     fn forget(&mut self, id: &str) {
         self.state.published.remove(id);
-        self.state.rfcs.remove(id);
+        for rfc in self.state.rfcs.remove(id).unwrap_or_default() {
+            self.state.changes.remove(&rfc);
+        }
     }
 
     /// The milestones (openings, acknowledgements, resolutions) since the last call.
@@ -547,6 +580,9 @@ impl Engine {
             },
         );
         self.milestones.extend(milestones);
+        if let Some(r) = &rfc {
+            self.state.changes.insert(r.id.clone(), r.clone());
+        }
         // The incident moves into the output: it can be large, and it is not needed again.
         outputs.push(Output::Incident(incident));
         outputs.extend(rfc.map(Output::Change));

@@ -17,6 +17,8 @@
 //! - [`settings`]: loading the settings, topology and policy files together.
 //! - [`replay`]: the same ingest and engine over a file, outputs as JSON Lines.
 //! - [`pipeline`]: the Kafka shell: ingest stage, correlate stage, producer, offsets.
+//! - [`notify`]: the delivery stage: incidents and RFCs to ITSM and paging tools (ServiceNow,
+//!   Jira, PagerDuty, Slack, webhooks), retried until acknowledged, never doubled.
 //! - [`telemetry`]: metrics registry, HTTP server (`/metrics`, `/healthz`, `/readyz`), logs.
 //! - [`demo`]: the embedded broker, traffic generator and incident printer of `d2c demo`.
 //! - [`bench`]: `d2c bench`, the pipeline against a broker measured beside a bare consumer.
@@ -30,6 +32,7 @@ pub mod engine;
 pub mod impact;
 pub mod ingest;
 pub mod model;
+pub mod notify;
 pub mod pipeline;
 pub mod replay;
 pub mod settings;

@@ -275,6 +275,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen} (http.listen)"))?;
     let ingest = telemetry::IngestApi::new(&settings.config, &metrics)?;
+    let notify = d2c::notify::prepare(&settings.config, &metrics)?;
     tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz, /readyz, POST /api/v1/events/{{format}}");
     let server = tokio::spawn(telemetry::serve(
         listener,
@@ -285,9 +286,29 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
     let deadline = settings.config.kafka.shutdown_deadline;
+    let notify = d2c::notify::run(notify, settings.clone(), shutdown.clone());
     let pipeline = d2c::pipeline::run(settings, metrics, health, view, shutdown.clone());
+    // The delivery stage runs beside the pipeline; either failing stops both.
+    let both = async {
+        let (p, n) = tokio::join!(
+            async {
+                let r = pipeline.await;
+                shutdown.cancel();
+                r.map_err(anyhow::Error::from)
+            },
+            async {
+                let r = notify.await;
+                if let Err(e) = &r {
+                    tracing::error!(error = %e, "delivery stage failed; stopping");
+                    shutdown.cancel();
+                }
+                r.map_err(anyhow::Error::from)
+            }
+        );
+        p.and(n)
+    };
     let result = tokio::select! {
-        r = pipeline => r,
+        r = both => r,
         _ = async { shutdown.cancelled().await; tokio::time::sleep(deadline).await } => {
             anyhow::bail!("the pipeline did not stop within kafka.shutdown_deadline ({deadline:?}); exiting without a final commit, input since the last checkpoint will be processed again");
         }

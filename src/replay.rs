@@ -6,8 +6,11 @@
 //! `ingest.tick_interval`): timers due by then run (resolve holds, closing, flapping, resolve
 //! timeouts). Without ticks, time moves only with event times. A line
 //! `{"ack":{"incident":"INC-…","by":"alice","time":"<RFC 3339>"}}` acknowledges an incident,
-//! as `POST /api/v1/incidents/{id}/ack` does, and `{"silence":{…}}` adds a silence, as
-//! `POST /api/v1/silences` does.
+//! as `POST /api/v1/incidents/{id}/ack` does, `{"silence":{…}}` adds a silence, as
+//! `POST /api/v1/silences` does, and
+//! `{"decision":{"change":"RFC-…","decision":"approved","by":"cab","time":"<RFC 3339>"}}`
+//! (optional `comment`) records a decision on an RFC, as `POST /api/v1/changes/{id}/decision`
+//! does.
 
 use std::io::{BufRead, Write};
 
@@ -54,6 +57,8 @@ pub fn run(
             engine.tick(now)
         } else if let Some(ack) = ack(raw) {
             engine.acknowledge(&ack.incident, &ack.by, ack.time)
+        } else if let Some(d) = control::<crate::pipeline::ChangeDecision>(raw, "decision") {
+            engine.decide_change(&d.change, d.to_decision())
         } else if let Some(silence) = silence(raw) {
             if let Err(e) = engine.add_silence(silence) {
                 tracing::warn!(error = %e, "silence line refused");

@@ -147,6 +147,7 @@ impl Rule {
             }),
             priority: incident.priority,
             created_at: incident.updated_at,
+            decision: None,
         }
     }
 }

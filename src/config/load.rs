@@ -63,7 +63,7 @@ impl Loaded {
 
 /// The top-level keys an environment variable may override; other `D2C_*` variables (such as
 /// `D2C_LOG`) are left alone.
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "topology",
     "change_policy",
     "kafka",
@@ -74,6 +74,7 @@ const SECTIONS: [&str; 10] = [
     "suppression",
     "state",
     "backstage",
+    "notify",
 ];
 
 /// Reads, parses, overrides from the environment and validates the settings file at `file`.
@@ -270,6 +271,9 @@ fn validate(c: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
             "correlation.window",
             "is 0; alerts could never join an incident".into(),
         ));
+    }
+    if let Err(e) = c.notify.validate() {
+        return Err(invalid(&e.key, e.message));
     }
     if c.state.chunk_bytes < 1024 {
         return Err(invalid(

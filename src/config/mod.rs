@@ -30,6 +30,10 @@ pub struct Config {
     /// `[[suppression.maintenance]]`, `[[suppression.inhibit]]`); see README "Suppression".
     pub suppression: crate::suppress::SuppressionConfig,
     pub state: StateConfig,
+    /// Delivery of incidents and RFCs to ITSM and paging tools (`[[notify.connectors]]`,
+    /// `[[notify.routes]]`, `[notify.retry]`); see README "Delivery to ITSM tools". Without
+    /// connectors the delivery stage does not run.
+    pub notify: crate::notify::NotifyConfig,
     /// The Backstage software catalog as a second service-model source (off unless `url` is
     /// set); see README "Service model from Backstage".
     pub backstage: BackstageConfig,
@@ -83,6 +87,7 @@ impl Default for Config {
             correlation: CorrelationConfig::default(),
             suppression: Default::default(),
             state: StateConfig::default(),
+            notify: Default::default(),
             backstage: BackstageConfig::default(),
         }
     }
@@ -169,6 +174,9 @@ pub struct TopicsConfig {
     /// Compacted changelog of the correlation state per partition of `events`, with the input
     /// offset it covers. Needs at least as many partitions as `events`. Default: `d2c.state`.
     pub state: String,
+    /// Records a delivery connector refused for good (a 4xx other than 408/429, or retries
+    /// given up per `notify.retry`), with the tool's answer. Default: `d2c.delivery.dlq`.
+    pub delivery_dlq: String,
 }
 
 impl Default for TopicsConfig {
@@ -180,13 +188,14 @@ impl Default for TopicsConfig {
             changes: "d2c.changes".into(),
             dlq: "d2c.dlq".into(),
             state: "d2c.state".into(),
+            delivery_dlq: "d2c.delivery.dlq".into(),
         }
     }
 }
 
 impl TopicsConfig {
     /// All topic names with the key they are configured under, in a fixed order.
-    pub fn all(&self) -> [(&'static str, &str); 6] {
+    pub fn all(&self) -> [(&'static str, &str); 7] {
         [
             ("topics.raw", &self.raw),
             ("topics.events", &self.events),
@@ -194,6 +203,7 @@ impl TopicsConfig {
             ("topics.changes", &self.changes),
             ("topics.dlq", &self.dlq),
             ("topics.state", &self.state),
+            ("topics.delivery_dlq", &self.delivery_dlq),
         ]
     }
 }

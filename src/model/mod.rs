@@ -15,7 +15,7 @@ pub use incident::{
 };
 pub use labels::Labels;
 pub use output::{DlqRecord, Output};
-pub use rfc::{Approval, Rfc, RfcCategory, Risk};
+pub use rfc::{Approval, Decision, DecisionStatus, Rfc, RfcCategory, Risk};
 pub use time::{deserialize as deserialize_time, format_rfc3339, parse_rfc3339};
 
 /// A stable 64-bit hash (xxh3) rendered as 16 lowercase hex digits. Used for fingerprints and

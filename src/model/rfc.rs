@@ -47,4 +47,36 @@ pub struct Rfc {
     pub approval: Approval,
     pub priority: Priority,
     pub created_at: DateTime<Utc>,
+    /// The change authority's decision, once it was given (`POST /api/v1/changes/{id}/decision`,
+    /// e.g. from the ITSM tool); published as a new version of the RFC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Box<Decision>>,
+}
+
+/// Approved or rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecisionStatus {
+    Approved,
+    Rejected,
+}
+
+impl DecisionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionStatus::Approved => "approved",
+            DecisionStatus::Rejected => "rejected",
+        }
+    }
+}
+
+/// A change authority's decision on an RFC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub status: DecisionStatus,
+    /// Who decided.
+    pub by: String,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }

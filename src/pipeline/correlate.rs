@@ -218,6 +218,11 @@ impl Correlate {
                 outputs.extend(out.into_iter().map(|o| (o, ts)));
                 continue;
             }
+            if let Some(d) = header_json::<super::ChangeDecision>(m, super::DECISION_HEADER) {
+                let out = part.engine.decide_change(&d.change, d.to_decision());
+                outputs.extend(out.into_iter().map(|o| (o, ts)));
+                continue;
+            }
             let Some(payload) = m.payload() else { continue };
             let events = match super::decode_events(payload, origin(m)) {
                 Ok(events) => events,

@@ -53,6 +53,37 @@ pub struct Ack {
     pub time: chrono::DateTime<chrono::Utc>,
 }
 
+/// Header of a change decision record on `topics.events` (empty JSON array payload): a
+/// [`ChangeDecision`] as JSON. Written to every partition by
+/// `POST /api/v1/changes/{id}/decision`; the partition whose engine raised the RFC publishes
+/// its next version with the decision, the others ignore it.
+pub const DECISION_HEADER: &str = "d2c.decision";
+
+/// A change authority approved or rejected an RFC (e.g. in the ITSM tool).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChangeDecision {
+    /// The RFC id.
+    pub change: String,
+    pub decision: crate::model::DecisionStatus,
+    pub by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(deserialize_with = "crate::model::deserialize_time")]
+    pub time: chrono::DateTime<chrono::Utc>,
+}
+
+impl ChangeDecision {
+    /// The decision as the RFC carries it.
+    pub fn to_decision(&self) -> crate::model::Decision {
+        crate::model::Decision {
+            status: self.decision,
+            by: self.by.clone(),
+            at: self.time,
+            comment: self.comment.clone(),
+        }
+    }
+}
+
 /// Events records are closed at about this size (below Kafka's default 1 MB record limit); an
 /// event larger than this alone still makes one record of its own.
 pub const EVENTS_RECORD_BYTES: usize = 256 * 1024;
@@ -227,7 +258,7 @@ const IDLE_TICK: Duration = Duration::from_secs(1);
 /// has passed. Returns `None` on shutdown, and an empty batch after [`IDLE_TICK`] without
 /// input. Broker errors are logged and waited out: the
 /// consumer reconnects by itself.
-async fn next_batch<'c>(
+pub(crate) async fn next_batch<'c>(
     consumer: &'c StreamConsumer<LagContext>,
     max: usize,
     linger: Duration,
@@ -278,7 +309,7 @@ fn store_offsets(consumer: &StreamConsumer<LagContext>, batch: &[BorrowedMessage
 }
 
 /// Commits stored offsets before the stage exits.
-fn commit_on_exit(consumer: &StreamConsumer<LagContext>, stage: &str) {
+pub(crate) fn commit_on_exit(consumer: &StreamConsumer<LagContext>, stage: &str) {
     match consumer.commit_consumer_state(CommitMode::Sync) {
         Ok(()) => tracing::info!(stage, "offsets committed on shutdown"),
         // No offsets stored yet is not a failure.

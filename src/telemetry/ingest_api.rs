@@ -21,6 +21,13 @@
 //! `400` for a bad id or body; `503` as above. The answer cannot say whether the incident
 //! exists: the engines, not this endpoint, know that.
 //!
+//! `POST /api/v1/changes/{id}/decision` with `{"decision": "approved"|"rejected", "by":
+//! "<who>", "comment": "<optional>"}` records a change authority's decision on an RFC (for
+//! example called by the ITSM tool's approval workflow): a decision record goes to every
+//! partition of `topics.events`, and the engine that raised the RFC publishes its next version
+//! with `decision`. `202 {"change", "decision", "partitions"}`; `400` for a bad id or body;
+//! `503` as above. Repeating a decision publishes nothing new.
+//!
 //! `POST /api/v1/silences` with a silence (`matchers`, `starts_at`, `ends_at`, optional `id`,
 //! `created_by`, `comment`, as in `[[suppression.silences]]`) is checked, then written to every
 //! partition of `topics.events` the same way; every engine adds it (and keeps it in its
@@ -140,6 +147,9 @@ const ACK: &str = "ack";
 /// The `format` label of silences.
 const SILENCE: &str = "silence";
 
+/// The `format` label of change decisions.
+const DECISION: &str = "decision";
+
 /// Longest incident id or `by` accepted by the acknowledgement endpoint.
 const MAX_ACK_FIELD: usize = 256;
 
@@ -191,6 +201,7 @@ impl IngestApi {
         for o in Outcome::ALL {
             requests.with_label_values(&[ACK, o.as_str()]);
             requests.with_label_values(&[SILENCE, o.as_str()]);
+            requests.with_label_values(&[DECISION, o.as_str()]);
         }
         for o in Outcome::ALL {
             seconds.with_label_values(&[o.as_str()]);
@@ -228,6 +239,7 @@ impl IngestApi {
             .route("/api/v1/events/{format}", post(post_events))
             .route("/api/v1/incidents/{id}/ack", post(post_ack))
             .route("/api/v1/silences", post(post_silence))
+            .route("/api/v1/changes/{id}/decision", post(post_decision))
             .with_state(self)
     }
 }
@@ -457,6 +469,95 @@ impl IngestApi {
             body: json!({"incident": id, "acknowledged_by": ack.by, "partitions": partitions}),
             format: ACK,
             outcome: Outcome::Accepted,
+        }
+    }
+}
+
+/// The body of a change decision.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    decision: crate::model::DecisionStatus,
+    by: String,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+async fn post_decision(
+    State(api): State<IngestApi>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    let start = Instant::now();
+    let answer = api.decide(&id, body).await;
+    api.respond(answer, start)
+}
+
+impl IngestApi {
+    async fn decide(&self, id: &str, body: Body) -> Answer {
+        let bad = |error: String, reason: &str| {
+            Answer::rejected(StatusCode::BAD_REQUEST, DECISION, error, reason)
+        };
+        let valid_id = !id.is_empty()
+            && id.len() <= MAX_ACK_FIELD
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid_id {
+            return bad(
+                format!("`{id}` is not an RFC id (e.g. RFC-3f2a9c1b7d4e)"),
+                "invalid_id",
+            );
+        }
+        let raw = match read_body(body, None, 64 * 1024).await {
+            Ok(raw) => raw,
+            Err(_) => return bad("cannot read the request body".into(), "unreadable_body"),
+        };
+        let body = match serde_json::from_slice::<DecisionBody>(&raw) {
+            Ok(b) => b,
+            Err(e) => {
+                return bad(
+                    format!(
+                        "the body must be JSON like {{\"decision\": \"approved\", \"by\": \"cab\", \"comment\": \"…\"}} (decision `approved` or `rejected`): {e}"
+                    ),
+                    "malformed_json",
+                );
+            }
+        };
+        let by = body.by.trim();
+        if by.is_empty() || by.len() > MAX_ACK_FIELD {
+            return bad(
+                format!("`by` must name who decided, 1 to {MAX_ACK_FIELD} bytes"),
+                "invalid_value",
+            );
+        }
+        if body.comment.as_ref().is_some_and(|c| c.len() > 4096) {
+            return bad("`comment` is over 4096 bytes".into(), "invalid_value");
+        }
+        let decision = crate::pipeline::ChangeDecision {
+            change: id.to_string(),
+            decision: body.decision,
+            by: by.to_string(),
+            comment: body.comment.filter(|c| !c.trim().is_empty()),
+            time: chrono::Utc::now(),
+        };
+        let header_value = serde_json::to_vec(&decision).expect("a decision always serialises");
+        match self
+            .broadcast(crate::pipeline::DECISION_HEADER, &header_value)
+            .await
+        {
+            Ok(partitions) => Answer {
+                status: StatusCode::ACCEPTED,
+                body: json!({"change": id, "decision": decision.decision, "partitions": partitions}),
+                format: DECISION,
+                outcome: Outcome::Accepted,
+            },
+            Err(error) => Answer {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                body: json!({"error": error, "reason": "broker_unavailable"}),
+                format: DECISION,
+                outcome: Outcome::Unavailable,
+            },
         }
     }
 }

@@ -48,6 +48,15 @@ pub struct Metrics {
     pub input_gaps: IntCounter,
     /// Business impact: capability and service health, MTTD/MTTA/MTTR, cost.
     pub business: super::business::BusinessMetrics,
+    /// Deliveries to ITSM and paging tools, by connector and outcome (delivered, retried,
+    /// dead_lettered, skipped).
+    pub deliveries: IntCounterVec,
+    /// Seconds per delivery attempt, by connector.
+    pub delivery_seconds: HistogramVec,
+    /// Delivery attempts that failed and are retried, by connector.
+    pub delivery_retries: IntCounterVec,
+    /// Records the delivery stage read but has not finished delivering.
+    pub delivery_backlog: IntGauge,
 }
 
 fn plain_counter(r: &Registry, name: &str, help: &str) -> IntCounter {
@@ -248,6 +257,37 @@ impl Metrics {
                 "Times input between a checkpoint and the consumer position was no longer readable (deleted by retention).",
             ),
             business: super::business::BusinessMetrics::new(&r, topology),
+            deliveries: counter(
+                &r,
+                "d2c_deliveries_total",
+                "Records handled by the delivery stage, by connector and outcome (delivered, retried: one failed attempt, dead_lettered, skipped: nothing to send or an older version).",
+                &["connector", "outcome"],
+            ),
+            delivery_seconds: {
+                let h = HistogramVec::new(
+                    HistogramOpts::new(
+                        "d2c_delivery_duration_seconds",
+                        "Seconds per delivery attempt to a tool, including lookups before a create, by connector.",
+                    )
+                    .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+                    &["connector"],
+                )
+                .expect("valid metric");
+                r.register(Box::new(h.clone()))
+                    .expect("metric registered once");
+                h
+            },
+            delivery_retries: counter(
+                &r,
+                "d2c_delivery_retries_total",
+                "Delivery attempts that failed with a retryable error (connection, timeout, 408, 429, 5xx), by connector.",
+                &["connector"],
+            ),
+            delivery_backlog: plain_gauge(
+                &r,
+                "d2c_delivery_backlog",
+                "Incident and RFC records the delivery stage has read but not yet delivered, skipped or dead-lettered.",
+            ),
             registry: r,
         };
         m.business.init_series(topology);
@@ -285,6 +325,16 @@ impl Metrics {
             m.batch_seconds.with_label_values(&[stage]);
         }
         m
+    }
+
+    /// Initialises the delivery series of connector `name` to zero, so dashboards see them from
+    /// the start.
+    pub fn init_connector(&self, name: &str, outcomes: &[&str]) {
+        for o in outcomes {
+            self.deliveries.with_label_values(&[name, o]);
+        }
+        self.delivery_seconds.with_label_values(&[name]);
+        self.delivery_retries.with_label_values(&[name]);
     }
 
     /// Sets the state gauges from the sum of the engines' summaries.

@@ -1,0 +1,71 @@
+//! PagerDuty Events API v2: an open incident triggers (or acknowledges, once acknowledged in
+//! d2c) and a resolved or closed one resolves, all with `dedup_key` = incident id, so PagerDuty
+//! keeps one alert per incident however often a version is sent. RFCs are not paged.
+
+use serde_json::json;
+
+use super::connector::{Http, Item, Record, Sent};
+use super::retry::Failure;
+use super::secret::Secret;
+use crate::model::{IncidentStatus, Severity};
+
+#[derive(Debug)]
+pub struct PagerDuty {
+    pub http: Http,
+    pub routing_key: Secret,
+}
+
+/// The Events API v2 body for `item`, or `None` for records PagerDuty does not take.
+pub fn event(item: &Item, routing_key: &str) -> Option<serde_json::Value> {
+    let Record::Incident(i) = &item.record else {
+        return None;
+    };
+    let action = match i.status {
+        IncidentStatus::Open if i.acknowledged_at.is_some() => "acknowledge",
+        IncidentStatus::Open => "trigger",
+        IncidentStatus::Resolved | IncidentStatus::Closed => "resolve",
+    };
+    let mut body = json!({
+        "routing_key": routing_key,
+        "event_action": action,
+        "dedup_key": i.id,
+    });
+    if action == "trigger" {
+        let severity = match i.severity {
+            Severity::Critical => "critical",
+            Severity::Major => "error",
+            Severity::Minor | Severity::Warning => "warning",
+            Severity::Info => "info",
+        };
+        body["payload"] = json!({
+            "summary": format!("[{}] {}", i.priority.as_str(), i.title),
+            "source": i.root_cause.as_ref().map_or("d2c", |rc| rc.service.as_str()),
+            "severity": severity,
+            "timestamp": i.opened_at,
+            "component": i.failing_services.first(),
+            "class": "d2c-incident",
+            "custom_details": {
+                "incident": i.id,
+                "version": i.version,
+                "services": i.services,
+                "capabilities": i.capabilities,
+                "revenue_at_risk_per_minute": i.impact.revenue_at_risk_per_minute,
+            },
+        });
+    }
+    Some(body)
+}
+
+impl PagerDuty {
+    pub async fn deliver(&self, item: &Item) -> Result<Sent, Failure> {
+        let Some(body) = event(item, self.routing_key.expose()) else {
+            return Ok(Sent::Skipped);
+        };
+        let req = self
+            .http
+            .request(reqwest::Method::POST, self.http.url.expose())
+            .json(&body);
+        self.http.send(req).await?;
+        Ok(Sent::Delivered)
+    }
+}

@@ -1,0 +1,95 @@
+//! Slack incoming webhook: one message per incident version or RFC that a person can read at a
+//! glance. Slack has no idempotency key: a message repeated after a timeout whose answer was
+//! lost, or after a restart, shows twice. Within a run, the stage's memory of delivered
+//! versions keeps repeats out.
+
+use serde_json::json;
+
+use super::connector::{Http, Item, Record, Sent};
+use super::retry::Failure;
+use crate::model::{IncidentStatus, RfcCategory, Risk};
+
+#[derive(Debug)]
+pub struct Slack {
+    pub http: Http,
+}
+
+/// The message text for `item` (Slack mrkdwn).
+pub fn text(item: &Item) -> String {
+    match &item.record {
+        Record::Incident(i) => {
+            let mark = match i.status {
+                IncidentStatus::Open => ":red_circle:",
+                IncidentStatus::Resolved => ":large_green_circle:",
+                IncidentStatus::Closed => ":white_circle:",
+            };
+            let mut t = format!(
+                "{mark} *[{}] {}* — {} ({}, v{})",
+                i.priority.as_str(),
+                i.title,
+                i.status.as_str(),
+                i.id,
+                i.version
+            );
+            if let Some(rc) = &i.root_cause {
+                t.push_str(&format!("\nRoot cause: {}", rc.service));
+            }
+            if !i.capabilities.is_empty() {
+                t.push_str(&format!(
+                    "\nCapabilities hurt: {} · revenue at risk {:.0}/min",
+                    i.capabilities.join(", "),
+                    i.impact.revenue_at_risk_per_minute
+                ));
+            }
+            if !i.services.is_empty() {
+                t.push_str(&format!("\nServices: {}", i.services.join(", ")));
+            }
+            if let Some(by) = &i.acknowledged_by {
+                t.push_str(&format!("\nAcknowledged by {by}"));
+            }
+            t
+        }
+        Record::Change(r) => {
+            let mut t = format!(
+                ":wrench: *RFC {}* for {} ({}, risk {}, {}): {}",
+                r.id,
+                r.incident_id,
+                category_name(r.category),
+                risk_name(r.risk),
+                r.priority.as_str(),
+                r.action
+            );
+            if let Some(d) = &r.decision {
+                t.push_str(&format!("\n{} by {}", d.status.as_str(), d.by));
+            }
+            t
+        }
+    }
+}
+
+pub(super) fn category_name(c: RfcCategory) -> &'static str {
+    match c {
+        RfcCategory::Emergency => "emergency",
+        RfcCategory::Standard => "standard",
+        RfcCategory::Normal => "normal",
+    }
+}
+
+pub(super) fn risk_name(r: Risk) -> &'static str {
+    match r {
+        Risk::Low => "low",
+        Risk::Medium => "medium",
+        Risk::High => "high",
+    }
+}
+
+impl Slack {
+    pub async fn deliver(&self, item: &Item) -> Result<Sent, Failure> {
+        let req = self
+            .http
+            .request(reqwest::Method::POST, self.http.url.expose())
+            .json(&json!({ "text": text(item) }));
+        self.http.send(req).await?;
+        Ok(Sent::Delivered)
+    }
+}
