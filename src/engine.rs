@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::change::ChangePolicy;
 use crate::config::CorrelationConfig;
-use crate::correlate::{self, Group, Outcome};
+use crate::correlate::{self, Group, Outcome, security};
 use crate::impact;
-use crate::model::{Event, Incident, IncidentStatus, Output, Priority, Status};
+use crate::model::{Category, Event, Incident, IncidentStatus, Output, Priority, Severity, Status};
 use crate::suppress::{InhibitState, Silence, SuppressReason, Suppression, Suppressor};
 use crate::topology::Topology;
 
@@ -59,6 +59,9 @@ pub struct EngineState {
     /// them again.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub silences: BTreeMap<String, Silence>,
+    /// Security incidents (`correlate::security`); absent from older checkpoints.
+    #[serde(default, skip_serializing_if = "security::State::is_empty")]
+    pub security: security::State,
 }
 
 /// The last published version of an incident, as much as the engine needs of it: the version,
@@ -107,6 +110,10 @@ fn substance(i: &Incident) -> u64 {
     h.update(&i.reopened.to_le_bytes());
     text(&mut h, i.acknowledged_by.as_deref().unwrap_or(""));
     text(&mut h, i.merged_into.as_deref().unwrap_or(""));
+    // Security incidents: new stages, entities, techniques or tools make a new version.
+    if let Some(s) = &i.security {
+        text(&mut h, &serde_json::to_string(s).unwrap_or_default());
+    }
     h.update(&(i.related_changes.len() as u64).to_le_bytes());
     for c in &i.related_changes {
         text(&mut h, &c.change.id);
@@ -151,6 +158,14 @@ pub struct Summary {
     pub suppressed_alerts: u64,
     pub open_by_priority: BTreeMap<Priority, u64>,
     pub open_by_capability: BTreeMap<String, u64>,
+}
+
+/// Counts of open security incidents for the shell's gauges.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SecuritySummary {
+    /// Open security incidents by ATT&CK tactic id reached (`none` for an incident without
+    /// one) and incident severity; an incident counts once under each tactic it reached.
+    pub open_by_tactic: BTreeMap<(String, Severity), u64>,
 }
 
 /// The correlation engine for one stream of events (one input partition).
@@ -281,6 +296,9 @@ impl Engine {
                 evicted: Default::default(),
             };
         }
+        if ev.category == Category::Security {
+            return self.apply_security(ev, outputs);
+        }
         let (outcome, touched) = correlate::observe(
             &mut self.state.correlation,
             &self.topo,
@@ -307,6 +325,35 @@ impl Engine {
             suppressed: None,
             outputs,
             evicted,
+        }
+    }
+
+    /// A security event goes to the security correlator (grouping per attacked entity) instead
+    /// of the operational grouping; its incidents are published the same way.
+    fn apply_security(&mut self, ev: &Event, mut outputs: Vec<Output>) -> Applied {
+        let (outcome, touched) =
+            security::observe(&mut self.state.security, &self.cfg.security, ev);
+        if outcome.may_change_incident() {
+            for id in &touched {
+                self.publish_security(id, ev.time, &mut outputs);
+            }
+        }
+        let evicted = security::evict(&mut self.state.security, self.cfg.max_incidents);
+        for id in &evicted.incidents {
+            self.forget(id);
+        }
+        Applied {
+            outcome,
+            suppressed: None,
+            outputs,
+            evicted,
+        }
+    }
+
+    fn publish_security(&mut self, id: &str, time: DateTime<Utc>, outputs: &mut Vec<Output>) {
+        if let Some(inc) = self.state.security.incidents.get(id) {
+            let incident = security::incident(inc, time);
+            self.publish(incident, outputs);
         }
     }
 
@@ -383,6 +430,8 @@ impl Engine {
         let at = self.state.clock.unwrap_or(at);
         if correlate::acknowledge(&mut self.state.correlation, id, by, at) {
             self.publish_if_changed(id, at, &mut outputs);
+        } else if security::acknowledge(&mut self.state.security, id, by, at) {
+            self.publish_security(id, at, &mut outputs);
         }
         outputs
     }
@@ -395,6 +444,16 @@ impl Engine {
                 self.publish_if_changed(&id, due, outputs);
             } else {
                 // Forgotten by its retention timer: forget what was published of it too.
+                self.forget(&id);
+            }
+        }
+        let cfg = &self.cfg;
+        for (id, due) in
+            security::run_timers(&mut self.state.security, &cfg.security, cfg.retention, now)
+        {
+            if self.state.security.incidents.contains_key(&id) {
+                self.publish_security(&id, due, outputs);
+            } else {
                 self.forget(&id);
             }
         }
@@ -429,11 +488,45 @@ impl Engine {
         s
     }
 
+    /// Gauges for the shell: open security incidents by tactic reached and severity.
+    pub fn security_summary(&self) -> SecuritySummary {
+        let mut s = SecuritySummary::default();
+        for inc in self.state.security.incidents.values() {
+            if inc.status != IncidentStatus::Open {
+                continue;
+            }
+            let severity = security::severity(
+                inc.detections
+                    .values()
+                    .map(|d| d.alert.severity)
+                    .min()
+                    .unwrap_or(Severity::Info),
+                inc.stages.len(),
+            );
+            let tactics: Vec<String> = if inc.stages.is_empty() {
+                vec!["none".to_owned()]
+            } else {
+                inc.stages.keys().cloned().collect()
+            };
+            for t in tactics {
+                *s.open_by_tactic.entry((t, severity)).or_default() += 1;
+            }
+        }
+        s
+    }
+
     fn publish_if_changed(&mut self, id: &str, time: DateTime<Utc>, outputs: &mut Vec<Output>) {
         let Some(group) = self.state.correlation.groups.get(id) else {
             return;
         };
-        let mut incident = self.build(group, time);
+        let incident = self.build(group, time);
+        self.publish(incident, outputs);
+    }
+
+    /// Publishes `incident` as a new version if its substance changed since the last one, with
+    /// the RFC the policy raises for it (containment rules for security incidents).
+    fn publish(&mut self, mut incident: Incident, outputs: &mut Vec<Output>) {
+        let id = incident.id.as_str();
         let hash = substance(&incident);
         let previous = self.state.published.get(id);
         if previous.is_some_and(|p| p.substance == hash) {
@@ -441,9 +534,14 @@ impl Engine {
         }
         incident.version = previous.map_or(1, |p| p.version + 1);
         let rfc = (incident.status == IncidentStatus::Open)
-            .then(|| self.policy.matching(&incident))
+            .then(|| match incident.security {
+                Some(_) => self.policy.containment(&incident),
+                None => self
+                    .policy
+                    .matching(&incident)
+                    .map(|r| r.propose(&incident)),
+            })
             .flatten()
-            .map(|rule| rule.propose(&incident))
             .filter(|rfc| {
                 self.state
                     .rfcs
@@ -452,7 +550,7 @@ impl Engine {
                     .insert(rfc.id.clone())
             });
         self.state.published.insert(
-            id.to_string(),
+            incident.id.clone(),
             Published {
                 version: incident.version,
                 status: incident.status,
@@ -530,6 +628,7 @@ impl Engine {
             impact: assessment.impact,
             event_count: g.event_count,
             alerts,
+            security: None,
         }
     }
 }

@@ -1,0 +1,1 @@
+//! Security formats: fixtures written after each tool's documented example.
