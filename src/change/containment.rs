@@ -195,3 +195,134 @@ impl ContainmentRule {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::change::ChangePolicy;
+    use crate::model::{Entities, Impact, IncidentStatus, Priority, SecurityInfo, Severity, Stage};
+
+    fn policy(text: &str) -> Result<ChangePolicy, String> {
+        ChangePolicy::from_str(text, Path::new("p.toml")).map_err(|e| e.to_string())
+    }
+
+    fn incident(tactics: &[&str], hosts: &[&str], sources: &[&str]) -> Incident {
+        let t = Utc.with_ymd_and_hms(2026, 11, 28, 10, 0, 0).unwrap();
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        Incident {
+            id: "INC-1".into(),
+            version: 1,
+            status: IncidentStatus::Open,
+            severity: Severity::Major,
+            priority: Priority::P2,
+            title: "t".into(),
+            opened_at: t,
+            updated_at: t,
+            resolved_at: None,
+            closed_at: None,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            reopened: 0,
+            merged_into: None,
+            root_cause: None,
+            related_changes: Vec::new(),
+            failing_services: Vec::new(),
+            services: Vec::new(),
+            capabilities: Vec::new(),
+            impact: Impact::default(),
+            event_count: 1,
+            alerts: Vec::new(),
+            security: Some(SecurityInfo {
+                stages: tactics
+                    .iter()
+                    .map(|id| {
+                        let tactic = attack::tactic_by_id(id).unwrap();
+                        Stage {
+                            tactic_id: tactic.id.into(),
+                            tactic: tactic.name.into(),
+                            order: tactic.order,
+                            first_seen: t,
+                            techniques: Vec::new(),
+                        }
+                    })
+                    .collect(),
+                entities: Entities {
+                    hosts: strings(hosts),
+                    source_ips: strings(sources),
+                    ips: strings(sources),
+                    ..Entities::default()
+                },
+                techniques: Vec::new(),
+                tools: vec!["falco".into()],
+            }),
+        }
+    }
+
+    const RULES: &str = "[[containment]]\nname = \"isolate\"\nmin_stages = 2\ntactics = [\"Execution\"]\naction = \"isolate_host\"\n\n[[containment]]\nname = \"block\"\ntools = [\"falco\"]\naction = \"block_ip\"\nrisk = \"low\"\n";
+
+    #[test]
+    fn the_first_rule_the_incident_meets_raises_one_rfc_with_its_targets() {
+        let p = policy(RULES).unwrap();
+        let rfc = p
+            .containment(&incident(
+                &["TA0001", "TA0002"],
+                &["web-1"],
+                &["203.0.113.7"],
+            ))
+            .unwrap();
+        assert_eq!(rfc.rule, "isolate");
+        assert_eq!(rfc.approval, Approval::Required);
+        assert_eq!(rfc.category, RfcCategory::Emergency);
+        assert_eq!(rfc.risk, Risk::High);
+        assert_eq!(rfc.cis, ["web-1"]);
+        let c = rfc.containment.unwrap();
+        assert_eq!(
+            (c.action, c.targets),
+            (ContainmentAction::IsolateHost, vec!["web-1".to_string()])
+        );
+        // One stage: the isolation rule does not hold, the blocking one does.
+        let rfc = p
+            .containment(&incident(&["TA0002"], &["web-1"], &["203.0.113.7"]))
+            .unwrap();
+        assert_eq!(rfc.rule, "block");
+        assert!(
+            rfc.action.starts_with("Block source address 203.0.113.7"),
+            "{}",
+            rfc.action
+        );
+        // Nothing to block: no RFC.
+        assert!(
+            p.containment(&incident(&["TA0002"], &["web-1"], &[]))
+                .is_none()
+        );
+        // Operational incidents never get containment.
+        let mut ops = incident(&["TA0002"], &["web-1"], &["203.0.113.7"]);
+        ops.security = None;
+        assert!(p.containment(&ops).is_none());
+    }
+
+    #[test]
+    fn bad_rules_are_refused_with_file_line_and_key() {
+        let pre_approved = RULES.replace("risk = \"low\"", "approval = \"pre_approved\"");
+        let e = policy(&pre_approved).unwrap_err();
+        assert!(
+            e.starts_with("p.toml:11: `containment[block].approval` is pre_approved"),
+            "{e}"
+        );
+        let e = policy(&RULES.replace("[\"Execution\"]", "[\"Lunch\"]")).unwrap_err();
+        assert!(
+            e.starts_with("p.toml:4: `containment[isolate].tactics`"),
+            "{e}"
+        );
+        let e = policy(&RULES.replace("[\"falco\"]", "[\"snort\"]")).unwrap_err();
+        assert!(e.starts_with("p.toml:9: `containment[block].tools`"), "{e}");
+        let e = policy(&RULES.replace("\"isolate_host\"", "\"reboot\"")).unwrap_err();
+        assert!(e.starts_with("p.toml:5:"), "{e}");
+        let twice = format!("{RULES}\n[[containment]]\nname = \"block\"\naction = \"block_ip\"\n");
+        assert!(policy(&twice).unwrap_err().contains("defined twice"));
+    }
+}

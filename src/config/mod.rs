@@ -129,6 +129,9 @@ pub struct TopicsConfig {
     /// Compacted changelog of the correlation state per partition of `events`, with the input
     /// offset it covers. Needs at least as many partitions as `events`. Default: `d2c.state`.
     pub state: String,
+    /// When set, security incident records (those with a `security` section) are also written
+    /// here, keyed by incident id, besides `incidents`. Default: none.
+    pub security: Option<String>,
 }
 
 impl Default for TopicsConfig {
@@ -140,21 +143,25 @@ impl Default for TopicsConfig {
             changes: "d2c.changes".into(),
             dlq: "d2c.dlq".into(),
             state: "d2c.state".into(),
+            security: None,
         }
     }
 }
 
 impl TopicsConfig {
-    /// All topic names with the key they are configured under, in a fixed order.
-    pub fn all(&self) -> [(&'static str, &str); 6] {
-        [
-            ("topics.raw", &self.raw),
+    /// All topic names with the key they are configured under, in a fixed order (the
+    /// security topic last, when set).
+    pub fn all(&self) -> Vec<(&'static str, &str)> {
+        let mut all = vec![
+            ("topics.raw", self.raw.as_str()),
             ("topics.events", &self.events),
             ("topics.incidents", &self.incidents),
             ("topics.changes", &self.changes),
             ("topics.dlq", &self.dlq),
             ("topics.state", &self.state),
-        ]
+        ];
+        all.extend(self.security.as_deref().map(|s| ("topics.security", s)));
+        all
     }
 }
 

@@ -23,6 +23,8 @@ use crate::model::{
 use crate::topology::{Resolution, Topology};
 
 pub mod security;
+#[cfg(test)]
+mod tests_security;
 
 /// The deduplicated state of one fingerprint and the incident it belongs to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
