@@ -473,7 +473,7 @@ pub fn incident(inc: &SecurityIncident, time: DateTime<Utc>) -> Incident {
             })
         })
         .collect();
-    stages.sort_by(|a, b| (a.first_seen, a.order).cmp(&(b.first_seen, b.order)));
+    stages.sort_by_key(|a| (a.first_seen, a.order));
     let mut entities = EntitySets::default();
     let mut tools = BTreeSet::new();
     for a in &alerts {

@@ -131,8 +131,10 @@ fn repeats_are_counted_on_their_detection_not_listed_again() {
 
 #[test]
 fn shared_accounts_destinations_and_configured_addresses_do_not_chain_attacks() {
-    let mut cfg = SecurityConfig::default();
-    cfg.shared_ips = vec!["10.0.0.1".into()];
+    let cfg = SecurityConfig {
+        shared_ips: vec!["10.0.0.1".into()],
+        ..SecurityConfig::default()
+    };
     let mut s = State::default();
     let events = [
         // Two hosts, both attacked as root, both talking to the same DNS server.
@@ -195,8 +197,10 @@ fn shared_accounts_destinations_and_configured_addresses_do_not_chain_attacks() 
 
 #[test]
 fn the_asset_table_puts_a_network_alert_on_its_host() {
-    let mut cfg = SecurityConfig::default();
-    cfg.assets.insert("10.0.1.5".into(), "web-1".into());
+    let cfg = SecurityConfig {
+        assets: [("10.0.1.5".to_owned(), "web-1".to_owned())].into(),
+        ..SecurityConfig::default()
+    };
     let mut s = State::default();
     let events = [
         det(
