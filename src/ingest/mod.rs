@@ -116,14 +116,6 @@ impl Format {
         Format::Ocsf,
     ];
 
-    /// Whether the format's events are security detections (category `security`).
-    pub fn is_security_tool(self) -> bool {
-        matches!(
-            self,
-            Format::Falco | Format::Suricata | Format::Wazuh | Format::Ocsf
-        )
-    }
-
     /// The name used in URLs (`POST /api/v1/events/{format}`), metrics labels and messages.
     pub fn as_str(self) -> &'static str {
         match self {
