@@ -10,11 +10,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::change::ChangePolicy;
 use crate::config::CorrelationConfig;
-use crate::correlate::{self, Group, Outcome, security};
+use crate::correlate::{self, Group, Outcome};
 use crate::impact;
-use crate::model::{Category, Event, Incident, IncidentStatus, Output, Priority, Severity, Status};
+use crate::model::{Category, Event, Incident, IncidentStatus, Output, Priority, Status};
 use crate::suppress::{InhibitState, Silence, SuppressReason, Suppression, Suppressor};
 use crate::topology::Topology;
+
+mod triage;
+pub use triage::SecuritySummary;
 
 /// Most suppressed alerts remembered per engine (the oldest go first).
 pub const MAX_SUPPRESSED: usize = 10_000;
@@ -60,8 +63,8 @@ pub struct EngineState {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub silences: BTreeMap<String, Silence>,
     /// Security incidents (`correlate::security`); absent from older checkpoints.
-    #[serde(default, skip_serializing_if = "security::State::is_empty")]
-    pub security: security::State,
+    #[serde(default, skip_serializing_if = "correlate::security::State::is_empty")]
+    pub security: correlate::security::State,
 }
 
 /// The last published version of an incident, as much as the engine needs of it: the version,
@@ -158,14 +161,6 @@ pub struct Summary {
     pub suppressed_alerts: u64,
     pub open_by_priority: BTreeMap<Priority, u64>,
     pub open_by_capability: BTreeMap<String, u64>,
-}
-
-/// Counts of open security incidents for the shell's gauges.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct SecuritySummary {
-    /// Open security incidents by ATT&CK tactic id reached (`none` for an incident without
-    /// one) and incident severity; an incident counts once under each tactic it reached.
-    pub open_by_tactic: BTreeMap<(String, Severity), u64>,
 }
 
 /// The correlation engine for one stream of events (one input partition).
@@ -328,35 +323,6 @@ impl Engine {
         }
     }
 
-    /// A security event goes to the security correlator (grouping per attacked entity) instead
-    /// of the operational grouping; its incidents are published the same way.
-    fn apply_security(&mut self, ev: &Event, mut outputs: Vec<Output>) -> Applied {
-        let (outcome, touched) =
-            security::observe(&mut self.state.security, &self.cfg.security, ev);
-        if outcome.may_change_incident() {
-            for id in &touched {
-                self.publish_security(id, ev.time, &mut outputs);
-            }
-        }
-        let evicted = security::evict(&mut self.state.security, self.cfg.max_incidents);
-        for id in &evicted.incidents {
-            self.forget(id);
-        }
-        Applied {
-            outcome,
-            suppressed: None,
-            outputs,
-            evicted,
-        }
-    }
-
-    fn publish_security(&mut self, id: &str, time: DateTime<Utc>, outputs: &mut Vec<Output>) {
-        if let Some(inc) = self.state.security.incidents.get(id) {
-            let incident = security::incident(inc, time);
-            self.publish(incident, outputs);
-        }
-    }
-
     /// Whether `ev` is suppressed. A resolve of an alert that is on an incident is never
     /// suppressed: the incident it opened before the silence must still resolve.
     fn suppressed(
@@ -430,8 +396,8 @@ impl Engine {
         let at = self.state.clock.unwrap_or(at);
         if correlate::acknowledge(&mut self.state.correlation, id, by, at) {
             self.publish_if_changed(id, at, &mut outputs);
-        } else if security::acknowledge(&mut self.state.security, id, by, at) {
-            self.publish_security(id, at, &mut outputs);
+        } else {
+            self.acknowledge_security(id, by, at, &mut outputs);
         }
         outputs
     }
@@ -447,16 +413,7 @@ impl Engine {
                 self.forget(&id);
             }
         }
-        let cfg = &self.cfg;
-        for (id, due) in
-            security::run_timers(&mut self.state.security, &cfg.security, cfg.retention, now)
-        {
-            if self.state.security.incidents.contains_key(&id) {
-                self.publish_security(&id, due, outputs);
-            } else {
-                self.forget(&id);
-            }
-        }
+        self.advance_security(now, outputs);
     }
 
     fn forget(&mut self, id: &str) {
@@ -483,33 +440,6 @@ impl Engine {
                 for c in &inc.capabilities {
                     *s.open_by_capability.entry(c.clone()).or_default() += 1;
                 }
-            }
-        }
-        s
-    }
-
-    /// Gauges for the shell: open security incidents by tactic reached and severity.
-    pub fn security_summary(&self) -> SecuritySummary {
-        let mut s = SecuritySummary::default();
-        for inc in self.state.security.incidents.values() {
-            if inc.status != IncidentStatus::Open {
-                continue;
-            }
-            let severity = security::severity(
-                inc.detections
-                    .values()
-                    .map(|d| d.alert.severity)
-                    .min()
-                    .unwrap_or(Severity::Info),
-                inc.stages.len(),
-            );
-            let tactics: Vec<String> = if inc.stages.is_empty() {
-                vec!["none".to_owned()]
-            } else {
-                inc.stages.keys().cloned().collect()
-            };
-            for t in tactics {
-                *s.open_by_tactic.entry((t, severity)).or_default() += 1;
             }
         }
         s
