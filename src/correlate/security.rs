@@ -98,7 +98,20 @@ pub struct SecurityIncident {
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub other_techniques: BTreeSet<String>,
     pub event_count: u64,
+    /// Detections not listed because the incident had [`MAX_DETECTIONS`] already.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unlisted: u64,
 }
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Most distinct detections listed on one security incident (a scan from thousands of
+/// addresses would otherwise grow one incident without bound); later new ones are counted in
+/// `event_count` and their stages and techniques kept, but they are not listed and their
+/// entities do not group.
+pub const MAX_DETECTIONS: usize = 500;
 
 /// Something due later: an incident goes quiet (closes), or a closed one is forgotten.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -253,6 +266,7 @@ pub fn observe(state: &mut State, cfg: &SecurityConfig, ev: &Event) -> (Outcome,
                     stages: BTreeMap::new(),
                     other_techniques: BTreeSet::new(),
                     event_count: 0,
+                    unlisted: 0,
                 },
             );
             id
@@ -266,9 +280,19 @@ pub fn observe(state: &mut State, cfg: &SecurityConfig, ev: &Event) -> (Outcome,
     inc.event_count += 1;
     let previous_last = inc.last_event_at;
     inc.last_event_at = inc.last_event_at.max(time);
-    let new_keys: Vec<String> = keys.difference(&inc.keys).cloned().collect();
+    let full = inc.detections.len() >= MAX_DETECTIONS && !inc.detections.contains_key(&key);
+    let new_keys: Vec<String> = if full {
+        Vec::new()
+    } else {
+        keys.difference(&inc.keys).cloned().collect()
+    };
     inc.keys.extend(new_keys.iter().cloned());
     let outcome = match inc.detections.get_mut(&key) {
+        // A full incident still counts the detection and its stages, without listing it.
+        None if full => {
+            inc.unlisted += 1;
+            Outcome::Deduplicated
+        }
         Some(d) => {
             let a = &mut d.alert;
             a.count += 1;

@@ -334,3 +334,29 @@ fn eviction_keeps_the_cap_least_recently_active_first() {
     );
     assert!(!s.open.contains_key("host:h-00"));
 }
+
+#[test]
+fn a_scan_from_many_addresses_lists_at_most_the_cap_of_detections() {
+    let cfg = SecurityConfig::default();
+    let mut s = State::default();
+    let n = security::MAX_DETECTIONS + 20;
+    for i in 0..n {
+        let src = format!("198.51.{}.{}", i / 250, i % 250);
+        let e = det(
+            "suricata",
+            "scan",
+            &[("src_ip", &src), ("dest_ip", "10.0.1.5")],
+            &["TA0043"],
+            0,
+        );
+        security::observe(&mut s, &cfg, &e);
+    }
+    let [inc] = <[_; 1]>::try_from(s.incidents.values().collect::<Vec<_>>()).unwrap();
+    assert_eq!(inc.detections.len(), security::MAX_DETECTIONS);
+    assert_eq!((inc.event_count, inc.unlisted), (n as u64, 20));
+    assert_eq!(
+        inc.keys.len(),
+        security::MAX_DETECTIONS + 1,
+        "the sources listed and the host"
+    );
+}
