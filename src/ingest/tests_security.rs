@@ -121,6 +121,9 @@ fn wazuh_alert_maps_rule_mitre_agent_and_data() {
         e.attributes["attack"],
         json!({"tactics": ["TA0006"], "techniques": ["T1110"]})
     );
+    // Forwarded through the Wazuh indexer, the time may come as @timestamp.
+    let indexed = fixture("wazuh_alert.json").replace(r#""timestamp""#, r#""@timestamp""#);
+    assert_eq!(one(&indexed, Format::Wazuh).time, e.time);
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `rule.description` (required) | `name` |
 //! | `rule.id` | label `rule_id` |
-//! | `timestamp` (required) | `time`; Wazuh writes `2026-11-28T10:00:00.123+0000` |
+//! | `timestamp` (required), else `@timestamp` (added when forwarded through the indexer) | `time`; Wazuh writes `2026-11-28T10:00:00.123+0000` |
 //! | `rule.level` | `severity`: 0–3 info, 4–6 warning, 7–9 minor, 10–12 major, 13–15 critical; default warning |
 //! | `agent.name` | label `host` (and `ci`) |
 //! | `agent.ip` | label `host_ip` |
@@ -46,8 +46,11 @@ fn event(mut doc: Map<String, Value>, at: At) -> Result<Event, IngestError> {
     let get = |path: &[&str]| at_path(&tree, path);
     let rule = scalar(at, "rule.description", get(&["rule", "description"]))?
         .ok_or_else(|| at.missing("rule.description"))?;
-    let time =
-        loose_time(at, "timestamp", get(&["timestamp"]))?.ok_or_else(|| at.missing("timestamp"))?;
+    let time = match loose_time(at, "timestamp", get(&["timestamp"]))? {
+        Some(t) => t,
+        None => loose_time(at, "@timestamp", get(&["@timestamp"]))?
+            .ok_or_else(|| at.missing("timestamp"))?,
+    };
     let severity = match get(&["rule", "level"]) {
         None | Some(Value::Null) => Severity::Warning,
         Some(v) => {
