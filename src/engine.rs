@@ -12,9 +12,14 @@ use crate::change::ChangePolicy;
 use crate::config::CorrelationConfig;
 use crate::correlate::{self, Group, Outcome};
 use crate::impact;
-use crate::model::{Decision, Event, Incident, IncidentStatus, Output, Priority, Rfc, Status};
+use crate::model::{
+    Category, Decision, Event, Incident, IncidentStatus, Output, Priority, Rfc, Status,
+};
 use crate::suppress::{InhibitState, Silence, SuppressReason, Suppression, Suppressor};
 use crate::topology::Topology;
+
+mod triage;
+pub use triage::SecuritySummary;
 
 /// Most suppressed alerts remembered per engine (the oldest go first).
 pub const MAX_SUPPRESSED: usize = 10_000;
@@ -64,6 +69,9 @@ pub struct EngineState {
     /// incident.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub changes: BTreeMap<String, Rfc>,
+    /// Security incidents (`correlate::security`); absent from older checkpoints.
+    #[serde(default, skip_serializing_if = "correlate::security::State::is_empty")]
+    pub security: correlate::security::State,
 }
 
 /// The last published version of an incident, as much as the engine needs of it: the version,
@@ -145,6 +153,10 @@ fn substance(i: &Incident) -> u64 {
     h.update(&i.reopened.to_le_bytes());
     text(&mut h, i.acknowledged_by.as_deref().unwrap_or(""));
     text(&mut h, i.merged_into.as_deref().unwrap_or(""));
+    // Security incidents: new stages, entities, techniques or tools make a new version.
+    if let Some(s) = &i.security {
+        text(&mut h, &serde_json::to_string(s).unwrap_or_default());
+    }
     h.update(&(i.related_changes.len() as u64).to_le_bytes());
     for c in &i.related_changes {
         text(&mut h, &c.change.id);
@@ -331,6 +343,9 @@ impl Engine {
                 evicted: Default::default(),
             };
         }
+        if ev.category == Category::Security {
+            return self.apply_security(ev, outputs);
+        }
         let (outcome, touched) = correlate::observe(
             &mut self.state.correlation,
             &self.topo,
@@ -433,6 +448,8 @@ impl Engine {
         let at = self.state.clock.unwrap_or(at);
         if correlate::acknowledge(&mut self.state.correlation, id, by, at) {
             self.publish_if_changed(id, at, &mut outputs);
+        } else {
+            self.acknowledge_security(id, by, at, &mut outputs);
         }
         outputs
     }
@@ -448,6 +465,7 @@ impl Engine {
                 self.forget(&id);
             }
         }
+        self.advance_security(now, outputs);
     }
 
     /// Records the change authority's decision on RFC `rfc_id` and returns the RFC's next
@@ -528,7 +546,14 @@ impl Engine {
         let Some(group) = self.state.correlation.groups.get(id) else {
             return;
         };
-        let mut incident = self.build(group, time);
+        let incident = self.build(group, time);
+        self.publish(incident, outputs);
+    }
+
+    /// Publishes `incident` as a new version if its substance changed since the last one, with
+    /// the RFC the policy raises for it (containment rules for security incidents).
+    fn publish(&mut self, mut incident: Incident, outputs: &mut Vec<Output>) {
+        let id = incident.id.as_str();
         let previous = self.state.published.get(id);
         // Priority is raised as the impact grows, never lowered while d2c knows the incident:
         // lowering it is a decision for a person, and an RFC already raised stays valid.
@@ -551,9 +576,14 @@ impl Engine {
         incident.impact.cost = (cost * 100.0).round() / 100.0;
         let milestones = milestones_of(&incident, previous);
         let rfc = (incident.status == IncidentStatus::Open)
-            .then(|| self.policy.matching(&incident))
+            .then(|| match incident.security {
+                Some(_) => self.policy.containment(&incident),
+                None => self
+                    .policy
+                    .matching(&incident)
+                    .map(|r| r.propose(&incident)),
+            })
             .flatten()
-            .map(|rule| rule.propose(&incident))
             .filter(|rfc| {
                 self.state
                     .rfcs
@@ -562,7 +592,7 @@ impl Engine {
                     .insert(rfc.id.clone())
             });
         self.state.published.insert(
-            id.to_string(),
+            incident.id.clone(),
             Published {
                 version: incident.version,
                 status: incident.status,
@@ -704,6 +734,7 @@ impl Engine {
             impact: assessment.impact,
             event_count: g.event_count,
             alerts,
+            security: None,
         }
     }
 }

@@ -5,12 +5,16 @@
 //! it hurts, proposes change requests (RFCs), and publishes incidents, RFCs and Prometheus
 //! metrics. The modules read as the pipeline, from the ground up:
 //!
-//! - [`model`]: the IT4IT data objects (Event, Alert, Incident, RFC) and the output records.
+//! - [`model`]: the IT4IT data objects (Event, Alert, Incident, RFC), the output records, and
+//!   the MITRE ATT&CK tactic table (`model::attack`).
 //! - [`config`]: the settings file, environment overrides and validation.
-//! - [`ingest`]: one parser per input format, raw bytes → events (stateless).
+//! - [`ingest`]: one parser per input format, raw bytes → events (stateless), monitoring and
+//!   security tools alike (Falco, Suricata, Wazuh, OCSF, ECS threats).
 //! - [`topology`]: the service model: CIs, services, dependencies, capabilities.
-//! - [`change`]: the RFC policy, incident → change request.
-//! - [`correlate`]: dedup into alerts, grouping into incidents, lifecycle, root cause.
+//! - [`change`]: the RFC policy, incident → change request; containment rules for security
+//!   incidents (`change::containment`).
+//! - [`correlate`]: dedup into alerts, grouping into incidents, lifecycle, root cause; security
+//!   detections grouped per attacked entity with their ATT&CK stages (`correlate::security`).
 //! - [`suppress`]: silences, maintenance windows and inhibition rules (which events to mute).
 //! - [`impact`]: affected services and capabilities, revenue at risk, priority.
 //! - [`engine`]: the pure core composing the above: `(state, event) → (state, outputs)`.

@@ -174,6 +174,28 @@ fn replay_is_byte_identical_and_matches_the_expected_output() {
 }
 
 #[test]
+fn the_attack_scenario_replays_byte_identical_to_its_expected_output() {
+    let args = [
+        "replay",
+        "--config",
+        "config/d2c.toml",
+        "tests/scenarios/attack.jsonl",
+    ];
+    let a = d2c(&args, &[]);
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert_eq!(a.stdout, d2c(&args, &[]).stdout, "two replays differ");
+    let expected = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/attack.expected.jsonl"),
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&a.stdout),
+        String::from_utf8_lossy(&expected),
+        "replay output changed; if on purpose, regenerate the expected file (see tests/scenarios/README.md)"
+    );
+}
+
+#[test]
 fn replay_reads_standard_input() {
     let mut c = Command::new(env!("CARGO_BIN_EXE_d2c"));
     c.args(["replay", "--config", "config/d2c.toml", "-"])

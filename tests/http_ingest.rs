@@ -89,7 +89,7 @@ async fn http_ingest_writes_raw_records_and_rejects_bad_input() {
     assert_eq!(unknown.status, 404, "{unknown:?}");
     assert_eq!(
         unknown.body,
-        json!({"error": "unknown format `nagios`; use one of: native, alertmanager, grafana, pagerduty, cloudevents, zabbix, otel, ecs"})
+        json!({"error": "unknown format `nagios`; use one of: native, alertmanager, grafana, pagerduty, cloudevents, zabbix, otel, ecs, falco, suricata, wazuh, ocsf"})
     );
     let bad_json = http_post(
         &http,

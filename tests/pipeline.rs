@@ -293,3 +293,88 @@ fn metrics_pass_promtool_check() {
     );
     assert_eq!(http_get(&d2c.http, "/healthz").0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_incidents_also_reach_their_own_topic_and_the_security_metrics() {
+    let broker = Tansu::start();
+    let brokers = broker.brokers();
+    let mut d2c = D2c::start(&brokers, &[("D2C_TOPICS__SECURITY", "d2c.security")]);
+    d2c.wait_ready(Duration::from_secs(60));
+    let scenario = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/scenarios/attack.jsonl"
+    ))
+    .unwrap();
+    let raw: Vec<Vec<u8>> = scenario
+        .lines()
+        .filter(|l| !l.starts_with("{\"tick\""))
+        .map(|l| l.as_bytes().to_vec())
+        .collect();
+    produce_all(&producer(&brokers), "d2c.events.raw", &raw).await;
+
+    let within = Duration::from_secs(90);
+    let p1 = |rs: &[Record]| rs.iter().any(|r| r.json()["priority"] == "P1");
+    let security = tokio::task::spawn_blocking({
+        let b = brokers.clone();
+        move || read_until(&b, "d2c.security", 3, within, p1)
+    })
+    .await
+    .unwrap();
+    let ids: std::collections::BTreeSet<String> = security
+        .iter()
+        .map(|r| r.json()["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 2, "the web-1 attack and the db-2 brute force");
+    assert!(security.iter().all(|r| r.json()["security"].is_object()));
+    // The same records are on the incidents topic, byte for byte.
+    let incidents = read_until(&brokers, "d2c.incidents", 3, within, |rs| {
+        rs.len() >= security.len()
+    });
+    for r in &security {
+        assert!(
+            incidents
+                .iter()
+                .any(|i| i.payload == r.payload && i.key == r.key),
+            "{}",
+            String::from_utf8_lossy(&r.payload)
+        );
+    }
+
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = http_get(&d2c.http, "/metrics").1;
+        let web = "d2c_security_incidents_open{severity=\"critical\",tactic=\"TA0003\"}";
+        if metric(&text, web) == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for (series, value) in [
+        (
+            "d2c_security_incidents_open{severity=\"critical\",tactic=\"TA0001\"}",
+            1.0,
+        ),
+        (
+            "d2c_security_incidents_open{severity=\"critical\",tactic=\"TA0003\"}",
+            1.0,
+        ),
+        (
+            "d2c_security_incidents_open{severity=\"major\",tactic=\"TA0006\"}",
+            1.0,
+        ),
+        (
+            "d2c_security_incidents_open{severity=\"major\",tactic=\"TA0001\"}",
+            0.0,
+        ),
+        ("d2c_security_events_total{tool=\"falco\"}", 3.0),
+        ("d2c_security_events_total{tool=\"suricata\"}", 3.0),
+        ("d2c_security_events_total{tool=\"wazuh\"}", 4.0),
+        ("d2c_security_events_total{tool=\"ocsf\"}", 1.0),
+        ("d2c_security_events_total{tool=\"ecs\"}", 1.0),
+        ("d2c_rfcs_published_total{category=\"emergency\"}", 2.0),
+    ] {
+        assert_eq!(metric(&text, series), Some(value), "{series}\n{text}");
+    }
+    let status = d2c.terminate(Duration::from_secs(30));
+    assert!(status.success(), "d2c exited with {status}");
+}

@@ -144,3 +144,114 @@ fn every_format_parses_its_documented_example_and_garbage_goes_to_the_dlq() {
     }
     assert!(names.len() >= 11, "a fixture per format: {names:?}");
 }
+
+#[test]
+fn an_attack_through_three_stages_and_an_unrelated_one_are_two_security_incidents() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let records = replay(&root.join("tests/scenarios/attack.jsonl"));
+    assert_eq!(records.iter().filter(|r| r["type"] == "dlq").count(), 0);
+    let last = last_versions(&records);
+    let security: Vec<&Value> = last
+        .values()
+        .filter(|i| i["security"].is_object())
+        .collect();
+    assert_eq!(
+        security.len(),
+        2,
+        "the web-1 attack and the db-2 brute force, nothing from the noise: {security:#?}"
+    );
+    assert_eq!(last.len(), 2, "no operational incident either: {last:#?}");
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap_or(&Vec::new())
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    let on_host = |host: &str| {
+        *security
+            .iter()
+            .find(|i| strings(&i["security"]["entities"]["hosts"]) == [host])
+            .unwrap_or_else(|| panic!("an incident on {host} alone: {security:#?}"))
+    };
+    let web = on_host("web-1");
+    let stages: Vec<&str> = web["security"]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["tactic_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["TA0001", "TA0002", "TA0003"], "{web:#}");
+    let e = &web["security"]["entities"];
+    assert_eq!(strings(&e["source_ips"]), ["203.0.113.7"]);
+    assert_eq!(strings(&e["ips"]), ["10.0.1.5", "203.0.113.7"]);
+    assert_eq!(strings(&e["containers"]), ["shop-frontend"]);
+    assert_eq!(strings(&e["users"]), ["www-data"]);
+    assert_eq!(
+        strings(&web["security"]["techniques"]),
+        ["T1053", "T1053.003", "T1059", "T1190"]
+    );
+    assert_eq!(
+        strings(&web["security"]["tools"]),
+        ["falco", "ocsf", "suricata", "wazuh"]
+    );
+    assert_eq!(
+        (&web["severity"], &web["priority"]),
+        (&"critical".into(), &"P1".into())
+    );
+    // Six detections, two of them repeats counted on their alert, not listed twice.
+    assert_eq!(web["event_count"], 6);
+    let alerts = web["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 4, "{alerts:#?}");
+    let counts: BTreeMap<&str, u64> = alerts
+        .iter()
+        .map(|a| (a["source"].as_str().unwrap(), a["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(counts["suricata"], 2);
+    assert_eq!(counts["falco"], 2);
+    // Progression raised the priority: one stage P3, two P2, three P1.
+    let priorities: Vec<&str> = records
+        .iter()
+        .filter(|r| r["id"] == web["id"] && r["status"] == "open")
+        .map(|r| r["priority"].as_str().unwrap())
+        .collect();
+    assert_eq!(priorities.first(), Some(&"P3"));
+    assert!(priorities.contains(&"P2"), "{priorities:?}");
+    assert_eq!(priorities.last(), Some(&"P1"));
+    // Nothing resolves an attack but time: both closed after the quiet period.
+    assert_eq!(web["status"], "closed");
+
+    let db = on_host("db-2");
+    let stages: Vec<&str> = db["security"]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["tactic"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["Credential Access"]);
+    let e = &db["security"]["entities"];
+    assert_eq!(strings(&e["source_ips"]), ["198.51.100.23"]);
+    assert_eq!(strings(&e["users"]), ["oracle"]);
+    assert_eq!(
+        strings(&db["security"]["techniques"]),
+        ["T1110", "T1110.001"]
+    );
+    assert_eq!(strings(&db["security"]["tools"]), ["ecs", "wazuh"]);
+    assert_eq!(db["status"], "closed");
+
+    // One containment RFC per incident, always waiting for approval.
+    let rfcs: Vec<&Value> = records.iter().filter(|r| r["type"] == "change").collect();
+    assert_eq!(rfcs.len(), 2, "{rfcs:#?}");
+    for (incident, action, target) in [
+        (web, "isolate_host", "web-1"),
+        (db, "block_ip", "198.51.100.23"),
+    ] {
+        let rfc = rfcs
+            .iter()
+            .find(|r| r["incident_id"] == incident["id"])
+            .unwrap_or_else(|| panic!("an RFC for {}", incident["id"]));
+        assert_eq!(rfc["approval"], "required");
+        assert_eq!(rfc["containment"]["action"], action);
+        assert_eq!(strings(&rfc["containment"]["targets"]), [target]);
+    }
+}

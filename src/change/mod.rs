@@ -1,5 +1,8 @@
 //! RFC policy: which incidents deserve a change request, and what it proposes. Pure: an incident
-//! and the policy in, an RFC out.
+//! and the policy in, an RFC out. Security incidents get containment RFCs from the
+//! `[[containment]]` rules instead ([`containment`]).
+
+pub mod containment;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -50,6 +53,9 @@ fn default_risk() -> Risk {
 pub struct ChangePolicy {
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// Containment rules for security incidents, tried in order like `rules`.
+    #[serde(default)]
+    pub containment: Vec<containment::ContainmentRule>,
 }
 
 impl ChangePolicy {
@@ -89,7 +95,14 @@ impl ChangePolicy {
                 return Err(invalid("has an empty action".into()));
             }
         }
+        containment::validate(&p.containment, text, file)?;
         Ok(p)
+    }
+
+    /// The containment RFC of the first `[[containment]]` rule that security incident
+    /// `incident` meets, if any.
+    pub fn containment(&self, incident: &Incident) -> Option<Rfc> {
+        self.containment.iter().find_map(|r| r.propose(incident))
     }
 
     /// The first rule that `incident` meets, if any.
@@ -148,6 +161,7 @@ impl Rule {
             priority: incident.priority,
             created_at: incident.updated_at,
             decision: None,
+            containment: None,
         }
     }
 }

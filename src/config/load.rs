@@ -275,6 +275,19 @@ fn validate(c: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
     if let Err(e) = c.notify.validate() {
         return Err(invalid(&e.key, e.message));
     }
+    let security = &c.correlation.security;
+    if security.window.is_zero() {
+        return Err(invalid(
+            "correlation.security.window",
+            "is 0; detections could never join a security incident".into(),
+        ));
+    }
+    if security.quiet_period.is_zero() {
+        return Err(invalid(
+            "correlation.security.quiet_period",
+            "is 0; security incidents would close as they open".into(),
+        ));
+    }
     if c.state.chunk_bytes < 1024 {
         return Err(invalid(
             "state.chunk_bytes",
@@ -388,5 +401,33 @@ mod tests {
         assert_eq!(line_of(t, "kafka.brokers"), Some(4));
         assert_eq!(line_of(t, "http.listen"), Some(6));
         assert_eq!(line_of(t, "kafka.group_id"), None);
+    }
+
+    #[test]
+    fn security_settings_have_defaults_and_are_checked() {
+        let l = load_str("", Path::new("d2c.toml")).unwrap();
+        let security = &l.config.correlation.security;
+        assert_eq!(security.window, std::time::Duration::from_secs(1800));
+        assert_eq!(security.quiet_period, std::time::Duration::from_secs(3600));
+        assert_eq!(l.config.topics.security, None);
+        assert_eq!(l.config.topics.all().len(), 7);
+        let text = "[topics]\nsecurity = \"d2c.security\"\n\n[correlation.security]\n\
+                    window = \"10m\"\nassets = { \"10.0.1.5\" = \"web-1\" }\n";
+        let l = load_str(text, Path::new("d2c.toml")).unwrap();
+        assert_eq!(
+            l.config.topics.all().last(),
+            Some(&("topics.security", "d2c.security"))
+        );
+        assert_eq!(l.config.correlation.security.assets["10.0.1.5"], "web-1");
+        let e = err("[topics]\nsecurity = \"d2c.incidents\"\n");
+        assert!(
+            e.starts_with("d2c.toml:2: `topics.security` is `d2c.incidents`"),
+            "{e}"
+        );
+        let e = err("[correlation.security]\nquiet_period = \"0s\"\n");
+        assert!(
+            e.starts_with("d2c.toml:2: `correlation.security.quiet_period` is 0"),
+            "{e}"
+        );
     }
 }

@@ -177,6 +177,9 @@ pub struct TopicsConfig {
     /// Records a delivery connector refused for good (a 4xx other than 408/429, or retries
     /// given up per `notify.retry`), with the tool's answer. Default: `d2c.delivery.dlq`.
     pub delivery_dlq: String,
+    /// When set, security incident records (those with a `security` section) are also written
+    /// here, keyed by incident id, besides `incidents`. Default: none.
+    pub security: Option<String>,
 }
 
 impl Default for TopicsConfig {
@@ -189,22 +192,26 @@ impl Default for TopicsConfig {
             dlq: "d2c.dlq".into(),
             state: "d2c.state".into(),
             delivery_dlq: "d2c.delivery.dlq".into(),
+            security: None,
         }
     }
 }
 
 impl TopicsConfig {
-    /// All topic names with the key they are configured under, in a fixed order.
-    pub fn all(&self) -> [(&'static str, &str); 7] {
-        [
-            ("topics.raw", &self.raw),
+    /// All topic names with the key they are configured under, in a fixed order (the
+    /// security topic last, when set).
+    pub fn all(&self) -> Vec<(&'static str, &str)> {
+        let mut all = vec![
+            ("topics.raw", self.raw.as_str()),
             ("topics.events", &self.events),
             ("topics.incidents", &self.incidents),
             ("topics.changes", &self.changes),
             ("topics.dlq", &self.dlq),
             ("topics.state", &self.state),
-            ("topics.delivery_dlq", &self.delivery_dlq),
-        ]
+            ("topics.delivery_dlq", self.delivery_dlq.as_str()),
+        ];
+        all.extend(self.security.as_deref().map(|s| ("topics.security", s)));
+        all
     }
 }
 
@@ -298,6 +305,45 @@ pub struct CorrelationConfig {
     /// Rules per source (the event's `source`, e.g. `alertmanager`, `zabbix`), overriding the
     /// ones above for that source's events: `[correlation.sources.zabbix]`.
     pub sources: std::collections::BTreeMap<String, SourceRules>,
+    /// How security events (category `security`) are grouped into security incidents:
+    /// `[correlation.security]`. See README "Security triage".
+    pub security: SecurityConfig,
+}
+
+/// Grouping of security detections per attacked entity (`correlate::security`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// A detection joins an open security incident sharing a host, user or address with it only
+    /// if the incident saw a detection at most this long before. Default: `30m`.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// A security incident closes when it saw no detection for this long (security tools send
+    /// no resolves). Default: `1h`.
+    #[serde(with = "humantime_serde")]
+    pub quiet_period: Duration,
+    /// Detections less severe than this open no incident; they still join one that shares an
+    /// entity with them. Default: `warning`.
+    pub min_severity: crate::model::Severity,
+    /// Addresses of known hosts, address → host name (`"10.0.1.5" = "web-1"`), so a network
+    /// sensor's alert about an address groups with host detections about that host.
+    /// Default: none.
+    pub assets: std::collections::BTreeMap<String, String>,
+    /// Addresses never used to group detections (NAT gateways, proxies, scanners of your own):
+    /// many unrelated detections share them. Default: none.
+    pub shared_ips: Vec<String>,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            window: Duration::from_secs(30 * 60),
+            quiet_period: Duration::from_secs(60 * 60),
+            min_severity: crate::model::Severity::Warning,
+            assets: Default::default(),
+            shared_ips: Vec::new(),
+        }
+    }
 }
 
 /// Correlation rules for the events of one source. Every field is optional; unset ones take the
@@ -360,6 +406,7 @@ impl Default for CorrelationConfig {
             max_alerts: 200_000,
             max_incidents: 50_000,
             sources: Default::default(),
+            security: SecurityConfig::default(),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Correlation: fingerprint dedup of events into alerts (with flapping and resolve timeouts),
 //! grouping of alerts into incidents by time window, labels and service topology (merging
 //! incidents a new alert links), the incident lifecycle (open → resolved after a hold →
-//! reopened or closed), change correlation, and root cause.
+//! reopened or closed), change correlation, and root cause. Security events are grouped by
+//! [`security`] instead: per attacked entity, with their MITRE ATT&CK stages.
 //!
 //! Pure and deterministic: time comes only from events and ticks. Everything that happens later
 //! than an event (the end of a resolve hold, closing, the end of flapping, resolve timeouts,
@@ -20,6 +21,10 @@ use crate::model::{
     StableHasher, Status, stable_hash,
 };
 use crate::topology::{Resolution, Topology};
+
+pub mod security;
+#[cfg(test)]
+mod tests_security;
 
 /// The deduplicated state of one fingerprint and the incident it belongs to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -172,11 +177,14 @@ pub enum Outcome {
     /// An event already applied before (its raw record was read again after a restart of the
     /// ingest stage); skipped.
     Redelivered,
+    /// A security event that opens nothing: a resolve, or a detection below
+    /// `correlation.security.min_severity` that shares no entity with an open security incident.
+    Ignored,
 }
 
 impl Outcome {
     /// Every outcome: the label set of `d2c_events_correlated_total`.
-    pub const ALL: [Outcome; 11] = [
+    pub const ALL: [Outcome; 12] = [
         Outcome::Opened,
         Outcome::Joined,
         Outcome::Reopened,
@@ -188,6 +196,7 @@ impl Outcome {
         Outcome::Change,
         Outcome::Suppressed,
         Outcome::Redelivered,
+        Outcome::Ignored,
     ];
 
     /// Whether the incidents the event touched may look different to an operator now (so the
@@ -217,6 +226,7 @@ impl Outcome {
             Outcome::Change => "change",
             Outcome::Suppressed => "suppressed",
             Outcome::Redelivered => "redelivered",
+            Outcome::Ignored => "ignored",
         }
     }
 }

@@ -24,7 +24,16 @@
 //!
 //! Category: `security` when a `threat.*` field is there, `event.category` holds
 //! `intrusion_detection`, `malware` or `threat`, or `kibana.alert.rule.producer` is `siem`;
-//! else availability. `threat.*` fields are kept, not interpreted yet.
+//! else availability.
+//!
+//! A security alert also gets the labels and attributes every security event carries (see
+//! `detection.rs`): labels `host` (`host.name`), `host_ip` (`host.ip`, the first when a list),
+//! `user` (`user.name`), `src_ip` (`source.ip`), `dest_ip` (`destination.ip`), `process`
+//! (`process.name`), `container` (`container.name`, else `container.id`); attribute `attack`
+//! with the ATT&CK tactics of `threat.tactic.id` and `threat.tactic.name` and the techniques of
+//! `threat.technique.id` and `threat.technique.subtechnique.id` (a string or a list each), and
+//! of Kibana's `kibana.alert.rule.threat` list (`[{tactic: {id, name}, technique: [{id,
+//! subtechnique: [{id}]}]}]`); attribute `tool` `ecs`.
 //!
 //! Second pass: `payload.rs` only notes `@timestamp`; this parser reads the text again into a
 //! JSON tree and flattens it to dotted names. Not typed structs as for the other formats:
@@ -38,7 +47,7 @@ use serde_json::{Map, Value};
 
 use super::payload::{Object, Text};
 use super::{At, Event, Format, IngestError, Limits, derived_fingerprint, event_id, reread};
-use crate::model::{Category, Severity, Status, stable_hash};
+use crate::model::{Category, Severity, Status, attack, stable_hash};
 
 /// The prefixes of the fields kept as attributes (and `message`).
 const ATTRIBUTE_PREFIXES: [&str; 4] = ["event.", "rule.", "kibana.alert.", "threat."];
@@ -169,6 +178,10 @@ fn event(mut fields: BTreeMap<String, Value>, at: At) -> Result<Event, IngestErr
     } else {
         Category::default()
     };
+    let mut attack = None;
+    if category == Category::Security {
+        attack = security_details(&fields, at, ci.as_deref(), &mut labels)?;
+    }
     let fingerprint = match text(&fields, "kibana.alert.uuid")? {
         Some(uuid) => stable_hash(&["ecs", &uuid]),
         None => derived_fingerprint(&["ecs", &name, ci.as_deref().unwrap_or("")], &labels),
@@ -179,6 +192,10 @@ fn event(mut fields: BTreeMap<String, Value>, at: At) -> Result<Event, IngestErr
     };
     fields
         .retain(|key, _| key == "message" || ATTRIBUTE_PREFIXES.iter().any(|p| key.starts_with(p)));
+    if category == Category::Security {
+        fields.extend(attack.map(|a| ("attack".to_owned(), a)));
+        fields.insert("tool".to_owned(), Value::from(Format::Ecs.as_str()));
+    }
     Ok(Event {
         id,
         source: Format::Ecs.as_str().to_owned(),
@@ -192,6 +209,83 @@ fn event(mut fields: BTreeMap<String, Value>, at: At) -> Result<Event, IngestErr
         labels,
         attributes: fields,
     })
+}
+
+/// The entity labels and the ATT&CK attribute of a security alert; see the module docs.
+fn security_details(
+    fields: &BTreeMap<String, Value>,
+    at: At,
+    host: Option<&str>,
+    labels: &mut BTreeMap<String, String>,
+) -> Result<Option<Value>, IngestError> {
+    let first = |key: &str| -> Option<String> {
+        match fields.get(key)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Array(items) => items.first()?.as_str().map(str::to_owned),
+            _ => None,
+        }
+        .filter(|s| !s.trim().is_empty())
+    };
+    let entities = [
+        ("host_ip", "host.ip"),
+        ("user", "user.name"),
+        ("src_ip", "source.ip"),
+        ("dest_ip", "destination.ip"),
+        ("process", "process.name"),
+        ("container", "container.name"),
+        ("container", "container.id"),
+    ];
+    if let Some(host) = host {
+        labels.insert("host".to_owned(), host.to_owned());
+    }
+    for (label, key) in entities {
+        if let Some(v) = first(key)
+            && !labels.contains_key(label)
+        {
+            labels.insert(label.to_owned(), v);
+        }
+    }
+    let mut tactics = std::collections::BTreeSet::new();
+    let mut techniques = std::collections::BTreeSet::new();
+    let strings = |key: &str| super::detection::strings(at, key, fields.get(key));
+    for key in ["threat.tactic.id", "threat.tactic.name"] {
+        tactics.extend(strings(key)?.iter().filter_map(|t| attack::tactic(t)));
+    }
+    for key in ["threat.technique.id", "threat.technique.subtechnique.id"] {
+        techniques.extend(strings(key)?.iter().filter_map(|t| attack::technique_id(t)));
+    }
+    // Kibana's rule threat list: objects inside arrays, which `flatten` leaves as they are.
+    if let Some(Value::Array(threats)) = fields.get("kibana.alert.rule.threat") {
+        for threat in threats {
+            for key in ["id", "name"] {
+                let t = threat
+                    .pointer(&format!("/tactic/{key}"))
+                    .and_then(Value::as_str);
+                tactics.extend(t.and_then(attack::tactic));
+            }
+            let list = |v: Option<&Value>| v.and_then(Value::as_array).cloned().unwrap_or_default();
+            for technique in list(threat.get("technique")) {
+                let mut ids = vec![technique.get("id").cloned()];
+                ids.extend(
+                    list(technique.get("subtechnique"))
+                        .iter()
+                        .map(|s| s.get("id").cloned()),
+                );
+                for id in ids.into_iter().flatten() {
+                    techniques.extend(id.as_str().and_then(attack::technique_id));
+                }
+            }
+        }
+    }
+    if tactics.is_empty() && techniques.is_empty() {
+        return Ok(None);
+    }
+    let mut tactics: Vec<&attack::Tactic> = tactics.into_iter().collect();
+    tactics.sort_by_key(|t| t.order);
+    let ids: Vec<&str> = tactics.iter().map(|t| t.id).collect();
+    Ok(Some(
+        serde_json::json!({"tactics": ids, "techniques": techniques}),
+    ))
 }
 
 /// The fields whose names start with `prefix`.

@@ -6,8 +6,11 @@
 //! `alertmanager.rs` (the Prometheus Alertmanager webhook, version 4), `grafana.rs` (Grafana's
 //! alerting webhook, read by the Alertmanager parser), `pagerduty.rs` (PagerDuty Events API v2),
 //! `cloudevents.rs` (CloudEvents 1.0, JSON), `zabbix.rs` (a Zabbix webhook), `otel.rs`
-//! (OpenTelemetry logs, OTLP JSON) and `ecs.rs` (Elastic Common Schema alerts); `payload.rs` is
-//! the one JSON pass they share. [`parse`] detects the format; [`parse_as`] is for callers that
+//! (OpenTelemetry logs, OTLP JSON) and `ecs.rs` (Elastic Common Schema alerts, security ones
+//! with `threat.*` too); the security tools `falco.rs` (Falco JSON output), `suricata.rs`
+//! (Suricata EVE alerts), `wazuh.rs` (Wazuh alerts) and `ocsf.rs` (OCSF Detection Findings),
+//! which share `detection.rs` (the labels and ATT&CK attribute every security event carries);
+//! `payload.rs` is the one JSON pass they share. [`parse`] detects the format; [`parse_as`] is for callers that
 //! already know it (HTTP ingest).
 //!
 //! Order of checks, cheapest first: size ([`Limits::max_record_bytes`], before any parsing),
@@ -22,10 +25,14 @@
 //! - an object with `specversion` is a CloudEvent;
 //! - an object with `routing_key` or `event_action` is a PagerDuty event;
 //! - an object with `resourceLogs` is an OTLP logs payload;
+//! - an object with `output_fields` is a Falco alert, one with `class_uid` an OCSF event (both
+//!   before native: they have `time` too);
 //! - an object that has `name` or `time` is a native event (a missing or bad field then gets an
 //!   error naming it, rather than "unknown format");
 //! - an object with `@timestamp` is an ECS document (after native, because log shippers add
 //!   `@timestamp` to whatever they forward, native events included);
+//!   before it: an object with `event_type` is a Suricata EVE record, and one with `rule` and
+//!   `manager` or `decoder` a Wazuh alert (ECS documents have `rule` and `agent`, not those);
 //! - an object with `event_id`, `event_name`, `event_value`, `event_status`, `event_severity`,
 //!   `trigger_id` or `host_name` is a Zabbix webhook payload;
 //! - an array is a CloudEvents batch if an element has `specversion`, else a native batch if it
@@ -34,16 +41,23 @@
 
 mod alertmanager;
 mod cloudevents;
+mod detection;
 mod ecs;
+mod falco;
 mod grafana;
 mod native;
+mod ocsf;
 mod otel;
 mod pagerduty;
 mod payload;
+mod suricata;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_formats;
+#[cfg(test)]
+mod tests_security;
+mod wazuh;
 mod zabbix;
 
 use std::collections::BTreeMap;
@@ -75,11 +89,19 @@ pub enum Format {
     Otel,
     /// An Elastic Common Schema alert document (Kibana alerting, Elastic Security).
     Ecs,
+    /// A Falco alert in Falco's JSON output.
+    Falco,
+    /// A Suricata EVE JSON record (alerts become events; other event types are skipped).
+    Suricata,
+    /// A Wazuh alert as written to `alerts.json`.
+    Wazuh,
+    /// An OCSF Detection Finding (class 2004).
+    Ocsf,
 }
 
 impl Format {
     /// Every format d2c reads.
-    pub const ALL: [Format; 8] = [
+    pub const ALL: [Format; 12] = [
         Format::Native,
         Format::Alertmanager,
         Format::Grafana,
@@ -88,6 +110,10 @@ impl Format {
         Format::Zabbix,
         Format::Otel,
         Format::Ecs,
+        Format::Falco,
+        Format::Suricata,
+        Format::Wazuh,
+        Format::Ocsf,
     ];
 
     /// The name used in URLs (`POST /api/v1/events/{format}`), metrics labels and messages.
@@ -101,6 +127,10 @@ impl Format {
             Format::Zabbix => "zabbix",
             Format::Otel => "otel",
             Format::Ecs => "ecs",
+            Format::Falco => "falco",
+            Format::Suricata => "suricata",
+            Format::Wazuh => "wazuh",
+            Format::Ocsf => "ocsf",
         }
     }
 
@@ -178,7 +208,9 @@ pub enum IngestError {
          with name and time) or an array of them, an Alertmanager or Grafana webhook payload (an \
          object with alerts and version), a PagerDuty event (event_action), a CloudEvent \
          (specversion) or an array of them, a Zabbix webhook (event_value or event_status), OTLP \
-         JSON logs (resourceLogs) or an ECS alert (@timestamp)"
+         JSON logs (resourceLogs), an ECS alert (@timestamp), a Falco alert (output_fields), a \
+         Suricata EVE record (event_type), a Wazuh alert (rule and manager) or an OCSF \
+         Detection Finding (class_uid)"
     )]
     UnknownFormat { found: &'static str },
 
@@ -194,7 +226,14 @@ pub enum IngestError {
             Format::Native | Format::CloudEvents => {
                 "send smaller batches or raise ingest.max_events_per_record"
             }
-            Format::Grafana | Format::PagerDuty | Format::Zabbix | Format::Ecs => {
+            Format::Grafana
+            | Format::PagerDuty
+            | Format::Zabbix
+            | Format::Ecs
+            | Format::Falco
+            | Format::Suricata
+            | Format::Wazuh
+            | Format::Ocsf => {
                 "raise ingest.max_events_per_record"
             }
         }
@@ -310,6 +349,23 @@ fn missing_hint(format: Format, field: &str) -> &'static str {
             "d2c reads ECS alerts: set event.kind to alert (or signal), or send a Kibana alert \
              with its kibana.alert fields"
         }
+        (Format::Falco, "rule" | "time") => {
+            "Falco's JSON output has rule and time; send the alert as Falco writes it"
+        }
+        (Format::Suricata, "signature" | "alert") => {
+            "an EVE alert record carries alert.signature; send eve.json lines as they are"
+        }
+        (Format::Suricata | Format::Wazuh, "timestamp") => {
+            "every record needs timestamp, e.g. 2026-11-28T10:00:00.000000+0000"
+        }
+        (Format::Wazuh, "description") => {
+            "a Wazuh alert names its rule in rule.description; send alerts.json lines as they are"
+        }
+        (Format::Ocsf, "title") => {
+            "a Detection Finding is named by finding_info.title or finding_info.analytic.name"
+        }
+        (Format::Ocsf, "time") => "set time, milliseconds since 1970, or time_dt (RFC 3339)",
+        (Format::Ocsf, "class_uid") => "a Detection Finding has class_uid 2004",
         _ => "add it to the payload",
     }
 }
@@ -344,6 +400,10 @@ fn events(
         Format::Zabbix => zabbix::events(text, limits),
         Format::Otel => otel::events(&top, text, limits),
         Format::Ecs => ecs::events(text, limits),
+        Format::Falco => falco::events(text, limits),
+        Format::Suricata => suricata::events(text, limits),
+        Format::Wazuh => wazuh::events(text, limits),
+        Format::Ocsf => ocsf::events(text, limits),
     }
 }
 
@@ -425,8 +485,16 @@ fn object_format(e: &Envelope) -> Option<Format> {
         Format::PagerDuty
     } else if e.log_records.is_some() {
         Format::Otel
+    } else if marks.falco {
+        Format::Falco
+    } else if marks.ocsf {
+        Format::Ocsf
     } else if looks_native(e) {
         Format::Native
+    } else if marks.suricata {
+        Format::Suricata
+    } else if marks.rule && marks.wazuh {
+        Format::Wazuh
     } else if marks.timestamp {
         Format::Ecs
     } else if marks.zabbix {

@@ -19,7 +19,8 @@
 //! 1 MiB record of `[{},{},…]` cannot grow into hundreds of megabytes of structs before the
 //! `too_many_events` check sees it.
 //!
-//! Second passes: PagerDuty, CloudEvents, Zabbix, OpenTelemetry and ECS payloads share no keys
+//! Second passes: PagerDuty, CloudEvents, Zabbix, OpenTelemetry, ECS and the security formats
+//! (Falco, Suricata, Wazuh, OCSF) payloads share no keys
 //! with the envelope worth mirroring here, and mirroring them would make every native and
 //! Alertmanager record pay for their fields. So this pass only notes that their distinctive
 //! top-level keys are there ([`Marks`], costing a flag and no allocation) and, for OTLP logs,
@@ -141,6 +142,16 @@ pub(super) struct Marks {
     /// `event_id`, `event_name`, `event_value`, `event_status`, `event_severity`, `trigger_id`
     /// or `host_name`: a Zabbix webhook.
     pub zabbix: bool,
+    /// `output_fields`: a Falco alert.
+    pub falco: bool,
+    /// `class_uid`: an OCSF event.
+    pub ocsf: bool,
+    /// `event_type`: a Suricata EVE record.
+    pub suricata: bool,
+    /// `manager` or `decoder`: with `rule`, a Wazuh alert.
+    pub wazuh: bool,
+    /// `rule`: Wazuh and ECS documents have it.
+    pub rule: bool,
 }
 
 /// One element of an Alertmanager payload's `alerts`.
@@ -685,6 +696,18 @@ enum Key {
     ZabbixTriggerId,
     #[serde(rename = "host_name")]
     ZabbixHostName,
+    #[serde(rename = "output_fields")]
+    FalcoOutputFields,
+    #[serde(rename = "class_uid")]
+    OcsfClassUid,
+    #[serde(rename = "event_type")]
+    SuricataEventType,
+    #[serde(rename = "manager")]
+    WazuhManager,
+    #[serde(rename = "decoder")]
+    WazuhDecoder,
+    #[serde(rename = "rule")]
+    Rule,
     #[serde(other)]
     Other,
 }
@@ -780,6 +803,11 @@ impl<'de> Visitor<'de> for EnvelopeSeed {
                 | Key::ZabbixEventSeverity
                 | Key::ZabbixTriggerId
                 | Key::ZabbixHostName => mark(m, &mut e.marks.zabbix)?,
+                Key::FalcoOutputFields => mark(m, &mut e.marks.falco)?,
+                Key::OcsfClassUid => mark(m, &mut e.marks.ocsf)?,
+                Key::SuricataEventType => mark(m, &mut e.marks.suricata)?,
+                Key::WazuhManager | Key::WazuhDecoder => mark(m, &mut e.marks.wazuh)?,
+                Key::Rule => mark(m, &mut e.marks.rule)?,
                 Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }

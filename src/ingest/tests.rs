@@ -148,8 +148,9 @@ fn records_in_no_known_format_are_unknown_format() {
          format d2c reads; send a native event (a JSON object with name and time) or an array \
          of them, an Alertmanager or Grafana webhook payload (an object with alerts and \
          version), a PagerDuty event (event_action), a CloudEvent (specversion) or an array of \
-         them, a Zabbix webhook (event_value or event_status), OTLP JSON logs (resourceLogs) or \
-         an ECS alert (@timestamp)"
+         them, a Zabbix webhook (event_value or event_status), OTLP JSON logs (resourceLogs), \
+         an ECS alert (@timestamp), a Falco alert (output_fields), a Suricata EVE record \
+         (event_type), a Wazuh alert (rule and manager) or an OCSF Detection Finding (class_uid)"
     );
 }
 
@@ -558,7 +559,7 @@ proptest! {
 }
 
 /// The fixtures of every format.
-const ALL_FIXTURES: [&str; 11] = [
+const ALL_FIXTURES: [&str; 16] = [
     "native_single.json",
     "native_batch.json",
     "alertmanager_v4.json",
@@ -570,6 +571,11 @@ const ALL_FIXTURES: [&str; 11] = [
     "zabbix_recovery.json",
     "otel_logs.json",
     "ecs_kibana_alert.json",
+    "falco_alert.json",
+    "suricata_alert.json",
+    "wazuh_alert.json",
+    "ocsf_detection_finding.json",
+    "ecs_threat_alert.json",
 ];
 
 /// How many values a JSON tree holds, the root included: the places a mutation can hit.

@@ -28,7 +28,7 @@ fn utc(h: u32, m: u32, s: u32) -> DateTime<Utc> {
 }
 
 /// Every fixture of this file, with its format.
-pub(super) const FIXTURES: [(&str, Format); 9] = [
+pub(super) const FIXTURES: [(&str, Format); 14] = [
     ("pagerduty_trigger.json", Format::PagerDuty),
     ("pagerduty_resolve.json", Format::PagerDuty),
     ("cloudevents_batch.json", Format::CloudEvents),
@@ -37,6 +37,12 @@ pub(super) const FIXTURES: [(&str, Format); 9] = [
     ("grafana_webhook.json", Format::Grafana),
     ("otel_logs.json", Format::Otel),
     ("ecs_kibana_alert.json", Format::Ecs),
+    // The security formats, checked in `tests_security.rs`.
+    ("falco_alert.json", Format::Falco),
+    ("suricata_alert.json", Format::Suricata),
+    ("wazuh_alert.json", Format::Wazuh),
+    ("ocsf_detection_finding.json", Format::Ocsf),
+    ("ecs_threat_alert.json", Format::Ecs),
     // The older formats, so the loops below cover every format.
     ("alertmanager_v4.json", Format::Alertmanager),
 ];

@@ -262,6 +262,10 @@ pub struct Incident {
     /// Events absorbed by the incident's alerts when this version was made.
     pub event_count: u64,
     pub alerts: Vec<AlertRef>,
+    /// Set on security incidents only (see `correlate::security`): stages, entities,
+    /// techniques and tools of the attack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<super::SecurityInfo>,
 }
 
 fn is_zero(n: &u32) -> bool {

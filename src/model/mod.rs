@@ -1,11 +1,13 @@
 //! The IT4IT data objects of the Detect to Correct value stream as plain serde types: the ground
 //! every other module stands on. No I/O, no clock, no Kafka here.
 
+pub mod attack;
 mod event;
 mod incident;
 mod labels;
 mod output;
 mod rfc;
+mod security;
 mod time;
 
 pub use event::{Category, Event, Severity, Status};
@@ -15,7 +17,10 @@ pub use incident::{
 };
 pub use labels::Labels;
 pub use output::{DlqRecord, Output};
-pub use rfc::{Approval, Decision, DecisionStatus, Rfc, RfcCategory, Risk};
+pub use rfc::{
+    Approval, Containment, ContainmentAction, Decision, DecisionStatus, Rfc, RfcCategory, Risk,
+};
+pub use security::{Entities, SecurityInfo, Stage};
 pub use time::{deserialize as deserialize_time, format_rfc3339, parse_rfc3339};
 
 /// A stable 64-bit hash (xxh3) rendered as 16 lowercase hex digits. Used for fingerprints and

@@ -51,6 +51,9 @@ pub struct Rfc {
     /// e.g. from the ITSM tool); published as a new version of the RFC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<Box<Decision>>,
+    /// Set on containment RFCs of security incidents: what to contain and which entities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containment: Option<Containment>,
 }
 
 /// Approved or rejected.
@@ -79,4 +82,37 @@ pub struct Decision {
     pub at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+}
+
+/// A containment action on the entities of a security incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainmentAction {
+    /// Cut the incident's hosts off the network (`targets`: host names).
+    IsolateHost,
+    /// Block the addresses the attack came from (`targets`: source addresses).
+    BlockIp,
+    /// Disable the accounts the attack used (`targets`: user names).
+    DisableUser,
+    /// Stop the containers the attack ran in (`targets`: container names or ids).
+    KillContainer,
+}
+
+impl ContainmentAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContainmentAction::IsolateHost => "isolate_host",
+            ContainmentAction::BlockIp => "block_ip",
+            ContainmentAction::DisableUser => "disable_user",
+            ContainmentAction::KillContainer => "kill_container",
+        }
+    }
+}
+
+/// What a containment RFC asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Containment {
+    pub action: ContainmentAction,
+    /// The entities to act on, taken from the incident's `security.entities`.
+    pub targets: Vec<String>,
 }

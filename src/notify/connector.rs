@@ -16,7 +16,8 @@ pub struct Item {
     /// The bytes as published: what a webhook receives.
     pub raw: Vec<u8>,
     pub record: Record,
-    /// From the record's `category` field if it has one (security incidents), else operational.
+    /// Security for incidents with a `security` section and their containment RFCs (or a
+    /// record with `"category": "security"`), else operational.
     pub category: RouteCategory,
 }
 
@@ -43,7 +44,12 @@ impl Item {
         struct Category {
             category: Option<String>,
         }
+        let security = match &record {
+            Record::Incident(i) => i.security.is_some(),
+            Record::Change(r) => r.containment.is_some(),
+        };
         let category = match serde_json::from_slice::<Category>(raw) {
+            _ if security => RouteCategory::Security,
             Ok(Category { category: Some(c) }) if c == "security" => RouteCategory::Security,
             _ => RouteCategory::Operational,
         };

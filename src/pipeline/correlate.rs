@@ -17,7 +17,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use crate::correlate::Outcome;
-use crate::engine::{Engine, Origin, Summary};
+use crate::engine::{Engine, Origin, SecuritySummary, Summary};
 use crate::model::{IncidentStatus, Output, RfcCategory};
 use crate::settings::Settings;
 use crate::telemetry::{Health, Metrics, View};
@@ -234,6 +234,9 @@ impl Correlate {
                 }
             };
             for (ev, origin) in events {
+                if ev.category == crate::model::Category::Security {
+                    self.metrics.count_security_event(&ev.source);
+                }
                 let applied = part.engine.apply_from(&ev, origin);
                 // Counted once per batch below, not with a label lookup per event.
                 outcomes[applied.outcome as usize] += 1;
@@ -263,7 +266,19 @@ impl Correlate {
                     .inc_by(n);
             }
         }
-        let records: Vec<OutRecord> = outputs.iter().map(|(o, _)| self.record(o)).collect();
+        let mut records: Vec<OutRecord> = outputs.iter().map(|(o, _)| self.record(o)).collect();
+        if let Some(topic) = &self.settings.config.topics.security {
+            // Security incidents also go to their own topic: the same bytes, the same key.
+            for (o, _) in &outputs {
+                if let Output::Incident(i) = o
+                    && i.security.is_some()
+                {
+                    let mut r = self.record(o);
+                    r.topic.clone_from(topic);
+                    records.push(r);
+                }
+            }
+        }
         send_all(&self.producer, &records, &self.metrics, shutdown).await?;
         self.count(&outputs);
         self.view
@@ -507,6 +522,13 @@ impl Correlate {
             }
         }
         self.metrics.set_summary(&total, &self.topology);
+        let mut security = SecuritySummary::default();
+        for part in self.parts.values() {
+            for (k, n) in part.engine.security_summary().open_by_tactic {
+                *security.open_by_tactic.entry(k).or_default() += n;
+            }
+        }
+        self.metrics.set_security_summary(&security);
         self.metrics.partitions_owned.set(self.parts.len() as i64);
         let topo = &self.topology;
         let eval = crate::impact::evaluate(topo, &total.own_health);

@@ -6,8 +6,8 @@ use prometheus::{
     Registry,
 };
 
-use crate::engine::Summary;
-use crate::model::Priority;
+use crate::engine::{SecuritySummary, Summary};
+use crate::model::{Priority, Severity, attack};
 use crate::topology::Topology;
 
 /// The metrics of one d2c process.
@@ -57,7 +57,20 @@ pub struct Metrics {
     pub delivery_retries: IntCounterVec,
     /// Records the delivery stage read but has not finished delivering.
     pub delivery_backlog: IntGauge,
+    /// Open security incidents by ATT&CK tactic reached and severity.
+    pub security_incidents_open: IntGaugeVec,
+    /// Security events received by the correlate stage, by tool.
+    pub security_events: IntCounterVec,
 }
+
+/// Every severity, for label sets.
+const SEVERITIES: [Severity; 5] = [
+    Severity::Critical,
+    Severity::Major,
+    Severity::Minor,
+    Severity::Warning,
+    Severity::Info,
+];
 
 fn plain_counter(r: &Registry, name: &str, help: &str) -> IntCounter {
     let c = IntCounter::new(name, help).expect("valid metric");
@@ -288,6 +301,18 @@ impl Metrics {
                 "d2c_delivery_backlog",
                 "Incident and RFC records the delivery stage has read but not yet delivered, skipped or dead-lettered.",
             ),
+            security_incidents_open: gauge(
+                &r,
+                "d2c_security_incidents_open",
+                "Open security incidents, by MITRE ATT&CK tactic id reached (none: no tactic known) and severity; an incident counts under each tactic it reached.",
+                &["tactic", "severity"],
+            ),
+            security_events: counter(
+                &r,
+                "d2c_security_events_total",
+                "Security events received by the correlate stage, by tool (an input format name, or other).",
+                &["tool"],
+            ),
             registry: r,
         };
         m.business.init_series(topology);
@@ -324,6 +349,14 @@ impl Metrics {
         for stage in ["ingest", "correlate"] {
             m.batch_seconds.with_label_values(&[stage]);
         }
+        for tool in crate::ingest::Format::ALL
+            .map(|f| f.as_str())
+            .iter()
+            .chain(&["other"])
+        {
+            m.security_events.with_label_values(&[tool]);
+        }
+        m.set_security_summary(&SecuritySummary::default());
         m
     }
 
@@ -335,6 +368,30 @@ impl Metrics {
         }
         self.delivery_seconds.with_label_values(&[name]);
         self.delivery_retries.with_label_values(&[name]);
+    }
+
+    /// Counts one security event of `source`; a source that is no input format (a native
+    /// event's free-form `source`) counts as `other`, so the label set stays fixed.
+    pub fn count_security_event(&self, source: &str) {
+        let tool = crate::ingest::Format::from_name(source).map_or("other", |f| f.as_str());
+        self.security_events.with_label_values(&[tool]).inc();
+    }
+
+    /// Sets the security gauges: every tactic of the built-in table (and `none`) × severity.
+    pub fn set_security_summary(&self, s: &SecuritySummary) {
+        let tactics = attack::TACTICS.iter().map(|t| t.id).chain(["none"]);
+        for tactic in tactics {
+            for severity in SEVERITIES {
+                let n = s
+                    .open_by_tactic
+                    .get(&(tactic.to_owned(), severity))
+                    .copied()
+                    .unwrap_or(0);
+                self.security_incidents_open
+                    .with_label_values(&[tactic, severity.as_str()])
+                    .set(n as i64);
+            }
+        }
     }
 
     /// Sets the state gauges from the sum of the engines' summaries.

@@ -533,7 +533,13 @@ impl Topology {
 
     /// The correlation domain of an event: the domain of its service; for an event no service
     /// claims, its CI (or, lacking one, its fingerprint), so it still lands on one partition.
+    /// Every security event is in the one domain [`SECURITY_DOMAIN`]: detections about one
+    /// attacked entity must meet, and which entities an attack links is only known while
+    /// correlating.
     pub fn domain(&self, ev: &Event, res: &Resolution) -> String {
+        if ev.category == crate::model::Category::Security {
+            return SECURITY_DOMAIN.to_owned();
+        }
         match res.service.as_deref().and_then(|s| self.services.get(s)) {
             Some(s) => s.domain.clone(),
             None => format!(
@@ -543,6 +549,9 @@ impl Topology {
         }
     }
 }
+
+/// The correlation domain of every security event (see [`Topology::domain`]).
+pub const SECURITY_DOMAIN: &str = "security";
 
 #[cfg(test)]
 mod tests {
@@ -630,6 +639,15 @@ match = { instance = "10.0.0.5" }
         assert_eq!(t.domain(&ev(Some("pg-1"), &[]), &r), "api");
         let e = ev(None, &[("service", "mail")]);
         assert_eq!(t.domain(&e, &t.resolve(&e)), "mail");
+    }
+
+    #[test]
+    fn security_events_share_one_domain_whatever_their_ci() {
+        let t = topo();
+        for mut e in [ev(Some("pg-1"), &[]), ev(None, &[("service", "mail")])] {
+            e.category = crate::model::Category::Security;
+            assert_eq!(t.domain(&e, &t.resolve(&e)), SECURITY_DOMAIN);
+        }
     }
 
     #[test]

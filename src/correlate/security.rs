@@ -1,0 +1,611 @@
+//! Security correlation: security events (category `security`) grouped into security incidents
+//! per attacked entity, with the MITRE ATT&CK stages the attack reached, escalated as it
+//! progresses. Pure and deterministic like the rest of `correlate`: event time only.
+//!
+//! **Detections.** A security event is one detection. Detections of the same tool, rule (its
+//! `rule_id` label, else the event name) and entity labels are one detection seen again: its
+//! count grows and its last-seen time moves, and no new incident version is made.
+//!
+//! **Grouping.** Each detection has entity keys:
+//! - `host:NAME` for its `host` label, and for an address of `[correlation.security.assets]`
+//!   (address → host name) found in `host_ip`, `dest_ip` or `src_ip`;
+//! - `ip:ADDR` for `src_ip` (where the attack comes from) and `host_ip` (the attacked host's
+//!   own address); for `dest_ip` only when the detection has no `host` label (a network
+//!   sensor's alert: the destination is the attacked host). A host detection's destination
+//!   (a DNS server, a proxy the host talks to) is not a key, so shared infrastructure does not
+//!   chain unrelated attacks; nor is any address in `shared_ips`;
+//! - `user:NAME` for its `user` label, except the built-in accounts of [`SHARED_USERS`] (`root`,
+//!   `www-data`, …), which every host has.
+//!
+//! A detection joins the open security incident that shares a key with it and saw a detection
+//! at most `window` before (the oldest such incident when several do; they are not merged),
+//! else it opens one. A detection below `min_severity` never opens an incident: it joins one it
+//! shares a key with, or is ignored (outcome `ignored`). Resolves are ignored too: IDS and EDR
+//! tools do not resolve, and a finding marked resolved says nothing about the attack.
+//!
+//! **Stages and priority.** The incident lists each ATT&CK tactic seen, ordered by first seen
+//! (ties by kill-chain order). Severity is the worst detection's, raised with the number of
+//! distinct stages: 2 stages at least `major`, 3 or more `critical`. Priority: 3 or more stages
+//! P1, 2 stages P2, 1 stage (or none) by severity: critical P2, major and minor P3, warning and
+//! info P4.
+//!
+//! **Lifecycle.** Nothing resolves a security incident but time: it closes `quiet_period`
+//! after its last detection (status `closed`, final) and is forgotten `correlation.retention`
+//! later; a later detection on the same entities opens a new incident.
+//!
+//! Ids are `INC-` and 12 hex digits of a hash of the first detection's key and time, as for
+//! operational incidents.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Evicted, Outcome};
+use crate::config::SecurityConfig;
+use crate::model::attack;
+use crate::model::{
+    AlertRef, Entities, Event, Impact, Incident, IncidentStatus, Labels, Priority, SecurityInfo,
+    Severity, StableHasher, Stage, Status, stable_hash,
+};
+
+/// Accounts every host has: grouping on them would chain unrelated attacks.
+pub const SHARED_USERS: [&str; 9] = [
+    "root",
+    "administrator",
+    "system",
+    "nt authority\\system",
+    "www-data",
+    "nobody",
+    "daemon",
+    "admin",
+    "ubuntu",
+];
+
+/// One detection on an incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    pub alert: AlertRef,
+}
+
+/// A tactic reached, while the incident is being built up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageSeen {
+    pub first_seen: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub techniques: BTreeSet<String>,
+}
+
+/// One security incident and everything it was built from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecurityIncident {
+    pub id: String,
+    pub opened_at: DateTime<Utc>,
+    pub last_event_at: DateTime<Utc>,
+    pub status: IncidentStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<(DateTime<Utc>, String)>,
+    /// Entity keys it groups on (see the module docs).
+    pub keys: BTreeSet<String>,
+    /// Detections by key, and the order they joined in.
+    pub detections: BTreeMap<String, Detection>,
+    pub order: Vec<String>,
+    /// Tactics reached, by tactic id.
+    pub stages: BTreeMap<String, StageSeen>,
+    /// Techniques that came without a tactic.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub other_techniques: BTreeSet<String>,
+    pub event_count: u64,
+    /// Detections not listed because the incident had [`MAX_DETECTIONS`] already.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unlisted: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Most distinct detections listed on one security incident (a scan from thousands of
+/// addresses would otherwise grow one incident without bound); later new ones are counted in
+/// `event_count` and their stages and techniques kept, but they are not listed and their
+/// entities do not group.
+pub const MAX_DETECTIONS: usize = 500;
+
+/// Something due later: an incident goes quiet (closes), or a closed one is forgotten.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Timer {
+    Quiet(String),
+    Forget(String),
+}
+
+/// Everything the security correlator remembers.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct State {
+    pub incidents: BTreeMap<String, SecurityIncident>,
+    /// Open incidents by entity key: where a detection looks for an incident to join.
+    pub open: BTreeMap<String, BTreeSet<String>>,
+    pub timers: BTreeSet<(DateTime<Utc>, Timer)>,
+}
+
+impl State {
+    pub fn is_empty(&self) -> bool {
+        self.incidents.is_empty() && self.timers.is_empty()
+    }
+
+    fn unindex(&mut self, id: &str) {
+        let Some(inc) = self.incidents.get(id) else {
+            return;
+        };
+        for key in &inc.keys {
+            if let Some(ids) = self.open.get_mut(key) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    self.open.remove(key);
+                }
+            }
+        }
+    }
+}
+
+fn dur(d: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// The entity keys of a detection; see the module docs.
+pub fn entity_keys(cfg: &SecurityConfig, ev: &Event) -> BTreeSet<String> {
+    let label = |k: &str| {
+        ev.labels
+            .get(k)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let usable = |ip: &&str| !cfg.shared_ips.iter().any(|s| s == ip);
+    let mut keys = BTreeSet::new();
+    if let Some(host) = label("host") {
+        keys.insert(format!("host:{host}"));
+    }
+    for k in ["host_ip", "dest_ip", "src_ip"] {
+        if let Some(host) = label(k).and_then(|ip| cfg.assets.get(ip)) {
+            keys.insert(format!("host:{host}"));
+        }
+    }
+    let mut ips = vec![label("src_ip"), label("host_ip")];
+    if label("host").is_none() {
+        ips.push(label("dest_ip"));
+    }
+    for ip in ips.into_iter().flatten().filter(|ip| usable(ip)) {
+        keys.insert(format!("ip:{ip}"));
+    }
+    if let Some(user) = label("user")
+        && !SHARED_USERS.contains(&user.to_ascii_lowercase().as_str())
+    {
+        keys.insert(format!("user:{user}"));
+    }
+    keys
+}
+
+/// The key of a detection: tool, rule and entity labels.
+fn detection_key(ev: &Event) -> String {
+    let mut h = StableHasher::default();
+    h.part("security").part(&ev.source);
+    h.part(ev.labels.get("rule_id").unwrap_or(&ev.name));
+    for (k, v) in &ev.labels {
+        if k != "rule_id" {
+            h.part_of(&[k, "=", v]);
+        }
+    }
+    h.hex()
+}
+
+/// The ATT&CK tactics (from the built-in table) and techniques of an event's `attack`
+/// attribute: `{"tactics": [ids or names], "techniques": [ids]}`.
+fn attack_of(ev: &Event) -> (Vec<&'static attack::Tactic>, BTreeSet<String>) {
+    let Some(a) = ev.attributes.get("attack") else {
+        return (Vec::new(), BTreeSet::new());
+    };
+    let list = |key: &str| -> Vec<&str> {
+        a.get(key)
+            .and_then(|v| v.as_array())
+            .map(|v| v.iter().filter_map(|s| s.as_str()).collect())
+            .unwrap_or_default()
+    };
+    let mut tactics: Vec<_> = list("tactics")
+        .into_iter()
+        .filter_map(attack::tactic)
+        .collect();
+    tactics.sort_by_key(|t| t.order);
+    tactics.dedup();
+    let techniques = list("techniques")
+        .into_iter()
+        .filter_map(attack::technique_id)
+        .collect();
+    (tactics, techniques)
+}
+
+/// Applies one security event. Returns what happened and the incidents it touched.
+pub fn observe(state: &mut State, cfg: &SecurityConfig, ev: &Event) -> (Outcome, Vec<String>) {
+    if ev.status == Status::Resolved {
+        return (Outcome::Ignored, Vec::new());
+    }
+    let keys = entity_keys(cfg, ev);
+    let window = dur(cfg.window);
+    let time = ev.time;
+    let mut candidates: Vec<(DateTime<Utc>, &String)> = keys
+        .iter()
+        .filter_map(|k| state.open.get(k))
+        .flatten()
+        .filter_map(|id| state.incidents.get(id))
+        .filter(|i| time - i.last_event_at <= window && i.opened_at - time <= window)
+        .map(|i| (i.opened_at, &i.id))
+        .collect();
+    candidates.sort();
+    let joined = candidates.first().map(|(_, id)| (*id).clone());
+    let key = detection_key(ev);
+    let id = match joined {
+        Some(id) => id,
+        None if ev.severity > cfg.min_severity => return (Outcome::Ignored, Vec::new()),
+        None => {
+            let id = format!(
+                "INC-{}",
+                &stable_hash(&[&key, &time.timestamp_millis().to_string()])[..12]
+            );
+            state.incidents.insert(
+                id.clone(),
+                SecurityIncident {
+                    id: id.clone(),
+                    opened_at: time,
+                    last_event_at: time,
+                    status: IncidentStatus::Open,
+                    closed_at: None,
+                    acknowledged: None,
+                    keys: BTreeSet::new(),
+                    detections: BTreeMap::new(),
+                    order: Vec::new(),
+                    stages: BTreeMap::new(),
+                    other_techniques: BTreeSet::new(),
+                    event_count: 0,
+                    unlisted: 0,
+                },
+            );
+            id
+        }
+    };
+    let inc = state
+        .incidents
+        .get_mut(&id)
+        .expect("found or inserted above");
+    let opened = inc.event_count == 0;
+    inc.event_count += 1;
+    let previous_last = inc.last_event_at;
+    inc.last_event_at = inc.last_event_at.max(time);
+    let full = inc.detections.len() >= MAX_DETECTIONS && !inc.detections.contains_key(&key);
+    let new_keys: Vec<String> = if full {
+        Vec::new()
+    } else {
+        keys.difference(&inc.keys).cloned().collect()
+    };
+    inc.keys.extend(new_keys.iter().cloned());
+    let outcome = match inc.detections.get_mut(&key) {
+        // A full incident still counts the detection and its stages, without listing it.
+        None if full => {
+            inc.unlisted += 1;
+            Outcome::Deduplicated
+        }
+        Some(d) => {
+            let a = &mut d.alert;
+            a.count += 1;
+            a.first_seen = a.first_seen.min(time);
+            a.last_seen = a.last_seen.max(time);
+            if ev.severity < a.severity {
+                a.severity = ev.severity;
+                Outcome::SeverityChanged
+            } else {
+                Outcome::Deduplicated
+            }
+        }
+        None => {
+            inc.detections.insert(
+                key.clone(),
+                Detection {
+                    alert: AlertRef {
+                        fingerprint: key.clone(),
+                        name: ev.name.clone(),
+                        ci: ev.ci.clone(),
+                        service: None,
+                        source: ev.source.clone(),
+                        severity: ev.severity,
+                        status: Status::Firing,
+                        first_seen: time,
+                        last_seen: time,
+                        count: 1,
+                        labels: Labels::from_map(&ev.labels),
+                        flapping: false,
+                        auto_resolved: false,
+                        symptom_of: None,
+                    },
+                },
+            );
+            inc.order.push(key);
+            if opened {
+                Outcome::Opened
+            } else {
+                Outcome::Joined
+            }
+        }
+    };
+    let (tactics, techniques) = attack_of(ev);
+    for t in &tactics {
+        let stage = inc.stages.entry(t.id.to_owned()).or_insert(StageSeen {
+            first_seen: time,
+            techniques: BTreeSet::new(),
+        });
+        stage.first_seen = stage.first_seen.min(time);
+        stage.techniques.extend(techniques.iter().cloned());
+    }
+    if tactics.is_empty() {
+        inc.other_techniques.extend(techniques);
+    }
+    for k in new_keys {
+        state.open.entry(k).or_default().insert(id.clone());
+    }
+    if inc.last_event_at != previous_last || opened {
+        let quiet = inc.last_event_at + dur(cfg.quiet_period);
+        if !opened {
+            state.timers.remove(&(
+                previous_last + dur(cfg.quiet_period),
+                Timer::Quiet(id.clone()),
+            ));
+        }
+        state.timers.insert((quiet, Timer::Quiet(id.clone())));
+    }
+    (outcome, vec![id])
+}
+
+/// Runs the timers due by `now`. Returns the incidents that closed (with the time they did)
+/// and those forgotten (no longer in the state).
+pub fn run_timers(
+    state: &mut State,
+    cfg: &SecurityConfig,
+    retention: std::time::Duration,
+    now: DateTime<Utc>,
+) -> Vec<(String, DateTime<Utc>)> {
+    let mut out = Vec::new();
+    while let Some(first) = state.timers.first().cloned() {
+        if first.0 > now {
+            break;
+        }
+        state.timers.remove(&first);
+        let (due, timer) = first;
+        match timer {
+            Timer::Quiet(id) => {
+                let Some(inc) = state.incidents.get(&id) else {
+                    continue;
+                };
+                if inc.status != IncidentStatus::Open
+                    || inc.last_event_at + dur(cfg.quiet_period) > due
+                {
+                    continue;
+                }
+                state.unindex(&id);
+                let inc = state.incidents.get_mut(&id).expect("checked above");
+                inc.status = IncidentStatus::Closed;
+                inc.closed_at = Some(due);
+                state
+                    .timers
+                    .insert((due + dur(retention), Timer::Forget(id.clone())));
+                out.push((id, due));
+            }
+            Timer::Forget(id) => {
+                state.unindex(&id);
+                if state.incidents.remove(&id).is_some() {
+                    out.push((id, due));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Records an acknowledgement of incident `id`; `false` when it is unknown, closed or
+/// acknowledged already.
+pub fn acknowledge(state: &mut State, id: &str, by: &str, at: DateTime<Utc>) -> bool {
+    match state.incidents.get_mut(id) {
+        Some(inc) if inc.status == IncidentStatus::Open && inc.acknowledged.is_none() => {
+            inc.acknowledged = Some((at, by.to_owned()));
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Keeps at most `max_incidents` security incidents: past it, forgets down to 90%, closed ones
+/// first (oldest first), then open ones (least recently active first).
+pub fn evict(state: &mut State, max_incidents: usize) -> Evicted {
+    let mut out = Evicted::default();
+    if state.incidents.len() <= max_incidents {
+        return out;
+    }
+    let goal = max_incidents - max_incidents / 10;
+    let mut order: Vec<(bool, DateTime<Utc>, String)> = state
+        .incidents
+        .values()
+        .map(|i| match i.closed_at {
+            Some(c) => (false, c, i.id.clone()),
+            None => (true, i.last_event_at, i.id.clone()),
+        })
+        .collect();
+    order.sort();
+    for (open, _, id) in order {
+        if state.incidents.len() <= goal {
+            break;
+        }
+        state.unindex(&id);
+        if let Some(inc) = state.incidents.remove(&id) {
+            out.alerts += inc.detections.len() as u64;
+            out.open_incidents += u64::from(open);
+            out.incidents.push(id);
+        }
+    }
+    out
+}
+
+/// The severity of an incident with these detections and this many stages; see the module
+/// docs.
+pub fn severity(worst: Severity, stages: usize) -> Severity {
+    match stages {
+        0 | 1 => worst,
+        2 => worst.min(Severity::Major),
+        _ => Severity::Critical,
+    }
+}
+
+/// The priority of an incident of `severity` with this many stages: 3 or more stages P1,
+/// 2 stages P2, else by severity (critical P2, major and minor P3, warning and info P4).
+pub fn priority(severity: Severity, stages: usize) -> Priority {
+    match stages {
+        0 | 1 => match severity {
+            Severity::Critical => Priority::P2,
+            Severity::Major | Severity::Minor => Priority::P3,
+            Severity::Warning | Severity::Info => Priority::P4,
+        },
+        2 => Priority::P2,
+        _ => Priority::P1,
+    }
+}
+
+/// The incident record of `inc` as of `time` (version 0: the engine numbers versions).
+pub fn incident(inc: &SecurityIncident, time: DateTime<Utc>) -> Incident {
+    let alerts: Vec<AlertRef> = inc
+        .order
+        .iter()
+        .filter_map(|k| inc.detections.get(k))
+        .map(|d| d.alert.clone())
+        .collect();
+    let mut stages: Vec<Stage> = inc
+        .stages
+        .iter()
+        .filter_map(|(id, seen)| {
+            let t = attack::tactic_by_id(id)?;
+            Some(Stage {
+                tactic_id: t.id.to_owned(),
+                tactic: t.name.to_owned(),
+                order: t.order,
+                first_seen: seen.first_seen,
+                techniques: seen.techniques.iter().cloned().collect(),
+            })
+        })
+        .collect();
+    stages.sort_by_key(|a| (a.first_seen, a.order));
+    let mut entities = EntitySets::default();
+    let mut tools = BTreeSet::new();
+    for a in &alerts {
+        entities.add(&a.labels);
+        tools.insert(a.source.clone());
+    }
+    let mut techniques: BTreeSet<String> = inc.other_techniques.clone();
+    for s in &stages {
+        techniques.extend(s.techniques.iter().cloned());
+    }
+    let worst = alerts
+        .iter()
+        .map(|a| a.severity)
+        .min()
+        .unwrap_or(Severity::Info);
+    let severity = severity(worst, stages.len());
+    let priority = priority(severity, stages.len());
+    let entities = entities.into_entities();
+    let subject = entities
+        .hosts
+        .first()
+        .or(entities.ips.first())
+        .or(entities.users.first())
+        .cloned()
+        .unwrap_or_else(|| "unknown entity".to_owned());
+    let title = if stages.is_empty() {
+        let first = alerts.first().map_or("detection", |a| a.name.as_str());
+        match alerts.len() {
+            0 | 1 => format!("Attack on {subject}: {first}"),
+            n => format!("Attack on {subject}: {first} and {} more detections", n - 1),
+        }
+    } else {
+        let path: Vec<&str> = stages.iter().map(|s| s.tactic.as_str()).collect();
+        format!("Attack on {subject}: {}", path.join(" → "))
+    };
+    Incident {
+        id: inc.id.clone(),
+        version: 0,
+        status: inc.status,
+        severity,
+        priority,
+        title,
+        opened_at: inc.opened_at,
+        updated_at: time.max(inc.opened_at),
+        resolved_at: None,
+        closed_at: inc.closed_at,
+        acknowledged_at: inc.acknowledged.as_ref().map(|(t, _)| *t),
+        acknowledged_by: inc.acknowledged.as_ref().map(|(_, by)| by.clone()),
+        reopened: 0,
+        merged_into: None,
+        root_cause: None,
+        related_changes: Vec::new(),
+        failing_services: Vec::new(),
+        services: Vec::new(),
+        capabilities: Vec::new(),
+        // Security incidents are not mapped to services (see README "Not done yet").
+        impact: Impact {
+            criticality: "none".to_owned(),
+            health: 100.0,
+            ..Impact::default()
+        },
+        event_count: inc.event_count,
+        alerts,
+        security: Some(SecurityInfo {
+            stages,
+            entities,
+            techniques: techniques.into_iter().collect(),
+            tools: tools.into_iter().collect(),
+        }),
+    }
+}
+
+#[derive(Default)]
+struct EntitySets {
+    hosts: BTreeSet<String>,
+    users: BTreeSet<String>,
+    ips: BTreeSet<String>,
+    source_ips: BTreeSet<String>,
+    containers: BTreeSet<String>,
+    processes: BTreeSet<String>,
+}
+
+impl EntitySets {
+    fn add(&mut self, labels: &Labels) {
+        let put = |set: &mut BTreeSet<String>, key: &str| {
+            if let Some(v) = labels.get(key) {
+                set.insert(v.to_owned());
+            }
+        };
+        put(&mut self.hosts, "host");
+        put(&mut self.users, "user");
+        put(&mut self.ips, "src_ip");
+        put(&mut self.ips, "dest_ip");
+        put(&mut self.ips, "host_ip");
+        put(&mut self.source_ips, "src_ip");
+        put(&mut self.containers, "container");
+        put(&mut self.processes, "process");
+    }
+
+    fn into_entities(self) -> Entities {
+        let v = |s: BTreeSet<String>| s.into_iter().collect();
+        Entities {
+            hosts: v(self.hosts),
+            users: v(self.users),
+            ips: v(self.ips),
+            source_ips: v(self.source_ips),
+            containers: v(self.containers),
+            processes: v(self.processes),
+        }
+    }
+}
