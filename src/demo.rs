@@ -211,7 +211,9 @@ fn step_payloads(step: u64, now: DateTime<Utc>) -> Vec<String> {
         }
         v
     };
-    // A 70-step cycle: outage from 2 to 30, recovery at 30, a cache incident from 40 to 55.
+    // A 70-step cycle: outage from 2 to 30, recovery at 30, a cache incident from 40 to 55, and
+    // the redundant orders database losing one replica at 56 (degraded, P2) and the other at 60
+    // (down, P1), back at 66.
     match step % 70 {
         0 => vec![
             native("QueueBacklog", "email-worker-1", "warning", "firing"),
@@ -254,6 +256,12 @@ fn step_payloads(step: u64, now: DateTime<Utc>) -> Vec<String> {
         55 => vec![
             am("resolved", vec![am_alert("resolved", redis, "recovered")]),
             native("HighLatency", "catalog-api-2b7e", "major", "resolved"),
+        ],
+        56 => vec![native("PostgresDown", "pg-orders-a", "critical", "firing")],
+        60 => vec![native("PostgresDown", "pg-orders-b", "critical", "firing")],
+        66 => vec![
+            native("PostgresDown", "pg-orders-a", "critical", "resolved"),
+            native("PostgresDown", "pg-orders-b", "critical", "resolved"),
         ],
         _ => Vec::new(),
     }
@@ -391,6 +399,22 @@ fn print_incident(i: &Incident) {
         firing,
         i.event_count
     );
+    for c in &i.impact.capabilities {
+        println!(
+            "          {} {} (health {:.0}): {:.0}/min at risk, {} users affected",
+            c.capability,
+            c.state.as_str(),
+            c.health,
+            c.revenue_at_risk_per_minute,
+            c.users_affected
+        );
+    }
+    if i.impact.cost > 0.0 {
+        println!(
+            "          outage {} s, cost so far {:.0}",
+            i.impact.outage_seconds, i.impact.cost
+        );
+    }
 }
 
 fn print_rfc(r: &Rfc) {

@@ -44,6 +44,10 @@ fn demo_shows_incidents_forming_and_resolving() {
         "RESOLVED P1 critical  payments-db: PostgresDown and 4 more alerts",
         "OPENED   P4 warning  email-worker: QueueBacklog",
         "DLQ  {\"this is\": not json",
+        // The redundant orders database: one replica down is degraded and no P1, both is P1.
+        "OPENED   P2 critical  orders-db-a: PostgresDown",
+        "order-tracking degraded (health 50): 150/min at risk",
+        "order-tracking down (health 0): 300/min at risk, 25000 users affected",
     ] {
         assert!(
             out.contains(expected),

@@ -46,9 +46,10 @@ pub struct BackstageConfig {
     /// Base URL of Backstage's backend, e.g. `https://backstage.example.com`; d2c reads
     /// `<url>/api/catalog/entities/by-query`. Default: empty (off).
     pub url: String,
-    /// Name of an environment variable holding a bearer token for the catalog API (Backstage
-    /// static or service token). Default: empty (no token sent).
-    pub token_env: String,
+    /// Bearer token for the catalog API (a Backstage static or service token): `env:NAME` or
+    /// `file:PATH`, read at each refresh and never logged. Default: none (no token sent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<crate::notify::secret::SecretRef>,
     /// How often the catalog and the topology file are read again. A failed read keeps the
     /// model in use. Default: `5m`.
     #[serde(with = "humantime_serde")]
@@ -62,7 +63,7 @@ impl Default for BackstageConfig {
     fn default() -> Self {
         BackstageConfig {
             url: String::new(),
-            token_env: String::new(),
+            token: None,
             refresh_interval: Duration::from_secs(300),
             timeout: Duration::from_secs(10),
         }

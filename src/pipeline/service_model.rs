@@ -43,20 +43,20 @@ pub enum SourceError {
         "the Backstage catalog at {url} has more than {MAX_PAGES} pages; d2c stopped reading it"
     )]
     TooLarge { url: String },
-    #[error("environment variable {0} (backstage.token_env) is not set")]
-    NoToken(String),
+    #[error("{0}")]
+    Token(#[from] crate::notify::secret::SecretError),
     #[error("{0}")]
     Model(#[from] ConfigError),
 }
 
-/// The bearer token `backstage.token_env` names, if it names one.
+/// The bearer token of `backstage.token`, if one is set.
 fn token(cfg: &BackstageConfig) -> Result<Option<String>, SourceError> {
-    if cfg.token_env.is_empty() {
-        return Ok(None);
+    match &cfg.token {
+        None => Ok(None),
+        Some(t) => Ok(Some(
+            t.resolve("backstage.token", true)?.expose().to_string(),
+        )),
     }
-    std::env::var(&cfg.token_env)
-        .map(Some)
-        .map_err(|_| SourceError::NoToken(cfg.token_env.clone()))
 }
 
 /// Reads every component, resource, system and domain of the catalog at `cfg.url`, sending
