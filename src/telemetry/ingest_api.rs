@@ -412,65 +412,103 @@ async fn post_ack(State(api): State<IngestApi>, Path(id): Path<String>, body: Bo
 
 impl IngestApi {
     async fn acknowledge(&self, id: &str, body: Body) -> Answer {
-        let bad = |error: String, reason: &str| {
-            Answer::rejected(StatusCode::BAD_REQUEST, ACK, error, reason)
-        };
-        let valid_id = !id.is_empty()
-            && id.len() <= MAX_ACK_FIELD
-            && id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !valid_id {
-            return bad(
-                format!("`{id}` is not an incident id (e.g. INC-46cbeabff822)"),
-                "invalid_id",
-            );
-        }
-        let raw = match read_body(body, None, 64 * 1024).await {
-            Ok(raw) => raw,
-            Err(_) => return bad("cannot read the request body".into(), "unreadable_body"),
-        };
-        let by = match serde_json::from_slice::<AckBody>(&raw) {
-            Ok(b) if !b.by.trim().is_empty() && b.by.len() <= MAX_ACK_FIELD => b.by,
-            Ok(_) => {
-                return bad(
+        let result = async {
+            check_id(ACK, id, "an incident id (e.g. INC-46cbeabff822)")?;
+            let b: AckBody = json_body(ACK, body, "{\"by\": \"alice\"}").await?;
+            let by = b.by.trim();
+            if by.is_empty() || by.len() > MAX_ACK_FIELD {
+                return Err(bad(
+                    ACK,
                     format!("`by` must name who acknowledges, 1 to {MAX_ACK_FIELD} bytes"),
                     "invalid_value",
-                );
+                ));
             }
-            Err(e) => {
-                return bad(
-                    format!("the body must be JSON like {{\"by\": \"alice\"}}: {e}"),
-                    "malformed_json",
-                );
-            }
+            Ok(crate::pipeline::Ack {
+                incident: id.to_string(),
+                by: by.to_string(),
+                time: chrono::Utc::now(),
+            })
         };
-        let ack = crate::pipeline::Ack {
-            incident: id.to_string(),
-            by: by.trim().to_string(),
-            time: chrono::Utc::now(),
+        let ack = match result.await {
+            Ok(a) => a,
+            Err(answer) => return answer,
         };
-        let header_value = serde_json::to_vec(&ack).expect("an ack always serialises");
-        let unavailable = |error: String| Answer {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            body: json!({"error": error, "reason": "broker_unavailable"}),
-            format: ACK,
-            outcome: Outcome::Unavailable,
-        };
-        let partitions = match self
-            .broadcast(crate::pipeline::ACK_HEADER, &header_value)
+        let accepted = json!({"incident": id, "acknowledged_by": ack.by});
+        self.control(ACK, crate::pipeline::ACK_HEADER, &ack, accepted)
             .await
-        {
-            Ok(n) => n,
-            Err(e) => return unavailable(e),
-        };
-        Answer {
-            status: StatusCode::ACCEPTED,
-            body: json!({"incident": id, "acknowledged_by": ack.by, "partitions": partitions}),
-            format: ACK,
-            outcome: Outcome::Accepted,
+    }
+
+    /// Broadcasts control record `value` under header `key` and answers 202 with `accepted`
+    /// (plus the partition count), or 503 when the broker did not take it.
+    async fn control(
+        &self,
+        format: &'static str,
+        key: &'static str,
+        value: &impl serde::Serialize,
+        mut accepted: serde_json::Value,
+    ) -> Answer {
+        let value = serde_json::to_vec(value).expect("a control record always serialises");
+        match self.broadcast(key, &value).await {
+            Ok(partitions) => {
+                accepted["partitions"] = json!(partitions);
+                Answer {
+                    status: StatusCode::ACCEPTED,
+                    body: accepted,
+                    format,
+                    outcome: Outcome::Accepted,
+                }
+            }
+            Err(error) => Answer {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                body: json!({"error": error, "reason": "broker_unavailable"}),
+                format,
+                outcome: Outcome::Unavailable,
+            },
         }
     }
+}
+
+/// A 400 answer of endpoint `format`.
+fn bad(format: &'static str, error: String, reason: &str) -> Answer {
+    Answer::rejected(StatusCode::BAD_REQUEST, format, error, reason)
+}
+
+/// Checks an incident or RFC id from the path: letters, digits, `-` and `_`, at most
+/// [`MAX_ACK_FIELD`] bytes. `what` describes it in the error.
+fn check_id(format: &'static str, id: &str, what: &str) -> Result<(), Answer> {
+    let valid = !id.is_empty()
+        && id.len() <= MAX_ACK_FIELD
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(bad(format, format!("`{id}` is not {what}"), "invalid_id"))
+    }
+}
+
+/// Reads a small JSON body (at most 64 KiB) as a `T`; `example` shows the expected shape in the
+/// error.
+async fn json_body<T: serde::de::DeserializeOwned>(
+    format: &'static str,
+    body: Body,
+    example: &str,
+) -> Result<T, Answer> {
+    let raw = read_body(body, None, 64 * 1024).await.map_err(|_| {
+        bad(
+            format,
+            "cannot read the request body".into(),
+            "unreadable_body",
+        )
+    })?;
+    serde_json::from_slice(&raw).map_err(|e| {
+        bad(
+            format,
+            format!("the body must be JSON like {example}: {e}"),
+            "malformed_json",
+        )
+    })
 }
 
 /// The body of a change decision.
@@ -495,70 +533,49 @@ async fn post_decision(
 
 impl IngestApi {
     async fn decide(&self, id: &str, body: Body) -> Answer {
-        let bad = |error: String, reason: &str| {
-            Answer::rejected(StatusCode::BAD_REQUEST, DECISION, error, reason)
-        };
-        let valid_id = !id.is_empty()
-            && id.len() <= MAX_ACK_FIELD
-            && id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !valid_id {
-            return bad(
-                format!("`{id}` is not an RFC id (e.g. RFC-3f2a9c1b7d4e)"),
-                "invalid_id",
-            );
-        }
-        let raw = match read_body(body, None, 64 * 1024).await {
-            Ok(raw) => raw,
-            Err(_) => return bad("cannot read the request body".into(), "unreadable_body"),
-        };
-        let body = match serde_json::from_slice::<DecisionBody>(&raw) {
-            Ok(b) => b,
-            Err(e) => {
-                return bad(
-                    format!(
-                        "the body must be JSON like {{\"decision\": \"approved\", \"by\": \"cab\", \"comment\": \"…\"}} (decision `approved` or `rejected`): {e}"
-                    ),
-                    "malformed_json",
-                );
+        let result = async {
+            check_id(DECISION, id, "an RFC id (e.g. RFC-3f2a9c1b7d4e)")?;
+            let body: DecisionBody = json_body(
+                DECISION,
+                body,
+                "{\"decision\": \"approved\", \"by\": \"cab\", \"comment\": \"…\"} (decision `approved` or `rejected`)",
+            )
+            .await?;
+            let by = body.by.trim();
+            if by.is_empty() || by.len() > MAX_ACK_FIELD {
+                return Err(bad(
+                    DECISION,
+                    format!("`by` must name who decided, 1 to {MAX_ACK_FIELD} bytes"),
+                    "invalid_value",
+                ));
             }
+            if body.comment.as_ref().is_some_and(|c| c.len() > 4096) {
+                return Err(bad(
+                    DECISION,
+                    "`comment` is over 4096 bytes".into(),
+                    "invalid_value",
+                ));
+            }
+            Ok(crate::pipeline::ChangeDecision {
+                change: id.to_string(),
+                decision: body.decision,
+                by: by.to_string(),
+                comment: body.comment.filter(|c| !c.trim().is_empty()),
+                time: chrono::Utc::now(),
+            })
         };
-        let by = body.by.trim();
-        if by.is_empty() || by.len() > MAX_ACK_FIELD {
-            return bad(
-                format!("`by` must name who decided, 1 to {MAX_ACK_FIELD} bytes"),
-                "invalid_value",
-            );
-        }
-        if body.comment.as_ref().is_some_and(|c| c.len() > 4096) {
-            return bad("`comment` is over 4096 bytes".into(), "invalid_value");
-        }
-        let decision = crate::pipeline::ChangeDecision {
-            change: id.to_string(),
-            decision: body.decision,
-            by: by.to_string(),
-            comment: body.comment.filter(|c| !c.trim().is_empty()),
-            time: chrono::Utc::now(),
+        let decision = match result.await {
+            Ok(d) => d,
+            Err(answer) => return answer,
         };
-        let header_value = serde_json::to_vec(&decision).expect("a decision always serialises");
-        match self
-            .broadcast(crate::pipeline::DECISION_HEADER, &header_value)
-            .await
-        {
-            Ok(partitions) => Answer {
-                status: StatusCode::ACCEPTED,
-                body: json!({"change": id, "decision": decision.decision, "partitions": partitions}),
-                format: DECISION,
-                outcome: Outcome::Accepted,
-            },
-            Err(error) => Answer {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                body: json!({"error": error, "reason": "broker_unavailable"}),
-                format: DECISION,
-                outcome: Outcome::Unavailable,
-            },
-        }
+        let accepted = json!({"change": id, "decision": decision.decision});
+        self.control(
+            DECISION,
+            crate::pipeline::DECISION_HEADER,
+            &decision,
+            accepted,
+        )
+        .await
     }
 }
 
@@ -605,25 +622,12 @@ impl IngestApi {
     }
 
     async fn add_silence(&self, body: Body) -> Answer {
-        let bad = |error: String, reason: &str| {
-            Answer::rejected(StatusCode::BAD_REQUEST, SILENCE, error, reason)
-        };
-        let raw = match read_body(body, None, 64 * 1024).await {
-            Ok(raw) => raw,
-            Err(_) => return bad("cannot read the request body".into(), "unreadable_body"),
-        };
-        let silence: crate::suppress::Silence = match serde_json::from_slice(&raw) {
+        let bad = |error: String, reason: &str| bad(SILENCE, error, reason);
+        let example = "{\"matchers\": \"{service=\\\"checkout-api\\\"}\", \"starts_at\": \"…\", \
+                       \"ends_at\": \"…\", \"created_by\": \"…\", \"comment\": \"…\"}";
+        let silence: crate::suppress::Silence = match json_body(SILENCE, body, example).await {
             Ok(s) => s,
-            Err(e) => {
-                return bad(
-                    format!(
-                        "the body must be a silence: {{\"matchers\": \"{{service=\\\"checkout-api\\\"}}\", \
-                         \"starts_at\": \"…\", \"ends_at\": \"…\", \"created_by\": \"…\", \
-                         \"comment\": \"…\"}} ({e})"
-                    ),
-                    "malformed_json",
-                );
-            }
+            Err(answer) => return answer,
         };
         // Checked (and its id settled) exactly as every engine will.
         let mut check = match crate::suppress::Suppressor::new(Default::default()) {
@@ -637,24 +641,9 @@ impl IngestApi {
         let Some(silence) = check.silence(&id).cloned() else {
             return bad("the silence was not kept".into(), "invalid_value");
         };
-        let value = serde_json::to_vec(&silence).expect("a silence always serialises");
-        match self
-            .broadcast(crate::pipeline::SILENCE_HEADER, &value)
+        let accepted = json!({"id": id, "silence": silence});
+        self.control(SILENCE, crate::pipeline::SILENCE_HEADER, &silence, accepted)
             .await
-        {
-            Ok(partitions) => Answer {
-                status: StatusCode::ACCEPTED,
-                body: json!({"id": id, "silence": silence, "partitions": partitions}),
-                format: SILENCE,
-                outcome: Outcome::Accepted,
-            },
-            Err(error) => Answer {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                body: json!({"error": error, "reason": "broker_unavailable"}),
-                format: SILENCE,
-                outcome: Outcome::Unavailable,
-            },
-        }
     }
 }
 
