@@ -554,11 +554,7 @@ pub fn incident(inc: &SecurityIncident, time: DateTime<Utc>) -> Incident {
         services: Vec::new(),
         capabilities: Vec::new(),
         // Security incidents are not mapped to services (see README "Not done yet").
-        impact: Impact {
-            criticality: "none".to_owned(),
-            health: 100.0,
-            ..Impact::default()
-        },
+        impact: Impact::default(),
         event_count: inc.event_count,
         alerts,
         security: Some(SecurityInfo {

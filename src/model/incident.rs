@@ -188,7 +188,7 @@ pub struct CapabilityImpact {
 }
 
 /// What the incident costs the business.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Impact {
     /// The most critical capability hurt: `high`, `medium`, `low`, or `none` when no capability
     /// is known.
@@ -216,6 +216,21 @@ pub struct Impact {
 
 fn full_health() -> f64 {
     100.0
+}
+
+impl Default for Impact {
+    /// Nothing hurt: criticality `none`, health 100.
+    fn default() -> Self {
+        Impact {
+            criticality: "none".into(),
+            health: full_health(),
+            revenue_at_risk_per_minute: 0.0,
+            users_affected: 0,
+            outage_seconds: 0,
+            cost: 0.0,
+            capabilities: Vec::new(),
+        }
+    }
 }
 
 /// A group of alerts that share one cause. Each change is published as a new `version`; the pair
