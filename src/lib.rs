@@ -10,20 +10,25 @@
 //! - [`config`]: the settings file, environment overrides and validation.
 //! - [`ingest`]: one parser per input format, raw bytes → events (stateless), monitoring and
 //!   security tools alike (Falco, Suricata, Wazuh, OCSF, ECS threats).
-//! - [`topology`]: the service model: CIs, services, dependencies, capabilities.
+//! - [`topology`]: the service model: CIs, services, dependencies and redundancy (all, any, k
+//!   of N), capabilities; the Backstage catalog mapped onto it (`topology::backstage`).
 //! - [`change`]: the RFC policy, incident → change request; containment rules for security
 //!   incidents (`change::containment`).
 //! - [`correlate`]: dedup into alerts, grouping into incidents, lifecycle, root cause; security
 //!   detections grouped per attacked entity with their ATT&CK stages (`correlate::security`).
 //! - [`suppress`]: silences, maintenance windows and inhibition rules (which events to mute).
-//! - [`impact`]: affected services and capabilities, revenue at risk, priority.
+//! - [`impact`]: health 0–100 of services and capabilities, users affected, revenue at risk,
+//!   priority.
 //! - [`engine`]: the pure core composing the above: `(state, event) → (state, outputs)`.
 //! - [`settings`]: loading the settings, topology and policy files together.
 //! - [`replay`]: the same ingest and engine over a file, outputs as JSON Lines.
-//! - [`pipeline`]: the Kafka shell: ingest stage, correlate stage, producer, offsets.
+//! - [`pipeline`]: the Kafka shell: ingest stage, correlate stage, producer, offsets; the
+//!   service-model refresh from Backstage (`pipeline::service_model`).
 //! - [`notify`]: the delivery stage: incidents and RFCs to ITSM and paging tools (ServiceNow,
 //!   Jira, PagerDuty, Slack, webhooks), retried until acknowledged, never doubled.
-//! - [`telemetry`]: metrics registry, HTTP server (`/metrics`, `/healthz`, `/readyz`), logs.
+//! - [`telemetry`]: metrics registry (business impact, MTTD/MTTA/MTTR), HTTP server
+//!   (`/metrics`, `/healthz`, `/readyz`, ingest and control endpoints, the read API for
+//!   incidents, services and capabilities), logs.
 //! - [`demo`]: the embedded broker, traffic generator and incident printer of `d2c demo`.
 //! - [`bench`]: `d2c bench`, the pipeline against a broker measured beside a bare consumer.
 
