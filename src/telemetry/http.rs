@@ -1,6 +1,7 @@
 //! The HTTP server: `/metrics` (Prometheus text format), `/healthz` (the process is alive),
-//! `/readyz` (the pipeline is connected and consuming) and, when given, HTTP ingest
-//! (`POST /api/v1/events/{format}`, see [`IngestApi`]).
+//! `/readyz` (the pipeline is connected and consuming) and, when given, HTTP ingest and the
+//! control endpoints (see [`IngestApi`]) and the read API for incidents, services and
+//! capabilities (see [`View`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
