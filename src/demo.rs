@@ -386,7 +386,12 @@ fn print_incident(i: &Incident) {
     if let Some(into) = &i.merged_into {
         println!("          merged into {into}");
     }
-    println!("          services: {}", i.services.join(", "));
+    if i.services.is_empty() {
+        // Open but every alert resolved: waiting out the resolve hold.
+        println!("          services: none hurt now (all alerts resolved)");
+    } else {
+        println!("          services: {}", i.services.join(", "));
+    }
     println!(
         "          capabilities: {}  revenue at risk: {:.0}/min  alerts: {} ({} firing)  events: {}",
         if i.capabilities.is_empty() {

@@ -829,6 +829,9 @@ fn forget_group(state: &mut State, id: &str) -> Option<u64> {
 /// whose own dependencies is failing (the deepest failure); ties go to the earliest alert, then
 /// to the name. `failing` maps each failing service to its earliest alert time.
 pub fn root_cause(topo: &Topology, failing: &BTreeMap<String, DateTime<Utc>>) -> Option<RootCause> {
+    if let Some(rc) = lost_redundancy(topo, failing) {
+        return Some(rc);
+    }
     let deepest = failing
         .iter()
         .filter(|(s, _)| !failing.keys().any(|d| d != *s && topo.needs(s, d)))
@@ -860,6 +863,48 @@ pub fn root_cause(topo: &Topology, failing: &BTreeMap<String, DateTime<Utc>>) ->
     Some(RootCause {
         service: deepest.0.clone(),
         reason,
+    })
+}
+
+/// A redundancy group whose failing members leave fewer working than it needs (both replicas of
+/// a pair): the group's service is the root cause, rather than whichever replica failed first.
+/// The earliest such group (by its first failing member), then by name.
+fn lost_redundancy(
+    topo: &Topology,
+    failing: &BTreeMap<String, DateTime<Utc>>,
+) -> Option<RootCause> {
+    let mut best: Option<(DateTime<Utc>, &str, Vec<&str>, usize)> = None;
+    for parent in failing.keys().flat_map(|s| topo.redundancy_parents(s)) {
+        let def = topo.service(parent)?;
+        let crate::topology::Requires::AtLeast(k) = def.requires else {
+            continue;
+        };
+        let down: Vec<&str> = def
+            .depends_on
+            .iter()
+            .filter(|d| failing.contains_key(*d))
+            .map(String::as_str)
+            .collect();
+        if def.depends_on.len() - down.len() >= k as usize {
+            continue;
+        }
+        let first = down.iter().filter_map(|d| failing.get(*d)).min()?;
+        if best
+            .as_ref()
+            .is_none_or(|(t, name, _, _)| (*first, parent) < (*t, *name))
+        {
+            best = Some((*first, parent, down, k as usize));
+        }
+    }
+    let (_, parent, down, k) = best?;
+    let n = topo.service(parent).map_or(0, |d| d.depends_on.len());
+    Some(RootCause {
+        service: parent.to_string(),
+        reason: format!(
+            "{parent} lost its redundancy: {} of its {n} redundant dependencies are failing ({}) and it needs {k}",
+            down.len(),
+            down.join(", ")
+        ),
     })
 }
 

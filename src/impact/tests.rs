@@ -236,6 +236,21 @@ mod through_the_engine {
 
         let both = last_incident(e.apply(&ev("pg-orders-b", Status::Firing, 60)).outputs);
         assert_eq!(both.id, one.id, "siblings of one service join one incident");
+        assert_eq!(one.root_cause.as_ref().unwrap().service, "orders-db-a");
+        let rc = both.root_cause.as_ref().unwrap();
+        assert_eq!(
+            rc.service, "orders-db",
+            "the pair, not the replica that failed first"
+        );
+        assert_eq!(
+            rc.reason,
+            "orders-db lost its redundancy: 2 of its 2 redundant dependencies are failing (orders-db-a, orders-db-b) and it needs 1"
+        );
+        assert!(
+            both.title.starts_with("orders-db: PostgresDown"),
+            "{}",
+            both.title
+        );
         assert_eq!(cap(&both).state, ServiceState::Down);
         assert_eq!(both.priority, Priority::P1);
         assert_eq!(both.impact.revenue_at_risk_per_minute, 300.0);

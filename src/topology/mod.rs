@@ -162,6 +162,8 @@ struct Service {
     /// The other members of every redundancy group (dependencies of a service that requires
     /// `any` or k of them) this one belongs to: replicas failing together are one incident.
     peers: BTreeSet<String>,
+    /// Services that need `any` or k of their dependencies and list this one among them.
+    redundancy_parents: BTreeSet<String>,
     domain: String,
 }
 
@@ -318,6 +320,7 @@ impl Topology {
                     needs: needs(name)?,
                     needed_by: BTreeSet::new(),
                     peers: BTreeSet::new(),
+                    redundancy_parents: BTreeSet::new(),
                     domain: String::new(),
                 },
             );
@@ -333,17 +336,15 @@ impl Topology {
                 .needed_by
                 .insert(user);
         }
-        for def in f.services.values() {
+        for (parent, def) in &f.services {
             if def.requires.is_all() {
                 continue;
             }
             for a in &def.depends_on {
                 let others = def.depends_on.iter().filter(|b| *b != a).cloned();
-                services
-                    .get_mut(a)
-                    .expect("checked above")
-                    .peers
-                    .extend(others);
+                let member = services.get_mut(a).expect("checked above");
+                member.peers.extend(others);
+                member.redundancy_parents.insert(parent.clone());
             }
         }
         // Default domain: the connected component, named after its smallest service name.
@@ -483,6 +484,14 @@ impl Topology {
     /// dependencies, so sorting by rank gives a dependency order.
     pub fn dependency_rank(&self, name: &str) -> usize {
         self.services.get(name).map_or(0, |s| s.needs.len())
+    }
+
+    /// Services that need `any` or k of their dependencies and count `name` among them.
+    pub fn redundancy_parents(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.services
+            .get(name)
+            .into_iter()
+            .flat_map(|s| s.redundancy_parents.iter().map(String::as_str))
     }
 
     /// Services that need `name`, directly or not.
