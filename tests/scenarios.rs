@@ -187,6 +187,8 @@ fn an_attack_through_three_stages_and_an_unrelated_one_are_two_security_incident
     assert_eq!(strings(&e["ips"]), ["10.0.1.5", "203.0.113.7"]);
     assert_eq!(strings(&e["containers"]), ["shop-frontend"]);
     assert_eq!(strings(&e["users"]), ["www-data"]);
+    // web-1 is a CI of web-frontend in the example topology: the attack exposes that service.
+    assert_eq!(strings(&web["services"]), ["web-frontend"], "{web:#}");
     assert_eq!(
         strings(&web["security"]["techniques"]),
         ["T1053", "T1053.003", "T1059", "T1190"]

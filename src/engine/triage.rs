@@ -3,13 +3,14 @@
 //! path ([`Engine::publish`]) with containment RFCs. Kept apart from `engine.rs` so the
 //! operational core reads as before.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
 use super::{Applied, Engine};
 use crate::correlate::security;
-use crate::model::{Event, IncidentStatus, Output, Severity};
+use crate::model::{Event, Incident, IncidentStatus, Output, Severity};
+use crate::topology::Criticality;
 
 /// Counts of open security incidents for the shell's gauges.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -70,9 +71,43 @@ impl Engine {
 
     fn publish_security(&mut self, id: &str, time: DateTime<Utc>, outputs: &mut Vec<Output>) {
         if let Some(inc) = self.state.security.incidents.get(id) {
-            let incident = security::incident(inc, time);
+            let mut incident = security::incident(inc, time);
+            self.expose(&mut incident);
             self.publish(incident, outputs);
         }
+    }
+
+    /// What an attack exposes: the services of the attacked hosts and containers (a host or
+    /// container named as a CI or a service of the topology), every service that needs them,
+    /// and the capabilities those deliver. Nothing is down because of it, so health and revenue
+    /// at risk stay untouched; `impact.criticality` says how critical the exposed capabilities
+    /// are.
+    fn expose(&self, i: &mut Incident) {
+        let Some(sec) = &i.security else {
+            return;
+        };
+        let attacked: BTreeSet<&str> = sec
+            .entities
+            .hosts
+            .iter()
+            .chain(&sec.entities.containers)
+            .filter_map(|h| self.topo.service_of(h))
+            .collect();
+        if attacked.is_empty() {
+            return;
+        }
+        let exposed = self.topo.affected(attacked.iter().copied());
+        let capabilities = self.topo.capabilities_of(&exposed);
+        i.impact.criticality = capabilities
+            .iter()
+            .filter_map(|c| self.topo.capability(c))
+            .map(|c| c.criticality)
+            .min()
+            .map_or("none", Criticality::as_str)
+            .to_string();
+        i.failing_services = attacked.into_iter().map(String::from).collect();
+        i.services = exposed.into_iter().collect();
+        i.capabilities = capabilities.into_iter().collect();
     }
 
     /// Gauges for the shell: open security incidents by tactic reached and severity. Apart

@@ -518,6 +518,15 @@ impl Topology {
         self.services.keys().map(String::as_str)
     }
 
+    /// The service a name stands for: the service of the CI of that id, or the service of that
+    /// name.
+    pub fn service_of<'a>(&'a self, name: &'a str) -> Option<&'a str> {
+        match self.ci_service.get(name) {
+            Some(s) => Some(s.as_str()),
+            None => self.services.contains_key(name).then_some(name),
+        }
+    }
+
     /// How many CIs the model lists.
     pub fn ci_count(&self) -> usize {
         self.ci_service.len()
