@@ -501,6 +501,11 @@ impl Engine {
         }
     }
 
+    /// Every silence this engine applies (from the settings and added at run time).
+    pub fn silences(&self) -> impl Iterator<Item = &Silence> {
+        self.suppressor.iter().flat_map(|s| s.silences())
+    }
+
     /// The milestones (openings, acknowledgements, resolutions) since the last call.
     pub fn take_milestones(&mut self) -> Vec<Milestone> {
         std::mem::take(&mut self.milestones)

@@ -303,6 +303,35 @@ async fn http_ingest_writes_raw_records_and_rejects_bad_input() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(silenced, Some(1.0), "the silenced event is counted");
+    // Listed: the silence in force, and the alert it mutes with who muted it (the read API
+    // takes the engines' state within a second).
+    let mut listed = (Value::Null, Value::Null);
+    for _ in 0..50 {
+        let s: Value = serde_json::from_str(&http_get(&http, "/api/v1/silences").1).unwrap();
+        let a: Value =
+            serde_json::from_str(&http_get(&http, "/api/v1/suppressed?reason=silenced").1).unwrap();
+        listed = (s, a);
+        if listed.1["alerts"].as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (silences, suppressed) = listed;
+    assert_eq!(silences["silences"][0]["id"], "mail-maint", "{silences}");
+    assert_eq!(silences["silences"][0]["state"], "active", "{silences}");
+    assert_eq!(silences["silences"][0]["created_by"], "bob", "{silences}");
+    let muted = &suppressed["alerts"][0];
+    assert_eq!(
+        (&muted["name"], &muted["by"], &muted["service"]),
+        (
+            &json!("QueueBacklog"),
+            &json!("mail-maint"),
+            &json!("email-worker")
+        ),
+        "{suppressed}"
+    );
+    let (status, body) = http_get(&http, "/api/v1/suppressed?reason=bored");
+    assert_eq!(status, 400, "{body}");
 
     // Counted per format and result; the ingest stage saw exactly the three accepted payloads.
     let mut text = String::new();

@@ -534,6 +534,12 @@ impl Correlate {
         let eval = crate::impact::evaluate(topo, &total.own_health);
         self.metrics.business.set(&eval, topo, elapsed);
         self.view.set_health(eval, topo.clone());
+        self.view.set_suppression(
+            self.parts.values().flat_map(|p| p.engine.silences()),
+            self.parts
+                .values()
+                .flat_map(|p| p.engine.state().suppressed.values()),
+        );
         // Incidents of revoked partitions, or forgotten, leave the view.
         self.view.retain(|id| {
             self.parts

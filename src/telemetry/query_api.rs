@@ -1,9 +1,10 @@
 //! The read side of the HTTP API, for people and dashboards: `GET /api/v1/incidents` (filter by
 //! status, priority, capability), `GET /api/v1/incidents/{id}`, `GET /api/v1/services` (with
-//! state and health) and `GET /api/v1/capabilities` (with health, revenue at risk, users
-//! affected). It serves a [`View`] that the correlate stage keeps current: the latest version of
-//! every incident this instance's partitions hold (closed ones are dropped) and the health of
-//! the service model.
+//! state and health), `GET /api/v1/capabilities` (with health, revenue at risk, users affected),
+//! `GET /api/v1/silences` and `GET /api/v1/suppressed` (what is muted, and why). It serves a
+//! [`View`] that the correlate stage keeps current: the latest version of every incident this
+//! instance's partitions hold (closed ones are dropped), the health of the service model, and
+//! the silences and suppressed alerts of its engines.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -16,8 +17,10 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::engine::SuppressedAlert;
 use crate::impact::Evaluation;
 use crate::model::{Incident, IncidentStatus, Priority, ServiceState};
+use crate::suppress::{Silence, SilenceState};
 use crate::topology::{Criticality, Requires, Topology};
 
 /// What the query API serves, shared between the correlate stage (which writes it) and the
@@ -32,7 +35,15 @@ struct ViewData {
     incidents: HashMap<String, Incident>,
     evaluation: Evaluation,
     topology: Arc<Topology>,
+    silences: BTreeMap<String, Silence>,
+    /// The most recently seen suppressed alerts (at most [`MAX_SUPPRESSED_LISTED`]).
+    suppressed: Vec<SuppressedAlert>,
+    /// How many suppressed alerts the engines remember in all.
+    suppressed_total: usize,
 }
+
+/// Most suppressed alerts the view keeps for `GET /api/v1/suppressed`, newest first.
+pub const MAX_SUPPRESSED_LISTED: usize = 1000;
 
 impl View {
     pub fn new(topology: Arc<Topology>) -> View {
@@ -84,6 +95,29 @@ impl View {
         v.topology = topology;
     }
 
+    /// The silences in force or to come, and the suppressed alerts (any order; the view keeps
+    /// the [`MAX_SUPPRESSED_LISTED`] most recently seen).
+    pub fn set_suppression<'a>(
+        &self,
+        silences: impl Iterator<Item = &'a Silence>,
+        suppressed: impl Iterator<Item = &'a SuppressedAlert>,
+    ) {
+        let silences: BTreeMap<String, Silence> =
+            silences.map(|s| (s.id.clone(), s.clone())).collect();
+        let mut all: Vec<&SuppressedAlert> = suppressed.collect();
+        let total = all.len();
+        all.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.name.cmp(&b.name)));
+        let kept = all
+            .into_iter()
+            .take(MAX_SUPPRESSED_LISTED)
+            .cloned()
+            .collect();
+        let mut v = self.write();
+        v.silences = silences;
+        v.suppressed = kept;
+        v.suppressed_total = total;
+    }
+
     /// The routes, ready to be merged into the HTTP server's router.
     pub fn router(self) -> Router {
         Router::new()
@@ -91,6 +125,8 @@ impl View {
             .route("/api/v1/incidents/{id}", get(one_incident))
             .route("/api/v1/services", get(services))
             .route("/api/v1/capabilities", get(capabilities))
+            .route("/api/v1/silences", get(silences))
+            .route("/api/v1/suppressed", get(suppressed))
             .with_state(self)
     }
 }
@@ -283,6 +319,77 @@ async fn capabilities(State(view): State<View>) -> Response {
         })
         .collect();
     axum::Json(json!({ "capabilities": list })).into_response()
+}
+
+/// One silence as `GET /api/v1/silences` lists it: the silence and its state now.
+#[derive(Debug, Serialize)]
+struct SilenceView<'a> {
+    #[serde(flatten)]
+    silence: &'a Silence,
+    state: SilenceState,
+}
+
+async fn silences(State(view): State<View>) -> Response {
+    let v = view.read();
+    let now = chrono::Utc::now();
+    let list: Vec<SilenceView> = v
+        .silences
+        .values()
+        .map(|silence| SilenceView {
+            silence,
+            state: silence.state(now),
+        })
+        .filter(|s| s.state != SilenceState::Expired)
+        .collect();
+    axum::Json(json!({ "silences": list })).into_response()
+}
+
+/// Query of `GET /api/v1/suppressed`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuppressedQuery {
+    /// `silenced`, `maintenance`, `inhibited` (comma-separated; default: all).
+    reason: Option<String>,
+    /// Most alerts returned (default 100, at most 1000).
+    limit: Option<usize>,
+}
+
+async fn suppressed(
+    State(view): State<View>,
+    query: Result<Query<SuppressedQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("{}; known parameters: reason, limit", e.body_text()),
+            );
+        }
+    };
+    let reasons = match list(&q.reason, |r| {
+        crate::suppress::SuppressReason::ALL
+            .into_iter()
+            .find(|x| x.as_str() == r)
+            .ok_or_else(|| {
+                format!("`{r}` is not a reason; expected silenced, maintenance or inhibited")
+            })
+    }) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let v = view.read();
+    let alerts: Vec<&SuppressedAlert> = v
+        .suppressed
+        .iter()
+        .filter(|a| reasons.as_ref().is_none_or(|r| r.contains(&a.reason)))
+        .take(q.limit.unwrap_or(100).min(MAX_SUPPRESSED_LISTED))
+        .collect();
+    axum::Json(json!({
+        "remembered": v.suppressed_total,
+        "alerts": alerts,
+    }))
+    .into_response()
 }
 
 /// Open incidents per name, for the names `of` an incident lists.
