@@ -359,6 +359,7 @@ impl Engine {
                 self.publish_if_changed(id, ev.time, &mut outputs);
             }
         }
+        self.acknowledged_by_source(ev, &fingerprint, &mut outputs);
         let evicted = correlate::evict(
             &mut self.state.correlation,
             self.cfg.max_alerts,
@@ -452,6 +453,26 @@ impl Engine {
             self.acknowledge_security(id, by, at, &mut outputs);
         }
         outputs
+    }
+
+    /// A tool that tells an alert was acknowledged (attribute `acknowledged: true`, e.g. a
+    /// PagerDuty `acknowledge` event) acknowledges the incident the alert is on, by that tool.
+    fn acknowledged_by_source(&mut self, ev: &Event, fingerprint: &str, outputs: &mut Vec<Output>) {
+        if ev.attributes.get("acknowledged") != Some(&serde_json::Value::Bool(true)) {
+            return;
+        }
+        let Some(id) = self
+            .state
+            .correlation
+            .alerts
+            .get(fingerprint)
+            .and_then(|a| a.incident.clone())
+        else {
+            return;
+        };
+        if correlate::acknowledge(&mut self.state.correlation, &id, &ev.source, ev.time) {
+            self.publish_if_changed(&id, ev.time, outputs);
+        }
     }
 
     fn advance(&mut self, now: DateTime<Utc>, outputs: &mut Vec<Output>) {

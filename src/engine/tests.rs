@@ -799,3 +799,39 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn an_acknowledge_from_the_alerting_tool_acknowledges_the_incident_once() {
+    let mut e = engine();
+    let out = e.apply(&ev(
+        "PostgresDown",
+        "pg-payments-1",
+        Severity::Critical,
+        Status::Firing,
+        0,
+    ));
+    let id = incidents(&out.outputs)[0].id.clone();
+    let mut ack = ev(
+        "PostgresDown",
+        "pg-payments-1",
+        Severity::Critical,
+        Status::Firing,
+        30,
+    );
+    ack.source = "pagerduty".into();
+    ack.id = "ack-1".into();
+    ack.attributes
+        .insert("acknowledged".into(), serde_json::Value::Bool(true));
+    let out = e.apply(&ack);
+    let v = incidents(&out.outputs);
+    assert_eq!(v.len(), 1, "one new version");
+    assert_eq!(v[0].id, id);
+    assert_eq!(v[0].acknowledged_by.as_deref(), Some("pagerduty"));
+    assert_eq!(v[0].acknowledged_at, Some(at(30)));
+    ack.time = at(40);
+    ack.id = "ack-2".into();
+    assert!(
+        incidents(&e.apply(&ack).outputs).is_empty(),
+        "a second acknowledge changes nothing"
+    );
+}
