@@ -208,27 +208,7 @@ const ENV: [(&str, &str); 4] = [
 
 /// What `d2c replay` publishes for `payloads`: the reference for the run.
 fn replay(config: &std::path::Path, payloads: &[Vec<u8>]) -> Vec<Value> {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("input.jsonl");
-    std::fs::write(&input, payloads.join(&b'\n')).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_d2c"))
-        .args(["replay", "--config"])
-        .arg(config)
-        .arg(&input)
-        .envs(ENV)
-        .env("D2C_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).unwrap())
-        .collect()
+    replay_records(config, payloads, &ENV)
 }
 
 /// Latest version per id of the records of `kind` (`incident`, `change`).

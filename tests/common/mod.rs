@@ -439,10 +439,13 @@ pub fn storm(hosts: usize, rounds: usize) -> Vec<Vec<u8>> {
 
 /// The `(id, version)` pairs `d2c replay` gives for `payloads` with the example configuration
 /// and `env` overrides: what an uninterrupted run publishes.
-pub fn replay_incident_versions(
+/// Runs `d2c replay --config <config>` over `payloads` (one per line) with `env` set, and
+/// returns its output records.
+pub fn replay_records(
+    config: &std::path::Path,
     payloads: &[Vec<u8>],
     env: &[(&str, &str)],
-) -> std::collections::BTreeSet<(String, u64)> {
+) -> Vec<serde_json::Value> {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("input.jsonl");
     let mut text = Vec::new();
@@ -451,9 +454,9 @@ pub fn replay_incident_versions(
         text.push(b'\n');
     }
     std::fs::write(&input, text).unwrap();
-    let root = env!("CARGO_MANIFEST_DIR");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_d2c"));
-    cmd.args(["replay", "--config", &format!("{root}/config/d2c.toml")])
+    cmd.args(["replay", "--config"])
+        .arg(config)
         .arg(&input)
         .env("D2C_LOG", "warn");
     for (k, v) in env {
@@ -465,12 +468,19 @@ pub fn replay_incident_versions(
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    incident_versions(
-        out.stdout
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(|l| serde_json::from_slice::<serde_json::Value>(l).unwrap()),
-    )
+    out.stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
+}
+
+pub fn replay_incident_versions(
+    payloads: &[Vec<u8>],
+    env: &[(&str, &str)],
+) -> std::collections::BTreeSet<(String, u64)> {
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/d2c.toml");
+    incident_versions(replay_records(&config, payloads, env))
 }
 
 /// The `(id, version)` pairs of the incident records among `records`.
