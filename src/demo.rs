@@ -102,6 +102,7 @@ pub async fn run(
             .inspect_err(|e| tracing::warn!(error = %e, "HTTP ingest is off"))
             .ok(),
         Some(view.clone()),
+        None,
         stop.clone(),
     ));
     let pipeline = tokio::spawn(crate::pipeline::run(

@@ -276,6 +276,15 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {listen} (http.listen)"))?;
     let ingest = telemetry::IngestApi::new(&settings.config, &metrics)?;
     let notify = d2c::notify::prepare(&settings.config, &metrics)?;
+    let token = match &settings.config.http.token {
+        Some(t) => Some(t.resolve("http.token", true)?),
+        None => {
+            tracing::warn!(
+                "http.token is not set: the /api/v1 endpoints accept anyone who can reach them"
+            );
+            None
+        }
+    };
     tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz, /readyz, POST /api/v1/events/{{format}}");
     let server = tokio::spawn(telemetry::serve(
         listener,
@@ -283,6 +292,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         health.clone(),
         Some(ingest),
         Some(view.clone()),
+        token,
         shutdown.clone(),
     ));
     let deadline = settings.config.kafka.shutdown_deadline;

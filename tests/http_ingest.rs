@@ -442,3 +442,44 @@ fn native_batch(t: &str) -> Vec<u8> {
     .to_string()
     .into_bytes()
 }
+
+/// With `http.token` set, every `/api/v1/…` request needs `Authorization: Bearer <token>`;
+/// `/metrics` and the probes stay open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_needs_the_token_when_one_is_set() {
+    let broker = Tansu::start();
+    let d2c = D2c::start(
+        &broker.brokers(),
+        &[
+            ("D2C_HTTP__TOKEN", "env:D2C_TEST_API_TOKEN"),
+            ("D2C_TEST_API_TOKEN", "s3cret"),
+        ],
+    );
+    let http = d2c.http.clone();
+    let client = reqwest::Client::new();
+    let get = |token: Option<&str>| {
+        let mut req = client
+            .get(format!("http://{http}/api/v1/capabilities"))
+            .timeout(Duration::from_secs(10));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    let none = get(None).await.unwrap();
+    assert_eq!(none.status().as_u16(), 401);
+    assert_eq!(none.headers()["www-authenticate"], "Bearer");
+    let body: Value = none.json().await.unwrap();
+    assert_eq!(body["reason"], "unauthorized", "{body}");
+    assert_eq!(get(Some("wrong")).await.unwrap().status().as_u16(), 401);
+    assert_eq!(get(Some("s3cret")).await.unwrap().status().as_u16(), 200);
+    let post = client
+        .post(format!("http://{http}/api/v1/events/native"))
+        .body(r#"{"name":"X","time":"2026-11-28T10:00:00Z"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status().as_u16(), 401, "writes need it too");
+    assert_eq!(http_get(&http, "/metrics").0, 200);
+    assert_eq!(http_get(&http, "/healthz").0, 200);
+}

@@ -222,12 +222,18 @@ impl TopicsConfig {
 pub struct HttpConfig {
     /// Address to listen on. Default: `127.0.0.1:9464` (use `0.0.0.0:9464` in a container).
     pub listen: String,
+    /// Bearer token every `/api/v1/…` request must carry (`Authorization: Bearer <token>`):
+    /// `env:NAME` or `file:PATH`, read at start-up. `/metrics`, `/healthz` and `/readyz` stay
+    /// open. Default: none (the API is open: keep it on a trusted network).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<crate::notify::secret::SecretRef>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: "127.0.0.1:9464".into(),
+            token: None,
         }
     }
 }

@@ -17,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 use super::Metrics;
 use super::ingest_api::IngestApi;
 use super::query_api::View;
+use crate::notify::secret::Secret;
+use sha2::{Digest, Sha256};
 
 /// Readiness shared between the pipeline (which sets it) and the server (which reports it).
 #[derive(Debug, Clone, Default)]
@@ -48,22 +50,63 @@ pub async fn serve(
     health: Health,
     ingest: Option<IngestApi>,
     view: Option<View>,
+    token: Option<Secret>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let mut app = Router::new()
+    let mut api = Router::new();
+    if let Some(ingest) = ingest {
+        api = api.merge(ingest.router());
+    }
+    if let Some(view) = view {
+        api = api.merge(view.router());
+    }
+    if let Some(token) = token {
+        let digest: [u8; 32] = Sha256::digest(token.expose().as_bytes()).into();
+        api = api.layer(axum::middleware::from_fn_with_state(
+            Arc::new(digest),
+            require_token,
+        ));
+    }
+    let app = Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready_handler))
-        .with_state(AppState { metrics, health });
-    if let Some(api) = ingest {
-        app = app.merge(api.router());
-    }
-    if let Some(view) = view {
-        app = app.merge(view.router());
-    }
+        .with_state(AppState { metrics, health })
+        .merge(api);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
+}
+
+/// Lets a request through when its `Authorization: Bearer` token is `http.token` (compared by
+/// SHA-256 digest, so the comparison takes the same time however much of it matches); else 401.
+async fn require_token(
+    State(digest): State<Arc<[u8; 32]>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let ok = given.is_some_and(|t| {
+        let d: [u8; 32] = Sha256::digest(t.trim().as_bytes()).into();
+        d == *digest
+    });
+    if ok {
+        next.run(request).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            axum::Json(serde_json::json!({
+                "error": "this API needs `Authorization: Bearer <token>` with the token of http.token",
+                "reason": "unauthorized",
+            })),
+        )
+            .into_response()
+    }
 }
 
 async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
