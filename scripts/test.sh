@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (once; later runs reuse it) and runs every test.
-#   - Debian packages: prometheus (promtool), docker-compose (to validate the compose file),
+#   - Debian packages: prometheus (promtool, and the server tests/business.rs scrapes d2c with),
+#     docker-compose (to validate the compose file),
 #     python3-yaml (PyYAML, to read the Kubernetes manifests and Grafana provisioning in tests)
 #   - tansu 0.6.0, the Kafka-compatible test broker, built from crates.io and cached
 # Then: cargo test over the library, the binary and the integration tests.
