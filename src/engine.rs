@@ -536,24 +536,15 @@ impl Engine {
     /// own health of failing services.
     pub fn summary(&self) -> Summary {
         let mut s = Summary {
-            active_alerts: self
-                .state
-                .correlation
-                .alerts
-                .values()
-                .filter(|a| a.alert.status == Status::Firing)
-                .count() as u64,
             suppressed_alerts: self.state.suppressed.len() as u64,
             ..Summary::default()
         };
+        // One pass over the alerts for both the count and the health.
         for a in self.state.correlation.alerts.values() {
-            if a.alert.status == Status::Firing
-                && let Some(svc) = &a.alert.service
-            {
-                let h = impact::own_health(a.alert.severity);
-                if h < 100.0 {
-                    let e = s.own_health.entry(svc.clone()).or_insert(100.0);
-                    *e = e.min(h);
+            if a.alert.status == Status::Firing {
+                s.active_alerts += 1;
+                if let Some(svc) = &a.alert.service {
+                    impact::add_alert(&mut s.own_health, svc, a.alert.severity);
                 }
             }
         }
@@ -599,7 +590,7 @@ impl Engine {
         let minutes = (now - since).num_milliseconds().max(0) as f64 / 60_000.0;
         // Kept unrounded between versions, so rounding errors do not add up.
         let cost = cost + previous.map_or(0.0, |p| p.at_risk) * minutes;
-        incident.impact.cost = (cost * 100.0).round() / 100.0;
+        incident.impact.cost = impact::round2(cost);
         let milestones = milestones_of(&incident, previous);
         let rfc = (incident.status == IncidentStatus::Open)
             .then(|| match incident.security {
@@ -710,8 +701,7 @@ impl Engine {
                 let t = failing.entry(s.clone()).or_insert(a.first_seen);
                 *t = (*t).min(a.first_seen);
                 if a.status == Status::Firing || all {
-                    let h = own.entry(s.clone()).or_insert(100.0);
-                    *h = h.min(impact::own_health(a.severity));
+                    impact::add_alert(&mut own, s, a.severity);
                 }
             }
         }

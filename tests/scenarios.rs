@@ -1,30 +1,16 @@
 //! Scenario files replayed through `d2c replay` with the example configuration, checked for what
 //! an operator should get out of them.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
 fn replay(input: &Path) -> Vec<Value> {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let out = Command::new(env!("CARGO_BIN_EXE_d2c"))
-        .args(["replay", "--config", &format!("{root}/config/d2c.toml")])
-        .arg(input)
-        .env("D2C_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).unwrap())
-        .collect()
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/d2c.toml");
+    common::replay_file(&config, input, &[])
 }
 
 /// The last version of every incident, by id.

@@ -7,7 +7,7 @@
 //! health is the lower of that and what its dependencies leave it ([`evaluate`]); a capability
 //! takes the worst health of the services that deliver it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::model::{CapabilityImpact, Impact, Priority, ServiceState, Severity};
 use crate::topology::{Criticality, Requires, Topology};
@@ -20,6 +20,16 @@ pub fn own_health(severity: Severity) -> f64 {
         Severity::Minor => 50.0,
         Severity::Warning => 75.0,
         Severity::Info => 100.0,
+    }
+}
+
+/// Lowers the own health of `service` in `own` to what an alert of `severity` leaves it; an
+/// alert that hurts nothing (info) adds nothing.
+pub fn add_alert(own: &mut BTreeMap<String, f64>, service: &str, severity: Severity) {
+    let h = own_health(severity);
+    if h < 100.0 {
+        let e = own.entry(service.to_string()).or_insert(100.0);
+        *e = e.min(h);
     }
 }
 
@@ -60,7 +70,7 @@ fn from_dependencies(requires: Requires, deps: &[f64]) -> f64 {
 
 /// Rounds a health or money figure to two decimals for people to read (states are decided on
 /// the unrounded figure).
-fn round2(x: f64) -> f64 {
+pub fn round2(x: f64) -> f64 {
     // `+ 0.0` turns the -0.0 of an empty sum into 0.
     (x * 100.0).round() / 100.0 + 0.0
 }
@@ -69,16 +79,12 @@ fn round2(x: f64) -> f64 {
 /// whose alerts fire (`own`, 0–100; services not in the topology are ignored).
 pub fn evaluate(topo: &Topology, own: &BTreeMap<String, f64>) -> Evaluation {
     // Only the failing services and the services that need them can be hurt.
-    let mut candidates: BTreeSet<&str> = BTreeSet::new();
-    for (name, h) in own {
-        if *h < 100.0
-            && let Some(users) = topo.needed_by(name)
-        {
-            candidates.insert(name);
-            candidates.extend(users.iter().map(String::as_str));
-        }
-    }
-    let mut order: Vec<&str> = candidates.into_iter().collect();
+    let candidates = topo.affected(
+        own.iter()
+            .filter(|(_, h)| **h < 100.0)
+            .map(|(name, _)| name.as_str()),
+    );
+    let mut order: Vec<&str> = candidates.iter().map(String::as_str).collect();
     // A service needs strictly more services than any of its dependencies: this is a
     // dependency order.
     order.sort_by_key(|n| (topo.dependency_rank(n), *n));

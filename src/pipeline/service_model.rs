@@ -3,7 +3,6 @@
 //! both stages through a watch channel. A failed read keeps the model in use; it is logged once
 //! per streak of failures and counted in `d2c_topology_refreshes_total{result="failed"}`.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -115,17 +114,6 @@ pub async fn fetch_catalog(
     Err(SourceError::TooLarge { url: endpoint })
 }
 
-/// The topology file as written, with its text for messages.
-fn read_file(file: &Path) -> Result<(TopologyFile, String), ConfigError> {
-    let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
-        file: file.to_path_buf(),
-        source,
-    })?;
-    let parsed =
-        toml::from_str(&text).map_err(|e| crate::config::load::syntax_error(file, &text, &e))?;
-    Ok((parsed, text))
-}
-
 /// The service model from the topology file and the catalog (the file wins), checked.
 pub async fn load(
     client: &reqwest::Client,
@@ -133,7 +121,7 @@ pub async fn load(
 ) -> Result<(TopologyFile, Topology), SourceError> {
     let cfg = &settings.config.backstage;
     let entities = fetch_catalog(client, cfg, token(cfg)?.as_deref()).await?;
-    let (file, text) = read_file(&settings.topology_file)?;
+    let (file, text) = Topology::read_file(&settings.topology_file)?;
     let (catalog, warnings) = backstage::to_topology(&entities);
     for w in &warnings {
         tracing::debug!(warning = %w, "Backstage catalog entry not fully used");

@@ -175,6 +175,7 @@ impl BusinessMetrics {
         };
         m.set(&Evaluation::default(), topology, Duration::ZERO);
         m.set_topology(topology);
+        m.init_series(topology);
         m
     }
 
@@ -249,7 +250,7 @@ impl BusinessMetrics {
 
     /// Creates the histogram series of every priority and capability, so dashboards see them
     /// from the start.
-    pub fn init_series(&self, topology: &Topology) {
+    fn init_series(&self, topology: &Topology) {
         for p in Priority::ALL {
             for c in topology.capability_names().chain([NO_CAPABILITY]) {
                 for h in [&self.mttd, &self.mtta, &self.mttr] {

@@ -315,7 +315,6 @@ impl Metrics {
             ),
             registry: r,
         };
-        m.business.init_series(topology);
         for kind in ["alert", "incident", "open_incident"] {
             m.state_evictions.with_label_values(&[kind]);
         }

@@ -263,7 +263,7 @@ async fn services(State(view): State<View>) -> Response {
             Some(ServiceView {
                 service: name,
                 state: ServiceState::of(health),
-                health: (health * 100.0).round() / 100.0,
+                health: crate::impact::round2(health),
                 depends_on: &def.depends_on,
                 requires: def.requires,
                 capabilities: &def.capabilities,

@@ -189,11 +189,20 @@ pub struct Resolution {
 impl Topology {
     /// Reads and checks a topology file; errors name the file and line.
     pub fn load(file: &Path) -> Result<Topology, ConfigError> {
+        let (parsed, text) = Topology::read_file(file)?;
+        Topology::build_from(parsed, &text, file)
+    }
+
+    /// Reads and parses a topology file without checking it, with its text for messages
+    /// (the Backstage source merges it with the catalog before checking).
+    pub fn read_file(file: &Path) -> Result<(TopologyFile, String), ConfigError> {
         let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
             file: file.to_path_buf(),
             source,
         })?;
-        Topology::from_str(&text, file)
+        let parsed = toml::from_str(&text)
+            .map_err(|e| crate::config::load::syntax_error(file, &text, &e))?;
+        Ok((parsed, text))
     }
 
     /// Parses and checks topology text; `file` is used in messages.
@@ -492,11 +501,6 @@ impl Topology {
             .get(name)
             .into_iter()
             .flat_map(|s| s.redundancy_parents.iter().map(String::as_str))
-    }
-
-    /// Services that need `name`, directly or not.
-    pub fn needed_by(&self, name: &str) -> Option<&BTreeSet<String>> {
-        self.services.get(name).map(|s| &s.needed_by)
     }
 
     /// Every capability, by name.

@@ -454,10 +454,19 @@ pub fn replay_records(
         text.push(b'\n');
     }
     std::fs::write(&input, text).unwrap();
+    replay_file(config, &input, env)
+}
+
+/// Runs `d2c replay --config <config> <input>` with `env` set, and returns its output records.
+pub fn replay_file(
+    config: &std::path::Path,
+    input: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Vec<serde_json::Value> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_d2c"));
     cmd.args(["replay", "--config"])
         .arg(config)
-        .arg(&input)
+        .arg(input)
         .env("D2C_LOG", "warn");
     for (k, v) in env {
         cmd.env(k, v);
