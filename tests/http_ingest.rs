@@ -311,7 +311,9 @@ async fn http_ingest_writes_raw_records_and_rejects_bad_input() {
         let a: Value =
             serde_json::from_str(&http_get(&http, "/api/v1/suppressed?reason=silenced").1).unwrap();
         listed = (s, a);
-        if listed.1["alerts"].as_array().is_some_and(|a| !a.is_empty()) {
+        // Two requests: the view may be updated between them, so wait until both show it.
+        let shown = |v: &Value, key: &str| v[key].as_array().is_some_and(|a| !a.is_empty());
+        if shown(&listed.0, "silences") && shown(&listed.1, "alerts") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
