@@ -213,7 +213,7 @@ impl Correlate {
                 }
                 continue;
             }
-            if let Some(ack) = ack_of(m) {
+            if let Some(ack) = header_json::<super::Ack>(m, super::ACK_HEADER) {
                 let out = part.engine.acknowledge(&ack.incident, &ack.by, ack.time);
                 outputs.extend(out.into_iter().map(|o| (o, ts)));
                 continue;
@@ -617,28 +617,23 @@ fn assigned(consumer: &StreamConsumer<LagContext>, topic: &str, p: i32) -> bool 
 
 /// The time of a tick record, from its header.
 fn tick_of(m: &BorrowedMessage<'_>) -> Option<chrono::DateTime<chrono::Utc>> {
-    let h = m.headers()?;
-    let v = h.iter().find(|h| h.key == super::TICK_HEADER)?.value?;
+    let v = header(m, super::TICK_HEADER)?;
     crate::model::parse_rfc3339(std::str::from_utf8(v).ok()?).ok()
 }
 
-/// The acknowledgement an events record carries in its header, if any.
-fn ack_of(m: &BorrowedMessage<'_>) -> Option<super::Ack> {
-    header_json(m, super::ACK_HEADER)
+/// The value of header `key`, if the record has it.
+fn header<'a>(m: &'a BorrowedMessage<'_>, key: &str) -> Option<&'a [u8]> {
+    m.headers()?.iter().find(|h| h.key == key)?.value
 }
 
 /// The JSON value of header `key`, if the record has it and it reads as a `T`.
 fn header_json<T: serde::de::DeserializeOwned>(m: &BorrowedMessage<'_>, key: &str) -> Option<T> {
-    let h = m.headers()?;
-    let v = h.iter().find(|h| h.key == key)?.value?;
-    serde_json::from_slice(v).ok()
+    serde_json::from_slice(header(m, key)?).ok()
 }
 
 /// The raw origin of an events record, from its header.
 fn origin(m: &BorrowedMessage<'_>) -> Option<Origin> {
-    let h = m.headers()?;
-    let v = h.iter().find(|h| h.key == ORIGIN_HEADER)?.value?;
-    let s = std::str::from_utf8(v).ok()?;
+    let s = std::str::from_utf8(header(m, ORIGIN_HEADER)?).ok()?;
     let mut it = s.split('/');
     Some(Origin {
         partition: it.next()?.parse().ok()?,
