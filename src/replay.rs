@@ -16,6 +16,7 @@ use std::io::{BufRead, Write};
 
 use crate::ingest::{self, Limits};
 use crate::model::Output;
+use crate::pipeline::EventsRecord;
 use crate::settings::Settings;
 
 /// What a replay read and wrote.
@@ -53,19 +54,19 @@ pub fn run(
             continue;
         }
         stats.lines += 1;
-        let outputs = if let Some(now) = tick(raw) {
-            engine.tick(now)
-        } else if let Some(ack) = ack(raw) {
-            engine.acknowledge(&ack.incident, &ack.by, ack.time)
-        } else if let Some(d) = control::<crate::pipeline::ChangeDecision>(raw, "decision") {
-            engine.decide_change(&d.change, d.to_decision())
-        } else if let Some(silence) = silence(raw) {
-            if let Err(e) = engine.add_silence(silence) {
-                tracing::warn!(error = %e, "silence line refused");
-            }
-            Vec::new()
-        } else {
-            match ingest::parse(raw, &limits) {
+        let outputs = match control_line(raw) {
+            Some(record) => record
+                .inputs()
+                .into_iter()
+                .flat_map(|input| {
+                    let applied = engine.apply(input);
+                    if let Some(reason) = &applied.refused {
+                        tracing::warn!(reason, "control line refused");
+                    }
+                    applied.outputs
+                })
+                .collect(),
+            None => match ingest::parse(raw, &limits) {
                 Ok((_, events)) => {
                     let mut outputs = Vec::new();
                     for ev in &events {
@@ -75,7 +76,7 @@ pub fn run(
                     outputs
                 }
                 Err(e) => vec![Output::Dlq(e.to_dlq_record(raw))],
-            }
+            },
         };
         for o in outputs {
             match &o {
@@ -91,7 +92,25 @@ pub fn run(
     Ok(stats)
 }
 
-/// The value of a control line `{"<key>": …}` (`tick`, `ack`, `silence`), if `raw` is one.
+/// The control record of a control line (`{"tick":…}`, `{"ack":…}`, `{"decision":…}`,
+/// `{"silence":…}`), if `raw` is one; the same records the HTTP control endpoints write to the
+/// events topic.
+fn control_line(raw: &[u8]) -> Option<EventsRecord> {
+    if let Some(now) =
+        control::<String>(raw, "tick").and_then(|t| crate::model::parse_rfc3339(&t).ok())
+    {
+        return Some(EventsRecord::Tick(now));
+    }
+    if let Some(a) = control(raw, "ack") {
+        return Some(EventsRecord::Ack(a));
+    }
+    if let Some(d) = control(raw, "decision") {
+        return Some(EventsRecord::Decision(d));
+    }
+    control(raw, "silence").map(EventsRecord::Silence)
+}
+
+/// The value of a control line `{"<key>": …}`, if `raw` is one.
 fn control<T: serde::de::DeserializeOwned>(raw: &[u8], key: &str) -> Option<T> {
     let rest = raw.strip_prefix(b"{\"")?.strip_prefix(key.as_bytes())?;
     if !rest.starts_with(b"\"") {
@@ -102,21 +121,6 @@ fn control<T: serde::de::DeserializeOwned>(raw: &[u8], key: &str) -> Option<T> {
         return None;
     }
     line.remove(key)
-}
-
-/// The time of a tick line, `{"tick":"2026-11-28T10:30:00Z"}`.
-fn tick(raw: &[u8]) -> Option<chrono::DateTime<chrono::Utc>> {
-    control::<String>(raw, "tick").and_then(|t| crate::model::parse_rfc3339(&t).ok())
-}
-
-/// The acknowledgement of an ack line.
-fn ack(raw: &[u8]) -> Option<crate::pipeline::Ack> {
-    control(raw, "ack")
-}
-
-/// The silence of a silence line, `{"silence":{…}}` (the body of `POST /api/v1/silences`).
-fn silence(raw: &[u8]) -> Option<crate::suppress::Silence> {
-    control(raw, "silence")
 }
 
 fn trim_line_end(line: &[u8]) -> &[u8] {

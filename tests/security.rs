@@ -41,7 +41,7 @@ fn a_repeated_detection_makes_no_new_version_and_a_new_stage_does() {
     let mut e = engine();
     let shell = fixture("falco_alert.json");
     let first = e.apply(&shell);
-    assert_eq!(first.outcome, Outcome::Opened);
+    assert_eq!(first.outcome, Some(Outcome::Opened));
     let [v1] = incidents(&first.outputs)[..] else {
         panic!("one incident: {:?}", first.outputs)
     };
@@ -49,7 +49,7 @@ fn a_repeated_detection_makes_no_new_version_and_a_new_stage_does() {
     let mut again = shell.clone();
     again.time += chrono::Duration::seconds(5);
     let repeat = e.apply(&again);
-    assert_eq!(repeat.outcome, Outcome::Deduplicated);
+    assert_eq!(repeat.outcome, Some(Outcome::Deduplicated));
     assert!(repeat.outputs.is_empty(), "{:?}", repeat.outputs);
     let persistence = e.apply(&fixture("ocsf_detection_finding.json"));
     let [v2] = incidents(&persistence.outputs)[..] else {

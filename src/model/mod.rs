@@ -2,6 +2,7 @@
 //! every other module stands on. No I/O, no clock, no Kafka here.
 
 pub mod attack;
+mod control;
 mod event;
 mod incident;
 mod labels;
@@ -10,6 +11,7 @@ mod rfc;
 mod security;
 mod time;
 
+pub use control::{Ack, ChangeDecision};
 pub use event::{Category, Event, Severity, Status};
 pub use incident::{
     AlertRef, CapabilityImpact, Change, Impact, Incident, IncidentStatus, Priority, RelatedChange,

@@ -11,20 +11,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
-use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::FutureProducer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use crate::correlate::Outcome;
-use crate::engine::{Engine, Origin, SecuritySummary, Summary};
+use crate::engine::{Engine, Input, SecuritySummary, Summary};
 use crate::model::{IncidentStatus, Output, RfcCategory};
 use crate::settings::Settings;
 use crate::telemetry::{Health, Metrics, View};
 
 use super::checkpoint::{self, Checkpoint};
 use super::kafka::{LagContext, OutRecord, base_config, send_all};
-use super::{ORIGIN_HEADER, PipelineError, commit_on_exit, next_batch, secs};
+use super::records::EventsRecord;
+use super::{PipelineError, commit_on_exit, next_batch, secs};
 
 /// How long to wait for the consumer to deliver the watermark's record after a seek before
 /// accepting that the input in between is gone (deleted by retention).
@@ -200,32 +201,8 @@ impl Correlate {
             part.seeking_since = None;
             part.next = o + 1;
             let ts = m.timestamp().to_millis();
-            if let Some(now) = tick_of(m) {
-                let out = part.engine.tick(now);
-                outputs.extend(out.into_iter().map(|o| (o, ts)));
-                continue;
-            }
-            if let Some(silence) = header_json::<crate::suppress::Silence>(m, super::SILENCE_HEADER)
-            {
-                let id = silence.id.clone();
-                if let Err(e) = part.engine.add_silence(silence) {
-                    tracing::warn!(partition = p, id, error = %e, "silence record refused");
-                }
-                continue;
-            }
-            if let Some(ack) = header_json::<super::Ack>(m, super::ACK_HEADER) {
-                let out = part.engine.acknowledge(&ack.incident, &ack.by, ack.time);
-                outputs.extend(out.into_iter().map(|o| (o, ts)));
-                continue;
-            }
-            if let Some(d) = header_json::<super::ChangeDecision>(m, super::DECISION_HEADER) {
-                let out = part.engine.decide_change(&d.change, d.to_decision());
-                outputs.extend(out.into_iter().map(|o| (o, ts)));
-                continue;
-            }
-            let Some(payload) = m.payload() else { continue };
-            let events = match super::decode_events(payload, origin(m)) {
-                Ok(events) => events,
+            let record = match EventsRecord::decode(m) {
+                Ok(r) => r,
                 Err(e) => {
                     // Only d2c writes this topic; a foreign record is skipped, not fatal.
                     tracing::warn!(partition = p, offset = o, error = %e, "record on the events topic is not a d2c events record; skipped");
@@ -233,13 +210,20 @@ impl Correlate {
                     continue;
                 }
             };
-            for (ev, origin) in events {
-                if ev.category == crate::model::Category::Security {
+            for input in record.inputs() {
+                if let Input::Event(ev, _) = &input
+                    && ev.category == crate::model::Category::Security
+                {
                     self.metrics.count_security_event(&ev.source);
                 }
-                let applied = part.engine.apply_from(&ev, origin);
+                let applied = part.engine.apply(input);
+                if let Some(reason) = &applied.refused {
+                    tracing::warn!(partition = p, offset = o, reason, "control record refused");
+                }
                 // Counted once per batch below, not with a label lookup per event.
-                outcomes[applied.outcome as usize] += 1;
+                if let Some(outcome) = applied.outcome {
+                    outcomes[outcome as usize] += 1;
+                }
                 if let Some(s) = &applied.suppressed {
                     self.metrics
                         .events_suppressed
@@ -613,31 +597,4 @@ fn assigned(consumer: &StreamConsumer<LagContext>, topic: &str, p: i32) -> bool 
         .assignment()
         .map(|a| a.find_partition(topic, p).is_some())
         .unwrap_or(false)
-}
-
-/// The time of a tick record, from its header.
-fn tick_of(m: &BorrowedMessage<'_>) -> Option<chrono::DateTime<chrono::Utc>> {
-    let v = header(m, super::TICK_HEADER)?;
-    crate::model::parse_rfc3339(std::str::from_utf8(v).ok()?).ok()
-}
-
-/// The value of header `key`, if the record has it.
-fn header<'a>(m: &'a BorrowedMessage<'_>, key: &str) -> Option<&'a [u8]> {
-    m.headers()?.iter().find(|h| h.key == key)?.value
-}
-
-/// The JSON value of header `key`, if the record has it and it reads as a `T`.
-fn header_json<T: serde::de::DeserializeOwned>(m: &BorrowedMessage<'_>, key: &str) -> Option<T> {
-    serde_json::from_slice(header(m, key)?).ok()
-}
-
-/// The raw origin of an events record, from its header.
-fn origin(m: &BorrowedMessage<'_>) -> Option<Origin> {
-    let s = std::str::from_utf8(header(m, ORIGIN_HEADER)?).ok()?;
-    let mut it = s.split('/');
-    Some(Origin {
-        partition: it.next()?.parse().ok()?,
-        offset: it.next()?.parse().ok()?,
-        index: it.next()?.parse().ok()?,
-    })
 }

@@ -16,10 +16,8 @@ use crate::topology::Topology;
 use tokio::sync::watch;
 
 use super::kafka::{LagContext, OutRecord, send_all};
-use super::{
-    EVENTS_RECORD_BYTES, PipelineError, RoutedEvent, TICK_HEADER, commit_on_exit, next_batch,
-    partition_of, secs, store_offsets,
-};
+use super::records::{EVENTS_RECORD_BYTES, RoutedEvent, TICK_HEADER, partition_of};
+use super::{PipelineError, commit_on_exit, next_batch, secs, store_offsets};
 use crate::engine::Origin;
 
 pub(super) struct Ingest {

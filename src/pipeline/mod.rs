@@ -14,103 +14,10 @@ pub mod checkpoint;
 mod correlate;
 mod ingest;
 pub mod kafka;
+pub mod records;
 pub mod service_model;
 
-/// Header on single-event `topics.events` records (the format before batches):
-/// `<raw partition>/<raw offset>/<index in the record>`. Still read, no longer written.
-pub const ORIGIN_HEADER: &str = "d2c.origin";
-
-/// One event on `topics.events`, with the raw record it came from. A record on `topics.events`
-/// is a JSON array of these, all of one partition, in the order ingest read them: one record
-/// per partition per ingest batch (up to [`EVENTS_RECORD_BYTES`]), so the second broker hop
-/// costs one record per batch rather than one per event.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RoutedEvent {
-    pub origin: Origin,
-    pub event: crate::model::Event,
-}
-
-/// Header of a tick record on `topics.events` (empty JSON array payload): the RFC 3339 time
-/// the correlation clock of that partition moves to. See `ingest.tick_interval`.
-pub const TICK_HEADER: &str = "d2c.tick";
-
-/// Header of an acknowledgement record on `topics.events` (empty JSON array payload): an
-/// [`Ack`] as JSON. Written to every partition by `POST /api/v1/incidents/{id}/ack`; the
-/// partition whose engine has the incident applies it, the others ignore it.
-pub const ACK_HEADER: &str = "d2c.ack";
-
-/// Header of a silence record on `topics.events` (empty JSON array payload): a
-/// [`Silence`](crate::suppress::Silence) as JSON, written to every partition by
-/// `POST /api/v1/silences`; every engine adds it.
-pub const SILENCE_HEADER: &str = "d2c.silence";
-
-/// Someone acknowledged an incident.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Ack {
-    pub incident: String,
-    pub by: String,
-    #[serde(deserialize_with = "crate::model::deserialize_time")]
-    pub time: chrono::DateTime<chrono::Utc>,
-}
-
-/// Header of a change decision record on `topics.events` (empty JSON array payload): a
-/// [`ChangeDecision`] as JSON. Written to every partition by
-/// `POST /api/v1/changes/{id}/decision`; the partition whose engine raised the RFC publishes
-/// its next version with the decision, the others ignore it.
-pub const DECISION_HEADER: &str = "d2c.decision";
-
-/// A change authority approved or rejected an RFC (e.g. in the ITSM tool).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ChangeDecision {
-    /// The RFC id.
-    pub change: String,
-    pub decision: crate::model::DecisionStatus,
-    pub by: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comment: Option<String>,
-    #[serde(deserialize_with = "crate::model::deserialize_time")]
-    pub time: chrono::DateTime<chrono::Utc>,
-}
-
-impl ChangeDecision {
-    /// The decision as the RFC carries it.
-    pub fn to_decision(&self) -> crate::model::Decision {
-        crate::model::Decision {
-            status: self.decision,
-            by: self.by.clone(),
-            at: self.time,
-            comment: self.comment.clone(),
-        }
-    }
-}
-
-/// Events records are closed at about this size (below Kafka's default 1 MB record limit); an
-/// event larger than this alone still makes one record of its own.
-pub const EVENTS_RECORD_BYTES: usize = 256 * 1024;
-
-/// The `topics.events` partition of correlation domain `domain`: a stable hash, so every
-/// instance of d2c routes a domain to the same partition.
-pub fn partition_of(domain: &str, partitions: i32) -> i32 {
-    (xxhash_rust::xxh3::xxh3_64(domain.as_bytes()) % partitions.max(1) as u64) as i32
-}
-
-/// The events of one `topics.events` record: a batch (a JSON array of [`RoutedEvent`]) or a
-/// single event with its origin in [`ORIGIN_HEADER`] (records written before batches).
-pub fn decode_events(
-    payload: &[u8],
-    header_origin: Option<Origin>,
-) -> Result<Vec<(crate::model::Event, Option<Origin>)>, serde_json::Error> {
-    let first = payload.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'[') {
-        let batch: Vec<RoutedEvent> = serde_json::from_slice(payload)?;
-        Ok(batch
-            .into_iter()
-            .map(|r| (r.event, Some(r.origin)))
-            .collect())
-    } else {
-        Ok(vec![(serde_json::from_slice(payload)?, header_origin)])
-    }
-}
+pub use records::{EventsRecord, RoutedEvent, partition_of};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -120,7 +27,6 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::Origin;
 use crate::settings::Settings;
 use crate::telemetry::{Health, Metrics, View};
 
@@ -321,75 +227,4 @@ pub(crate) fn commit_on_exit(consumer: &StreamConsumer<LagContext>, stage: &str)
 /// Elapsed seconds since `start`, for the batch histogram.
 fn secs(start: Instant) -> f64 {
     start.elapsed().as_secs_f64()
-}
-
-#[cfg(test)]
-mod events_record_tests {
-    use super::*;
-    use crate::model::{Category, Event, Severity, Status};
-
-    fn event(name: &str) -> Event {
-        Event {
-            id: format!("id-{name}"),
-            source: "native".into(),
-            time: "2026-11-28T10:00:00Z".parse().unwrap(),
-            ci: Some("db-1".into()),
-            name: name.into(),
-            severity: Severity::Major,
-            status: Status::Firing,
-            category: Category::Availability,
-            fingerprint: format!("fp-{name}"),
-            labels: Default::default(),
-            attributes: Default::default(),
-        }
-    }
-
-    #[test]
-    fn a_batch_record_gives_its_events_in_order_with_their_origins() {
-        let batch: Vec<RoutedEvent> = (0..3)
-            .map(|i| RoutedEvent {
-                origin: Origin {
-                    partition: 2,
-                    offset: 40 + i,
-                    index: 0,
-                },
-                event: event(&format!("e{i}")),
-            })
-            .collect();
-        let payload = serde_json::to_vec(&batch).unwrap();
-        let decoded = decode_events(&payload, None).unwrap();
-        assert_eq!(decoded.len(), 3);
-        for (i, (ev, origin)) in decoded.iter().enumerate() {
-            assert_eq!(ev, &batch[i].event);
-            assert_eq!(origin.unwrap().offset, 40 + i as i64);
-        }
-    }
-
-    #[test]
-    fn a_single_event_record_takes_its_origin_from_the_header() {
-        let payload = serde_json::to_vec(&event("one")).unwrap();
-        let origin = Origin {
-            partition: 1,
-            offset: 7,
-            index: 3,
-        };
-        let decoded = decode_events(&payload, Some(origin)).unwrap();
-        assert_eq!(decoded, vec![(event("one"), Some(origin))]);
-        assert!(decode_events(b"{\"not\":\"an event\"}", None).is_err());
-        assert!(decode_events(b"[{\"not\":\"routed\"}]", None).is_err());
-    }
-
-    #[test]
-    fn a_domain_always_goes_to_the_same_partition_within_range() {
-        for d in ["shop", "ci:host-1", "", "payments"] {
-            let p = partition_of(d, 6);
-            assert!((0..6).contains(&p));
-            assert_eq!(p, partition_of(d, 6));
-        }
-        assert_eq!(
-            partition_of("x", 0),
-            0,
-            "no panic on a topic without partitions"
-        );
-    }
 }

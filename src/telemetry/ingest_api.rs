@@ -423,7 +423,7 @@ impl IngestApi {
                     "invalid_value",
                 ));
             }
-            Ok(crate::pipeline::Ack {
+            Ok(crate::model::Ack {
                 incident: id.to_string(),
                 by: by.to_string(),
                 time: chrono::Utc::now(),
@@ -434,7 +434,7 @@ impl IngestApi {
             Err(answer) => return answer,
         };
         let accepted = json!({"incident": id, "acknowledged_by": ack.by});
-        self.control(ACK, crate::pipeline::ACK_HEADER, &ack, accepted)
+        self.control(ACK, crate::pipeline::records::ACK_HEADER, &ack, accepted)
             .await
     }
 
@@ -556,7 +556,7 @@ impl IngestApi {
                     "invalid_value",
                 ));
             }
-            Ok(crate::pipeline::ChangeDecision {
+            Ok(crate::model::ChangeDecision {
                 change: id.to_string(),
                 decision: body.decision,
                 by: by.to_string(),
@@ -571,7 +571,7 @@ impl IngestApi {
         let accepted = json!({"change": id, "decision": decision.decision});
         self.control(
             DECISION,
-            crate::pipeline::DECISION_HEADER,
+            crate::pipeline::records::DECISION_HEADER,
             &decision,
             accepted,
         )
@@ -642,8 +642,13 @@ impl IngestApi {
             return bad("the silence was not kept".into(), "invalid_value");
         };
         let accepted = json!({"id": id, "silence": silence});
-        self.control(SILENCE, crate::pipeline::SILENCE_HEADER, &silence, accepted)
-            .await
+        self.control(
+            SILENCE,
+            crate::pipeline::records::SILENCE_HEADER,
+            &silence,
+            accepted,
+        )
+        .await
     }
 }
 

@@ -1,6 +1,10 @@
+use std::collections::BTreeSet;
+
 use super::*;
+use crate::model::Incident;
 use crate::model::{Rfc, RfcCategory, Severity};
 use crate::settings::Settings;
+use crate::suppress::SuppressReason;
 
 fn engine() -> Engine {
     let s = Settings::embedded().unwrap();
@@ -183,7 +187,10 @@ fn an_incident_resolves_after_the_hold_and_reopens_within_the_window() {
             .all(|i| i.status == IncidentStatus::Open)
     );
     // A re-fire within the hold keeps it open.
-    assert_eq!(e.apply(&pg(Status::Firing, 30)).outcome, Outcome::Joined);
+    assert_eq!(
+        e.apply(&pg(Status::Firing, 30)).outcome,
+        Some(Outcome::Joined)
+    );
     assert!(e.tick(at(200)).is_empty(), "still firing: no resolve");
     e.apply(&pg(Status::Resolved, 300));
     assert!(e.tick(at(359)).is_empty(), "hold not over");
@@ -195,7 +202,7 @@ fn an_incident_resolves_after_the_hold_and_reopens_within_the_window() {
     let resolved_version = r[0].version;
     // The same cause returns within the reopen window: same incident, new version.
     let again = e.apply(&pg(Status::Firing, 900));
-    assert_eq!(again.outcome, Outcome::Reopened);
+    assert_eq!(again.outcome, Some(Outcome::Reopened));
     let r = incidents(&again.outputs);
     assert_eq!(
         (r[0].id.as_str(), r[0].status),
@@ -243,13 +250,13 @@ fn silenced_events_open_nothing_but_stay_visible_and_resolves_still_apply() {
     ));
     // Open before the silence: the incident exists.
     let opened = e.apply(&pg(Status::Firing, 0));
-    assert_eq!(opened.outcome, Outcome::Opened);
+    assert_eq!(opened.outcome, Some(Outcome::Opened));
     // A new alert on the silenced service inside the silence: suppressed, remembered.
     let mut other = pg(Status::Firing, 60);
     other.name = "PostgresReplicationLag".into();
     other.fingerprint = "lag".into();
     let s = e.apply(&other);
-    assert_eq!(s.outcome, Outcome::Suppressed);
+    assert_eq!(s.outcome, Some(Outcome::Suppressed));
     assert!(s.outputs.is_empty());
     assert_eq!(s.suppressed.as_ref().unwrap().by, "db-maintenance");
     assert_eq!(e.state().suppressed["lag"].count, 1);
@@ -257,11 +264,11 @@ fn silenced_events_open_nothing_but_stay_visible_and_resolves_still_apply() {
     // The resolve of the alert that opened the incident is applied, silence or not.
     assert_eq!(
         e.apply(&pg(Status::Resolved, 70)).outcome,
-        Outcome::AlertResolved
+        Some(Outcome::AlertResolved)
     );
     // After the silence the same alert opens an incident.
     other.time = at(200);
-    assert_eq!(e.apply(&other).outcome, Outcome::Opened);
+    assert_eq!(e.apply(&other).outcome, Some(Outcome::Opened));
 }
 
 #[test]
@@ -279,11 +286,11 @@ fn a_silence_added_at_run_time_survives_a_checkpoint() {
         s.engine_with_state(serde_json::from_slice(&serde_json::to_vec(&state).unwrap()).unwrap());
     assert_eq!(
         restored.apply(&pg(Status::Firing, 10)).outcome,
-        Outcome::Suppressed
+        Some(Outcome::Suppressed)
     );
     assert_eq!(
         restored.apply(&pg(Status::Firing, 200)).outcome,
-        Outcome::Opened
+        Some(Outcome::Opened)
     );
 }
 
@@ -309,7 +316,7 @@ fn a_firing_source_inhibits_matching_targets_with_equal_labels() {
     );
     warn.labels.insert("cluster".into(), "payments".into());
     let a = e.apply(&warn);
-    assert_eq!(a.outcome, Outcome::Suppressed);
+    assert_eq!(a.outcome, Some(Outcome::Suppressed));
     assert_eq!(a.suppressed.unwrap().reason, SuppressReason::Inhibited);
     // Another cluster is not inhibited.
     let mut other = ev(
@@ -320,7 +327,7 @@ fn a_firing_source_inhibits_matching_targets_with_equal_labels() {
         6,
     );
     other.labels.insert("cluster".into(), "users".into());
-    assert_ne!(e.apply(&other).outcome, Outcome::Suppressed);
+    assert_ne!(e.apply(&other).outcome, Some(Outcome::Suppressed));
     // The inhibition state survives a checkpoint.
     let state = e.checkpoint_state().clone();
     assert!(!state.inhibit.sources().is_empty());
@@ -347,7 +354,7 @@ fn an_incident_closes_after_the_reopen_window_and_a_new_fire_opens_another() {
     assert_eq!(c[0].status, IncidentStatus::Closed);
     assert_eq!(c[0].closed_at, Some(at(1810)));
     let fresh = e.apply(&pg(Status::Firing, 2000));
-    assert_eq!(fresh.outcome, Outcome::Opened);
+    assert_eq!(fresh.outcome, Some(Outcome::Opened));
     let f = incidents(&fresh.outputs);
     assert_ne!(f[0].id, id);
     assert_eq!(f[0].version, 1);
@@ -415,7 +422,7 @@ fn fingerprint_fields_per_source_merge_alerts_that_differ_elsewhere() {
     let mut b = pg(Status::Firing, 5);
     b.fingerprint = "two".into();
     e.apply(&a);
-    assert_eq!(e.apply(&b).outcome, Outcome::Deduplicated);
+    assert_eq!(e.apply(&b).outcome, Some(Outcome::Deduplicated));
 }
 
 #[test]
@@ -432,7 +439,7 @@ fn group_by_keeps_alerts_with_other_label_values_apart() {
     );
     b.labels.insert("env".into(), "staging".into());
     e.apply(&a);
-    assert_eq!(e.apply(&b).outcome, Outcome::Opened);
+    assert_eq!(e.apply(&b).outcome, Some(Outcome::Opened));
     let mut c = ev(
         "HighLatency",
         "checkout-api-5c1a",
@@ -441,7 +448,7 @@ fn group_by_keeps_alerts_with_other_label_values_apart() {
         2,
     );
     c.labels.insert("env".into(), "prod".into());
-    assert_eq!(e.apply(&c).outcome, Outcome::Joined);
+    assert_eq!(e.apply(&c).outcome, Some(Outcome::Joined));
 }
 
 #[test]
@@ -455,11 +462,11 @@ fn symptoms_opened_first_merge_when_their_shared_dependency_fails() {
         Status::Firing,
         0,
     ));
-    assert_eq!(a.outcome, Outcome::Opened);
+    assert_eq!(a.outcome, Some(Outcome::Opened));
     let first = incidents(&a.outputs)[0].id.clone();
     // payments-db fails: it links to both, so everything ends in the first incident.
     let db = e.apply(&pg(Status::Firing, 5));
-    assert_eq!(db.outcome, Outcome::Joined);
+    assert_eq!(db.outcome, Some(Outcome::Joined));
     let i = incidents(&db.outputs);
     assert_eq!(i[0].id, first);
     assert_eq!(i[0].root_cause.as_ref().unwrap().service, "payments-db");
@@ -490,7 +497,7 @@ fn a_change_shortly_before_an_incident_is_a_related_change() {
     deploy.category = crate::model::Category::Change;
     deploy.id = "deploy-42".into();
     let c = e.apply(&deploy);
-    assert_eq!(c.outcome, Outcome::Change);
+    assert_eq!(c.outcome, Some(Outcome::Change));
     assert!(c.outputs.is_empty(), "a change alone opens nothing");
     let out = e.apply(&ev(
         "HighLatency",
@@ -526,16 +533,16 @@ fn a_change_shortly_before_an_incident_is_a_related_change() {
 fn a_resolve_for_an_unknown_alert_changes_nothing() {
     let mut e = engine();
     let a = e.apply(&ev("X", "web-1", Severity::Major, Status::Resolved, 0));
-    assert_eq!(a.outcome, Outcome::UnmatchedResolve);
+    assert_eq!(a.outcome, Some(Outcome::UnmatchedResolve));
     assert!(a.outputs.is_empty());
     assert_eq!(e.summary(), Summary::default());
     // Its firing arriving late (older timestamp) is stale and opens nothing.
     let late = e.apply(&ev("X", "web-1", Severity::Major, Status::Firing, -10));
-    assert_eq!(late.outcome, Outcome::Stale);
+    assert_eq!(late.outcome, Some(Outcome::Stale));
     assert!(late.outputs.is_empty());
     // A firing after the resolve is a new alert and opens an incident.
     let again = e.apply(&ev("X", "web-1", Severity::Major, Status::Firing, 10));
-    assert_eq!(again.outcome, Outcome::Opened);
+    assert_eq!(again.outcome, Some(Outcome::Opened));
     assert_eq!(incidents(&again.outputs).len(), 1);
 }
 
@@ -577,20 +584,29 @@ fn redelivered_events_are_skipped_by_origin() {
         })
     };
     let evs = outage();
-    let first = e.apply_from(&evs[0], o(5, 0));
-    assert_eq!(first.outcome, Outcome::Opened);
-    let again = e.apply_from(&evs[0], o(5, 0));
-    assert_eq!(again.outcome, Outcome::Redelivered);
+    let first = e.apply(Input::Event(&evs[0], o(5, 0)));
+    assert_eq!(first.outcome, Some(Outcome::Opened));
+    let again = e.apply(Input::Event(&evs[0], o(5, 0)));
+    assert_eq!(again.outcome, Some(Outcome::Redelivered));
     assert!(again.outputs.is_empty());
-    assert_eq!(e.apply_from(&evs[1], o(5, 1)).outcome, Outcome::Joined);
-    assert_eq!(e.apply_from(&evs[1], o(4, 9)).outcome, Outcome::Redelivered);
+    assert_eq!(
+        e.apply(Input::Event(&evs[1], o(5, 1))).outcome,
+        Some(Outcome::Joined)
+    );
+    assert_eq!(
+        e.apply(Input::Event(&evs[1], o(4, 9))).outcome,
+        Some(Outcome::Redelivered)
+    );
     // Another raw partition has its own position.
     let other = Some(Origin {
         partition: 1,
         offset: 0,
         index: 0,
     });
-    assert_eq!(e.apply_from(&evs[3], other).outcome, Outcome::Joined);
+    assert_eq!(
+        e.apply(Input::Event(&evs[3], other)).outcome,
+        Some(Outcome::Joined)
+    );
 }
 
 #[test]
@@ -780,7 +796,8 @@ mod properties {
                 let unmatched = alert.is_some_and(|a| {
                     a.incident.is_none() && a.alert.status == Status::Resolved
                 });
-                placed.push((ev.fingerprint.clone(), applied.outcome, unmatched));
+                let outcome = applied.outcome.expect("an event has an outcome");
+                placed.push((ev.fingerprint.clone(), outcome, unmatched));
             }
             for (f, outcome, unmatched) in placed {
                 match outcome {

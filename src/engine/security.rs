@@ -1,7 +1,6 @@
 //! The engine's side of security triage: security events go to `correlate::security` instead
 //! of the operational grouping, and their incidents are published through the same versioning
-//! path ([`Engine::publish`]) with containment RFCs. Kept apart from `engine.rs` so the
-//! operational core reads as before.
+//! path (`Engine::publish`) with containment RFCs.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,10 +35,10 @@ impl Engine {
             self.forget(id);
         }
         Applied {
-            outcome,
-            suppressed: None,
+            outcome: Some(outcome),
             outputs,
             evicted,
+            ..Applied::default()
         }
     }
 

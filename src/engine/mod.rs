@@ -1,0 +1,461 @@
+//! The pure core: `(state, input) -> (state, outputs)`. One [`Input`] enum holds everything
+//! that can change the state (an event, a tick of the clock, an acknowledgement, a silence, a
+//! decision on an RFC), and one [`Engine::apply`] takes it: the Kafka stage and `d2c replay`
+//! both call it, so they cannot differ. Composes correlation, suppression, impact and change
+//! policy into versioned incident and RFC records. No I/O and no wall clock, so the same input
+//! always gives the same output.
+//!
+//! - `state.rs`: what the engine remembers (checkpointed by the shell);
+//! - `publish.rs`: building incident records and publishing new versions with their RFCs;
+//! - `security.rs`: the engine's security side (security events go to
+//!   `correlate::security`, their incidents through the same publishing path);
+//! - `settings.rs`: the settings, topology and policy an engine is built from.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::change::ChangePolicy;
+use crate::config::CorrelationConfig;
+use crate::correlate::{self, Outcome};
+use crate::impact;
+use crate::model::{
+    Ack, Category, ChangeDecision, Decision, Event, IncidentStatus, Output, Priority, Status,
+};
+use crate::suppress::{Silence, Suppression, Suppressor};
+use crate::topology::Topology;
+
+mod publish;
+mod security;
+mod state;
+
+pub use publish::{Milestone, MilestoneKind};
+pub use security::SecuritySummary;
+pub use state::{EngineState, MAX_SUPPRESSED, Origin, Published, SuppressedAlert};
+
+/// One input of the engine: everything that can change its state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input<'a> {
+    /// A normalised event, with its raw origin when known (a redelivery of an event already
+    /// applied is skipped).
+    Event(&'a Event, Option<Origin>),
+    /// The clock moves to this time (the pipeline's ticks, a replay's tick lines): the timers
+    /// due by then run.
+    Tick(DateTime<Utc>),
+    /// Someone acknowledged an incident.
+    Ack(&'a Ack),
+    /// A silence added at run time.
+    Silence(&'a Silence),
+    /// A change authority decided on an RFC.
+    Decision(&'a ChangeDecision),
+}
+
+impl<'a> From<&'a Event> for Input<'a> {
+    fn from(ev: &'a Event) -> Self {
+        Input::Event(ev, None)
+    }
+}
+
+/// What applying one input did, for the shell to count.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Applied {
+    /// What an event did; `None` for the other inputs.
+    pub outcome: Option<Outcome>,
+    /// Why the event was suppressed, when it was.
+    pub suppressed: Option<Suppression>,
+    pub outputs: Vec<Output>,
+    /// State forgotten to stay within the caps while applying this event.
+    pub evicted: correlate::Evicted,
+    /// Why a control input was refused (a silence that breaks the rules), when it was.
+    pub refused: Option<String>,
+}
+
+impl Applied {
+    fn outputs(outputs: Vec<Output>) -> Applied {
+        Applied {
+            outputs,
+            ..Applied::default()
+        }
+    }
+}
+
+/// Counts the shell turns into gauges.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Summary {
+    pub active_alerts: u64,
+    pub suppressed_alerts: u64,
+    pub open_by_priority: BTreeMap<Priority, u64>,
+    pub open_by_capability: BTreeMap<String, u64>,
+    /// The own health (0–100) of every service with a firing alert: its worst alert's.
+    pub own_health: BTreeMap<String, f64>,
+}
+
+/// The correlation engine for one stream of events (one input partition).
+#[derive(Debug, Clone)]
+pub struct Engine {
+    topo: Arc<Topology>,
+    policy: Arc<ChangePolicy>,
+    cfg: CorrelationConfig,
+    state: EngineState,
+    /// Silences, maintenance windows and inhibition; `None` when there are no rules.
+    suppressor: Option<Suppressor>,
+    /// Milestones since the shell last took them (not state: metrics only).
+    milestones: Vec<Milestone>,
+}
+
+impl Engine {
+    /// Suppresses events by `suppressor`'s rules from now on; inhibition picks up where the
+    /// state's `inhibit` left it.
+    pub fn with_suppressor(mut self, mut suppressor: Suppressor) -> Self {
+        suppressor.restore_inhibit_state(self.state.inhibit.clone());
+        for s in self.state.silences.values() {
+            if let Err(e) = suppressor.add_silence(s.clone()) {
+                tracing::warn!(id = %s.id, error = %e, "a silence of the checkpoint no longer applies");
+            }
+        }
+        self.suppressor = Some(suppressor);
+        self
+    }
+
+    /// Adds (or, with the id of an existing one, replaces) a silence at run time. Returns its
+    /// id.
+    pub fn add_silence(&mut self, silence: Silence) -> Result<String, crate::suppress::Error> {
+        let suppressor = match &mut self.suppressor {
+            Some(s) => s,
+            None => self.suppressor.insert(Suppressor::new(Default::default())?),
+        };
+        let id = suppressor.add_silence(silence)?;
+        if let Some(s) = suppressor.silence(&id) {
+            self.state.silences.insert(id.clone(), s.clone());
+        }
+        Ok(id)
+    }
+
+    /// The state with everything in it, for a checkpoint (the suppressor's inhibition state is
+    /// copied in first).
+    pub fn checkpoint_state(&mut self) -> &EngineState {
+        if let Some(s) = &self.suppressor {
+            self.state.inhibit = s.inhibit_state().clone();
+        }
+        &self.state
+    }
+
+    pub fn new(topo: Arc<Topology>, policy: Arc<ChangePolicy>, cfg: CorrelationConfig) -> Self {
+        Engine {
+            topo,
+            policy,
+            cfg,
+            state: EngineState::default(),
+            suppressor: None,
+            milestones: Vec::new(),
+        }
+    }
+
+    /// Uses `topo` from now on (the service model was refreshed). Incidents already open keep
+    /// their alerts; their impact is assessed on the new model at their next version.
+    pub fn set_topology(&mut self, topo: Arc<Topology>) {
+        self.topo = topo;
+    }
+
+    pub fn state(&self) -> &EngineState {
+        &self.state
+    }
+
+    /// Restores an engine from a checkpointed state.
+    pub fn with_state(
+        topo: Arc<Topology>,
+        policy: Arc<ChangePolicy>,
+        cfg: CorrelationConfig,
+        state: EngineState,
+    ) -> Self {
+        Engine {
+            topo,
+            policy,
+            cfg,
+            state,
+            suppressor: None,
+            milestones: Vec::new(),
+        }
+        .with_runtime_silences()
+    }
+
+    /// A state with run-time silences needs a suppressor even when the settings have no rules.
+    fn with_runtime_silences(self) -> Self {
+        if self.state.silences.is_empty() {
+            return self;
+        }
+        match Suppressor::new(Default::default()) {
+            Ok(s) => self.with_suppressor(s),
+            Err(_) => self,
+        }
+    }
+
+    /// Applies one input; returns what it did and the records it caused, in order. The one
+    /// entry point of the engine for the shell and for replay.
+    pub fn apply<'a>(&mut self, input: impl Into<Input<'a>>) -> Applied {
+        match input.into() {
+            Input::Event(ev, origin) => self.apply_event(ev, origin),
+            Input::Tick(now) => Applied::outputs(self.tick(now)),
+            Input::Ack(ack) => Applied::outputs(self.acknowledge(&ack.incident, &ack.by, ack.time)),
+            Input::Decision(d) => Applied::outputs(self.decide_change(&d.change, d.to_decision())),
+            Input::Silence(silence) => match self.add_silence(silence.clone()) {
+                Ok(_) => Applied::default(),
+                Err(e) => Applied {
+                    refused: Some(e.to_string()),
+                    ..Applied::default()
+                },
+            },
+        }
+    }
+
+    /// Applies an event whose raw origin may be known: an event at or before the last applied
+    /// position of its raw partition is skipped as a redelivery.
+    fn apply_event(&mut self, ev: &Event, origin: Option<Origin>) -> Applied {
+        if let Some(o) = origin {
+            let pos = (o.offset, o.index);
+            match self.state.origins.get(&o.partition) {
+                Some(last) if *last >= pos => {
+                    return Applied {
+                        outcome: Some(Outcome::Redelivered),
+                        ..Applied::default()
+                    };
+                }
+                _ => {
+                    self.state.origins.insert(o.partition, pos);
+                }
+            }
+        }
+        let mut outputs = Vec::new();
+        // Timers due by now run before the event, as they would have had a tick come earlier.
+        self.advance(ev.time, &mut outputs);
+        let res = self.topo.resolve(ev);
+        let fingerprint = correlate::fingerprint_for(&self.cfg, ev);
+        if let Some(suppression) = self.suppressed(ev, &fingerprint, res.service.as_deref()) {
+            self.remember_suppressed(ev, &fingerprint, &res, &suppression);
+            return Applied {
+                outcome: Some(Outcome::Suppressed),
+                suppressed: Some(suppression),
+                outputs,
+                ..Applied::default()
+            };
+        }
+        if ev.category == Category::Security {
+            return self.apply_security(ev, outputs);
+        }
+        let (outcome, touched) = correlate::observe(
+            &mut self.state.correlation,
+            &self.topo,
+            &self.cfg,
+            ev,
+            &fingerprint,
+            &res,
+        );
+        if outcome.may_change_incident() {
+            for id in &touched {
+                self.publish_if_changed(id, ev.time, &mut outputs);
+            }
+        }
+        self.acknowledged_by_source(ev, &fingerprint, &mut outputs);
+        let evicted = correlate::evict(
+            &mut self.state.correlation,
+            self.cfg.max_alerts,
+            self.cfg.max_incidents,
+        );
+        for id in &evicted.incidents {
+            self.forget(id);
+        }
+        Applied {
+            outcome: Some(outcome),
+            outputs,
+            evicted,
+            ..Applied::default()
+        }
+    }
+
+    /// Whether `ev` is suppressed. A resolve of an alert that is on an incident is never
+    /// suppressed: the incident it opened before the silence must still resolve.
+    fn suppressed(
+        &mut self,
+        ev: &Event,
+        fingerprint: &str,
+        service: Option<&str>,
+    ) -> Option<Suppression> {
+        let suppressor = self.suppressor.as_mut()?;
+        let suppression = suppressor.check(ev, service)?;
+        let on_incident = self
+            .state
+            .correlation
+            .alerts
+            .get(fingerprint)
+            .is_some_and(|a| a.incident.is_some());
+        (ev.status == Status::Firing || !on_incident).then_some(suppression)
+    }
+
+    fn remember_suppressed(
+        &mut self,
+        ev: &Event,
+        fingerprint: &str,
+        res: &crate::topology::Resolution,
+        s: &Suppression,
+    ) {
+        let list = &mut self.state.suppressed;
+        let entry = list
+            .entry(fingerprint.to_string())
+            .or_insert_with(|| SuppressedAlert {
+                name: ev.name.clone(),
+                ci: res.ci.clone(),
+                service: res.service.clone(),
+                reason: s.reason,
+                by: s.by.clone(),
+                count: 0,
+                first_seen: ev.time,
+                last_seen: ev.time,
+            });
+        entry.count += 1;
+        entry.reason = s.reason;
+        entry.by.clone_from(&s.by);
+        entry.first_seen = entry.first_seen.min(ev.time);
+        entry.last_seen = entry.last_seen.max(ev.time);
+        if list.len() > MAX_SUPPRESSED {
+            let oldest = list
+                .iter()
+                .min_by_key(|(f, a)| (a.last_seen, *f))
+                .map(|(f, _)| f.clone());
+            if let Some(f) = oldest {
+                list.remove(&f);
+            }
+        }
+    }
+
+    /// Advances the engine's time to `now` (never backwards) and runs the timers due: ends of
+    /// resolve holds, closing, ends of flapping, resolve timeouts, forgetting. Returns the
+    /// records they caused.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Output> {
+        let mut outputs = Vec::new();
+        self.advance(now, &mut outputs);
+        outputs
+    }
+
+    /// Acknowledges incident `id` (someone is working on it), at `at` by `by`. Returns the new
+    /// version, or nothing when the incident is unknown to this engine (another partition owns
+    /// it), closed, or acknowledged already.
+    pub fn acknowledge(&mut self, id: &str, by: &str, at: DateTime<Utc>) -> Vec<Output> {
+        let mut outputs = Vec::new();
+        self.advance(at, &mut outputs);
+        let at = self.state.clock.unwrap_or(at);
+        if correlate::acknowledge(&mut self.state.correlation, id, by, at) {
+            self.publish_if_changed(id, at, &mut outputs);
+        } else {
+            self.acknowledge_security(id, by, at, &mut outputs);
+        }
+        outputs
+    }
+
+    /// A tool that tells an alert was acknowledged (attribute `acknowledged: true`, e.g. a
+    /// PagerDuty `acknowledge` event) acknowledges the incident the alert is on, by that tool.
+    fn acknowledged_by_source(&mut self, ev: &Event, fingerprint: &str, outputs: &mut Vec<Output>) {
+        if ev.attributes.get("acknowledged") != Some(&serde_json::Value::Bool(true)) {
+            return;
+        }
+        let Some(id) = self
+            .state
+            .correlation
+            .alerts
+            .get(fingerprint)
+            .and_then(|a| a.incident.clone())
+        else {
+            return;
+        };
+        if correlate::acknowledge(&mut self.state.correlation, &id, &ev.source, ev.time) {
+            self.publish_if_changed(&id, ev.time, outputs);
+        }
+    }
+
+    fn advance(&mut self, now: DateTime<Utc>, outputs: &mut Vec<Output>) {
+        let now = self.state.clock.map_or(now, |c| c.max(now));
+        self.state.clock = Some(now);
+        for (id, due) in correlate::run_timers(&mut self.state.correlation, &self.cfg, now) {
+            if self.state.correlation.groups.contains_key(&id) {
+                self.publish_if_changed(&id, due, outputs);
+            } else {
+                // Forgotten by its retention timer: forget what was published of it too.
+                self.forget(&id);
+            }
+        }
+        self.advance_security(now, outputs);
+    }
+
+    /// Records the change authority's decision on RFC `rfc_id` and returns the RFC's next
+    /// version. Returns nothing when this engine did not raise the RFC (another partition did,
+    /// or its incident was forgotten) or the RFC already carries the same decision, so the
+    /// decision record sent to every partition and repeats of it publish one version.
+    pub fn decide_change(&mut self, rfc_id: &str, decision: Decision) -> Vec<Output> {
+        let mut outputs = Vec::new();
+        let at = self.state.clock.map_or(decision.at, |c| c.max(decision.at));
+        let Some(rfc) = self.state.changes.get_mut(rfc_id) else {
+            return outputs;
+        };
+        if rfc
+            .decision
+            .as_ref()
+            .is_some_and(|d| d.status == decision.status)
+        {
+            return outputs;
+        }
+        rfc.version += 1;
+        rfc.decision = Some(Box::new(Decision { at, ..decision }));
+        outputs.push(Output::Change(rfc.clone()));
+        // Timers run after the decision is recorded: one due by now may forget the RFC's
+        // incident, and the decision must not be lost with it.
+        self.advance(at, &mut outputs);
+        outputs
+    }
+
+    fn forget(&mut self, id: &str) {
+        self.state.published.remove(id);
+        for rfc in self.state.rfcs.remove(id).unwrap_or_default() {
+            self.state.changes.remove(&rfc);
+        }
+    }
+
+    /// Every silence this engine applies (from the settings and added at run time).
+    pub fn silences(&self) -> impl Iterator<Item = &Silence> {
+        self.suppressor.iter().flat_map(|s| s.silences())
+    }
+
+    /// The milestones (openings, acknowledgements, resolutions) since the last call.
+    pub fn take_milestones(&mut self) -> Vec<Milestone> {
+        std::mem::take(&mut self.milestones)
+    }
+
+    /// Gauges for the shell: firing alerts, open incidents by priority and by capability, the
+    /// own health of failing services.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary {
+            suppressed_alerts: self.state.suppressed.len() as u64,
+            ..Summary::default()
+        };
+        // One pass over the alerts for both the count and the health.
+        for a in self.state.correlation.alerts.values() {
+            if a.alert.status == Status::Firing {
+                s.active_alerts += 1;
+                if let Some(svc) = &a.alert.service {
+                    impact::add_alert(&mut s.own_health, svc, a.alert.severity);
+                }
+            }
+        }
+        for inc in self.state.published.values() {
+            if inc.status == IncidentStatus::Open {
+                *s.open_by_priority.entry(inc.priority).or_default() += 1;
+                for c in &inc.capabilities {
+                    *s.open_by_capability.entry(c.clone()).or_default() += 1;
+                }
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests;
