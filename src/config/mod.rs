@@ -2,13 +2,21 @@
 //! validation that names the file, the line and what is wrong. Loaded once at start-up.
 
 pub(crate) mod load;
+mod notify;
+pub mod secret;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use secret::SecretRef;
+
 pub use load::{ConfigError, Loaded, line_of, load, load_str};
+pub use notify::{
+    ConnectorConfig, ConnectorKind, NotifyConfig, NotifyConfigError, RecordType, RetryConfig,
+    RouteCategory, RouteConfig,
+};
 
 /// The whole settings file. Every field has a default, so an empty file is a valid config that
 /// talks to a broker on `127.0.0.1:9092`.
@@ -33,7 +41,7 @@ pub struct Config {
     /// Delivery of incidents and RFCs to ITSM and paging tools (`[[notify.connectors]]`,
     /// `[[notify.routes]]`, `[notify.retry]`); see README "Delivery to ITSM tools". Without
     /// connectors the delivery stage does not run.
-    pub notify: crate::notify::NotifyConfig,
+    pub notify: NotifyConfig,
     /// The Backstage software catalog as a second service-model source (off unless `url` is
     /// set); see README "Service model from Backstage".
     pub backstage: BackstageConfig,
@@ -49,7 +57,7 @@ pub struct BackstageConfig {
     /// Bearer token for the catalog API (a Backstage static or service token): `env:NAME` or
     /// `file:PATH`, read at each refresh and never logged. Default: none (no token sent).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<crate::notify::secret::SecretRef>,
+    pub token: Option<SecretRef>,
     /// How often the catalog and the topology file are read again. A failed read keeps the
     /// model in use. Default: `5m`.
     #[serde(with = "humantime_serde")]
@@ -226,7 +234,7 @@ pub struct HttpConfig {
     /// `env:NAME` or `file:PATH`, read at start-up. `/metrics`, `/healthz` and `/readyz` stay
     /// open. Default: none (the API is open: keep it on a trusted network).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<crate::notify::secret::SecretRef>,
+    pub token: Option<SecretRef>,
 }
 
 impl Default for HttpConfig {

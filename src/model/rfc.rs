@@ -13,12 +13,32 @@ pub enum RfcCategory {
     Normal,
 }
 
+impl RfcCategory {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RfcCategory::Emergency => "emergency",
+            RfcCategory::Standard => "standard",
+            RfcCategory::Normal => "normal",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Risk {
     Low,
     Medium,
     High,
+}
+
+impl Risk {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Risk::Low => "low",
+            Risk::Medium => "medium",
+            Risk::High => "high",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

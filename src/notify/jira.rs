@@ -4,8 +4,10 @@
 
 use serde_json::{Value, json};
 
-use super::connector::{Http, Item, Record, Sent, incident_description, rfc_description};
+use super::http::Http;
+use super::item::{Item, Record, Sent};
 use super::retry::Failure;
+use super::text::{incident_description, rfc_description};
 use crate::model::IncidentStatus;
 
 #[derive(Debug)]

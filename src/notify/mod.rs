@@ -14,14 +14,15 @@
 //! run, versions at or below the last one delivered to a connector are skipped, so an older
 //! version read late never regresses a ticket.
 
-pub mod config;
 pub mod connector;
+pub mod http;
+pub mod item;
 pub mod jira;
 pub mod pagerduty;
 pub mod retry;
-pub mod secret;
 pub mod servicenow;
 pub mod slack;
+pub mod text;
 pub mod webhook;
 
 #[cfg(test)]
@@ -39,14 +40,14 @@ use rdkafka::producer::FutureProducer;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::{NotifyConfig, RetryConfig, RouteConfig};
 use crate::pipeline::kafka::{self, LagContext, OutRecord};
 use crate::pipeline::{PipelineError, commit_on_exit, next_batch};
 use crate::settings::Settings;
 use crate::telemetry::{Health, Metrics};
 
-pub use config::{NotifyConfig, NotifyConfigError};
-use config::{RetryConfig, RouteConfig};
-pub use connector::{Connector, ConnectorError, Item, Sent};
+pub use connector::{Connector, ConnectorError};
+pub use item::{Item, Sent};
 use retry::{Backoff, Failure};
 
 /// Header naming the connector on a delivery dead-letter record.
@@ -451,7 +452,7 @@ pub fn dead_letter_record(
 
 /// Whether route `r` selects `item`.
 pub fn matches(r: &RouteConfig, item: &Item) -> bool {
-    use connector::Record;
+    use item::Record;
     let any = |empty: bool, hit: bool| empty || hit;
     any(r.types.is_empty(), r.types.contains(&item.kind()))
         && any(

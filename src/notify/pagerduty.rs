@@ -4,9 +4,10 @@
 
 use serde_json::json;
 
-use super::connector::{Http, Item, Record, Sent};
+use super::http::Http;
+use super::item::{Item, Record, Sent};
 use super::retry::Failure;
-use super::secret::Secret;
+use crate::config::secret::Secret;
 use crate::model::{IncidentStatus, Severity};
 
 #[derive(Debug)]

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use rand::Rng;
 
-use super::config::RetryConfig;
+use crate::config::RetryConfig;
 
 /// Longest `Retry-After` obeyed: a tool asking for more is asked again after this.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);

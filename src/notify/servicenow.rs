@@ -7,9 +7,10 @@
 
 use serde_json::{Value, json};
 
-use super::connector::{Http, Item, Record, Sent, incident_description, rfc_description};
+use super::http::Http;
+use super::item::{Item, Record, Sent};
 use super::retry::Failure;
-use super::slack::category_name;
+use super::text::{incident_description, rfc_description};
 use crate::model::{Approval, IncidentStatus, Priority, Risk};
 
 #[derive(Debug)]
@@ -100,7 +101,7 @@ pub fn fields(item: &Item, assignment_group: Option<&str>) -> Value {
                 "description": rfc_description(r),
                 "correlation_id": r.id,
                 "correlation_display": display(item.version()),
-                "type": category_name(r.category),
+                "type": r.category.as_str(),
                 "risk": risk,
                 "impact": impact,
                 "urgency": urgency,

@@ -5,9 +5,10 @@
 
 use serde_json::json;
 
-use super::connector::{Http, Item, Record, Sent};
+use super::http::Http;
+use super::item::{Item, Record, Sent};
 use super::retry::Failure;
-use crate::model::{IncidentStatus, RfcCategory, Risk};
+use crate::model::IncidentStatus;
 
 #[derive(Debug)]
 pub struct Slack {
@@ -54,8 +55,8 @@ pub fn text(item: &Item) -> String {
                 ":wrench: *RFC {}* for {} ({}, risk {}, {}): {}",
                 r.id,
                 r.incident_id,
-                category_name(r.category),
-                risk_name(r.risk),
+                r.category.as_str(),
+                r.risk.as_str(),
                 r.priority.as_str(),
                 r.action
             );
@@ -64,22 +65,6 @@ pub fn text(item: &Item) -> String {
             }
             t
         }
-    }
-}
-
-pub(super) fn category_name(c: RfcCategory) -> &'static str {
-    match c {
-        RfcCategory::Emergency => "emergency",
-        RfcCategory::Standard => "standard",
-        RfcCategory::Normal => "normal",
-    }
-}
-
-pub(super) fn risk_name(r: Risk) -> &'static str {
-    match r {
-        Risk::Low => "low",
-        Risk::Medium => "medium",
-        Risk::High => "high",
     }
 }
 

@@ -5,9 +5,10 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::connector::{Http, Item, Sent};
+use super::http::Http;
+use super::item::{Item, Sent};
 use super::retry::Failure;
-use super::secret::Secret;
+use crate::config::secret::Secret;
 
 /// Header carrying the idempotency key.
 pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";

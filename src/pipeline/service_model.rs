@@ -43,7 +43,7 @@ pub enum SourceError {
     )]
     TooLarge { url: String },
     #[error("{0}")]
-    Token(#[from] crate::notify::secret::SecretError),
+    Token(#[from] crate::config::secret::SecretError),
     #[error("{0}")]
     Model(#[from] ConfigError),
 }

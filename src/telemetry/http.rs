@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::Metrics;
 use super::ingest_api::IngestApi;
 use super::query_api::View;
-use crate::notify::secret::Secret;
+use crate::config::secret::Secret;
 use sha2::{Digest, Sha256};
 
 /// Readiness shared between the pipeline (which sets it) and the server (which reports it).

@@ -1,5 +1,5 @@
-//! Secrets of the delivery connectors (passwords, tokens, HMAC keys, webhook URLs): named in the
-//! settings file as `env:NAME` or `file:PATH`, read once at start-up, and never printed.
+//! Secrets of the settings file (connector passwords, tokens, HMAC keys, webhook URLs; the API
+//! and Backstage tokens): named as `env:NAME` or `file:PATH`, read where used, never printed.
 
 use std::fmt;
 

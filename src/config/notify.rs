@@ -308,3 +308,32 @@ impl NotifyConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configuration_mistakes_name_the_key() {
+        let bad = |text: &str| toml::from_str::<NotifyConfig>(text).map(|c| c.validate());
+        let e = bad("[[connectors]]\nname = \"j\"\nkind = \"jira\"\nurl = \"http://x\"\n[[routes]]\nconnector = \"j\"")
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.key, "notify.connectors[0].project");
+        let e = bad("[[connectors]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"http://x\"\n[[routes]]\nconnector = \"b\"")
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.key, "notify.routes[0].connector");
+        let e = bad("[[connectors]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"ftp://x\"\n[[routes]]\nconnector = \"a\"")
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.key, "notify.connectors[0].url");
+        assert!(
+            bad("[[connectors]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"http://x\"\nsecret = \"x\"")
+                .is_err(),
+            "unknown keys are refused"
+        );
+        assert!(bad("[[connectors]]\nname = \"a\"\nkind = \"fax\"\nurl = \"http://x\"").is_err());
+        assert!(NotifyConfig::default().validate().is_ok() && !NotifyConfig::default().enabled());
+    }
+}
