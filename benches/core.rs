@@ -20,9 +20,9 @@ use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group,
 use d2c::change::ChangePolicy;
 use d2c::config::CorrelationConfig;
 use d2c::engine::Engine;
+use d2c::engine::Settings;
 use d2c::ingest::{self, Limits};
 use d2c::model::{Event, Severity, Status, stable_hash};
-use d2c::settings::Settings;
 
 /// Events in one iteration of the dedup storm.
 const STORM_EVENTS: usize = 100_000;

@@ -30,8 +30,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
-use crate::settings::Settings;
-use crate::telemetry::{Health, Metrics};
+use crate::engine::Settings;
+use crate::telemetry::Metrics;
 
 /// Options of `d2c bench`.
 #[derive(Debug, Clone)]
@@ -83,6 +83,8 @@ pub enum BenchError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error(transparent)]
     Pipeline(#[from] crate::pipeline::PipelineError),
+    #[error(transparent)]
+    App(#[from] crate::app::AppError),
     #[error("timed out: {0}")]
     Timeout(String),
 }
@@ -244,15 +246,17 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchRepo
     eprintln!("  produced at {:.0} events/s", report.produce_per_sec);
 
     eprintln!("phase 1/4: the pipeline over the backlog");
-    let metrics = Metrics::new(&settings.topology);
     let stop = CancellationToken::new();
-    let pipeline = tokio::spawn(crate::pipeline::run(
+    let pipeline = crate::app::start(
         settings.clone(),
-        metrics.clone(),
-        Health::default(),
-        crate::telemetry::View::new(settings.topology.clone()),
+        crate::app::Parts {
+            http: false,
+            delivery: false,
+        },
         stop.clone(),
-    ));
+    )
+    .await?;
+    let metrics = pipeline.metrics.clone();
     let started = Instant::now();
     let mut last = Instant::now();
     let target = opts.events as u64;
@@ -329,7 +333,7 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchRepo
         ) = percentiles(&mut lat);
     }
     stop.cancel();
-    let _ = pipeline.await;
+    let _ = pipeline.wait().await;
     report.peak_rss_mib = peak_rss_mib();
 
     eprintln!(

@@ -13,25 +13,18 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use serde_json::json;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::Settings;
 use crate::model::{Approval, Incident, IncidentStatus, Output, Rfc};
-use crate::settings::Settings;
-use crate::telemetry::{self, Health, Metrics};
 
 /// Why the demo could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     #[error("cannot start the embedded Kafka broker: {0}")]
     Broker(rdkafka::error::KafkaError),
-    #[error("cannot listen on {addr} for /metrics ({source}); pick another address with --listen")]
-    Listen {
-        addr: String,
-        source: std::io::Error,
-    },
     #[error(transparent)]
-    Pipeline(#[from] crate::pipeline::PipelineError),
+    App(#[from] crate::app::AppError),
 }
 
 /// Options of `d2c demo`.
@@ -60,23 +53,23 @@ pub async fn run(
     let settings = Arc::new(settings);
     let cfg = &settings.config;
 
-    let listener = TcpListener::bind(&cfg.http.listen)
-        .await
-        .map_err(|source| DemoError::Listen {
-            addr: cfg.http.listen.clone(),
-            source,
-        })?;
-    let metrics = Metrics::new(&settings.topology);
-    let health = Health::default();
-    let view = telemetry::View::new(settings.topology.clone());
+    let stop = shutdown.child_token();
+    let app = crate::app::start(
+        settings.clone(),
+        crate::app::Parts {
+            http: true,
+            delivery: false,
+        },
+        stop.clone(),
+    )
+    .await?;
     println!(
         "d2c demo: the real pipeline on an embedded Kafka-protocol broker at {}",
         cfg.kafka.brokers
     );
     println!(
         "  metrics: http://{}/metrics   topology: {}   policy: {}",
-        listener
-            .local_addr()
+        app.http_addr
             .map_or(cfg.http.listen.clone(), |a| a.to_string()),
         settings.topology_file.display(),
         settings.policy_file.display()
@@ -86,7 +79,6 @@ pub async fn run(
     );
     println!("  Ctrl-C to stop.\n");
 
-    let stop = shutdown.child_token();
     if let Some(d) = opts.duration {
         let stop = stop.clone();
         tokio::spawn(async move {
@@ -94,40 +86,15 @@ pub async fn run(
             stop.cancel();
         });
     }
-    let server = tokio::spawn(telemetry::serve(
-        listener,
-        metrics.clone(),
-        health.clone(),
-        telemetry::IngestApi::new(cfg, &metrics)
-            .inspect_err(|e| tracing::warn!(error = %e, "HTTP ingest is off"))
-            .ok(),
-        Some(view.clone()),
-        None,
-        stop.clone(),
-    ));
-    let pipeline = tokio::spawn(crate::pipeline::run(
-        settings.clone(),
-        metrics,
-        health,
-        view,
-        stop.clone(),
-    ));
     let generator = tokio::spawn(generate(settings.clone(), opts.step, stop.clone()));
     let printer = tokio::spawn(print(settings.clone(), stop.clone()));
 
     stop.cancelled().await;
-    let result = pipeline.await;
+    let result = app.wait().await;
     generator.abort();
     printer.abort();
-    let _ = server.await;
     drop(cluster);
-    match result {
-        Ok(r) => r.map_err(DemoError::from),
-        Err(e) => Err(DemoError::Pipeline(crate::pipeline::PipelineError::Stage(
-            "pipeline",
-            e.to_string(),
-        ))),
-    }
+    result.map_err(DemoError::from)
 }
 
 /// Starts librdkafka's mock cluster (one broker, on a local port) with every configured topic,

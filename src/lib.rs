@@ -32,6 +32,8 @@
 //! - [`demo`]: the embedded broker, traffic generator and incident printer of `d2c demo`.
 //! - [`bench`]: `d2c bench`, the pipeline against a broker measured beside a bare consumer.
 
+pub mod api;
+pub mod app;
 pub mod bench;
 pub mod change;
 pub mod config;
@@ -44,7 +46,7 @@ pub mod model;
 pub mod notify;
 pub mod pipeline;
 pub mod replay;
-pub mod settings;
+
 pub mod suppress;
 pub mod telemetry;
 pub mod topology;

@@ -1,10 +1,9 @@
-//! The `d2c` command line: parse arguments, load configuration, install tracing, call into the
-//! library.
+//! The `d2c` command line: arguments only. It parses them, loads the settings, installs tracing
+//! and calls into the library (`d2c::app` for everything that runs the pipeline).
 
 use std::io::{BufReader, BufWriter};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -15,10 +14,9 @@ use anyhow::Context;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
-use tokio_util::sync::CancellationToken;
 
-use d2c::settings::Settings;
-use d2c::telemetry::{self, Health, Metrics};
+use d2c::engine::Settings;
+use d2c::telemetry;
 
 /// d2c: Detect to Correct. Correlates monitoring and security events from Kafka into incidents,
 /// maps them to business impact, and proposes change requests.
@@ -212,7 +210,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Run { config } => {
             let s = Settings::load(&config)?;
-            runtime()?.block_on(run(s))
+            Ok(runtime()?.block_on(d2c::app::run_until_signal(s))?)
         }
         Command::Demo {
             config,
@@ -228,7 +226,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 s.config.http.listen = l;
             }
             runtime()?.block_on(async move {
-                let shutdown = shutdown_on_signal();
+                let shutdown = d2c::app::shutdown_on_signal();
                 d2c::demo::run(s, d2c::demo::DemoOptions { duration, step }, shutdown).await?;
                 Ok(())
             })
@@ -237,95 +235,5 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
-/// A token cancelled on SIGINT or SIGTERM.
-fn shutdown_on_signal() -> CancellationToken {
-    let token = CancellationToken::new();
-    let t = token.clone();
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler can be installed");
-            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
-        }
-        #[cfg(not(unix))]
-        let _ = ctrl_c.await;
-        tracing::info!("shutdown requested; finishing the current batch");
-        t.cancel();
-    });
-    token
-}
-
-async fn run(settings: Settings) -> anyhow::Result<()> {
-    let settings = Arc::new(settings);
-    let shutdown = shutdown_on_signal();
-    let metrics = Metrics::new(&settings.topology);
-    let health = Health::default();
-    let view = telemetry::View::new(settings.topology.clone());
-    let listen = &settings.config.http.listen;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen} (http.listen)"))?;
-    let ingest = telemetry::IngestApi::new(&settings.config, &metrics)?;
-    let notify = d2c::notify::prepare(&settings.config, &metrics)?;
-    let token = match &settings.config.http.token {
-        Some(t) => Some(t.resolve("http.token", true)?),
-        None => {
-            tracing::warn!(
-                "http.token is not set: the /api/v1 endpoints accept anyone who can reach them"
-            );
-            None
-        }
-    };
-    tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz, /readyz, POST /api/v1/events/{{format}}");
-    let server = tokio::spawn(telemetry::serve(
-        listener,
-        metrics.clone(),
-        health.clone(),
-        Some(ingest),
-        Some(view.clone()),
-        token,
-        shutdown.clone(),
-    ));
-    let deadline = settings.config.kafka.shutdown_deadline;
-    let notify = d2c::notify::run(notify, settings.clone(), shutdown.clone());
-    let pipeline = d2c::pipeline::run(settings, metrics, health, view, shutdown.clone());
-    // The delivery stage runs beside the pipeline; either failing stops both.
-    let both = async {
-        let (p, n) = tokio::join!(
-            async {
-                let r = pipeline.await;
-                shutdown.cancel();
-                r.map_err(anyhow::Error::from)
-            },
-            async {
-                let r = notify.await;
-                if let Err(e) = &r {
-                    tracing::error!(error = %e, "delivery stage failed; stopping");
-                    shutdown.cancel();
-                }
-                r.map_err(anyhow::Error::from)
-            }
-        );
-        p.and(n)
-    };
-    let result = tokio::select! {
-        r = both => r,
-        _ = async { shutdown.cancelled().await; tokio::time::sleep(deadline).await } => {
-            anyhow::bail!("the pipeline did not stop within kafka.shutdown_deadline ({deadline:?}); exiting without a final commit, input since the last checkpoint will be processed again");
-        }
-    };
-    shutdown.cancel();
-    let _ = server.await;
-    result?;
-    tracing::info!("stopped");
-    Ok(())
+    d2c::app::runtime().context("cannot start the async runtime")
 }

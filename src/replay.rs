@@ -14,10 +14,10 @@
 
 use std::io::{BufRead, Write};
 
+use crate::engine::Settings;
 use crate::ingest::{self, Limits};
 use crate::model::Output;
 use crate::pipeline::EventsRecord;
-use crate::settings::Settings;
 
 /// What a replay read and wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -4,10 +4,10 @@
 
 use chrono::{DateTime, Utc};
 use d2c::correlate::Outcome;
+use d2c::engine::Settings;
 use d2c::engine::{Engine, EngineState};
 use d2c::ingest::{Limits, parse};
 use d2c::model::{Event, Incident, IncidentStatus, Output, Severity};
-use d2c::settings::Settings;
 
 fn engine() -> Engine {
     let s = Settings::embedded().unwrap();

@@ -28,10 +28,12 @@ use crate::topology::Topology;
 
 mod publish;
 mod security;
+mod settings;
 mod state;
 
 pub use publish::{Milestone, MilestoneKind};
 pub use security::SecuritySummary;
+pub use settings::Settings;
 pub use state::{EngineState, MAX_SUPPRESSED, Origin, Published, SuppressedAlert};
 
 /// One input of the engine: everything that can change its state.

@@ -176,8 +176,8 @@ fn requires_is_checked_against_the_dependencies() {
 
 mod through_the_engine {
     use crate::engine::MilestoneKind;
+    use crate::engine::Settings;
     use crate::model::{Event, Incident, Output, Priority, ServiceState, Severity, Status};
-    use crate::settings::Settings;
     use chrono::{DateTime, Utc};
 
     fn at(secs: i64) -> DateTime<Utc> {

@@ -1,7 +1,7 @@
 //! Control inputs: what people (or their tools) decide about incidents and changes. They reach
 //! the engine as control records on the events topic (or control lines in a replay), so every
 //! instance can take them and replay reproduces them. Silences, the third kind, are
-//! [`crate::suppress::Silence`].
+//! `suppress::Silence`.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

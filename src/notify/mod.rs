@@ -41,9 +41,9 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{NotifyConfig, RetryConfig, RouteConfig};
+use crate::engine::Settings;
 use crate::pipeline::kafka::{self, LagContext, OutRecord};
 use crate::pipeline::{PipelineError, commit_on_exit, next_batch};
-use crate::settings::Settings;
 use crate::telemetry::{Health, Metrics};
 
 pub use connector::{Connector, ConnectorError};

@@ -17,10 +17,11 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use crate::correlate::Outcome;
+use crate::engine::Settings;
 use crate::engine::{Engine, Input, SecuritySummary, Summary};
 use crate::model::{IncidentStatus, Output, RfcCategory};
-use crate::settings::Settings;
-use crate::telemetry::{Health, Metrics, View};
+use crate::pipeline::View;
+use crate::telemetry::{Health, Metrics};
 
 use super::checkpoint::{self, Checkpoint};
 use super::kafka::{LagContext, OutRecord, base_config, send_all};

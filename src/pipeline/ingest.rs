@@ -9,8 +9,8 @@ use rdkafka::consumer::StreamConsumer;
 use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::Settings;
 use crate::ingest::{self, Limits};
-use crate::settings::Settings;
 use crate::telemetry::{Health, Metrics};
 use crate::topology::Topology;
 use tokio::sync::watch;

@@ -16,8 +16,10 @@ mod ingest;
 pub mod kafka;
 pub mod records;
 pub mod service_model;
+pub mod view;
 
 pub use records::{EventsRecord, RoutedEvent, partition_of};
+pub use view::View;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,8 +29,8 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
 use tokio_util::sync::CancellationToken;
 
-use crate::settings::Settings;
-use crate::telemetry::{Health, Metrics, View};
+use crate::engine::Settings;
+use crate::telemetry::{Health, Metrics};
 
 use kafka::LagContext;
 

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{BackstageConfig, ConfigError};
-use crate::settings::Settings;
+use crate::engine::Settings;
 use crate::telemetry::Metrics;
 use crate::topology::backstage::{self, Entity, Page};
 use crate::topology::{Topology, TopologyFile};

@@ -1,18 +1,14 @@
-//! Telemetry: the Prometheus metrics registry, the HTTP server for `/metrics`, `/healthz`,
-//! `/readyz` and HTTP ingest (`POST /api/v1/events/{format}`), and tracing set-up. The shell
-//! counts what the engine returns; nothing below the engine knows about metrics.
+//! Telemetry: the Prometheus metrics registry (pipeline, business impact, delivery), readiness,
+//! and tracing set-up. The shell counts what the engine returns; nothing below the engine knows
+//! about metrics.
 
 mod business;
-mod http;
-mod ingest_api;
+mod health;
 mod metrics;
-mod query_api;
 
 pub use business::BusinessMetrics;
-pub use http::{Health, serve};
-pub use ingest_api::{DELIVERY_TIMEOUT, IngestApi, IngestApiError};
+pub use health::Health;
 pub use metrics::Metrics;
-pub use query_api::View;
 
 /// Installs the global tracing subscriber, logging to stderr. The filter comes from `D2C_LOG`
 /// (or `RUST_LOG`), default `info`; `D2C_LOG_FORMAT=json` switches to one JSON object per line.

@@ -1,9 +1,9 @@
 use std::collections::BTreeSet;
 
 use super::*;
+use crate::engine::Settings;
 use crate::model::Incident;
 use crate::model::{Rfc, RfcCategory, Severity};
-use crate::settings::Settings;
 use crate::suppress::SuppressReason;
 
 fn engine() -> Engine {

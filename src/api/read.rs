@@ -1,13 +1,10 @@
 //! The read side of the HTTP API, for people and dashboards: `GET /api/v1/incidents` (filter by
 //! status, priority, capability), `GET /api/v1/incidents/{id}`, `GET /api/v1/services` (with
 //! state and health), `GET /api/v1/capabilities` (with health, revenue at risk, users affected),
-//! `GET /api/v1/silences` and `GET /api/v1/suppressed` (what is muted, and why). It serves a
-//! [`View`] that the correlate stage keeps current: the latest version of every incident this
-//! instance's partitions hold (closed ones are dropped), the health of the service model, and
-//! the silences and suppressed alerts of its engines.
+//! `GET /api/v1/silences` and `GET /api/v1/suppressed` (what is muted, and why), served from the
+//! correlate stage's [`View`].
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, HashMap};
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -18,117 +15,22 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::engine::SuppressedAlert;
-use crate::impact::Evaluation;
 use crate::model::{Incident, IncidentStatus, Priority, ServiceState};
+use crate::pipeline::View;
+use crate::pipeline::view::MAX_SUPPRESSED_LISTED;
 use crate::suppress::{Silence, SilenceState};
-use crate::topology::{Criticality, Requires, Topology};
+use crate::topology::{Criticality, Requires};
 
-/// What the query API serves, shared between the correlate stage (which writes it) and the
-/// HTTP server (which reads it). Cloning shares it.
-#[derive(Debug, Clone, Default)]
-pub struct View {
-    inner: Arc<RwLock<ViewData>>,
-}
-
-#[derive(Debug, Default)]
-struct ViewData {
-    incidents: HashMap<String, Incident>,
-    evaluation: Evaluation,
-    topology: Arc<Topology>,
-    silences: BTreeMap<String, Silence>,
-    /// The most recently seen suppressed alerts (at most [`MAX_SUPPRESSED_LISTED`]).
-    suppressed: Vec<SuppressedAlert>,
-    /// How many suppressed alerts the engines remember in all.
-    suppressed_total: usize,
-}
-
-/// Most suppressed alerts the view keeps for `GET /api/v1/suppressed`, newest first.
-pub const MAX_SUPPRESSED_LISTED: usize = 1000;
-
-impl View {
-    pub fn new(topology: Arc<Topology>) -> View {
-        let v = View::default();
-        v.write().topology = topology;
-        v
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, ViewData> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, ViewData> {
-        self.inner.write().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Takes the incident records of one batch (published, in order): the last version of each
-    /// replaces what the view had; a closed incident leaves the view.
-    pub fn update<'a>(&self, incidents: impl DoubleEndedIterator<Item = &'a Incident>) {
-        let mut seen = HashSet::new();
-        let latest: Vec<&Incident> = incidents.rev().filter(|i| seen.insert(&i.id)).collect();
-        if latest.is_empty() {
-            return;
-        }
-        let mut v = self.write();
-        for i in latest {
-            if i.status == IncidentStatus::Closed {
-                v.incidents.remove(&i.id);
-            } else if v
-                .incidents
-                .get(&i.id)
-                .is_none_or(|old| old.version < i.version)
-            {
-                v.incidents.insert(i.id.clone(), i.clone());
-            }
-        }
-    }
-
-    /// Keeps only the incidents `known` still holds (after partitions were revoked or state
-    /// forgotten).
-    pub fn retain(&self, known: impl Fn(&str) -> bool) {
-        self.write().incidents.retain(|id, _| known(id));
-    }
-
-    /// The health of the service model, and the model it is about.
-    pub fn set_health(&self, evaluation: Evaluation, topology: Arc<Topology>) {
-        let mut v = self.write();
-        v.evaluation = evaluation;
-        v.topology = topology;
-    }
-
-    /// The silences in force or to come, and the suppressed alerts (any order; the view keeps
-    /// the [`MAX_SUPPRESSED_LISTED`] most recently seen).
-    pub fn set_suppression<'a>(
-        &self,
-        silences: impl Iterator<Item = &'a Silence>,
-        suppressed: impl Iterator<Item = &'a SuppressedAlert>,
-    ) {
-        let silences: BTreeMap<String, Silence> =
-            silences.map(|s| (s.id.clone(), s.clone())).collect();
-        let mut all: Vec<&SuppressedAlert> = suppressed.collect();
-        let total = all.len();
-        all.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.name.cmp(&b.name)));
-        let kept = all
-            .into_iter()
-            .take(MAX_SUPPRESSED_LISTED)
-            .cloned()
-            .collect();
-        let mut v = self.write();
-        v.silences = silences;
-        v.suppressed = kept;
-        v.suppressed_total = total;
-    }
-
-    /// The routes, ready to be merged into the HTTP server's router.
-    pub fn router(self) -> Router {
-        Router::new()
-            .route("/api/v1/incidents", get(list_incidents))
-            .route("/api/v1/incidents/{id}", get(one_incident))
-            .route("/api/v1/services", get(services))
-            .route("/api/v1/capabilities", get(capabilities))
-            .route("/api/v1/silences", get(silences))
-            .route("/api/v1/suppressed", get(suppressed))
-            .with_state(self)
-    }
+/// The routes, ready to be merged into the HTTP server's router.
+pub fn router(view: View) -> Router {
+    Router::new()
+        .route("/api/v1/incidents", get(list_incidents))
+        .route("/api/v1/incidents/{id}", get(one_incident))
+        .route("/api/v1/services", get(services))
+        .route("/api/v1/capabilities", get(capabilities))
+        .route("/api/v1/silences", get(silences))
+        .route("/api/v1/suppressed", get(suppressed))
+        .with_state(view)
 }
 
 fn error(status: StatusCode, message: String) -> Response {

@@ -1,5 +1,6 @@
-//! Everything d2c loads from disk at start-up: the settings file, and the topology and change
-//! policy files it points to. `d2c check` runs exactly this.
+//! What an engine is built from, loaded from disk at start-up: the settings file, and the
+//! topology and change policy files it points to, with the suppression rules checked. `d2c
+//! check` runs exactly this; every stage and `d2c replay` build their engines from it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -66,21 +67,21 @@ impl Settings {
     /// works from any directory. Environment overrides apply as for a file.
     pub fn embedded() -> Result<Settings, ConfigError> {
         let loaded = config::load_str(
-            include_str!("../config/d2c.toml"),
+            include_str!("../../config/d2c.toml"),
             Path::new("(embedded) config/d2c.toml"),
         )?;
         let topology = Topology::from_str(
-            include_str!("../config/topology.toml"),
+            include_str!("../../config/topology.toml"),
             Path::new("(embedded) config/topology.toml"),
         )?;
         let policy = ChangePolicy::from_str(
-            include_str!("../config/change-policy.toml"),
+            include_str!("../../config/change-policy.toml"),
             Path::new("(embedded) config/change-policy.toml"),
         )?;
         let suppressor = suppressor(
             &loaded.config,
             &loaded.file,
-            Some(include_str!("../config/d2c.toml")),
+            Some(include_str!("../../config/d2c.toml")),
         )?;
         Ok(Settings {
             suppressor,

@@ -1,10 +1,9 @@
 //! The HTTP server: `/metrics` (Prometheus text format), `/healthz` (the process is alive),
 //! `/readyz` (the pipeline is connected and consuming) and, when given, HTTP ingest and the
-//! control endpoints (see [`IngestApi`]) and the read API for incidents, services and
-//! capabilities (see [`View`]).
+//! control endpoints (see [`WriteApi`]) and the read API for incidents, services and
+//! capabilities (see [`super::read`]), behind the bearer token of `http.token`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::State;
@@ -14,26 +13,11 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::Metrics;
-use super::ingest_api::IngestApi;
-use super::query_api::View;
+use super::write::WriteApi;
 use crate::config::secret::Secret;
+use crate::pipeline::View;
+use crate::telemetry::{Health, Metrics};
 use sha2::{Digest, Sha256};
-
-/// Readiness shared between the pipeline (which sets it) and the server (which reports it).
-#[derive(Debug, Clone, Default)]
-pub struct Health {
-    ready: Arc<AtomicBool>,
-}
-
-impl Health {
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Relaxed);
-    }
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
-    }
-}
 
 #[derive(Debug, Clone)]
 struct AppState {
@@ -48,7 +32,7 @@ pub async fn serve(
     listener: TcpListener,
     metrics: Metrics,
     health: Health,
-    ingest: Option<IngestApi>,
+    ingest: Option<WriteApi>,
     view: Option<View>,
     token: Option<Secret>,
     shutdown: CancellationToken,
@@ -58,7 +42,7 @@ pub async fn serve(
         api = api.merge(ingest.router());
     }
     if let Some(view) = view {
-        api = api.merge(view.router());
+        api = api.merge(super::read::router(view));
     }
     if let Some(token) = token {
         let digest: [u8; 32] = Sha256::digest(token.expose().as_bytes()).into();

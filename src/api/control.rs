@@ -1,0 +1,228 @@
+//! The control endpoints: what people decide, written as control records to every partition of
+//! `topics.events` (see `pipeline::records`), so the engine that owns the incident or RFC
+//! applies it whichever instance took the request, and replay reproduces it.
+//!
+//! `POST /api/v1/incidents/{id}/ack` with `{"by": "<who>"}` acknowledges an incident: the
+//! engine that holds the incident publishes a new version with `acknowledged_at`/`_by`; the
+//! others ignore it. `202 {"incident", "acknowledged_by", "partitions"}` once the broker has
+//! them all; `400` for a bad id or body; `503` as for ingest. The answer cannot say whether the
+//! incident exists: the engines, not this endpoint, know that.
+//!
+//! `POST /api/v1/changes/{id}/decision` with `{"decision": "approved"|"rejected", "by":
+//! "<who>", "comment": "<optional>"}` records a change authority's decision on an RFC (for
+//! example called by the ITSM tool's approval workflow): the engine that raised the RFC
+//! publishes its next version with `decision`. `202 {"change", "decision", "partitions"}`;
+//! `400` for a bad id or body; `503` as above. Repeating a decision publishes nothing new.
+//!
+//! `POST /api/v1/silences` with a silence (`matchers`, `starts_at`, `ends_at`, optional `id`,
+//! `created_by`, `comment`, as in `[[suppression.silences]]`) is checked, then written the same
+//! way; every engine adds it (and keeps it in its checkpoints). `202 {"id", "silence",
+//! "partitions"}`; `400` with the problem for a bad one. A silence with the id of an existing
+//! one replaces it (end one early by sending it again with an earlier `ends_at`).
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::json;
+
+use super::write::{Answer, WriteApi, read_body};
+use crate::pipeline::records::{ACK_HEADER, DECISION_HEADER, SILENCE_HEADER};
+
+/// The `format` label of acknowledgements.
+pub(super) const ACK: &str = "ack";
+
+/// The `format` label of silences.
+pub(super) const SILENCE: &str = "silence";
+
+/// The `format` label of change decisions.
+pub(super) const DECISION: &str = "decision";
+
+/// Longest incident id or `by` accepted by the acknowledgement endpoint.
+const MAX_ACK_FIELD: usize = 256;
+
+/// The body of an acknowledgement.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    by: String,
+}
+
+pub(super) async fn post_ack(
+    State(api): State<WriteApi>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    let start = Instant::now();
+    let answer = api.acknowledge(&id, body).await;
+    api.respond(answer, start)
+}
+
+impl WriteApi {
+    async fn acknowledge(&self, id: &str, body: Body) -> Answer {
+        let result = async {
+            check_id(ACK, id, "an incident id (e.g. INC-46cbeabff822)")?;
+            let b: AckBody = json_body(ACK, body, "{\"by\": \"alice\"}").await?;
+            let by = b.by.trim();
+            if by.is_empty() || by.len() > MAX_ACK_FIELD {
+                return Err(bad(
+                    ACK,
+                    format!("`by` must name who acknowledges, 1 to {MAX_ACK_FIELD} bytes"),
+                    "invalid_value",
+                ));
+            }
+            Ok(crate::model::Ack {
+                incident: id.to_string(),
+                by: by.to_string(),
+                time: chrono::Utc::now(),
+            })
+        };
+        let ack = match result.await {
+            Ok(a) => a,
+            Err(answer) => return answer,
+        };
+        let accepted = json!({"incident": id, "acknowledged_by": ack.by});
+        self.control(ACK, ACK_HEADER, &ack, accepted).await
+    }
+}
+
+/// A 400 answer of endpoint `format`.
+pub(super) fn bad(format: &'static str, error: String, reason: &str) -> Answer {
+    Answer::rejected(StatusCode::BAD_REQUEST, format, error, reason)
+}
+
+/// Checks an incident or RFC id from the path: letters, digits, `-` and `_`, at most
+/// [`MAX_ACK_FIELD`] bytes. `what` describes it in the error.
+fn check_id(format: &'static str, id: &str, what: &str) -> Result<(), Answer> {
+    let valid = !id.is_empty()
+        && id.len() <= MAX_ACK_FIELD
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(bad(format, format!("`{id}` is not {what}"), "invalid_id"))
+    }
+}
+
+/// Reads a small JSON body (at most 64 KiB) as a `T`; `example` shows the expected shape in the
+/// error.
+async fn json_body<T: serde::de::DeserializeOwned>(
+    format: &'static str,
+    body: Body,
+    example: &str,
+) -> Result<T, Answer> {
+    let raw = read_body(body, None, 64 * 1024).await.map_err(|_| {
+        bad(
+            format,
+            "cannot read the request body".into(),
+            "unreadable_body",
+        )
+    })?;
+    serde_json::from_slice(&raw).map_err(|e| {
+        bad(
+            format,
+            format!("the body must be JSON like {example}: {e}"),
+            "malformed_json",
+        )
+    })
+}
+
+/// The body of a change decision.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    decision: crate::model::DecisionStatus,
+    by: String,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+pub(super) async fn post_decision(
+    State(api): State<WriteApi>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    let start = Instant::now();
+    let answer = api.decide(&id, body).await;
+    api.respond(answer, start)
+}
+
+impl WriteApi {
+    async fn decide(&self, id: &str, body: Body) -> Answer {
+        let result = async {
+            check_id(DECISION, id, "an RFC id (e.g. RFC-3f2a9c1b7d4e)")?;
+            let body: DecisionBody = json_body(
+                DECISION,
+                body,
+                "{\"decision\": \"approved\", \"by\": \"cab\", \"comment\": \"…\"} (decision `approved` or `rejected`)",
+            )
+            .await?;
+            let by = body.by.trim();
+            if by.is_empty() || by.len() > MAX_ACK_FIELD {
+                return Err(bad(
+                    DECISION,
+                    format!("`by` must name who decided, 1 to {MAX_ACK_FIELD} bytes"),
+                    "invalid_value",
+                ));
+            }
+            if body.comment.as_ref().is_some_and(|c| c.len() > 4096) {
+                return Err(bad(
+                    DECISION,
+                    "`comment` is over 4096 bytes".into(),
+                    "invalid_value",
+                ));
+            }
+            Ok(crate::model::ChangeDecision {
+                change: id.to_string(),
+                decision: body.decision,
+                by: by.to_string(),
+                comment: body.comment.filter(|c| !c.trim().is_empty()),
+                time: chrono::Utc::now(),
+            })
+        };
+        let decision = match result.await {
+            Ok(d) => d,
+            Err(answer) => return answer,
+        };
+        let accepted = json!({"change": id, "decision": decision.decision});
+        self.control(DECISION, DECISION_HEADER, &decision, accepted)
+            .await
+    }
+}
+
+impl WriteApi {
+    async fn add_silence(&self, body: Body) -> Answer {
+        let bad = |error: String, reason: &str| bad(SILENCE, error, reason);
+        let example = "{\"matchers\": \"{service=\\\"checkout-api\\\"}\", \"starts_at\": \"…\", \
+                       \"ends_at\": \"…\", \"created_by\": \"…\", \"comment\": \"…\"}";
+        let silence: crate::suppress::Silence = match json_body(SILENCE, body, example).await {
+            Ok(s) => s,
+            Err(answer) => return answer,
+        };
+        // Checked (and its id settled) exactly as every engine will.
+        let mut check = match crate::suppress::Suppressor::new(Default::default()) {
+            Ok(c) => c,
+            Err(e) => return bad(e.to_string(), "invalid_value"),
+        };
+        let id = match check.add_silence(silence) {
+            Ok(id) => id,
+            Err(e) => return bad(e.to_string(), "invalid_value"),
+        };
+        let Some(silence) = check.silence(&id).cloned() else {
+            return bad("the silence was not kept".into(), "invalid_value");
+        };
+        let accepted = json!({"id": id, "silence": silence});
+        self.control(SILENCE, SILENCE_HEADER, &silence, accepted)
+            .await
+    }
+}
+
+pub(super) async fn post_silence(State(api): State<WriteApi>, body: Body) -> Response {
+    let start = Instant::now();
+    let answer = api.add_silence(body).await;
+    api.respond(answer, start)
+}
