@@ -183,13 +183,7 @@ async fn produce(
 }
 
 fn correlated(m: &Metrics) -> u64 {
-    use prometheus::core::Collector;
-    m.events_correlated
-        .collect()
-        .iter()
-        .flat_map(|f| f.get_metric())
-        .map(|s| s.get_counter().get_value() as u64)
-        .sum()
+    m.events_correlated_total()
 }
 
 /// Runs the three phases against `settings.config.kafka.brokers`.

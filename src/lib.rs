@@ -23,7 +23,7 @@
 //! - [`settings`]: loading the settings, topology and policy files together.
 //! - [`replay`]: the same ingest and engine over a file, outputs as JSON Lines.
 //! - [`pipeline`]: the Kafka shell: ingest stage, correlate stage, producer, offsets; the
-//!   service-model refresh from Backstage (`pipeline::service_model`).
+//!   service-model refresh from Backstage (`pipeline::topology_refresh`).
 //! - [`notify`]: the delivery stage: incidents and RFCs to ITSM and paging tools (ServiceNow,
 //!   Jira, PagerDuty, Slack, webhooks), retried until acknowledged, never doubled.
 //! - [`telemetry`]: metrics registry (business impact, MTTD/MTTA/MTTR), HTTP server

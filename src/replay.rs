@@ -15,7 +15,7 @@
 use std::io::{BufRead, Write};
 
 use crate::engine::Settings;
-use crate::ingest::{self, Limits};
+use crate::ingest;
 use crate::model::Output;
 use crate::pipeline::EventsRecord;
 
@@ -36,10 +36,7 @@ pub fn run(
     input: impl BufRead,
     mut out: impl Write,
 ) -> std::io::Result<ReplayStats> {
-    let limits = Limits {
-        max_record_bytes: settings.config.ingest.max_record_bytes,
-        max_events_per_record: settings.config.ingest.max_events_per_record,
-    };
+    let limits = settings.config.ingest.limits();
     let mut engine = settings.engine();
     let mut stats = ReplayStats::default();
     let mut line = Vec::new();

@@ -302,7 +302,7 @@ async fn fake_backstage(down: std::sync::Arc<std::sync::atomic::AtomicBool>) -> 
 /// an event on a CI only the catalog knows maps to the catalog's capability; when the catalog
 /// fails, the last good model stays and the failures are counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_backstage_catalog_extends_the_service_model_and_a_failing_fetch_keeps_it() {
+async fn the_backstage_catalog_extends_the_topology_refresh_and_a_failing_fetch_keeps_it() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let down = std::sync::Arc::new(AtomicBool::new(false));
     let url = fake_backstage(down.clone()).await;

@@ -163,10 +163,7 @@ impl WriteApi {
             .register(Box::new(seconds.clone()))
             .map_err(WriteApiError::Metrics)?;
 
-        let limits = Limits {
-            max_record_bytes: cfg.ingest.max_record_bytes,
-            max_events_per_record: cfg.ingest.max_events_per_record,
-        };
+        let limits = cfg.ingest.limits();
         let budget_kib = kib(BODY_BUDGET_BYTES.max(limits.max_record_bytes));
         Ok(WriteApi {
             inner: Arc::new(Inner {

@@ -266,10 +266,23 @@ pub struct IngestConfig {
 
 impl Default for IngestConfig {
     fn default() -> Self {
+        // The parsers' own defaults, written once.
+        let limits = crate::ingest::Limits::default();
         IngestConfig {
-            max_record_bytes: 1 << 20,
-            max_events_per_record: 10_000,
+            max_record_bytes: limits.max_record_bytes,
+            max_events_per_record: limits.max_events_per_record,
             tick_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+impl IngestConfig {
+    /// The parsers' limits these settings give: the same for the ingest stage, HTTP ingest and
+    /// replay.
+    pub fn limits(&self) -> crate::ingest::Limits {
+        crate::ingest::Limits {
+            max_record_bytes: self.max_record_bytes,
+            max_events_per_record: self.max_events_per_record,
         }
     }
 }

@@ -44,6 +44,7 @@ use crate::config::{NotifyConfig, RetryConfig, RouteConfig};
 use crate::engine::Settings;
 use crate::pipeline::kafka::{self, LagContext, OutRecord};
 use crate::pipeline::{PipelineError, commit_on_exit, next_batch};
+use crate::telemetry::events::{DeliveryAttempted, DeliveryBacklog, DeliveryFinished};
 use crate::telemetry::{Health, Metrics};
 
 pub use connector::{Connector, ConnectorError};
@@ -226,7 +227,7 @@ impl Notify {
                 break;
             }
         }
-        self.metrics.delivery_backlog.set(0);
+        self.metrics.emit(DeliveryBacklog::Reset);
         commit_on_exit(&consumer, "notify");
         Ok(())
     }
@@ -239,7 +240,7 @@ impl Notify {
         batch: &[BorrowedMessage<'_>],
         shutdown: &CancellationToken,
     ) -> Done {
-        self.metrics.delivery_backlog.add(batch.len() as i64);
+        self.metrics.emit(DeliveryBacklog::Read(batch.len()));
         let mut parts: BTreeMap<(&str, i32), Vec<&BorrowedMessage<'_>>> = BTreeMap::new();
         for m in batch {
             parts.entry((m.topic(), m.partition())).or_default().push(m);
@@ -253,7 +254,7 @@ impl Notify {
                     // The partition was revoked meanwhile: its new owner reads it again.
                     tracing::debug!(error = %e, "cannot store offset");
                 }
-                self.metrics.delivery_backlog.dec();
+                self.metrics.emit(DeliveryBacklog::Done);
             }
             Done::Finished
         });
@@ -308,10 +309,10 @@ impl Notify {
                 _ = shutdown.cancelled() => return Done::Interrupted,
                 r = target.connector.deliver(item) => r,
             };
-            self.metrics
-                .delivery_seconds
-                .with_label_values(&[name])
-                .observe(t0.elapsed().as_secs_f64());
+            self.metrics.emit(DeliveryAttempted {
+                connector: name,
+                elapsed: t0.elapsed(),
+            });
             let failure = match result {
                 Ok(sent) => {
                     if target.failing.swap(false, Ordering::Relaxed) {
@@ -347,10 +348,6 @@ impl Notify {
                     let wait = backoff.next(after);
                     tracing::debug!(connector = name, id, version, attempts, wait_ms = wait.as_millis() as u64, error = %reason, "delivery attempt failed; retrying");
                     self.count(name, Outcome::Retried);
-                    self.metrics
-                        .delivery_retries
-                        .with_label_values(&[name])
-                        .inc();
                     tokio::select! {
                         _ = shutdown.cancelled() => return Done::Interrupted,
                         _ = tokio::time::sleep(wait) => {}
@@ -415,10 +412,10 @@ impl Notify {
     }
 
     fn count(&self, connector: &str, outcome: Outcome) {
-        self.metrics
-            .deliveries
-            .with_label_values(&[connector, outcome.as_str()])
-            .inc();
+        self.metrics.emit(DeliveryFinished {
+            connector,
+            outcome: outcome.as_str(),
+        });
     }
 
     fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {

@@ -19,14 +19,19 @@ use tokio_util::sync::CancellationToken;
 use crate::correlate::Outcome;
 use crate::engine::Settings;
 use crate::engine::{Engine, Input, SecuritySummary, Summary};
-use crate::model::{IncidentStatus, Output, RfcCategory};
+use crate::model::Output;
 use crate::pipeline::View;
+use crate::telemetry::events::{
+    BatchProcessed, CheckpointWritten, ControlRefused, EventSuppressed, EventsCorrelated, InputGap,
+    MilestonesReached, OutputsPublished, RecordUndecodable, SecurityEventReceived, StateEvicted,
+    StateRestored,
+};
 use crate::telemetry::{Health, Metrics};
 
 use super::checkpoint::{self, Checkpoint};
 use super::kafka::{LagContext, OutRecord, base_config, send_all};
 use super::records::EventsRecord;
-use super::{PipelineError, commit_on_exit, next_batch, secs};
+use super::{PipelineError, commit_on_exit, next_batch};
 
 /// How long to wait for the consumer to deliver the watermark's record after a seek before
 /// accepting that the input in between is gone (deleted by retention).
@@ -156,127 +161,12 @@ impl Correlate {
             if !self.parts.contains_key(&p) && !self.restore(consumer, p, shutdown).await? {
                 continue;
             }
-            let part = self.parts.get_mut(&p).expect("restored above");
-            let o = m.offset();
-            if o < part.next {
-                // Covered by the checkpoint already, or delivered again after a seek.
-                continue;
-            }
-            // `next` is -1 for a partition with no checkpoint: it starts wherever the consumer is.
-            if part.next >= 0 && o > part.next {
-                if part
-                    .seeking_since
-                    .is_some_and(|since| since.elapsed() < SEEK_PATIENCE)
-                {
-                    continue;
-                }
-                if part.seeking_since.is_none() {
-                    // The consumer is ahead of the state: go back to the watermark.
-                    tracing::info!(
-                        partition = p,
-                        from = o,
-                        to = part.next,
-                        "seeking back to the checkpoint watermark"
-                    );
-                    part.seeking_since = Some(Instant::now());
-                    let topic = self.settings.config.topics.events.clone();
-                    if let Err(e) = consumer.seek(
-                        &topic,
-                        p,
-                        Offset::Offset(part.next),
-                        Duration::from_secs(10),
-                    ) {
-                        tracing::warn!(partition = p, error = %e, "seek failed; retrying on the next record");
-                        part.seeking_since = None;
-                    }
-                    continue;
-                }
-                tracing::warn!(
-                    partition = p,
-                    expected = part.next,
-                    got = o,
-                    "input between the checkpoint and the consumer position is gone; continuing from the consumer position"
-                );
-                self.metrics.input_gaps.inc();
-            }
-            part.seeking_since = None;
-            part.next = o + 1;
-            let ts = m.timestamp().to_millis();
-            let record = match EventsRecord::decode(m) {
-                Ok(r) => r,
-                Err(e) => {
-                    // Only d2c writes this topic; a foreign record is skipped, not fatal.
-                    tracing::warn!(partition = p, offset = o, error = %e, "record on the events topic is not a d2c events record; skipped");
-                    self.metrics.records_undecodable.inc();
-                    continue;
-                }
-            };
-            for input in record.inputs() {
-                if let Input::Event(ev, _) = &input
-                    && ev.category == crate::model::Category::Security
-                {
-                    self.metrics.count_security_event(&ev.source);
-                }
-                let applied = part.engine.apply(input);
-                if let Some(reason) = &applied.refused {
-                    tracing::warn!(partition = p, offset = o, reason, "control record refused");
-                }
-                // Counted once per batch below, not with a label lookup per event.
-                if let Some(outcome) = applied.outcome {
-                    outcomes[outcome as usize] += 1;
-                }
-                if let Some(s) = &applied.suppressed {
-                    self.metrics
-                        .events_suppressed
-                        .with_label_values(&[s.reason.as_str()])
-                        .inc();
-                }
-                let ev_stats = &applied.evicted;
-                if ev_stats.alerts > 0 || !ev_stats.incidents.is_empty() {
-                    let m = &self.metrics.state_evictions;
-                    m.with_label_values(&["alert"]).inc_by(ev_stats.alerts);
-                    m.with_label_values(&["incident"])
-                        .inc_by(ev_stats.incidents.len() as u64 - ev_stats.open_incidents);
-                    m.with_label_values(&["open_incident"])
-                        .inc_by(ev_stats.open_incidents);
-                }
-                outputs.extend(applied.outputs.into_iter().map(|o| (o, ts)));
+            if self.admit(consumer, p, m.offset()) {
+                self.apply(m, &mut outcomes, &mut outputs);
             }
         }
-        for (outcome, n) in Outcome::ALL.iter().zip(outcomes) {
-            if n > 0 {
-                self.metrics
-                    .events_correlated
-                    .with_label_values(&[outcome.as_str()])
-                    .inc_by(n);
-            }
-        }
-        let mut records: Vec<OutRecord> = outputs.iter().map(|(o, _)| self.record(o)).collect();
-        if let Some(topic) = &self.settings.config.topics.security {
-            // Security incidents also go to their own topic: the same bytes, the same key.
-            for (o, _) in &outputs {
-                if let Output::Incident(i) = o
-                    && i.security.is_some()
-                {
-                    let mut r = self.record(o);
-                    r.topic.clone_from(topic);
-                    records.push(r);
-                }
-            }
-        }
-        send_all(&self.producer, &records, &self.metrics, shutdown).await?;
-        self.count(&outputs);
-        self.view
-            .update(outputs.iter().filter_map(|(o, _)| match o {
-                Output::Incident(i) => Some(i),
-                _ => None,
-            }));
-        let now = chrono::Utc::now();
-        for part in self.parts.values_mut() {
-            for m in part.engine.take_milestones() {
-                self.metrics.business.observe(&m, now);
-            }
-        }
+        self.metrics.emit(EventsCorrelated { counts: &outcomes });
+        self.publish(&outputs, shutdown).await?;
         self.checkpoint(consumer, false, shutdown).await?;
         if self
             .gauges_at
@@ -287,10 +177,152 @@ impl Correlate {
             self.gauges_at = Some(Instant::now());
         }
         if !batch.is_empty() {
-            self.metrics
-                .batch_seconds
-                .with_label_values(&["correlate"])
-                .observe(secs(start));
+            self.metrics.emit(BatchProcessed {
+                stage: "correlate",
+                elapsed: start.elapsed(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the record at offset `o` of owned partition `p` is the next one to apply. Records
+    /// the checkpoint covers are passed over; when the consumer is ahead of the state, it seeks
+    /// back to the watermark (and waits for it up to [`SEEK_PATIENCE`]).
+    fn admit(&mut self, consumer: &StreamConsumer<LagContext>, p: i32, o: i64) -> bool {
+        let Some(part) = self.parts.get_mut(&p) else {
+            return false;
+        };
+        if o < part.next {
+            // Covered by the checkpoint already, or delivered again after a seek.
+            return false;
+        }
+        // `next` is -1 for a partition with no checkpoint: it starts wherever the consumer is.
+        if part.next >= 0 && o > part.next {
+            if part
+                .seeking_since
+                .is_some_and(|since| since.elapsed() < SEEK_PATIENCE)
+            {
+                return false;
+            }
+            if part.seeking_since.is_none() {
+                // The consumer is ahead of the state: go back to the watermark.
+                tracing::info!(
+                    partition = p,
+                    from = o,
+                    to = part.next,
+                    "seeking back to the checkpoint watermark"
+                );
+                part.seeking_since = Some(Instant::now());
+                let topic = &self.settings.config.topics.events;
+                if let Err(e) =
+                    consumer.seek(topic, p, Offset::Offset(part.next), Duration::from_secs(10))
+                {
+                    tracing::warn!(partition = p, error = %e, "seek failed; retrying on the next record");
+                    part.seeking_since = None;
+                }
+                return false;
+            }
+            self.metrics.emit(InputGap {
+                partition: p,
+                expected: part.next,
+                got: o,
+            });
+        }
+        part.seeking_since = None;
+        part.next = o + 1;
+        true
+    }
+
+    /// Applies one admitted record to its partition's engine: its outputs go to `outputs` with
+    /// the record's timestamp, its events' outcomes to `outcomes`.
+    fn apply(
+        &mut self,
+        m: &BorrowedMessage<'_>,
+        outcomes: &mut [u64; Outcome::ALL.len()],
+        outputs: &mut Vec<(Output, Option<i64>)>,
+    ) {
+        let (p, o) = (m.partition(), m.offset());
+        let Some(part) = self.parts.get_mut(&p) else {
+            return;
+        };
+        let ts = m.timestamp().to_millis();
+        let record = match EventsRecord::decode(m) {
+            Ok(r) => r,
+            Err(e) => {
+                // Only d2c writes this topic; a foreign record is skipped, not fatal.
+                self.metrics.emit(RecordUndecodable {
+                    partition: p,
+                    offset: o,
+                    error: &e,
+                });
+                return;
+            }
+        };
+        for input in record.inputs() {
+            if let Input::Event(ev, _) = &input
+                && ev.category == crate::model::Category::Security
+            {
+                self.metrics
+                    .emit(SecurityEventReceived { source: &ev.source });
+            }
+            let applied = part.engine.apply(input);
+            if let Some(reason) = &applied.refused {
+                self.metrics.emit(ControlRefused {
+                    partition: p,
+                    offset: o,
+                    reason,
+                });
+            }
+            // Counted once per batch, not with a label lookup per event.
+            if let Some(outcome) = applied.outcome {
+                outcomes[outcome as usize] += 1;
+            }
+            if let Some(s) = &applied.suppressed {
+                self.metrics.emit(EventSuppressed { reason: s.reason });
+            }
+            self.metrics.emit(StateEvicted {
+                evicted: &applied.evicted,
+            });
+            outputs.extend(applied.outputs.into_iter().map(|o| (o, ts)));
+        }
+    }
+
+    /// Publishes the outputs of a batch (incidents, RFCs, and security incidents to their own
+    /// topic too) and waits for the broker; then counts them and shows them in the view.
+    async fn publish(
+        &mut self,
+        outputs: &[(Output, Option<i64>)],
+        shutdown: &CancellationToken,
+    ) -> Result<(), PipelineError> {
+        let mut records: Vec<OutRecord> = outputs.iter().map(|(o, _)| self.record(o)).collect();
+        if let Some(topic) = &self.settings.config.topics.security {
+            // Security incidents also go to their own topic: the same bytes, the same key.
+            for (o, _) in outputs {
+                if let Output::Incident(i) = o
+                    && i.security.is_some()
+                {
+                    let mut r = self.record(o);
+                    r.topic.clone_from(topic);
+                    records.push(r);
+                }
+            }
+        }
+        send_all(&self.producer, &records, &self.metrics, shutdown).await?;
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        self.metrics.emit(OutputsPublished { outputs, now_ms });
+        self.view
+            .update(outputs.iter().filter_map(|(o, _)| match o {
+                Output::Incident(i) => Some(i),
+                _ => None,
+            }));
+        let now = chrono::Utc::now();
+        for part in self.parts.values_mut() {
+            self.metrics.emit(MilestonesReached {
+                milestones: &part.engine.take_milestones(),
+                now,
+            });
         }
         Ok(())
     }
@@ -362,24 +394,18 @@ impl Correlate {
             }
         };
         let s = &self.settings;
+        self.metrics.emit(StateRestored {
+            partition: p,
+            checkpoint: restored
+                .as_ref()
+                .map(|cp| (cp.watermark, cp.state.published.len())),
+            elapsed: started.elapsed(),
+        });
         let (mut engine, next) = match restored {
-            Some(cp) => {
-                tracing::info!(
-                    partition = p,
-                    watermark = cp.watermark,
-                    incidents = cp.state.published.len(),
-                    millis = started.elapsed().as_millis() as u64,
-                    "state restored from checkpoint"
-                );
-                (s.engine_with_state(cp.state), cp.watermark)
-            }
-            None => {
-                tracing::info!(partition = p, "no checkpoint; starting with empty state");
-                (s.engine(), -1)
-            }
+            Some(cp) => (s.engine_with_state(cp.state), cp.watermark),
+            None => (s.engine(), -1),
         };
         engine.set_topology(self.topology.clone());
-        self.metrics.state_restores.inc();
         self.parts.insert(
             p,
             Part {
@@ -474,8 +500,7 @@ impl Correlate {
             let bytes = task
                 .await
                 .map_err(|e| PipelineError::Stage("checkpoint", e.to_string()))??;
-            self.metrics.checkpoints.inc();
-            self.metrics.checkpoint_bytes.observe(bytes as f64);
+            self.metrics.emit(CheckpointWritten { bytes });
             part.checkpointed = watermark;
             let _ = tpl.add_partition_offset(&topic, p, Offset::Offset(watermark));
         }
@@ -514,7 +539,7 @@ impl Correlate {
             }
         }
         self.metrics.set_security_summary(&security);
-        self.metrics.partitions_owned.set(self.parts.len() as i64);
+        self.metrics.set_partitions_owned(self.parts.len());
         let topo = &self.topology;
         let eval = crate::impact::evaluate(topo, &total.own_health);
         self.metrics.business.set(&eval, topo, elapsed);
@@ -548,47 +573,6 @@ impl Correlate {
             payload: o.to_json().into_bytes(),
             headers: Vec::new(),
             timestamp: None,
-        }
-    }
-
-    /// Counts acknowledged outputs, and the latency from the raw event entering Kafka to the
-    /// incident record acknowledged.
-    fn count(&self, outputs: &[(Output, Option<i64>)]) {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        for (o, ts) in outputs {
-            match o {
-                Output::Incident(i) => {
-                    self.metrics.incident_versions.inc();
-                    let p = i.priority.as_str();
-                    if i.version == 1 {
-                        self.metrics.incidents_opened.with_label_values(&[p]).inc();
-                    }
-                    if i.status == IncidentStatus::Resolved {
-                        self.metrics
-                            .incidents_resolved
-                            .with_label_values(&[p])
-                            .inc();
-                    }
-                    if let Some(ts) = ts {
-                        let secs = (now_ms - ts).max(0) as f64 / 1000.0;
-                        self.metrics.event_to_incident.observe(secs);
-                    }
-                }
-                Output::Change(r) => {
-                    let category = match r.category {
-                        RfcCategory::Emergency => "emergency",
-                        RfcCategory::Standard => "standard",
-                        RfcCategory::Normal => "normal",
-                    };
-                    self.metrics
-                        .rfcs_published
-                        .with_label_values(&[category])
-                        .inc();
-                }
-                Output::Dlq(_) => {}
-            }
         }
     }
 }

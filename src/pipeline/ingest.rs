@@ -17,8 +17,9 @@ use tokio::sync::watch;
 
 use super::kafka::{LagContext, OutRecord, send_all};
 use super::records::{EVENTS_RECORD_BYTES, RoutedEvent, TICK_HEADER, partition_of};
-use super::{PipelineError, commit_on_exit, next_batch, secs, store_offsets};
+use super::{PipelineError, commit_on_exit, next_batch, store_offsets};
 use crate::engine::Origin;
+use crate::telemetry::events::{BatchProcessed, RecordDeadLettered, RecordIngested};
 
 pub(super) struct Ingest {
     settings: Arc<Settings>,
@@ -59,10 +60,7 @@ impl Ingest {
             settings: settings.clone(),
             producer,
             metrics,
-            limits: Limits {
-                max_record_bytes: c.max_record_bytes,
-                max_events_per_record: c.max_events_per_record,
-            },
+            limits: c.limits(),
             partitions,
             ticked: None,
             topology,
@@ -111,10 +109,10 @@ impl Ingest {
             for c in counts {
                 self.count(c);
             }
-            self.metrics
-                .batch_seconds
-                .with_label_values(&["ingest"])
-                .observe(secs(start));
+            self.metrics.emit(BatchProcessed {
+                stage: "ingest",
+                elapsed: start.elapsed(),
+            });
         }
         commit_on_exit(&consumer, "ingest");
         Ok(())
@@ -247,23 +245,8 @@ impl Ingest {
 
     fn count(&self, c: Count) {
         match c {
-            Count::Ok(format, n) => {
-                self.metrics
-                    .records_consumed
-                    .with_label_values(&[format, "ok"])
-                    .inc();
-                self.metrics
-                    .events_normalised
-                    .with_label_values(&[format])
-                    .inc_by(n as u64);
-            }
-            Count::Dlq(format, reason) => {
-                self.metrics
-                    .records_consumed
-                    .with_label_values(&[format, "dlq"])
-                    .inc();
-                self.metrics.dlq_records.with_label_values(&[reason]).inc();
-            }
+            Count::Ok(format, events) => self.metrics.emit(RecordIngested { format, events }),
+            Count::Dlq(format, reason) => self.metrics.emit(RecordDeadLettered { format, reason }),
         }
     }
 }

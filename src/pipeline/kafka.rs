@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, KafkaConfig};
 use crate::telemetry::Metrics;
+use crate::telemetry::events::{ConsumerLag, ProduceRetried};
 
 use super::PipelineError;
 
@@ -157,10 +158,11 @@ impl ClientContext for LagContext {
                 } else {
                     part.hi_offset - part.lo_offset.max(0)
                 };
-                self.metrics
-                    .consumer_lag
-                    .with_label_values(&[topic.as_str(), &p.to_string()])
-                    .set(lag.max(0));
+                self.metrics.emit(ConsumerLag {
+                    topic,
+                    partition: *p,
+                    lag,
+                });
             }
         }
     }
@@ -245,8 +247,10 @@ pub async fn send_all(
         let mut failed = Vec::new();
         for (r, res) in pending.iter().zip(results) {
             if let Err((e, _)) = res {
-                tracing::warn!(topic = %r.topic, error = %e, "broker did not acknowledge a record; sending it again");
-                metrics.produce_retries.with_label_values(&[&r.topic]).inc();
+                metrics.emit(ProduceRetried {
+                    topic: &r.topic,
+                    error: &e,
+                });
                 failed.push(*r);
             }
         }

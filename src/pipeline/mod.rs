@@ -15,14 +15,14 @@ mod correlate;
 mod ingest;
 pub mod kafka;
 pub mod records;
-pub mod service_model;
+pub mod topology_refresh;
 pub mod view;
 
 pub use records::{EventsRecord, RoutedEvent, partition_of};
 pub use view::View;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -85,14 +85,14 @@ pub async fn run(
     // The service model: the topology file, or with a Backstage catalog, both, refreshed.
     let (model_tx, model) = tokio::sync::watch::channel(settings.topology.clone());
     if cfg.backstage.enabled() {
-        let client = service_model::client(&cfg.backstage);
-        let first = service_model::first(&client, &settings, &metrics).await;
+        let client = topology_refresh::client(&cfg.backstage);
+        let first = topology_refresh::first(&client, &settings, &metrics).await;
         let last = first.map(|(file, topo)| {
             metrics.business.set_topology(&topo);
             let _ = model_tx.send(Arc::new(topo));
             file
         });
-        tokio::spawn(service_model::refresh(
+        tokio::spawn(topology_refresh::refresh(
             client,
             settings.clone(),
             metrics.clone(),
@@ -224,9 +224,4 @@ pub(crate) fn commit_on_exit(consumer: &StreamConsumer<LagContext>, stage: &str)
         Err(KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => {}
         Err(e) => tracing::warn!(stage, error = %e, "cannot commit offsets on shutdown"),
     }
-}
-
-/// Elapsed seconds since `start`, for the batch histogram.
-fn secs(start: Instant) -> f64 {
-    start.elapsed().as_secs_f64()
 }

@@ -15,52 +15,52 @@ use crate::topology::Topology;
 pub struct Metrics {
     pub registry: Registry,
     /// Raw records consumed by the ingest stage, by detected format and result (`ok`, `dlq`).
-    pub records_consumed: IntCounterVec,
+    pub(super) records_consumed: IntCounterVec,
     /// Events normalised from raw records, by format.
-    pub events_normalised: IntCounterVec,
+    pub(super) events_normalised: IntCounterVec,
     /// Raw records sent to the DLQ, by reason.
-    pub dlq_records: IntCounterVec,
+    pub(super) dlq_records: IntCounterVec,
     /// Events applied by the correlate stage, by outcome.
-    pub events_correlated: IntCounterVec,
+    pub(super) events_correlated: IntCounterVec,
     /// Events suppressed by a silence, maintenance window or inhibition rule, by reason.
-    pub events_suppressed: IntCounterVec,
+    pub(super) events_suppressed: IntCounterVec,
     /// Alerts whose events are being suppressed (remembered so they stay visible).
-    pub alerts_suppressed: IntGauge,
-    pub alerts_active: IntGauge,
-    pub incidents_open: IntGaugeVec,
-    pub capability_open_incidents: IntGaugeVec,
-    pub incidents_opened: IntCounterVec,
-    pub incidents_resolved: IntCounterVec,
-    pub incident_versions: IntCounter,
-    pub rfcs_published: IntCounterVec,
+    pub(super) alerts_suppressed: IntGauge,
+    pub(super) alerts_active: IntGauge,
+    pub(super) incidents_open: IntGaugeVec,
+    pub(super) capability_open_incidents: IntGaugeVec,
+    pub(super) incidents_opened: IntCounterVec,
+    pub(super) incidents_resolved: IntCounterVec,
+    pub(super) incident_versions: IntCounter,
+    pub(super) rfcs_published: IntCounterVec,
     /// Seconds from a raw record entering Kafka to the incident record it caused being
     /// acknowledged by the broker.
-    pub event_to_incident: Histogram,
-    pub batch_seconds: HistogramVec,
-    pub consumer_lag: IntGaugeVec,
-    pub produce_retries: IntCounterVec,
-    pub records_undecodable: IntCounter,
-    pub state_evictions: IntCounterVec,
-    pub state_restores: IntCounter,
-    pub checkpoints: IntCounter,
-    pub checkpoint_bytes: Histogram,
-    pub partitions_owned: IntGauge,
-    pub input_gaps: IntCounter,
+    pub(super) event_to_incident: Histogram,
+    pub(super) batch_seconds: HistogramVec,
+    pub(super) consumer_lag: IntGaugeVec,
+    pub(super) produce_retries: IntCounterVec,
+    pub(super) records_undecodable: IntCounter,
+    pub(super) state_evictions: IntCounterVec,
+    pub(super) state_restores: IntCounter,
+    pub(super) checkpoints: IntCounter,
+    pub(super) checkpoint_bytes: Histogram,
+    pub(super) partitions_owned: IntGauge,
+    pub(super) input_gaps: IntCounter,
     /// Business impact: capability and service health, MTTD/MTTA/MTTR, cost.
     pub business: super::business::BusinessMetrics,
     /// Deliveries to ITSM and paging tools, by connector and outcome (delivered, retried,
     /// dead_lettered, skipped).
-    pub deliveries: IntCounterVec,
+    pub(super) deliveries: IntCounterVec,
     /// Seconds per delivery attempt, by connector.
-    pub delivery_seconds: HistogramVec,
+    pub(super) delivery_seconds: HistogramVec,
     /// Delivery attempts that failed and are retried, by connector.
-    pub delivery_retries: IntCounterVec,
+    pub(super) delivery_retries: IntCounterVec,
     /// Records the delivery stage read but has not finished delivering.
-    pub delivery_backlog: IntGauge,
+    pub(super) delivery_backlog: IntGauge,
     /// Open security incidents by ATT&CK tactic reached and severity.
-    pub security_incidents_open: IntGaugeVec,
+    pub(super) security_incidents_open: IntGaugeVec,
     /// Security events received by the correlate stage, by tool.
-    pub security_events: IntCounterVec,
+    pub(super) security_events: IntCounterVec,
 }
 
 /// Every severity, for label sets.
@@ -369,13 +369,6 @@ impl Metrics {
         self.delivery_retries.with_label_values(&[name]);
     }
 
-    /// Counts one security event of `source`; a source that is no input format (a native
-    /// event's free-form `source`) counts as `other`, so the label set stays fixed.
-    pub fn count_security_event(&self, source: &str) {
-        let tool = crate::ingest::Format::from_name(source).map_or("other", |f| f.as_str());
-        self.security_events.with_label_values(&[tool]).inc();
-    }
-
     /// Sets the security gauges: every tactic of the built-in table (and `none`) × severity.
     pub fn set_security_summary(&self, s: &SecuritySummary) {
         let tactics = attack::TACTICS.iter().map(|t| t.id).chain(["none"]);
@@ -409,6 +402,34 @@ impl Metrics {
                 .with_label_values(&[c])
                 .set(n as i64);
         }
+    }
+
+    /// Events applied by the correlate stage so far, all outcomes together.
+    pub fn events_correlated_total(&self) -> u64 {
+        use prometheus::core::Collector;
+        self.events_correlated
+            .collect()
+            .iter()
+            .flat_map(|f| f.get_metric())
+            .map(|s| s.get_counter().get_value() as u64)
+            .sum()
+    }
+
+    /// Deliveries to `connector` that ended with `outcome` (and, for `retried`, the retries).
+    pub fn deliveries(&self, connector: &str, outcome: &str) -> u64 {
+        self.deliveries
+            .with_label_values(&[connector, outcome])
+            .get()
+    }
+
+    /// Delivery attempts to `connector` that failed and were retried.
+    pub fn delivery_retries(&self, connector: &str) -> u64 {
+        self.delivery_retries.with_label_values(&[connector]).get()
+    }
+
+    /// How many events partitions this instance owns.
+    pub fn set_partitions_owned(&self, n: usize) {
+        self.partitions_owned.set(n as i64);
     }
 
     /// The registry in Prometheus text format.

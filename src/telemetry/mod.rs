@@ -3,6 +3,7 @@
 //! about metrics.
 
 mod business;
+pub mod events;
 mod health;
 mod metrics;
 

@@ -1,6 +1,6 @@
 //! The Backstage software catalog as a service-model source: catalog entities (as its HTTP API
 //! returns them) → a [`TopologyFile`], merged under the topology file (the file wins). Pure:
-//! fetching is the shell's (`pipeline::service_model`).
+//! fetching is the shell's (`pipeline::topology_refresh`).
 //!
 //! Mapping:
 //! - `Component` and `Resource` → services; `spec.dependsOn` and `dependsOn` relations →
@@ -281,7 +281,7 @@ mod tests {
     pub const PAGE: &str = include_str!("../../tests/fixtures/backstage/entities.json");
 
     #[test]
-    fn components_resources_systems_and_domains_become_the_service_model() {
+    fn components_resources_systems_and_domains_become_the_topology_refresh() {
         let page: Page = serde_json::from_str(PAGE).unwrap();
         let (f, warnings) = to_topology(&page.items);
         let shipping = &f.capabilities["shipping"];

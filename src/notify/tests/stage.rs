@@ -25,10 +25,7 @@ fn stage(cfg: &NotifyConfig, brokers: &str) -> Notify {
 }
 
 fn deliveries(n: &Notify, connector: &str, outcome: &str) -> u64 {
-    n.metrics
-        .deliveries
-        .with_label_values(&[connector, outcome])
-        .get()
+    n.metrics.deliveries(connector, outcome)
 }
 
 /// Answers 429 with `Retry-After: 2` to the first request, then accepts.
@@ -64,13 +61,7 @@ async fn a_429_with_retry_after_is_waited_out_before_the_next_attempt() {
     );
     assert_eq!(deliveries(&n, "hook", "retried"), 1);
     assert_eq!(deliveries(&n, "hook", "delivered"), 1);
-    assert_eq!(
-        n.metrics
-            .delivery_retries
-            .with_label_values(&["hook"])
-            .get(),
-        1
-    );
+    assert_eq!(n.metrics.delivery_retries("hook"), 1);
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{BackstageConfig, ConfigError};
 use crate::engine::Settings;
 use crate::telemetry::Metrics;
+use crate::telemetry::events::TopologyRefreshed;
 use crate::topology::backstage::{self, Entity, Page};
 use crate::topology::{Topology, TopologyFile};
 
@@ -169,12 +170,8 @@ pub async fn first(
     }
 }
 
-fn count(metrics: &Metrics, result: &str) {
-    metrics
-        .business
-        .topology_refreshes
-        .with_label_values(&["backstage", result])
-        .inc();
+fn count(metrics: &Metrics, result: &'static str) {
+    metrics.emit(TopologyRefreshed { result });
 }
 
 /// Reads the model every `backstage.refresh_interval` until `shutdown`, sending each model that

@@ -1,0 +1,393 @@
+//! Named telemetry events, in the manner of vector's `internal_events`: each thing worth counting
+//! is one type, and emitting it logs (where a person should hear of it) and bumps its metrics
+//! together, with fixed label sets. The stages say what happened
+//! (`metrics.emit(RecordDeadLettered { .. })`); which series that moves is decided here only.
+
+use std::time::Duration;
+
+use crate::correlate::{Evicted, Outcome};
+use crate::engine::Milestone;
+use crate::model::{IncidentStatus, Output};
+use crate::suppress::SuppressReason;
+
+use super::Metrics;
+
+/// Something that happened in the shell, to be logged and counted.
+pub trait TelemetryEvent {
+    fn emit(self, m: &Metrics);
+}
+
+impl Metrics {
+    /// Logs and counts `event`.
+    pub fn emit(&self, event: impl TelemetryEvent) {
+        event.emit(self);
+    }
+}
+
+/// The ingest stage turned one raw record into events (counted once the broker has them).
+#[derive(Debug)]
+pub struct RecordIngested {
+    pub format: &'static str,
+    pub events: usize,
+}
+
+impl TelemetryEvent for RecordIngested {
+    fn emit(self, m: &Metrics) {
+        m.records_consumed
+            .with_label_values(&[self.format, "ok"])
+            .inc();
+        m.events_normalised
+            .with_label_values(&[self.format])
+            .inc_by(self.events as u64);
+    }
+}
+
+/// The ingest stage wrote a raw record it could not read to the DLQ.
+#[derive(Debug)]
+pub struct RecordDeadLettered {
+    /// The detected format, or `unknown`.
+    pub format: &'static str,
+    pub reason: &'static str,
+}
+
+impl TelemetryEvent for RecordDeadLettered {
+    fn emit(self, m: &Metrics) {
+        m.records_consumed
+            .with_label_values(&[self.format, "dlq"])
+            .inc();
+        m.dlq_records.with_label_values(&[self.reason]).inc();
+    }
+}
+
+/// A stage finished one batch (its outputs acknowledged).
+#[derive(Debug)]
+pub struct BatchProcessed {
+    pub stage: &'static str,
+    pub elapsed: Duration,
+}
+
+impl TelemetryEvent for BatchProcessed {
+    fn emit(self, m: &Metrics) {
+        m.batch_seconds
+            .with_label_values(&[self.stage])
+            .observe(self.elapsed.as_secs_f64());
+    }
+}
+
+/// The broker did not acknowledge a record; it is sent again.
+#[derive(Debug)]
+pub struct ProduceRetried<'a> {
+    pub topic: &'a str,
+    pub error: &'a dyn std::error::Error,
+}
+
+impl TelemetryEvent for ProduceRetried<'_> {
+    fn emit(self, m: &Metrics) {
+        tracing::warn!(topic = %self.topic, error = %self.error, "broker did not acknowledge a record; sending it again");
+        m.produce_retries.with_label_values(&[self.topic]).inc();
+    }
+}
+
+/// The consumer lag of one partition, from librdkafka's statistics.
+#[derive(Debug)]
+pub struct ConsumerLag<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub lag: i64,
+}
+
+impl TelemetryEvent for ConsumerLag<'_> {
+    fn emit(self, m: &Metrics) {
+        m.consumer_lag
+            .with_label_values(&[self.topic, &self.partition.to_string()])
+            .set(self.lag.max(0));
+    }
+}
+
+/// Input between a partition's checkpoint and the consumer's position is gone (deleted by
+/// retention): the stage continues from the consumer's position.
+#[derive(Debug)]
+pub struct InputGap {
+    pub partition: i32,
+    pub expected: i64,
+    pub got: i64,
+}
+
+impl TelemetryEvent for InputGap {
+    fn emit(self, m: &Metrics) {
+        tracing::warn!(
+            partition = self.partition,
+            expected = self.expected,
+            got = self.got,
+            "input between the checkpoint and the consumer position is gone; continuing from the consumer position"
+        );
+        m.input_gaps.inc();
+    }
+}
+
+/// A record on the events topic that is not a d2c events record; skipped.
+#[derive(Debug)]
+pub struct RecordUndecodable<'a> {
+    pub partition: i32,
+    pub offset: i64,
+    pub error: &'a dyn std::error::Error,
+}
+
+impl TelemetryEvent for RecordUndecodable<'_> {
+    fn emit(self, m: &Metrics) {
+        tracing::warn!(partition = self.partition, offset = self.offset, error = %self.error, "record on the events topic is not a d2c events record; skipped");
+        m.records_undecodable.inc();
+    }
+}
+
+/// The correlate stage received a security event of `source` (a source that is no input format,
+/// a native event's free-form `source`, counts as `other`, so the label set stays fixed).
+#[derive(Debug)]
+pub struct SecurityEventReceived<'a> {
+    pub source: &'a str,
+}
+
+impl TelemetryEvent for SecurityEventReceived<'_> {
+    fn emit(self, m: &Metrics) {
+        let tool = crate::ingest::Format::from_name(self.source).map_or("other", |f| f.as_str());
+        m.security_events.with_label_values(&[tool]).inc();
+    }
+}
+
+/// What the events of one batch did, by outcome (indexed like [`Outcome::ALL`]): counted once
+/// per batch, not with a label lookup per event.
+#[derive(Debug)]
+pub struct EventsCorrelated<'a> {
+    pub counts: &'a [u64; Outcome::ALL.len()],
+}
+
+impl TelemetryEvent for EventsCorrelated<'_> {
+    fn emit(self, m: &Metrics) {
+        for (outcome, n) in Outcome::ALL.iter().zip(self.counts) {
+            if *n > 0 {
+                m.events_correlated
+                    .with_label_values(&[outcome.as_str()])
+                    .inc_by(*n);
+            }
+        }
+    }
+}
+
+/// An event matched a silence, maintenance window or inhibition rule.
+#[derive(Debug)]
+pub struct EventSuppressed {
+    pub reason: SuppressReason,
+}
+
+impl TelemetryEvent for EventSuppressed {
+    fn emit(self, m: &Metrics) {
+        m.events_suppressed
+            .with_label_values(&[self.reason.as_str()])
+            .inc();
+    }
+}
+
+/// The engine forgot state to stay within its caps.
+#[derive(Debug)]
+pub struct StateEvicted<'a> {
+    pub evicted: &'a Evicted,
+}
+
+impl TelemetryEvent for StateEvicted<'_> {
+    fn emit(self, m: &Metrics) {
+        let e = self.evicted;
+        if e.alerts == 0 && e.incidents.is_empty() {
+            return;
+        }
+        let c = &m.state_evictions;
+        c.with_label_values(&["alert"]).inc_by(e.alerts);
+        c.with_label_values(&["incident"])
+            .inc_by(e.incidents.len() as u64 - e.open_incidents);
+        c.with_label_values(&["open_incident"])
+            .inc_by(e.open_incidents);
+    }
+}
+
+/// A control record (a silence) was refused by the engine.
+#[derive(Debug)]
+pub struct ControlRefused<'a> {
+    pub partition: i32,
+    pub offset: i64,
+    pub reason: &'a str,
+}
+
+impl TelemetryEvent for ControlRefused<'_> {
+    fn emit(self, _m: &Metrics) {
+        tracing::warn!(
+            partition = self.partition,
+            offset = self.offset,
+            reason = self.reason,
+            "control record refused"
+        );
+    }
+}
+
+/// A partition's state was restored (from its newest checkpoint, or empty without one).
+#[derive(Debug)]
+pub struct StateRestored {
+    pub partition: i32,
+    /// The checkpoint's watermark and incident count, when there was one.
+    pub checkpoint: Option<(i64, usize)>,
+    pub elapsed: Duration,
+}
+
+impl TelemetryEvent for StateRestored {
+    fn emit(self, m: &Metrics) {
+        match self.checkpoint {
+            Some((watermark, incidents)) => tracing::info!(
+                partition = self.partition,
+                watermark,
+                incidents,
+                millis = self.elapsed.as_millis() as u64,
+                "state restored from checkpoint"
+            ),
+            None => tracing::info!(
+                partition = self.partition,
+                "no checkpoint; starting with empty state"
+            ),
+        }
+        m.state_restores.inc();
+    }
+}
+
+/// A checkpoint of `bytes` was acknowledged by the broker.
+#[derive(Debug)]
+pub struct CheckpointWritten {
+    pub bytes: usize,
+}
+
+impl TelemetryEvent for CheckpointWritten {
+    fn emit(self, m: &Metrics) {
+        m.checkpoints.inc();
+        m.checkpoint_bytes.observe(self.bytes as f64);
+    }
+}
+
+/// Output records of one batch acknowledged by the broker, each with the timestamp (ms) of the
+/// raw record that caused it, for the latency from a raw event entering Kafka to its incident.
+#[derive(Debug)]
+pub struct OutputsPublished<'a> {
+    pub outputs: &'a [(Output, Option<i64>)],
+    /// Wall-clock time of the acknowledgement, in ms since the epoch.
+    pub now_ms: i64,
+}
+
+impl TelemetryEvent for OutputsPublished<'_> {
+    fn emit(self, m: &Metrics) {
+        for (o, ts) in self.outputs {
+            match o {
+                Output::Incident(i) => {
+                    m.incident_versions.inc();
+                    let p = i.priority.as_str();
+                    if i.version == 1 {
+                        m.incidents_opened.with_label_values(&[p]).inc();
+                    }
+                    if i.status == IncidentStatus::Resolved {
+                        m.incidents_resolved.with_label_values(&[p]).inc();
+                    }
+                    if let Some(ts) = ts {
+                        let secs = (self.now_ms - ts).max(0) as f64 / 1000.0;
+                        m.event_to_incident.observe(secs);
+                    }
+                }
+                Output::Change(r) => {
+                    m.rfcs_published
+                        .with_label_values(&[r.category.as_str()])
+                        .inc();
+                }
+                Output::Dlq(_) => {}
+            }
+        }
+    }
+}
+
+/// Milestones of incidents (opened, acknowledged, resolved) the engines passed: MTTD, MTTA and
+/// MTTR, measured to the wall clock `now` for detection.
+#[derive(Debug)]
+pub struct MilestonesReached<'a> {
+    pub milestones: &'a [Milestone],
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+impl TelemetryEvent for MilestonesReached<'_> {
+    fn emit(self, m: &Metrics) {
+        for milestone in self.milestones {
+            m.business.observe(milestone, self.now);
+        }
+    }
+}
+
+/// One attempt to deliver a record to a tool took `elapsed`.
+#[derive(Debug)]
+pub struct DeliveryAttempted<'a> {
+    pub connector: &'a str,
+    pub elapsed: Duration,
+}
+
+impl TelemetryEvent for DeliveryAttempted<'_> {
+    fn emit(self, m: &Metrics) {
+        m.delivery_seconds
+            .with_label_values(&[self.connector])
+            .observe(self.elapsed.as_secs_f64());
+    }
+}
+
+/// A record's delivery to a tool ended (`delivered`, `skipped`, `dead_lettered`) or is retried
+/// (`retried`, which also counts a retry).
+#[derive(Debug)]
+pub struct DeliveryFinished<'a> {
+    pub connector: &'a str,
+    pub outcome: &'static str,
+}
+
+impl TelemetryEvent for DeliveryFinished<'_> {
+    fn emit(self, m: &Metrics) {
+        m.deliveries
+            .with_label_values(&[self.connector, self.outcome])
+            .inc();
+        if self.outcome == "retried" {
+            m.delivery_retries
+                .with_label_values(&[self.connector])
+                .inc();
+        }
+    }
+}
+
+/// Records the delivery stage has read but not finished: `Reset` when it starts, `Read` per
+/// batch, `Done` per record finished.
+#[derive(Debug)]
+pub enum DeliveryBacklog {
+    Reset,
+    Read(usize),
+    Done,
+}
+
+impl TelemetryEvent for DeliveryBacklog {
+    fn emit(self, m: &Metrics) {
+        match self {
+            DeliveryBacklog::Reset => m.delivery_backlog.set(0),
+            DeliveryBacklog::Read(n) => m.delivery_backlog.add(n as i64),
+            DeliveryBacklog::Done => m.delivery_backlog.dec(),
+        }
+    }
+}
+
+/// A read of the service model from the Backstage catalog ended (`ok` or `failed`).
+#[derive(Debug)]
+pub struct TopologyRefreshed {
+    pub result: &'static str,
+}
+
+impl TelemetryEvent for TopologyRefreshed {
+    fn emit(self, m: &Metrics) {
+        m.business
+            .topology_refreshes
+            .with_label_values(&["backstage", self.result])
+            .inc();
+    }
+}
