@@ -20,7 +20,8 @@ pub use incident::{
 pub use labels::Labels;
 pub use output::{DlqRecord, Output};
 pub use rfc::{
-    Approval, Containment, ContainmentAction, Decision, DecisionStatus, Rfc, RfcCategory, Risk,
+    Approval, Containment, ContainmentAction, Decision, DecisionStatus, Rfc, RfcCategory,
+    RfcStatus, Risk,
 };
 pub use security::{Entities, SecurityInfo, Stage};
 pub use time::{deserialize as deserialize_time, format_rfc3339, parse_rfc3339};

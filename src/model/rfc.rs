@@ -76,6 +76,64 @@ pub struct Rfc {
     pub containment: Option<Containment>,
 }
 
+/// Where an RFC stands in its lifecycle (IT4IT Change): proposed → approved | rejected →
+/// implementing → implemented | failed → successful | unsuccessful (verified by the incident
+/// resolving, or not), or withdrawn when its incident no longer needs it. Each step is a new
+/// version of the RFC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RfcStatus {
+    Proposed,
+    Approved,
+    Rejected,
+    Implementing,
+    Implemented,
+    Failed,
+    Successful,
+    Unsuccessful,
+    Withdrawn,
+}
+
+impl RfcStatus {
+    pub const ALL: [RfcStatus; 9] = [
+        RfcStatus::Proposed,
+        RfcStatus::Approved,
+        RfcStatus::Rejected,
+        RfcStatus::Implementing,
+        RfcStatus::Implemented,
+        RfcStatus::Failed,
+        RfcStatus::Successful,
+        RfcStatus::Unsuccessful,
+        RfcStatus::Withdrawn,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RfcStatus::Proposed => "proposed",
+            RfcStatus::Approved => "approved",
+            RfcStatus::Rejected => "rejected",
+            RfcStatus::Implementing => "implementing",
+            RfcStatus::Implemented => "implemented",
+            RfcStatus::Failed => "failed",
+            RfcStatus::Successful => "successful",
+            RfcStatus::Unsuccessful => "unsuccessful",
+            RfcStatus::Withdrawn => "withdrawn",
+        }
+    }
+
+    /// Whether nothing more happens to an RFC in this status.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            RfcStatus::Rejected
+                | RfcStatus::Failed
+                | RfcStatus::Successful
+                | RfcStatus::Unsuccessful
+                | RfcStatus::Withdrawn
+        )
+    }
+}
+
 /// Approved or rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
