@@ -35,19 +35,26 @@
 //!
 //! Ids are `INC-` and 12 hex digits of a hash of the first detection's key and time, as for
 //! operational incidents.
+//!
+//! This file holds the state and [`observe`]; `lifecycle` the timers, acknowledgement and
+//! eviction; `incident` the incident record built from the state, with its severity and
+//! priority.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Evicted, Outcome};
+use super::Outcome;
 use crate::config::SecurityConfig;
 use crate::model::attack;
-use crate::model::{
-    AlertRef, Entities, Event, Impact, Incident, IncidentStatus, Labels, Priority, SecurityInfo,
-    Severity, StableHasher, Stage, Status, stable_hash,
-};
+use crate::model::{AlertRef, Event, IncidentStatus, Labels, StableHasher, Status, stable_hash};
+
+mod incident;
+mod lifecycle;
+
+pub use incident::{incident, priority, severity};
+pub use lifecycle::{acknowledge, evict, run_timers};
 
 /// Accounts every host has: grouping on them would chain unrelated attacks.
 pub const SHARED_USERS: [&str; 9] = [
@@ -361,247 +368,4 @@ pub fn observe(state: &mut State, cfg: &SecurityConfig, ev: &Event) -> (Outcome,
         state.timers.insert((quiet, Timer::Quiet(id.clone())));
     }
     (outcome, vec![id])
-}
-
-/// Runs the timers due by `now`. Returns the incidents that closed (with the time they did)
-/// and those forgotten (no longer in the state).
-pub fn run_timers(
-    state: &mut State,
-    cfg: &SecurityConfig,
-    retention: std::time::Duration,
-    now: DateTime<Utc>,
-) -> Vec<(String, DateTime<Utc>)> {
-    let mut out = Vec::new();
-    while let Some(first) = state.timers.first().cloned() {
-        if first.0 > now {
-            break;
-        }
-        state.timers.remove(&first);
-        let (due, timer) = first;
-        match timer {
-            Timer::Quiet(id) => {
-                let Some(inc) = state.incidents.get(&id) else {
-                    continue;
-                };
-                if inc.status != IncidentStatus::Open
-                    || inc.last_event_at + dur(cfg.quiet_period) > due
-                {
-                    continue;
-                }
-                state.unindex(&id);
-                let inc = state.incidents.get_mut(&id).expect("checked above");
-                inc.status = IncidentStatus::Closed;
-                inc.closed_at = Some(due);
-                state
-                    .timers
-                    .insert((due + dur(retention), Timer::Forget(id.clone())));
-                out.push((id, due));
-            }
-            Timer::Forget(id) => {
-                state.unindex(&id);
-                if state.incidents.remove(&id).is_some() {
-                    out.push((id, due));
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Records an acknowledgement of incident `id`; `false` when it is unknown, closed or
-/// acknowledged already.
-pub fn acknowledge(state: &mut State, id: &str, by: &str, at: DateTime<Utc>) -> bool {
-    match state.incidents.get_mut(id) {
-        Some(inc) if inc.status == IncidentStatus::Open && inc.acknowledged.is_none() => {
-            inc.acknowledged = Some((at, by.to_owned()));
-            true
-        }
-        _ => false,
-    }
-}
-
-/// Keeps at most `max_incidents` security incidents: past it, forgets down to 90%, closed ones
-/// first (oldest first), then open ones (least recently active first).
-pub fn evict(state: &mut State, max_incidents: usize) -> Evicted {
-    let mut out = Evicted::default();
-    if state.incidents.len() <= max_incidents {
-        return out;
-    }
-    let goal = max_incidents - max_incidents / 10;
-    let mut order: Vec<(bool, DateTime<Utc>, String)> = state
-        .incidents
-        .values()
-        .map(|i| match i.closed_at {
-            Some(c) => (false, c, i.id.clone()),
-            None => (true, i.last_event_at, i.id.clone()),
-        })
-        .collect();
-    order.sort();
-    for (open, _, id) in order {
-        if state.incidents.len() <= goal {
-            break;
-        }
-        state.unindex(&id);
-        if let Some(inc) = state.incidents.remove(&id) {
-            out.alerts += inc.detections.len() as u64;
-            out.open_incidents += u64::from(open);
-            out.incidents.push(id);
-        }
-    }
-    out
-}
-
-/// The severity of an incident with these detections and this many stages; see the module
-/// docs.
-pub fn severity(worst: Severity, stages: usize) -> Severity {
-    match stages {
-        0 | 1 => worst,
-        2 => worst.min(Severity::Major),
-        _ => Severity::Critical,
-    }
-}
-
-/// The priority of an incident of `severity` with this many stages: 3 or more stages P1,
-/// 2 stages P2, else by severity (critical P2, major and minor P3, warning and info P4).
-pub fn priority(severity: Severity, stages: usize) -> Priority {
-    match stages {
-        0 | 1 => match severity {
-            Severity::Critical => Priority::P2,
-            Severity::Major | Severity::Minor => Priority::P3,
-            Severity::Warning | Severity::Info => Priority::P4,
-        },
-        2 => Priority::P2,
-        _ => Priority::P1,
-    }
-}
-
-/// The incident record of `inc` as of `time` (version 0: the engine numbers versions).
-pub fn incident(inc: &SecurityIncident, time: DateTime<Utc>) -> Incident {
-    let alerts: Vec<AlertRef> = inc
-        .order
-        .iter()
-        .filter_map(|k| inc.detections.get(k))
-        .map(|d| d.alert.clone())
-        .collect();
-    let mut stages: Vec<Stage> = inc
-        .stages
-        .iter()
-        .filter_map(|(id, seen)| {
-            let t = attack::tactic_by_id(id)?;
-            Some(Stage {
-                tactic_id: t.id.to_owned(),
-                tactic: t.name.to_owned(),
-                order: t.order,
-                first_seen: seen.first_seen,
-                techniques: seen.techniques.iter().cloned().collect(),
-            })
-        })
-        .collect();
-    stages.sort_by_key(|a| (a.first_seen, a.order));
-    let mut entities = EntitySets::default();
-    let mut tools = BTreeSet::new();
-    for a in &alerts {
-        entities.add(&a.labels);
-        tools.insert(a.source.clone());
-    }
-    let mut techniques: BTreeSet<String> = inc.other_techniques.clone();
-    for s in &stages {
-        techniques.extend(s.techniques.iter().cloned());
-    }
-    let worst = alerts
-        .iter()
-        .map(|a| a.severity)
-        .min()
-        .unwrap_or(Severity::Info);
-    let severity = severity(worst, stages.len());
-    let priority = priority(severity, stages.len());
-    let entities = entities.into_entities();
-    let subject = entities
-        .hosts
-        .first()
-        .or(entities.ips.first())
-        .or(entities.users.first())
-        .cloned()
-        .unwrap_or_else(|| "unknown entity".to_owned());
-    let title = if stages.is_empty() {
-        let first = alerts.first().map_or("detection", |a| a.name.as_str());
-        match alerts.len() {
-            0 | 1 => format!("Attack on {subject}: {first}"),
-            n => format!("Attack on {subject}: {first} and {} more detections", n - 1),
-        }
-    } else {
-        let path: Vec<&str> = stages.iter().map(|s| s.tactic.as_str()).collect();
-        format!("Attack on {subject}: {}", path.join(" → "))
-    };
-    Incident {
-        id: inc.id.clone(),
-        version: 0,
-        status: inc.status,
-        severity,
-        priority,
-        title,
-        opened_at: inc.opened_at,
-        updated_at: time.max(inc.opened_at),
-        resolved_at: None,
-        closed_at: inc.closed_at,
-        acknowledged_at: inc.acknowledged.as_ref().map(|(t, _)| *t),
-        acknowledged_by: inc.acknowledged.as_ref().map(|(_, by)| by.clone()),
-        reopened: 0,
-        merged_into: None,
-        root_cause: None,
-        related_changes: Vec::new(),
-        failing_services: Vec::new(),
-        services: Vec::new(),
-        capabilities: Vec::new(),
-        // Security incidents are not mapped to services (see README "Not done yet").
-        impact: Impact::default(),
-        event_count: inc.event_count,
-        alerts,
-        security: Some(SecurityInfo {
-            stages,
-            entities,
-            techniques: techniques.into_iter().collect(),
-            tools: tools.into_iter().collect(),
-        }),
-    }
-}
-
-#[derive(Default)]
-struct EntitySets {
-    hosts: BTreeSet<String>,
-    users: BTreeSet<String>,
-    ips: BTreeSet<String>,
-    source_ips: BTreeSet<String>,
-    containers: BTreeSet<String>,
-    processes: BTreeSet<String>,
-}
-
-impl EntitySets {
-    fn add(&mut self, labels: &Labels) {
-        let put = |set: &mut BTreeSet<String>, key: &str| {
-            if let Some(v) = labels.get(key) {
-                set.insert(v.to_owned());
-            }
-        };
-        put(&mut self.hosts, "host");
-        put(&mut self.users, "user");
-        put(&mut self.ips, "src_ip");
-        put(&mut self.ips, "dest_ip");
-        put(&mut self.ips, "host_ip");
-        put(&mut self.source_ips, "src_ip");
-        put(&mut self.containers, "container");
-        put(&mut self.processes, "process");
-    }
-
-    fn into_entities(self) -> Entities {
-        let v = |s: BTreeSet<String>| s.into_iter().collect();
-        Entities {
-            hosts: v(self.hosts),
-            users: v(self.users),
-            ips: v(self.ips),
-            source_ips: v(self.source_ips),
-            containers: v(self.containers),
-            processes: v(self.processes),
-        }
-    }
 }

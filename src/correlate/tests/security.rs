@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 
-use super::Outcome;
-use super::security::{self, State};
 use crate::config::SecurityConfig;
+use crate::correlate::Outcome;
+use crate::correlate::security::{self, State};
 use crate::model::{Category, Event, IncidentStatus, Priority, Severity, Status};
 
 fn at(secs: i64) -> DateTime<Utc> {

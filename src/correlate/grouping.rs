@@ -1,0 +1,157 @@
+//! Grouping of alerts into incidents, after dedup: a new or re-firing alert joins the earliest
+//! open incident of its domain within the time window, with the same group-by labels and linked
+//! by topology, or opens one; incidents it links are merged into the earliest.
+
+use chrono::{DateTime, Utc};
+
+use super::Outcome;
+use super::changes::link_changes;
+use super::state::{Group, State, Timer, dur};
+use crate::config::CorrelationConfig;
+use crate::model::{AlertRef, IncidentStatus, Labels, StableHasher, stable_hash};
+use crate::topology::Topology;
+
+/// The domain an alert correlates in: its service's, or its CI's when no service claims it.
+/// `None` when it has neither (it can only ever be alone).
+pub(super) fn alert_domain(
+    topo: &Topology,
+    service: Option<&str>,
+    ci: Option<&str>,
+) -> Option<String> {
+    match (service, ci) {
+        (Some(s), _) => topo.service_domain(s).map(str::to_string),
+        (None, Some(ci)) => Some(format!("ci:{ci}")),
+        (None, None) => None,
+    }
+}
+
+/// The values of the group-by labels, as one string.
+fn group_key(labels: &Labels, group_by: &[String]) -> String {
+    if group_by.is_empty() {
+        return String::new();
+    }
+    let mut h = StableHasher::default();
+    for l in group_by {
+        h.part_of(&[l, "=", labels.get(l).unwrap_or("")]);
+    }
+    h.hex()
+}
+
+/// Whether two alerts may share an incident by topology: the same service or services that
+/// depend on one another, or, without services, the same CI.
+fn linked(topo: &Topology, a: &AlertRef, b: &AlertRef) -> bool {
+    match (&a.service, &b.service) {
+        (Some(x), Some(y)) => topo.linked(x, y),
+        (None, None) => a.ci.is_some() && a.ci == b.ci,
+        _ => false,
+    }
+}
+
+/// Puts a firing alert into the earliest open incident it correlates with, or opens one. When
+/// it correlates with several, they are merged into the earliest: its alert links them.
+pub(super) fn attach(
+    state: &mut State,
+    topo: &Topology,
+    cfg: &CorrelationConfig,
+    fingerprint: &str,
+    time: DateTime<Utc>,
+) -> (Outcome, Vec<String>) {
+    let alert = &state.alerts[fingerprint].alert;
+    let window = dur(cfg.window_for(&alert.source));
+    let key = group_key(&alert.labels, cfg.group_by_for(&alert.source));
+    let domain = alert_domain(topo, alert.service.as_deref(), alert.ci.as_deref());
+    let mut candidates: Vec<(DateTime<Utc>, String)> = domain
+        .as_ref()
+        .and_then(|d| state.open.get(d))
+        .into_iter()
+        .flatten()
+        .filter_map(|id| state.groups.get(id))
+        .filter(|g| time - g.last_event_at <= window && g.opened_at - time <= window)
+        // An incident whose alerts all resolved is only waiting out its hold: new alerts do
+        // not join it (its own alerts firing again do, through `observe`).
+        .filter(|g| g.resolving_since.is_none())
+        .filter(|g| g.group_key == key)
+        .filter(|g| {
+            g.alerts
+                .iter()
+                .filter_map(|f| state.alerts.get(f))
+                .any(|other| linked(topo, alert, &other.alert))
+        })
+        .map(|g| (g.opened_at, g.id.clone()))
+        .collect();
+    candidates.sort();
+    let mut touched = Vec::new();
+    let (outcome, id) = match candidates.first() {
+        Some((_, id)) => (Outcome::Joined, id.clone()),
+        None => {
+            let id = format!(
+                "INC-{}",
+                &stable_hash(&[fingerprint, &time.timestamp_millis().to_string()])[..12]
+            );
+            state.groups.insert(
+                id.clone(),
+                Group {
+                    id: id.clone(),
+                    opened_at: time,
+                    last_event_at: time,
+                    status: IncidentStatus::Open,
+                    resolving_since: None,
+                    resolved_at: None,
+                    closed_at: None,
+                    reopened: 0,
+                    merged_into: None,
+                    acknowledged: None,
+                    alerts: Vec::new(),
+                    event_count: 0,
+                    domain: domain.clone().unwrap_or_default(),
+                    group_key: key,
+                    related_changes: Vec::new(),
+                },
+            );
+            if let Some(d) = domain {
+                state.open.entry(d).or_default().insert(id.clone());
+            }
+            (Outcome::Opened, id)
+        }
+    };
+    touched.push(id.clone());
+    let g = state.groups.get_mut(&id).expect("inserted or found above");
+    g.alerts.push(fingerprint.to_string());
+    g.event_count += 1;
+    g.last_event_at = g.last_event_at.max(time);
+    g.resolving_since = None;
+    state
+        .alerts
+        .get_mut(fingerprint)
+        .expect("inserted by caller")
+        .incident = Some(id.clone());
+    for (_, other) in candidates.iter().skip(1) {
+        merge(state, cfg, other, &id, time);
+        touched.push(other.clone());
+    }
+    link_changes(state, topo, cfg, &id);
+    (outcome, touched)
+}
+
+/// Moves the alerts of incident `from` into `into`; `from` is closed with `merged_into` set.
+fn merge(state: &mut State, cfg: &CorrelationConfig, from: &str, into: &str, time: DateTime<Utc>) {
+    let Some(g) = state.groups.get_mut(from) else {
+        return;
+    };
+    g.status = IncidentStatus::Closed;
+    g.closed_at = Some(time);
+    g.resolving_since = None;
+    g.merged_into = Some(into.to_string());
+    let (moved, events, domain) = (g.alerts.clone(), g.event_count, g.domain.clone());
+    state.close_index(&domain, from);
+    for f in &moved {
+        if let Some(a) = state.alerts.get_mut(f) {
+            a.incident = Some(into.to_string());
+        }
+    }
+    if let Some(target) = state.groups.get_mut(into) {
+        target.alerts.extend(moved);
+        target.event_count += events;
+    }
+    state.schedule(time + dur(cfg.retention), Timer::Forget(from.to_string()));
+}

@@ -1,0 +1,92 @@
+//! Root cause of an incident, asked by the engine when it builds an incident record: the
+//! deepest failing service by topology, or a redundancy group that lost too many members.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+
+use crate::model::RootCause;
+use crate::topology::Topology;
+
+/// The likely root cause among the failing services of one incident: a failing service none of
+/// whose own dependencies is failing (the deepest failure); ties go to the earliest alert, then
+/// to the name. `failing` maps each failing service to its earliest alert time.
+pub fn root_cause(topo: &Topology, failing: &BTreeMap<String, DateTime<Utc>>) -> Option<RootCause> {
+    if let Some(rc) = lost_redundancy(topo, failing) {
+        return Some(rc);
+    }
+    let deepest = failing
+        .iter()
+        .filter(|(s, _)| !failing.keys().any(|d| d != *s && topo.needs(s, d)))
+        .min_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)))?;
+    let symptoms: BTreeSet<&str> = failing
+        .keys()
+        .filter(|s| topo.needs(s, deepest.0))
+        .map(String::as_str)
+        .collect();
+    let reason = if failing.len() == 1 {
+        format!("{} is the only failing service", deepest.0)
+    } else if symptoms.is_empty() {
+        format!(
+            "{} alerted first among failing services with no failing dependency",
+            deepest.0
+        )
+    } else {
+        let verb = if symptoms.len() == 1 {
+            "depends"
+        } else {
+            "depend"
+        };
+        format!(
+            "{} has no failing dependency, and {} {verb} on it",
+            deepest.0,
+            symptoms.into_iter().collect::<Vec<_>>().join(", ")
+        )
+    };
+    Some(RootCause {
+        service: deepest.0.clone(),
+        reason,
+    })
+}
+
+/// A redundancy group whose failing members leave fewer working than it needs (both replicas of
+/// a pair): the group's service is the root cause, rather than whichever replica failed first.
+/// The earliest such group (by its first failing member), then by name.
+fn lost_redundancy(
+    topo: &Topology,
+    failing: &BTreeMap<String, DateTime<Utc>>,
+) -> Option<RootCause> {
+    let mut best: Option<(DateTime<Utc>, &str, Vec<&str>, usize)> = None;
+    for parent in failing.keys().flat_map(|s| topo.redundancy_parents(s)) {
+        let def = topo.service(parent)?;
+        let crate::topology::Requires::AtLeast(k) = def.requires else {
+            continue;
+        };
+        let down: Vec<&str> = def
+            .depends_on
+            .iter()
+            .filter(|d| failing.contains_key(*d))
+            .map(String::as_str)
+            .collect();
+        if def.depends_on.len() - down.len() >= k as usize {
+            continue;
+        }
+        let first = down.iter().filter_map(|d| failing.get(*d)).min()?;
+        if best
+            .as_ref()
+            .is_none_or(|(t, name, _, _)| (*first, parent) < (*t, *name))
+        {
+            best = Some((*first, parent, down, k as usize));
+        }
+    }
+    let (_, parent, down, k) = best?;
+    let n = topo.service(parent).map_or(0, |d| d.depends_on.len());
+    Some(RootCause {
+        service: parent.to_string(),
+        reason: format!(
+            "{parent} lost its redundancy: {} of its {n} redundant dependencies are failing ({}) and it needs {k}",
+            down.len(),
+            down.join(", ")
+        ),
+    })
+}

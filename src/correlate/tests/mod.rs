@@ -1,0 +1,4 @@
+//! Unit tests of `correlate`, one file per concern (the operational correlator is exercised
+//! through the engine's tests).
+
+mod security;
