@@ -1,12 +1,15 @@
 //! Tests of what all formats share: detection, limits, the error reasons, the fixtures in
 //! `tests/fixtures/ingest/`, and that no input makes `parse` panic.
 
+mod formats;
+mod security;
+
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::json;
 
 use super::*;
-use crate::model::Severity;
+use crate::model::{Category, Severity, Status};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!(

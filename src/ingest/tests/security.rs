@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
 
 use super::*;
-use crate::model::Severity;
+use crate::model::{Category, Severity, Status};
 
 fn fixture(name: &str) -> String {
     let path = format!(

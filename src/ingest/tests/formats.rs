@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
 
 use super::*;
-use crate::model::{Severity, stable_hash};
+use crate::model::{Category, Severity, Status, stable_hash};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!(
