@@ -30,8 +30,6 @@ mod outcome;
 mod root_cause;
 pub mod security;
 mod state;
-#[cfg(test)]
-mod tests;
 
 pub use alerts::{fingerprint_for, observe};
 pub use changes::MAX_CHANGES_PER_DOMAIN;
@@ -39,3 +37,6 @@ pub use lifecycle::{Evicted, acknowledge, evict, run_timers};
 pub use outcome::Outcome;
 pub use root_cause::root_cause;
 pub use state::{AlertState, Group, State, Timer};
+
+#[cfg(test)]
+mod tests;

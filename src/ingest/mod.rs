@@ -56,8 +56,6 @@ mod otel;
 mod pagerduty;
 mod payload;
 mod suricata;
-#[cfg(test)]
-mod tests;
 mod wazuh;
 mod zabbix;
 
@@ -160,3 +158,6 @@ fn read<'r>(raw: &'r [u8], limits: &Limits) -> Result<(&'r str, Top), IngestErro
     })?;
     Ok((text, top))
 }
+
+#[cfg(test)]
+mod tests;

@@ -25,9 +25,6 @@ pub mod slack;
 pub mod text;
 pub mod webhook;
 
-#[cfg(test)]
-mod tests;
-
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -518,3 +515,6 @@ pub async fn run(
     let batch_max = cfg.kafka.batch_max_records.min(500);
     notify.run(consumer, batch_max, shutdown).await
 }
+
+#[cfg(test)]
+mod tests;

@@ -50,8 +50,6 @@
 mod config;
 mod inhibit;
 mod matcher;
-#[cfg(test)]
-mod tests;
 mod window;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -371,3 +369,6 @@ fn compile_silence(mut s: Silence) -> Result<(Silence, Vec<Matcher>), String> {
     }
     Ok((s, matchers))
 }
+
+#[cfg(test)]
+mod tests;
