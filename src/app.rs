@@ -32,6 +32,8 @@ pub enum AppError {
     Secret(#[from] SecretError),
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    #[error(transparent)]
+    Security(#[from] crate::pipeline::kafka::SecurityCheckError),
     #[error("delivery stage: {0}")]
     Notify(#[from] NotifyError),
     #[error(
@@ -83,6 +85,10 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<Running, AppError> {
     let cfg = &settings.config;
+    cfg.kafka
+        .security
+        .verify()
+        .map_err(|e| AppError::Security(e.into()))?;
     let metrics = Metrics::new(&settings.topology);
     let health = Health::default();
     let view = View::new(settings.topology.clone());
@@ -96,7 +102,7 @@ pub async fn start(
                 source,
             })?;
         http_addr = listener.local_addr().ok();
-        let write = WriteApi::new(cfg, &metrics)?;
+        let write = WriteApi::new(cfg, &metrics, &health)?;
         let token = match &cfg.http.token {
             Some(t) => Some(t.resolve("http.token", true)?),
             None => {
@@ -111,9 +117,12 @@ pub async fn start(
             listener,
             metrics.clone(),
             health.clone(),
-            Some(write),
-            Some(view.clone()),
-            token,
+            crate::api::ServeOptions {
+                ingest: Some(write),
+                view: Some(view.clone()),
+                token,
+                limits: (&cfg.http).into(),
+            },
             shutdown.clone(),
         )))
     } else {

@@ -204,7 +204,13 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchRepo
     cfg.kafka.create_topics = true;
     let settings = Arc::new(settings);
     let cfg = &settings.config;
-    crate::pipeline::kafka::ensure_topics(cfg).await?;
+    crate::pipeline::kafka::ensure_topics(
+        cfg,
+        &Metrics::new(&settings.topology),
+        &crate::telemetry::Health::default(),
+        &CancellationToken::new(),
+    )
+    .await?;
     let mut report = BenchReport {
         events: opts.events,
         latency_rate: opts.rate,
@@ -216,10 +222,10 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchRepo
         cfg.kafka.brokers, opts.events
     );
     eprintln!("phase 1/4: producing the backlog");
-    let steady_producer: FutureProducer = crate::pipeline::kafka::base_config(&cfg.kafka)
+    let steady_producer: FutureProducer = crate::pipeline::kafka::base_config(&cfg.kafka)?
         .set("linger.ms", "1")
         .create()?;
-    let producer: FutureProducer = crate::pipeline::kafka::base_config(&cfg.kafka)
+    let producer: FutureProducer = crate::pipeline::kafka::base_config(&cfg.kafka)?
         .set("linger.ms", "20")
         .set("queue.buffering.max.messages", "1000000")
         .create()?;
@@ -424,7 +430,7 @@ fn hop_latencies(
     total: usize,
     ready: tokio::sync::oneshot::Sender<()>,
 ) -> Result<Vec<i64>, BenchError> {
-    let mut config = crate::pipeline::kafka::base_config(kafka);
+    let mut config = crate::pipeline::kafka::base_config(kafka)?;
     config
         .set("group.id", format!("d2c-bench-hop-{}", now_ms()))
         .set("enable.auto.commit", "false")

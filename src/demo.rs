@@ -236,14 +236,15 @@ fn step_payloads(step: u64, now: DateTime<Utc>) -> Vec<String> {
 }
 
 async fn generate(settings: Arc<Settings>, step: Duration, stop: CancellationToken) {
-    let producer: FutureProducer =
-        match crate::pipeline::kafka::base_config(&settings.config.kafka).create() {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(error = %e, "demo generator cannot create a producer");
-                return;
-            }
-        };
+    let producer: FutureProducer = match crate::pipeline::kafka::base_config(&settings.config.kafka)
+        .and_then(|c| c.create())
+    {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "demo generator cannot create a producer");
+            return;
+        }
+    };
     let mut n = 0u64;
     let mut tick = tokio::time::interval(step);
     loop {

@@ -120,6 +120,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Check { config } => {
             let s = Settings::load(&config)?;
+            d2c::pipeline::kafka::check_security(&s.config.kafka)?;
             println!(
                 "{}: ok ({} services, {} capabilities, {} change rules; topology {}, policy {})",
                 config.display(),
@@ -210,7 +211,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Run { config } => {
             let s = Settings::load(&config)?;
-            Ok(runtime()?.block_on(d2c::app::run_until_signal(s))?)
+            let rt = runtime()?;
+            let result = rt.block_on(d2c::app::run_until_signal(s));
+            // A blocking call still waiting on an unreachable broker must not hold the exit
+            // past kafka.shutdown_deadline.
+            rt.shutdown_timeout(Duration::from_secs(1));
+            Ok(result?)
         }
         Command::Demo {
             config,

@@ -64,7 +64,7 @@ impl WriteApi {
     async fn acknowledge(&self, id: &str, body: Body) -> Answer {
         let result = async {
             check_id(ACK, id, "an incident id (e.g. INC-46cbeabff822)")?;
-            let b: AckBody = json_body(ACK, body, "{\"by\": \"alice\"}").await?;
+            let b: AckBody = json_body(self, ACK, body, "{\"by\": \"alice\"}").await?;
             let by = b.by.trim();
             if by.is_empty() || by.len() > MAX_ACK_FIELD {
                 return Err(bad(
@@ -108,20 +108,22 @@ fn check_id(format: &'static str, id: &str, what: &str) -> Result<(), Answer> {
     }
 }
 
-/// Reads a small JSON body (at most 64 KiB) as a `T`; `example` shows the expected shape in the
-/// error.
+/// Largest body of a control request.
+const MAX_CONTROL_BODY: usize = 64 * 1024;
+
+/// Reads a small JSON body (at most [`MAX_CONTROL_BODY`], within `http.body_timeout`) as a
+/// `T`; `example` shows the expected shape in the error. A body too large answers 413, one too
+/// slow 408.
 async fn json_body<T: serde::de::DeserializeOwned>(
+    api: &WriteApi,
     format: &'static str,
     body: Body,
     example: &str,
 ) -> Result<T, Answer> {
-    let raw = read_body(body, None, 64 * 1024).await.map_err(|_| {
-        bad(
-            format,
-            "cannot read the request body".into(),
-            "unreadable_body",
-        )
-    })?;
+    let timeout = api.inner.body_timeout;
+    let raw = read_body(body, None, MAX_CONTROL_BODY, timeout)
+        .await
+        .map_err(|e| e.answer(format, MAX_CONTROL_BODY, timeout))?;
     serde_json::from_slice(&raw).map_err(|e| {
         bad(
             format,
@@ -156,6 +158,7 @@ impl WriteApi {
         let result = async {
             check_id(DECISION, id, "an RFC id (e.g. RFC-3f2a9c1b7d4e)")?;
             let body: DecisionBody = json_body(
+                self,
                 DECISION,
                 body,
                 "{\"decision\": \"approved\", \"by\": \"cab\", \"comment\": \"…\"} (decision `approved` or `rejected`)",
@@ -199,7 +202,8 @@ impl WriteApi {
         let bad = |error: String, reason: &str| bad(SILENCE, error, reason);
         let example = "{\"matchers\": \"{service=\\\"checkout-api\\\"}\", \"starts_at\": \"…\", \
                        \"ends_at\": \"…\", \"created_by\": \"…\", \"comment\": \"…\"}";
-        let silence: crate::suppress::Silence = match json_body(SILENCE, body, example).await {
+        let silence: crate::suppress::Silence = match json_body(self, SILENCE, body, example).await
+        {
             Ok(s) => s,
             Err(answer) => return answer,
         };

@@ -10,6 +10,9 @@
 //!   `invalid_header` for a bad `X-Source`; `413` (`oversize`) for a body over
 //!   `ingest.max_record_bytes`, refused before more than that is read;
 //! - `404` for a format d2c does not read;
+//! - `408` (`body_timeout`) for a body not received within `http.body_timeout`;
+//! - `413` (`too_large_for_broker`) when the broker refuses the record for its size (its own
+//!   `message.max.bytes` below d2c's limits): sending it again would not help;
 //! - `503` with `Retry-After: 1` (`broker_unavailable`) when the broker did not acknowledge
 //!   within [`DELIVERY_TIMEOUT`](super::DELIVERY_TIMEOUT). The record may still have been
 //!   written; sending it again is safe because repeats of an alert change no incident.
@@ -33,6 +36,8 @@ use super::write::{
     read_body, unavailable,
 };
 use crate::ingest::{Format, IngestError, parse_as};
+use crate::pipeline::send::{Permanence, permanence};
+use rdkafka::types::RDKafkaErrorCode;
 
 /// Longest `X-Source` header used as a record key.
 const MAX_SOURCE_BYTES: usize = 256;
@@ -81,15 +86,26 @@ impl WriteApi {
         if let Some(size) = declared.filter(|n| *n > limit) {
             return Answer::bad_input(format, &IngestError::Oversize { size, limit });
         }
-        // Fails only once the semaphore is closed, which nothing does.
-        let Ok(_permit) = s
-            .budget
-            .acquire_many(kib(declared.unwrap_or(limit).min(limit)))
-            .await
-        else {
-            return unavailable(format, "the server is shutting down".into());
+        // Room in the body budget; bodies being received hold theirs for at most
+        // `http.body_timeout`, so a longer wait means the server is flooded.
+        let permit = tokio::time::timeout(
+            s.body_timeout,
+            s.budget
+                .acquire_many(kib(declared.unwrap_or(limit).min(limit))),
+        )
+        .await;
+        let _permit = match permit {
+            Ok(Ok(p)) => p,
+            // Fails only once the semaphore is closed, which nothing does.
+            Ok(Err(_)) => return unavailable(format, "the server is shutting down".into()),
+            Err(_) => {
+                return unavailable(
+                    format,
+                    "the server is receiving too many bodies at once; send it again shortly".into(),
+                );
+            }
         };
-        let raw = match read_body(body, declared, limit).await {
+        let raw = match read_body(body, declared, limit, s.body_timeout).await {
             Ok(raw) => raw,
             Err(BodyError::Oversize) => {
                 let error = format!(
@@ -103,19 +119,26 @@ impl WriteApi {
                     "oversize",
                 );
             }
-            Err(BodyError::Read(e)) => {
-                return Answer::rejected(
-                    StatusCode::BAD_REQUEST,
-                    format.as_str(),
-                    format!("cannot read the request body: {e}"),
-                    "unreadable_body",
-                );
-            }
+            Err(e) => return e.answer(format.as_str(), limit, s.body_timeout),
         };
         let events = match parse_as(format, &raw, &s.limits) {
             Ok(events) => events.len(),
             Err(e) => return Answer::bad_input(format, &e),
         };
+        if raw.len() + key.len() > s.max_message_bytes {
+            // Cannot be written whatever the broker says: no retry helps.
+            return Answer::rejected(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format.as_str(),
+                format!(
+                    "the record would be {} bytes, over the producer's message.max.bytes ({}); \
+                     split the payload into smaller requests",
+                    raw.len() + key.len(),
+                    s.max_message_bytes
+                ),
+                "oversize",
+            );
+        }
         let record = FutureRecord::to(&s.topic).key(key).payload(&raw);
         match s.producer.send(record, Timeout::After(QUEUE_TIMEOUT)).await {
             Ok(d) => Answer {
@@ -124,6 +147,40 @@ impl WriteApi {
                 format: format.as_str(),
                 outcome: Outcome::Accepted,
             },
+            // A refusal no retry can change (a record over the broker's or the producer's
+            // size limit, a topic d2c may not write) must not invite the client to retry.
+            Err((e, _)) if permanence(&e) == Permanence::Permanent => {
+                let too_large = matches!(
+                    e.rdkafka_error_code(),
+                    Some(
+                        RDKafkaErrorCode::MessageSizeTooLarge
+                            | RDKafkaErrorCode::InvalidMessageSize
+                            | RDKafkaErrorCode::MessageBatchTooLarge
+                    )
+                );
+                if too_large {
+                    Answer::rejected(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format.as_str(),
+                        format!(
+                            "the broker refuses a record of {} bytes ({e}); split the payload \
+                             into smaller requests",
+                            raw.len() + key.len()
+                        ),
+                        "too_large_for_broker",
+                    )
+                } else {
+                    tracing::error!(error = %e, topic = %s.topic, "the broker refuses HTTP ingest records for good");
+                    Answer {
+                        status: StatusCode::INTERNAL_SERVER_ERROR,
+                        body: json!({"error": format!("the broker refuses the record for good ({e}); \
+                                    an operator must fix the topic or d2c's permissions"),
+                                     "reason": "refused_by_broker"}),
+                        format: format.as_str(),
+                        outcome: Outcome::Rejected,
+                    }
+                }
+            }
             Err((e, _)) => unavailable(
                 format,
                 format!(

@@ -13,5 +13,5 @@ pub mod read;
 pub mod server;
 pub mod write;
 
-pub use server::serve;
+pub use server::{Limits, ServeOptions, serve};
 pub use write::{DELIVERY_TIMEOUT, WriteApi, WriteApiError};

@@ -13,7 +13,7 @@ use axum::routing::post;
 use futures::StreamExt;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use rdkafka::util::Timeout;
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -22,7 +22,8 @@ use super::control::{ACK, DECISION, SILENCE, post_ack, post_decision, post_silen
 use super::ingest::post_events;
 use crate::config::Config;
 use crate::ingest::{Format, IngestError, Limits};
-use crate::telemetry::Metrics;
+use crate::pipeline::kafka::KafkaProducer;
+use crate::telemetry::{Health, Metrics};
 
 /// Longest wait for the broker's acknowledgement (librdkafka `message.timeout.ms` of this
 /// producer, unless `kafka.properties` sets it for every client) before answering 503.
@@ -47,11 +48,15 @@ pub struct WriteApi {
 }
 
 pub(super) struct Inner {
-    pub(super) producer: FutureProducer,
+    pub(super) producer: KafkaProducer,
     pub(super) topic: String,
     /// `topics.events`, where acknowledgements go.
     pub(super) events_topic: String,
     pub(super) limits: Limits,
+    /// `http.body_timeout`: longest time to receive a body, and to wait for room in the budget.
+    pub(super) body_timeout: Duration,
+    /// Largest record the producer writes (`message.max.bytes`), key included.
+    pub(super) max_message_bytes: usize,
     /// Permits are KiB of request bodies being held (see [`BODY_BUDGET_BYTES`]).
     pub(super) budget: Semaphore,
     pub(super) requests: IntCounterVec,
@@ -105,7 +110,11 @@ pub(super) const UNKNOWN_FORMAT: &str = "unknown";
 impl WriteApi {
     /// Creates the endpoint's producer (d2c's idempotent `acks=all` producer, with
     /// [`DELIVERY_TIMEOUT`] and [`LINGER_MS`]) and registers its metrics on `metrics`.
-    pub fn new(cfg: &Config, metrics: &Metrics) -> Result<WriteApi, WriteApiError> {
+    pub fn new(
+        cfg: &Config,
+        metrics: &Metrics,
+        health: &Health,
+    ) -> Result<WriteApi, WriteApiError> {
         let mut kafka = cfg.kafka.clone();
         // Inserted as extra properties so they win over the pipeline producer's settings, but
         // not over the user's own `kafka.properties`.
@@ -118,7 +127,8 @@ impl WriteApi {
             .properties
             .entry("linger.ms".into())
             .or_insert_with(|| LINGER_MS.into());
-        let producer = crate::pipeline::kafka::producer(&kafka).map_err(WriteApiError::Producer)?;
+        let producer = crate::pipeline::kafka::producer(&kafka, metrics, health)
+            .map_err(WriteApiError::Producer)?;
 
         let requests = IntCounterVec::new(
             Opts::new(
@@ -171,6 +181,8 @@ impl WriteApi {
                 topic: cfg.topics.raw.clone(),
                 events_topic: cfg.topics.events.clone(),
                 limits,
+                body_timeout: cfg.http.body_timeout,
+                max_message_bytes: cfg.kafka.max_message_bytes(),
                 budget: Semaphore::new(budget_kib as usize),
                 requests,
                 seconds,
@@ -331,23 +343,64 @@ pub(super) fn unavailable(format: Format, error: String) -> Answer {
 
 pub(super) enum BodyError {
     Oversize,
+    /// Not all of it arrived within `http.body_timeout`.
+    Timeout,
     Read(axum::Error),
 }
 
-/// Reads the body, but never more than `limit` bytes of it.
+/// Reads the body, but never more than `limit` bytes of it, nor for longer than `timeout`
+/// (a client trickling its body would otherwise hold its share of the body budget for good).
 pub(super) async fn read_body(
     body: Body,
     declared: Option<usize>,
     limit: usize,
+    timeout: Duration,
 ) -> Result<Vec<u8>, BodyError> {
-    let mut raw = Vec::with_capacity(declared.unwrap_or(0).min(limit));
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(BodyError::Read)?;
-        if raw.len() + chunk.len() > limit {
-            return Err(BodyError::Oversize);
+    let read = async {
+        let mut raw = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(BodyError::Read)?;
+            if raw.len() + chunk.len() > limit {
+                return Err(BodyError::Oversize);
+            }
+            raw.extend_from_slice(&chunk);
         }
-        raw.extend_from_slice(&chunk);
+        Ok(raw)
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or(Err(BodyError::Timeout))
+}
+
+impl BodyError {
+    /// The answer for a body that could not be read, for endpoint `format` with `limit`.
+    pub(super) fn answer(self, format: &'static str, limit: usize, timeout: Duration) -> Answer {
+        match self {
+            BodyError::Oversize => Answer::rejected(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format,
+                format!(
+                    "the body is over the limit of {limit} bytes; split the payload into smaller \
+                     requests"
+                ),
+                "oversize",
+            ),
+            BodyError::Timeout => Answer::rejected(
+                StatusCode::REQUEST_TIMEOUT,
+                format,
+                format!(
+                    "the body did not arrive within {timeout:?} (http.body_timeout); send it \
+                     again, faster or smaller"
+                ),
+                "body_timeout",
+            ),
+            BodyError::Read(e) => Answer::rejected(
+                StatusCode::BAD_REQUEST,
+                format,
+                format!("cannot read the request body: {e}"),
+                "unreadable_body",
+            ),
+        }
     }
-    Ok(raw)
 }

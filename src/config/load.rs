@@ -260,6 +260,45 @@ fn validate(c: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
             "is 0; it must be at least 1".into(),
         ));
     }
+    let writable = c
+        .kafka
+        .max_message_bytes()
+        .saturating_sub(super::RECORD_KEY_ROOM);
+    if c.ingest.max_record_bytes > writable {
+        return Err(invalid(
+            "ingest.max_record_bytes",
+            format!(
+                "is {}, more than the producer writes ({} bytes: `message.max.bytes` {} minus {} for the key); lower it, or raise kafka.properties.\"message.max.bytes\" together with the brokers' `message.max.bytes`",
+                c.ingest.max_record_bytes,
+                writable,
+                c.kafka.max_message_bytes(),
+                super::RECORD_KEY_ROOM
+            ),
+        ));
+    }
+    if let Err(e) = c.kafka.security.check(&c.kafka.properties) {
+        return Err(invalid(&e.key, e.message));
+    }
+    if c.kafka.stall_timeout < Duration::from_secs(1) {
+        return Err(invalid(
+            "kafka.stall_timeout",
+            "is below 1s; a healthy broker can take longer than that to acknowledge a batch".into(),
+        ));
+    }
+    if c.http.header_timeout.is_zero() || c.http.body_timeout.is_zero() {
+        let key = if c.http.header_timeout.is_zero() {
+            "http.header_timeout"
+        } else {
+            "http.body_timeout"
+        };
+        return Err(invalid(key, "is 0; give a timeout such as 10s".into()));
+    }
+    if c.http.max_connections == 0 {
+        return Err(invalid(
+            "http.max_connections",
+            "is 0; the server could take no connection".into(),
+        ));
+    }
     if c.ingest.max_events_per_record == 0 {
         return Err(invalid(
             "ingest.max_events_per_record",

@@ -1,6 +1,7 @@
 //! Typed configuration: the settings file (`config/d2c.toml`), environment overrides, and
 //! validation that names the file, the line and what is wrong. Loaded once at start-up.
 
+mod kafka_security;
 pub(crate) mod load;
 mod notify;
 pub mod secret;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use secret::SecretRef;
 
+pub use kafka_security::{KafkaSecurity, Protocol, SaslMechanism, SecurityError};
 pub use load::{ConfigError, Loaded, line_of, load, load_str};
 pub use notify::{
     ConnectorConfig, ConnectorKind, NotifyConfig, NotifyConfigError, RecordType, RetryConfig,
@@ -141,9 +143,39 @@ pub struct KafkaConfig {
     /// and committed before exiting anyway. Default: `30s`.
     #[serde(with = "humantime_serde")]
     pub shutdown_deadline: Duration,
+    /// A stage counts as stuck when the broker has not acknowledged one of its batches for this
+    /// long (retrying meanwhile): `/readyz` then answers 503 with the reason until the batch
+    /// goes through. Default: `30s`.
+    #[serde(with = "humantime_serde")]
+    pub stall_timeout: Duration,
+    /// TLS and SASL: `[kafka.security]`, see README "Secured Kafka". Default: plain TCP, no
+    /// authentication.
+    pub security: KafkaSecurity,
     /// Extra librdkafka properties passed to every client as they are (e.g.
-    /// `"security.protocol" = "SASL_SSL"`). Default: none.
+    /// `"message.max.bytes" = "2000000"`). Default: none.
     pub properties: std::collections::BTreeMap<String, String>,
+}
+
+/// Default of `ingest.max_record_bytes`: 960 KiB, below [`LIBRDKAFKA_MESSAGE_MAX_BYTES`] with
+/// room for a record key.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 960 << 10;
+
+/// Room [`KafkaConfig::max_message_bytes`] keeps beside `ingest.max_record_bytes` for the key
+/// of a raw record (HTTP ingest's `X-Source`, at most 256 bytes) and the record's framing.
+pub const RECORD_KEY_ROOM: usize = 1024;
+
+/// librdkafka's default `message.max.bytes`: the largest record its producer writes.
+pub const LIBRDKAFKA_MESSAGE_MAX_BYTES: usize = 1_000_000;
+
+impl KafkaConfig {
+    /// The largest record d2c's producers write: `message.max.bytes` of `kafka.properties`, or
+    /// librdkafka's default. Key, value and headers count towards it.
+    pub fn max_message_bytes(&self) -> usize {
+        self.properties
+            .get("message.max.bytes")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(LIBRDKAFKA_MESSAGE_MAX_BYTES)
+    }
 }
 
 impl Default for KafkaConfig {
@@ -160,6 +192,8 @@ impl Default for KafkaConfig {
             batch_linger: Duration::from_millis(5),
             group_instance_id: None,
             shutdown_deadline: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(30),
+            security: KafkaSecurity::default(),
             properties: Default::default(),
         }
     }
@@ -224,7 +258,7 @@ impl TopicsConfig {
     }
 }
 
-/// The HTTP server for `/metrics`, `/healthz` and `/readyz`.
+/// The HTTP server for `/metrics`, `/healthz`, `/readyz` and the `/api/v1` endpoints.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
@@ -235,6 +269,17 @@ pub struct HttpConfig {
     /// open. Default: none (the API is open: keep it on a trusted network).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<SecretRef>,
+    /// Longest wait for a request's headers, from the connection opening (or the previous
+    /// answer on a kept-alive connection); past it the connection is closed. Default: `10s`.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// Longest time to receive a request body (and to answer it, broker acknowledgement
+    /// included); past it the answer is `408 Request Timeout`. Default: `30s`.
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
+    /// Most connections open at once; more wait in the listen queue until one closes.
+    /// Default: `1024`.
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
@@ -242,6 +287,9 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: "127.0.0.1:9464".into(),
             token: None,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 1024,
         }
     }
 }
@@ -250,7 +298,9 @@ impl Default for HttpConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
-    /// Records larger than this go to the DLQ with reason `oversize`. Default: `1048576` (1 MiB).
+    /// Records larger than this go to the DLQ with reason `oversize`, and HTTP ingest answers
+    /// 413 for them. At most the producer's `message.max.bytes` (librdkafka's 1,000,000 unless
+    /// `kafka.properties` raises it) minus 1 KiB for the record key. Default: `983040` (960 KiB).
     pub max_record_bytes: usize,
     /// A payload carrying more events than this (e.g. a huge Alertmanager group) goes to the DLQ
     /// with reason `too_many_events`. Default: `10000`.
@@ -269,7 +319,9 @@ impl Default for IngestConfig {
         // The parsers' own defaults, written once.
         let limits = crate::ingest::Limits::default();
         IngestConfig {
-            max_record_bytes: limits.max_record_bytes,
+            // Below librdkafka's `message.max.bytes` (1,000,000, key and headers included), so
+            // every record HTTP ingest accepts can be written to the raw topic.
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES.min(limits.max_record_bytes),
             max_events_per_record: limits.max_events_per_record,
             tick_interval: Duration::from_secs(1),
         }

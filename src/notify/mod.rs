@@ -31,16 +31,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::BorrowedMessage;
-use rdkafka::producer::FutureProducer;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{NotifyConfig, RetryConfig, RouteConfig};
 use crate::engine::Settings;
-use crate::pipeline::kafka::{self, LagContext, OutRecord};
-use crate::pipeline::{PipelineError, commit_on_exit, next_batch};
+use crate::pipeline::kafka::{self, KafkaConsumer, OffRuntime, OutRecord, Sender};
+use crate::pipeline::{PipelineError, close_consumer, next_batch};
 use crate::telemetry::events::{DeliveryAttempted, DeliveryBacklog, DeliveryFinished};
 use crate::telemetry::{Health, Metrics};
 
@@ -135,14 +134,17 @@ pub struct Notify {
     routes: Vec<(usize, RouteConfig)>,
     retry: RetryConfig,
     dlq_topic: String,
-    producer: FutureProducer,
+    /// Writes dead letters; one the broker refuses for good is dropped with an ERROR.
+    sender: Sender,
     metrics: Metrics,
+    /// A health of its own: the delivery stage waiting on a tool does not make d2c unready.
+    health: Health,
     memory: Mutex<Memory>,
 }
 
 impl std::fmt::Debug for Notify {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // FutureProducer has no Debug.
+        // Sender holds a producer, which has no Debug.
         f.debug_struct("Notify")
             .field("targets", &self.targets)
             .field("dlq_topic", &self.dlq_topic)
@@ -181,14 +183,27 @@ impl Notify {
                 Some((i, r.clone()))
             })
             .collect();
-        let producer = kafka::producer(kafka_cfg).map_err(PipelineError::Client)?;
+        let health = Health::default();
+        let producer =
+            kafka::producer(kafka_cfg, &metrics, &health).map_err(PipelineError::Client)?;
+        let sender = Sender {
+            producer,
+            metrics: metrics.clone(),
+            health: health.clone(),
+            stage: "delivery",
+            dlq_topic: dlq_topic.to_string(),
+            max_bytes: kafka_cfg.max_message_bytes(),
+            stall_timeout: kafka_cfg.stall_timeout,
+            on_refused: crate::pipeline::send::OnRefused::DeadLetter,
+        };
         Ok(Notify {
             targets,
             routes,
             retry: cfg.retry.clone(),
             dlq_topic: dlq_topic.to_string(),
-            producer,
+            sender,
             metrics,
+            health,
             memory: Mutex::default(),
         })
     }
@@ -209,12 +224,11 @@ impl Notify {
     /// Reads both topics until `shutdown`, delivering every record before storing its offset.
     pub async fn run(
         self,
-        consumer: StreamConsumer<LagContext>,
+        consumer: OffRuntime<KafkaConsumer>,
         batch_max: usize,
         shutdown: CancellationToken,
     ) -> Result<(), NotifyError> {
-        // A health of its own: the delivery stage waiting on a tool does not make d2c unready.
-        let health = Health::default();
+        let health = self.health.clone();
         let linger = std::time::Duration::from_millis(5);
         while let Some(batch) = next_batch(&consumer, batch_max, linger, &health, &shutdown).await {
             if batch.is_empty() {
@@ -225,7 +239,7 @@ impl Notify {
             }
         }
         self.metrics.emit(DeliveryBacklog::Reset);
-        commit_on_exit(&consumer, "notify");
+        close_consumer(consumer, "notify").await;
         Ok(())
     }
 
@@ -233,7 +247,7 @@ impl Notify {
     /// record's offset is stored as soon as it is done.
     async fn process(
         &self,
-        consumer: &StreamConsumer<LagContext>,
+        consumer: &KafkaConsumer,
         batch: &[BorrowedMessage<'_>],
         shutdown: &CancellationToken,
     ) -> Done {
@@ -397,10 +411,7 @@ impl Notify {
             headers: vec![(CONNECTOR_HEADER, c.name.as_bytes().to_vec())],
             timestamp: None,
         };
-        if kafka::send_all(&self.producer, &[out], &self.metrics, shutdown)
-            .await
-            .is_err()
-        {
+        if self.sender.send_all(&[out], shutdown).await.is_err() {
             return Done::Interrupted;
         }
         tracing::error!(connector = &*c.name, id = item.id(), version = item.version(), status, error = %reason, topic = %self.dlq_topic, "record refused by the tool; written to the delivery dead-letter topic");
@@ -495,8 +506,9 @@ pub async fn run(
     };
     let cfg = &settings.config;
     let group = format!("{}-notify", cfg.kafka.group_id);
-    let consumer =
-        kafka::consumer(&cfg.kafka, &group, &notify.metrics).map_err(PipelineError::Client)?;
+    let consumer = kafka::consumer(&cfg.kafka, &group, &notify.metrics, &notify.health)
+        .map_err(PipelineError::Client)?;
+    let consumer = OffRuntime::new(consumer);
     let topics = [cfg.topics.incidents.as_str(), cfg.topics.changes.as_str()];
     consumer
         .subscribe(&topics)

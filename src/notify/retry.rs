@@ -13,6 +13,11 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 /// Most bytes of a response body kept for logs and the dead-letter record.
 pub const MAX_BODY_BYTES: usize = 4096;
 
+/// Most bytes of a tool's answer read at all: what the connectors need (an issue key, a
+/// ticket's `sys_id`) is near the start, and a tool streaming an endless or huge body must not
+/// hold a delivery or its memory. The rest is left unread and the connection closed.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
 /// Why an attempt failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Failure {
@@ -91,11 +96,29 @@ pub async fn check(response: reqwest::Response) -> Result<String, Failure> {
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let body = response.text().await.map_err(|e| transport(&e))?;
+    let body = read_capped(response, MAX_RESPONSE_BYTES)
+        .await
+        .map_err(|e| transport(&e))?;
     match classify(status, retry_after.as_deref(), &body, SystemTime::now()) {
         None => Ok(body),
         Some(f) => Err(f),
     }
+}
+
+/// The first `cap` bytes of `response`'s body (lossy UTF-8); the rest is not read.
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<String, reqwest::Error> {
+    let mut kept = Vec::new();
+    while kept.len() < cap {
+        let Some(chunk) = response.chunk().await? else {
+            break;
+        };
+        let room = cap - kept.len();
+        kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    Ok(String::from_utf8_lossy(&kept).into_owned())
 }
 
 /// `Retry-After` as delay-seconds or an HTTP-date (RFC 9110), relative to `now`; a date in the

@@ -51,7 +51,7 @@ pub fn audit(cfg: &Config, timeout: Duration) -> Result<AuditReport, AuditError>
         topic: topic.clone(),
         source,
     };
-    let mut c = base_config(&cfg.kafka);
+    let mut c = base_config(&cfg.kafka).map_err(kafka)?;
     c.set("group.id", format!("{}-audit", cfg.kafka.group_id))
         .set("enable.auto.commit", "false");
     let consumer: BaseConsumer = c.create().map_err(kafka)?;

@@ -10,9 +10,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::BorrowedMessage;
-use rdkafka::producer::FutureProducer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
@@ -26,12 +25,14 @@ use crate::telemetry::events::{
     MilestonesReached, OutputsPublished, RecordUndecodable, SecurityEventReceived, StateEvicted,
     StateRestored,
 };
+use crate::telemetry::shell::EventDeadLettered;
 use crate::telemetry::{Health, Metrics};
 
 use super::checkpoint::{self, Checkpoint};
-use super::kafka::{LagContext, OutRecord, base_config, send_all};
+use super::kafka::{KafkaConsumer, OffRuntime, OutRecord, Sender, base_config};
 use super::records::EventsRecord;
-use super::{PipelineError, commit_on_exit, next_batch};
+use super::send::{OnRefused, dead_letter};
+use super::{PipelineError, close_consumer, next_batch};
 
 /// How long to wait for the consumer to deliver the watermark's record after a seek before
 /// accepting that the input in between is gone (deleted by retention).
@@ -53,13 +54,14 @@ struct Part {
 
 pub(super) struct Correlate {
     settings: Arc<Settings>,
-    producer: FutureProducer,
+    /// Sends outputs; dead-letters what the broker refuses for good.
+    sender: Sender,
     /// A producer of its own for checkpoints, so that large checkpoints never queue ahead of
     /// incident records.
-    checkpoints: FutureProducer,
+    checkpoints: Sender,
     metrics: Metrics,
     parts: HashMap<i32, Part>,
-    restorer: Arc<BaseConsumer>,
+    restorer: OffRuntime<BaseConsumer>,
     /// When the state gauges were last computed (they walk the whole state, so at most once a
     /// second, not per batch).
     gauges_at: Option<Instant>,
@@ -73,26 +75,30 @@ pub(super) struct Correlate {
 impl Correlate {
     pub(super) fn new(
         settings: &Arc<Settings>,
-        producer: FutureProducer,
-        metrics: Metrics,
+        sender: Sender,
         view: View,
         mut model: tokio::sync::watch::Receiver<Arc<crate::topology::Topology>>,
     ) -> Result<Self, PipelineError> {
         let k = &settings.config.kafka;
-        let mut c = base_config(k);
+        let mut c = base_config(k).map_err(PipelineError::Client)?;
         c.set("group.id", format!("{}-restore", k.group_id))
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false");
         let restorer: BaseConsumer = c.create().map_err(PipelineError::Client)?;
         let topology = model.borrow_and_update().clone();
-        let checkpoints = super::kafka::producer(k).map_err(PipelineError::Client)?;
+        let (metrics, health) = (sender.metrics.clone(), sender.health.clone());
+        let producer =
+            super::kafka::producer(k, &metrics, &health).map_err(PipelineError::Client)?;
+        let mut checkpoints =
+            Sender::new(&settings.config, producer, &metrics, &health, "checkpoint");
+        checkpoints.on_refused = OnRefused::Fail;
         Ok(Correlate {
             settings: settings.clone(),
-            producer,
+            sender,
             checkpoints,
             metrics,
             parts: HashMap::new(),
-            restorer: Arc::new(restorer),
+            restorer: OffRuntime::new(restorer),
             gauges_at: None,
             view,
             topology,
@@ -102,7 +108,7 @@ impl Correlate {
 
     pub(super) async fn run(
         mut self,
-        consumer: StreamConsumer<LagContext>,
+        consumer: OffRuntime<KafkaConsumer>,
         health: Health,
         shutdown: CancellationToken,
     ) -> Result<(), PipelineError> {
@@ -136,13 +142,13 @@ impl Correlate {
                 _ = deadline => tracing::warn!("final checkpoints not acknowledged before the shutdown deadline"),
             }
         }
-        commit_on_exit(&consumer, "correlate");
+        close_consumer(consumer, "correlate").await;
         result
     }
 
     async fn process(
         &mut self,
-        consumer: &StreamConsumer<LagContext>,
+        consumer: &KafkaConsumer,
         batch: &[BorrowedMessage<'_>],
         shutdown: &CancellationToken,
     ) -> Result<(), PipelineError> {
@@ -188,7 +194,7 @@ impl Correlate {
     /// Whether the record at offset `o` of owned partition `p` is the next one to apply. Records
     /// the checkpoint covers are passed over; when the consumer is ahead of the state, it seeks
     /// back to the watermark (and waits for it up to [`SEEK_PATIENCE`]).
-    fn admit(&mut self, consumer: &StreamConsumer<LagContext>, p: i32, o: i64) -> bool {
+    fn admit(&mut self, consumer: &KafkaConsumer, p: i32, o: i64) -> bool {
         let Some(part) = self.parts.get_mut(&p) else {
             return false;
         };
@@ -247,14 +253,26 @@ impl Correlate {
         };
         let ts = m.timestamp().to_millis();
         let record = match EventsRecord::decode(m) {
-            Ok(r) => r,
+            Ok((record, rejected)) => {
+                // Elements of a batch that do not read go to the DLQ alone; the others apply.
+                for r in rejected {
+                    tracing::warn!(partition = p, offset = o, index = r.index, error = %r.error, "an event of an events record does not read; it goes to the DLQ, the rest of the record is applied");
+                    self.metrics.emit(EventDeadLettered {
+                        reason: UNDECODABLE_EVENT,
+                    });
+                    outputs.push((Output::Dlq(undecodable(r.error, r.raw)), ts));
+                }
+                record
+            }
             Err(e) => {
-                // Only d2c writes this topic; a foreign record is skipped, not fatal.
+                // Only d2c writes this topic; a foreign record goes to the DLQ, not fatal.
                 self.metrics.emit(RecordUndecodable {
                     partition: p,
                     offset: o,
                     error: &e,
                 });
+                let raw = String::from_utf8_lossy(m.payload().unwrap_or(&[])).into_owned();
+                outputs.push((Output::Dlq(undecodable(e.to_string(), raw)), ts));
                 return;
             }
         };
@@ -307,7 +325,7 @@ impl Correlate {
                 }
             }
         }
-        send_all(&self.producer, &records, &self.metrics, shutdown).await?;
+        self.sender.send_all(&records, shutdown).await?;
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
@@ -329,7 +347,7 @@ impl Correlate {
 
     /// Forgets the state of partitions revoked since the last batch; their next owner restores
     /// it from the newest checkpoint.
-    fn drop_revoked(&mut self, consumer: &StreamConsumer<LagContext>) {
+    fn drop_revoked(&mut self, consumer: &KafkaConsumer) {
         let revoked: Vec<i32> = {
             let mut r = consumer
                 .context()
@@ -349,7 +367,7 @@ impl Correlate {
     /// longer) assigned to this consumer.
     async fn restore(
         &mut self,
-        consumer: &StreamConsumer<LagContext>,
+        consumer: &KafkaConsumer,
         p: i32,
         shutdown: &CancellationToken,
     ) -> Result<bool, PipelineError> {
@@ -360,7 +378,7 @@ impl Correlate {
         let started = Instant::now();
         let mut backoff = Duration::from_millis(200);
         let restored = loop {
-            let restorer = self.restorer.clone();
+            let restorer = self.restorer.shared();
             let (state_topic, events_topic) = (topics.state.clone(), topics.events.clone());
             let r = tokio::task::spawn_blocking(move || {
                 checkpoint::restore(
@@ -427,7 +445,7 @@ impl Correlate {
     /// With `force`, waits for every checkpoint.
     async fn checkpoint(
         &mut self,
-        consumer: &StreamConsumer<LagContext>,
+        consumer: &KafkaConsumer,
         force: bool,
         shutdown: &CancellationToken,
     ) -> Result<(), PipelineError> {
@@ -454,11 +472,7 @@ impl Correlate {
                 watermark: part.next,
                 state: part.engine.checkpoint_state().clone(),
             };
-            let (producer, metrics, shutdown) = (
-                self.checkpoints.clone(),
-                self.metrics.clone(),
-                shutdown.clone(),
-            );
+            let (sender, shutdown) = (self.checkpoints.clone(), shutdown.clone());
             let (state_topic, chunk_bytes) = (cfg.topics.state.clone(), cfg.state.chunk_bytes);
             let task = tokio::spawn(async move {
                 let recs = tokio::task::spawn_blocking(move || {
@@ -467,7 +481,7 @@ impl Correlate {
                 .await
                 .map_err(|e| PipelineError::Stage("checkpoint", e.to_string()))?;
                 let bytes = recs.iter().map(|r| r.payload.len()).sum();
-                send_all(&producer, &recs, &metrics, &shutdown).await?;
+                sender.send_all(&recs, &shutdown).await?;
                 Ok(bytes)
             });
             part.pending = Some((part.next, task));
@@ -484,7 +498,7 @@ impl Correlate {
     /// stores the input offsets the acknowledged ones cover.
     async fn finish_checkpoints(
         &mut self,
-        consumer: &StreamConsumer<LagContext>,
+        consumer: &KafkaConsumer,
         wait: bool,
     ) -> Result<(), PipelineError> {
         let topic = self.settings.config.topics.events.clone();
@@ -497,9 +511,22 @@ impl Correlate {
                 part.pending = Some((watermark, task));
                 continue;
             }
-            let bytes = task
-                .await
-                .map_err(|e| PipelineError::Stage("checkpoint", e.to_string()))??;
+            let bytes = match task.await {
+                Ok(Ok(bytes)) => bytes,
+                // The broker refuses the checkpoint for good (e.g. a chunk over its limit):
+                // its offsets stay unstored, the next interval tries again, the stage goes on.
+                Ok(Err(PipelineError::Refused { topic, error })) => {
+                    tracing::error!(
+                        partition = p,
+                        topic,
+                        error,
+                        "the broker refused a checkpoint; its input will be processed again after a restart (lower state.chunk_bytes if the chunks are too large)"
+                    );
+                    continue;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(e) => return Err(PipelineError::Stage("checkpoint", e.to_string())),
+            };
             self.metrics.emit(CheckpointWritten { bytes });
             part.checkpointed = watermark;
             let _ = tpl.add_partition_offset(&topic, p, Offset::Offset(watermark));
@@ -563,8 +590,22 @@ impl Correlate {
         let (topic, key) = match o {
             Output::Incident(i) => (&topics.incidents, i.id.as_bytes()),
             Output::Change(r) => (&topics.changes, r.id.as_bytes()),
-            // The engine never emits DLQ records; ingest writes raw bytes to the DLQ itself.
-            Output::Dlq(_) => (&topics.dlq, &[][..]),
+            // As ingest's dead letters: the bytes themselves, the reason in headers.
+            Output::Dlq(d) => {
+                return dead_letter(
+                    &topics.dlq,
+                    &[],
+                    d.raw.as_bytes(),
+                    vec![
+                        ("d2c.reason", d.reason.as_bytes().to_vec()),
+                        ("d2c.error", d.detail.as_bytes().to_vec()),
+                        ("d2c.source.topic", topics.events.as_bytes().to_vec()),
+                    ],
+                    None,
+                    self.sender.max_bytes,
+                    &self.metrics,
+                );
+            }
         };
         OutRecord {
             topic: topic.clone(),
@@ -577,7 +618,18 @@ impl Correlate {
     }
 }
 
-fn assigned(consumer: &StreamConsumer<LagContext>, topic: &str, p: i32) -> bool {
+/// DLQ reason of an events record (or an element of one) the correlate stage cannot read.
+const UNDECODABLE_EVENT: &str = "undecodable_event";
+
+fn undecodable(detail: String, raw: String) -> crate::model::DlqRecord {
+    crate::model::DlqRecord {
+        reason: UNDECODABLE_EVENT.to_string(),
+        detail,
+        raw,
+    }
+}
+
+fn assigned(consumer: &KafkaConsumer, topic: &str, p: i32) -> bool {
     consumer
         .assignment()
         .map(|a| a.find_partition(topic, p).is_some())

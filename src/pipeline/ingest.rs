@@ -5,8 +5,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rdkafka::Message;
-use rdkafka::consumer::StreamConsumer;
-use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::Settings;
@@ -15,16 +13,19 @@ use crate::telemetry::{Health, Metrics};
 use crate::topology::Topology;
 use tokio::sync::watch;
 
-use super::kafka::{LagContext, OutRecord, send_all};
+use super::kafka::{KafkaConsumer, KafkaProducer, OffRuntime, OutRecord, Sender};
 use super::records::{EVENTS_RECORD_BYTES, RoutedEvent, TICK_HEADER, partition_of};
-use super::{PipelineError, commit_on_exit, next_batch, store_offsets};
+use super::send::dead_letter;
+use super::{PipelineError, close_consumer, next_batch, store_offsets};
 use crate::engine::Origin;
 use crate::telemetry::events::{BatchProcessed, RecordDeadLettered, RecordIngested};
 
 pub(super) struct Ingest {
     settings: Arc<Settings>,
-    producer: FutureProducer,
+    producer: KafkaProducer,
     metrics: Metrics,
+    /// Sends batches; dead-letters what the broker refuses for good.
+    sender: Sender,
     limits: Limits,
     /// Partitions of `topics.events`, read at start-up.
     partitions: i32,
@@ -49,8 +50,7 @@ struct Outbox {
 impl Ingest {
     pub(super) fn new(
         settings: &Arc<Settings>,
-        producer: FutureProducer,
-        metrics: Metrics,
+        sender: Sender,
         partitions: i32,
         mut model: watch::Receiver<Arc<Topology>>,
     ) -> Self {
@@ -58,8 +58,9 @@ impl Ingest {
         let topology = model.borrow_and_update().clone();
         Ingest {
             settings: settings.clone(),
-            producer,
-            metrics,
+            producer: sender.producer.clone(),
+            metrics: sender.metrics.clone(),
+            sender,
             limits: c.limits(),
             partitions,
             ticked: None,
@@ -70,7 +71,7 @@ impl Ingest {
 
     pub(super) async fn run(
         mut self,
-        consumer: StreamConsumer<LagContext>,
+        consumer: OffRuntime<KafkaConsumer>,
         health: Health,
         shutdown: CancellationToken,
     ) -> Result<(), PipelineError> {
@@ -100,7 +101,7 @@ impl Ingest {
                 counts.push(self.transform(m, &mut boxes, &mut out));
             }
             out.extend(self.seal(boxes));
-            match send_all(&self.producer, &out, &self.metrics, &shutdown).await {
+            match self.sender.send_all(&out, &shutdown).await {
                 Ok(()) => {}
                 Err(PipelineError::Interrupted) => break,
                 Err(e) => return Err(e),
@@ -114,7 +115,7 @@ impl Ingest {
                 elapsed: start.elapsed(),
             });
         }
-        commit_on_exit(&consumer, "ingest");
+        close_consumer(consumer, "ingest").await;
         Ok(())
     }
 
@@ -126,7 +127,6 @@ impl Ingest {
         boxes: &mut std::collections::BTreeMap<i32, Outbox>,
         out: &mut Vec<OutRecord>,
     ) -> Count {
-        let topics = &self.settings.config.topics;
         let raw = m.payload().unwrap_or(&[]);
         let ts = m.timestamp().to_millis();
         match ingest::parse(raw, &self.limits) {
@@ -146,6 +146,22 @@ impl Ingest {
                         event,
                     };
                     let json = serde_json::to_vec(&routed).expect("events always serialise");
+                    if json.len() + crate::config::RECORD_KEY_ROOM > self.sender.max_bytes {
+                        // Alone over the producer's limit (escaping can make an event larger
+                        // than its raw record): the raw record goes to the DLQ for this event,
+                        // the other events of the record go on.
+                        let error = format!(
+                            "event {i} of the record is {} bytes as JSON, over the producer's message.max.bytes ({})",
+                            json.len(),
+                            self.sender.max_bytes
+                        );
+                        out.push(self.letter(m, raw, "event_too_large", &error));
+                        self.metrics
+                            .emit(crate::telemetry::shell::EventDeadLettered {
+                                reason: "event_too_large",
+                            });
+                        continue;
+                    }
                     let outbox = boxes
                         .entry(partition_of(&domain, self.partitions))
                         .or_insert_with(|| Outbox {
@@ -170,26 +186,38 @@ impl Ingest {
             Err(e) => {
                 let reason = e.reason();
                 tracing::debug!(reason, error = %e, partition = m.partition(), offset = m.offset(), "record sent to the DLQ");
-                out.push(OutRecord {
-                    topic: topics.dlq.clone(),
-                    partition: None,
-                    key: m.key().unwrap_or(&[]).to_vec(),
-                    payload: raw.to_vec(),
-                    headers: vec![
-                        ("d2c.reason", reason.as_bytes().to_vec()),
-                        ("d2c.error", e.to_string().into_bytes()),
-                        ("d2c.source.topic", m.topic().as_bytes().to_vec()),
-                        (
-                            "d2c.source.partition",
-                            m.partition().to_string().into_bytes(),
-                        ),
-                        ("d2c.source.offset", m.offset().to_string().into_bytes()),
-                    ],
-                    timestamp: ts,
-                });
+                out.push(self.letter(m, raw, reason, &e.to_string()));
                 Count::Dlq(e.format().map_or("unknown", |f| f.as_str()), reason)
             }
         }
+    }
+
+    /// The dead letter of raw record `m` (cut to fit the producer's limit), with its reason.
+    fn letter(
+        &self,
+        m: &rdkafka::message::BorrowedMessage<'_>,
+        raw: &[u8],
+        reason: &str,
+        error: &str,
+    ) -> OutRecord {
+        dead_letter(
+            &self.settings.config.topics.dlq,
+            m.key().unwrap_or(&[]),
+            raw,
+            vec![
+                ("d2c.reason", reason.as_bytes().to_vec()),
+                ("d2c.error", error.as_bytes().to_vec()),
+                ("d2c.source.topic", m.topic().as_bytes().to_vec()),
+                (
+                    "d2c.source.partition",
+                    m.partition().to_string().into_bytes(),
+                ),
+                ("d2c.source.offset", m.offset().to_string().into_bytes()),
+            ],
+            m.timestamp().to_millis(),
+            self.sender.max_bytes,
+            &self.metrics,
+        )
     }
 
     /// Writes a tick to every events partition when `ingest.tick_interval` has passed.

@@ -1,39 +1,54 @@
-//! Kafka plumbing shared by the stages: client configuration, topic creation, the consumer
-//! context that reports lag, and sending a batch of output records until the broker
-//! acknowledged every one.
+//! Kafka plumbing shared by the stages: client configuration (with `[kafka.security]`), topic
+//! creation, and handing clients that may block on the broker off the async runtime when they
+//! are dropped. Sending lives in [`super::send`], the clients' context in [`super::client`].
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::future::join_all;
+use rdkafka::TopicPartitionList;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::statistics::Statistics;
-use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::util::Timeout;
-use rdkafka::{ClientContext, TopicPartitionList};
-use tokio_util::sync::CancellationToken;
+use rdkafka::producer::FutureProducer;
+use rdkafka::types::{RDKafkaConfRes, RDKafkaErrorCode};
 
 use crate::config::{Config, KafkaConfig};
-use crate::telemetry::Metrics;
-use crate::telemetry::events::{ConsumerLag, ProduceRetried};
+use crate::telemetry::{Health, Metrics};
 
 use super::PipelineError;
+pub use super::client::KafkaContext;
+pub use super::send::{OutRecord, Sender};
 
-/// The settings every client shares: brokers, client id, and the user's extra properties.
-pub fn base_config(k: &KafkaConfig) -> ClientConfig {
+/// The producer every stage and the HTTP API use.
+pub type KafkaProducer = FutureProducer<KafkaContext>;
+/// The consumer of a stage.
+pub type KafkaConsumer = StreamConsumer<KafkaContext>;
+
+/// The settings every client shares: brokers, client id, `[kafka.security]` (secrets
+/// resolved), statistics, and the user's extra properties. Fails when a secret of
+/// `[kafka.security]` cannot be read.
+pub fn base_config(k: &KafkaConfig) -> Result<ClientConfig, KafkaError> {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &k.brokers)
-        .set("client.id", &k.client_id);
+        .set("client.id", &k.client_id)
+        // Statistics tell the client context when a broker connection is up again (and the
+        // consumers' lag); every 5 s is cheap.
+        .set("statistics.interval.ms", "5000");
+    let security = k.security.properties().map_err(|e| {
+        KafkaError::ClientConfig(
+            RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+            e.to_string(),
+            e.key.clone(),
+            "<not shown>".into(),
+        )
+    })?;
+    for (key, value) in security {
+        c.set(key, value);
+    }
     for (key, value) in &k.properties {
         c.set(key, value);
     }
-    c
+    Ok(c)
 }
 
 /// `fetch.wait.max.ms` of d2c's consumers (see [`consumer`]).
@@ -45,8 +60,9 @@ pub fn consumer(
     k: &KafkaConfig,
     group: &str,
     metrics: &Metrics,
-) -> Result<StreamConsumer<LagContext>, KafkaError> {
-    let mut c = base_config(k);
+    health: &Health,
+) -> Result<KafkaConsumer, KafkaError> {
+    let mut c = base_config(k)?;
     c.set("group.id", group)
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "1000")
@@ -60,7 +76,6 @@ pub fn consumer(
             "heartbeat.interval.ms",
             (k.session_timeout.as_millis() / 3).max(100).to_string(),
         )
-        .set("statistics.interval.ms", "5000")
         // How long the broker may hold a fetch when it has nothing new. librdkafka's 500 ms
         // would be added to the latency of every quiet partition; 5 ms keeps each hop near the
         // broker's own latency, at the cost of up to 200 empty fetches per second per broker
@@ -74,15 +89,16 @@ pub fn consumer(
     for (key, value) in &k.properties {
         c.set(key, value);
     }
-    c.create_with_context(LagContext {
-        metrics: metrics.clone(),
-        revoked: Arc::default(),
-    })
+    c.create_with_context(KafkaContext::new(k, metrics, health))
 }
 
 /// An idempotent producer that waits for all in-sync replicas.
-pub fn producer(k: &KafkaConfig) -> Result<FutureProducer, KafkaError> {
-    let mut c = base_config(k);
+pub fn producer(
+    k: &KafkaConfig,
+    metrics: &Metrics,
+    health: &Health,
+) -> Result<KafkaProducer, KafkaError> {
+    let mut c = base_config(k)?;
     c.set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")
@@ -90,25 +106,106 @@ pub fn producer(k: &KafkaConfig) -> Result<FutureProducer, KafkaError> {
     for (key, value) in &k.properties {
         c.set(key, value);
     }
-    c.create()
+    c.create_with_context(KafkaContext::new(k, metrics, health))
 }
 
-/// Creates every configured topic that does not exist yet.
-pub async fn ensure_topics(cfg: &Config) -> Result<(), PipelineError> {
-    let admin: AdminClient<DefaultClientContext> = base_config(&cfg.kafka)
-        .create()
+/// Readiness condition while the topics are not there yet.
+const TOPICS_CONDITION: &str = "startup.topics";
+
+/// Creates the configured topics that do not exist yet: reads the cluster's metadata first and
+/// creates only what is missing, so a cluster that has them (or whose controller cannot be
+/// reached, as librdkafka's mock cluster) is never asked. Transient failures (the broker away,
+/// a timeout) are retried with backoff until `shutdown`, with the reason on `/readyz`; a
+/// refusal that retrying cannot change (not authorised, a replication factor the cluster
+/// cannot meet) stops start-up with a message naming the setting.
+pub async fn ensure_topics(
+    cfg: &Config,
+    metrics: &Metrics,
+    health: &Health,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Result<(), PipelineError> {
+    let admin: AdminClient<KafkaContext> = base_config(&cfg.kafka)
+        .map_err(PipelineError::Client)?
+        .create_with_context(KafkaContext::new(&cfg.kafka, metrics, health))
         .map_err(PipelineError::Client)?;
-    let topics: Vec<NewTopic> = cfg
+    let admin = OffRuntime::new(admin);
+    let mut backoff = Duration::from_millis(200);
+    let mut logged = false;
+    loop {
+        match create_missing(cfg, &admin).await {
+            Ok(()) => {
+                health.clear_condition(TOPICS_CONDITION);
+                return Ok(());
+            }
+            Err(Attempt::Permanent(e)) => {
+                health.clear_condition(TOPICS_CONDITION);
+                return Err(e);
+            }
+            Err(Attempt::Transient(reason)) => {
+                let why = format!("cannot create the topics yet ({reason}); retrying");
+                if !logged {
+                    tracing::warn!(error = %reason, "cannot create the topics yet; retrying with backoff (set kafka.create_topics = false if they are managed elsewhere)");
+                    logged = true;
+                } else {
+                    tracing::debug!(error = %reason, "cannot create the topics yet; retrying");
+                }
+                health.set_condition(TOPICS_CONDITION, why);
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Err(PipelineError::Interrupted),
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+enum Attempt {
+    Transient(String),
+    Permanent(PipelineError),
+}
+
+async fn create_missing(
+    cfg: &Config,
+    admin: &OffRuntime<AdminClient<KafkaContext>>,
+) -> Result<(), Attempt> {
+    let names: Vec<String> = cfg
         .topics
         .all()
         .iter()
-        .map(|(_, name)| {
+        .map(|(_, n)| n.to_string())
+        .collect();
+    let existing = {
+        let admin = admin.shared();
+        tokio::task::spawn_blocking(move || {
+            admin
+                .inner()
+                .fetch_metadata(None, Duration::from_secs(10))
+                .map(|md| {
+                    md.topics()
+                        .iter()
+                        .filter(|t| !t.partitions().is_empty())
+                        .map(|t| t.name().to_string())
+                        .collect::<std::collections::BTreeSet<_>>()
+                })
+        })
+        .await
+        .map_err(|e| Attempt::Transient(e.to_string()))?
+        .map_err(|e| Attempt::Transient(format!("cannot read the cluster's metadata: {e}")))?
+    };
+    let missing: Vec<&String> = names.iter().filter(|n| !existing.contains(*n)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let topics: Vec<NewTopic> = missing
+        .iter()
+        .map(|name| {
             let t = NewTopic::new(
                 name,
                 cfg.kafka.partitions,
                 TopicReplication::Fixed(cfg.kafka.replication_factor),
             );
-            if *name == cfg.topics.state {
+            if **name == cfg.topics.state {
                 t.set("cleanup.policy", "compact")
             } else {
                 t
@@ -119,159 +216,118 @@ pub async fn ensure_topics(cfg: &Config) -> Result<(), PipelineError> {
     let results = admin
         .create_topics(&topics, &opts)
         .await
-        .map_err(PipelineError::CreateTopics)?;
+        .map_err(|e| Attempt::Transient(e.to_string()))?;
+    let mut transient = Vec::new();
     for r in results {
         match r {
             Ok(name) => tracing::info!(topic = %name, "created topic"),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => {
-                return Err(PipelineError::CreateTopic {
+            Err((
+                name,
+                code @ (RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed
+                | RDKafkaErrorCode::InvalidReplicationFactor
+                | RDKafkaErrorCode::InvalidPartitions
+                | RDKafkaErrorCode::InvalidTopic
+                | RDKafkaErrorCode::InvalidConfig
+                | RDKafkaErrorCode::PolicyViolation),
+            )) => {
+                return Err(Attempt::Permanent(PipelineError::CreateTopic {
                     topic: name,
                     reason: code.to_string(),
-                });
+                }));
             }
+            Err((name, code)) => transient.push(format!("`{name}`: {code}")),
         }
     }
-    Ok(())
-}
-
-/// Consumer context: turns librdkafka's statistics into the lag gauge and logs rebalances.
-#[derive(Debug, Clone)]
-pub struct LagContext {
-    metrics: Metrics,
-    /// Partitions revoked since the stage last looked; the stage drops their state.
-    pub revoked: Arc<Mutex<Vec<i32>>>,
-}
-
-impl ClientContext for LagContext {
-    fn stats(&self, stats: Statistics) {
-        for (topic, t) in &stats.topics {
-            for (p, part) in &t.partitions {
-                // Partition -1 is librdkafka's internal "unassigned" bucket. Lag -1 means no
-                // position yet (nothing consumed or committed): then everything from the log
-                // start to its end is still to be read.
-                if *p < 0 || part.fetch_state == "none" || part.hi_offset < 0 {
-                    continue;
-                }
-                let lag = if part.consumer_lag >= 0 {
-                    part.consumer_lag
-                } else {
-                    part.hi_offset - part.lo_offset.max(0)
-                };
-                self.metrics.emit(ConsumerLag {
-                    topic,
-                    partition: *p,
-                    lag,
-                });
-            }
-        }
+    if transient.is_empty() {
+        Ok(())
+    } else {
+        Err(Attempt::Transient(transient.join("; ")))
     }
 }
 
-impl ConsumerContext for LagContext {
-    fn pre_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, r: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = r {
-            let mut revoked = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
-            revoked.extend(tpl.elements().iter().map(|e| e.partition()));
-        }
-    }
+/// A Kafka client whose drop may block on the broker (a consumer leaving its group, an admin
+/// client waiting for its requests), held so that dropping it never blocks the async runtime:
+/// the client is dropped on a thread of its own. Without this, a SIGTERM while the broker is
+/// unreachable would block the runtime thread and the shutdown deadline would never fire.
+pub struct OffRuntime<C: Send + Sync + 'static> {
+    client: Option<std::sync::Arc<C>>,
+}
 
-    fn post_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, r: &Rebalance<'_>) {
-        match r {
-            Rebalance::Assign(tpl) => {
-                tracing::info!(partitions = %describe(tpl), "partitions assigned")
-            }
-            Rebalance::Revoke(tpl) => {
-                tracing::info!(partitions = %describe(tpl), "partitions revoked")
-            }
-            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance failed"),
-        }
+impl<C: Send + Sync + 'static> std::fmt::Debug for OffRuntime<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OffRuntime")
     }
 }
 
-fn describe(tpl: &TopicPartitionList) -> String {
-    tpl.elements()
-        .iter()
-        .map(|e| format!("{}/{}", e.topic(), e.partition()))
-        .collect::<Vec<_>>()
-        .join(",")
-}
+impl<C: Send + Sync + 'static> OffRuntime<C> {
+    pub fn new(client: C) -> Self {
+        OffRuntime {
+            client: Some(std::sync::Arc::new(client)),
+        }
+    }
 
-/// One record to publish.
-#[derive(Debug, Clone)]
-pub struct OutRecord {
-    pub topic: String,
-    /// Explicit partition; `None` lets the producer pick by key.
-    pub partition: Option<i32>,
-    pub key: Vec<u8>,
-    pub payload: Vec<u8>,
-    pub headers: Vec<(&'static str, Vec<u8>)>,
-    /// Record timestamp in milliseconds; `None` lets the producer stamp it.
-    pub timestamp: Option<i64>,
-}
+    /// A shared handle, for blocking calls in `spawn_blocking`.
+    pub fn shared(&self) -> std::sync::Arc<C> {
+        self.client.clone().expect("present until dropped")
+    }
 
-/// Sends `records` and waits until the broker acknowledged every one. Records that fail are
-/// sent again with backoff (order within a partition is kept by the idempotent producer for
-/// records in flight together); gives up only when `shutdown` is cancelled, so nothing is
-/// dropped: the caller then does not store the input offsets, and the input is read again.
-pub async fn send_all(
-    producer: &FutureProducer,
-    records: &[OutRecord],
-    metrics: &Metrics,
-    shutdown: &CancellationToken,
-) -> Result<(), PipelineError> {
-    let mut pending: Vec<&OutRecord> = records.iter().collect();
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let sends = pending.iter().map(|r| {
-            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
-            for (k, v) in &r.headers {
-                headers = headers.insert(Header {
-                    key: k,
-                    value: Some(v),
-                });
-            }
-            let mut rec = FutureRecord::to(&r.topic)
-                .key(&r.key)
-                .payload(&r.payload)
-                .headers(headers);
-            if let Some(ts) = r.timestamp {
-                rec = rec.timestamp(ts);
-            }
-            if let Some(p) = r.partition {
-                rec = rec.partition(p);
-            }
-            producer.send(rec, Timeout::Never)
-        });
-        let results = join_all(sends).await;
-        let mut failed = Vec::new();
-        for (r, res) in pending.iter().zip(results) {
-            if let Err((e, _)) = res {
-                metrics.emit(ProduceRetried {
-                    topic: &r.topic,
-                    error: &e,
-                });
-                failed.push(*r);
-            }
+    /// Runs `last` (e.g. a final commit) and drops the client on a thread of its own; the
+    /// returned receiver completes when both are done.
+    pub fn close(
+        mut self,
+        name: &'static str,
+        last: impl FnOnce(&C) + Send + 'static,
+    ) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if let Some(client) = self.client.take() {
+            spawn_closer(name, move || {
+                last(&client);
+                drop(client);
+                let _ = tx.send(());
+            });
         }
-        if failed.is_empty() {
-            return Ok(());
-        }
-        pending = failed;
-        tokio::select! {
-            _ = shutdown.cancelled() => return Err(PipelineError::Interrupted),
-            _ = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        rx
     }
 }
+
+impl<C: Send + Sync + 'static> std::ops::Deref for OffRuntime<C> {
+    type Target = C;
+    fn deref(&self) -> &C {
+        self.client.as_deref().expect("present until dropped")
+    }
+}
+
+impl<C: Send + Sync + 'static> Drop for OffRuntime<C> {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            spawn_closer("kafka-client", move || drop(client));
+        }
+    }
+}
+
+fn spawn_closer(name: &str, f: impl FnOnce() + Send + 'static) {
+    let spawned = std::thread::Builder::new()
+        .name(format!("d2c-close-{name}"))
+        .spawn(f);
+    if let Err(e) = spawned {
+        // No thread to spare: the client leaks rather than block the runtime.
+        tracing::warn!(error = %e, "cannot start a thread to close a Kafka client");
+    }
+}
+
+/// Readiness condition while the events and state topics cannot be read.
+const PARTITIONS_CONDITION: &str = "startup.partitions";
 
 /// Checks that the state topic has a partition for every events partition, and returns the
 /// number of events partitions. Waits (with backoff, until `shutdown`) while the broker is
 /// unreachable or the topics are not there yet.
 pub async fn check_partitions(
     cfg: &Config,
-    producer: &FutureProducer,
+    producer: &KafkaProducer,
+    health: &Health,
+    shutdown: &tokio_util::sync::CancellationToken,
 ) -> Result<i32, PipelineError> {
     use rdkafka::producer::Producer;
     let (events, state) = (cfg.topics.events.clone(), cfg.topics.state.clone());
@@ -290,8 +346,9 @@ pub async fn check_partitions(
         })
         .await
         .map_err(|e| PipelineError::Stage("start-up", e.to_string()))?;
-        match counts {
+        let why = match counts {
             Ok((ep, sp)) if ep > 0 && sp > 0 => {
+                health.clear_condition(PARTITIONS_CONDITION);
                 if sp < ep {
                     return Err(PipelineError::StatePartitions {
                         state,
@@ -302,12 +359,16 @@ pub async fn check_partitions(
                 }
                 return Ok(ep as i32);
             }
-            Ok(_) => {
-                tracing::warn!(events = %events, state = %state, "topics not found yet; waiting")
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot read topic metadata; retrying"),
+            Ok(_) => format!("topics `{events}` and `{state}` not found yet; waiting"),
+            Err(e) => format!("cannot read the metadata of `{events}` and `{state}`: {e}"),
+        };
+        if health.set_condition(PARTITIONS_CONDITION, &why) {
+            tracing::warn!(reason = %why, "waiting for the topics; retrying with backoff");
         }
-        tokio::time::sleep(backoff).await;
+        tokio::select! {
+            _ = shutdown.cancelled() => return Err(PipelineError::Interrupted),
+            _ = tokio::time::sleep(backoff) => {}
+        }
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
@@ -351,4 +412,28 @@ pub fn read_to_end(
         f(&m);
     }
     Ok(true)
+}
+
+/// Why the settings of `[kafka.security]` cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum SecurityCheckError {
+    #[error("{0}")]
+    Setting(#[from] crate::config::SecurityError),
+    #[error(
+        "librdkafka refuses the Kafka client settings ([kafka.security], kafka.properties): {0}"
+    )]
+    Client(KafkaError),
+}
+
+/// Checks `[kafka.security]` as far as it can without a broker: the files exist and read as
+/// PEM, the secrets resolve, and librdkafka accepts the whole client configuration (it loads
+/// the CA, certificate and key, decrypting the key with its password, when a client is made).
+pub fn check_security(k: &KafkaConfig) -> Result<(), SecurityCheckError> {
+    k.security.verify()?;
+    let client: rdkafka::producer::BaseProducer = base_config(k)
+        .and_then(|c| c.create())
+        .map_err(SecurityCheckError::Client)?;
+    // Dropped off the caller's thread: it may have started connecting.
+    spawn_closer("check", move || drop(client));
+    Ok(())
 }

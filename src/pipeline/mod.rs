@@ -11,10 +11,12 @@
 
 pub mod audit;
 pub mod checkpoint;
+pub mod client;
 mod correlate;
 mod ingest;
 pub mod kafka;
 pub mod records;
+pub mod send;
 pub mod topology_refresh;
 pub mod view;
 
@@ -24,7 +26,7 @@ pub use view::View;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
 use tokio_util::sync::CancellationToken;
@@ -32,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::Settings;
 use crate::telemetry::{Health, Metrics};
 
-use kafka::LagContext;
+use kafka::{KafkaConsumer, OffRuntime};
 
 /// Why the pipeline stopped.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,10 @@ pub enum PipelineError {
     CreateTopics(KafkaError),
     #[error("cannot create topic `{topic}`: {reason}")]
     CreateTopic { topic: String, reason: String },
+    #[error("the broker refused a record for `{topic}` for good ({error}); it was not written")]
+    Refused { topic: String, error: String },
+    #[error("cannot use the Backstage catalog: {0}")]
+    Backstage(String),
     #[error("cannot subscribe to `{topic}`: {source}")]
     Subscribe { topic: String, source: KafkaError },
     #[error("shut down before the broker acknowledged the batch; its input will be read again")]
@@ -74,18 +80,31 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), PipelineError> {
     let cfg = &settings.config;
-    if cfg.kafka.create_topics {
-        kafka::ensure_topics(cfg).await?;
-    }
-    let producer = kafka::producer(&cfg.kafka).map_err(PipelineError::Client)?;
-    let events_partitions = kafka::check_partitions(cfg, &producer).await?;
-    let ingest_consumer = subscribe(cfg, "ingest", &cfg.topics.raw, &metrics)?;
-    let correlate_consumer = subscribe(cfg, "correlate", &cfg.topics.events, &metrics)?;
+    // Clients are created before anything waits on the broker, so their context reports a
+    // refused credential or certificate (on /readyz and once in the log) while start-up waits.
+    let producer = kafka::producer(&cfg.kafka, &metrics, &health).map_err(PipelineError::Client)?;
     let stop_all = shutdown.child_token();
+    let backstage = if cfg.backstage.enabled() {
+        Some(topology_refresh::client(&cfg.backstage).map_err(PipelineError::Backstage)?)
+    } else {
+        None
+    };
+    if cfg.kafka.create_topics {
+        match kafka::ensure_topics(cfg, &metrics, &health, &shutdown).await {
+            Err(PipelineError::Interrupted) => return Ok(()),
+            r => r?,
+        }
+    }
+    let events_partitions = match kafka::check_partitions(cfg, &producer, &health, &shutdown).await
+    {
+        Err(PipelineError::Interrupted) => return Ok(()),
+        r => r?,
+    };
+    let ingest_consumer = subscribe(cfg, "ingest", &cfg.topics.raw, &metrics, &health)?;
+    let correlate_consumer = subscribe(cfg, "correlate", &cfg.topics.events, &metrics, &health)?;
     // The service model: the topology file, or with a Backstage catalog, both, refreshed.
     let (model_tx, model) = tokio::sync::watch::channel(settings.topology.clone());
-    if cfg.backstage.enabled() {
-        let client = topology_refresh::client(&cfg.backstage);
+    if let Some(client) = backstage {
         let first = topology_refresh::first(&client, &settings, &metrics).await;
         let last = first.map(|(file, topo)| {
             metrics.business.set_topology(&topo);
@@ -106,13 +125,16 @@ pub async fn run(
 
     let ingest = ingest::Ingest::new(
         &settings,
-        producer.clone(),
-        metrics.clone(),
+        kafka::Sender::new(cfg, producer.clone(), &metrics, &health, "ingest"),
         events_partitions,
         model.clone(),
     );
-    let correlate =
-        correlate::Correlate::new(&settings, producer.clone(), metrics.clone(), view, model)?;
+    let correlate = correlate::Correlate::new(
+        &settings,
+        kafka::Sender::new(cfg, producer.clone(), &metrics, &health, "correlate"),
+        view,
+        model,
+    )?;
     let (a, b) = tokio::join!(
         guard(
             "ingest",
@@ -148,9 +170,11 @@ fn subscribe(
     stage: &str,
     topic: &str,
     metrics: &Metrics,
-) -> Result<StreamConsumer<LagContext>, PipelineError> {
+    health: &Health,
+) -> Result<OffRuntime<KafkaConsumer>, PipelineError> {
     let group = format!("{}-{stage}", cfg.kafka.group_id);
-    let c = kafka::consumer(&cfg.kafka, &group, metrics).map_err(PipelineError::Client)?;
+    let c = kafka::consumer(&cfg.kafka, &group, metrics, health).map_err(PipelineError::Client)?;
+    let c = OffRuntime::new(c);
     c.subscribe(&[topic])
         .map_err(|source| PipelineError::Subscribe {
             topic: topic.to_string(),
@@ -158,6 +182,9 @@ fn subscribe(
         })?;
     Ok(c)
 }
+
+/// Readiness condition while a consumer reports errors.
+const CONSUMER_CONDITION: &str = "kafka.consumer";
 
 /// Longest wait for a record before [`next_batch`] returns an empty batch.
 const IDLE_TICK: Duration = Duration::from_secs(1);
@@ -167,7 +194,7 @@ const IDLE_TICK: Duration = Duration::from_secs(1);
 /// input. Broker errors are logged and waited out: the
 /// consumer reconnects by itself.
 pub(crate) async fn next_batch<'c>(
-    consumer: &'c StreamConsumer<LagContext>,
+    consumer: &'c KafkaConsumer,
     max: usize,
     linger: Duration,
     health: &Health,
@@ -182,10 +209,17 @@ pub(crate) async fn next_batch<'c>(
             // checkpoints, refresh gauges) while the input is quiet.
             _ = &mut idle => return Some(Vec::new()),
             m = consumer.recv() => match m {
-                Ok(m) => { health.set_ready(true); break m }
+                Ok(m) => {
+                    health.set_ready(true);
+                    health.clear_condition(CONSUMER_CONDITION);
+                    break m
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "consumer error; retrying");
-                    health.set_ready(false);
+                    if health.set_condition(CONSUMER_CONDITION, format!("the consumer reports: {e}")) {
+                        tracing::warn!(error = %e, "consumer error; retrying");
+                    } else {
+                        tracing::debug!(error = %e, "consumer error; retrying");
+                    }
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
@@ -207,7 +241,7 @@ pub(crate) async fn next_batch<'c>(
 }
 
 /// Marks every record of an acknowledged batch as done; the background commit picks it up.
-fn store_offsets(consumer: &StreamConsumer<LagContext>, batch: &[BorrowedMessage<'_>]) {
+fn store_offsets(consumer: &KafkaConsumer, batch: &[BorrowedMessage<'_>]) {
     for m in batch {
         if let Err(e) = consumer.store_offset_from_message(m) {
             // Happens when the partition was revoked meanwhile: the new owner re-reads it.
@@ -216,8 +250,15 @@ fn store_offsets(consumer: &StreamConsumer<LagContext>, batch: &[BorrowedMessage
     }
 }
 
-/// Commits stored offsets before the stage exits.
-pub(crate) fn commit_on_exit(consumer: &StreamConsumer<LagContext>, stage: &str) {
+/// Commits the stored offsets and closes the consumer (leaving its group) on a thread of its
+/// own, so a broker that does not answer cannot block the runtime; waits for it.
+pub(crate) async fn close_consumer(consumer: OffRuntime<KafkaConsumer>, stage: &'static str) {
+    let closed = consumer.close(stage, move |c| commit_on_exit(c, stage));
+    let _ = closed.await;
+}
+
+/// Commits stored offsets before the stage exits (blocking: call off the runtime).
+fn commit_on_exit(consumer: &KafkaConsumer, stage: &str) {
     match consumer.commit_consumer_state(CommitMode::Sync) {
         Ok(()) => tracing::info!(stage, "offsets committed on shutdown"),
         // No offsets stored yet is not a failure.

@@ -56,21 +56,52 @@ pub fn partition_of(domain: &str, partitions: i32) -> i32 {
     (xxhash_rust::xxh3::xxh3_64(domain.as_bytes()) % partitions.max(1) as u64) as i32
 }
 
-/// The events of one `topics.events` record: a batch (a JSON array of [`RoutedEvent`]) or a
-/// single event with its origin in [`ORIGIN_HEADER`] (records written before batches).
+/// An event of a batch with the raw record it came from (if the record says).
+pub type EventWithOrigin = (crate::model::Event, Option<Origin>);
+
+/// An element of an events batch that does not read as a [`RoutedEvent`]: dead-lettered alone,
+/// the rest of the batch goes on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    /// Position in the batch.
+    pub index: usize,
+    /// Why it does not read.
+    pub error: String,
+    /// The element's JSON text as it was in the record.
+    pub raw: String,
+}
+
+/// The events of one `topics.events` record, with the elements that do not read: a batch (a
+/// JSON array of [`RoutedEvent`], read element by element) or a single event with its origin in
+/// [`ORIGIN_HEADER`] (records written before batches). Fails only when the record as a whole is
+/// not JSON of that shape.
 pub fn decode_events(
     payload: &[u8],
     header_origin: Option<Origin>,
-) -> Result<Vec<(crate::model::Event, Option<Origin>)>, serde_json::Error> {
+) -> Result<(Vec<EventWithOrigin>, Vec<Rejected>), serde_json::Error> {
     let first = payload.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'[') {
-        let batch: Vec<RoutedEvent> = serde_json::from_slice(payload)?;
-        Ok(batch
-            .into_iter()
-            .map(|r| (r.event, Some(r.origin)))
-            .collect())
+        // Borrowed slices of the payload: each element is read on its own, and one that does
+        // not read costs only its own dead letter.
+        let elements: Vec<&serde_json::value::RawValue> = serde_json::from_slice(payload)?;
+        let mut events = Vec::with_capacity(elements.len());
+        let mut rejected = Vec::new();
+        for (index, raw) in elements.into_iter().enumerate() {
+            match serde_json::from_str::<RoutedEvent>(raw.get()) {
+                Ok(r) => events.push((r.event, Some(r.origin))),
+                Err(e) => rejected.push(Rejected {
+                    index,
+                    error: e.to_string(),
+                    raw: raw.get().to_string(),
+                }),
+            }
+        }
+        Ok((events, rejected))
     } else {
-        Ok(vec![(serde_json::from_slice(payload)?, header_origin)])
+        Ok((
+            vec![(serde_json::from_slice(payload)?, header_origin)],
+            Vec::new(),
+        ))
     }
 }
 
@@ -85,28 +116,37 @@ pub enum EventsRecord {
 }
 
 impl EventsRecord {
-    /// Decodes a record read from `topics.events`. A control header whose value does not read
-    /// is passed over (the payload of a control record is an empty batch).
-    pub fn decode(m: &BorrowedMessage<'_>) -> Result<EventsRecord, serde_json::Error> {
+    /// Decodes a record read from `topics.events`, with the elements of its batch that do not
+    /// read. A control header whose value does not read is passed over (the payload of a
+    /// control record is an empty batch).
+    pub fn decode(
+        m: &BorrowedMessage<'_>,
+    ) -> Result<(EventsRecord, Vec<Rejected>), serde_json::Error> {
+        if let Some(control) = Self::control(m) {
+            return Ok((control, Vec::new()));
+        }
+        let Some(payload) = m.payload() else {
+            return Ok((EventsRecord::Events(Vec::new()), Vec::new()));
+        };
+        let (events, rejected) = decode_events(payload, origin(m))?;
+        Ok((EventsRecord::Events(events), rejected))
+    }
+
+    /// The control record `m` carries in a header, if any.
+    fn control(m: &BorrowedMessage<'_>) -> Option<EventsRecord> {
         if let Some(now) = header(m, TICK_HEADER)
             .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|t| crate::model::parse_rfc3339(t).ok())
         {
-            return Ok(EventsRecord::Tick(now));
+            return Some(EventsRecord::Tick(now));
         }
         if let Some(s) = header_json(m, SILENCE_HEADER) {
-            return Ok(EventsRecord::Silence(s));
+            return Some(EventsRecord::Silence(s));
         }
         if let Some(a) = header_json(m, ACK_HEADER) {
-            return Ok(EventsRecord::Ack(a));
+            return Some(EventsRecord::Ack(a));
         }
-        if let Some(d) = header_json(m, DECISION_HEADER) {
-            return Ok(EventsRecord::Decision(d));
-        }
-        let Some(payload) = m.payload() else {
-            return Ok(EventsRecord::Events(Vec::new()));
-        };
-        decode_events(payload, origin(m)).map(EventsRecord::Events)
+        header_json(m, DECISION_HEADER).map(EventsRecord::Decision)
     }
 
     /// The engine inputs of this record, in order.
@@ -178,7 +218,8 @@ mod tests {
             })
             .collect();
         let payload = serde_json::to_vec(&batch).unwrap();
-        let decoded = decode_events(&payload, None).unwrap();
+        let (decoded, rejected) = decode_events(&payload, None).unwrap();
+        assert!(rejected.is_empty());
         assert_eq!(decoded.len(), 3);
         for (i, (ev, origin)) in decoded.iter().enumerate() {
             assert_eq!(ev, &batch[i].event);
@@ -194,10 +235,38 @@ mod tests {
             offset: 7,
             index: 3,
         };
-        let decoded = decode_events(&payload, Some(origin)).unwrap();
+        let (decoded, _) = decode_events(&payload, Some(origin)).unwrap();
         assert_eq!(decoded, vec![(event("one"), Some(origin))]);
         assert!(decode_events(b"{\"not\":\"an event\"}", None).is_err());
-        assert!(decode_events(b"[{\"not\":\"routed\"}]", None).is_err());
+        assert!(decode_events(b"[{\"a\":1}", None).is_err());
+    }
+
+    #[test]
+    fn one_bad_element_of_a_batch_is_rejected_alone_and_the_rest_kept() {
+        let good = |i: i64| RoutedEvent {
+            origin: Origin {
+                partition: 0,
+                offset: i,
+                index: 0,
+            },
+            event: event(&format!("e{i}")),
+        };
+        let payload = format!(
+            "[{},{{\"not\":\"routed\"}},{}]",
+            serde_json::to_string(&good(1)).unwrap(),
+            serde_json::to_string(&good(2)).unwrap()
+        );
+        let (events, rejected) = decode_events(payload.as_bytes(), None).unwrap();
+        assert_eq!(events.len(), 2, "the good elements survive");
+        assert_eq!(events[1].0, good(2).event);
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].index, 1);
+        assert_eq!(rejected[0].raw, "{\"not\":\"routed\"}");
+        assert!(
+            rejected[0].error.contains("missing field"),
+            "{}",
+            rejected[0].error
+        );
     }
 
     #[test]

@@ -19,6 +19,8 @@ use crate::topology::{Topology, TopologyFile};
 
 /// Entities asked for per catalog page.
 const PAGE_SIZE: usize = 500;
+/// Largest catalog page read (500 entities are a few MB at most).
+const MAX_PAGE_BYTES: usize = 64 << 20;
 /// A catalog of more pages than this is refused (a cursor that never ends).
 const MAX_PAGES: usize = 1000;
 
@@ -91,9 +93,20 @@ pub async fn fetch_catalog(
             url: endpoint.clone(),
             source,
         };
-        let resp = req.send().await.map_err(unreachable)?;
+        let mut resp = req.send().await.map_err(unreachable)?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(unreachable)?;
+        // Read chunk by chunk up to the cap: a catalog (or something posing as one) streaming
+        // an endless body must not take the process's memory.
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
+            if body.len() + chunk.len() > MAX_PAGE_BYTES {
+                return Err(SourceError::Unreadable {
+                    url: endpoint,
+                    reason: format!("a page is over {MAX_PAGE_BYTES} bytes"),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
         if !status.is_success() {
             let text = String::from_utf8_lossy(&body);
             return Err(SourceError::Status {
@@ -137,13 +150,14 @@ pub async fn load(
     Ok((merged, topo))
 }
 
-/// The HTTP client for the catalog.
-pub fn client(cfg: &BackstageConfig) -> reqwest::Client {
+/// The HTTP client for the catalog, with `backstage.timeout`. Fails (and start-up with it)
+/// rather than fall back to a client without timeouts, which a stalled catalog would hang.
+pub fn client(cfg: &BackstageConfig) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .timeout(cfg.timeout)
         .connect_timeout(cfg.timeout.min(Duration::from_secs(5)))
         .build()
-        .unwrap_or_default()
+        .map_err(|e| format!("cannot build the HTTP client for backstage.url: {e}"))
 }
 
 /// Reads the model once (at start-up), counting the result. `None` on failure (logged).
@@ -280,7 +294,7 @@ mod tests {
             url: url.clone(),
             ..Default::default()
         };
-        let entities = fetch_catalog(&client(&cfg), &cfg, Some("s3cret"))
+        let entities = fetch_catalog(&client(&cfg).unwrap(), &cfg, Some("s3cret"))
             .await
             .unwrap();
         assert_eq!(entities.len(), 7);
@@ -291,7 +305,7 @@ mod tests {
             assert_eq!(seen[1]["cursor"], "3");
         }
 
-        let e = fetch_catalog(&client(&cfg), &cfg, None)
+        let e = fetch_catalog(&client(&cfg).unwrap(), &cfg, None)
             .await
             .unwrap_err()
             .to_string();
@@ -300,7 +314,7 @@ mod tests {
             url: "http://127.0.0.1:1".into(),
             ..Default::default()
         };
-        let e = fetch_catalog(&client(&nowhere), &nowhere, None)
+        let e = fetch_catalog(&client(&nowhere).unwrap(), &nowhere, None)
             .await
             .unwrap_err()
             .to_string();

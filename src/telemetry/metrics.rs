@@ -61,6 +61,8 @@ pub struct Metrics {
     pub(super) security_incidents_open: IntGaugeVec,
     /// Security events received by the correlate stage, by tool.
     pub(super) security_events: IntCounterVec,
+    /// The shell's failure handling and the state maps' sizes (see [`super::shell`]).
+    pub(super) shell: super::shell::ShellMetrics,
 }
 
 /// Every severity, for label sets.
@@ -313,6 +315,7 @@ impl Metrics {
                 "Security events received by the correlate stage, by tool (an input format name, or other).",
                 &["tool"],
             ),
+            shell: super::shell::ShellMetrics::new(&r),
             registry: r,
         };
         for kind in ["alert", "incident", "open_incident"] {

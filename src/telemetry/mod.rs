@@ -6,6 +6,7 @@ mod business;
 pub mod events;
 mod health;
 mod metrics;
+pub mod shell;
 
 pub use business::BusinessMetrics;
 pub use health::Health;

@@ -266,13 +266,24 @@ async fn webhook_sends_the_record_with_an_idempotency_key_and_a_verifiable_signa
         "the record as published"
     );
     let sig = seen.header("x-d2c-signature").unwrap();
+    let ts: i64 = seen
+        .header("x-d2c-timestamp")
+        .expect("signed requests carry their time")
+        .parse()
+        .unwrap();
+    assert!(
+        (chrono::Utc::now().timestamp() - ts).abs() < 60,
+        "the time of signing, in Unix seconds"
+    );
     assert_eq!(
         sig,
-        webhook::signature(&Secret::new("k3y"), seen.body.as_bytes())
+        webhook::signature(&Secret::new("k3y"), ts, seen.body.as_bytes())
     );
-    // Checked independently of the connector's own function, as a receiver would.
+    // Checked independently of the connector's own function, as a receiver would: the HMAC of
+    // "<timestamp>.<body>", so the timestamp cannot be changed to replay the request later.
     use hmac::Mac;
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"k3y").unwrap();
+    mac.update(format!("{ts}.").as_bytes());
     mac.update(seen.body.as_bytes());
     let hex: String = mac
         .finalize()
@@ -283,7 +294,12 @@ async fn webhook_sends_the_record_with_an_idempotency_key_and_a_verifiable_signa
     assert_eq!(sig, format!("sha256={hex}"));
     assert_ne!(
         sig,
-        webhook::signature(&Secret::new("other"), seen.body.as_bytes())
+        webhook::signature(&Secret::new("k3y"), ts - 600, seen.body.as_bytes()),
+        "another time gives another signature"
+    );
+    assert_ne!(
+        sig,
+        webhook::signature(&Secret::new("other"), ts, seen.body.as_bytes())
     );
 }
 
@@ -326,4 +342,30 @@ async fn failures_never_carry_the_url_or_credentials() {
     assert!(!text.contains("SECRETPATH"), "{text}");
     assert!(matches!(e, Failure::Retry { .. }));
     assert!(!format!("{c:?}").contains("SECRETPATH"));
+}
+
+#[tokio::test]
+async fn a_tool_answering_with_an_endless_body_does_not_hold_the_delivery() {
+    // 200 OK, then 64 KiB chunks for ever: only the first MAX_RESPONSE_BYTES are read.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(|| async {
+        let chunks = futures::stream::repeat_with(|| {
+            Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b'x'; 64 * 1024]))
+        });
+        axum::body::Body::from_stream(chunks)
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let c = connector(&format!(
+        "name = \"hook\"\nkind = \"webhook\"\nurl = \"{url}/hook\"\nrequest_timeout = \"20s\""
+    ));
+    let started = std::time::Instant::now();
+    let sent = tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        c.deliver(&incident("INC-7", 1, "open")),
+    )
+    .await
+    .expect("the delivery finished without reading the whole answer");
+    assert_eq!(sent, Ok(Sent::Delivered));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
