@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::correlate::Outcome;
 use crate::engine::Settings;
-use crate::engine::{Engine, Input, SecuritySummary, Summary};
+use crate::engine::{Engine, Input};
 use crate::model::Output;
 use crate::pipeline::View;
 use crate::telemetry::events::{
@@ -30,7 +30,7 @@ use crate::telemetry::{Health, Metrics};
 
 use super::checkpoint::{self, Checkpoint};
 use super::kafka::{KafkaConsumer, OffRuntime, OutRecord, Sender, base_config};
-use super::records::EventsRecord;
+use super::records::{EventsRecord, UNDECODABLE_EVENT, undecodable};
 use super::send::{OnRefused, dead_letter};
 use super::{PipelineError, close_consumer, next_batch};
 
@@ -542,47 +542,8 @@ impl Correlate {
     /// Sets the state gauges, the business-impact gauges (adding `elapsed` worth of cost) and
     /// the read API's view of the service model's health.
     fn set_gauges(&self, elapsed: Duration) {
-        let mut total = Summary::default();
-        for part in self.parts.values() {
-            let s = part.engine.summary();
-            for (svc, h) in s.own_health {
-                let e = total.own_health.entry(svc).or_insert(100.0);
-                *e = e.min(h);
-            }
-            total.active_alerts += s.active_alerts;
-            total.suppressed_alerts += s.suppressed_alerts;
-            for (p, n) in s.open_by_priority {
-                *total.open_by_priority.entry(p).or_default() += n;
-            }
-            for (c, n) in s.open_by_capability {
-                *total.open_by_capability.entry(c).or_default() += n;
-            }
-        }
-        self.metrics.set_summary(&total, &self.topology);
-        let mut security = SecuritySummary::default();
-        for part in self.parts.values() {
-            for (k, n) in part.engine.security_summary().open_by_tactic {
-                *security.open_by_tactic.entry(k).or_default() += n;
-            }
-        }
-        self.metrics.set_security_summary(&security);
-        self.metrics.set_partitions_owned(self.parts.len());
-        let topo = &self.topology;
-        let eval = crate::impact::evaluate(topo, &total.own_health);
-        self.metrics.business.set(&eval, topo, elapsed);
-        self.view.set_health(eval, topo.clone());
-        self.view.set_suppression(
-            self.parts.values().flat_map(|p| p.engine.silences()),
-            self.parts
-                .values()
-                .flat_map(|p| p.engine.state().suppressed.values()),
-        );
-        // Incidents of revoked partitions, or forgotten, leave the view.
-        self.view.retain(|id| {
-            self.parts
-                .values()
-                .any(|p| p.engine.state().published.contains_key(id))
-        });
+        let engines: Vec<&Engine> = self.parts.values().map(|p| &p.engine).collect();
+        super::gauges::set(&self.metrics, &engines, &self.topology, &self.view, elapsed);
     }
 
     fn record(&self, o: &Output) -> OutRecord {
@@ -615,17 +576,6 @@ impl Correlate {
             headers: Vec::new(),
             timestamp: None,
         }
-    }
-}
-
-/// DLQ reason of an events record (or an element of one) the correlate stage cannot read.
-const UNDECODABLE_EVENT: &str = "undecodable_event";
-
-fn undecodable(detail: String, raw: String) -> crate::model::DlqRecord {
-    crate::model::DlqRecord {
-        reason: UNDECODABLE_EVENT.to_string(),
-        detail,
-        raw,
     }
 }
 

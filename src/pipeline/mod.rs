@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod checkpoint;
 pub mod client;
+mod gauges;
 mod correlate;
 mod ingest;
 pub mod kafka;

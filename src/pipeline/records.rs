@@ -105,6 +105,18 @@ pub fn decode_events(
     }
 }
 
+/// DLQ reason of an events record (or an element of one) the correlate stage cannot read.
+pub const UNDECODABLE_EVENT: &str = "undecodable_event";
+
+/// The dead letter of an events record (or element) that does not read.
+pub fn undecodable(detail: String, raw: String) -> crate::model::DlqRecord {
+    crate::model::DlqRecord {
+        reason: UNDECODABLE_EVENT.to_string(),
+        detail,
+        raw,
+    }
+}
+
 /// One record of `topics.events`, decoded: a control record, or the events of a batch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventsRecord {
