@@ -95,6 +95,19 @@ enum Command {
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         timeout: Duration,
     },
+    /// Write the events topic as replay lines, one file per partition
+    /// (`<out>/partition-<p>.jsonl`), ticks and control records included: `d2c replay` of a
+    /// file gives what the correlate stage published for that partition.
+    DumpEvents {
+        #[arg(long, env = "D2C_CONFIG", default_value = "config/d2c.toml")]
+        config: PathBuf,
+        /// Directory for the files (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Give up reading after this long.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
     /// Run librdkafka's mock cluster (a memory-only Kafka-protocol broker) with the configured
     /// topics, print `bootstrap=HOST:PORT`, and serve until killed. For tests and experiments on
     /// a machine without Kafka; it keeps only a few MB per partition.
@@ -198,6 +211,25 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             if !r.ok() {
                 anyhow::bail!("the incidents topic breaks the guarantee (see above)");
             }
+            Ok(())
+        }
+        Command::DumpEvents {
+            config,
+            out,
+            timeout,
+        } => {
+            let s = Settings::load(&config)?;
+            let r = d2c::pipeline::dump::dump_events(&s.config, &out, timeout)?;
+            println!(
+                "{}: {} partitions, {} records, {} events, {} ticks, {} undecodable, written to {}",
+                s.config.topics.events,
+                r.partitions,
+                r.records,
+                r.events,
+                r.ticks,
+                r.undecodable,
+                out.display()
+            );
             Ok(())
         }
         Command::MockBroker { config } => {

@@ -10,7 +10,8 @@
 //! `POST /api/v1/silences` does, and
 //! `{"decision":{"change":"RFC-…","decision":"approved","by":"cab","time":"<RFC 3339>"}}`
 //! (optional `comment`) records a decision on an RFC, as `POST /api/v1/changes/{id}/decision`
-//! does.
+//! does. A line `{"events":[{"origin":{…},"event":{…}},…]}` applies normalised events as one
+//! record of the events topic does (what `d2c dump-events` writes), origins and all.
 
 use std::io::{BufRead, Write};
 
@@ -104,7 +105,20 @@ fn control_line(raw: &[u8]) -> Option<EventsRecord> {
     if let Some(d) = control(raw, "decision") {
         return Some(EventsRecord::Decision(d));
     }
+    if let Some(events) = control::<Vec<LineEvent>>(raw, "events") {
+        return Some(EventsRecord::Events(
+            events.into_iter().map(|e| (e.event, e.origin)).collect(),
+        ));
+    }
     control(raw, "silence").map(EventsRecord::Silence)
+}
+
+/// One event of an `{"events":[…]}` line.
+#[derive(serde::Deserialize)]
+struct LineEvent {
+    #[serde(default)]
+    origin: Option<crate::engine::Origin>,
+    event: crate::model::Event,
 }
 
 /// The value of a control line `{"<key>": …}`, if `raw` is one.

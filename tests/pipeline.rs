@@ -378,3 +378,138 @@ async fn security_incidents_also_reach_their_own_topic_and_the_security_metrics(
     let status = d2c.terminate(Duration::from_secs(30));
     assert!(status.success(), "d2c exited with {status}");
 }
+
+/// A producer that writes records up to 2 MB (librdkafka's own limit is 1,000,000 bytes), as a
+/// tool with other settings would.
+fn big_producer(brokers: &str) -> rdkafka::producer::FutureProducer {
+    rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("message.timeout.ms", "30000")
+        .set("message.max.bytes", "2000000")
+        .create()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_record_near_a_mebibyte_is_dead_lettered_cut_to_fit_and_ingest_goes_on() {
+    let broker = Tansu::start();
+    let brokers = broker.brokers();
+    // The shipped limits: before, a 1,040,000-byte record passed ingest.max_record_bytes (1 MiB),
+    // its dead letter (payload + headers) was over librdkafka's message.max.bytes, and the
+    // ingest stage retried it for ever: nothing after it was ever correlated.
+    let mut d2c = D2c::start(&brokers, &[("D2C_CORRELATION__RESOLVE_HOLD", "0s")]);
+    d2c.wait_ready(Duration::from_secs(60));
+    let mut huge = b"{\"alerts\": [".to_vec();
+    huge.resize(1_040_000, b' ');
+    let after = native(
+        "DiskFull",
+        "host-after-the-bomb",
+        "major",
+        "firing",
+        "2026-11-28T10:00:00Z",
+    );
+    produce_all(&big_producer(&brokers), "d2c.events.raw", &[huge, after]).await;
+
+    let within = Duration::from_secs(90);
+    let incidents = tokio::task::spawn_blocking({
+        let b = brokers.clone();
+        move || read_until(&b, "d2c.incidents", 3, within, |rs| !rs.is_empty())
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        incidents.len(),
+        1,
+        "the event after the large record is correlated"
+    );
+    assert!(
+        incidents[0].json()["alerts"]
+            .to_string()
+            .contains("host-after-the-bomb"),
+        "{}",
+        incidents[0].json()
+    );
+    let dlq = read_until(&brokers, "d2c.dlq", 3, within, |rs| !rs.is_empty());
+    assert_eq!(dlq.len(), 1);
+    let letter = &dlq[0];
+    assert_eq!(letter.header("d2c.reason").as_deref(), Some("oversize"));
+    assert_eq!(letter.header("d2c.truncated").as_deref(), Some("1040000"));
+    assert!(letter.payload.len() < 1_000_000);
+    assert!(
+        letter.payload.starts_with(b"{\"alerts\": ["),
+        "the start is kept"
+    );
+    assert_eq!(http_get(&d2c.http, "/readyz").0, 200);
+    let text = http_get(&d2c.http, "/metrics").1;
+    assert_eq!(
+        metric(&text, "d2c_dlq_truncated_total"),
+        Some(1.0),
+        "{text}"
+    );
+    let status = d2c.terminate(Duration::from_secs(30));
+    assert!(status.success(), "d2c exited with {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_undecodable_element_of_an_events_record_is_dead_lettered_alone() {
+    use d2c::engine::Origin;
+    use d2c::pipeline::RoutedEvent;
+    let broker = Tansu::start();
+    let brokers = broker.brokers();
+    let mut d2c = D2c::start(&brokers, &[]);
+    d2c.wait_ready(Duration::from_secs(60));
+    // An events record as the ingest stage writes it, with one element that is not an event.
+    let event = |i: i64, ci: &str| {
+        let raw = native("DiskFull", ci, "major", "firing", "2026-11-28T10:00:00Z");
+        let (_, mut events) = d2c::ingest::parse(&raw, &Default::default()).unwrap();
+        serde_json::to_string(&RoutedEvent {
+            origin: Origin {
+                partition: 0,
+                offset: i,
+                index: 0,
+            },
+            event: events.remove(0),
+        })
+        .unwrap()
+    };
+    let record = format!(
+        "[{},{{\"origin\":{{\"partition\":0,\"offset\":2,\"index\":0}},\"event\":{{\"name\":7}}}},{}]",
+        event(1, "host-good-1"),
+        event(3, "host-good-2")
+    );
+    let p = producer(&brokers);
+    p.send(
+        rdkafka::producer::FutureRecord::<(), str>::to("d2c.events")
+            .partition(0)
+            .payload(&record),
+        Duration::from_secs(30),
+    )
+    .await
+    .map_err(|(e, _)| e)
+    .unwrap();
+
+    let within = Duration::from_secs(90);
+    let incidents = tokio::task::spawn_blocking({
+        let b = brokers.clone();
+        move || read_until(&b, "d2c.incidents", 3, within, |rs| rs.len() >= 2)
+    })
+    .await
+    .unwrap();
+    let text: String = incidents.iter().map(|r| r.json().to_string()).collect();
+    assert!(
+        text.contains("host-good-1") && text.contains("host-good-2"),
+        "both good events are correlated: {text}"
+    );
+    let dlq = read_until(&brokers, "d2c.dlq", 3, within, |rs| !rs.is_empty());
+    assert_eq!(dlq.len(), 1, "the bad element alone");
+    assert_eq!(
+        dlq[0].header("d2c.reason").as_deref(),
+        Some("undecodable_event")
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&dlq[0].payload),
+        "{\"origin\":{\"partition\":0,\"offset\":2,\"index\":0},\"event\":{\"name\":7}}"
+    );
+    let status = d2c.terminate(Duration::from_secs(30));
+    assert!(status.success(), "d2c exited with {status}");
+}

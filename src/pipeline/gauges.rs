@@ -55,11 +55,7 @@ pub(super) fn set(
         engines.iter().flat_map(|e| e.state().suppressed.values()),
     );
     // Incidents of revoked partitions, or forgotten, leave the view.
-    view.retain(|id| {
-        engines
-            .iter()
-            .any(|e| e.state().published.contains_key(id))
-    });
+    view.retain(|id| engines.iter().any(|e| e.state().published.contains_key(id)));
 }
 
 /// Entries of every map of the correlation state, summed over `engines`, in the order of

@@ -129,6 +129,10 @@ pub async fn ensure_topics(
         .create_with_context(KafkaContext::new(&cfg.kafka, metrics, health))
         .map_err(PipelineError::Client)?;
     let admin = OffRuntime::new(admin);
+    health.set_condition(
+        TOPICS_CONDITION,
+        "reading the cluster's metadata to create the missing topics",
+    );
     let mut backoff = Duration::from_millis(200);
     let mut logged = false;
     loop {

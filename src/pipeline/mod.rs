@@ -12,8 +12,9 @@
 pub mod audit;
 pub mod checkpoint;
 pub mod client;
-mod gauges;
 mod correlate;
+pub mod dump;
+mod gauges;
 mod ingest;
 pub mod kafka;
 pub mod records;
@@ -267,3 +268,6 @@ fn commit_on_exit(consumer: &KafkaConsumer, stage: &str) {
         Err(e) => tracing::warn!(stage, error = %e, "cannot commit offsets on shutdown"),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -70,6 +70,37 @@ impl Tansu {
         Tansu::start_with(free_port(), "memory://tansu/", None)
     }
 
+    /// A broker with in-memory storage on `port`.
+    pub fn start_with_port(port: u16) -> Tansu {
+        Tansu::start_with(port, "memory://tansu/", None)
+    }
+
+    /// A broker run as `tansu broker` with `args` added (e.g. `--authentication`), listening
+    /// on `port` and telling clients to connect to `advertised` (a TLS front, say), with its
+    /// data in `sqlite://tansu.db` in `dir`.
+    pub fn start_custom(port: u16, advertised: u16, dir: &std::path::Path, args: &[&str]) -> Tansu {
+        let mut cmd = Command::new(tansu_bin());
+        cmd.args([
+            "broker",
+            "--storage-engine",
+            "sqlite://tansu.db",
+            "--listener-url",
+            &format!("tcp://127.0.0.1:{port}"),
+            "--advertised-listener-url",
+            &format!("tcp://127.0.0.1:{advertised}"),
+        ])
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        let child = cmd.spawn().expect("tansu starts");
+        assert!(
+            wait_for_port(port, Duration::from_secs(30)),
+            "tansu did not listen on {port}"
+        );
+        Tansu { child, port }
+    }
+
     /// A broker that keeps its data in the SQLite file `tansu.db` in `dir`, so it survives a
     /// restart on the same port and directory.
     pub fn start_sqlite(port: u16, dir: &std::path::Path) -> Tansu {
@@ -152,6 +183,42 @@ impl D2c {
             .env("D2C_LOG", "info,librdkafka=warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("d2c starts");
+        assert!(
+            wait_for_port(http_port, Duration::from_secs(30)),
+            "d2c did not serve HTTP on {http}"
+        );
+        D2c { child, http }
+    }
+
+    /// The d2c binary running `run` with `config/d2c.toml` as it is: only the brokers, the
+    /// listen address and the log level are overridden (and `extra_env`).
+    pub fn start_defaults(brokers: &str, extra_env: &[(&str, &str)]) -> D2c {
+        D2c::start_defaults_logged(brokers, extra_env, None)
+    }
+
+    /// As [`D2c::start_defaults`], with standard error written to `log` when given.
+    pub fn start_defaults_logged(
+        brokers: &str,
+        extra_env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> D2c {
+        let http_port = free_port();
+        let http = format!("127.0.0.1:{http_port}");
+        let root = env!("CARGO_MANIFEST_DIR");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_d2c"));
+        cmd.args(["run", "--config", &format!("{root}/config/d2c.toml")])
+            .env("D2C_KAFKA__BROKERS", brokers)
+            .env("D2C_HTTP__LISTEN", &http)
+            .env("D2C_LOG", "info,librdkafka=warn")
+            .stdout(Stdio::null())
+            .stderr(match log {
+                Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+                None => Stdio::inherit(),
+            });
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
@@ -552,6 +619,14 @@ impl MockBroker {
             .unwrap_or_else(|| panic!("unexpected mock-broker output: {line}"))
             .to_string();
         MockBroker { child, bootstrap }
+    }
+}
+
+impl MockBroker {
+    /// Kills the broker process (SIGKILL) and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
