@@ -31,6 +31,8 @@
 //!   incidents, services and capabilities), logs.
 //! - [`demo`]: the embedded broker, traffic generator and incident printer of `d2c demo`.
 //! - [`bench`]: `d2c bench`, the pipeline against a broker measured beside a bare consumer.
+//! - [`soak`]: `d2c soak`, the pipeline at a steady rate for a long time, memory and state
+//!   sampled.
 
 pub mod api;
 pub mod app;
@@ -46,6 +48,7 @@ pub mod model;
 pub mod notify;
 pub mod pipeline;
 pub mod replay;
+pub mod soak;
 
 pub mod suppress;
 pub mod telemetry;

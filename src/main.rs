@@ -86,6 +86,29 @@ enum Command {
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         duration: Duration,
     },
+    /// Run the pipeline at a steady rate of a rolling set of alerts for a long time, printing
+    /// resident memory and the size of every state map at every sample (see BENCHMARKS.md).
+    /// Uses fresh topics.
+    Soak {
+        #[arg(long, env = "D2C_CONFIG", default_value = "config/d2c.toml")]
+        config: PathBuf,
+        /// Bootstrap servers; default: `kafka.brokers` of the settings.
+        #[arg(long)]
+        brokers: Option<String>,
+        /// Events per second.
+        #[arg(long, default_value_t = 5000)]
+        rate: u64,
+        #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+        sample: Duration,
+        /// Hosts per generation of alerts (two alerts each).
+        #[arg(long, default_value_t = 1000)]
+        hosts: u64,
+        /// How long one generation of hosts fires (then resolves) before the next starts.
+        #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+        generation: Duration,
+    },
     /// Read the incidents topic from the start and check the delivery guarantee: no `(id,
     /// version)` published with two different contents, no version gaps. Exit 1 if broken.
     Audit {
@@ -186,6 +209,30 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             };
             let report = runtime()?.block_on(d2c::bench::run(s, opts))?;
             print!("{}", d2c::bench::render(&report));
+            Ok(())
+        }
+        Command::Soak {
+            config,
+            brokers,
+            rate,
+            duration,
+            sample,
+            hosts,
+            generation,
+        } => {
+            let mut s = Settings::load(&config)?;
+            if let Some(b) = brokers {
+                s.config.kafka.brokers = b;
+            }
+            let opts = d2c::soak::SoakOptions {
+                rate,
+                duration,
+                sample,
+                hosts: hosts.max(1),
+                generation,
+            };
+            let samples = runtime()?.block_on(d2c::soak::run(s, opts))?;
+            print!("{}", d2c::soak::render(&samples));
             Ok(())
         }
         Command::Audit { config, timeout } => {

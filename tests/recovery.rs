@@ -251,3 +251,171 @@ async fn broker_restart_mid_stream_loses_nothing() {
     d2c.wait_ready(Duration::from_secs(30));
     drop(broker);
 }
+
+/// The incident records of `records` by `(id, version)`, asserting one content per pair.
+fn by_version(
+    records: impl IntoIterator<Item = serde_json::Value>,
+) -> std::collections::BTreeMap<(String, u64), serde_json::Value> {
+    let mut out = std::collections::BTreeMap::new();
+    for v in records.into_iter().filter(|v| v["type"] == "incident") {
+        let key = (
+            v["id"].as_str().unwrap().to_string(),
+            v["version"].as_u64().unwrap(),
+        );
+        if let Some(prev) = out.insert(key.clone(), v.clone()) {
+            assert_eq!(prev, v, "{key:?} with two contents");
+        }
+    }
+    out
+}
+
+/// Waits until the consumer lag of every partition of `topic` is 0 on two reports in a row
+/// (librdkafka reports every 5 s).
+async fn drained(d2c: &D2c, topic: &str) {
+    let mut zero_since: Option<Instant> = None;
+    let end = Instant::now() + Duration::from_secs(180);
+    while Instant::now() < end {
+        let text = http_get(&d2c.http, "/metrics").1;
+        let lags: Vec<f64> = (0..PARTITIONS)
+            .filter_map(|p| {
+                metric(
+                    &text,
+                    &format!("d2c_consumer_lag{{partition=\"{p}\",topic=\"{topic}\"}}"),
+                )
+            })
+            .collect();
+        if lags.len() == PARTITIONS as usize && lags.iter().all(|l| *l == 0.0) {
+            let since = *zero_since.get_or_insert_with(Instant::now);
+            if since.elapsed() > Duration::from_secs(6) {
+                return;
+            }
+        } else {
+            zero_since = None;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("{topic} not drained");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_ticks_on_publishes_what_a_replay_of_the_events_topic_gives() {
+    // Event times in the last minutes, so the wall-clock ticks (every 200 ms) drive the
+    // timers: resolve holds end on ticks, across the crashes.
+    let base = chrono::Utc::now() - chrono::Duration::seconds(200);
+    let payloads = storm_from(20, 15, base, 100);
+    let broker = MockBroker::start(PARTITIONS as u32);
+    let mut env = env(false);
+    env.push(("D2C_KAFKA__GROUP_INSTANCE_ID", "recovery-ticks"));
+    env.push(("D2C_INGEST__TICK_INTERVAL", "200ms"));
+    let mut rng = Rng(seed());
+    let mut d2c = D2c::start(&broker.bootstrap, &env);
+    let producing = produce_paced(broker.bootstrap.clone(), payloads.clone(), 20);
+    let mut kills = 0;
+    while !producing.is_finished() && kills < 5 {
+        let http = d2c.http.clone();
+        let owning =
+            tokio::task::spawn_blocking(move || wait_owning(&http, Duration::from_secs(30)))
+                .await
+                .unwrap();
+        assert!(owning, "restarted instance never took its partitions");
+        tokio::time::sleep(rng.millis(200, 1500)).await;
+        d2c.child.kill().unwrap();
+        d2c.child.wait().unwrap();
+        kills += 1;
+        eprintln!("kill -9 #{kills}");
+        d2c = D2c::start(&broker.bootstrap, &env);
+    }
+    assert!(
+        kills >= 3,
+        "only {kills} kills happened while events flowed"
+    );
+    producing.await.unwrap();
+    // Timers still run on ticks for a while; then one more crash, and a last instance without
+    // ticks reads both topics to their end (so everything on the events topic was applied)
+    // and stops.
+    let http = d2c.http.clone();
+    tokio::task::spawn_blocking(move || wait_owning(&http, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    d2c.child.kill().unwrap();
+    d2c.child.wait().unwrap();
+    let mut last_env = env.clone();
+    last_env.retain(|(k, _)| *k != "D2C_INGEST__TICK_INTERVAL");
+    last_env.push(("D2C_INGEST__TICK_INTERVAL", "0s"));
+    let mut last = D2c::start(&broker.bootstrap, &last_env);
+    drained(&last, "d2c.events.raw").await;
+    drained(&last, "d2c.events").await;
+    assert!(last.terminate(Duration::from_secs(60)).success());
+
+    // The reference: `d2c replay` of what the events topic holds, ticks included, one
+    // partition (one engine) at a time.
+    let dir = tempfile::tempdir().unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let config = std::path::Path::new(root).join("config/d2c.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_d2c"))
+        .args(["dump-events", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(dir.path())
+        .env("D2C_KAFKA__BROKERS", &broker.bootstrap)
+        .env("D2C_LOG", "warn")
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{summary}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{summary}");
+    assert!(
+        !summary.contains(" 0 ticks"),
+        "ticks are on the events topic: {summary}"
+    );
+    let mut expected = std::collections::BTreeMap::new();
+    for p in 0..PARTITIONS {
+        let file = dir.path().join(format!("partition-{p}.jsonl"));
+        expected.extend(by_version(replay_file(&config, &file, &[])));
+    }
+    assert!(
+        expected.len() > 500,
+        "scenario too small: {}",
+        expected.len()
+    );
+    let keys: BTreeSet<(String, u64)> = expected.keys().cloned().collect();
+    let (got_keys, records) = published(&broker.bootstrap, &keys).await;
+    assert_same(&got_keys, &keys);
+    let b = broker.bootstrap.clone();
+    let got = tokio::task::spawn_blocking(move || {
+        read_until(
+            &b,
+            "d2c.incidents",
+            PARTITIONS,
+            Duration::from_secs(60),
+            |rs| rs.len() >= records,
+        )
+    })
+    .await
+    .unwrap();
+    let got = by_version(got.iter().map(Record::json));
+    for (key, want) in &expected {
+        assert_eq!(&got[key], want, "{key:?} differs from the replay");
+    }
+    let latest = |m: &std::collections::BTreeMap<(String, u64), serde_json::Value>| {
+        let mut l = std::collections::BTreeMap::new();
+        for ((id, _), v) in m {
+            l.insert(id.clone(), v.clone());
+        }
+        l
+    };
+    assert_eq!(
+        latest(&got),
+        latest(&expected),
+        "latest version per incident"
+    );
+    eprintln!(
+        "{kills} kills; {} (id, version) as the replay gives, {records} records",
+        expected.len()
+    );
+}

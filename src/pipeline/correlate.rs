@@ -435,6 +435,16 @@ impl Correlate {
                 pending: None,
             },
         );
+        // The checkpoint covers its input: the group's offset catches up with it even when no
+        // new input follows (a predecessor may have died between checkpoint and commit).
+        let mut tpl = TopicPartitionList::new();
+        if next >= 0
+            && tpl
+                .add_partition_offset(&topics.events, p, Offset::Offset(next))
+                .is_ok()
+        {
+            let _ = consumer.store_offsets(&tpl);
+        }
         Ok(true)
     }
 

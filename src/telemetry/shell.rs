@@ -133,6 +133,14 @@ impl Metrics {
         }
     }
 
+    /// `d2c_state_entries` by map, as last set.
+    pub fn state_entries(&self) -> Vec<(&'static str, i64)> {
+        STATE_MAPS
+            .iter()
+            .map(|m| (*m, self.shell.state_entries.with_label_values(&[m]).get()))
+            .collect()
+    }
+
     /// Open HTTP connections, up or down by one.
     pub fn http_connection(&self, opened: bool) {
         if opened {

@@ -425,11 +425,25 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
 /// its services (Alertmanager payloads). Event time moves forward monotonically. About
 /// `5 × hosts × rounds` events.
 pub fn storm(hosts: usize, rounds: usize) -> Vec<Vec<u8>> {
-    use serde_json::json;
     let base = chrono::DateTime::parse_from_rfc3339("2026-11-28T00:00:00Z")
         .unwrap()
         .with_timezone(&chrono::Utc);
-    let ts = |secs: i64| (base + chrono::Duration::seconds(secs)).to_rfc3339();
+    storm_from(hosts, rounds, base, 1000)
+}
+
+/// [`storm`] with event times from `base`, a scenario second lasting `ms_per_second`
+/// milliseconds of event time (100 plays it ten times faster).
+pub fn storm_from(
+    hosts: usize,
+    rounds: usize,
+    base: chrono::DateTime<chrono::Utc>,
+    ms_per_second: i64,
+) -> Vec<Vec<u8>> {
+    use serde_json::json;
+    let ts = |secs: i64| {
+        (base + chrono::Duration::milliseconds(secs * ms_per_second))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
     let native = |name: &str, ci: &str, sev: &str, status: &str, t: i64| {
         json!({"name": name, "ci": ci, "severity": sev, "status": status, "time": ts(t)})
             .to_string()
