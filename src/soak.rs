@@ -61,7 +61,7 @@ pub fn rss_mib() -> f64 {
 /// Raw native event `k` at `now`, of generation `generation` of hosts.
 fn event(k: u64, generation: u64, opts: &SoakOptions, resolving: bool) -> Vec<u8> {
     let host = k % opts.hosts;
-    let name = if (k / opts.hosts) % 2 == 0 {
+    let name = if (k / opts.hosts).is_multiple_of(2) {
         "DiskFull"
     } else {
         "HighLoad"

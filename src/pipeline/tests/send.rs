@@ -34,8 +34,11 @@ fn record(topic: &str, payload: Vec<u8>) -> OutRecord {
     }
 }
 
+/// A record read back: payload and headers.
+type Read = (Vec<u8>, Vec<(String, String)>);
+
 /// Every record of partition 0 of `topic`: (payload, headers).
-fn read(brokers: &str, topic: &str, n: usize) -> Vec<(Vec<u8>, Vec<(String, String)>)> {
+fn read(brokers: &str, topic: &str, n: usize) -> Vec<Read> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "send-test")
