@@ -4,11 +4,13 @@
 # Settings: /etc/d2c/d2c.toml (the files of config/), overridden by D2C_<SECTION>__<KEY>.
 
 FROM rust:1.95-bookworm AS builder
-# rdkafka's default features build the bundled librdkafka with ./configure and make and link the
-# system zlib; nothing else (no cmake, OpenSSL, curl or SASL). The rust image already has these
-# packages: they are listed to say what the build needs.
+# rdkafka builds the bundled librdkafka with ./configure and make, linking the system zlib and,
+# for TLS and SASL (PLAIN, SCRAM, OAUTHBEARER; feature `ssl`), the system OpenSSL: Debian's
+# libssl-dev here, libssl3 in the runtime image below, so OpenSSL security fixes arrive with the
+# distribution's updates. The rust image already has these packages: they are listed to say
+# what the build needs.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential pkg-config zlib1g-dev \
+ && apt-get install -y --no-install-recommends build-essential pkg-config zlib1g-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
 # Dependencies are downloaded in a layer of their own, reused until Cargo.lock changes.
@@ -18,8 +20,9 @@ COPY . .
 RUN cargo build --release --locked --bin d2c
 
 FROM debian:bookworm-slim
+# libssl3: librdkafka's TLS (and SCRAM); ca-certificates: the CAs of managed Kafka services.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin d2c

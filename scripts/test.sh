@@ -2,7 +2,8 @@
 # The test command: installs what the tests need (once; later runs reuse it) and runs every test.
 #   - Debian packages: prometheus (promtool, and the server tests/business.rs scrapes d2c with),
 #     docker-compose (to validate the compose file),
-#     python3-yaml (PyYAML, to read the Kubernetes manifests and Grafana provisioning in tests)
+#     python3-yaml (PyYAML, to read the Kubernetes manifests and Grafana provisioning in tests),
+#     libssl-dev and pkg-config (librdkafka is built with TLS and SASL against the system OpenSSL)
 #   - tansu 0.6.0, the Kafka-compatible test broker, built from crates.io and cached
 # Then: cargo test over the library, the binary and the integration tests.
 set -euo pipefail
@@ -12,6 +13,8 @@ need=()
 { command -v promtool && command -v prometheus; } >/dev/null || need+=(prometheus)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 python3 -c "import yaml" 2>/dev/null || need+=(python3-yaml)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}" >&2
   sudo=""

@@ -204,12 +204,19 @@ pub(crate) async fn next_batch<'c>(
 ) -> Option<Vec<BorrowedMessage<'c>>> {
     let idle = tokio::time::sleep(IDLE_TICK);
     tokio::pin!(idle);
+    let mut errored = false;
     let first = loop {
         tokio::select! {
             _ = shutdown.cancelled() => return None,
             // Nothing arrived: an empty batch lets the stage do its periodic work (finish
             // checkpoints, refresh gauges) while the input is quiet.
-            _ = &mut idle => return Some(Vec::new()),
+            _ = &mut idle => {
+                if !errored {
+                    // A quiet second without an error: the consumer is well, just idle.
+                    health.clear_condition(CONSUMER_CONDITION);
+                }
+                return Some(Vec::new());
+            }
             m = consumer.recv() => match m {
                 Ok(m) => {
                     health.set_ready(true);
@@ -217,6 +224,7 @@ pub(crate) async fn next_batch<'c>(
                     break m
                 }
                 Err(e) => {
+                    errored = true;
                     if health.set_condition(CONSUMER_CONDITION, format!("the consumer reports: {e}")) {
                         tracing::warn!(error = %e, "consumer error; retrying");
                     } else {
