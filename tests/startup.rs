@@ -69,29 +69,49 @@ fn a_broker_that_is_not_there_yet_is_waited_for_with_the_reason_on_readyz() {
     assert!(status.success(), "{status}");
 }
 
-#[test]
-fn sigterm_with_the_broker_gone_exits_within_the_shutdown_deadline() {
-    let mut broker = MockBroker::start(3);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_the_broker_unreachable_exits_within_the_shutdown_deadline() {
+    let broker = MockBroker::start(3);
     let mut d2c = D2c::start(
         &broker.bootstrap,
         &[
             ("D2C_KAFKA__CREATE_TOPICS", "false"),
             ("D2C_KAFKA__SHUTDOWN_DEADLINE", "5s"),
+            ("D2C_STATE__CHECKPOINT_INTERVAL", "300ms"),
             // Ticks reach every partition, so the correlate stage takes them all.
             ("D2C_INGEST__TICK_INTERVAL", "200ms"),
         ],
     );
     d2c.wait_ready(Duration::from_secs(60));
-    assert!(
-        wait_owning(&d2c.http, Duration::from_secs(60)),
-        "in its groups"
-    );
-    broker.kill();
-    std::thread::sleep(Duration::from_secs(2));
+    let http = d2c.http.clone();
+    let owning = tokio::task::spawn_blocking(move || wait_owning(&http, Duration::from_secs(60)));
+    assert!(owning.await.unwrap(), "in its groups");
+    // Events flow up to the moment the broker stops answering, so both stages hold offsets
+    // they have not committed yet.
+    let flowing = tokio::spawn({
+        let brokers = broker.bootstrap.clone();
+        async move {
+            let p = producer(&brokers);
+            for i in 0.. {
+                let raw = format!(
+                    "{{\"name\":\"DiskFull\",\"ci\":\"host-{}\",\"severity\":\"major\",\"status\":\"firing\",\"time\":\"2026-11-28T10:00:00Z\"}}",
+                    i % 50
+                );
+                produce_all(&p, "d2c.events.raw", &[raw.into_bytes()]).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    broker.freeze();
+    flowing.abort();
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
-    // Before: the consumers' close waited for the broker on the runtime thread, the deadline
-    // timer never fired, and d2c hung for minutes.
-    let status = d2c.terminate(Duration::from_secs(20));
+    // Before: the final commit and the consumers' close waited for the broker on the runtime
+    // thread, the deadline timer never fired, and d2c hung far past it.
+    let status = tokio::task::spawn_blocking(move || d2c.terminate(Duration::from_secs(60)))
+        .await
+        .unwrap();
     let took = started.elapsed();
     eprintln!("exited {status} {took:?} after SIGTERM");
     assert!(took < Duration::from_secs(15), "took {took:?}");

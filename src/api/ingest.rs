@@ -32,8 +32,8 @@ use rdkafka::util::Timeout;
 use serde_json::json;
 
 use super::write::{
-    Answer, BodyError, DELIVERY_TIMEOUT, Outcome, QUEUE_TIMEOUT, UNKNOWN_FORMAT, WriteApi, kib,
-    read_body, unavailable,
+    Answer, BodyError, DELIVERY_TIMEOUT, Outcome, QUEUE_TIMEOUT, UNKNOWN_FORMAT, WriteApi,
+    read_body_budgeted, unavailable,
 };
 use crate::ingest::{Format, IngestError, parse_as};
 use crate::pipeline::send::{Permanence, permanence};
@@ -86,37 +86,27 @@ impl WriteApi {
         if let Some(size) = declared.filter(|n| *n > limit) {
             return Answer::bad_input(format, &IngestError::Oversize { size, limit });
         }
-        // Room in the body budget; bodies being received hold theirs for at most
-        // `http.body_timeout`, so a longer wait means the server is flooded.
-        let permit = tokio::time::timeout(
-            s.body_timeout,
-            s.budget
-                .acquire_many(kib(declared.unwrap_or(limit).min(limit))),
-        )
-        .await;
-        let _permit = match permit {
-            Ok(Ok(p)) => p,
-            // Fails only once the semaphore is closed, which nothing does.
-            Ok(Err(_)) => return unavailable(format, "the server is shutting down".into()),
-            Err(_) => {
-                return unavailable(
-                    format,
-                    "the server is receiving too many bodies at once; send it again shortly".into(),
-                );
-            }
-        };
-        let raw = match read_body(body, declared, limit, s.body_timeout).await {
-            Ok(raw) => raw,
+        // Budget is taken as the bytes arrive, not as declared: a client trickling a body it
+        // declared large holds only what it sent, for at most `http.body_timeout`.
+        let (raw, _permit) = match read_body_budgeted(body, limit, s.body_timeout, &s.budget).await
+        {
+            Ok(read) => read,
             Err(BodyError::Oversize) => {
                 let error = format!(
                     "the body is over the limit of {limit} bytes; split the payload into smaller \
-                     requests or raise ingest.max_record_bytes"
+                         requests or raise ingest.max_record_bytes"
                 );
                 return Answer::rejected(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format.as_str(),
                     error,
                     "oversize",
+                );
+            }
+            Err(BodyError::Busy) => {
+                return unavailable(
+                    format,
+                    "the server is receiving too many bodies at once; send it again shortly".into(),
                 );
             }
             Err(e) => return e.answer(format.as_str(), limit, s.body_timeout),

@@ -38,7 +38,8 @@ pub(super) const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 const LINGER_MS: &str = "1";
 
 /// Request bodies held in memory at once, over all requests (or one record of
-/// `ingest.max_record_bytes` if that is larger). Requests past it wait their turn.
+/// `ingest.max_record_bytes` if that is larger), counted as their bytes arrive. Requests past
+/// it wait their turn (at most `http.body_timeout`, then 503).
 const BODY_BUDGET_BYTES: usize = 64 << 20;
 
 /// The endpoint, ready to be merged into the HTTP server's router.
@@ -345,7 +346,55 @@ pub(super) enum BodyError {
     Oversize,
     /// Not all of it arrived within `http.body_timeout`.
     Timeout,
+    /// No room in the body budget within `http.body_timeout`: other bodies fill it.
+    Busy,
     Read(axum::Error),
+}
+
+/// Reads the body as [`read_body`] does, taking room in `budget` (KiB permits) as the bytes
+/// arrive; the permits are held as long as the returned guard. A body that cannot get room
+/// within `timeout` is [`BodyError::Busy`].
+pub(super) async fn read_body_budgeted(
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+    budget: &Semaphore,
+) -> Result<(Vec<u8>, Option<tokio::sync::SemaphorePermit<'_>>), BodyError> {
+    let waiting = std::sync::atomic::AtomicBool::new(false);
+    let read = async {
+        let mut raw = Vec::new();
+        let mut held: Option<tokio::sync::SemaphorePermit<'_>> = None;
+        let mut held_kib = 0;
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(BodyError::Read)?;
+            if raw.len() + chunk.len() > limit {
+                return Err(BodyError::Oversize);
+            }
+            let need = kib(raw.len() + chunk.len());
+            if need > held_kib {
+                waiting.store(true, std::sync::atomic::Ordering::Relaxed);
+                // Fails only once the semaphore is closed, which nothing does.
+                let more = budget
+                    .acquire_many(need - held_kib)
+                    .await
+                    .map_err(|_| BodyError::Busy)?;
+                waiting.store(false, std::sync::atomic::Ordering::Relaxed);
+                match &mut held {
+                    Some(h) => h.merge(more),
+                    None => held = Some(more),
+                }
+                held_kib = need;
+            }
+            raw.extend_from_slice(&chunk);
+        }
+        Ok((raw, held))
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(r) => r,
+        Err(_) if waiting.load(std::sync::atomic::Ordering::Relaxed) => Err(BodyError::Busy),
+        Err(_) => Err(BodyError::Timeout),
+    }
 }
 
 /// Reads the body, but never more than `limit` bytes of it, nor for longer than `timeout`
@@ -395,6 +444,13 @@ impl BodyError {
                 ),
                 "body_timeout",
             ),
+            BodyError::Busy => Answer {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                body: json!({"error": "the server is receiving too many bodies at once; send it again shortly",
+                             "reason": "busy"}),
+                format,
+                outcome: Outcome::Unavailable,
+            },
             BodyError::Read(e) => Answer::rejected(
                 StatusCode::BAD_REQUEST,
                 format,

@@ -637,6 +637,14 @@ impl MockBroker {
 }
 
 impl MockBroker {
+    /// Freezes the broker process (SIGSTOP): its connections stay open and nothing answers, as
+    /// with a broker behind a network partition. Dropping it still kills it.
+    pub fn freeze(&self) {
+        let _ = Command::new("kill")
+            .args(["-STOP", &self.child.id().to_string()])
+            .status();
+    }
+
     /// Kills the broker process (SIGKILL) and waits for it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
