@@ -5,27 +5,30 @@
 //! it hurts, proposes change requests (RFCs), and publishes incidents, RFCs and Prometheus
 //! metrics. The modules read as the pipeline, from the ground up:
 //!
-//! - [`model`]: the IT4IT data objects (Event, Alert, Incident, RFC), the output records, and
-//!   the MITRE ATT&CK tactic table (`model::attack`).
+//! - [`model`]: the IT4IT data objects (Event, Alert, Incident, RFC and its run, Problem), the
+//!   output records, control inputs, and the MITRE ATT&CK tactic table (`model::attack`).
 //! - [`config`]: the settings file, environment overrides and validation.
 //! - [`ingest`]: one parser per input format, raw bytes → events (stateless), monitoring and
 //!   security tools alike (Falco, Suricata, Wazuh, OCSF, ECS threats).
 //! - [`topology`]: the service model: CIs, services, dependencies and redundancy (all, any, k
 //!   of N), capabilities; the Backstage catalog mapped onto it (`topology::backstage`).
 //! - [`change`]: the RFC policy, incident → change request; containment rules for security
-//!   incidents (`change::containment`).
+//!   incidents (`change::containment`); the RFC lifecycle after approval (`change::lifecycle`).
 //! - [`correlate`]: dedup into alerts, grouping into incidents, lifecycle, root cause; security
 //!   detections grouped per attacked entity with their ATT&CK stages (`correlate::security`).
 //! - [`suppress`]: silences, maintenance windows and inhibition rules (which events to mute).
 //! - [`impact`]: health 0–100 of services and capabilities, users affected, revenue at risk,
 //!   priority.
+//! - [`problem`]: recurring incidents → problems and known errors, with their workarounds.
 //! - [`engine`]: the pure core composing the above: `(state, event) → (state, outputs)`.
 //! - [`settings`]: loading the settings, topology and policy files together.
 //! - [`replay`]: the same ingest and engine over a file, outputs as JSON Lines.
 //! - [`pipeline`]: the Kafka shell: ingest stage, correlate stage, producer, offsets; the
 //!   service-model refresh from Backstage (`pipeline::topology_refresh`).
-//! - [`notify`]: the delivery stage: incidents and RFCs to ITSM and paging tools (ServiceNow,
-//!   Jira, PagerDuty, Slack, webhooks), retried until acknowledged, never doubled.
+//! - [`notify`]: the delivery stage: incidents, RFCs and problems to ITSM and paging tools
+//!   (ServiceNow, Jira, PagerDuty, Slack, webhooks), retried until acknowledged, never doubled.
+//! - [`automation`]: the automation stage: approved RFCs run through Kubernetes, AWX or a
+//!   webhook, reported back to the engine, which verifies them by the incident resolving.
 //! - [`telemetry`]: metrics registry (business impact, MTTD/MTTA/MTTR), HTTP server
 //!   (`/metrics`, `/healthz`, `/readyz`, ingest and control endpoints, the read API for
 //!   incidents, services and capabilities), logs.
@@ -34,6 +37,7 @@
 
 pub mod api;
 pub mod app;
+pub mod automation;
 pub mod bench;
 pub mod change;
 pub mod config;
@@ -45,6 +49,7 @@ pub mod ingest;
 pub mod model;
 pub mod notify;
 pub mod pipeline;
+pub mod problem;
 pub mod replay;
 
 pub mod suppress;

@@ -23,8 +23,8 @@ use crate::model::Output;
 use crate::pipeline::View;
 use crate::telemetry::events::{
     BatchProcessed, CheckpointWritten, ControlRefused, EventSuppressed, EventsCorrelated, InputGap,
-    MilestonesReached, OutputsPublished, RecordUndecodable, SecurityEventReceived, StateEvicted,
-    StateRestored,
+    MilestonesReached, OutputsPublished, ProblemsCounted, RecordUndecodable, SecurityEventReceived,
+    StateEvicted, StateRestored,
 };
 use crate::telemetry::{Health, Metrics};
 
@@ -317,6 +317,7 @@ impl Correlate {
                 Output::Incident(i) => Some(i),
                 _ => None,
             }));
+        self.view.update_records(outputs.iter().map(|(o, _)| o));
         let now = chrono::Utc::now();
         for part in self.parts.values_mut() {
             self.metrics.emit(MilestonesReached {
@@ -514,7 +515,7 @@ impl Correlate {
 
     /// Sets the state gauges, the business-impact gauges (adding `elapsed` worth of cost) and
     /// the read API's view of the service model's health.
-    fn set_gauges(&self, elapsed: Duration) {
+    fn set_gauges(&mut self, elapsed: Duration) {
         let mut total = Summary::default();
         for part in self.parts.values() {
             let s = part.engine.summary();
@@ -540,6 +541,21 @@ impl Correlate {
         }
         self.metrics.set_security_summary(&security);
         self.metrics.set_partitions_owned(self.parts.len());
+        let mut problems = crate::problem::Summary::default();
+        let mut evicted = 0;
+        for part in self.parts.values_mut() {
+            let s = part.engine.problem_summary();
+            for (status, n) in s.by_status {
+                *problems.by_status.entry(status).or_default() += n;
+            }
+            problems.incidents += s.incidents;
+            problems.cost += s.cost;
+            evicted += part.engine.take_problems_evicted();
+        }
+        self.metrics.emit(ProblemsCounted {
+            summary: &problems,
+            evicted,
+        });
         let topo = &self.topology;
         let eval = crate::impact::evaluate(topo, &total.own_health);
         self.metrics.business.set(&eval, topo, elapsed);
@@ -556,6 +572,18 @@ impl Correlate {
                 .values()
                 .any(|p| p.engine.state().published.contains_key(id))
         });
+        self.view.retain_records(
+            |id| {
+                self.parts
+                    .values()
+                    .any(|p| p.engine.state().changes.contains_key(id))
+            },
+            |id| {
+                self.parts
+                    .values()
+                    .any(|p| p.engine.state().problems.problems.contains_key(id))
+            },
+        );
     }
 
     fn record(&self, o: &Output) -> OutRecord {
@@ -563,6 +591,7 @@ impl Correlate {
         let (topic, key) = match o {
             Output::Incident(i) => (&topics.incidents, i.id.as_bytes()),
             Output::Change(r) => (&topics.changes, r.id.as_bytes()),
+            Output::Problem(p) => (&topics.problems, p.id.as_bytes()),
             // The engine never emits DLQ records; ingest writes raw bytes to the DLQ itself.
             Output::Dlq(_) => (&topics.dlq, &[][..]),
         };
