@@ -137,3 +137,93 @@ fn three_failing_nights_open_one_problem_and_its_known_error_reaches_the_fourth(
         .collect();
     assert_eq!(versions, (1..=versions.len() as u64).collect::<Vec<_>>());
 }
+
+/// Polls `GET path` on `http` until `done` holds for its JSON (or 60 s passed).
+fn get_until(http: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (code, body) = common::http_get(http, path);
+        if code == 200 {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            if done(&v) {
+                return v;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "GET {path} never satisfied: {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_problem_opened_by_hand_is_listed_and_takes_a_known_error() {
+    let broker = common::MockBroker::start(3);
+    let d2c = common::D2c::start(
+        &broker.bootstrap,
+        &[
+            ("D2C_KAFKA__CREATE_TOPICS", "false"),
+            ("D2C_KAFKA__SESSION_TIMEOUT", "3s"),
+            // Ticks reach every partition, so each engine starts before the first request.
+            ("D2C_INGEST__TICK_INTERVAL", "300ms"),
+        ],
+    );
+    assert!(common::wait_owning(
+        &d2c.http,
+        std::time::Duration::from_secs(60)
+    ));
+    let (code, body) = common::http_post(
+        &d2c.http,
+        "/api/v1/problems",
+        r#"{"title": "Redis evictions slow the catalog", "service": "no-such-service", "by": "sre"}"#,
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("not a service of the service model"),
+        "{body}"
+    );
+    let (code, body) = common::http_post(
+        &d2c.http,
+        "/api/v1/problems",
+        r#"{"title": "Redis evictions slow the catalog", "service": "search-cache", "by": "sre", "alert_names": ["RedisEvictions"]}"#,
+    );
+    assert_eq!(code, 202, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    let id = answer["problem"].as_str().unwrap().to_string();
+    assert_eq!(
+        answer["partitions"], 1,
+        "to the partition of the service's domain only"
+    );
+    let listed = get_until(&d2c.http, "/api/v1/problems", |v| v["count"] == 1);
+    let p = &listed["problems"][0];
+    assert_eq!(
+        (p["id"].as_str(), &p["status"]),
+        (Some(id.as_str()), &"open".into())
+    );
+    assert_eq!(p["opened_by"], "sre");
+
+    let (code, body) = common::http_post(
+        &d2c.http,
+        &format!("/api/v1/problems/{id}/known-error"),
+        r#"{"workaround": "Flush the catalog cache", "by": "sre"}"#,
+    );
+    assert_eq!(code, 202, "{body}");
+    let p = get_until(&d2c.http, &format!("/api/v1/problems/{id}"), |v| {
+        v["status"] == "known_error"
+    });
+    assert_eq!(p["workaround"], "Flush the catalog cache");
+    let known = get_until(&d2c.http, "/api/v1/problems?status=known_error", |v| {
+        v["count"] == 1
+    });
+    assert_eq!(known["problems"][0]["id"], id.as_str());
+    let (code, _) = common::http_get(&d2c.http, "/api/v1/problems?status=sleeping");
+    assert_eq!(code, 400);
+    let metrics = common::http_get(&d2c.http, "/metrics").1;
+    let gauge = "d2c_problems{status=\"known_error\"}";
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while common::metric(&common::http_get(&d2c.http, "/metrics").1, gauge) != Some(1.0) {
+        assert!(std::time::Instant::now() < end, "{metrics}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

@@ -329,15 +329,13 @@ struct StatusQuery {
     limit: Option<usize>,
 }
 
+/// The query, or why it is not one (for a 400).
 fn status_query(
     query: Result<Query<StatusQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<StatusQuery, Response> {
-    query.map(|Query(q)| q).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            format!("{}; known parameters: status, limit", e.body_text()),
-        )
-    })
+) -> Result<StatusQuery, String> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| format!("{}; known parameters: status, limit", e.body_text()))
 }
 
 async fn list_problems(
@@ -346,7 +344,7 @@ async fn list_problems(
 ) -> Response {
     let q = match status_query(query) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let statuses = match list(&q.status, |s| {
         ProblemStatus::ALL
@@ -396,7 +394,7 @@ async fn list_changes(
 ) -> Response {
     let q = match status_query(query) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let statuses = match list(&q.status, |s| {
         RfcStatus::ALL

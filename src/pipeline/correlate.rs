@@ -541,21 +541,13 @@ impl Correlate {
         }
         self.metrics.set_security_summary(&security);
         self.metrics.set_partitions_owned(self.parts.len());
-        let mut problems = crate::problem::Summary::default();
-        let mut evicted = 0;
+        let (mut problems, mut evicted) = (crate::problem::Summary::default(), 0);
         for part in self.parts.values_mut() {
-            let s = part.engine.problem_summary();
-            for (status, n) in s.by_status {
-                *problems.by_status.entry(status).or_default() += n;
-            }
-            problems.incidents += s.incidents;
-            problems.cost += s.cost;
+            problems.add(part.engine.problem_summary());
             evicted += part.engine.take_problems_evicted();
         }
-        self.metrics.emit(ProblemsCounted {
-            summary: &problems,
-            evicted,
-        });
+        let summary = &problems;
+        self.metrics.emit(ProblemsCounted { summary, evicted });
         let topo = &self.topology;
         let eval = crate::impact::evaluate(topo, &total.own_health);
         self.metrics.business.set(&eval, topo, elapsed);
@@ -572,18 +564,8 @@ impl Correlate {
                 .values()
                 .any(|p| p.engine.state().published.contains_key(id))
         });
-        self.view.retain_records(
-            |id| {
-                self.parts
-                    .values()
-                    .any(|p| p.engine.state().changes.contains_key(id))
-            },
-            |id| {
-                self.parts
-                    .values()
-                    .any(|p| p.engine.state().problems.problems.contains_key(id))
-            },
-        );
+        self.view
+            .retain_records(self.parts.values().map(|p| p.engine.state()));
     }
 
     fn record(&self, o: &Output) -> OutRecord {

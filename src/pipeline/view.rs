@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
-use crate::engine::SuppressedAlert;
+use crate::engine::{EngineState, SuppressedAlert};
 use crate::impact::Evaluation;
 use crate::model::{Incident, IncidentStatus, Output, Problem, Rfc};
 use crate::suppress::Silence;
@@ -110,11 +110,15 @@ impl View {
         }
     }
 
-    /// Keeps only the RFCs and problems the engines still remember.
-    pub fn retain_records(&self, change: impl Fn(&str) -> bool, problem: impl Fn(&str) -> bool) {
+    /// Keeps only the RFCs and problems the engines (the states of the partitions owned) still
+    /// remember.
+    pub fn retain_records<'a>(&self, engines: impl Iterator<Item = &'a EngineState>) {
+        let engines: Vec<&EngineState> = engines.collect();
         let mut v = self.write();
-        v.changes.retain(|id, _| change(id));
-        v.problems.retain(|id, _| problem(id));
+        v.changes
+            .retain(|id, _| engines.iter().any(|e| e.changes.contains_key(id)));
+        v.problems
+            .retain(|id, _| engines.iter().any(|e| e.problems.problems.contains_key(id)));
     }
 
     /// Keeps only the incidents `known` still holds (after partitions were revoked or state

@@ -24,13 +24,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ProblemConfig, SignatureMode};
-use crate::model::{Incident, IncidentStatus, Priority, Problem, ProblemAction, ProblemStatus};
+use crate::model::{Incident, IncidentStatus, Priority, Problem, ProblemStatus};
 
 /// Most incidents a problem record lists (the newest); `incident_count` counts them all.
 pub const MAX_LISTED: usize = 100;
-
-/// How often (in event time) resolved problems past retention and stale counts are swept.
-const SWEEP_EVERY: TimeDelta = TimeDelta::hours(1);
 
 /// What makes incidents the same: the root-cause service and the alert names on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,6 +166,17 @@ pub struct Summary {
     pub incidents: u64,
     /// Cost of the incidents of the problems not resolved.
     pub cost: f64,
+}
+
+impl Summary {
+    /// Adds the counts of another partition's engine.
+    pub fn add(&mut self, other: Summary) {
+        for (status, n) in other.by_status {
+            *self.by_status.entry(status).or_default() += n;
+        }
+        self.incidents += other.incidents;
+        self.cost += other.cost;
+    }
 }
 
 fn round2(x: f64) -> f64 {
@@ -380,157 +388,6 @@ impl State {
         }
     }
 
-    /// Applies a person's action. `Ok(None)`: nothing to publish here (the problem is another
-    /// engine's, or the action repeats one already applied); `Err`: refused, with the reason.
-    pub fn act(&mut self, action: &ProblemAction) -> Result<Option<Problem>, String> {
-        let at = action.time();
-        match action {
-            ProblemAction::Open {
-                problem,
-                title,
-                service,
-                alert_names,
-                incidents,
-                priority,
-                by,
-                comment,
-                ..
-            } => {
-                if self.problems.contains_key(problem) {
-                    return Ok(None);
-                }
-                let mut names = alert_names.clone();
-                names.sort();
-                names.dedup();
-                let sig = Signature {
-                    service: service.clone(),
-                    alert_names: names,
-                };
-                let mut entry = Entry::new(Problem {
-                    id: problem.clone(),
-                    version: 0,
-                    status: ProblemStatus::Open,
-                    title: title.clone(),
-                    service: service.clone(),
-                    alert_names: sig.alert_names.clone(),
-                    priority: *priority,
-                    incidents: Vec::new(),
-                    incident_count: 0,
-                    first_occurrence: None,
-                    last_occurrence: None,
-                    outage_seconds: 0,
-                    cost: 0.0,
-                    opened_at: at,
-                    updated_at: at,
-                    opened_by: by.clone(),
-                    workaround: None,
-                    known_error_at: None,
-                    known_error_by: None,
-                    resolved_at: None,
-                    resolved_by: None,
-                    comment: comment.clone(),
-                });
-                // The incidents counted toward it so far join it: those named, and those of
-                // every signature it covers.
-                let named: BTreeSet<&String> = incidents.iter().collect();
-                let keys: Vec<String> = self
-                    .candidates
-                    .iter()
-                    .filter(|(_, c)| {
-                        sig.covers(&c.signature)
-                            || c.occurrences.iter().any(|o| named.contains(&o.incident))
-                    })
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                for k in keys {
-                    let Some(c) = self.candidates.remove(&k) else {
-                        continue;
-                    };
-                    let whole = sig.covers(&c.signature);
-                    let mut rest = Vec::new();
-                    for o in c.occurrences {
-                        if whole || named.contains(&o.incident) {
-                            if let Some(m) = self.members.get_mut(&o.incident) {
-                                *m = Member::Problem(problem.clone());
-                            }
-                            entry.add(o);
-                        } else {
-                            rest.push(o);
-                        }
-                    }
-                    if !rest.is_empty() {
-                        self.candidates.insert(
-                            k,
-                            Candidate {
-                                signature: c.signature,
-                                occurrences: rest,
-                            },
-                        );
-                    }
-                }
-                entry
-                    .recent
-                    .sort_by(|a, b| (a.at, &a.incident).cmp(&(b.at, &b.incident)));
-                let first = entry.publish(at);
-                self.problems.insert(problem.clone(), entry);
-                Ok(first)
-            }
-            ProblemAction::KnownError {
-                problem,
-                workaround,
-                by,
-                comment,
-                ..
-            } => {
-                let Some(entry) = self.problems.get_mut(problem) else {
-                    return Ok(None);
-                };
-                let p = &mut entry.problem;
-                if p.status == ProblemStatus::Resolved {
-                    return Err(format!(
-                        "problem {problem} is resolved; open a new one for a recurrence"
-                    ));
-                }
-                if p.status == ProblemStatus::KnownError
-                    && p.workaround.as_deref() == Some(workaround.as_str())
-                {
-                    return Ok(None);
-                }
-                p.status = ProblemStatus::KnownError;
-                p.workaround = Some(workaround.clone());
-                p.known_error_at = Some(at);
-                p.known_error_by = Some(by.clone());
-                if comment.is_some() {
-                    p.comment.clone_from(comment);
-                }
-                entry.dirty = true;
-                Ok(entry.publish(at))
-            }
-            ProblemAction::Resolve {
-                problem,
-                by,
-                comment,
-                ..
-            } => {
-                let Some(entry) = self.problems.get_mut(problem) else {
-                    return Ok(None);
-                };
-                let p = &mut entry.problem;
-                if p.status == ProblemStatus::Resolved {
-                    return Ok(None);
-                }
-                p.status = ProblemStatus::Resolved;
-                p.resolved_at = Some(at);
-                p.resolved_by = Some(by.clone());
-                if comment.is_some() {
-                    p.comment.clone_from(comment);
-                }
-                entry.dirty = true;
-                Ok(entry.publish(at))
-            }
-        }
-    }
-
     /// The incidents linked to `problem` that the engine still remembers.
     pub fn linked(&self, problem: &str) -> Vec<String> {
         self.members
@@ -545,93 +402,14 @@ impl State {
         self.members.remove(id);
     }
 
-    /// At most once an hour of event time: forgets resolved problems past `retention` and
-    /// counted incidents older than `window`. Then keeps the caps. Returns the problems
-    /// forgotten.
-    pub fn sweep(&mut self, cfg: &ProblemConfig, now: DateTime<Utc>) -> u64 {
-        if self.swept_at.is_some_and(|t| {
-            t.checked_add_signed(SWEEP_EVERY)
-                .is_none_or(|due| now < due)
-        }) {
-            return 0;
-        }
-        self.swept_at = Some(now);
-        let retention = TimeDelta::from_std(cfg.retention).unwrap_or(TimeDelta::MAX);
-        let before = self.problems.len();
-        self.problems.retain(|_, e| {
-            e.problem
-                .resolved_at
-                .and_then(|t| t.checked_add_signed(retention))
-                .is_none_or(|end| now < end)
-        });
-        let window = TimeDelta::from_std(cfg.window).unwrap_or(TimeDelta::MAX);
-        if let Some(since) = now.checked_sub_signed(window) {
-            self.candidates.retain(|_, c| {
-                c.occurrences.retain(|o| o.at >= since);
-                !c.occurrences.is_empty()
-            });
-        }
-        (before - self.problems.len()) as u64 + self.evict(cfg.max_problems)
-    }
-
-    /// Forgets problems down to `max`: resolved ones first (oldest resolution first), then the
-    /// ones whose last incident is oldest. Returns how many.
-    pub fn evict(&mut self, max: usize) -> u64 {
-        let over = self.problems.len().saturating_sub(max);
-        if over == 0 {
-            return 0;
-        }
-        let mut order: Vec<(bool, DateTime<Utc>, String)> = self
-            .problems
-            .values()
-            .map(|e| {
-                let p = &e.problem;
-                let last = p.resolved_at.or(p.last_occurrence).unwrap_or(p.updated_at);
-                (p.status != ProblemStatus::Resolved, last, p.id.clone())
-            })
-            .collect();
-        order.sort();
-        for (_, _, id) in order.into_iter().take(over) {
-            self.problems.remove(&id);
-        }
-        over as u64
-    }
-
-    fn evict_candidates(&mut self, max: usize) {
-        while self.candidates.len() > max {
-            let oldest = self
-                .candidates
-                .iter()
-                .min_by_key(|(k, c)| (c.occurrences.last().map(|o| o.at), *k))
-                .map(|(k, _)| k.clone());
-            match oldest {
-                Some(k) => {
-                    self.candidates.remove(&k);
-                }
-                None => break,
-            }
-        }
-    }
-
-    pub fn summary(&self) -> Summary {
-        let mut s = Summary::default();
-        for e in self.problems.values() {
-            let p = &e.problem;
-            if p.status == ProblemStatus::Resolved {
-                continue;
-            }
-            *s.by_status.entry(p.status).or_default() += 1;
-            s.incidents += p.incident_count;
-            s.cost += p.cost;
-        }
-        s
-    }
-
     /// The last published version of every problem remembered.
     pub fn all(&self) -> impl Iterator<Item = &Problem> {
         self.problems.values().map(|e| &e.problem)
     }
 }
+
+mod actions;
+mod bounds;
 
 #[cfg(test)]
 mod tests;

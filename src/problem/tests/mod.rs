@@ -3,7 +3,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::*;
-use crate::model::{AlertRef, Impact, RootCause, Severity, Status};
+use crate::model::{AlertRef, Impact, ProblemAction, RootCause, Severity, Status};
 
 mod bounds;
 mod recurrence;
