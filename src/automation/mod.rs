@@ -555,3 +555,6 @@ pub async fn run(
     }
     automation.run(consumer, shutdown).await
 }
+
+#[cfg(test)]
+mod tests;

@@ -247,3 +247,42 @@ impl AutomationConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<(), (String, String)> {
+        toml::from_str::<AutomationConfig>(text)
+            .map_err(|e| ("parse".to_string(), e.to_string()))?
+            .validate()
+    }
+
+    #[test]
+    fn mistakes_name_the_key_and_the_kill_switch_starts_off() {
+        let d = AutomationConfig::default();
+        assert!(!d.enabled && !d.dry_run && !d.configured());
+        let e =
+            check("[[runbooks]]\nname = \"a\"\nkind = \"awx\"\nurl = \"https://awx\"").unwrap_err();
+        assert_eq!(e.0, "automation.runbooks[0].job_template");
+        let e = check("[[runbooks]]\nname = \"a b\"\nkind = \"webhook\"\nurl = \"https://x\"")
+            .unwrap_err();
+        assert_eq!(e.0, "automation.runbooks[0].name");
+        let two = "[[runbooks]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"https://x\"\n";
+        let e = check(&format!("{two}{two}")).unwrap_err();
+        assert_eq!(e.0, "automation.runbooks[1].name");
+        let e =
+            check("[[runbooks]]\nname = \"a\"\nkind = \"kubernetes\"\nurl = \"k8s\"").unwrap_err();
+        assert_eq!(e.0, "automation.runbooks[0].url");
+        assert_eq!(
+            check("max_runs_per_service = 0").unwrap_err().0,
+            "automation.max_runs_per_service"
+        );
+        assert!(check("[[runbooks]]\nname = \"a\"\nkind = \"ssh\"\nurl = \"https://x\"").is_err());
+        assert!(check("[[runbooks]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"https://x\"\nsecret = \"s\"").is_err(), "unknown keys are refused");
+        let ok = check(
+            "enabled = true\n[[runbooks]]\nname = \"r\"\nkind = \"kubernetes\"\nurl = \"env:K8S_URL\"\ntoken = \"file:/t\"",
+        );
+        assert_eq!(ok, Ok(()));
+    }
+}

@@ -82,3 +82,27 @@ impl ProblemConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_three_in_seven_days_and_mistakes_name_the_key() {
+        let d = ProblemConfig::default();
+        assert_eq!((d.threshold, d.window.as_secs()), (3, 7 * 24 * 3600));
+        assert_eq!(d.validate(), Ok(()));
+        let bad = |text: &str| {
+            toml::from_str::<ProblemConfig>(text)
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .0
+        };
+        assert_eq!(bad("threshold = 1"), "problem.threshold");
+        assert_eq!(bad("window = \"0s\""), "problem.window");
+        assert_eq!(bad("max_problems = 1"), "problem.max_problems");
+        let off: ProblemConfig = toml::from_str("threshold = 0\nwindow = \"0s\"").unwrap();
+        assert_eq!(off.validate(), Ok(()), "recurrence off needs no window");
+    }
+}

@@ -202,3 +202,27 @@ fn a_pending_verification_survives_a_checkpoint() {
     .unwrap_or_else(|e| panic!("an old checkpoint loads: {e}"));
     assert!(old.runs.is_empty() && old.problems == crate::problem::State::default());
 }
+
+#[test]
+fn a_rule_naming_a_runbook_the_settings_lack_fails_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
+    let settings = |runbooks: &str| {
+        let text = format!(
+            "topology = \"{root}/config/topology.toml\"\nchange_policy = \"policy.toml\"\n{runbooks}"
+        );
+        std::fs::write(dir.path().join("d2c.toml"), text).unwrap();
+        Settings::load(&dir.path().join("d2c.toml"))
+    };
+    let e = settings("").unwrap_err().to_string();
+    assert!(
+        e.contains(
+            "policy.toml:8: `rules[restart-payments-api].automation` names runbook `restart`"
+        ),
+        "{e}"
+    );
+    let runbook =
+        "[[automation.runbooks]]\nname = \"restart\"\nkind = \"webhook\"\nurl = \"https://x\"\n";
+    assert!(settings(runbook).is_ok());
+}
