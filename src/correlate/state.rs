@@ -117,6 +117,6 @@ impl State {
     }
 }
 
-pub(super) fn dur(d: Duration) -> chrono::Duration {
+pub(crate) fn dur(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
