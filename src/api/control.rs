@@ -39,21 +39,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
-use super::write::{Answer, WriteApi, read_body};
+use super::write::{ACK, Answer, DECISION, PROBLEM, SILENCE, WriteApi, read_body};
 use crate::model::{Priority, ProblemAction};
 use crate::pipeline::records::{ACK_HEADER, DECISION_HEADER, PROBLEM_HEADER, SILENCE_HEADER};
-
-/// The `format` label of acknowledgements.
-pub(super) const ACK: &str = "ack";
-
-/// The `format` label of silences.
-pub(super) const SILENCE: &str = "silence";
-
-/// The `format` label of change decisions.
-pub(super) const DECISION: &str = "decision";
-
-/// The `format` label of problem actions.
-pub(super) const PROBLEM: &str = "problem";
 
 /// Longest workaround or comment accepted on problems.
 const MAX_TEXT: usize = 4096;

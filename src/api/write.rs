@@ -5,11 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use futures::StreamExt;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
 use rdkafka::error::KafkaError;
@@ -18,11 +16,6 @@ use rdkafka::util::Timeout;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-use super::control::{
-    ACK, DECISION, PROBLEM, SILENCE, post_ack, post_decision, post_known_error, post_problem,
-    post_resolve_problem, post_silence,
-};
-use super::ingest::post_events;
 use crate::config::Config;
 use crate::ingest::{Format, IngestError, Limits};
 use crate::telemetry::Metrics;
@@ -104,6 +97,18 @@ impl Outcome {
         }
     }
 }
+
+/// The `format` label of acknowledgements.
+pub(super) const ACK: &str = "ack";
+
+/// The `format` label of silences.
+pub(super) const SILENCE: &str = "silence";
+
+/// The `format` label of change decisions.
+pub(super) const DECISION: &str = "decision";
+
+/// The `format` label of problem actions.
+pub(super) const PROBLEM: &str = "problem";
 
 /// The `format` label of requests naming no known format; the set stays bounded.
 pub(super) const UNKNOWN_FORMAT: &str = "unknown";
@@ -193,19 +198,6 @@ impl WriteApi {
             inner.view = Some(view);
         }
         self
-    }
-
-    /// The route `POST /api/v1/events/{format}` with its state.
-    pub fn router(self) -> Router {
-        Router::new()
-            .route("/api/v1/events/{format}", post(post_events))
-            .route("/api/v1/incidents/{id}/ack", post(post_ack))
-            .route("/api/v1/silences", post(post_silence))
-            .route("/api/v1/changes/{id}/decision", post(post_decision))
-            .route("/api/v1/problems", post(post_problem))
-            .route("/api/v1/problems/{id}/known-error", post(post_known_error))
-            .route("/api/v1/problems/{id}/resolve", post(post_resolve_problem))
-            .with_state(self)
     }
 }
 
