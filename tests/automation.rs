@@ -667,3 +667,37 @@ async fn a_dry_run_calls_nothing_and_records_what_would_run() {
     );
     assert_eq!(kube.requests(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_kill_switch_off_nothing_runs_and_nothing_is_recorded_on_the_rfc() {
+    let kube = Kube::with(&[]);
+    let kube_url = serve(
+        Router::new()
+            .fallback(kube_handler)
+            .with_state(kube.clone()),
+    )
+    .await;
+    let awx = Arc::new(Awx::default());
+    let awx_url = serve(Router::new().fallback(awx_handler).with_state(awx.clone())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = settings(dir.path(), &kube_url, &awx_url);
+    let broker = MockBroker::start(3);
+    let b = broker.bootstrap.clone();
+    let d2c = start(&config, &b, &[("D2C_AUTOMATION__ENABLED", "false")]);
+    event(&b, "SlowQueries", "catalog-api-2b7e", "warning", "firing").await;
+    let series = "d2c_automation_runs_total{result=\"disabled\",runbook=\"remediate\"}";
+    wait_for("the RFC passed over", Duration::from_secs(60), || {
+        d2c.metric(series) == Some(1.0)
+    })
+    .await;
+    let changes = records(&b, "d2c.changes", Duration::from_secs(5), |_| false).await;
+    let rule = "remediate-catalog";
+    assert!(rfc_of_rule(&changes, rule).is_some());
+    assert!(
+        changes
+            .iter()
+            .all(|r| r["status"] == "proposed" && r["version"] == 1),
+        "only the RFC as raised: {changes:#?}"
+    );
+    assert_eq!(awx.requests.load(Ordering::SeqCst), 0);
+}

@@ -352,7 +352,8 @@ impl Automation {
                     name,
                     "rate_limited",
                     RunOutcome::Failed,
-                    Some(call),
+                    // Nothing was called.
+                    None,
                     None,
                     Some(reason),
                     None,
