@@ -10,8 +10,12 @@
 //! `POST /api/v1/silences` does, and
 //! `{"decision":{"change":"RFC-…","decision":"approved","by":"cab","time":"<RFC 3339>"}}`
 //! (optional `comment`) records a decision on an RFC, as `POST /api/v1/changes/{id}/decision`
-//! does. A line `{"events":[{"origin":{…},"event":{…}},…]}` applies normalised events as one
-//! record of the events topic does (what `d2c dump-events` writes), origins and all.
+//! does. `{"problem":{"action":"known_error","problem":"PRB-…","workaround":"…","by":"…",
+//! "time":"…"}}` (or `"action":"open"` / `"resolve"`) acts on a problem, as the problem
+//! endpoints do, and `{"run":{"change":"RFC-…","outcome":"implemented","time":"…"}}` reports on
+//! an RFC's run, as the automation stage does. A line `{"events":[{"origin":{…},"event":{…}},…]}`
+//! applies normalised events as one record of the events topic does (what `d2c dump-events`
+//! writes), origins and all.
 
 use std::io::{BufRead, Write};
 
@@ -28,6 +32,7 @@ pub struct ReplayStats {
     pub dlq: u64,
     pub incidents: u64,
     pub changes: u64,
+    pub problems: u64,
 }
 
 /// Replays `input` through ingest and one engine, writing outputs to `out`. Blank lines are
@@ -80,6 +85,7 @@ pub fn run(
             match &o {
                 Output::Incident(_) => stats.incidents += 1,
                 Output::Change(_) => stats.changes += 1,
+                Output::Problem(_) => stats.problems += 1,
                 Output::Dlq(_) => stats.dlq += 1,
             }
             out.write_all(o.to_json().as_bytes())?;
@@ -91,7 +97,7 @@ pub fn run(
 }
 
 /// The control record of a control line (`{"tick":…}`, `{"ack":…}`, `{"decision":…}`,
-/// `{"silence":…}`), if `raw` is one; the same records the HTTP control endpoints write to the
+/// `{"silence":…}`, `{"problem":…}`, `{"run":…}`), if `raw` is one; the same records the HTTP control endpoints write to the
 /// events topic.
 fn control_line(raw: &[u8]) -> Option<EventsRecord> {
     if let Some(now) =
@@ -104,6 +110,12 @@ fn control_line(raw: &[u8]) -> Option<EventsRecord> {
     }
     if let Some(d) = control(raw, "decision") {
         return Some(EventsRecord::Decision(d));
+    }
+    if let Some(p) = control(raw, "problem") {
+        return Some(EventsRecord::Problem(p));
+    }
+    if let Some(r) = control(raw, "run") {
+        return Some(EventsRecord::Run(r));
     }
     if let Some(events) = control::<Vec<LineEvent>>(raw, "events") {
         return Some(EventsRecord::Events(

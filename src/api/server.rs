@@ -147,7 +147,7 @@ fn router(metrics: Metrics, health: Health, options: ServeOptions) -> Router {
     let limits = options.limits;
     let mut api = Router::new();
     if let Some(ingest) = options.ingest {
-        api = api.merge(ingest.router());
+        api = api.merge(super::write_routes(ingest));
     }
     if let Some(view) = options.view {
         api = api.merge(super::read::router(view));

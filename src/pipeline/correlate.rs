@@ -22,17 +22,18 @@ use crate::model::Output;
 use crate::pipeline::View;
 use crate::telemetry::events::{
     BatchProcessed, CheckpointWritten, ControlRefused, EventSuppressed, EventsCorrelated, InputGap,
-    MilestonesReached, OutputsPublished, RecordUndecodable, SecurityEventReceived, StateEvicted,
-    StateRestored,
+    MilestonesReached, OutputsPublished, ProblemsCounted, RecordUndecodable, SecurityEventReceived,
+    StateEvicted, StateRestored,
 };
 use crate::telemetry::shell::EventDeadLettered;
 use crate::telemetry::{Health, Metrics};
 
+use super::PipelineError;
 use super::checkpoint::{self, Checkpoint};
 use super::kafka::{KafkaConsumer, OffRuntime, OutRecord, Sender, base_config};
 use super::records::{EventsRecord, UNDECODABLE_EVENT, undecodable};
 use super::send::{OnRefused, dead_letter};
-use super::{PipelineError, close_consumer, next_batch};
+use super::stage::{close_consumer, next_batch};
 
 /// How long to wait for the consumer to deliver the watermark's record after a seek before
 /// accepting that the input in between is gone (deleted by retention).
@@ -335,6 +336,7 @@ impl Correlate {
                 Output::Incident(i) => Some(i),
                 _ => None,
             }));
+        self.view.update_records(outputs.iter().map(|(o, _)| o));
         let now = chrono::Utc::now();
         for part in self.parts.values_mut() {
             self.metrics.emit(MilestonesReached {
@@ -551,7 +553,14 @@ impl Correlate {
 
     /// Sets the state gauges, the business-impact gauges (adding `elapsed` worth of cost) and
     /// the read API's view of the service model's health.
-    fn set_gauges(&self, elapsed: Duration) {
+    fn set_gauges(&mut self, elapsed: Duration) {
+        let (mut problems, mut evicted) = (crate::problem::Summary::default(), 0);
+        for part in self.parts.values_mut() {
+            problems.add(part.engine.problem_summary());
+            evicted += part.engine.take_problems_evicted();
+        }
+        let summary = &problems;
+        self.metrics.emit(ProblemsCounted { summary, evicted });
         let engines: Vec<&Engine> = self.parts.values().map(|p| &p.engine).collect();
         super::gauges::set(&self.metrics, &engines, &self.topology, &self.view, elapsed);
     }
@@ -561,6 +570,7 @@ impl Correlate {
         let (topic, key) = match o {
             Output::Incident(i) => (&topics.incidents, i.id.as_bytes()),
             Output::Change(r) => (&topics.changes, r.id.as_bytes()),
+            Output::Problem(p) => (&topics.problems, p.id.as_bytes()),
             // As ingest's dead letters: the bytes themselves, the reason in headers.
             Output::Dlq(d) => {
                 return dead_letter(

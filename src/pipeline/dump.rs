@@ -1,6 +1,7 @@
 //! `d2c dump-events`: the events topic as replay lines, one file per partition
-//! (`partition-<p>.jsonl`), in offset order: ticks as `{"tick":…}`, acknowledgements, silences
-//! and decisions as `{"ack":…}`, `{"silence":…}`, `{"decision":…}`, and each events record as
+//! (`partition-<p>.jsonl`), in offset order: ticks as `{"tick":…}`, control records as the
+//! replay lines of the same name (`{"ack":…}`, `{"silence":…}`, `{"decision":…}`,
+//! `{"problem":…}`, `{"run":…}`), and each events record as
 //! `{"events":[{"origin":…,"event":…},…]}` (`origin` null for records written before batches). `d2c replay` of one file applies exactly what the
 //! correlate stage applied to that partition (origins included, so redelivered events are
 //! skipped the same way): the reference a recovery test compares the incidents topic with.
@@ -127,6 +128,8 @@ fn line(record: &EventsRecord, report: &mut DumpReport) -> String {
         EventsRecord::Ack(a) => json!({ "ack": a }).to_string(),
         EventsRecord::Silence(s) => json!({ "silence": s }).to_string(),
         EventsRecord::Decision(d) => json!({ "decision": d }).to_string(),
+        EventsRecord::Problem(p) => json!({ "problem": p }).to_string(),
+        EventsRecord::Run(r) => json!({ "run": r }).to_string(),
         EventsRecord::Events(events) => {
             report.events += events.len() as u64;
             let events: Vec<serde_json::Value> = events

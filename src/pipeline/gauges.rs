@@ -56,6 +56,7 @@ pub(super) fn set(
     );
     // Incidents of revoked partitions, or forgotten, leave the view.
     view.retain(|id| engines.iter().any(|e| e.state().published.contains_key(id)));
+    view.retain_records(engines.iter().map(|e| e.state()));
 }
 
 /// Entries of every map of the correlation state, summed over `engines`, in the order of

@@ -13,10 +13,11 @@ use crate::telemetry::{Health, Metrics};
 use crate::topology::Topology;
 use tokio::sync::watch;
 
+use super::PipelineError;
 use super::kafka::{KafkaConsumer, KafkaProducer, OffRuntime, OutRecord, Sender};
 use super::records::{EVENTS_RECORD_BYTES, RoutedEvent, TICK_HEADER, partition_of};
 use super::send::dead_letter;
-use super::{PipelineError, close_consumer, next_batch, store_offsets};
+use super::stage::{close_consumer, next_batch, store_offsets};
 use crate::engine::Origin;
 use crate::telemetry::events::{BatchProcessed, RecordDeadLettered, RecordIngested};
 

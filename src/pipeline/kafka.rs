@@ -12,6 +12,8 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureProducer;
 use rdkafka::types::{RDKafkaConfRes, RDKafkaErrorCode};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::config::{Config, KafkaConfig};
 use crate::telemetry::{Health, Metrics};
 
@@ -440,4 +442,47 @@ pub fn check_security(k: &KafkaConfig) -> Result<(), SecurityCheckError> {
     // Dropped off the caller's thread: it may have started connecting.
     spawn_closer("check", move || drop(client));
     Ok(())
+}
+
+/// The number of partitions of `topic`, read from the broker's metadata.
+pub async fn partition_count(producer: &KafkaProducer, topic: &str) -> Result<i32, KafkaError> {
+    use rdkafka::producer::Producer;
+    let (producer, topic) = (producer.clone(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        producer
+            .client()
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .map(|md| {
+                md.topics()
+                    .first()
+                    .map_or(0, |t| t.partitions().len() as i32)
+            })
+    })
+    .await
+    .unwrap_or(Err(KafkaError::Canceled))
+}
+
+/// Writes a control record (empty batch payload, `value` in header `header`) to every one of
+/// `partitions` of the events topic `topic`, and waits until the broker acknowledged each (see
+/// [`Sender::send_all`]): the engine that owns what the record is about applies it, the others
+/// pass it over.
+pub async fn broadcast_control(
+    sender: &Sender,
+    topic: &str,
+    partitions: i32,
+    header: &'static str,
+    value: &[u8],
+    shutdown: &CancellationToken,
+) -> Result<(), PipelineError> {
+    let records: Vec<OutRecord> = (0..partitions)
+        .map(|p| OutRecord {
+            topic: topic.to_string(),
+            partition: Some(p),
+            key: Vec::new(),
+            payload: b"[]".to_vec(),
+            headers: vec![(header, value.to_vec())],
+            timestamp: None,
+        })
+        .collect();
+    sender.send_all(&records, shutdown).await
 }

@@ -19,6 +19,7 @@ mod ingest;
 pub mod kafka;
 pub mod records;
 pub mod send;
+mod stage;
 pub mod topology_refresh;
 pub mod view;
 
@@ -26,17 +27,15 @@ pub use records::{EventsRecord, RoutedEvent, partition_of};
 pub use view::View;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::BorrowedMessage;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::Settings;
 use crate::telemetry::{Health, Metrics};
 
-use kafka::{KafkaConsumer, OffRuntime};
+pub(crate) use stage::{close_consumer, next_batch};
+use stage::{guard, subscribe};
 
 /// Why the pipeline stopped.
 #[derive(Debug, thiserror::Error)]
@@ -151,130 +150,6 @@ pub async fn run(
     );
     health.set_ready(false);
     a.and(b)
-}
-
-/// Runs one stage; if it fails, stops the other too.
-async fn guard(
-    name: &'static str,
-    stage: impl Future<Output = Result<(), PipelineError>>,
-    stop_all: &CancellationToken,
-) -> Result<(), PipelineError> {
-    let r = stage.await;
-    if let Err(e) = &r {
-        tracing::error!(stage = name, error = %e, "stage failed; stopping the pipeline");
-    }
-    stop_all.cancel();
-    r
-}
-
-fn subscribe(
-    cfg: &crate::config::Config,
-    stage: &str,
-    topic: &str,
-    metrics: &Metrics,
-    health: &Health,
-) -> Result<OffRuntime<KafkaConsumer>, PipelineError> {
-    let group = format!("{}-{stage}", cfg.kafka.group_id);
-    let c = kafka::consumer(&cfg.kafka, &group, metrics, health).map_err(PipelineError::Client)?;
-    let c = OffRuntime::new(c);
-    c.subscribe(&[topic])
-        .map_err(|source| PipelineError::Subscribe {
-            topic: topic.to_string(),
-            source,
-        })?;
-    Ok(c)
-}
-
-/// Readiness condition while a consumer reports errors.
-const CONSUMER_CONDITION: &str = "kafka.consumer";
-
-/// Longest wait for a record before [`next_batch`] returns an empty batch.
-const IDLE_TICK: Duration = Duration::from_secs(1);
-
-/// Waits for the first record (or shutdown), then takes more until `max` records or `linger`
-/// has passed. Returns `None` on shutdown, and an empty batch after [`IDLE_TICK`] without
-/// input. Broker errors are logged and waited out: the
-/// consumer reconnects by itself.
-pub(crate) async fn next_batch<'c>(
-    consumer: &'c KafkaConsumer,
-    max: usize,
-    linger: Duration,
-    health: &Health,
-    shutdown: &CancellationToken,
-) -> Option<Vec<BorrowedMessage<'c>>> {
-    let idle = tokio::time::sleep(IDLE_TICK);
-    tokio::pin!(idle);
-    let mut errored = false;
-    let first = loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return None,
-            // Nothing arrived: an empty batch lets the stage do its periodic work (finish
-            // checkpoints, refresh gauges) while the input is quiet.
-            _ = &mut idle => {
-                if !errored {
-                    // A quiet second without an error: the consumer is well, just idle.
-                    health.clear_condition(CONSUMER_CONDITION);
-                }
-                return Some(Vec::new());
-            }
-            m = consumer.recv() => match m {
-                Ok(m) => {
-                    health.set_ready(true);
-                    health.clear_condition(CONSUMER_CONDITION);
-                    break m
-                }
-                Err(e) => {
-                    errored = true;
-                    if health.set_condition(CONSUMER_CONDITION, format!("the consumer reports: {e}")) {
-                        tracing::warn!(error = %e, "consumer error; retrying");
-                    } else {
-                        tracing::debug!(error = %e, "consumer error; retrying");
-                    }
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            }
-        }
-    };
-    let mut batch = vec![first];
-    let deadline = tokio::time::Instant::now() + linger;
-    while batch.len() < max {
-        match tokio::time::timeout_at(deadline, consumer.recv()).await {
-            Ok(Ok(m)) => batch.push(m),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "consumer error while filling a batch");
-                break;
-            }
-            Err(_) => break,
-        }
-    }
-    Some(batch)
-}
-
-/// Marks every record of an acknowledged batch as done; the background commit picks it up.
-fn store_offsets(consumer: &KafkaConsumer, batch: &[BorrowedMessage<'_>]) {
-    for m in batch {
-        if let Err(e) = consumer.store_offset_from_message(m) {
-            // Happens when the partition was revoked meanwhile: the new owner re-reads it.
-            tracing::debug!(error = %e, "cannot store offset");
-        }
-    }
-}
-
-/// Commits the stored offsets and closes the consumer (leaving its group) on a thread of its
-/// own, so a broker that does not answer cannot block the runtime; waits for it.
-pub(crate) async fn close_consumer(consumer: OffRuntime<KafkaConsumer>, stage: &'static str) {
-    let closed = consumer.close(stage, move |c| commit_on_exit(c, stage));
-    let _ = closed.await;
-}
-
-/// Commits stored offsets before the stage exits (blocking: call off the runtime).
-fn commit_on_exit(consumer: &KafkaConsumer, stage: &str) {
-    match consumer.commit_consumer_state(CommitMode::Sync) {
-        Ok(()) => tracing::info!(stage, "offsets committed on shutdown"),
-        // No offsets stored yet is not a failure.
-        Err(KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => {}
-        Err(e) => tracing::warn!(stage, error = %e, "cannot commit offsets on shutdown"),
-    }
 }
 
 #[cfg(test)]

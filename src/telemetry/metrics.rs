@@ -63,6 +63,8 @@ pub struct Metrics {
     pub(super) security_events: IntCounterVec,
     /// The shell's failure handling and the state maps' sizes (see [`super::shell`]).
     pub(super) shell: super::shell::ShellMetrics,
+    /// Problems, RFC runs and the DORA measures of corrective changes.
+    pub changes: super::changes::ChangeMetrics,
 }
 
 /// Every severity, for label sets.
@@ -235,7 +237,7 @@ impl Metrics {
             state_evictions: counter(
                 &r,
                 "d2c_state_evictions_total",
-                "State forgotten to stay within correlation.max_alerts / max_incidents, by kind (alert, incident, open_incident).",
+                "State forgotten to stay within correlation.max_alerts / max_incidents (and problems within problem.max_problems or past problem.retention), by kind (alert, incident, open_incident, problem).",
                 &["kind"],
             ),
             state_restores: plain_counter(
@@ -316,9 +318,10 @@ impl Metrics {
                 &["tool"],
             ),
             shell: super::shell::ShellMetrics::new(&r),
+            changes: super::changes::ChangeMetrics::new(&r),
             registry: r,
         };
-        for kind in ["alert", "incident", "open_incident"] {
+        for kind in ["alert", "incident", "open_incident", "problem"] {
             m.state_evictions.with_label_values(&[kind]);
         }
         for reason in crate::suppress::SuppressReason::ALL {

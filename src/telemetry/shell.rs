@@ -109,7 +109,7 @@ impl ShellMetrics {
         ] {
             m.kafka_client_errors.with_label_values(&[p]);
         }
-        for s in ["ingest", "correlate", "checkpoint", "delivery"] {
+        for s in ["ingest", "correlate", "checkpoint", "delivery", "automation"] {
             m.stage_stalls.with_label_values(&[s]);
         }
         for k in ["header_timeout", "other"] {
