@@ -1,8 +1,8 @@
 //! Typed configuration: the settings file (`config/d2c.toml`), environment overrides, and
 //! validation that names the file, the line and what is wrong. Loaded once at start-up.
 
-mod kafka_security;
 mod automation;
+mod kafka_security;
 pub(crate) mod load;
 mod notify;
 mod problem;
@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use secret::SecretRef;
 
-pub use kafka_security::{KafkaSecurity, Protocol, SaslMechanism, SecurityError};
 pub use automation::{AutomationConfig, KubernetesOperation, RunbookConfig, RunbookKind};
+pub use kafka_security::{KafkaSecurity, Protocol, SaslMechanism, SecurityError};
 pub use load::{ConfigError, Loaded, line_of, load, load_str};
 pub use notify::{
     ConnectorConfig, ConnectorKind, NotifyConfig, NotifyConfigError, RecordType, RetryConfig,

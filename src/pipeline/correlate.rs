@@ -32,7 +32,7 @@ use super::PipelineError;
 use super::checkpoint::{self, Checkpoint};
 use super::kafka::{KafkaConsumer, OffRuntime, OutRecord, Sender, base_config};
 use super::records::{EventsRecord, UNDECODABLE_EVENT, undecodable};
-use super::send::{OnRefused, dead_letter};
+use super::send::OnRefused;
 use super::stage::{close_consumer, next_batch};
 
 /// How long to wait for the consumer to deliver the watermark's record after a seek before
@@ -567,35 +567,7 @@ impl Correlate {
 
     fn record(&self, o: &Output) -> OutRecord {
         let topics = &self.settings.config.topics;
-        let (topic, key) = match o {
-            Output::Incident(i) => (&topics.incidents, i.id.as_bytes()),
-            Output::Change(r) => (&topics.changes, r.id.as_bytes()),
-            Output::Problem(p) => (&topics.problems, p.id.as_bytes()),
-            // As ingest's dead letters: the bytes themselves, the reason in headers.
-            Output::Dlq(d) => {
-                return dead_letter(
-                    &topics.dlq,
-                    &[],
-                    d.raw.as_bytes(),
-                    vec![
-                        ("d2c.reason", d.reason.as_bytes().to_vec()),
-                        ("d2c.error", d.detail.as_bytes().to_vec()),
-                        ("d2c.source.topic", topics.events.as_bytes().to_vec()),
-                    ],
-                    None,
-                    self.sender.max_bytes,
-                    &self.metrics,
-                );
-            }
-        };
-        OutRecord {
-            topic: topic.clone(),
-            partition: None,
-            key: key.to_vec(),
-            payload: o.to_json().into_bytes(),
-            headers: Vec::new(),
-            timestamp: None,
-        }
+        super::send::output_record(topics, o, self.sender.max_bytes, &self.metrics)
     }
 }
 

@@ -137,4 +137,3 @@ fn commit_on_exit(consumer: &KafkaConsumer, stage: &str) {
         Err(e) => tracing::warn!(stage, error = %e, "cannot commit offsets on shutdown"),
     }
 }
-

@@ -109,7 +109,13 @@ impl ShellMetrics {
         ] {
             m.kafka_client_errors.with_label_values(&[p]);
         }
-        for s in ["ingest", "correlate", "checkpoint", "delivery", "automation"] {
+        for s in [
+            "ingest",
+            "correlate",
+            "checkpoint",
+            "delivery",
+            "automation",
+        ] {
             m.stage_stalls.with_label_values(&[s]);
         }
         for k in ["header_timeout", "other"] {

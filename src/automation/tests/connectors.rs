@@ -234,7 +234,11 @@ async fn a_webhook_gets_the_rfc_signed_with_the_rfc_id_as_idempotency_key() {
     assert_eq!(path, "/run");
     assert_eq!(body.as_bytes(), raw.as_slice(), "the record as published");
     assert_eq!(headers["idempotency-key"], "RFC-W");
-    let ts: i64 = headers["x-d2c-timestamp"].to_str().unwrap().parse().unwrap();
+    let ts: i64 = headers["x-d2c-timestamp"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let sig =
         crate::notify::webhook::signature(&crate::config::secret::Secret::new("k3y"), ts, &raw);
     assert_eq!(headers["x-d2c-signature"], sig.as_str());
