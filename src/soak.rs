@@ -41,6 +41,12 @@ pub struct Sample {
     pub at: Duration,
     pub rss_mib: f64,
     pub correlated: u64,
+    /// Consumer lag of the raw and the events topic: records not read yet. A pipeline that
+    /// falls behind holds more of them in librdkafka's prefetch queues (up to
+    /// `queued.max.messages.kbytes`, 64 MiB per consumer by default), which shows in RSS.
+    pub lag: (i64, i64),
+    /// Records the generator's producer (in this process) has not had acknowledged.
+    pub unacked: i32,
     /// `d2c_state_entries` by map.
     pub maps: Vec<(&'static str, i64)>,
 }
@@ -117,7 +123,12 @@ pub async fn run(mut settings: Settings, opts: SoakOptions) -> Result<Vec<Sample
     let producer: FutureProducer = crate::pipeline::kafka::base_config(&cfg.kafka)?
         .set("linger.ms", "5")
         .create()?;
-    let generator = tokio::spawn(generate(producer, cfg.topics.raw.clone(), opts.clone()));
+    let generator = tokio::spawn(generate(
+        producer.clone(),
+        cfg.topics.raw.clone(),
+        opts.clone(),
+    ));
+    let topics = (cfg.topics.raw.clone(), cfg.topics.events.clone());
     let started = Instant::now();
     let mut samples = Vec::new();
     let mut next = started;
@@ -126,14 +137,14 @@ pub async fn run(mut settings: Settings, opts: SoakOptions) -> Result<Vec<Sample
             return Err(BenchError::Timeout("the pipeline stopped early".into()));
         }
         if Instant::now() >= next {
-            let s = sample(&pipeline.metrics, started.elapsed());
+            let s = sample(&pipeline.metrics, &topics, &producer, started.elapsed());
             eprintln!("{}", render_line(&s));
             samples.push(s);
             next += opts.sample;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let s = sample(&pipeline.metrics, started.elapsed());
+    let s = sample(&pipeline.metrics, &topics, &producer, started.elapsed());
     eprintln!("{}", render_line(&s));
     samples.push(s);
     generator.abort();
@@ -167,11 +178,19 @@ async fn generate(producer: FutureProducer, topic: String, opts: SoakOptions) {
     }
 }
 
-fn sample(metrics: &Metrics, at: Duration) -> Sample {
+fn sample(
+    metrics: &Metrics,
+    (raw, events): &(String, String),
+    producer: &FutureProducer,
+    at: Duration,
+) -> Sample {
+    use rdkafka::producer::Producer;
     Sample {
         at,
         rss_mib: rss_mib(),
         correlated: metrics.events_correlated_total(),
+        lag: (metrics.consumer_lag(raw), metrics.consumer_lag(events)),
+        unacked: producer.in_flight_count(),
         maps: metrics.state_entries(),
     }
 }
@@ -179,10 +198,13 @@ fn sample(metrics: &Metrics, at: Duration) -> Sample {
 fn render_line(s: &Sample) -> String {
     let maps: Vec<String> = s.maps.iter().map(|(m, n)| format!("{m}={n}")).collect();
     format!(
-        "t={:>5}s rss={:.1}MiB correlated={} {}",
+        "t={:>5}s rss={:.1}MiB correlated={} lag={}/{} unacked={} {}",
         s.at.as_secs(),
         s.rss_mib,
         s.correlated,
+        s.lag.0,
+        s.lag.1,
+        s.unacked,
         maps.join(" ")
     )
 }
@@ -193,11 +215,11 @@ pub fn render(samples: &[Sample]) -> String {
     let Some(first) = samples.first() else {
         return String::new();
     };
-    let mut out = String::from("| t (min) | RSS MiB | events/s |");
+    let mut out = String::from("| t (min) | RSS MiB | events/s | lag raw / events | unacked |");
     for (m, _) in &first.maps {
         out.push_str(&format!(" {m} |"));
     }
-    out.push_str("\n|---|---|---|");
+    out.push_str("\n|---|---|---|---|---|");
     out.push_str(&"---|".repeat(first.maps.len()));
     out.push('\n');
     let mut prev: Option<&Sample> = None;
@@ -206,10 +228,13 @@ pub fn render(samples: &[Sample]) -> String {
             (s.correlated - p.correlated) as f64 / (s.at - p.at).as_secs_f64().max(1e-9)
         });
         out.push_str(&format!(
-            "| {:.1} | {:.1} | {:.0} |",
+            "| {:.1} | {:.1} | {:.0} | {} / {} | {} |",
             s.at.as_secs_f64() / 60.0,
             s.rss_mib,
-            rate
+            rate,
+            s.lag.0,
+            s.lag.1,
+            s.unacked
         ));
         for (_, n) in &s.maps {
             out.push_str(&format!(" {n} |"));

@@ -147,6 +147,22 @@ impl Metrics {
             .collect()
     }
 
+    /// The sum of `d2c_consumer_lag` over the partitions of `topic`: records not yet read.
+    pub fn consumer_lag(&self, topic: &str) -> i64 {
+        use prometheus::core::Collector;
+        self.consumer_lag
+            .collect()
+            .iter()
+            .flat_map(|f| f.get_metric())
+            .filter(|m| {
+                m.get_label()
+                    .iter()
+                    .any(|l| l.name() == "topic" && l.value() == topic)
+            })
+            .map(|m| m.get_gauge().get_value() as i64)
+            .sum()
+    }
+
     /// Open HTTP connections, up or down by one.
     pub fn http_connection(&self, opened: bool) {
         if opened {
