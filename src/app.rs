@@ -96,7 +96,8 @@ pub async fn start(
                 source,
             })?;
         http_addr = listener.local_addr().ok();
-        let write = WriteApi::new(cfg, &metrics)?;
+        let write =
+            WriteApi::new(cfg, &metrics)?.with_silences(settings.suppressor.clone(), view.clone());
         let token = match &cfg.http.token {
             Some(t) => Some(t.resolve("http.token", true)?),
             None => {

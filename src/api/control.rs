@@ -17,8 +17,11 @@
 //! `POST /api/v1/silences` with a silence (`matchers`, `starts_at`, `ends_at`, optional `id`,
 //! `created_by`, `comment`, as in `[[suppression.silences]]`) is checked, then written the same
 //! way; every engine adds it (and keeps it in its checkpoints). `202 {"id", "silence",
-//! "partitions"}`; `400` with the problem for a bad one. A silence with the id of an existing
-//! one replaces it (end one early by sending it again with an earlier `ends_at`).
+//! "partitions"}`; `400` with the problem and the engines' own `reason` for one every engine
+//! would refuse: `invalid_value` (matchers, times outside 1970 to 9999, `ends_at` not after
+//! `starts_at`), `too_many_silences` (the engines of this instance hold 10,000 silences that
+//! have not ended; ended ones make room). A silence with the id of an existing one replaces it
+//! (end one early by sending it again with an earlier `ends_at`).
 
 use std::time::Instant;
 
@@ -206,15 +209,27 @@ impl WriteApi {
         // Checked (and its id settled) exactly as every engine will.
         let mut check = match crate::suppress::Suppressor::new(Default::default()) {
             Ok(c) => c,
-            Err(e) => return bad(e.to_string(), "invalid_value"),
+            Err(e) => return bad(e.to_string(), e.reason()),
         };
         let id = match check.add_silence(silence) {
             Ok(id) => id,
-            Err(e) => return bad(e.to_string(), "invalid_value"),
+            Err(e) => return bad(e.to_string(), e.reason()),
         };
         let Some(silence) = check.silence(&id).cloned() else {
             return bad("the silence was not kept".into(), "invalid_value");
         };
+        // Room among the silences the engines hold (the configured ones and those in the view),
+        // at the wall clock, which the engines' clocks follow through the ticks.
+        if let Some((rules, view)) = &self.inner.silences {
+            let view = view.read();
+            let mut held: std::collections::BTreeMap<&str, &crate::suppress::Silence> =
+                rules.silences().map(|s| (s.id.as_str(), s)).collect();
+            held.extend(view.silences.iter().map(|(id, s)| (id.as_str(), s)));
+            let now = Some(chrono::Utc::now());
+            if let Err(e) = crate::suppress::room_for(held.into_values(), &id, now) {
+                return bad(e.to_string(), e.reason());
+            }
+        }
         let accepted = json!({"id": id, "silence": silence});
         self.control(SILENCE, SILENCE_HEADER, &silence, accepted)
             .await

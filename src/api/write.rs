@@ -56,6 +56,9 @@ pub(super) struct Inner {
     pub(super) budget: Semaphore,
     pub(super) requests: IntCounterVec,
     pub(super) seconds: HistogramVec,
+    /// The configured suppression rules and the view of the engines' silences, so a new
+    /// silence is refused here when every engine would refuse it (see [`WriteApi::with_silences`]).
+    pub(super) silences: Option<(crate::suppress::Suppressor, crate::pipeline::View)>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -174,8 +177,18 @@ impl WriteApi {
                 budget: Semaphore::new(budget_kib as usize),
                 requests,
                 seconds,
+                silences: None,
             }),
         })
+    }
+
+    /// Checks new silences against what the engines hold: the configured `rules` and the
+    /// silences in `view` (those of this instance's engines; every engine gets every silence).
+    pub fn with_silences(mut self, rules: crate::suppress::Suppressor, view: crate::pipeline::View) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.silences = Some((rules, view));
+        }
+        self
     }
 
     /// The route `POST /api/v1/events/{format}` with its state.

@@ -266,6 +266,15 @@ fn validate(c: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
             "is 0; it must be at least 1".into(),
         ));
     }
+    if c.ingest.max_expansion < 2 {
+        return Err(invalid(
+            "ingest.max_expansion",
+            format!(
+                "is {}; events take more memory than their JSON, so it must be at least 2 (default 20)",
+                c.ingest.max_expansion
+            ),
+        ));
+    }
     if c.correlation.window.is_zero() {
         return Err(invalid(
             "correlation.window",

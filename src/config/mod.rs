@@ -262,6 +262,11 @@ pub struct IngestConfig {
     /// (time then moves only with event times). Default: `1s`.
     #[serde(with = "humantime_serde")]
     pub tick_interval: Duration,
+    /// The events parsed from one record may take at most this many times the record's size in
+    /// memory (at least 64 KiB), estimated as they are built; a record past it goes to the DLQ
+    /// with reason `expansion_limit` before it can fill memory (a small payload whose parts are
+    /// copied into thousands of events). Default: `20`.
+    pub max_expansion: usize,
 }
 
 impl Default for IngestConfig {
@@ -272,6 +277,7 @@ impl Default for IngestConfig {
             max_record_bytes: limits.max_record_bytes,
             max_events_per_record: limits.max_events_per_record,
             tick_interval: Duration::from_secs(1),
+            max_expansion: limits.max_expansion,
         }
     }
 }
@@ -283,6 +289,7 @@ impl IngestConfig {
         crate::ingest::Limits {
             max_record_bytes: self.max_record_bytes,
             max_events_per_record: self.max_events_per_record,
+            max_expansion: self.max_expansion,
         }
     }
 }
@@ -330,6 +337,23 @@ pub struct CorrelationConfig {
     pub max_alerts: usize,
     /// Most incidents kept per input partition, evicted as for `max_alerts`. Default: `50000`.
     pub max_incidents: usize,
+    /// An event, acknowledgement or decision whose time is more than this ahead of the
+    /// partition's clock as the last tick set it (the ingest stage's wall clock, or a replay's
+    /// tick line) is refused: it goes to the DLQ with reason `clock_ahead` and changes nothing.
+    /// One future-dated event would otherwise move the clock ahead for good, running every
+    /// timer at once. Refused, not clamped: a clamped time would be wrong silently, and a
+    /// sender with a wrong clock must be fixed. Only checked once the partition has seen a
+    /// tick (with `ingest.tick_interval = "0s"`, or a replay without tick lines, the clock is
+    /// the events' own). `0s` turns the check off. Default: `1h`.
+    #[serde(with = "humantime_serde")]
+    pub max_ahead: Duration,
+    /// An event, acknowledgement or decision more than this behind the partition's clock
+    /// (the latest event or tick time) is refused with reason `clock_behind`. Refused, not
+    /// clamped: clamping would reorder history. Late events are normal after an outage of a
+    /// sender, and do no harm to the clock (it never goes back), so this is off unless set.
+    /// `0s` turns the check off. Default: `0s`.
+    #[serde(with = "humantime_serde")]
+    pub max_behind: Duration,
     /// Rules per source (the event's `source`, e.g. `alertmanager`, `zabbix`), overriding the
     /// ones above for that source's events: `[correlation.sources.zabbix]`.
     pub sources: std::collections::BTreeMap<String, SourceRules>,
@@ -433,6 +457,8 @@ impl Default for CorrelationConfig {
             retention: Duration::from_secs(3600),
             max_alerts: 200_000,
             max_incidents: 50_000,
+            max_ahead: Duration::from_secs(3600),
+            max_behind: Duration::ZERO,
             sources: Default::default(),
             security: SecurityConfig::default(),
         }

@@ -2,9 +2,9 @@
 //! and linked to the incidents they may have caused, when an incident opens or a change arrives.
 
 use super::grouping::alert_domain;
-use super::state::{State, dur};
+use super::state::State;
 use crate::config::CorrelationConfig;
-use crate::model::{AlertRef, Change, Event, RelatedChange};
+use crate::model::{AlertRef, Change, Event, RelatedChange, span};
 use crate::topology::{Resolution, Topology};
 
 /// Most changes remembered per correlation domain; older ones go first.
@@ -29,7 +29,7 @@ pub(super) fn record_change(
         service: res.service.clone(),
         source: ev.source.clone(),
     };
-    let lookback = dur(cfg.change_lookback);
+    let lookback = span(cfg.change_lookback);
     let list = state.changes.entry(domain.clone()).or_default();
     if list.contains(&change) {
         return Vec::new();
@@ -74,7 +74,7 @@ pub(super) fn link_changes(
     let Some(changes) = state.changes.get(&g.domain) else {
         return false;
     };
-    let lookback = dur(cfg.change_lookback);
+    let lookback = span(cfg.change_lookback);
     let members: Vec<&AlertRef> = g
         .alerts
         .iter()

@@ -3,8 +3,6 @@
 //! writes this; it is what the engine checkpoints.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -115,8 +113,4 @@ impl State {
     pub(super) fn schedule(&mut self, due: DateTime<Utc>, timer: Timer) {
         self.timers.insert((due, timer));
     }
-}
-
-pub(super) fn dur(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }

@@ -22,13 +22,14 @@ use crate::engine::{Engine, Input, SecuritySummary, Summary};
 use crate::model::Output;
 use crate::pipeline::View;
 use crate::telemetry::events::{
-    BatchProcessed, CheckpointWritten, ControlRefused, EventSuppressed, EventsCorrelated, InputGap,
-    MilestonesReached, OutputsPublished, RecordUndecodable, SecurityEventReceived, StateEvicted,
-    StateRestored,
+    BatchProcessed, CheckpointWritten, EnginePanicked, EventSuppressed, EventsCorrelated,
+    InputGap, InputRefused, MilestonesReached, OutputsPublished, RecordUndecodable,
+    SecurityEventReceived, StateEvicted, StateRestored,
 };
 use crate::telemetry::{Health, Metrics};
 
 use super::checkpoint::{self, Checkpoint};
+use super::poison::{Poisoned, output_record};
 use super::kafka::{LagContext, OutRecord, base_config, send_all};
 use super::records::EventsRecord;
 use super::{PipelineError, commit_on_exit, next_batch};
@@ -49,6 +50,8 @@ struct Part {
     seeking_since: Option<Instant>,
     /// A checkpoint being written in the background, and the watermark it covers.
     pending: Option<(i64, tokio::task::JoinHandle<Result<usize, PipelineError>>)>,
+    /// The first offset this engine applied: where a rebuild without a checkpoint starts.
+    first: Option<i64>,
 }
 
 pub(super) struct Correlate {
@@ -68,6 +71,8 @@ pub(super) struct Correlate {
     /// The service model in use, and where a refreshed one arrives.
     topology: Arc<crate::topology::Topology>,
     model: tokio::sync::watch::Receiver<Arc<crate::topology::Topology>>,
+    /// Inputs that made an engine panic, skipped when read again, and partitions being rebuilt.
+    poisoned: Poisoned,
 }
 
 impl Correlate {
@@ -97,6 +102,7 @@ impl Correlate {
             view,
             topology,
             model,
+            poisoned: Poisoned::default(),
         })
     }
 
@@ -161,8 +167,11 @@ impl Correlate {
             if !self.parts.contains_key(&p) && !self.restore(consumer, p, shutdown).await? {
                 continue;
             }
-            if self.admit(consumer, p, m.offset()) {
-                self.apply(m, &mut outcomes, &mut outputs);
+            if self.admit(consumer, p, m.offset()) && !self.apply(m, &mut outcomes, &mut outputs) {
+                // The engine panicked (a bug) and may be half changed: drop it; the next record
+                // of the partition restores it from its checkpoint and seeks back.
+                let first = self.parts.remove(&p).and_then(|part| part.first);
+                self.poisoned.rebuilding.insert(p, first);
             }
         }
         self.metrics.emit(EventsCorrelated { counts: &outcomes });
@@ -230,20 +239,22 @@ impl Correlate {
         }
         part.seeking_since = None;
         part.next = o + 1;
+        part.first.get_or_insert(o);
         true
     }
 
     /// Applies one admitted record to its partition's engine: its outputs go to `outputs` with
-    /// the record's timestamp, its events' outcomes to `outcomes`.
+    /// the record's timestamp, its events' outcomes to `outcomes`. False when the engine
+    /// panicked on one of its inputs (that input is dead-lettered, the rest left to the rebuild).
     fn apply(
         &mut self,
         m: &BorrowedMessage<'_>,
         outcomes: &mut [u64; Outcome::ALL.len()],
         outputs: &mut Vec<(Output, Option<i64>)>,
-    ) {
+    ) -> bool {
         let (p, o) = (m.partition(), m.offset());
         let Some(part) = self.parts.get_mut(&p) else {
-            return;
+            return true;
         };
         let ts = m.timestamp().to_millis();
         let record = match EventsRecord::decode(m) {
@@ -255,23 +266,32 @@ impl Correlate {
                     offset: o,
                     error: &e,
                 });
-                return;
+                return true;
             }
         };
-        for input in record.inputs() {
+        for (i, input) in record.inputs().into_iter().enumerate() {
+            if self.poisoned.contains(p, o, i) {
+                continue;
+            }
             if let Input::Event(ev, _) = &input
                 && ev.category == crate::model::Category::Security
             {
                 self.metrics
                     .emit(SecurityEventReceived { source: &ev.source });
             }
-            let applied = part.engine.apply(input);
-            if let Some(reason) = &applied.refused {
-                self.metrics.emit(ControlRefused {
-                    partition: p,
-                    offset: o,
-                    reason,
-                });
+            let applied = match part.engine.try_apply(input) {
+                Ok(applied) => applied,
+                Err(panicked) => {
+                    let message = &panicked.message;
+                    self.metrics.emit(EnginePanicked { p, o, message });
+                    self.poisoned.insert(p, o, i);
+                    outputs.push((Output::Dlq(panicked.dlq), ts));
+                    return false;
+                }
+            };
+            if let Some(refusal) = &applied.refused {
+                let event = applied.outcome.is_some();
+                self.metrics.emit(InputRefused { p, o, refusal, event });
             }
             // Counted once per batch, not with a label lookup per event.
             if let Some(outcome) = applied.outcome {
@@ -285,6 +305,7 @@ impl Correlate {
             });
             outputs.extend(applied.outputs.into_iter().map(|o| (o, ts)));
         }
+        true
     }
 
     /// Publishes the outputs of a batch (incidents, RFCs, and security incidents to their own
@@ -401,10 +422,16 @@ impl Correlate {
                 .map(|cp| (cp.watermark, cp.state.published.len())),
             elapsed: started.elapsed(),
         });
-        let (mut engine, next) = match restored {
+        let (mut engine, mut next) = match restored {
             Some(cp) => (s.engine_with_state(cp.state), cp.watermark),
             None => (s.engine(), -1),
         };
+        if let Some(first) = self.poisoned.rebuilding.remove(&p).flatten()
+            && next < 0
+        {
+            // Rebuilt after a panic with no checkpoint yet: from the first input it applied.
+            next = first;
+        }
         engine.set_topology(self.topology.clone());
         self.parts.insert(
             p,
@@ -415,6 +442,7 @@ impl Correlate {
                 last_checkpoint: Instant::now(),
                 seeking_since: None,
                 pending: None,
+                first: None,
             },
         );
         Ok(true)
@@ -502,6 +530,7 @@ impl Correlate {
                 .map_err(|e| PipelineError::Stage("checkpoint", e.to_string()))??;
             self.metrics.emit(CheckpointWritten { bytes });
             part.checkpointed = watermark;
+            self.poisoned.forget_below(p, watermark);
             let _ = tpl.add_partition_offset(&topic, p, Offset::Offset(watermark));
         }
         if tpl.count() > 0
@@ -559,21 +588,7 @@ impl Correlate {
     }
 
     fn record(&self, o: &Output) -> OutRecord {
-        let topics = &self.settings.config.topics;
-        let (topic, key) = match o {
-            Output::Incident(i) => (&topics.incidents, i.id.as_bytes()),
-            Output::Change(r) => (&topics.changes, r.id.as_bytes()),
-            // The engine never emits DLQ records; ingest writes raw bytes to the DLQ itself.
-            Output::Dlq(_) => (&topics.dlq, &[][..]),
-        };
-        OutRecord {
-            topic: topic.clone(),
-            partition: None,
-            key: key.to_vec(),
-            payload: o.to_json().into_bytes(),
-            headers: Vec::new(),
-            timestamp: None,
-        }
+        output_record(&self.settings.config.topics, o)
     }
 }
 

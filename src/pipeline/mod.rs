@@ -14,6 +14,7 @@ pub mod checkpoint;
 mod correlate;
 mod ingest;
 pub mod kafka;
+mod poison;
 pub mod records;
 pub mod topology_refresh;
 pub mod view;

@@ -208,22 +208,48 @@ impl TelemetryEvent for StateEvicted<'_> {
     }
 }
 
-/// A control record (a silence) was refused by the engine.
+/// The engine refused an input (see `engine::Refusal`): its DLQ record is written with the
+/// batch's outputs. Counted by reason; a refused control record (a silence every partition
+/// refuses) is also logged, a refused event only at DEBUG (there may be many).
 #[derive(Debug)]
-pub struct ControlRefused<'a> {
-    pub partition: i32,
-    pub offset: i64,
-    pub reason: &'a str,
+pub struct InputRefused<'a> {
+    pub p: i32,
+    pub o: i64,
+    pub refusal: &'a crate::engine::Refusal,
+    /// An event (else a control record).
+    pub event: bool,
 }
 
-impl TelemetryEvent for ControlRefused<'_> {
-    fn emit(self, _m: &Metrics) {
-        tracing::warn!(
-            partition = self.partition,
-            offset = self.offset,
-            reason = self.reason,
-            "control record refused"
+impl TelemetryEvent for InputRefused<'_> {
+    fn emit(self, m: &Metrics) {
+        let (p, o, reason, detail) = (self.p, self.o, self.refusal.reason, &self.refusal.detail);
+        if self.event {
+            tracing::debug!(partition = p, offset = o, reason, detail, "event refused; sent to the DLQ");
+        } else {
+            tracing::warn!(partition = p, offset = o, reason, detail, "control record refused");
+        }
+        m.dlq_records.with_label_values(&[reason]).inc();
+    }
+}
+
+/// Applying an input panicked (a bug): the input went to the DLQ with reason `internal_error`
+/// and the partition's engine is rebuilt from its checkpoint without it.
+#[derive(Debug)]
+pub struct EnginePanicked<'a> {
+    pub p: i32,
+    pub o: i64,
+    pub message: &'a str,
+}
+
+impl TelemetryEvent for EnginePanicked<'_> {
+    fn emit(self, m: &Metrics) {
+        tracing::error!(
+            partition = self.p,
+            offset = self.o,
+            error = self.message,
+            "the engine failed on an input (a bug, please report it); the input goes to the DLQ and the partition's state is rebuilt from its checkpoint without it"
         );
+        m.dlq_records.with_label_values(&["internal_error"]).inc();
     }
 }
 

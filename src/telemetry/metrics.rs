@@ -128,7 +128,7 @@ impl Metrics {
             dlq_records: counter(
                 &r,
                 "d2c_dlq_records_total",
-                "Raw records sent to the dead-letter topic, by reason.",
+                "Records sent to the dead-letter topic, by reason: raw records ingest cannot read, and inputs the correlation engine refused (clock_ahead, clock_behind, time_out_of_range, silence refusals) or failed on (internal_error).",
                 &["reason"],
             ),
             events_correlated: counter(
@@ -331,6 +331,9 @@ impl Metrics {
             m.events_normalised.with_label_values(&[f.as_str()]);
         }
         for reason in crate::ingest::IngestError::REASONS {
+            m.dlq_records.with_label_values(&[reason]);
+        }
+        for reason in crate::engine::Refusal::REASONS {
             m.dlq_records.with_label_values(&[reason]);
         }
         m.records_consumed.with_label_values(&["unknown", "dlq"]);
