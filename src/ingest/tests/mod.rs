@@ -2,6 +2,7 @@
 //! `tests/fixtures/ingest/`, and that no input makes `parse` panic.
 
 mod formats;
+mod limits;
 mod security;
 
 use chrono::{TimeZone, Utc};
