@@ -26,4 +26,5 @@ export D2C_TANSU_BIN
 # The benchmarks must keep compiling (they are run by hand, see BENCHMARKS.md).
 cargo test --locked --benches --no-run
 # Integration tests each start their own broker and d2c processes; two at a time fit 2 cores.
-cargo test --locked --lib --bins --tests -- --test-threads="${D2C_TEST_THREADS:-2}"
+# `failpoints` compiles in the test-only failpoints (tests/failpoints.rs injects panics with them).
+cargo test --locked --features failpoints --lib --bins --tests -- --test-threads="${D2C_TEST_THREADS:-2}"

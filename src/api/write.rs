@@ -184,7 +184,11 @@ impl WriteApi {
 
     /// Checks new silences against what the engines hold: the configured `rules` and the
     /// silences in `view` (those of this instance's engines; every engine gets every silence).
-    pub fn with_silences(mut self, rules: crate::suppress::Suppressor, view: crate::pipeline::View) -> Self {
+    pub fn with_silences(
+        mut self,
+        rules: crate::suppress::Suppressor,
+        view: crate::pipeline::View,
+    ) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.silences = Some((rules, view));
         }

@@ -34,7 +34,10 @@ pub(super) fn resolve_if_done(
         resolve_now(state, cfg, id, time);
     } else {
         state.groups.get_mut(id).expect("checked").resolving_since = Some(time);
-        state.schedule(later(time, cfg.resolve_hold), Timer::Resolve(id.to_string()));
+        state.schedule(
+            later(time, cfg.resolve_hold),
+            Timer::Resolve(id.to_string()),
+        );
     }
 }
 
@@ -47,7 +50,10 @@ fn resolve_now(state: &mut State, cfg: &CorrelationConfig, id: &str, since: Date
     g.resolving_since = None;
     let domain = g.domain.clone();
     state.close_index(&domain, id);
-    state.schedule(later(since, cfg.reopen_window), Timer::Close(id.to_string()));
+    state.schedule(
+        later(since, cfg.reopen_window),
+        Timer::Close(id.to_string()),
+    );
 }
 
 /// Runs every timer due at or before `now`, in due order. Returns the incidents whose records

@@ -2,9 +2,9 @@
 //! domain, remembered changes and the timer queue. Every other file of `correlate` reads and
 //! writes this; it is what the engine checkpoints.
 
-use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{AlertRef, Change, IncidentStatus, RelatedChange};
 

@@ -83,7 +83,12 @@ impl Engine {
 
     /// Whether an input with time `t` may be applied (see the module docs). `ahead`: whether
     /// the `max_ahead` bound applies (not to ticks).
-    pub(super) fn admit_time(&self, t: DateTime<Utc>, what: &str, ahead: bool) -> Result<(), Refusal> {
+    pub(super) fn admit_time(
+        &self,
+        t: DateTime<Utc>,
+        what: &str,
+        ahead: bool,
+    ) -> Result<(), Refusal> {
         let text = |t: DateTime<Utc>| format_rfc3339(t).as_str().to_owned();
         if !in_range(t) {
             return Err(Refusal {

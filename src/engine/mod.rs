@@ -155,9 +155,13 @@ impl Engine {
             return;
         };
         let retention = self.cfg.retention;
-        let due = *self
-            .prune_due
-            .get_or_insert_with(|| suppressor.first_end().map_or(DateTime::<Utc>::MAX_UTC, |end| crate::model::later(end, retention)));
+        let due = *self.prune_due.get_or_insert_with(|| {
+            suppressor
+                .first_end()
+                .map_or(DateTime::<Utc>::MAX_UTC, |end| {
+                    crate::model::later(end, retention)
+                })
+        });
         if now < due {
             return;
         }
@@ -235,8 +239,6 @@ impl Engine {
     /// nothing, and its DLQ record is the one output.
     pub fn apply<'a>(&mut self, input: impl Into<Input<'a>>) -> Applied {
         let input = input.into();
-        #[cfg(feature = "failpoints")]
-        failpoint(&input);
         let admitted = match &input {
             Input::Event(..) => Ok(()), // after the redelivery check, in `apply_event`
             Input::Tick(now) => self.admit_time(*now, "tick", false),
@@ -310,6 +312,8 @@ impl Engine {
             &fingerprint,
             &res,
         );
+        #[cfg(feature = "failpoints")]
+        failpoint(ev);
         if outcome.may_change_incident() {
             for id in &touched {
                 self.publish_if_changed(id, ev.time, &mut outputs);
@@ -521,14 +525,16 @@ impl Engine {
 }
 
 /// Test-only (feature `failpoints`): failpoint `engine-apply` set to `return(NAME)` makes
-/// applying an event named `NAME` panic, as a bug would.
+/// applying an event named `NAME` panic halfway, its alert observed but nothing published, as
+/// a bug would.
 #[cfg(feature = "failpoints")]
-fn failpoint(input: &Input<'_>) {
+fn failpoint(ev: &Event) {
     fail::fail_point!("engine-apply", |name: Option<String>| {
-        if let Input::Event(ev, _) = input
-            && name.is_none_or(|n| n == ev.name)
-        {
-            panic!("failpoint engine-apply: injected panic on event {:?}", ev.name);
+        if name.is_none_or(|n| n == ev.name) {
+            panic!(
+                "failpoint engine-apply: injected panic on event {:?}",
+                ev.name
+            );
         }
     });
 }

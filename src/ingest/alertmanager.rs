@@ -103,7 +103,9 @@ pub(super) fn group_events(
         }
     };
     let shared = |field: &str, value: Option<Text>| -> Result<Option<String>, IngestError> {
-        Ok(at.string(field, value)?.filter(|s| s.len() <= MAX_SHARED_TEXT))
+        Ok(at
+            .string(field, value)?
+            .filter(|s| s.len() <= MAX_SHARED_TEXT))
     };
     let group = Group {
         format,

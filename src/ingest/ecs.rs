@@ -147,7 +147,11 @@ impl Flat<'_> {
                 self.name.push('.');
             }
             self.name.push_str(&key);
-            let here = if keep { Wanted::Keep } else { wanted(&self.name) };
+            let here = if keep {
+                Wanted::Keep
+            } else {
+                wanted(&self.name)
+            };
             match (here, value) {
                 (Wanted::Skip, _) => {}
                 (here, Value::Object(inner)) if !inner.is_empty() => {
@@ -155,7 +159,8 @@ impl Flat<'_> {
                 }
                 (Wanted::Descend, _) => {}
                 (Wanted::Keep, value) => {
-                    self.out.spend(self.name.len() + std::mem::size_of::<String>())?;
+                    self.out
+                        .spend(self.name.len() + std::mem::size_of::<String>())?;
                     match self.fields.entry(self.name.clone()) {
                         Entry::Vacant(slot) => {
                             slot.insert(value);

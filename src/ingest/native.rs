@@ -46,7 +46,9 @@ pub(super) fn events(top: Top, limits: &Limits, out: &mut Sink) -> Result<(), In
                 match item {
                     Ok(envelope) => out.push(event(envelope, at)?)?,
                     Err(found) => {
-                        return Err(at.invalid("", format!("expected an event object, found {found}")));
+                        return Err(
+                            at.invalid("", format!("expected an event object, found {found}"))
+                        );
                     }
                 }
             }

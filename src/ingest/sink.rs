@@ -120,7 +120,9 @@ pub(super) fn value_cost(v: &Value) -> usize {
             header
                 + map
                     .iter()
-                    .map(|(k, v)| k.len() + std::mem::size_of::<String>() + ENTRY_BYTES + value_cost(v))
+                    .map(|(k, v)| {
+                        k.len() + std::mem::size_of::<String>() + ENTRY_BYTES + value_cost(v)
+                    })
                     .sum::<usize>()
         }
     }

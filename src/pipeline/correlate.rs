@@ -22,15 +22,15 @@ use crate::engine::{Engine, Input, SecuritySummary, Summary};
 use crate::model::Output;
 use crate::pipeline::View;
 use crate::telemetry::events::{
-    BatchProcessed, CheckpointWritten, EnginePanicked, EventSuppressed, EventsCorrelated,
-    InputGap, InputRefused, MilestonesReached, OutputsPublished, RecordUndecodable,
-    SecurityEventReceived, StateEvicted, StateRestored,
+    BatchProcessed, CheckpointWritten, EnginePanicked, EventSuppressed, EventsCorrelated, InputGap,
+    InputRefused, MilestonesReached, OutputsPublished, RecordUndecodable, SecurityEventReceived,
+    StateEvicted, StateRestored,
 };
 use crate::telemetry::{Health, Metrics};
 
 use super::checkpoint::{self, Checkpoint};
-use super::poison::{Poisoned, output_record};
 use super::kafka::{LagContext, OutRecord, base_config, send_all};
+use super::poison::{Poisoned, output_record};
 use super::records::EventsRecord;
 use super::{PipelineError, commit_on_exit, next_batch};
 
@@ -291,7 +291,12 @@ impl Correlate {
             };
             if let Some(refusal) = &applied.refused {
                 let event = applied.outcome.is_some();
-                self.metrics.emit(InputRefused { p, o, refusal, event });
+                self.metrics.emit(InputRefused {
+                    p,
+                    o,
+                    refusal,
+                    event,
+                });
             }
             // Counted once per batch, not with a label lookup per event.
             if let Some(outcome) = applied.outcome {

@@ -224,9 +224,21 @@ impl TelemetryEvent for InputRefused<'_> {
     fn emit(self, m: &Metrics) {
         let (p, o, reason, detail) = (self.p, self.o, self.refusal.reason, &self.refusal.detail);
         if self.event {
-            tracing::debug!(partition = p, offset = o, reason, detail, "event refused; sent to the DLQ");
+            tracing::debug!(
+                partition = p,
+                offset = o,
+                reason,
+                detail,
+                "event refused; sent to the DLQ"
+            );
         } else {
-            tracing::warn!(partition = p, offset = o, reason, detail, "control record refused");
+            tracing::warn!(
+                partition = p,
+                offset = o,
+                reason,
+                detail,
+                "control record refused"
+            );
         }
         m.dlq_records.with_label_values(&[reason]).inc();
     }

@@ -46,12 +46,20 @@ fn times_past_year_9999_are_refused_not_a_panic() {
             event.time = far;
             event.category = category;
             let applied = e.apply(&event);
-            assert_eq!(applied.outcome, Some(Outcome::Refused), "{category:?} {status:?}");
+            assert_eq!(
+                applied.outcome,
+                Some(Outcome::Refused),
+                "{category:?} {status:?}"
+            );
             assert_eq!(dlq_reasons(&applied.outputs), ["time_out_of_range"]);
             let Output::Dlq(d) = &applied.outputs[0] else {
                 unreachable!()
             };
-            assert!(d.detail.contains("outside the years 1970 to 9999"), "{}", d.detail);
+            assert!(
+                d.detail.contains("outside the years 1970 to 9999"),
+                "{}",
+                d.detail
+            );
             assert_eq!(serde_json::from_str::<Event>(&d.raw).unwrap(), event);
             assert_eq!(e.state().clock, None, "the clock did not move");
             // The engine goes on.
@@ -69,7 +77,10 @@ fn times_past_year_9999_are_refused_not_a_panic() {
         by: "alice".into(),
         time: far,
     };
-    assert_eq!(dlq_reasons(&e.apply(Input::Ack(&ack)).outputs), ["time_out_of_range"]);
+    assert_eq!(
+        dlq_reasons(&e.apply(Input::Ack(&ack)).outputs),
+        ["time_out_of_range"]
+    );
     let decision = ChangeDecision {
         change: "RFC-1".into(),
         decision: DecisionStatus::Approved,
@@ -95,7 +106,12 @@ fn durations_too_long_for_chrono_mean_never_and_do_not_panic() {
     });
     let latest = Utc.with_ymd_and_hms(9999, 12, 31, 23, 0, 0).unwrap();
     let mut out = Vec::new();
-    for status in [Status::Firing, Status::Resolved, Status::Firing, Status::Resolved] {
+    for status in [
+        Status::Firing,
+        Status::Resolved,
+        Status::Firing,
+        Status::Resolved,
+    ] {
         let mut event = ev("X", "web-1", Severity::Critical, status, 0);
         event.time = latest;
         out.extend(e.apply(&event).outputs);
@@ -104,7 +120,9 @@ fn durations_too_long_for_chrono_mean_never_and_do_not_panic() {
     out.extend(e.apply(Input::Tick(latest)).outputs);
     assert!(dlq_reasons(&out).is_empty());
     assert!(
-        incidents(&out).iter().all(|i| i.status == IncidentStatus::Open),
+        incidents(&out)
+            .iter()
+            .all(|i| i.status == IncidentStatus::Open),
         "a hold of forever never ends"
     );
 }
@@ -123,21 +141,31 @@ fn a_future_dated_event_does_not_move_the_clock_ahead_for_good() {
     let Output::Dlq(d) = &future.outputs[0] else {
         unreachable!()
     };
-    assert!(d.detail.contains("correlation.max_ahead (1h)"), "{}", d.detail);
+    assert!(
+        d.detail.contains("correlation.max_ahead (1h)"),
+        "{}",
+        d.detail
+    );
 
     // The incident stays open (no closing record) and the next detection joins it.
     let later = e.apply(&detection("cron", t0 + Duration::seconds(60)));
     assert_eq!(later.outcome, Some(Outcome::Joined));
     let incs = incidents(&later.outputs);
     assert_eq!(incs.len(), 1);
-    assert_eq!((incs[0].id.as_str(), incs[0].status), (id.as_str(), IncidentStatus::Open));
+    assert_eq!(
+        (incs[0].id.as_str(), incs[0].status),
+        (id.as_str(), IncidentStatus::Open)
+    );
     assert_eq!(e.state().clock, Some(t0 + Duration::seconds(60)));
 
     // Within the bound, ahead is fine; the bound follows the ticks.
     let near = e.apply(&detection("cron", t0 + Duration::minutes(59)));
     assert_ne!(near.outcome, Some(Outcome::Refused));
     e.apply(Input::Tick(t0 + Duration::hours(5)));
-    let next = e.apply(&detection("wget", t0 + Duration::hours(5) + Duration::minutes(30)));
+    let next = e.apply(&detection(
+        "wget",
+        t0 + Duration::hours(5) + Duration::minutes(30),
+    ));
     assert_ne!(next.outcome, Some(Outcome::Refused));
     // Acknowledgements and decisions are bounded as events are.
     let ack = Ack {
@@ -145,7 +173,10 @@ fn a_future_dated_event_does_not_move_the_clock_ahead_for_good() {
         by: "alice".into(),
         time: t0 + Duration::days(1),
     };
-    assert_eq!(dlq_reasons(&e.apply(Input::Ack(&ack)).outputs), ["clock_ahead"]);
+    assert_eq!(
+        dlq_reasons(&e.apply(Input::Ack(&ack)).outputs),
+        ["clock_ahead"]
+    );
 }
 
 #[test]
@@ -168,13 +199,23 @@ fn events_far_behind_are_refused_only_when_max_behind_is_set() {
     let late = ev("X", "web-1", Severity::Critical, Status::Firing, 0);
     let mut e = engine();
     e.apply(Input::Tick(at(86_400)));
-    assert_ne!(e.apply(&late).outcome, Some(Outcome::Refused), "off by default");
+    assert_ne!(
+        e.apply(&late).outcome,
+        Some(Outcome::Refused),
+        "off by default"
+    );
 
     let mut e = engine_with(|c| c.max_behind = StdDuration::from_secs(3600));
     e.apply(Input::Tick(at(86_400)));
     let refused = e.apply(&late);
     assert_eq!(dlq_reasons(&refused.outputs), ["clock_behind"]);
-    let recent = ev("X", "web-1", Severity::Critical, Status::Firing, 86_400 - 600);
+    let recent = ev(
+        "X",
+        "web-1",
+        Severity::Critical,
+        Status::Firing,
+        86_400 - 600,
+    );
     assert_eq!(e.apply(&recent).outcome, Some(Outcome::Opened));
 }
 
@@ -209,9 +250,28 @@ fn ended_silences_make_room_and_are_forgotten_on_event_time() {
     assert_eq!(e.silences().count(), 1);
 
     // A silence is forgotten `retention` (1h) after it ended, by event time alone.
-    e.apply(&ev("X", "web-1", Severity::Warning, Status::Firing, 7200 + 3599));
-    assert_eq!(e.silences().count(), 1, "late events of its time are still silenced");
-    e.apply(&ev("X", "web-1", Severity::Warning, Status::Firing, 7200 + 3600));
+    e.apply(&ev(
+        "X",
+        "web-1",
+        Severity::Warning,
+        Status::Firing,
+        7200 + 3599,
+    ));
+    assert_eq!(
+        e.silences().count(),
+        1,
+        "late events of its time are still silenced"
+    );
+    e.apply(&ev(
+        "X",
+        "web-1",
+        Severity::Warning,
+        Status::Firing,
+        7200 + 3600,
+    ));
     assert_eq!(e.silences().count(), 0);
-    assert!(e.state().silences.is_empty(), "and not in the checkpoint either");
+    assert!(
+        e.state().silences.is_empty(),
+        "and not in the checkpoint either"
+    );
 }

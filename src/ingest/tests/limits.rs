@@ -44,7 +44,10 @@ fn event_times_outside_1970_to_9999_are_refused_in_every_format() {
         let e = err(raw.as_bytes());
         assert_eq!(e.reason(), "time_out_of_range", "{format}: {e}");
         assert_eq!(e.format().map(Format::as_str), Some(format));
-        assert!(e.to_string().contains("outside the years 1970 to 9999"), "{e}");
+        assert!(
+            e.to_string().contains("outside the years 1970 to 9999"),
+            "{e}"
+        );
     }
     let e = err(br#"[{"name":"A","time":"2026-11-28T10:00:00Z"},{"name":"B","time":"9999-12-31T23:59:59Z"},{"name":"C","time":"+10000-01-01T00:00:00Z"}]"#);
     assert!(e.to_string().contains("event 3 of the record"), "{e}");
@@ -73,13 +76,25 @@ fn long_url_group(alerts: usize, url_bytes: usize) -> Vec<u8> {
 #[test]
 fn a_long_group_url_is_not_copied_into_every_alert() {
     let short = parse(&long_url_group(2, 40), &Limits::default()).unwrap().1;
-    assert!(short.iter().all(|e| e.attributes.contains_key("externalURL")));
+    assert!(
+        short
+            .iter()
+            .all(|e| e.attributes.contains_key("externalURL"))
+    );
     // 350 KB of URL over 5,000 alerts was 1.75 GB of copies.
     let raw = long_url_group(5000, 350_000);
     let events = parse(&raw, &Limits::default()).unwrap().1;
     assert_eq!(events.len(), 5000);
-    assert!(events.iter().all(|e| !e.attributes.contains_key("externalURL")));
-    assert!(events.iter().all(|e| e.attributes["receiver"] == json!("d2c")));
+    assert!(
+        events
+            .iter()
+            .all(|e| !e.attributes.contains_key("externalURL"))
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.attributes["receiver"] == json!("d2c"))
+    );
 }
 
 /// OTLP logs: one resource with `attrs` string attributes of `value_bytes` each, over
@@ -113,7 +128,10 @@ fn an_otlp_resource_is_copied_into_each_event_only_up_to_16_kib() {
         assert_eq!(resource["service.name"], json!("checkout"), "{resource:?}");
         let omitted = resource["d2c.omitted_attributes"].as_u64().unwrap();
         assert!((20..40).contains(&omitted), "{omitted}");
-        assert_eq!(e.labels["service"], "checkout", "labels come from the whole resource");
+        assert_eq!(
+            e.labels["service"], "checkout",
+            "labels come from the whole resource"
+        );
         assert_eq!(e.ci.as_deref(), Some("node-7"));
     }
     // 300 KB of resource over 5,000 records: refused while it is read, not after.
@@ -135,7 +153,9 @@ fn deeply_named_ecs_fields_cost_no_names_unless_read_and_are_bounded_when_read()
         )
     };
     // Under a field d2c neither reads nor keeps: skipped, the alert is read.
-    let e = parse(doc("custom").as_bytes(), &Limits::default()).unwrap().1;
+    let e = parse(doc("custom").as_bytes(), &Limits::default())
+        .unwrap()
+        .1;
     assert_eq!(e[0].name, "X");
     assert!(!e[0].attributes.keys().any(|k| k.starts_with("custom")));
     // Under a kept prefix, every leaf's name would repeat the long key: refused.
@@ -173,10 +193,8 @@ fn counting_checks_what_parsing_checks() {
         br#"[{"name":"X","time":"2026-11-28T10:00:00Z"},{"name":"Y"}]"#.to_vec(),
     ];
     for raw in cases {
-        let format = parse(&raw, &Limits::default()).map_or_else(
-            |e| e.format().unwrap_or(Format::Native),
-            |(f, _)| f,
-        );
+        let format = parse(&raw, &Limits::default())
+            .map_or_else(|e| e.format().unwrap_or(Format::Native), |(f, _)| f);
         let parsed = parse_as(format, &raw, &Limits::default());
         let counted = count_as(format, &raw, &Limits::default());
         match (parsed, counted) {
