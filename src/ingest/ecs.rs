@@ -50,7 +50,7 @@ use std::ops::Bound;
 use serde_json::{Map, Value};
 
 use super::payload::{Object, Text};
-use super::sink::Sink;
+use super::sink::{Sink, value_cost};
 use super::{At, Event, Format, IngestError, Limits, derived_fingerprint, event_id, reread};
 use crate::model::{Category, Severity, Status, attack, stable_hash};
 
@@ -89,6 +89,9 @@ pub(super) fn events(text: &str, limits: &Limits, out: &mut Sink) -> Result<(), 
             return Err(at.invalid("", detail));
         }
     };
+    // The tree is held while names are built from it: both count against the budget.
+    let tree: usize = doc.iter().map(|(k, v)| k.len() + value_cost(v)).sum();
+    out.spend(tree)?;
     let mut flat = Flat {
         fields: BTreeMap::new(),
         twice: None,

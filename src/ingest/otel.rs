@@ -164,6 +164,8 @@ pub(super) fn events(
     };
     // Counted by the first pass: the second never builds more records than the limit allows.
     at.too_many(count, limits)?;
+    // The records' structs are held while events are built from them: both count.
+    out.spend(count.saturating_mul(std::mem::size_of::<Object<LogRecord>>()))?;
     let resource_logs = match reread::<Object<LogsData>>(text)? {
         Object(Ok(LogsData {
             resource_logs: Some(Seq(Ok(r))),
