@@ -137,11 +137,16 @@ pub struct D2c {
 
 impl D2c {
     pub fn start(brokers: &str, extra_env: &[(&str, &str)]) -> D2c {
+        let root = env!("CARGO_MANIFEST_DIR");
+        D2c::start_with_config(&format!("{root}/config/d2c.toml"), brokers, extra_env)
+    }
+
+    /// As [`D2c::start`], with the settings file `config`.
+    pub fn start_with_config(config: &str, brokers: &str, extra_env: &[(&str, &str)]) -> D2c {
         let http_port = free_port();
         let http = format!("127.0.0.1:{http_port}");
-        let root = env!("CARGO_MANIFEST_DIR");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_d2c"));
-        cmd.args(["run", "--config", &format!("{root}/config/d2c.toml")])
+        cmd.args(["run", "--config", config])
             .env("D2C_KAFKA__BROKERS", brokers)
             .env("D2C_HTTP__LISTEN", &http)
             .env("D2C_KAFKA__PARTITIONS", "3")
