@@ -22,9 +22,9 @@ use crate::engine::{Engine, Input, SecuritySummary, Summary};
 use crate::model::Output;
 use crate::pipeline::View;
 use crate::telemetry::events::{
-    BatchProcessed, CheckpointWritten, EnginePanicked, EventSuppressed, EventsCorrelated, InputGap,
-    InputRefused, MilestonesReached, OutputsPublished, RecordUndecodable, SecurityEventReceived,
-    StateEvicted, StateRestored,
+    BatchProcessed, CheckpointWritten, EventSuppressed, EventsCorrelated, InputGap,
+    MilestonesReached, OutputsPublished, RecordUndecodable, SecurityEventReceived, StateEvicted,
+    StateRestored,
 };
 use crate::telemetry::{Health, Metrics};
 
@@ -270,34 +270,24 @@ impl Correlate {
             }
         };
         for (i, input) in record.inputs().into_iter().enumerate() {
-            if self.poisoned.contains(p, o, i) {
-                continue;
-            }
             if let Input::Event(ev, _) = &input
                 && ev.category == crate::model::Category::Security
             {
                 self.metrics
                     .emit(SecurityEventReceived { source: &ev.source });
             }
-            let applied = match part.engine.try_apply(input) {
-                Ok(applied) => applied,
-                Err(panicked) => {
-                    let message = &panicked.message;
-                    self.metrics.emit(EnginePanicked { p, o, message });
-                    self.poisoned.insert(p, o, i);
-                    outputs.push((Output::Dlq(panicked.dlq), ts));
+            let at = (p, o, i);
+            let applied = match self
+                .poisoned
+                .apply(&mut part.engine, &self.metrics, at, input)
+            {
+                Ok(Some(applied)) => applied,
+                Ok(None) => continue,
+                Err(dlq) => {
+                    outputs.push((Output::Dlq(dlq), ts));
                     return false;
                 }
             };
-            if let Some(refusal) = &applied.refused {
-                let event = applied.outcome.is_some();
-                self.metrics.emit(InputRefused {
-                    p,
-                    o,
-                    refusal,
-                    event,
-                });
-            }
             // Counted once per batch, not with a label lookup per event.
             if let Some(outcome) = applied.outcome {
                 outcomes[outcome as usize] += 1;
@@ -427,16 +417,11 @@ impl Correlate {
                 .map(|cp| (cp.watermark, cp.state.published.len())),
             elapsed: started.elapsed(),
         });
-        let (mut engine, mut next) = match restored {
+        let (mut engine, next) = match restored {
             Some(cp) => (s.engine_with_state(cp.state), cp.watermark),
             None => (s.engine(), -1),
         };
-        if let Some(first) = self.poisoned.rebuilding.remove(&p).flatten()
-            && next < 0
-        {
-            // Rebuilt after a panic with no checkpoint yet: from the first input it applied.
-            next = first;
-        }
+        let next = self.poisoned.start(p, next);
         engine.set_topology(self.topology.clone());
         self.parts.insert(
             p,

@@ -9,7 +9,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::kafka::OutRecord;
 use crate::config::TopicsConfig;
+use crate::engine::{Applied, Engine, Input};
 use crate::model::{DlqRecord, Output};
+use crate::telemetry::Metrics;
+use crate::telemetry::events::{EnginePanicked, InputRefused};
 
 /// Most poisoned inputs remembered per partition; past it the oldest is forgotten (read again,
 /// it would panic again and be dead-lettered again: no loss, one more DLQ record).
@@ -25,13 +28,58 @@ pub(super) struct Poisoned {
 }
 
 impl Poisoned {
-    pub(super) fn contains(&self, partition: i32, offset: i64, index: usize) -> bool {
+    /// Applies input `i` of the record at offset `o` of partition `p` to `engine`, with a panic
+    /// caught: `Ok(None)` for an input that panicked before (skipped), `Err` with its DLQ
+    /// record when it panics now (the engine must then be dropped and rebuilt). Counts refusals
+    /// and panics.
+    pub(super) fn apply(
+        &mut self,
+        engine: &mut Engine,
+        metrics: &Metrics,
+        (p, o, i): (i32, i64, usize),
+        input: Input<'_>,
+    ) -> Result<Option<Applied>, DlqRecord> {
+        if self.contains(p, o, i) {
+            return Ok(None);
+        }
+        match engine.try_apply(input) {
+            Ok(applied) => {
+                if let Some(refusal) = &applied.refused {
+                    let event = applied.outcome.is_some();
+                    metrics.emit(InputRefused {
+                        p,
+                        o,
+                        refusal,
+                        event,
+                    });
+                }
+                Ok(Some(applied))
+            }
+            Err(panicked) => {
+                let message = &panicked.message;
+                metrics.emit(EnginePanicked { p, o, message });
+                self.insert(p, o, i);
+                Err(panicked.dlq)
+            }
+        }
+    }
+
+    /// Where restored partition `p` starts: its checkpoint's `watermark`; when it is rebuilt
+    /// after a panic and has no checkpoint yet (-1), the first offset its dropped engine applied.
+    pub(super) fn start(&mut self, p: i32, watermark: i64) -> i64 {
+        match self.rebuilding.remove(&p).flatten() {
+            Some(first) if watermark < 0 => first,
+            _ => watermark,
+        }
+    }
+
+    fn contains(&self, partition: i32, offset: i64, index: usize) -> bool {
         self.inputs
             .get(&partition)
             .is_some_and(|s| s.contains(&(offset, index)))
     }
 
-    pub(super) fn insert(&mut self, partition: i32, offset: i64, index: usize) {
+    fn insert(&mut self, partition: i32, offset: i64, index: usize) {
         let set = self.inputs.entry(partition).or_default();
         set.insert((offset, index));
         while set.len() > MAX_PER_PARTITION {
