@@ -24,7 +24,7 @@ use std::io::{BufRead, Write};
 
 use crate::engine::{Engine, Settings};
 use crate::ingest::{self, Limits};
-use crate::model::Output;
+use crate::model::{DlqRecord, Output};
 use crate::pipeline::EventsRecord;
 
 /// Fewest lines between two snapshots of the engine (see [`Replayer`]); more when the state is
@@ -128,7 +128,7 @@ impl Replayer {
         let mut outputs = Vec::new();
         let record = match self.record(raw) {
             Ok(record) => record,
-            Err(dlq) => return vec![dlq],
+            Err(dlq) => return vec![Output::Dlq(dlq)],
         };
         if let EventsRecord::Events(list) = &record {
             *events += list.len() as u64;
@@ -150,7 +150,7 @@ impl Replayer {
 
     /// The record of a line: a control line, or the events ingest parses from it (a DLQ output
     /// when it cannot).
-    fn record(&self, raw: &[u8]) -> Result<EventsRecord, Output> {
+    fn record(&self, raw: &[u8]) -> Result<EventsRecord, DlqRecord> {
         if let Some(record) = control_line(raw) {
             return Ok(record);
         }
@@ -158,7 +158,7 @@ impl Replayer {
             Ok((_, events)) => Ok(EventsRecord::Events(
                 events.into_iter().map(|e| (e, None)).collect(),
             )),
-            Err(e) => Err(Output::Dlq(e.to_dlq_record(raw))),
+            Err(e) => Err(e.to_dlq_record(raw)),
         }
     }
 
