@@ -930,3 +930,69 @@ fn a_batch_through_the_replay_binary() {
         "and good input"
     );
 }
+
+// ------------------------------------------------------------------ found by attacking (issue 14)
+
+/// Timestamps chrono holds but no timer on them could be computed from: each one used to end
+/// `d2c replay` (and the correlate stage, on every restart) with a panic.
+#[test]
+fn far_future_times_are_dlq_lines_in_replay() {
+    let lines: Vec<Vec<u8>> = [
+        r#"{"class_uid":2004,"time":8000000000000000,"finding_info":{"title":"X"},"device":{"hostname":"web-1"}}"#,
+        r#"{"name":"DiskFull","ci":"db-1","status":"resolved","time":"+262142-01-01T00:00:00Z"}"#,
+        r#"{"tick":"+262142-01-01T00:00:00Z"}"#,
+        r#"{"name":"DiskFull","ci":"db-1","time":"2026-11-28T10:00:00Z"}"#,
+    ]
+    .iter()
+    .map(|l| l.as_bytes().to_vec())
+    .collect();
+    let out = common::replay_records(&root().join("config/d2c.toml"), &lines, &[]);
+    let reasons: Vec<&str> = out
+        .iter()
+        .filter(|o| o["type"] == "dlq")
+        .map(|o| o["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["time_out_of_range"; 3], "{out:#?}");
+    assert_eq!(
+        out.iter().filter(|o| o["type"] == "incident").count(),
+        1,
+        "{out:#?}"
+    );
+}
+
+fn falco_alert(rule: &str, time: &str) -> Vec<u8> {
+    json!({"rule": rule, "time": time, "priority": "Critical", "hostname": "web-1",
+           "output_fields": {"container.name": "shop"}, "tags": ["mitre_execution"]})
+    .to_string()
+    .into_bytes()
+}
+
+/// One future-dated detection used to move the partition's clock ten years ahead: the open
+/// security incident closed at once and the next detection opened a second one.
+#[test]
+fn a_future_dated_event_does_not_poison_the_clock_in_replay() {
+    let lines = vec![
+        br#"{"tick":"2026-11-28T10:00:00Z"}"#.to_vec(),
+        falco_alert("Terminal shell in container", "2026-11-28T10:00:10Z"),
+        falco_alert("Terminal shell in container", "2036-11-28T10:00:10Z"),
+        falco_alert("Launch suspicious network tool", "2026-11-28T10:01:00Z"),
+    ];
+    let out = common::replay_records(&root().join("config/d2c.toml"), &lines, &[]);
+    let dlq: Vec<&Value> = out.iter().filter(|o| o["type"] == "dlq").collect();
+    assert_eq!(dlq.len(), 1, "{out:#?}");
+    assert_eq!(dlq[0]["reason"], "clock_ahead");
+    let incidents: Vec<&Value> = out.iter().filter(|o| o["type"] == "incident").collect();
+    let ids: BTreeSet<&str> = incidents
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        1,
+        "the later detection joins the open incident: {incidents:#?}"
+    );
+    assert!(
+        incidents.iter().all(|i| i["status"] == "open"),
+        "{incidents:#?}"
+    );
+}
