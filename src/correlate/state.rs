@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::topology::Topology;
+
 use crate::model::{AlertRef, Change, IncidentStatus, RelatedChange};
 
 /// The deduplicated state of one fingerprint and the incident it belongs to.
@@ -112,5 +114,19 @@ impl State {
 
     pub(super) fn schedule(&mut self, due: DateTime<Utc>, timer: Timer) {
         self.timers.insert((due, timer));
+    }
+}
+
+/// The domain an alert correlates in: its service's, or its CI's when no service claims it.
+/// `None` when it has neither (it can only ever be alone).
+pub(super) fn alert_domain(
+    topo: &Topology,
+    service: Option<&str>,
+    ci: Option<&str>,
+) -> Option<String> {
+    match (service, ci) {
+        (Some(s), _) => topo.service_domain(s).map(str::to_string),
+        (None, Some(ci)) => Some(format!("ci:{ci}")),
+        (None, None) => None,
     }
 }
