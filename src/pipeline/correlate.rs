@@ -30,7 +30,7 @@ use crate::telemetry::{Health, Metrics};
 
 use super::PipelineError;
 use super::checkpoint::{self, Checkpoint};
-use super::kafka::{LagContext, OutRecord, base_config, send_all};
+use super::kafka::{LagContext, OutRecord, assigned, base_config, send_all};
 use super::poison::{Poisoned, output_record};
 use super::records::EventsRecord;
 use super::stage::{commit_on_exit, next_batch};
@@ -169,10 +169,13 @@ impl Correlate {
                 continue;
             }
             if self.admit(consumer, p, m.offset()) && !self.apply(m, &mut outcomes, &mut outputs) {
-                // The engine panicked (a bug) and may be half changed: drop it; the next record
-                // of the partition restores it from its checkpoint and seeks back.
+                // The engine panicked (a bug) and may be half changed: restore it from its
+                // checkpoint and read the partition again from there (without that input).
                 let first = self.parts.remove(&p).and_then(|part| part.first);
                 self.poisoned.rebuilding.insert(p, first);
+                if self.restore(consumer, p, shutdown).await? {
+                    self.seek_back(consumer, p, m.offset());
+                }
             }
         }
         self.metrics.emit(EventsCorrelated { counts: &outcomes });
@@ -216,20 +219,7 @@ impl Correlate {
             }
             if part.seeking_since.is_none() {
                 // The consumer is ahead of the state: go back to the watermark.
-                tracing::info!(
-                    partition = p,
-                    from = o,
-                    to = part.next,
-                    "seeking back to the checkpoint watermark"
-                );
-                part.seeking_since = Some(Instant::now());
-                let topic = &self.settings.config.topics.events;
-                if let Err(e) =
-                    consumer.seek(topic, p, Offset::Offset(part.next), Duration::from_secs(10))
-                {
-                    tracing::warn!(partition = p, error = %e, "seek failed; retrying on the next record");
-                    part.seeking_since = None;
-                }
+                self.seek_back(consumer, p, o);
                 return false;
             }
             self.metrics.emit(InputGap {
@@ -242,6 +232,27 @@ impl Correlate {
         part.next = o + 1;
         part.first.get_or_insert(o);
         true
+    }
+
+    /// Seeks owned partition `p` back to the next input its state needs (the consumer is at
+    /// `from`); records past it are passed over until it arrives (see [`Self::admit`]).
+    fn seek_back(&mut self, consumer: &StreamConsumer<LagContext>, p: i32, from: i64) {
+        let Some(part) = self.parts.get_mut(&p) else {
+            return;
+        };
+        let to = part.next;
+        tracing::info!(
+            partition = p,
+            from,
+            to,
+            "seeking back to the checkpoint watermark"
+        );
+        part.seeking_since = Some(Instant::now());
+        let topic = &self.settings.config.topics.events;
+        if let Err(e) = consumer.seek(topic, p, Offset::Offset(to), Duration::from_secs(10)) {
+            tracing::warn!(partition = p, error = %e, "seek failed; retrying on the next record");
+            part.seeking_since = None;
+        }
     }
 
     /// Applies one admitted record to its partition's engine: its outputs go to `outputs` with
@@ -311,14 +322,18 @@ impl Correlate {
         outputs: &[(Output, Option<i64>)],
         shutdown: &CancellationToken,
     ) -> Result<(), PipelineError> {
-        let mut records: Vec<OutRecord> = outputs.iter().map(|(o, _)| self.record(o)).collect();
+        let topics = &self.settings.config.topics;
+        let mut records: Vec<OutRecord> = outputs
+            .iter()
+            .map(|(o, _)| output_record(topics, o))
+            .collect();
         if let Some(topic) = &self.settings.config.topics.security {
             // Security incidents also go to their own topic: the same bytes, the same key.
             for (o, _) in outputs {
                 if let Output::Incident(i) = o
                     && i.security.is_some()
                 {
-                    let mut r = self.record(o);
+                    let mut r = output_record(topics, o);
                     r.topic.clone_from(topic);
                     records.push(r);
                 }
@@ -577,15 +592,4 @@ impl Correlate {
                 .any(|p| p.engine.state().published.contains_key(id))
         });
     }
-
-    fn record(&self, o: &Output) -> OutRecord {
-        output_record(&self.settings.config.topics, o)
-    }
-}
-
-fn assigned(consumer: &StreamConsumer<LagContext>, topic: &str, p: i32) -> bool {
-    consumer
-        .assignment()
-        .map(|a| a.find_partition(topic, p).is_some())
-        .unwrap_or(false)
 }

@@ -352,3 +352,12 @@ pub fn read_to_end(
     }
     Ok(true)
 }
+
+/// Whether partition `p` of `topic` is assigned to `consumer` now.
+pub(super) fn assigned(consumer: &StreamConsumer<LagContext>, topic: &str, p: i32) -> bool {
+    use rdkafka::consumer::Consumer;
+    consumer
+        .assignment()
+        .map(|a| a.find_partition(topic, p).is_some())
+        .unwrap_or(false)
+}
