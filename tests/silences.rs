@@ -72,8 +72,8 @@ async fn silences_past_the_cap_are_refused_at_the_api_and_ended_ones_make_room()
     std::fs::write(&config, text).unwrap();
 
     let broker = Tansu::start();
-    let mut d2c = D2c::start_with_config(
-        config.to_str().unwrap(),
+    let mut d2c = D2c::start_config(
+        &config,
         &broker.brokers(),
         // The engines' clocks follow the wall clock, as in production.
         &[("D2C_INGEST__TICK_INTERVAL", "1s")],

@@ -5,10 +5,13 @@
 //! Refused (each a DLQ record with its reason, outcome `refused` for events):
 //! - `time_out_of_range`: an event, tick, acknowledgement or decision whose time is outside the
 //!   years 1970 to 9999 (ingest refuses such events already; this guards every other way in);
-//! - `clock_ahead`: an event, acknowledgement or decision more than `correlation.max_ahead`
+//! - `clock_ahead`: an event or a control input with a time (acknowledgement, decision, problem
+//!   action, run report) more than `correlation.max_ahead`
 //!   ahead of the last tick (see [`CorrelationConfig::max_ahead`]);
 //! - `clock_behind`: one more than `correlation.max_behind` behind the clock;
-//! - silences the suppressor refuses, with its reason (`invalid_value`, `too_many_silences`).
+//! - silences the suppressor refuses, with its reason (`invalid_value`, `too_many_silences`);
+//! - problem actions and run reports that do not fit the problem's or RFC's state
+//!   (`invalid_transition`), as `problems.rs` and `changes.rs` decide.
 //!
 //! Ticks are not bounded ahead: they are the clock (the ingest stage's wall clock, or a replay's
 //! tick lines written by the person replaying), not something judged against it.
@@ -34,7 +37,7 @@ pub struct Refusal {
 impl Refusal {
     /// Every reason the engine refuses an input for (besides a silence's own reasons), and
     /// `internal_error` for a caught panic: the label set of the correlate stage's DLQ metric.
-    pub const REASONS: [&'static str; 8] = [
+    pub const REASONS: [&'static str; 9] = [
         "time_out_of_range",
         "clock_ahead",
         "clock_behind",
@@ -43,6 +46,7 @@ impl Refusal {
         "too_many_silences",
         "unknown_silence",
         "already_expired",
+        "invalid_transition",
     ];
 }
 
@@ -158,6 +162,8 @@ fn dlq_record(refusal: &Refusal, input: &Input<'_>) -> DlqRecord {
         Input::Ack(a) => serde_json::to_value(a).map(|a| json!({"ack": a})),
         Input::Silence(s) => serde_json::to_value(s).map(|s| json!({"silence": s})),
         Input::Decision(d) => serde_json::to_value(d).map(|d| json!({"decision": d})),
+        Input::Problem(p) => serde_json::to_value(p).map(|p| json!({"problem": p})),
+        Input::Run(r) => serde_json::to_value(r).map(|r| json!({"run": r})),
     };
     DlqRecord {
         reason: refusal.reason.to_owned(),

@@ -23,14 +23,14 @@ use crate::model::Output;
 use crate::pipeline::View;
 use crate::telemetry::events::{
     BatchProcessed, CheckpointWritten, EventSuppressed, EventsCorrelated, InputGap,
-    MilestonesReached, OutputsPublished, RecordUndecodable, SecurityEventReceived, StateEvicted,
-    StateRestored,
+    MilestonesReached, OutputsPublished, ProblemsCounted, RecordUndecodable, SecurityEventReceived,
+    StateEvicted, StateRestored,
 };
 use crate::telemetry::{Health, Metrics};
 
 use super::PipelineError;
 use super::checkpoint::{self, Checkpoint};
-use super::kafka::{LagContext, OutRecord, assigned, base_config, send_all};
+use super::kafka::{LagContext, OutRecord, assigned, base_config, seek, send_all};
 use super::poison::{Poisoned, output_record};
 use super::records::EventsRecord;
 use super::stage::{commit_on_exit, next_batch};
@@ -237,21 +237,15 @@ impl Correlate {
     /// Seeks owned partition `p` back to the next input its state needs (the consumer is at
     /// `from`); records past it are passed over until it arrives (see [`Self::admit`]).
     fn seek_back(&mut self, consumer: &StreamConsumer<LagContext>, p: i32, from: i64) {
-        let Some(part) = self.parts.get_mut(&p) else {
-            return;
-        };
-        let to = part.next;
-        tracing::info!(
-            partition = p,
-            from,
-            to,
-            "seeking back to the checkpoint watermark"
-        );
-        part.seeking_since = Some(Instant::now());
-        let topic = &self.settings.config.topics.events;
-        if let Err(e) = consumer.seek(topic, p, Offset::Offset(to), Duration::from_secs(10)) {
-            tracing::warn!(partition = p, error = %e, "seek failed; retrying on the next record");
-            part.seeking_since = None;
+        if let Some(part) = self.parts.get_mut(&p) {
+            let (topic, to) = (&self.settings.config.topics.events, part.next);
+            tracing::info!(
+                partition = p,
+                from,
+                to,
+                "seeking back to the checkpoint watermark"
+            );
+            part.seeking_since = seek(consumer, topic, p, to).then(Instant::now);
         }
     }
 
@@ -349,6 +343,7 @@ impl Correlate {
                 Output::Incident(i) => Some(i),
                 _ => None,
             }));
+        self.view.update_records(outputs.iter().map(|(o, _)| o));
         let now = chrono::Utc::now();
         for part in self.parts.values_mut() {
             self.metrics.emit(MilestonesReached {
@@ -549,7 +544,7 @@ impl Correlate {
 
     /// Sets the state gauges, the business-impact gauges (adding `elapsed` worth of cost) and
     /// the read API's view of the service model's health.
-    fn set_gauges(&self, elapsed: Duration) {
+    fn set_gauges(&mut self, elapsed: Duration) {
         let mut total = Summary::default();
         for part in self.parts.values() {
             let s = part.engine.summary();
@@ -575,6 +570,13 @@ impl Correlate {
         }
         self.metrics.set_security_summary(&security);
         self.metrics.set_partitions_owned(self.parts.len());
+        let (mut problems, mut evicted) = (crate::problem::Summary::default(), 0);
+        for part in self.parts.values_mut() {
+            problems.add(part.engine.problem_summary());
+            evicted += part.engine.take_problems_evicted();
+        }
+        let summary = &problems;
+        self.metrics.emit(ProblemsCounted { summary, evicted });
         let topo = &self.topology;
         let eval = crate::impact::evaluate(topo, &total.own_health);
         self.metrics.business.set(&eval, topo, elapsed);
@@ -591,5 +593,7 @@ impl Correlate {
                 .values()
                 .any(|p| p.engine.state().published.contains_key(id))
         });
+        self.view
+            .retain_records(self.parts.values().map(|p| p.engine.state()));
     }
 }

@@ -353,6 +353,19 @@ pub fn read_to_end(
     Ok(true)
 }
 
+/// Seeks `consumer` to offset `to` of partition `p` of `topic`; false (logged) when it failed.
+pub(super) fn seek(consumer: &StreamConsumer<LagContext>, topic: &str, p: i32, to: i64) -> bool {
+    use rdkafka::consumer::Consumer;
+    let to = rdkafka::Offset::Offset(to);
+    match consumer.seek(topic, p, to, Duration::from_secs(10)) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(partition = p, error = %e, "seek failed; retrying on the next record");
+            false
+        }
+    }
+}
+
 /// Whether partition `p` of `topic` is assigned to `consumer` now.
 pub(super) fn assigned(consumer: &StreamConsumer<LagContext>, topic: &str, p: i32) -> bool {
     use rdkafka::consumer::Consumer;
@@ -360,4 +373,48 @@ pub(super) fn assigned(consumer: &StreamConsumer<LagContext>, topic: &str, p: i3
         .assignment()
         .map(|a| a.find_partition(topic, p).is_some())
         .unwrap_or(false)
+}
+
+/// The number of partitions of `topic`, read from the broker's metadata.
+pub async fn partition_count(producer: &FutureProducer, topic: &str) -> Result<i32, KafkaError> {
+    use rdkafka::producer::Producer;
+    let (producer, topic) = (producer.clone(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        producer
+            .client()
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .map(|md| {
+                md.topics()
+                    .first()
+                    .map_or(0, |t| t.partitions().len() as i32)
+            })
+    })
+    .await
+    .unwrap_or(Err(KafkaError::Canceled))
+}
+
+/// Writes a control record (empty batch payload, `value` in header `header`) to every one of
+/// `partitions` of the events topic `topic`, and waits until the broker acknowledged each (see
+/// [`send_all`]): the engine that owns what the record is about applies it, the others pass it
+/// over.
+pub async fn broadcast_control(
+    producer: &FutureProducer,
+    topic: &str,
+    partitions: i32,
+    header: &'static str,
+    value: &[u8],
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+) -> Result<(), PipelineError> {
+    let records: Vec<OutRecord> = (0..partitions)
+        .map(|p| OutRecord {
+            topic: topic.to_string(),
+            partition: Some(p),
+            key: Vec::new(),
+            payload: b"[]".to_vec(),
+            headers: vec![(header, value.to_vec())],
+            timestamp: None,
+        })
+        .collect();
+    send_all(producer, &records, metrics, shutdown).await
 }

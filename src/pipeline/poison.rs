@@ -105,6 +105,7 @@ pub(super) fn output_record(topics: &TopicsConfig, o: &Output) -> OutRecord {
     let (topic, key) = match o {
         Output::Incident(i) => (&topics.incidents, i.id.as_bytes()),
         Output::Change(r) => (&topics.changes, r.id.as_bytes()),
+        Output::Problem(p) => (&topics.problems, p.id.as_bytes()),
         Output::Dlq(d) => return dlq_record(&topics.dlq, &topics.events, d),
     };
     OutRecord {

@@ -11,6 +11,7 @@ use crate::model::{IncidentStatus, Output};
 use crate::suppress::SuppressReason;
 
 use super::Metrics;
+pub use super::changes::{ProblemsCounted, RunFinished};
 
 /// Something that happened in the shell, to be logged and counted.
 pub trait TelemetryEvent {
@@ -334,12 +335,16 @@ impl TelemetryEvent for OutputsPublished<'_> {
                     }
                 }
                 Output::Change(r) => {
-                    m.rfcs_published
-                        .with_label_values(&[r.category.as_str()])
-                        .inc();
+                    // Each step of an RFC is a version; the first one is the RFC raised.
+                    if r.version == 1 {
+                        m.rfcs_published
+                            .with_label_values(&[r.category.as_str()])
+                            .inc();
+                    }
                 }
-                Output::Dlq(_) => {}
+                Output::Problem(_) | Output::Dlq(_) => {}
             }
+            m.changes.observe(o);
         }
     }
 }

@@ -61,6 +61,8 @@ pub struct Metrics {
     pub(super) security_incidents_open: IntGaugeVec,
     /// Security events received by the correlate stage, by tool.
     pub(super) security_events: IntCounterVec,
+    /// Problems, RFC runs and the DORA measures of corrective changes.
+    pub changes: super::changes::ChangeMetrics,
 }
 
 /// Every severity, for label sets.
@@ -233,7 +235,7 @@ impl Metrics {
             state_evictions: counter(
                 &r,
                 "d2c_state_evictions_total",
-                "State forgotten to stay within correlation.max_alerts / max_incidents, by kind (alert, incident, open_incident).",
+                "State forgotten to stay within correlation.max_alerts / max_incidents (and problems within problem.max_problems or past problem.retention), by kind (alert, incident, open_incident, problem).",
                 &["kind"],
             ),
             state_restores: plain_counter(
@@ -313,9 +315,10 @@ impl Metrics {
                 "Security events received by the correlate stage, by tool (an input format name, or other).",
                 &["tool"],
             ),
+            changes: super::changes::ChangeMetrics::new(&r),
             registry: r,
         };
-        for kind in ["alert", "incident", "open_incident"] {
+        for kind in ["alert", "incident", "open_incident", "problem"] {
             m.state_evictions.with_label_values(&[kind]);
         }
         for reason in crate::suppress::SuppressReason::ALL {
