@@ -16,8 +16,9 @@
 //! an RFC's run, as the automation stage does.
 //!
 //! An input the engine refuses (a time outside 1970 to 9999 or beyond
-//! `correlation.max_ahead`/`max_behind`, a silence past the cap) is a dlq line with the
-//! engine's reason, as the correlate stage writes it to the DLQ. A panic while applying an input
+//! `correlation.max_behind`, a silence past the cap) is a dlq line with the engine's reason, as
+//! the correlate stage writes it to the DLQ. Replay has no wall clock, so it does not check
+//! `ingest.max_ahead`. A panic while applying an input
 //! (a bug) is caught: the input is a dlq line with reason `internal_error`, and the engine is
 //! rebuilt as the correlate stage rebuilds it from its checkpoint: from a snapshot (a copy taken
 //! every 10,000 lines or more, see [`Replayer`]) and the lines since, without that input.

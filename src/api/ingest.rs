@@ -114,7 +114,11 @@ impl WriteApi {
                 );
             }
         };
-        let events = match count_as(format, &raw, &s.limits) {
+        let limits = crate::ingest::Limits {
+            now: Some(chrono::Utc::now()),
+            ..s.limits.clone()
+        };
+        let events = match count_as(format, &raw, &limits) {
             Ok(events) => events,
             Err(e) => return Answer::bad_input(format, &e),
         };

@@ -283,6 +283,17 @@ pub struct IngestConfig {
     /// with reason `expansion_limit` before it can fill memory (a small payload whose parts are
     /// copied into thousands of events). Default: `20`.
     pub max_expansion: usize,
+    /// A record with an event more than this ahead of the wall clock of the ingest stage (or of
+    /// HTTP ingest) goes to the DLQ with reason `clock_ahead`. One future-dated event would
+    /// otherwise move its partition's correlation clock ahead for good (it never goes back):
+    /// every timer would run at once, open incidents close and later events open new ones.
+    /// Refused, not clamped: a clamped time would be wrong silently, and the sender's clock
+    /// needs fixing. Checked here, against the wall clock, because the correlation engine has
+    /// only event times and ticks: between sparse ticks it cannot tell a future-dated event from
+    /// the first event after a quiet hour. `d2c replay` has no wall clock and does not check it.
+    /// `0s` turns the check off. Default: `1h`.
+    #[serde(with = "humantime_serde")]
+    pub max_ahead: Duration,
 }
 
 impl Default for IngestConfig {
@@ -294,6 +305,7 @@ impl Default for IngestConfig {
             max_events_per_record: limits.max_events_per_record,
             tick_interval: Duration::from_secs(1),
             max_expansion: limits.max_expansion,
+            max_ahead: limits.max_ahead,
         }
     }
 }
@@ -306,6 +318,8 @@ impl IngestConfig {
             max_record_bytes: self.max_record_bytes,
             max_events_per_record: self.max_events_per_record,
             max_expansion: self.max_expansion,
+            max_ahead: self.max_ahead,
+            now: None,
         }
     }
 }
@@ -353,21 +367,11 @@ pub struct CorrelationConfig {
     pub max_alerts: usize,
     /// Most incidents kept per input partition, evicted as for `max_alerts`. Default: `50000`.
     pub max_incidents: usize,
-    /// An event, acknowledgement or decision whose time is more than this ahead of the
-    /// partition's clock as the last tick set it (the ingest stage's wall clock, or a replay's
-    /// tick line) is refused: it goes to the DLQ with reason `clock_ahead` and changes nothing.
-    /// One future-dated event would otherwise move the clock ahead for good, running every
-    /// timer at once. Refused, not clamped: a clamped time would be wrong silently, and a
-    /// sender with a wrong clock must be fixed. Only checked once the partition has seen a
-    /// tick (with `ingest.tick_interval = "0s"`, or a replay without tick lines, the clock is
-    /// the events' own). `0s` turns the check off. Default: `1h`.
-    #[serde(with = "humantime_serde")]
-    pub max_ahead: Duration,
-    /// An event, acknowledgement or decision more than this behind the partition's clock
-    /// (the latest event or tick time) is refused with reason `clock_behind`. Refused, not
-    /// clamped: clamping would reorder history. Late events are normal after an outage of a
-    /// sender, and do no harm to the clock (it never goes back), so this is off unless set.
-    /// `0s` turns the check off. Default: `0s`.
+    /// An event (or acknowledgement, decision, problem action, run report) more than this
+    /// behind the partition's clock (the latest event or tick time) is refused: it goes to the
+    /// DLQ with reason `clock_behind` and changes nothing. Refused, not clamped: clamping would
+    /// reorder history. Late events are normal after an outage of a sender and do no harm to the
+    /// clock (it never goes back), so this is off unless set. `0s` turns it off. Default: `0s`.
     #[serde(with = "humantime_serde")]
     pub max_behind: Duration,
     /// Rules per source (the event's `source`, e.g. `alertmanager`, `zabbix`), overriding the
@@ -473,7 +477,6 @@ impl Default for CorrelationConfig {
             retention: Duration::from_secs(3600),
             max_alerts: 200_000,
             max_incidents: 50_000,
-            max_ahead: Duration::from_secs(3600),
             max_behind: Duration::ZERO,
             sources: Default::default(),
             security: SecurityConfig::default(),

@@ -3,18 +3,20 @@
 //! turned into a DLQ record ([`Engine::try_apply`]).
 //!
 //! Refused (each a DLQ record with its reason, outcome `refused` for events):
-//! - `time_out_of_range`: an event, tick, acknowledgement or decision whose time is outside the
-//!   years 1970 to 9999 (ingest refuses such events already; this guards every other way in);
-//! - `clock_ahead`: an event or a control input with a time (acknowledgement, decision, problem
-//!   action, run report) more than `correlation.max_ahead`
-//!   ahead of the last tick (see [`CorrelationConfig::max_ahead`]);
-//! - `clock_behind`: one more than `correlation.max_behind` behind the clock;
+//! - `time_out_of_range`: an event or a control input with a time (tick, acknowledgement,
+//!   decision, problem action, run report) outside the years 1970 to 9999 (ingest refuses such
+//!   events already; this guards every other way in);
+//! - `clock_behind`: an event or a control input (not a tick) more than
+//!   `correlation.max_behind` behind the clock (see [`CorrelationConfig::max_behind`]);
 //! - silences the suppressor refuses, with its reason (`invalid_value`, `too_many_silences`);
 //! - problem actions and run reports that do not fit the problem's or RFC's state
 //!   (`invalid_transition`), as `problems.rs` and `changes.rs` decide.
 //!
-//! Ticks are not bounded ahead: they are the clock (the ingest stage's wall clock, or a replay's
-//! tick lines written by the person replaying), not something judged against it.
+//! Nothing is bounded *ahead* of the clock here: between two ticks the engine cannot tell a
+//! future-dated event from the first event after a quiet hour (a replay's tick lines are as
+//! sparse as their author wrote them). Events too far ahead of the wall clock are refused where
+//! the wall clock is, at ingest (`ingest.max_ahead`, reason `clock_ahead`), so they never reach
+//! the events topic, and replaying it gives what the pipeline gave.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -37,9 +39,8 @@ pub struct Refusal {
 impl Refusal {
     /// Every reason the engine refuses an input for (besides a silence's own reasons), and
     /// `internal_error` for a caught panic: the label set of the correlate stage's DLQ metric.
-    pub const REASONS: [&'static str; 9] = [
+    pub const REASONS: [&'static str; 8] = [
         "time_out_of_range",
-        "clock_ahead",
         "clock_behind",
         "internal_error",
         "invalid_value",
@@ -85,13 +86,13 @@ impl Engine {
         })
     }
 
-    /// Whether an input with time `t` may be applied (see the module docs). `ahead`: whether
-    /// the `max_ahead` bound applies (not to ticks).
+    /// Whether an input with time `t` may be applied (see the module docs). `behind`: whether
+    /// the `max_behind` bound applies (not to ticks, which never move the clock back).
     pub(super) fn admit_time(
         &self,
         t: DateTime<Utc>,
         what: &str,
-        ahead: bool,
+        behind: bool,
     ) -> Result<(), Refusal> {
         let text = |t: DateTime<Utc>| format_rfc3339(t).as_str().to_owned();
         if !in_range(t) {
@@ -105,24 +106,8 @@ impl Engine {
             });
         }
         let cfg: &CorrelationConfig = &self.cfg;
-        if ahead
-            && !cfg.max_ahead.is_zero()
-            && let Some(tick) = self.state.tick
-            && t > later(tick, cfg.max_ahead)
-        {
-            return Err(Refusal {
-                reason: "clock_ahead",
-                detail: format!(
-                    "the {what}'s time {} is more than correlation.max_ahead ({}) ahead of the \
-                     partition's clock ({}, its last tick); fix the sender's clock, or raise \
-                     correlation.max_ahead",
-                    text(t),
-                    humantime::format_duration(cfg.max_ahead),
-                    text(tick)
-                ),
-            });
-        }
-        if !cfg.max_behind.is_zero()
+        if behind
+            && !cfg.max_behind.is_zero()
             && let Some(clock) = self.state.clock
             && later(t, cfg.max_behind) < clock
         {

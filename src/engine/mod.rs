@@ -12,8 +12,8 @@
 //! - `security.rs`: the engine's security side (security events go to
 //!   `correlate::security`, their incidents through the same publishing path);
 //! - `settings.rs`: the settings, topology and policy an engine is built from;
-//! - `guard.rs`: inputs refused for their times (far outside the clock, or outside the years
-//!   d2c accepts), and panics caught per input ([`Engine::try_apply`]).
+//! - `guard.rs`: inputs refused for their times (outside the years d2c accepts, or far behind
+//!   the clock), and panics caught per input ([`Engine::try_apply`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -428,9 +428,6 @@ impl Engine {
     /// resolve holds, closing, ends of flapping, resolve timeouts, forgetting. Returns the
     /// records they caused.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Output> {
-        if crate::model::in_range(now) {
-            self.state.tick = Some(self.state.tick.map_or(now, |t| t.max(now)));
-        }
         let mut outputs = Vec::new();
         self.advance(now, &mut outputs);
         outputs

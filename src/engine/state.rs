@@ -41,10 +41,6 @@ pub struct EngineState {
     pub rfcs: BTreeMap<String, BTreeSet<String>>,
     /// The latest event or tick time seen: the engine's notion of "now".
     pub clock: Option<DateTime<Utc>>,
-    /// The latest tick: the wall clock of the ingest stage (or a replay's tick line), which
-    /// `correlation.max_ahead` measures events against. Absent until the first tick.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tick: Option<DateTime<Utc>>,
     /// Per raw-topic partition, the position of the last event applied: events at or before it
     /// are redeliveries (after a restart of the ingest stage) and are skipped.
     pub origins: BTreeMap<i32, (i64, u32)>,

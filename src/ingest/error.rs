@@ -97,6 +97,22 @@ pub enum IngestError {
         time: String,
     },
 
+    /// An event's time is more than [`Limits::max_ahead`](super::Limits::max_ahead) ahead of
+    /// the wall clock of the stage that read it.
+    #[error(
+        "{format} payload: event {number} of the record has time {time}, more than \
+         ingest.max_ahead ({max}) ahead of d2c's clock ({now}); fix the sender's clock, or \
+         raise ingest.max_ahead",
+        number = .index + 1
+    )]
+    ClockAhead {
+        format: Format,
+        index: usize,
+        time: String,
+        now: String,
+        max: String,
+    },
+
     /// Building the record's events would take more memory than
     /// [`Limits::max_expansion`](super::Limits::max_expansion) allows for its size.
     #[error(
@@ -114,7 +130,7 @@ pub enum IngestError {
 
 impl IngestError {
     /// Every value [`IngestError::reason`] can return: the label set of the DLQ metric.
-    pub const REASONS: [&'static str; 10] = [
+    pub const REASONS: [&'static str; 11] = [
         "not_utf8",
         "malformed_json",
         "oversize",
@@ -123,6 +139,7 @@ impl IngestError {
         "unknown_format",
         "too_many_events",
         "time_out_of_range",
+        "clock_ahead",
         "expansion_limit",
         "internal_error",
     ];
@@ -134,6 +151,7 @@ impl IngestError {
             | IngestError::InvalidValue { format, .. }
             | IngestError::TooManyEvents { format, .. }
             | IngestError::TimeOutOfRange { format, .. }
+            | IngestError::ClockAhead { format, .. }
             | IngestError::ExpansionLimit { format, .. } => Some(*format),
             _ => None,
         }
@@ -150,6 +168,7 @@ impl IngestError {
             IngestError::UnknownFormat { .. } => "unknown_format",
             IngestError::TooManyEvents { .. } => "too_many_events",
             IngestError::TimeOutOfRange { .. } => "time_out_of_range",
+            IngestError::ClockAhead { .. } => "clock_ahead",
             IngestError::ExpansionLimit { .. } => "expansion_limit",
             IngestError::Internal { .. } => "internal_error",
         }

@@ -19,8 +19,8 @@
 //! UTF-8, emptiness, one JSON pass into typed structs, format detection, the number of events
 //! ([`Limits::max_events_per_record`]), then each event's fields (for the formats `payload/`
 //! only notes, after a second pass over the text), and as each event is built, its time (years
-//! 1970 to 9999) and what the events cost so far ([`Limits::max_expansion`] times the record's
-//! size; `sink.rs`). A record is all or nothing: one bad event in a batch sends the whole
+//! 1970 to 9999, and at most [`Limits::max_ahead`] ahead of the caller's wall clock) and what
+//! the events cost so far ([`Limits::max_expansion`] times the record's size; `sink.rs`). A record is all or nothing: one bad event in a batch sends the whole
 //! record to the DLQ, so no part of it is lost silently. A panic while parsing (a bug) is
 //! caught: the record goes to the DLQ with reason `internal_error`.
 //!
@@ -87,6 +87,13 @@ pub struct Limits {
     /// 64 KiB), estimated as they are built; past it the record is refused
     /// (`expansion_limit`). Default: 20.
     pub max_expansion: usize,
+    /// A record with an event more than this ahead of [`now`](Self::now) is refused
+    /// (`clock_ahead`); zero turns the check off. Default: 1 hour.
+    pub max_ahead: std::time::Duration,
+    /// The wall clock to measure [`max_ahead`](Self::max_ahead) against, set by the caller
+    /// for each record or batch (the ingest stage, HTTP ingest); `None` (replay, which has no
+    /// wall clock) checks nothing. Default: `None`.
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Default for Limits {
@@ -95,6 +102,8 @@ impl Default for Limits {
             max_record_bytes: 1 << 20,
             max_events_per_record: 10_000,
             max_expansion: 20,
+            max_ahead: std::time::Duration::from_secs(3600),
+            now: None,
         }
     }
 }

@@ -2,7 +2,8 @@
 //! replay) or only counted (HTTP ingest, which answers with the count and writes the raw bytes),
 //! under two checks that hold for every format alike:
 //! - an event's time must be in the years d2c accepts (1970 to 9999, `time_out_of_range`), so
-//!   no timer on it can overflow later;
+//!   no timer on it can overflow later, and at most [`Limits::max_ahead`] ahead of the wall
+//!   clock the caller gives (`clock_ahead`), so it cannot move a correlation clock ahead;
 //! - the events of one record may cost at most [`Limits::max_expansion`] times the record's size
 //!   (`expansion_limit`): a small payload whose parts are copied into many events (a long
 //!   `externalURL` into 10,000 alerts, an OTLP resource into every log record, deep ECS keys
@@ -33,6 +34,9 @@ pub(super) struct Sink {
     count: usize,
     spent: usize,
     budget: usize,
+    /// The latest event time accepted, when the record is checked against a wall clock.
+    latest: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
+    max_ahead: std::time::Duration,
 }
 
 impl Sink {
@@ -45,6 +49,11 @@ impl Sink {
             count: 0,
             spent: 0,
             budget: size.saturating_mul(limits.max_expansion).max(FLOOR_BYTES),
+            latest: limits
+                .now
+                .filter(|_| !limits.max_ahead.is_zero())
+                .map(|now| (now, crate::model::later(now, limits.max_ahead))),
+            max_ahead: limits.max_ahead,
         }
     }
 
@@ -55,6 +64,18 @@ impl Sink {
                 format: self.format,
                 index: self.count,
                 time: crate::model::format_rfc3339(ev.time).as_str().to_owned(),
+            });
+        }
+        if let Some((now, latest)) = self.latest
+            && ev.time > latest
+        {
+            let text = |t| crate::model::format_rfc3339(t).as_str().to_owned();
+            return Err(IngestError::ClockAhead {
+                format: self.format,
+                index: self.count,
+                time: text(ev.time),
+                now: text(now),
+                max: humantime::format_duration(self.max_ahead).to_string(),
             });
         }
         self.spend(event_cost(&ev))?;

@@ -130,7 +130,7 @@ impl Metrics {
             dlq_records: counter(
                 &r,
                 "d2c_dlq_records_total",
-                "Records sent to the dead-letter topic, by reason: raw records ingest cannot read, and inputs the correlation engine refused (clock_ahead, clock_behind, time_out_of_range, silence refusals) or failed on (internal_error).",
+                "Records sent to the dead-letter topic, by reason: raw records ingest cannot read or refuses (e.g. time_out_of_range, clock_ahead, expansion_limit), and inputs the correlation engine refused (clock_behind, time_out_of_range, silence refusals, invalid_transition) or failed on (internal_error).",
                 &["reason"],
             ),
             events_correlated: counter(

@@ -204,3 +204,42 @@ fn counting_checks_what_parsing_checks() {
         }
     }
 }
+
+#[test]
+fn events_far_ahead_of_the_callers_clock_are_refused() {
+    let now = Utc.with_ymd_and_hms(2026, 11, 28, 10, 0, 0).unwrap();
+    let limits = Limits {
+        now: Some(now),
+        ..Limits::default()
+    };
+    let native = |t: &str| format!(r#"{{"name":"X","time":"{t}"}}"#).into_bytes();
+    assert!(
+        parse(&native("2026-11-28T10:59:59Z"), &limits).is_ok(),
+        "within the hour"
+    );
+    assert!(
+        parse(&native("2020-01-01T00:00:00Z"), &limits).is_ok(),
+        "behind is fine"
+    );
+    let e = parse(&native("2036-11-28T10:00:00Z"), &limits).unwrap_err();
+    assert_eq!(e.reason(), "clock_ahead");
+    assert!(
+        e.to_string().contains(
+            "more than ingest.max_ahead (1h) ahead of d2c's clock (2026-11-28T10:00:00Z)"
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        count_as(Format::Native, &native("2036-11-28T10:00:00Z"), &limits)
+            .unwrap_err()
+            .reason(),
+        "clock_ahead"
+    );
+    // Without a clock (replay), or with the check off, nothing is checked.
+    assert!(parse(&native("2036-11-28T10:00:00Z"), &Limits::default()).is_ok());
+    let off = Limits {
+        max_ahead: std::time::Duration::ZERO,
+        ..limits
+    };
+    assert!(parse(&native("2036-11-28T10:00:00Z"), &off).is_ok());
+}
