@@ -1,6 +1,6 @@
 //! The fuzz suite: no input may panic d2c, and every input it rejects comes out as a DLQ record
 //! with a reason. Structure-aware generators (proptest) build payloads of every input format
-//! and the control lines (tick, ack, silence, decision), mostly well-formed with one field at a
+//! and the control lines (tick, ack, silence, decision, problem, run), mostly well-formed with one field at a
 //! time wrong, extreme or missing; every fixture of `tests/fixtures/ingest/` is mutated (a field
 //! deleted, retyped, set to an extreme number or date, a huge string, deep nesting) and its
 //! bytes flipped and cut. All of it runs through ingest and one engine via the library (`d2c`'s
@@ -556,6 +556,31 @@ fn control_line() -> BoxedStrategy<Value> {
         silence.prop_map(|s| json!({"silence": s})),
         (s(text()), one_of(&["approved", "rejected", "maybe"]), field(s(date())))
             .prop_map(|(c, d, t)| json!({"decision": obj(vec![("change", Some(c)), ("decision", Some(d)), ("by", Some(json!("cab"))), ("time", t)])})),
+        (
+            one_of(&["open", "known_error", "resolve", "reopen"]),
+            s(text()),
+            field(s(text())),
+            field(s(date()))
+        )
+            .prop_map(|(action, problem, text, t)| json!({"problem": obj(vec![
+                ("action", Some(action)),
+                ("problem", Some(problem)),
+                ("title", text.clone()),
+                ("service", Some(json!("payments-db"))),
+                ("workaround", text),
+                ("by", Some(json!("alice"))),
+                ("time", t),
+            ])})),
+        (
+            s(text()),
+            one_of(&["implementing", "implemented", "failed", "dry_run", "exploded"]),
+            field(s(date()))
+        )
+            .prop_map(|(change, outcome, t)| json!({"run": obj(vec![
+                ("change", Some(change)),
+                ("outcome", Some(outcome)),
+                ("time", t),
+            ])})),
     ]
     .boxed()
 }
@@ -786,7 +811,7 @@ fn is_control(line: &[u8]) -> bool {
         return false;
     };
     m.len() == 1
-        && ["tick", "ack", "silence", "decision"]
+        && ["tick", "ack", "silence", "decision", "problem", "run"]
             .iter()
             .any(|k| line.starts_with(format!("{{\"{k}\"").as_bytes()))
 }
