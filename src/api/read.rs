@@ -1,11 +1,15 @@
 //! The read side of the HTTP API, for people and dashboards: `GET /api/v1/incidents` (filter by
-//! status, priority, capability), `GET /api/v1/incidents/{id}`, `GET /api/v1/services` (with
-//! state and health), `GET /api/v1/capabilities` (with health, revenue at risk, users affected),
+//! status, priority, capability), `GET /api/v1/incidents/{id}` and its `/timeline`,
+//! `GET /api/v1/changes` (RFCs, by incident), `GET /api/v1/services` (with state and health),
+//! `GET /api/v1/capabilities` (with health, revenue at risk, users affected),
 //! `GET /api/v1/silences` and `GET /api/v1/suppressed` (what is muted, and why), served from the
-//! correlate stage's [`View`].
+//! [`View`]: incidents and RFCs of every instance, materialised from their topics. Security
+//! incidents (and their RFCs) are left out for those who may not see them
+//! (`http.restrict_security`).
 
 use std::collections::{BTreeMap, HashMap};
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -14,6 +18,7 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::console::auth::SeesSecurity;
 use crate::engine::SuppressedAlert;
 use crate::model::{Incident, IncidentStatus, Priority, ServiceState};
 use crate::pipeline::View;
@@ -26,6 +31,8 @@ pub fn router(view: View) -> Router {
     Router::new()
         .route("/api/v1/incidents", get(list_incidents))
         .route("/api/v1/incidents/{id}", get(one_incident))
+        .route("/api/v1/incidents/{id}/timeline", get(timeline))
+        .route("/api/v1/changes", get(list_changes))
         .route("/api/v1/services", get(services))
         .route("/api/v1/capabilities", get(capabilities))
         .route("/api/v1/silences", get(silences))
@@ -41,7 +48,7 @@ fn error(status: StatusCode, message: String) -> Response {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct IncidentQuery {
-    /// `open`, `resolved` (default: both).
+    /// `open`, `resolved`, `closed` (default: open and resolved).
     status: Option<String>,
     /// e.g. `P1,P2`.
     priority: Option<String>,
@@ -71,14 +78,21 @@ fn status_of(s: &str) -> Result<IncidentStatus, String> {
     match s {
         "open" => Ok(IncidentStatus::Open),
         "resolved" => Ok(IncidentStatus::Resolved),
+        "closed" => Ok(IncidentStatus::Closed),
         _ => Err(format!(
-            "`{s}` is not a status to filter by; expected open or resolved (closed incidents are on the incidents topic only)"
+            "`{s}` is not a status to filter by; expected open, resolved or closed"
         )),
     }
 }
 
+/// Whether the asker may see incident `i` (`http.restrict_security`).
+fn visible(i: &Incident, sees: &Option<Extension<SeesSecurity>>) -> bool {
+    i.security.is_none() || sees.as_ref().is_none_or(|s| s.0.0)
+}
+
 async fn list_incidents(
     State(view): State<View>,
+    sees: Option<Extension<SeesSecurity>>,
     query: Result<Query<IncidentQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Query(q) = match query {
@@ -106,10 +120,13 @@ async fn list_incidents(
     };
     let limit = q.limit.unwrap_or(100).min(1000);
     let v = view.read();
+    let default = [IncidentStatus::Open, IncidentStatus::Resolved];
+    let statuses = statuses.unwrap_or_else(|| default.to_vec());
     let mut matching: Vec<&Incident> = v
         .incidents
         .values()
-        .filter(|i| statuses.as_ref().is_none_or(|s| s.contains(&i.status)))
+        .filter(|i| visible(i, &sees))
+        .filter(|i| statuses.contains(&i.status))
         .filter(|i| priorities.as_ref().is_none_or(|p| p.contains(&i.priority)))
         .filter(|i| {
             caps.as_ref()
@@ -129,16 +146,85 @@ async fn list_incidents(
     axum::Json(json!({ "count": count, "incidents": matching })).into_response()
 }
 
-async fn one_incident(State(view): State<View>, Path(id): Path<String>) -> Response {
-    match view.read().incidents.get(&id) {
+async fn one_incident(
+    State(view): State<View>,
+    sees: Option<Extension<SeesSecurity>>,
+    Path(id): Path<String>,
+) -> Response {
+    match view.read().incidents.get(&id).filter(|i| visible(i, &sees)) {
         Some(i) => axum::Json(i).into_response(),
-        None => error(
-            StatusCode::NOT_FOUND,
-            format!(
-                "no open or resolved incident `{id}` on this instance (closed incidents and those of partitions other instances own are on the incidents topic)"
-            ),
-        ),
+        None => not_found(&id),
     }
+}
+
+fn not_found(id: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no incident `{id}` in the view (it holds every incident on the incidents topic, up to http.view.max_incidents)"
+        ),
+    )
+}
+
+/// `GET /api/v1/incidents/{id}/timeline`: what each version of the incident (and of its RFCs)
+/// changed, oldest first.
+async fn timeline(
+    State(view): State<View>,
+    sees: Option<Extension<SeesSecurity>>,
+    Path(id): Path<String>,
+) -> Response {
+    let v = view.read();
+    if v.incidents.get(&id).is_none_or(|i| !visible(i, &sees)) {
+        return not_found(&id);
+    }
+    match v.timeline(&id) {
+        Some(t) => axum::Json(t).into_response(),
+        None => not_found(&id),
+    }
+}
+
+/// Query of `GET /api/v1/changes`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangesQuery {
+    /// Only the RFCs of this incident.
+    incident: Option<String>,
+    /// Most RFCs returned (default 100, at most 1000).
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/changes?incident=INC-…`: the latest version of each RFC, newest first.
+async fn list_changes(
+    State(view): State<View>,
+    sees: Option<Extension<SeesSecurity>>,
+    query: Result<Query<ChangesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("{}; known parameters: incident, limit", e.body_text()),
+            );
+        }
+    };
+    let v = view.read();
+    let mut list: Vec<&crate::model::Rfc> = v
+        .changes
+        .values()
+        .filter(|r| q.incident.as_ref().is_none_or(|i| &r.incident_id == i))
+        // The RFC of an incident the asker may not see stays hidden with it.
+        .filter(|r| {
+            v.incidents
+                .get(&r.incident_id)
+                .is_none_or(|i| visible(i, &sees))
+                && (r.containment.is_none() || sees.as_ref().is_none_or(|s| s.0.0))
+        })
+        .collect();
+    list.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+    let count = list.len();
+    list.truncate(q.limit.unwrap_or(100).min(1000));
+    axum::Json(json!({ "count": count, "changes": list })).into_response()
 }
 
 /// One service as `GET /api/v1/services` lists it.
@@ -155,13 +241,14 @@ struct ServiceView<'a> {
 
 async fn services(State(view): State<View>) -> Response {
     let v = view.read();
+    let evaluation = v.evaluation();
     let open = open_counts(&v.incidents, |i| &i.services);
     let list: Vec<ServiceView> = v
         .topology
         .service_names()
         .filter_map(|name| {
             let def = v.topology.service(name)?;
-            let health = v.evaluation.service_health(name);
+            let health = evaluation.service_health(name);
             Some(ServiceView {
                 service: name,
                 state: ServiceState::of(health),
@@ -194,14 +281,14 @@ struct CapabilityView<'a> {
 
 async fn capabilities(State(view): State<View>) -> Response {
     let v = view.read();
+    let evaluation = v.evaluation();
     let open = open_counts(&v.incidents, |i| &i.capabilities);
     let list: Vec<CapabilityView> = v
         .topology
         .capabilities()
         .iter()
         .map(|(name, cap)| {
-            let hurt = v
-                .evaluation
+            let hurt = evaluation
                 .capabilities
                 .iter()
                 .find(|c| &c.capability == name);

@@ -391,3 +391,59 @@ impl TelemetryEvent for TopologyRefreshed {
             .inc();
     }
 }
+
+/// The view behind the console and the read API took a batch of incident and RFC records.
+#[derive(Debug)]
+pub struct ViewUpdated {
+    /// Incidents and RFCs it holds now.
+    pub incidents: usize,
+    pub changes: usize,
+    /// Dropped to stay within its bounds.
+    pub evicted_incidents: usize,
+    pub evicted_changes: usize,
+    /// Publication-to-view delay of each record of the batch.
+    pub delays: Vec<Duration>,
+}
+
+impl TelemetryEvent for ViewUpdated {
+    fn emit(self, m: &Metrics) {
+        m.view_size
+            .with_label_values(&["incident"])
+            .set(self.incidents as i64);
+        m.view_size
+            .with_label_values(&["change"])
+            .set(self.changes as i64);
+        if self.evicted_incidents + self.evicted_changes > 0 {
+            tracing::info!(
+                incidents = self.evicted_incidents,
+                changes = self.evicted_changes,
+                "view full; dropped the least recent incidents and RFCs (raise http.view.max_incidents / max_changes to keep more)"
+            );
+            m.view_evictions
+                .with_label_values(&["incident"])
+                .inc_by(self.evicted_incidents as u64);
+            m.view_evictions
+                .with_label_values(&["change"])
+                .inc_by(self.evicted_changes as u64);
+        }
+        for d in self.delays {
+            m.view_delay.observe(d.as_secs_f64());
+        }
+    }
+}
+
+/// A record on the incidents or changes topic that the view cannot read; skipped.
+#[derive(Debug)]
+pub struct ViewRecordSkipped<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub error: &'a dyn std::error::Error,
+}
+
+impl TelemetryEvent for ViewRecordSkipped<'_> {
+    fn emit(self, m: &Metrics) {
+        tracing::warn!(topic = self.topic, partition = self.partition, offset = self.offset, error = %self.error, "record is not a d2c incident or RFC; the view skips it");
+        m.view_skipped.inc();
+    }
+}
