@@ -52,6 +52,16 @@ fn outage_now(lines: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The detections of `tests/scenarios/attack.jsonl` (as they are: their times are the tools'
+/// own; without the closing tick, so the attack stays open).
+fn attack() -> Vec<Vec<u8>> {
+    include_str!("scenarios/attack.jsonl")
+        .lines()
+        .filter(|l| !l.starts_with("{\"tick\""))
+        .map(|l| l.as_bytes().to_vec())
+        .collect()
+}
+
 /// A native event of `name` on CI `ci`, firing now.
 fn firing_now(name: &str, ci: &str, severity: &str) -> Vec<u8> {
     json!({"name": name, "ci": ci, "severity": severity, "status": "firing",
@@ -347,6 +357,25 @@ async fn the_outage_appears_live_and_is_acknowledged_approved_and_silenced_from_
         .await
         .unwrap();
     wait_text(c, &format!("{row} td.ack"), "alice").await;
+    // More going on, for the picture: one replica of the orders database, two full disks.
+    let more = [
+        firing_now("PostgresDown", "pg-orders-a", "critical"),
+        firing_now("DiskFull", "build-agent-3", "major"),
+        firing_now("DiskFull", "build-agent-7", "warning"),
+    ];
+    produce_all(&p, "d2c.events.raw", &more).await;
+    until(
+        "the new incidents on the board",
+        Duration::from_secs(30),
+        || async {
+            let (_, open) = get_json(&d2c.http, "/api/v1/incidents?status=open", None).await;
+            let open = open["count"].as_u64()?;
+            let rows = c.find_all(Locator::Css("tr[data-id]")).await.ok()?;
+            (open > 3 && rows.len() as u64 == open).then_some(())
+        },
+    )
+    .await;
+    c.set_window_size(1200, 760).await.unwrap();
     let shot = c.screenshot().await.unwrap();
     assert!(shot.starts_with(b"\x89PNG"), "a PNG");
     let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/console-board.png");
@@ -366,7 +395,11 @@ async fn the_outage_appears_live_and_is_acknowledged_approved_and_silenced_from_
     wait_text(c, "#alerts", "HighLatency").await;
     let mut latency = None;
     for d in c.find_all(Locator::Css("details.alert")).await.unwrap() {
-        if d.text().await.unwrap().contains("HighLatency") {
+        if d.text()
+            .await
+            .unwrap()
+            .contains("HighLatency on checkout-api")
+        {
             latency = Some(d);
         }
     }
@@ -541,6 +574,119 @@ async fn with_two_instances_each_board_shows_every_incident() {
     browser.close().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_business_and_security_views_show_what_is_hurt_and_the_attack() {
+    let broker = MockBroker::start(PARTITIONS);
+    let mut e = env();
+    // The attack carries the tools' own times, days ago; today's outage may share its
+    // partition and move its clock past the quiet period that would close it.
+    e.push(("D2C_CORRELATION__SECURITY__QUIET_PERIOD", "30d"));
+    let d2c = D2c::start(&broker.bootstrap, &e);
+    d2c.wait_ready(Duration::from_secs(60));
+    let p = producer(&broker.bootstrap);
+    produce_all(&p, "d2c.events.raw", &attack()).await;
+    until("the attack's P1", Duration::from_secs(60), || async {
+        let (_, l) = get_json(&d2c.http, "/api/v1/incidents?priority=P1", None).await;
+        (l["count"] == 1).then_some(())
+    })
+    .await;
+    let mut payloads = outage_now(8);
+    payloads.push(firing_now("PostgresDown", "pg-orders-a", "critical"));
+    produce_all(&p, "d2c.events.raw", &payloads).await;
+    until("the outage's P1 too", Duration::from_secs(60), || async {
+        let (_, l) = get_json(&d2c.http, "/api/v1/incidents?priority=P1", None).await;
+        (l["count"] == 2).then_some(())
+    })
+    .await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    let base = format!("http://{}", d2c.http);
+
+    // Business: capabilities with health, state, money and users; services as a tree with the
+    // failing ones marked and the redundancy of each group.
+    c.goto(&format!("{base}/business")).await.unwrap();
+    c.execute("window.__kept = 1; return true", vec![])
+        .await
+        .unwrap();
+    let payments = wait_text(c, "article[data-capability=\"online-payments\"]", "DOWN").await;
+    assert!(
+        payments.contains("1,200 of 1,200 /min at risk"),
+        "{payments}"
+    );
+    assert!(
+        payments.contains("40,000 of 40,000 users affected"),
+        "{payments}"
+    );
+    let failing = texts(c, "article[data-capability=\"online-payments\"] li.failing").await;
+    assert!(
+        failing.contains("payments-db") && failing.contains("alerting"),
+        "{failing}"
+    );
+    let tracking = wait_text(c, "article[data-capability=\"order-tracking\"]", "DEGRADED").await;
+    assert!(
+        tracking.contains("needs any 1 of 2, 1 working"),
+        "{tracking}"
+    );
+    // The other replica fails: the view follows without a reload.
+    produce_all(
+        &p,
+        "d2c.events.raw",
+        &[firing_now("PostgresDown", "pg-orders-b", "critical")],
+    )
+    .await;
+    let tracking = wait_text(c, "article[data-capability=\"order-tracking\"] h2", "DOWN").await;
+    assert!(tracking.contains("order-tracking"), "{tracking}");
+    wait_text(
+        c,
+        "article[data-capability=\"order-tracking\"]",
+        "needs any 1 of 2, 0 working",
+    )
+    .await;
+    let kept = c
+        .execute("return window.__kept || null", vec![])
+        .await
+        .unwrap();
+    assert_eq!(kept, json!(1), "updated in place, not reloaded");
+
+    // Security: the attack with its ATT&CK stages in kill-chain order, entities, detections
+    // per tool and the containment RFC.
+    c.find(Locator::LinkText("Security"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let card = until("the attack on web-1", Duration::from_secs(30), || async {
+        for a in c.find_all(Locator::Css("article.sec")).await.ok()? {
+            let t = a.text().await.ok()?;
+            if t.contains("web-1") && t.contains("TA0003") {
+                return Some(t);
+            }
+        }
+        None
+    })
+    .await;
+    let at = |s: &str| {
+        card.find(s)
+            .unwrap_or_else(|| panic!("{s:?} not in {card}"))
+    };
+    assert!(
+        at("TA0001 Initial Access") < at("TA0002 Execution"),
+        "{card}"
+    );
+    assert!(at("TA0002 Execution") < at("TA0003 Persistence"), "{card}");
+    assert!(card.contains("hosts"), "{card}");
+    for tool in ["falco", "suricata", "wazuh", "ocsf"] {
+        assert!(card.contains(tool), "detections of {tool}: {card}");
+    }
+    assert!(card.contains("isolate_host web-1"), "{card}");
+    assert!(
+        card.contains("PROPOSED") || card.contains("proposed"),
+        "{card}"
+    );
+    browser.close().await;
+}
+
 /// The events partitions an instance reports consumer lag for (librdkafka's statistics, every
 /// 5 s, cover its assigned partitions).
 fn events_partitions(d: &D2c) -> BTreeSet<String> {
@@ -557,6 +703,7 @@ fn events_partitions(d: &D2c) -> BTreeSet<String> {
 
 const VIEWER_TOKEN: &str = "viewer-0123456789abcdef";
 const OPERATOR_TOKEN: &str = "operator-0123456789abcdef";
+const SECURITY_TOKEN: &str = "security-0123456789abcdef";
 
 /// Signs in on the page the browser is at (the sign-in page).
 async fn sign_in(c: &Client, token: &str) {
@@ -577,18 +724,40 @@ async fn with_tokens_a_viewer_reads_an_operator_acts_and_nobody_gets_in_without_
     e.push((
         "D2C_HTTP__TOKENS",
         "[{name=\"vera\",role=\"viewer\",token=\"env:D2C_TEST_VIEWER\"},\
-          {name=\"otto\",role=\"operator\",token=\"env:D2C_TEST_OPERATOR\"}]",
+          {name=\"otto\",role=\"operator\",token=\"env:D2C_TEST_OPERATOR\"},\
+          {name=\"sam\",role=\"security\",token=\"env:D2C_TEST_SECURITY\"}]",
     ));
     e.push(("D2C_TEST_VIEWER", VIEWER_TOKEN));
     e.push(("D2C_TEST_OPERATOR", OPERATOR_TOKEN));
+    e.push(("D2C_TEST_SECURITY", SECURITY_TOKEN));
+    e.push(("D2C_HTTP__RESTRICT_SECURITY", "true"));
+    e.push(("D2C_CORRELATION__SECURITY__QUIET_PERIOD", "30d"));
     let d2c = D2c::start(&broker.bootstrap, &e);
     d2c.wait_ready(Duration::from_secs(60));
-    produce_all(
-        &producer(&broker.bootstrap),
-        "d2c.events.raw",
-        &outage_now(8),
+    let p = producer(&broker.bootstrap);
+    produce_all(&p, "d2c.events.raw", &attack()).await;
+    let security = |token: &'static str| {
+        let http = d2c.http.clone();
+        async move {
+            let (_, l) = get_json(&http, "/api/v1/incidents?limit=1000", Some(token)).await;
+            l["incidents"].as_array().map_or(0, |a| {
+                a.iter().filter(|i| i["security"].is_object()).count()
+            })
+        }
+    };
+    until(
+        "the attack, seen by the security role",
+        Duration::from_secs(60),
+        || async { (security(SECURITY_TOKEN).await == 2).then_some(()) },
     )
     .await;
+    assert_eq!(
+        security(VIEWER_TOKEN).await,
+        0,
+        "restrict_security hides them"
+    );
+    assert_eq!(security(OPERATOR_TOKEN).await, 0, "from operators too");
+    produce_all(&p, "d2c.events.raw", &outage_now(8)).await;
     let id = p1(&d2c.http, Some(VIEWER_TOKEN)).await;
     let (status, _) = get_json(&d2c.http, "/api/v1/incidents", None).await;
     assert_eq!(status, 401, "the API wants a token");
@@ -653,6 +822,20 @@ async fn with_tokens_a_viewer_reads_an_operator_acts_and_nobody_gets_in_without_
             .is_empty()
     );
     wait_text(c, ".note", "only reads").await;
+    // Nor does the viewer see the attack: not in the navigation, not on the board, not at
+    // /security.
+    assert!(!texts(c, "header.top nav").await.contains("Security"));
+    c.goto(&format!("{base}/?status=all")).await.unwrap();
+    wait_text(c, &format!("tr[data-id=\"{id}\"]"), "P1").await;
+    assert!(
+        !texts(c, "#rows").await.contains("Attack on"),
+        "security incidents hidden"
+    );
+    c.goto(&format!("{base}/security")).await.unwrap();
+    wait_text(c, "main", "shown to the security role only").await;
+    assert!(!c.source().await.unwrap().contains("web-1"));
+    c.goto(&format!("{base}/incidents/{id}")).await.unwrap();
+    wait_text(c, "#root-cause", "payments-db").await;
     // Nor by posting the form by hand, with the page's own CSRF token.
     let forged = c
         .execute_async(

@@ -3,9 +3,16 @@
 // the console is server-rendered HTML with htmx (htmx.min.js, sse.js).
 (function () {
   "use strict";
-  var fmt = new Intl.DateTimeFormat(undefined, {
-    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"
-  });
+  var day = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
+  var clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+
+  // Today: the time only; other days: the date too (the full time is in the tooltip).
+  function local(d) {
+    var today = new Date();
+    var same = d.getFullYear() === today.getFullYear() && d.getMonth() === today.getMonth() &&
+      d.getDate() === today.getDate();
+    return same ? clock.format(d) : day.format(d) + " " + clock.format(d);
+  }
 
   function ago(ms) {
     var s = Math.round(ms / 1000);
@@ -25,8 +32,8 @@
       var el = list[i];
       var t = Date.parse(el.getAttribute("datetime"));
       if (isNaN(t)) continue;
-      el.textContent = fmt.format(new Date(t)) + " (" + ago(now - t) + ")";
-      el.title = el.getAttribute("datetime");
+      el.textContent = local(new Date(t)) + " (" + ago(now - t) + ")";
+      el.title = new Date(t).toString();
     }
   }
 
