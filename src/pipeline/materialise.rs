@@ -43,6 +43,9 @@ pub struct Materialiser {
     metrics: Metrics,
     /// Partitions assigned so far, per topic.
     assigned: BTreeMap<String, i32>,
+    /// When reading started (ms since the epoch): the delay is measured for records published
+    /// after it, not for the history read at start-up.
+    started_ms: i64,
 }
 
 impl std::fmt::Debug for Materialiser {
@@ -78,6 +81,7 @@ impl Materialiser {
             view,
             metrics,
             assigned: BTreeMap::new(),
+            started_ms: now_ms(),
         })
     }
 
@@ -123,16 +127,16 @@ impl Materialiser {
     }
 
     fn apply(&self, batch: &[rdkafka::message::OwnedMessage]) {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now_ms = now_ms();
         let mut records = Vec::with_capacity(batch.len());
         let mut delays = Vec::with_capacity(batch.len());
         for m in batch {
             let Some(payload) = m.payload() else { continue };
             match serde_json::from_slice::<Output>(payload) {
                 Ok(o) => {
-                    if let Some(ts) = m.timestamp().to_millis() {
+                    if let Some(ts) = m.timestamp().to_millis()
+                        && ts >= self.started_ms
+                    {
                         let ms = now_ms.saturating_sub(ts).max(0) as u64;
                         delays.push(Duration::from_millis(ms));
                     }
@@ -200,4 +204,10 @@ impl Materialiser {
         }
         counts.values().all(|&n| n > 0)
     }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -1,8 +1,10 @@
 //! `GET /live`: server-sent events telling an open page that what it shows changed, so its
 //! live part reloads (htmx's SSE extension turns each event into a request). The board, the
 //! business and the security views get `board` on any change; an incident page
-//! (`/live?incident=INC-…`) gets `incident` when that incident or one of its RFCs changed. A
-//! burst of changes within [`COALESCE`] gives one event. Streams end when d2c shuts down.
+//! (`/live?incident=INC-…`) gets `incident` when that incident or one of its RFCs changed. The
+//! first change after a quiet spell is sent at once; under a storm, one event per [`THROTTLE`]
+//! stands for all changes since the last (each event costs every open page a reload). Streams
+//! end when d2c shuts down.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -16,8 +18,8 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use super::Console;
 use crate::pipeline::view::Notice;
 
-/// How long a change waits for others to join it in one event.
-const COALESCE: Duration = Duration::from_millis(50);
+/// Least time between two events of one stream.
+const THROTTLE: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Deserialize)]
 pub struct LiveQuery {
@@ -35,40 +37,43 @@ pub async fn stream(
     } else {
         "board"
     };
-    let events = futures::stream::unfold((rx, stop, q.incident), move |(mut rx, stop, id)| {
-        async move {
-            loop {
-                let notice = tokio::select! {
-                    _ = stop.cancelled() => return None,
-                    n = rx.recv() => n,
-                };
-                let concerns = |n: &Notice| match (n, &id) {
-                    (Notice::Many, _) | (_, None) => true,
-                    (Notice::Incident(i), Some(id)) => **i == **id,
-                };
-                let mut relevant = match &notice {
-                    Ok(n) => concerns(n),
-                    // Fell behind: something changed, maybe this.
-                    Err(RecvError::Lagged(_)) => true,
-                    Err(RecvError::Closed) => return None,
-                };
+    let start = (rx, stop, q.incident, None::<tokio::time::Instant>);
+    let events = futures::stream::unfold(start, move |(mut rx, stop, id, last)| async move {
+        let concerns = |n: &Notice| match (n, &id) {
+            (Notice::Many, _) | (_, None) => true,
+            (Notice::Incident(i), Some(id)) => **i == **id,
+        };
+        loop {
+            let notice = tokio::select! {
+                _ = stop.cancelled() => return None,
+                n = rx.recv() => n,
+            };
+            let relevant = match &notice {
+                Ok(n) => concerns(n),
+                // Fell behind: something changed, maybe this.
+                Err(RecvError::Lagged(_)) => true,
+                Err(RecvError::Closed) => return None,
+            };
+            if !relevant {
+                continue;
+            }
+            if let Some(next) = last.map(|t| t + THROTTLE) {
                 tokio::select! {
                     _ = stop.cancelled() => return None,
-                    _ = tokio::time::sleep(COALESCE) => {}
-                }
-                loop {
-                    match rx.try_recv() {
-                        Ok(n) => relevant |= concerns(&n),
-                        Err(TryRecvError::Lagged(_)) => relevant = true,
-                        Err(TryRecvError::Empty) => break,
-                        Err(TryRecvError::Closed) => return None,
-                    }
-                }
-                if relevant {
-                    let event = Event::default().event(name).data("changed");
-                    return Some((Ok(event), (rx, stop, id)));
+                    _ = tokio::time::sleep_until(next) => {}
                 }
             }
+            // What arrived meanwhile is covered by this event.
+            loop {
+                match rx.try_recv() {
+                    Ok(_) | Err(TryRecvError::Lagged(_)) => {}
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Closed) => return None,
+                }
+            }
+            let event = Event::default().event(name).data("changed");
+            let now = Some(tokio::time::Instant::now());
+            return Some((Ok(event), (rx, stop, id, now)));
         }
     });
     Sse::new(events).keep_alive(KeepAlive::default())
