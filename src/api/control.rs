@@ -33,17 +33,8 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::console::auth::Principal;
-use super::write::{Answer, WriteApi, read_body};
+use super::write::{ACK, Answer, DECISION, SILENCE, WriteApi, read_body};
 use crate::pipeline::records::{ACK_HEADER, DECISION_HEADER, SILENCE_HEADER};
-
-/// The `format` label of acknowledgements.
-pub(super) const ACK: &str = "ack";
-
-/// The `format` label of silences.
-pub(super) const SILENCE: &str = "silence";
-
-/// The `format` label of change decisions.
-pub(super) const DECISION: &str = "decision";
 
 /// Longest incident id or `by` accepted by the acknowledgement endpoint.
 const MAX_ACK_FIELD: usize = 256;

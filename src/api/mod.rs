@@ -18,3 +18,20 @@ pub mod write;
 
 pub use server::{Endpoints, serve};
 pub use write::{DELIVERY_TIMEOUT, WriteApi, WriteApiError};
+
+use axum::Router;
+use axum::routing::post;
+
+/// The write routes (HTTP ingest and the control endpoints) over `api`, ready to be merged into
+/// the server's router.
+pub fn write_routes(api: WriteApi) -> Router {
+    Router::new()
+        .route("/api/v1/events/{format}", post(ingest::post_events))
+        .route("/api/v1/incidents/{id}/ack", post(control::post_ack))
+        .route("/api/v1/silences", post(control::post_silence))
+        .route(
+            "/api/v1/changes/{id}/decision",
+            post(control::post_decision),
+        )
+        .with_state(api)
+}

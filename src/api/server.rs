@@ -56,7 +56,7 @@ pub async fn serve(
     } = endpoints;
     let mut api = Router::new();
     if let Some(write) = &write {
-        api = api.merge(write.clone().router());
+        api = api.merge(super::write_routes(write.clone()));
     }
     if let Some(view) = &view {
         api = api.merge(super::read::router(view.clone()));

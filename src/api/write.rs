@@ -5,11 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use futures::StreamExt;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
 use rdkafka::error::KafkaError;
@@ -18,8 +16,6 @@ use rdkafka::util::Timeout;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-use super::control::{ACK, DECISION, SILENCE, post_ack, post_decision, post_silence};
-use super::ingest::post_events;
 use crate::config::Config;
 use crate::ingest::{Format, IngestError, Limits};
 use crate::telemetry::Metrics;
@@ -99,6 +95,15 @@ impl Outcome {
     }
 }
 
+/// The `format` label of acknowledgements.
+pub(super) const ACK: &str = "ack";
+
+/// The `format` label of silences.
+pub(super) const SILENCE: &str = "silence";
+
+/// The `format` label of change decisions.
+pub(super) const DECISION: &str = "decision";
+
 /// The `format` label of requests naming no known format; the set stays bounded.
 pub(super) const UNKNOWN_FORMAT: &str = "unknown";
 
@@ -176,16 +181,6 @@ impl WriteApi {
                 seconds,
             }),
         })
-    }
-
-    /// The route `POST /api/v1/events/{format}` with its state.
-    pub fn router(self) -> Router {
-        Router::new()
-            .route("/api/v1/events/{format}", post(post_events))
-            .route("/api/v1/incidents/{id}/ack", post(post_ack))
-            .route("/api/v1/silences", post(post_silence))
-            .route("/api/v1/changes/{id}/decision", post(post_decision))
-            .with_state(self)
     }
 }
 

@@ -6,24 +6,10 @@ use chrono::{DateTime, Utc};
 
 use super::Outcome;
 use super::changes::link_changes;
-use super::state::{Group, State, Timer, dur};
+use super::state::{Group, State, Timer, alert_domain, dur};
 use crate::config::CorrelationConfig;
 use crate::model::{AlertRef, IncidentStatus, Labels, StableHasher, stable_hash};
 use crate::topology::Topology;
-
-/// The domain an alert correlates in: its service's, or its CI's when no service claims it.
-/// `None` when it has neither (it can only ever be alone).
-pub(super) fn alert_domain(
-    topo: &Topology,
-    service: Option<&str>,
-    ci: Option<&str>,
-) -> Option<String> {
-    match (service, ci) {
-        (Some(s), _) => topo.service_domain(s).map(str::to_string),
-        (None, Some(ci)) => Some(format!("ci:{ci}")),
-        (None, None) => None,
-    }
-}
 
 /// The values of the group-by labels, as one string.
 fn group_key(labels: &Labels, group_by: &[String]) -> String {

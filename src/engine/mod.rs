@@ -264,6 +264,17 @@ impl Engine {
             self.cfg.max_alerts,
             self.cfg.max_incidents,
         );
+        self.applied(outcome, outputs, evicted)
+    }
+
+    /// What applying an event did: forgets what was published of the incidents `evicted` took
+    /// away, and says so.
+    fn applied(
+        &mut self,
+        outcome: Outcome,
+        outputs: Vec<Output>,
+        evicted: correlate::Evicted,
+    ) -> Applied {
         for id in &evicted.incidents {
             self.forget(id);
         }

@@ -28,10 +28,11 @@ use crate::telemetry::events::{
 };
 use crate::telemetry::{Health, Metrics};
 
+use super::PipelineError;
 use super::checkpoint::{self, Checkpoint};
 use super::kafka::{LagContext, OutRecord, base_config, send_all};
 use super::records::EventsRecord;
-use super::{PipelineError, commit_on_exit, next_batch};
+use super::stage::{commit_on_exit, next_batch};
 
 /// How long to wait for the consumer to deliver the watermark's record after a seek before
 /// accepting that the input in between is gone (deleted by retention).
