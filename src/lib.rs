@@ -27,10 +27,11 @@
 //! - [`telemetry`]: the metrics registry (business impact, MTTD/MTTA/MTTR, delivery), named
 //!   telemetry events (`telemetry::events`), readiness, logs.
 //! - [`pipeline`]: the Kafka shell: the events-topic wire contract (`pipeline::records`), the
-//!   ingest and correlate stages, producer, checkpoints, the read view, the service-model
+//!   ingest and correlate stages, producer, checkpoints, the view of every incident and RFC
+//!   read from their topics (`pipeline::materialise`, `pipeline::view`), the service-model
 //!   refresh from Backstage (`pipeline::topology_refresh`), the delivery audit.
 //! - [`api`]: the HTTP surface: server, probes and metrics, HTTP ingest, control endpoints
-//!   (ack, silence, RFC decision), read API.
+//!   (ack, silence, RFC decision), read API, the incident console (`api::console`).
 //! - [`notify`]: the delivery stage: incidents and RFCs to ITSM and paging tools (ServiceNow,
 //!   Jira, PagerDuty, Slack, webhooks), retried until acknowledged, never doubled.
 //! - [`app`]: the one start-up and shutdown (`run`, `demo` and `bench` all use it).
