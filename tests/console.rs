@@ -886,6 +886,53 @@ async fn with_tokens_a_viewer_reads_an_operator_acts_and_nobody_gets_in_without_
         .await
         .unwrap();
     wait_text(c, "#acknowledged", "Acknowledged by otto").await;
+    // Not the attack, which the operator may not see.
+    let (_, attacks) = get_json(
+        &d2c.http,
+        "/api/v1/incidents?priority=P1&limit=10",
+        Some(SECURITY_TOKEN),
+    )
+    .await;
+    let attack = attacks["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["security"].is_object())
+        .expect("the attack is a P1")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hidden = c
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+               const csrf = JSON.parse(document.body.getAttribute('hx-headers'))['X-D2C-CSRF'];
+               fetch(arguments[0], { method: 'POST',
+                   headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+                   body: 'csrf=' + csrf })
+                 .then(r => done(r.status));"#,
+            vec![json!(format!("/incidents/{attack}/ack"))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        hidden, 404,
+        "an operator cannot act on a security incident it may not see"
+    );
+    // A link from another site (a chat message) opens the page signed in: the SameSite=Strict
+    // cookie is not sent on that first request, and the page loads itself again to get it.
+    let link = format!("data:text/html,<a id=\"chat\" href=\"{base}/incidents/{id}\">{id}</a>");
+    c.goto(&link).await.unwrap();
+    c.find(Locator::Id("chat"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(c, "#acknowledged", "Acknowledged by otto").await;
+    assert_eq!(
+        c.current_url().await.unwrap().path(),
+        format!("/incidents/{id}")
+    );
     c.goto(&format!("{base}/")).await.unwrap();
     wait_text(c, &format!("tr[data-id=\"{id}\"] td.ack"), "otto").await;
     let (_, i) = get_json(

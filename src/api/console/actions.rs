@@ -104,6 +104,24 @@ fn refuse(
     None
 }
 
+/// Whether incident `id` (or the incident of RFC `id`) is a security incident `who` may not
+/// see (`http.restrict_security`): then they may not act on it either.
+fn hidden(console: &Console, who: &Principal, id: &str) -> bool {
+    if console.sees_security(who) {
+        return false;
+    }
+    let v = console.view.read();
+    let incident = v.changes.get(id).map_or(id, |r| r.incident_id.as_str());
+    v.changes.get(id).is_some_and(|r| r.containment.is_some())
+        || v.incidents
+            .get(incident)
+            .is_some_and(|i| i.security.is_some())
+}
+
+fn not_found() -> (StatusCode, String) {
+    (StatusCode::NOT_FOUND, "no such incident or RFC".into())
+}
+
 /// Who acts: the signed-in name, or the name typed into an open console's form.
 fn actor(who: &Principal, typed: &Option<String>) -> Result<String, (StatusCode, String)> {
     if who.signed_in {
@@ -149,6 +167,7 @@ pub async fn ack(
     let (status, text) =
         match refuse(&who, &jar, &headers, &f.csrf).map_or_else(|| actor(&who, &f.by), Err) {
             Err(e) => e,
+            Ok(_) if hidden(&console, &who, &id) => not_found(),
             Ok(by) => {
                 let start = Instant::now();
                 let a = console.write.ack(&id, &by).await;
@@ -194,6 +213,7 @@ pub async fn decide(
     let (status, text) =
         match refuse(&who, &jar, &headers, &f.csrf).map_or_else(|| actor(&who, &f.by), Err) {
             Err(e) => e,
+            Ok(_) if hidden(&console, &who, &id) => not_found(),
             Ok(_) if decision.is_none() => (
                 StatusCode::BAD_REQUEST,
                 "the decision must be `approved` or `rejected`".into(),

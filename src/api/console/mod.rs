@@ -64,6 +64,9 @@ pub enum Page {
     SignIn,
 }
 
+/// Marks a page loaded again after a cross-site link (see `require_session`).
+const RELOADED_COOKIE: &str = "d2c_reloaded";
+
 /// The CSRF token of the request (the `d2c_csrf` cookie's value, or the one being set).
 #[derive(Debug, Clone)]
 pub struct Csrf(pub String);
@@ -182,10 +185,17 @@ async fn require_session(
         .get("sec-fetch-site")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if navigate && site == "cross-site" {
+    if navigate && site == "cross-site" && jar.get(RELOADED_COOKIE).is_none() {
         // A link from another site (chat, ticket, mail): SameSite=Strict kept the session
-        // cookie back. Loading the page again from here sends it.
-        return pages::reload_page();
+        // cookie back. Loading the page again from here sends it. The short-lived marker
+        // makes sure that happens once, whatever the browser says of the second request.
+        let marker = Cookie::build((RELOADED_COOKIE, "1"))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .max_age(cookie::time::Duration::seconds(30))
+            .build();
+        return (jar.add(marker), pages::reload_page()).into_response();
     }
     let login = format!("/login?next={}", percent(&path));
     if navigate {
