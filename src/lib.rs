@@ -5,35 +5,40 @@
 //! it hurts, proposes change requests (RFCs), and publishes incidents, RFCs and Prometheus
 //! metrics. The modules read as the pipeline, from the ground up; every import points down:
 //!
-//! - [`model`]: the IT4IT data objects (Event, Alert, Incident, RFC), the control inputs people
-//!   send (acknowledgement, RFC decision), the output records, and the MITRE ATT&CK tactic table.
+//! - [`model`]: the IT4IT data objects (Event, Alert, Incident, RFC and its run, Problem), the
+//!   control inputs (acknowledgement, RFC decision, problem action, run report), the output
+//!   records, and the MITRE ATT&CK tactic table.
 //! - [`ingest`]: one parser per input format, raw bytes → events (stateless), monitoring and
 //!   security tools alike (Falco, Suricata, Wazuh, OCSF, ECS threats).
 //! - [`suppress`]: silences, maintenance windows and inhibition rules (which events to mute).
-//! - [`config`]: every typed config section (notification connectors included), secret
+//! - [`config`]: every typed config section (notification connectors, problems and runbooks
+//!   included), secret
 //!   references (`env:`/`file:`), environment overrides and validation with file:line.
 //! - [`topology`]: the service model: CIs, services, dependencies and redundancy (all, any, k
 //!   of N), capabilities; the Backstage catalog mapped onto it (`topology::backstage`).
 //! - [`change`]: the RFC policy, incident → change request; containment rules for security
-//!   incidents (`change::containment`).
+//!   incidents (`change::containment`); the RFC lifecycle after approval (`change::lifecycle`).
 //! - [`correlate`]: dedup into alerts, grouping into incidents, change linking, lifecycle
 //!   timers, root cause (one file per concern); security detections grouped per attacked entity
 //!   with their ATT&CK stages (`correlate::security`).
 //! - [`impact`]: health 0–100 of services and capabilities, users affected, revenue at risk,
 //!   priority.
+//! - [`problem`]: recurring incidents → problems and known errors, with their workarounds.
 //! - [`engine`]: the pure core composing the above: one `Input` (event, tick, ack, silence,
-//!   decision), one `Engine::apply`, `(state, input) → (state, outputs)`; and the `Settings` an
+//!   decision, problem action, run report), one `Engine::apply`, `(state, input) → (state, outputs)`; and the `Settings` an
 //!   engine is built from.
 //! - [`telemetry`]: the metrics registry (business impact, MTTD/MTTA/MTTR, delivery), named
 //!   telemetry events (`telemetry::events`), readiness, logs.
 //! - [`pipeline`]: the Kafka shell: the events-topic wire contract (`pipeline::records`), the
-//!   ingest and correlate stages, producer, checkpoints, the view of every incident and RFC
-//!   read from their topics (`pipeline::materialise`, `pipeline::view`), the service-model
+//!   ingest and correlate stages, producer, checkpoints, the view of every incident, RFC and
+//!   problem read from their topics (`pipeline::materialise`, `pipeline::view`), the service-model
 //!   refresh from Backstage (`pipeline::topology_refresh`), the delivery audit.
 //! - [`api`]: the HTTP surface: server, probes and metrics, HTTP ingest, control endpoints
-//!   (ack, silence, RFC decision), read API, the incident console (`api::console`).
-//! - [`notify`]: the delivery stage: incidents and RFCs to ITSM and paging tools (ServiceNow,
-//!   Jira, PagerDuty, Slack, webhooks), retried until acknowledged, never doubled.
+//!   (ack, silence, RFC decision, problems), read API, the incident console (`api::console`).
+//! - [`notify`]: the delivery stage: incidents, RFCs and problems to ITSM and paging tools
+//!   (ServiceNow, Jira, PagerDuty, Slack, webhooks), retried until acknowledged, never doubled.
+//! - [`automation`]: the automation stage: approved RFCs run through Kubernetes, AWX or a
+//!   webhook, reported back to the engine, which verifies them by the incident resolving.
 //! - [`app`]: the one start-up and shutdown (`run`, `demo` and `bench` all use it).
 //! - [`replay`]: the same ingest and engine over a file, outputs as JSON Lines.
 //! - [`bench`]: `d2c bench`, the pipeline against a broker measured beside a bare consumer.
@@ -51,6 +56,7 @@
 
 pub mod api;
 pub mod app;
+pub mod automation;
 pub mod bench;
 pub mod change;
 pub mod config;
@@ -62,6 +68,7 @@ pub mod ingest;
 pub mod model;
 pub mod notify;
 pub mod pipeline;
+pub mod problem;
 pub mod replay;
 pub mod suppress;
 pub mod telemetry;

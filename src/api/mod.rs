@@ -3,7 +3,8 @@
 //! - [`server`]: the server itself, `/metrics`, `/healthz`, `/readyz`, and the bearer
 //!   tokens of `http.token` and `[[http.tokens]]` in front of every `/api/v1` endpoint;
 //! - [`ingest`]: `POST /api/v1/events/{format}`, HTTP ingest into `topics.raw`;
-//! - [`control`]: acknowledgements, silences and RFC decisions, written as control records;
+//! - [`control`]: acknowledgements, silences, RFC decisions and problem actions, written as
+//!   control records;
 //! - [`write`]: what ingest and the control endpoints share (producer, body budget, answers);
 //! - [`read`]: the read API over the view materialised from the incidents and changes topics;
 //! - [`console`]: the incident console in the browser (board, incident pages, business and
@@ -32,6 +33,15 @@ pub fn write_routes(api: WriteApi) -> Router {
         .route(
             "/api/v1/changes/{id}/decision",
             post(control::post_decision),
+        )
+        .route("/api/v1/problems", post(control::post_problem))
+        .route(
+            "/api/v1/problems/{id}/known-error",
+            post(control::post_known_error),
+        )
+        .route(
+            "/api/v1/problems/{id}/resolve",
+            post(control::post_resolve_problem),
         )
         .with_state(api)
 }

@@ -1,11 +1,12 @@
 //! The read side of the HTTP API, for people and dashboards: `GET /api/v1/incidents` (filter by
 //! status, priority, capability), `GET /api/v1/incidents/{id}` and its `/timeline`,
-//! `GET /api/v1/changes` (RFCs, by incident), `GET /api/v1/services` (with state and health),
-//! `GET /api/v1/capabilities` (with health, revenue at risk, users affected),
-//! `GET /api/v1/silences` and `GET /api/v1/suppressed` (what is muted, and why), served from the
-//! [`View`]: incidents and RFCs of every instance, materialised from their topics. Security
-//! incidents (and their RFCs) are left out for those who may not see them
-//! (`http.restrict_security`).
+//! `GET /api/v1/services` (with state and health), `GET /api/v1/capabilities` (with health,
+//! revenue at risk, users affected), `GET /api/v1/silences` and `GET /api/v1/suppressed` (what
+//! is muted, and why), `GET /api/v1/problems` (filter by status) and `GET
+//! /api/v1/problems/{id}`, `GET /api/v1/changes` (RFCs with their runs; filter by status and
+//! incident) and `GET /api/v1/changes/{id}`, served from the [`View`]: incidents, RFCs and
+//! problems of every instance, materialised from their topics. Security incidents (and their
+//! RFCs) are left out for those who may not see them (`http.restrict_security`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -20,9 +21,11 @@ use serde_json::json;
 
 use super::console::auth::SeesSecurity;
 use crate::engine::SuppressedAlert;
-use crate::model::{Incident, IncidentStatus, Priority, ServiceState};
+use crate::model::{
+    Incident, IncidentStatus, Priority, Problem, ProblemStatus, Rfc, RfcStatus, ServiceState,
+};
 use crate::pipeline::View;
-use crate::pipeline::view::MAX_SUPPRESSED_LISTED;
+use crate::pipeline::view::{MAX_SUPPRESSED_LISTED, ViewData};
 use crate::suppress::{Silence, SilenceState};
 use crate::topology::{Criticality, Requires};
 
@@ -32,11 +35,14 @@ pub fn router(view: View) -> Router {
         .route("/api/v1/incidents", get(list_incidents))
         .route("/api/v1/incidents/{id}", get(one_incident))
         .route("/api/v1/incidents/{id}/timeline", get(timeline))
-        .route("/api/v1/changes", get(list_changes))
         .route("/api/v1/services", get(services))
         .route("/api/v1/capabilities", get(capabilities))
         .route("/api/v1/silences", get(silences))
         .route("/api/v1/suppressed", get(suppressed))
+        .route("/api/v1/problems", get(list_problems))
+        .route("/api/v1/problems/{id}", get(one_problem))
+        .route("/api/v1/changes", get(list_changes))
+        .route("/api/v1/changes/{id}", get(one_change))
         .with_state(view)
 }
 
@@ -181,50 +187,6 @@ async fn timeline(
         Some(t) => axum::Json(t).into_response(),
         None => not_found(&id),
     }
-}
-
-/// Query of `GET /api/v1/changes`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChangesQuery {
-    /// Only the RFCs of this incident.
-    incident: Option<String>,
-    /// Most RFCs returned (default 100, at most 1000).
-    limit: Option<usize>,
-}
-
-/// `GET /api/v1/changes?incident=INC-…`: the latest version of each RFC, newest first.
-async fn list_changes(
-    State(view): State<View>,
-    sees: Option<Extension<SeesSecurity>>,
-    query: Result<Query<ChangesQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let Query(q) = match query {
-        Ok(q) => q,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("{}; known parameters: incident, limit", e.body_text()),
-            );
-        }
-    };
-    let v = view.read();
-    let mut list: Vec<&crate::model::Rfc> = v
-        .changes
-        .values()
-        .filter(|r| q.incident.as_ref().is_none_or(|i| &r.incident_id == i))
-        // The RFC of an incident the asker may not see stays hidden with it.
-        .filter(|r| {
-            v.incidents
-                .get(&r.incident_id)
-                .is_none_or(|i| visible(i, &sees))
-                && (r.containment.is_none() || sees.as_ref().is_none_or(|s| s.0.0))
-        })
-        .collect();
-    list.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
-    let count = list.len();
-    list.truncate(q.limit.unwrap_or(100).min(1000));
-    axum::Json(json!({ "count": count, "changes": list })).into_response()
 }
 
 /// One service as `GET /api/v1/services` lists it.
@@ -396,4 +358,156 @@ fn open_counts<'a>(
         }
     }
     counts
+}
+
+/// Query of `GET /api/v1/problems` and `GET /api/v1/changes`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusQuery {
+    /// Statuses, comma-separated (default: all).
+    status: Option<String>,
+    /// Most records returned (default 100, at most 1000).
+    limit: Option<usize>,
+}
+
+/// The query, or why it is not one (for a 400).
+fn status_query(
+    query: Result<Query<StatusQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<StatusQuery, String> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| format!("{}; known parameters: status, limit", e.body_text()))
+}
+
+async fn list_problems(
+    State(view): State<View>,
+    query: Result<Query<StatusQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match status_query(query) {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let statuses = match list(&q.status, |s| {
+        ProblemStatus::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| {
+                format!("`{s}` is not a problem status; expected open, known_error or resolved")
+            })
+    }) {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let v = view.read();
+    let mut matching: Vec<&Problem> = v
+        .problems
+        .values()
+        .filter(|p| statuses.as_ref().is_none_or(|s| s.contains(&p.status)))
+        .collect();
+    // Most urgent first, then the most recent occurrence.
+    matching.sort_by(|a, b| {
+        (a.priority, std::cmp::Reverse(a.last_occurrence), &a.id).cmp(&(
+            b.priority,
+            std::cmp::Reverse(b.last_occurrence),
+            &b.id,
+        ))
+    });
+    let count = matching.len();
+    matching.truncate(q.limit.unwrap_or(100).min(1000));
+    axum::Json(json!({ "count": count, "problems": matching })).into_response()
+}
+
+async fn one_problem(State(view): State<View>, Path(id): Path<String>) -> Response {
+    match view.read().problems.get(&id) {
+        Some(p) => axum::Json(p).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no problem `{id}` in the view (it holds every problem on the problems topic, up to http.view.max_problems)"
+            ),
+        ),
+    }
+}
+
+/// Query of `GET /api/v1/changes`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangesQuery {
+    /// Statuses, comma-separated (default: all).
+    status: Option<String>,
+    /// Only the RFCs of this incident.
+    incident: Option<String>,
+    /// Most RFCs returned (default 100, at most 1000).
+    limit: Option<usize>,
+}
+
+/// Whether the asker may see RFC `r`: not a containment RFC or one of a security incident, for
+/// those who may not see security incidents.
+fn rfc_visible(v: &ViewData, r: &Rfc, sees: &Option<Extension<SeesSecurity>>) -> bool {
+    sees.as_ref().is_none_or(|s| s.0.0)
+        || (r.containment.is_none()
+            && v.incidents
+                .get(&r.incident_id)
+                .is_none_or(|i| i.security.is_none()))
+}
+
+/// `GET /api/v1/changes?status=…&incident=INC-…`: the latest version of each RFC, newest first.
+async fn list_changes(
+    State(view): State<View>,
+    sees: Option<Extension<SeesSecurity>>,
+    query: Result<Query<ChangesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "{}; known parameters: status, incident, limit",
+                    e.body_text()
+                ),
+            );
+        }
+    };
+    let statuses = match list(&q.status, |s| {
+        RfcStatus::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| format!("`{s}` is not an RFC status"))
+    }) {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let v = view.read();
+    let mut matching: Vec<&Rfc> = v
+        .changes
+        .values()
+        .filter(|r| statuses.as_ref().is_none_or(|s| s.contains(&r.status)))
+        .filter(|r| q.incident.as_ref().is_none_or(|i| &r.incident_id == i))
+        .filter(|r| rfc_visible(&v, r, &sees))
+        .collect();
+    // Newest first.
+    matching.sort_by(|a, b| {
+        (std::cmp::Reverse(a.created_at), &a.id).cmp(&(std::cmp::Reverse(b.created_at), &b.id))
+    });
+    let count = matching.len();
+    matching.truncate(q.limit.unwrap_or(100).min(1000));
+    axum::Json(json!({ "count": count, "changes": matching })).into_response()
+}
+
+async fn one_change(
+    State(view): State<View>,
+    sees: Option<Extension<SeesSecurity>>,
+    Path(id): Path<String>,
+) -> Response {
+    let v = view.read();
+    match v.changes.get(&id).filter(|r| rfc_visible(&v, r, &sees)) {
+        Some(r) => axum::Json(r).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no RFC `{id}` in the view (it holds every RFC on the changes topic, up to http.view.max_changes)"
+            ),
+        ),
+    }
 }

@@ -1,16 +1,19 @@
 //! RFC policy: which incidents deserve a change request, and what it proposes. Pure: an incident
 //! and the policy in, an RFC out. Security incidents get containment RFCs from the
-//! `[[containment]]` rules instead ([`containment`]).
+//! `[[containment]]` rules instead ([`containment`]); the steps of an RFC after approval (run,
+//! verified) are [`lifecycle`].
 
 pub mod containment;
+pub mod lifecycle;
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, line_of};
-use crate::model::{Approval, Incident, Priority, Rfc, RfcCategory, Risk, stable_hash};
+use crate::model::{Approval, Incident, Priority, Rfc, RfcCategory, RfcStatus, Risk, stable_hash};
 
 /// One rule of the change policy. All conditions that are given must hold; a list condition
 /// holds when any of its entries matches. A rule with no condition matches every incident.
@@ -41,10 +44,23 @@ pub struct Rule {
     /// otherwise.
     #[serde(default)]
     pub approval: Option<Approval>,
+    /// The runbook (`[[automation.runbooks]]` `name` in the settings file) that implements the
+    /// RFC once approved, or at once when pre-approved. Default: none (people implement it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automation: Option<String>,
+    /// With `automation`: the incident must resolve within this time after the run for the RFC
+    /// to be `successful`; otherwise it is `unsuccessful` and the incident is escalated one
+    /// priority step. Default: `15m`.
+    #[serde(default = "default_verify_within", with = "humantime_serde")]
+    pub verify_within: Duration,
 }
 
 fn default_risk() -> Risk {
     Risk::Medium
+}
+
+fn default_verify_within() -> Duration {
+    Duration::from_secs(15 * 60)
 }
 
 /// The change policy file: rules tried in order; the first that matches raises the RFC.
@@ -94,6 +110,16 @@ impl ChangePolicy {
             if r.action.trim().is_empty() {
                 return Err(invalid("has an empty action".into()));
             }
+            if r.automation.as_deref().is_some_and(|a| a.trim().is_empty()) {
+                return Err(invalid(
+                    "has an empty automation; name a runbook or leave it out".into(),
+                ));
+            }
+            if r.automation.is_some() && r.verify_within.is_zero() {
+                return Err(invalid(
+                    "has verify_within = 0; give the incident time to resolve".into(),
+                ));
+            }
         }
         containment::validate(&p.containment, text, file)?;
         Ok(p)
@@ -109,6 +135,15 @@ impl ChangePolicy {
     pub fn matching(&self, incident: &Incident) -> Option<&Rule> {
         self.rules.iter().find(|r| r.matches(incident))
     }
+}
+
+/// The service an RFC for `incident` is about: its root cause, or its first failing service.
+pub fn service_of(incident: &Incident) -> Option<&str> {
+    incident
+        .root_cause
+        .as_ref()
+        .map(|r| r.service.as_str())
+        .or_else(|| incident.failing_services.first().map(String::as_str))
 }
 
 impl Rule {
@@ -127,16 +162,11 @@ impl Rule {
     /// The RFC this rule proposes for `incident`. Its id depends only on the incident id and the
     /// rule name, so replays and restarts give the same RFC.
     pub fn propose(&self, incident: &Incident) -> Rfc {
-        let service = incident
-            .root_cause
-            .as_ref()
-            .map(|r| r.service.clone())
-            .or_else(|| incident.failing_services.first().cloned())
-            .unwrap_or_else(|| "unknown service".into());
+        let service = service_of(incident).unwrap_or("unknown service");
         let alert = incident.alerts.first().map_or("", |a| a.name.as_str());
         let action = self
             .action
-            .replace("{service}", &service)
+            .replace("{service}", service)
             .replace("{incident}", &incident.id)
             .replace("{alert}", alert);
         let cis: BTreeSet<String> = incident
@@ -158,10 +188,12 @@ impl Rule {
                 RfcCategory::Standard => Approval::PreApproved,
                 _ => Approval::Required,
             }),
+            status: RfcStatus::Proposed,
             priority: incident.priority,
             created_at: incident.updated_at,
             decision: None,
             containment: None,
+            automation: None,
         }
     }
 }

@@ -58,6 +58,9 @@ pub struct ViewConfig {
     /// Most RFCs kept (latest version of each), evicted oldest first (and with their
     /// incident). Default: `10000`.
     pub max_changes: usize,
+    /// Most problems kept (latest version of each), resolved ones first, then the least
+    /// recently updated. Default: `10000`.
+    pub max_problems: usize,
     /// Most entries kept on one incident's timeline (one per incident or RFC version); older
     /// entries are dropped first. Default: `200`.
     pub max_timeline: usize,
@@ -68,6 +71,7 @@ impl Default for ViewConfig {
         ViewConfig {
             max_incidents: 10_000,
             max_changes: 10_000,
+            max_problems: 10_000,
             max_timeline: 200,
         }
     }
@@ -143,6 +147,7 @@ impl super::HttpConfig {
         for (key, n) in [
             ("http.view.max_incidents", v.max_incidents),
             ("http.view.max_changes", v.max_changes),
+            ("http.view.max_problems", v.max_problems),
             ("http.view.max_timeline", v.max_timeline),
         ] {
             if n < 10 {

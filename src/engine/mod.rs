@@ -1,12 +1,14 @@
 //! The pure core: `(state, input) -> (state, outputs)`. One [`Input`] enum holds everything
 //! that can change the state (an event, a tick of the clock, an acknowledgement, a silence, a
-//! decision on an RFC), and one [`Engine::apply`] takes it: the Kafka stage and `d2c replay`
-//! both call it, so they cannot differ. Composes correlation, suppression, impact and change
-//! policy into versioned incident and RFC records. No I/O and no wall clock, so the same input
-//! always gives the same output.
+//! decision on an RFC, a problem action, a report on an RFC's run), and one [`Engine::apply`]
+//! takes it: the Kafka stage and `d2c replay` both call it, so they cannot differ. Composes
+//! correlation, suppression, impact, change policy and problems into versioned incident, RFC and
+//! problem records. No I/O and no wall clock, so the same input always gives the same output.
 //!
 //! - `state.rs`: what the engine remembers (checkpointed by the shell);
 //! - `publish.rs`: building incident records and publishing new versions with their RFCs;
+//! - `problems.rs`: incidents linked to problems, problem actions;
+//! - `changes.rs`: RFC runs reported by the automation stage, and their verification;
 //! - `security.rs`: the engine's security side (security events go to
 //!   `correlate::security`, their incidents through the same publishing path);
 //! - `settings.rs`: the settings, topology and policy an engine is built from.
@@ -17,20 +19,24 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::change::ChangePolicy;
-use crate::config::CorrelationConfig;
+use crate::config::{CorrelationConfig, ProblemConfig};
 use crate::correlate::{self, Outcome};
 use crate::impact;
 use crate::model::{
-    Ack, Category, ChangeDecision, Decision, Event, IncidentStatus, Output, Priority, Status,
+    Ack, Category, ChangeDecision, Decision, Event, IncidentStatus, Output, Priority,
+    ProblemAction, RunReport, Status,
 };
 use crate::suppress::{Silence, Suppression, Suppressor};
 use crate::topology::Topology;
 
+mod changes;
+mod problems;
 mod publish;
 mod security;
 mod settings;
 mod state;
 
+pub use changes::RunState;
 pub use publish::{Milestone, MilestoneKind};
 pub use security::SecuritySummary;
 pub use settings::Settings;
@@ -51,6 +57,10 @@ pub enum Input<'a> {
     Silence(&'a Silence),
     /// A change authority decided on an RFC.
     Decision(&'a ChangeDecision),
+    /// Someone opened a problem, marked one a known error, or resolved one.
+    Problem(&'a ProblemAction),
+    /// The automation stage reports on the run of an RFC.
+    Run(&'a RunReport),
 }
 
 impl<'a> From<&'a Event> for Input<'a> {
@@ -104,6 +114,10 @@ pub struct Engine {
     suppressor: Option<Suppressor>,
     /// Milestones since the shell last took them (not state: metrics only).
     milestones: Vec<Milestone>,
+    /// When recurring incidents become problems.
+    problem_cfg: ProblemConfig,
+    /// Problems forgotten since the shell last took the count (not state: metrics only).
+    problems_evicted: u64,
 }
 
 impl Engine {
@@ -151,6 +165,8 @@ impl Engine {
             state: EngineState::default(),
             suppressor: None,
             milestones: Vec::new(),
+            problem_cfg: ProblemConfig::default(),
+            problems_evicted: 0,
         }
     }
 
@@ -178,6 +194,8 @@ impl Engine {
             state,
             suppressor: None,
             milestones: Vec::new(),
+            problem_cfg: ProblemConfig::default(),
+            problems_evicted: 0,
         }
         .with_runtime_silences()
     }
@@ -201,6 +219,8 @@ impl Engine {
             Input::Tick(now) => Applied::outputs(self.tick(now)),
             Input::Ack(ack) => Applied::outputs(self.acknowledge(&ack.incident, &ack.by, ack.time)),
             Input::Decision(d) => Applied::outputs(self.decide_change(&d.change, d.to_decision())),
+            Input::Problem(action) => self.act_on_problem(action),
+            Input::Run(report) => self.report_run(report),
             Input::Silence(silence) => match self.add_silence(silence.clone()) {
                 Ok(_) => Applied::default(),
                 Err(e) => Applied {
@@ -397,6 +417,8 @@ impl Engine {
             }
         }
         self.advance_security(now, outputs);
+        self.verify_due(now, outputs);
+        self.sweep_problems(now);
     }
 
     /// Records the change authority's decision on RFC `rfc_id` and returns the RFC's next
@@ -418,6 +440,7 @@ impl Engine {
         }
         rfc.version += 1;
         rfc.decision = Some(Box::new(Decision { at, ..decision }));
+        crate::change::lifecycle::on_decision(rfc);
         outputs.push(Output::Change(rfc.clone()));
         // Timers run after the decision is recorded: one due by now may forget the RFC's
         // incident, and the decision must not be lost with it.
@@ -427,7 +450,10 @@ impl Engine {
 
     fn forget(&mut self, id: &str) {
         self.state.published.remove(id);
-        for rfc in self.state.rfcs.remove(id).unwrap_or_default() {
+        self.state.problems.forget_incident(id);
+        let rfcs = self.state.rfcs.remove(id).unwrap_or_default();
+        self.forget_runs(id, &rfcs);
+        for rfc in rfcs {
             self.state.changes.remove(&rfc);
         }
     }

@@ -1,7 +1,8 @@
 //! Turning correlation state into versioned incident records: build the record of a group of
 //! alerts (impact, root cause, symptoms, title), publish it as a new version only when what an
 //! operator sees changed (its substance), raise the RFC the policy gives for it, account its
-//! cost, and note the milestones (opened, acknowledged, resolved) the shell measures.
+//! cost, and note the milestones (opened, acknowledged, resolved) the shell measures. Problems
+//! (`problems.rs`) and RFC verification (`changes.rs`) look at each version as it goes out.
 
 use std::collections::BTreeMap;
 
@@ -69,6 +70,8 @@ fn substance(i: &Incident) -> u64 {
     h.update(&i.reopened.to_le_bytes());
     text(&mut h, i.acknowledged_by.as_deref().unwrap_or(""));
     text(&mut h, i.merged_into.as_deref().unwrap_or(""));
+    text(&mut h, i.problem.as_deref().unwrap_or(""));
+    text(&mut h, i.workaround.as_deref().unwrap_or(""));
     // Security incidents: new stages, entities, techniques or tools make a new version.
     if let Some(s) = &i.security {
         text(&mut h, &serde_json::to_string(s).unwrap_or_default());
@@ -107,13 +110,15 @@ impl Engine {
     /// Publishes `incident` as a new version if its substance changed since the last one, with
     /// the RFC the policy raises for it (containment rules for security incidents).
     pub(super) fn publish(&mut self, mut incident: Incident, outputs: &mut Vec<Output>) {
-        let id = incident.id.as_str();
-        let previous = self.state.published.get(id);
         // Priority is raised as the impact grows, never lowered while d2c knows the incident:
         // lowering it is a decision for a person, and an RFC already raised stays valid.
-        if let Some(p) = previous {
+        if let Some(p) = self.state.published.get(&incident.id) {
             incident.priority = incident.priority.min(p.priority);
         }
+        self.escalation_floor(&mut incident);
+        self.link_problem(&mut incident);
+        let id = incident.id.as_str();
+        let previous = self.state.published.get(id);
         let hash = substance(&incident);
         if previous.is_some_and(|p| p.substance == hash) {
             return;
@@ -135,7 +140,7 @@ impl Engine {
                 None => self
                     .policy
                     .matching(&incident)
-                    .map(|r| r.propose(&incident)),
+                    .map(|r| self.propose(r, &incident)),
             })
             .flatten()
             .filter(|rfc| {
@@ -167,9 +172,13 @@ impl Engine {
         if let Some(r) = &rfc {
             self.state.changes.insert(r.id.clone(), r.clone());
         }
+        let mut after = Vec::new();
+        self.account_problem(&incident, &mut after);
+        self.verify_on_publish(&incident, &mut after);
         // The incident moves into the output: it can be large, and it is not needed again.
         outputs.push(Output::Incident(incident));
         outputs.extend(rfc.map(Output::Change));
+        outputs.extend(after);
     }
 }
 
@@ -288,6 +297,8 @@ impl Engine {
             event_count: g.event_count,
             alerts,
             security: None,
+            problem: None,
+            workaround: None,
         }
     }
 }

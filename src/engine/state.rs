@@ -1,7 +1,7 @@
 //! What the engine remembers between inputs, serialisable so the shell can checkpoint it and
 //! restore it after a crash or a rebalance: the correlation state, what was last published of
 //! every incident and RFC, the clock, the raw-input positions applied, silences and suppressed
-//! alerts, and the security incidents.
+//! alerts, the security incidents, problems, and RFC runs awaiting verification.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -63,6 +63,18 @@ pub struct EngineState {
     /// Security incidents (`correlate::security`); absent from older checkpoints.
     #[serde(default, skip_serializing_if = "correlate::security::State::is_empty")]
     pub security: correlate::security::State,
+    /// Problems, incidents counted toward them, and links (`problem`); absent from older
+    /// checkpoints. Bounded by `[problem]` (see `problem`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub problems: crate::problem::State,
+    /// Implemented RFCs awaiting verification and escalated incidents; absent from older
+    /// checkpoints.
+    #[serde(default, skip_serializing_if = "super::RunState::is_empty")]
+    pub runs: super::RunState,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// The last published version of an incident, as much as the engine needs of it: the version,

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::Priority;
+use super::{Priority, Run};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -65,6 +65,9 @@ pub struct Rfc {
     pub services: Vec<String>,
     pub risk: Risk,
     pub approval: Approval,
+    /// Where the RFC stands in its lifecycle; each step is a new version.
+    #[serde(default = "RfcStatus::proposed")]
+    pub status: RfcStatus,
     pub priority: Priority,
     pub created_at: DateTime<Utc>,
     /// The change authority's decision, once it was given (`POST /api/v1/changes/{id}/decision`,
@@ -74,6 +77,10 @@ pub struct Rfc {
     /// Set on containment RFCs of security incidents: what to contain and which entities.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub containment: Option<Containment>,
+    /// Set when the policy rule names an `automation`: the runbook that implements the RFC once
+    /// approved, and the record of its run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automation: Option<Box<Run>>,
 }
 
 /// Where an RFC stands in its lifecycle (IT4IT Change): proposed → approved | rejected →
@@ -95,6 +102,11 @@ pub enum RfcStatus {
 }
 
 impl RfcStatus {
+    /// The status of a new RFC (the serde default of records written before statuses).
+    pub fn proposed() -> RfcStatus {
+        RfcStatus::Proposed
+    }
+
     pub const ALL: [RfcStatus; 9] = [
         RfcStatus::Proposed,
         RfcStatus::Approved,

@@ -1,4 +1,5 @@
-//! Jira REST API v2: one issue per incident (and per RFC), found again by its label
+//! Jira REST API v2: one issue per incident (and per RFC and problem, each with its own issue
+//! type), found again by its label
 //! `d2c-<id>` (a search before every create, so a retry never makes a second issue); updated
 //! with each new version and moved by the configured transition when the incident resolves.
 
@@ -7,8 +8,8 @@ use serde_json::{Value, json};
 use super::http::Http;
 use super::item::{Item, Record, Sent};
 use super::retry::Failure;
-use super::text::{incident_description, rfc_description};
-use crate::model::IncidentStatus;
+use super::text::{incident_description, problem_description, rfc_description};
+use crate::model::{IncidentStatus, ProblemStatus};
 
 #[derive(Debug)]
 pub struct Jira {
@@ -16,6 +17,7 @@ pub struct Jira {
     pub project: String,
     pub issue_type: String,
     pub change_issue_type: String,
+    pub problem_issue_type: String,
     pub resolve_transition: String,
 }
 
@@ -39,6 +41,7 @@ impl Jira {
                 incident_description(i),
             ),
             Record::Change(r) => (format!("RFC: {}", r.action), rfc_description(r)),
+            Record::Problem(p) => (format!("Problem: {}", p.title), problem_description(p)),
         }
     }
 
@@ -64,6 +67,7 @@ impl Jira {
                 let issue_type = match item.record {
                     Record::Incident(_) => &self.issue_type,
                     Record::Change(_) => &self.change_issue_type,
+                    Record::Problem(_) => &self.problem_issue_type,
                 };
                 let req = self
                     .http
@@ -84,8 +88,11 @@ impl Jira {
                 }
             }
         };
-        let resolved =
-            matches!(&item.record, Record::Incident(i) if i.status != IncidentStatus::Open);
+        let resolved = match &item.record {
+            Record::Incident(i) => i.status != IncidentStatus::Open,
+            Record::Problem(p) => p.status == ProblemStatus::Resolved,
+            Record::Change(_) => false,
+        };
         if resolved {
             self.transition(&key).await?;
         }

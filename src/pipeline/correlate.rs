@@ -23,8 +23,8 @@ use crate::model::Output;
 use crate::pipeline::View;
 use crate::telemetry::events::{
     BatchProcessed, CheckpointWritten, ControlRefused, EventSuppressed, EventsCorrelated, InputGap,
-    MilestonesReached, OutputsPublished, RecordUndecodable, SecurityEventReceived, StateEvicted,
-    StateRestored,
+    MilestonesReached, OutputsPublished, ProblemsCounted, RecordUndecodable, SecurityEventReceived,
+    StateEvicted, StateRestored,
 };
 use crate::telemetry::{Health, Metrics};
 
@@ -511,7 +511,7 @@ impl Correlate {
 
     /// Sets the state gauges, the business-impact gauges (adding `elapsed` worth of cost) and
     /// the read API's service model, silences and suppressed alerts.
-    fn set_gauges(&self, elapsed: Duration) {
+    fn set_gauges(&mut self, elapsed: Duration) {
         let mut total = Summary::default();
         for part in self.parts.values() {
             let s = part.engine.summary();
@@ -537,6 +537,13 @@ impl Correlate {
         }
         self.metrics.set_security_summary(&security);
         self.metrics.set_partitions_owned(self.parts.len());
+        let (mut problems, mut evicted) = (crate::problem::Summary::default(), 0);
+        for part in self.parts.values_mut() {
+            problems.add(part.engine.problem_summary());
+            evicted += part.engine.take_problems_evicted();
+        }
+        let summary = &problems;
+        self.metrics.emit(ProblemsCounted { summary, evicted });
         let topo = &self.topology;
         let eval = crate::impact::evaluate(topo, &total.own_health);
         self.metrics.business.set(&eval, topo, elapsed);
@@ -554,6 +561,7 @@ impl Correlate {
         let (topic, key) = match o {
             Output::Incident(i) => (&topics.incidents, i.id.as_bytes()),
             Output::Change(r) => (&topics.changes, r.id.as_bytes()),
+            Output::Problem(p) => (&topics.problems, p.id.as_bytes()),
             // The engine never emits DLQ records; ingest writes raw bytes to the DLQ itself.
             Output::Dlq(_) => (&topics.dlq, &[][..]),
         };

@@ -1,4 +1,5 @@
-//! The view's own consumer: reads every partition of the `incidents` and `changes` topics from
+//! The view's own consumer: reads every partition of the `incidents`, `changes` and `problems`
+//! topics from
 //! the beginning (manual assignment, no group, nothing committed) and applies each record to
 //! the [`View`], so every instance serves every incident whichever partitions it correlates.
 //! Records arrive within milliseconds of being published; each batch tells the console's live
@@ -38,7 +39,7 @@ pub enum MaterialiseError {
 /// The consumer, created at start-up so a bad configuration is refused before anything runs.
 pub struct Materialiser {
     consumer: std::sync::Arc<StreamConsumer>,
-    topics: [String; 2],
+    topics: [String; 3],
     view: View,
     metrics: Metrics,
     /// Partitions assigned so far, per topic.
@@ -77,7 +78,11 @@ impl Materialiser {
         let consumer: StreamConsumer = c.create().map_err(MaterialiseError::Client)?;
         Ok(Materialiser {
             consumer: std::sync::Arc::new(consumer),
-            topics: [cfg.topics.incidents.clone(), cfg.topics.changes.clone()],
+            topics: [
+                cfg.topics.incidents.clone(),
+                cfg.topics.changes.clone(),
+                cfg.topics.problems.clone(),
+            ],
             view,
             metrics,
             assigned: BTreeMap::new(),
@@ -97,7 +102,7 @@ impl Materialiser {
             }
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
-        tracing::info!(partitions = ?self.assigned, "view reading the incidents and changes topics");
+        tracing::info!(partitions = ?self.assigned, "view reading the incidents, changes and problems topics");
         let mut rediscover = tokio::time::interval(REDISCOVER);
         rediscover.tick().await;
         loop {
@@ -151,12 +156,14 @@ impl Materialiser {
             }
         }
         let applied = self.view.apply(&records);
-        let (incidents, changes) = self.view.read().sizes();
+        let (incidents, changes, problems) = self.view.read().sizes();
         self.metrics.emit(ViewUpdated {
             incidents,
             changes,
+            problems,
             evicted_incidents: applied.evicted_incidents,
             evicted_changes: applied.evicted_changes,
+            evicted_problems: applied.evicted_problems,
             delays,
         });
     }

@@ -8,7 +8,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::model::{Incident, IncidentStatus, Priority, Rfc, Status};
+use crate::model::{Incident, IncidentStatus, Priority, Rfc, RfcStatus, Status};
 
 /// One thing that changed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -67,6 +67,11 @@ pub enum Happening {
         decision: String,
         by: String,
         comment: Option<String>,
+    },
+    RfcStatusChanged {
+        rfc: String,
+        status: String,
+        reason: Option<String>,
     },
     RfcUpdated {
         rfc: String,
@@ -134,6 +139,17 @@ impl fmt::Display for Happening {
                 write!(f, "{rfc} {decision} by {by}")?;
                 match comment {
                     Some(c) => write!(f, ": {c}"),
+                    None => Ok(()),
+                }
+            }
+            Happening::RfcStatusChanged {
+                rfc,
+                status,
+                reason,
+            } => {
+                write!(f, "{rfc} {status}")?;
+                match reason {
+                    Some(r) => write!(f, ": {r}"),
                     None => Ok(()),
                 }
             }
@@ -296,14 +312,23 @@ pub fn rfc_changes(old: Option<&Rfc>, new: &Rfc) -> Vec<Happening> {
         });
     }
     let was = old.and_then(|o| o.decision.as_ref());
-    if let Some(d) = &new.decision
-        && was != Some(d)
-    {
+    let decided = new.decision.as_ref().filter(|d| was != Some(*d));
+    if let Some(d) = decided {
         out.push(Happening::RfcDecided {
             rfc: new.id.clone(),
             decision: d.status.as_str().to_string(),
             by: d.by.clone(),
             comment: d.comment.clone(),
+        });
+    }
+    let status_was = old.map_or(RfcStatus::Proposed, |o| o.status);
+    // A decision says approved or rejected itself.
+    let said = decided.is_some() && matches!(new.status, RfcStatus::Approved | RfcStatus::Rejected);
+    if new.status != status_was && !said {
+        out.push(Happening::RfcStatusChanged {
+            rfc: new.id.clone(),
+            status: new.status.as_str().to_string(),
+            reason: new.automation.as_ref().and_then(|r| r.reason.clone()),
         });
     }
     if out.is_empty() {
@@ -314,7 +339,20 @@ pub fn rfc_changes(old: Option<&Rfc>, new: &Rfc) -> Vec<Happening> {
     out
 }
 
-/// When RFC version `r` happened: its decision's time, else its creation.
+/// When RFC version `r` happened: the latest time it carries (creation, decision, its run's
+/// start, end and verification).
 pub fn rfc_time(r: &Rfc) -> DateTime<Utc> {
-    r.decision.as_ref().map_or(r.created_at, |d| d.at)
+    let mut t = r.created_at;
+    if let Some(d) = &r.decision {
+        t = t.max(d.at);
+    }
+    if let Some(run) = &r.automation {
+        for x in [run.started_at, run.finished_at, run.verified_at]
+            .into_iter()
+            .flatten()
+        {
+            t = t.max(x);
+        }
+    }
+    t
 }

@@ -1,8 +1,8 @@
-//! What the read API and the console serve. The incidents and RFCs are materialised from the
-//! `incidents` and `changes` topics by [`super::materialise`] (latest version per id, each
-//! incident's timeline), so every instance holds the whole picture; the health of the service
-//! model is computed from those incidents. The silences and suppressed alerts come from this
-//! instance's engines (the correlate stage).
+//! What the read API and the console serve. The incidents, RFCs (with their runs) and problems
+//! are materialised from the `incidents`, `changes` and `problems` topics by
+//! [`super::materialise`] (latest version per id, each incident's timeline), so every instance
+//! holds the whole picture; the health of the service model is computed from those incidents.
+//! The silences and suppressed alerts come from this instance's engines (the correlate stage).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
@@ -13,7 +13,7 @@ use super::timeline::{self, Entry, Happening, Timeline};
 use crate::config::ViewConfig;
 use crate::engine::SuppressedAlert;
 use crate::impact::Evaluation;
-use crate::model::{Incident, IncidentStatus, Output, Rfc, Status};
+use crate::model::{Incident, IncidentStatus, Output, Problem, Rfc, Status};
 use crate::suppress::Silence;
 use crate::topology::Topology;
 
@@ -45,6 +45,8 @@ pub struct ViewData {
     pub timelines: HashMap<String, Timeline>,
     /// The latest version of every RFC.
     pub changes: HashMap<String, Rfc>,
+    /// The latest version of every problem.
+    pub problems: HashMap<String, Problem>,
     /// The service model in use.
     pub topology: Arc<Topology>,
     pub silences: BTreeMap<String, Silence>,
@@ -65,6 +67,8 @@ pub struct Applied {
     pub evicted_incidents: usize,
     /// RFCs dropped to stay within `http.view.max_changes` (or with their incident).
     pub evicted_changes: usize,
+    /// Problems dropped to stay within `http.view.max_problems`.
+    pub evicted_problems: usize,
 }
 
 impl View {
@@ -94,10 +98,10 @@ impl View {
         self.notices.subscribe()
     }
 
-    /// Takes incident and RFC records as read from their topics (in order per id): a version
-    /// newer than the one held replaces it and adds to the incident's timeline; older versions
-    /// and repeats (records published again after a crash) change nothing. Then evicts down to
-    /// the bounds, and tells listeners which incidents changed.
+    /// Takes incident, RFC and problem records as read from their topics (in order per id): a
+    /// version newer than the one held replaces it (and adds to the incident's timeline); older
+    /// versions and repeats (records published again after a crash) change nothing. Then evicts
+    /// down to the bounds, and tells listeners which incidents changed.
     pub fn apply<'a>(&self, records: impl IntoIterator<Item = &'a Output>) -> Applied {
         let mut touched = BTreeSet::new();
         let applied = {
@@ -115,6 +119,12 @@ impl View {
                     Output::Change(c) => {
                         if v.apply_change(c) {
                             touched.insert(c.incident_id.clone());
+                        }
+                    }
+                    Output::Problem(p) => {
+                        if v.apply_problem(p) {
+                            // Its incidents show it; the problems page (to come) listens to all.
+                            touched.extend(p.incidents.iter().cloned());
                         }
                     }
                     Output::Dlq(_) => {}
@@ -240,6 +250,18 @@ impl ViewData {
         true
     }
 
+    fn apply_problem(&mut self, p: &Problem) -> bool {
+        if self
+            .problems
+            .get(&p.id)
+            .is_some_and(|o| o.version >= p.version)
+        {
+            return false;
+        }
+        self.problems.insert(p.id.clone(), p.clone());
+        true
+    }
+
     /// Drops incidents past `max_incidents` down to 90% of it (closed first, then resolved,
     /// then open, least recently updated first) with their timelines and RFCs, then RFCs past
     /// `max_changes` (oldest first).
@@ -290,6 +312,25 @@ impl ViewData {
             }
             applied.evicted_changes += n;
         }
+        let max = self.limits.max_problems;
+        if self.problems.len() > max {
+            // Resolved problems first, then the least recently updated.
+            let keep = max - max / 10;
+            let mut order: Vec<(bool, chrono::DateTime<chrono::Utc>, String)> = self
+                .problems
+                .values()
+                .map(|p| {
+                    let live = p.status != crate::model::ProblemStatus::Resolved;
+                    (live, p.updated_at, p.id.clone())
+                })
+                .collect();
+            order.sort();
+            let n = self.problems.len() - keep;
+            for (_, _, id) in order.into_iter().take(n) {
+                self.problems.remove(&id);
+            }
+            applied.evicted_problems = n;
+        }
         applied
     }
 
@@ -309,9 +350,13 @@ impl ViewData {
         v
     }
 
-    /// Incidents and RFCs held, for the size gauges.
-    pub fn sizes(&self) -> (usize, usize) {
-        (self.incidents.len(), self.changes.len())
+    /// Incidents, RFCs and problems held, for the size gauges.
+    pub fn sizes(&self) -> (usize, usize, usize) {
+        (
+            self.incidents.len(),
+            self.changes.len(),
+            self.problems.len(),
+        )
     }
 
     /// The own health of every service with a firing alert on an open incident (security

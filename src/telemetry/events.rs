@@ -11,6 +11,7 @@ use crate::model::{IncidentStatus, Output};
 use crate::suppress::SuppressReason;
 
 use super::Metrics;
+pub use super::changes::{ProblemsCounted, RunFinished};
 
 /// Something that happened in the shell, to be logged and counted.
 pub trait TelemetryEvent {
@@ -296,12 +297,16 @@ impl TelemetryEvent for OutputsPublished<'_> {
                     }
                 }
                 Output::Change(r) => {
-                    m.rfcs_published
-                        .with_label_values(&[r.category.as_str()])
-                        .inc();
+                    // Each step of an RFC is a version; the first one is the RFC raised.
+                    if r.version == 1 {
+                        m.rfcs_published
+                            .with_label_values(&[r.category.as_str()])
+                            .inc();
+                    }
                 }
-                Output::Dlq(_) => {}
+                Output::Problem(_) | Output::Dlq(_) => {}
             }
+            m.changes.observe(o);
         }
     }
 }
@@ -392,15 +397,18 @@ impl TelemetryEvent for TopologyRefreshed {
     }
 }
 
-/// The view behind the console and the read API took a batch of incident and RFC records.
+/// The view behind the console and the read API took a batch of incident, RFC and problem
+/// records.
 #[derive(Debug)]
 pub struct ViewUpdated {
-    /// Incidents and RFCs it holds now.
+    /// Incidents, RFCs and problems it holds now.
     pub incidents: usize,
     pub changes: usize,
+    pub problems: usize,
     /// Dropped to stay within its bounds.
     pub evicted_incidents: usize,
     pub evicted_changes: usize,
+    pub evicted_problems: usize,
     /// Publication-to-view delay of each record of the batch.
     pub delays: Vec<Duration>,
 }
@@ -413,12 +421,19 @@ impl TelemetryEvent for ViewUpdated {
         m.view_size
             .with_label_values(&["change"])
             .set(self.changes as i64);
-        if self.evicted_incidents + self.evicted_changes > 0 {
+        m.view_size
+            .with_label_values(&["problem"])
+            .set(self.problems as i64);
+        if self.evicted_incidents + self.evicted_changes + self.evicted_problems > 0 {
             tracing::info!(
                 incidents = self.evicted_incidents,
                 changes = self.evicted_changes,
-                "view full; dropped the least recent incidents and RFCs (raise http.view.max_incidents / max_changes to keep more)"
+                problems = self.evicted_problems,
+                "view full; dropped the least recent records (raise http.view.max_incidents / max_changes / max_problems to keep more)"
             );
+            m.view_evictions
+                .with_label_values(&["problem"])
+                .inc_by(self.evicted_problems as u64);
             m.view_evictions
                 .with_label_values(&["incident"])
                 .inc_by(self.evicted_incidents as u64);
@@ -432,7 +447,7 @@ impl TelemetryEvent for ViewUpdated {
     }
 }
 
-/// A record on the incidents or changes topic that the view cannot read; skipped.
+/// A record on the incidents, changes or problems topic that the view cannot read; skipped.
 #[derive(Debug)]
 pub struct ViewRecordSkipped<'a> {
     pub topic: &'a str,

@@ -66,6 +66,8 @@ pub struct Metrics {
     pub(super) view_evictions: IntCounterVec,
     pub(super) view_skipped: IntCounter,
     pub(super) view_delay: Histogram,
+    /// Problems, RFC runs and the DORA measures of corrective changes.
+    pub changes: super::changes::ChangeMetrics,
 }
 
 /// Every severity, for label sets.
@@ -238,7 +240,7 @@ impl Metrics {
             state_evictions: counter(
                 &r,
                 "d2c_state_evictions_total",
-                "State forgotten to stay within correlation.max_alerts / max_incidents, by kind (alert, incident, open_incident).",
+                "State forgotten to stay within correlation.max_alerts / max_incidents (and problems within problem.max_problems or past problem.retention), by kind (alert, incident, open_incident, problem).",
                 &["kind"],
             ),
             state_restores: plain_counter(
@@ -321,19 +323,19 @@ impl Metrics {
             view_size: gauge(
                 &r,
                 "d2c_view_records",
-                "Incidents and RFCs held by the view the console and the read API serve (latest version of each), by kind (incident, change).",
+                "Incidents, RFCs and problems held by the view the console and the read API serve (latest version of each), by kind (incident, change, problem).",
                 &["kind"],
             ),
             view_evictions: counter(
                 &r,
                 "d2c_view_evictions_total",
-                "Incidents and RFCs dropped from the view to stay within http.view.max_incidents / max_changes, by kind (incident, change).",
+                "Incidents, RFCs and problems dropped from the view to stay within http.view.max_incidents / max_changes / max_problems, by kind (incident, change, problem).",
                 &["kind"],
             ),
             view_skipped: plain_counter(
                 &r,
                 "d2c_view_records_skipped_total",
-                "Records on the incidents or changes topic the view could not read (not d2c output records); skipped.",
+                "Records on the incidents, changes or problems topic the view could not read (not d2c output records); skipped.",
             ),
             view_delay: {
                 let h = Histogram::with_opts(
@@ -348,13 +350,14 @@ impl Metrics {
                     .expect("metric registered once");
                 h
             },
+            changes: super::changes::ChangeMetrics::new(&r),
             registry: r,
         };
-        for kind in ["incident", "change"] {
+        for kind in ["incident", "change", "problem"] {
             m.view_size.with_label_values(&[kind]);
             m.view_evictions.with_label_values(&[kind]);
         }
-        for kind in ["alert", "incident", "open_incident"] {
+        for kind in ["alert", "incident", "open_incident", "problem"] {
             m.state_evictions.with_label_values(&[kind]);
         }
         for reason in crate::suppress::SuppressReason::ALL {

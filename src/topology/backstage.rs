@@ -13,12 +13,15 @@
 //! `d2c.io/criticality` (`high`, `medium`, `low`; default `medium`),
 //! `d2c.io/revenue-per-minute`, `d2c.io/users`; on components and resources `d2c.io/requires`
 //! (`all`, `any` or a number k) and `d2c.io/cis` (comma-separated CI ids that belong to it).
+//! Runbooks find a component's Deployment by Backstage's Kubernetes annotations:
+//! `backstage.io/kubernetes-id` (the Deployment's name, unless `d2c.io/deployment` names it)
+//! and `backstage.io/kubernetes-namespace` (default `default`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
-use super::{Capability, CiDef, Criticality, Requires, ServiceDef, TopologyFile};
+use super::{Capability, CiDef, Criticality, KubernetesRef, Requires, ServiceDef, TopologyFile};
 
 /// One catalog entity, as much of it as d2c reads.
 #[derive(Debug, Clone, Deserialize)]
@@ -233,6 +236,13 @@ pub fn to_topology(entities: &[Entity]) -> (TopologyFile, Vec<String>) {
                 });
             }
         }
+        let kubernetes = annotation(e, "d2c.io/deployment")
+            .or_else(|| annotation(e, "backstage.io/kubernetes-id"))
+            .map(|deployment| KubernetesRef {
+                namespace: annotation(e, "backstage.io/kubernetes-namespace")
+                    .unwrap_or_else(|| "default".into()),
+                deployment,
+            });
         f.services.insert(
             name,
             ServiceDef {
@@ -241,6 +251,7 @@ pub fn to_topology(entities: &[Entity]) -> (TopologyFile, Vec<String>) {
                 capabilities: capabilities.into_iter().collect(),
                 domain: None,
                 requires,
+                kubernetes,
             },
         );
     }
@@ -290,6 +301,14 @@ mod tests {
         assert_eq!(shipping.users, 12000);
         let api = &f.services["shipping-api"];
         assert_eq!(api.depends_on, ["shipping-db"]);
+        assert_eq!(
+            api.kubernetes,
+            Some(KubernetesRef {
+                namespace: "logistics".into(),
+                deployment: "shipping-api".into()
+            }),
+            "from Backstage's Kubernetes annotations"
+        );
         assert_eq!(api.capabilities, ["shipping"]);
         let db = &f.services["shipping-db"];
         assert_eq!(db.depends_on, ["shipping-db-1", "shipping-db-2"]);

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::model::{Incident, IncidentStatus, Priority, Rfc, ServiceState, Status};
+use crate::model::{Incident, IncidentStatus, Priority, Rfc, RfcStatus, ServiceState, Status};
 use crate::pipeline::view::ViewData;
 use crate::topology::Requires;
 
@@ -262,10 +262,13 @@ pub struct RfcView {
     pub category: &'static str,
     pub action: String,
     pub risk: &'static str,
-    /// `proposed`, `pre-approved`, `approved`, `rejected`.
+    /// Its lifecycle status (`proposed`, `approved`, … `withdrawn`), or `pre-approved` for a
+    /// pre-approved RFC not run yet.
     pub status: &'static str,
     pub decision: Option<DecisionView>,
     pub containment: Option<String>,
+    /// Its automation: the runbook and what happened.
+    pub run: Option<String>,
     /// Waiting for a decision.
     pub open: bool,
     pub created: When,
@@ -287,23 +290,38 @@ pub fn rfc(r: &Rfc) -> RfcView {
         comment: d.comment.clone(),
     });
     let required = r.approval == crate::model::Approval::Required;
+    let proposed = r.status == RfcStatus::Proposed;
+    let run = r.automation.as_ref().map(|run| {
+        let mut s = format!("runbook {}", run.runbook);
+        if run.dry_run {
+            s.push_str(" (dry run)");
+        }
+        if let Some(c) = &run.call {
+            s.push_str(&format!(": {c}"));
+        }
+        if let Some(why) = &run.reason {
+            s.push_str(&format!(" — {why}"));
+        }
+        s
+    });
     RfcView {
         id: r.id.clone(),
         version: r.version,
         category: r.category.as_str(),
         action: r.action.clone(),
         risk: r.risk.as_str(),
-        status: match (&decision, required) {
-            (Some(d), _) => d.status,
-            (None, true) => "proposed",
-            (None, false) => "pre-approved",
+        status: if proposed && !required {
+            "pre-approved"
+        } else {
+            r.status.as_str()
         },
-        open: decision.is_none() && required,
+        open: proposed && required && decision.is_none(),
         decision,
         containment: r
             .containment
             .as_ref()
             .map(|c| format!("{} {}", c.action.as_str(), c.targets.join(", "))),
+        run,
         created: when(r.created_at),
     }
 }

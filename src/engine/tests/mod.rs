@@ -852,3 +852,6 @@ fn an_acknowledge_from_the_alerting_tool_acknowledges_the_incident_once() {
         "a second acknowledge changes nothing"
     );
 }
+
+mod problems;
+mod runs;

@@ -204,6 +204,7 @@ fn past_the_cap_closed_then_resolved_then_the_oldest_open_go_first() {
     let limits = ViewConfig {
         max_incidents: 20,
         max_changes: 10,
+        max_problems: 10,
         max_timeline: 5,
     };
     let v = View::new(topology(), limits);
@@ -242,6 +243,7 @@ fn a_timeline_keeps_its_newest_entries() {
     let limits = ViewConfig {
         max_incidents: 100,
         max_changes: 100,
+        max_problems: 100,
         max_timeline: 4,
     };
     let v = View::new(topology(), limits);
@@ -287,4 +289,46 @@ fn the_health_of_the_service_model_comes_from_every_instances_incidents() {
     // Resolved: healthy again.
     v.apply(&records);
     assert_eq!(v.read().evaluation().service_health("payments-db"), 100.0);
+}
+
+#[test]
+fn rfc_lifecycle_steps_join_the_timeline_once_each() {
+    let v = view();
+    let records = outage();
+    v.apply(&records);
+    let rfc = records
+        .iter()
+        .find_map(|o| match o {
+            Output::Change(r) => Some(r.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let mut approved = with_decision(&rfc, "cab");
+    approved.status = crate::model::RfcStatus::Approved;
+    let mut withdrawn = approved.clone();
+    withdrawn.version += 1;
+    withdrawn.status = crate::model::RfcStatus::Withdrawn;
+    v.apply(&[Output::Change(approved), Output::Change(withdrawn)]);
+    let d = v.read();
+    let all: Vec<String> = d
+        .timeline(P1)
+        .unwrap()
+        .entries
+        .iter()
+        .filter(|e| e.record == rfc.id)
+        .flat_map(|e| e.what.iter().map(ToString::to_string))
+        .collect();
+    assert_eq!(
+        all,
+        vec![
+            format!("{} raised (approval required): {}", rfc.id, rfc.action),
+            format!("{} approved by cab: go", rfc.id),
+            format!("{} withdrawn", rfc.id),
+        ],
+        "the decision says `approved` once; the next step is its own entry"
+    );
+    assert_eq!(
+        d.changes[&rfc.id].status,
+        crate::model::RfcStatus::Withdrawn
+    );
 }
