@@ -257,13 +257,7 @@ impl WriteApi {
     /// Counts `answer` (by its `format` label and result) and turns it into the response, with
     /// `Retry-After: 1` when the broker was unavailable.
     pub(super) fn respond(&self, answer: Answer, start: Instant) -> Response {
-        let s = &self.inner;
-        let result = answer.outcome.as_str();
-        s.requests.with_label_values(&[answer.format, result]).inc();
-        s.seconds
-            .with_label_values(&[result])
-            .observe(start.elapsed().as_secs_f64());
-        tracing::debug!(format = answer.format, status = answer.status.as_u16(), result, body = %answer.body, "HTTP API request");
+        self.count(&answer, start);
         let mut response = (answer.status, axum::Json(answer.body)).into_response();
         if matches!(answer.outcome, Outcome::Unavailable) {
             response
@@ -275,6 +269,17 @@ impl WriteApi {
 }
 
 impl WriteApi {
+    /// Counts `answer` by its `format` label and result, and how long it took since `start`.
+    pub(super) fn count(&self, answer: &Answer, start: Instant) {
+        let s = &self.inner;
+        let result = answer.outcome.as_str();
+        s.requests.with_label_values(&[answer.format, result]).inc();
+        s.seconds
+            .with_label_values(&[result])
+            .observe(start.elapsed().as_secs_f64());
+        tracing::debug!(format = answer.format, status = answer.status.as_u16(), result, body = %answer.body, "HTTP API request");
+    }
+
     /// Broadcasts control record `value` under header `key` and answers 202 with `accepted`
     /// (plus the partition count), or 503 when the broker did not take it.
     pub(super) async fn control(

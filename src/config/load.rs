@@ -235,6 +235,9 @@ fn validate(c: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
             ),
         ));
     }
+    if let Err(e) = c.http.validate() {
+        return Err(invalid(&e.key, e.message));
+    }
     if c.backstage.enabled() {
         let url = c.backstage.url.trim();
         if !(url.starts_with("http://") || url.starts_with("https://")) {

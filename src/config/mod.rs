@@ -2,6 +2,7 @@
 //! validation that names the file, the line and what is wrong. Loaded once at start-up.
 
 mod automation;
+mod http;
 pub(crate) mod load;
 mod notify;
 mod problem;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use secret::SecretRef;
 
 pub use automation::{AutomationConfig, KubernetesOperation, RunbookConfig, RunbookKind};
+pub use http::{HttpConfigError, MIN_TOKEN_CHARS, Role, TokenConfig, ViewConfig, valid_name};
 pub use load::{ConfigError, Loaded, line_of, load, load_str};
 pub use notify::{
     ConnectorConfig, ConnectorKind, NotifyConfig, NotifyConfigError, RecordType, RetryConfig,
@@ -240,7 +242,7 @@ impl TopicsConfig {
     }
 }
 
-/// The HTTP server for `/metrics`, `/healthz` and `/readyz`.
+/// The HTTP server: `/metrics`, `/healthz`, `/readyz`, the `/api/v1` endpoints and the console.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
@@ -248,9 +250,23 @@ pub struct HttpConfig {
     pub listen: String,
     /// Bearer token every `/api/v1/…` request must carry (`Authorization: Bearer <token>`):
     /// `env:NAME` or `file:PATH`, read at start-up. `/metrics`, `/healthz` and `/readyz` stay
-    /// open. Default: none (the API is open: keep it on a trusted network).
+    /// open. It also signs in to the console, as `admin` with the `security` role.
+    /// Default: none (the API is open: keep it on a trusted network).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<SecretRef>,
+    /// Named tokens with a role (`[[http.tokens]]`: `name`, `role`, `token`), for the API and
+    /// the console's sign-in; the name is recorded as the actor of each action. Default: none.
+    pub tokens: Vec<TokenConfig>,
+    /// When true, only the `security` role (and `http.token`) sees security incidents, in the
+    /// console and the read API. Default: `false`.
+    pub restrict_security: bool,
+    /// How long a console sign-in lasts. Default: `12h`.
+    #[serde(with = "humantime_serde")]
+    pub session_lifetime: Duration,
+    /// Serve the incident console at `/`. Default: `true`.
+    pub console: bool,
+    /// Bounds of the incident view behind the console and the read API (`[http.view]`).
+    pub view: ViewConfig,
 }
 
 impl Default for HttpConfig {
@@ -258,6 +274,11 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: "127.0.0.1:9464".into(),
             token: None,
+            tokens: Vec::new(),
+            restrict_security: false,
+            session_lifetime: Duration::from_secs(12 * 3600),
+            console: true,
+            view: ViewConfig::default(),
         }
     }
 }

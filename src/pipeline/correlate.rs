@@ -67,7 +67,8 @@ pub(super) struct Correlate {
     /// When the state gauges were last computed (they walk the whole state, so at most once a
     /// second, not per batch).
     gauges_at: Option<Instant>,
-    /// What the read API serves: latest incident versions and the service model's health.
+    /// What the read API serves: this stage gives it the service model in use, the silences
+    /// and the suppressed alerts (incidents come from the topics, see `pipeline::materialise`).
     view: View,
     /// The service model in use, and where a refreshed one arrives.
     topology: Arc<crate::topology::Topology>,
@@ -310,7 +311,7 @@ impl Correlate {
     }
 
     /// Publishes the outputs of a batch (incidents, RFCs, and security incidents to their own
-    /// topic too) and waits for the broker; then counts them and shows them in the view.
+    /// topic too) and waits for the broker; then counts them.
     async fn publish(
         &mut self,
         outputs: &[(Output, Option<i64>)],
@@ -338,12 +339,6 @@ impl Correlate {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
         self.metrics.emit(OutputsPublished { outputs, now_ms });
-        self.view
-            .update(outputs.iter().filter_map(|(o, _)| match o {
-                Output::Incident(i) => Some(i),
-                _ => None,
-            }));
-        self.view.update_records(outputs.iter().map(|(o, _)| o));
         let now = chrono::Utc::now();
         for part in self.parts.values_mut() {
             self.metrics.emit(MilestonesReached {
@@ -543,7 +538,7 @@ impl Correlate {
     }
 
     /// Sets the state gauges, the business-impact gauges (adding `elapsed` worth of cost) and
-    /// the read API's view of the service model's health.
+    /// the read API's service model, silences and suppressed alerts.
     fn set_gauges(&mut self, elapsed: Duration) {
         let mut total = Summary::default();
         for part in self.parts.values() {
@@ -580,20 +575,12 @@ impl Correlate {
         let topo = &self.topology;
         let eval = crate::impact::evaluate(topo, &total.own_health);
         self.metrics.business.set(&eval, topo, elapsed);
-        self.view.set_health(eval, topo.clone());
+        self.view.set_topology(topo.clone());
         self.view.set_suppression(
             self.parts.values().flat_map(|p| p.engine.silences()),
             self.parts
                 .values()
                 .flat_map(|p| p.engine.state().suppressed.values()),
         );
-        // Incidents of revoked partitions, or forgotten, leave the view.
-        self.view.retain(|id| {
-            self.parts
-                .values()
-                .any(|p| p.engine.state().published.contains_key(id))
-        });
-        self.view
-            .retain_records(self.parts.values().map(|p| p.engine.state()));
     }
 }

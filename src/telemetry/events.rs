@@ -434,3 +434,69 @@ impl TelemetryEvent for TopologyRefreshed {
             .inc();
     }
 }
+
+/// The view behind the console and the read API took a batch of incident, RFC and problem
+/// records.
+#[derive(Debug)]
+pub struct ViewUpdated {
+    /// Incidents, RFCs and problems it holds now.
+    pub incidents: usize,
+    pub changes: usize,
+    pub problems: usize,
+    /// Dropped to stay within its bounds.
+    pub evicted_incidents: usize,
+    pub evicted_changes: usize,
+    pub evicted_problems: usize,
+    /// Publication-to-view delay of each record of the batch.
+    pub delays: Vec<Duration>,
+}
+
+impl TelemetryEvent for ViewUpdated {
+    fn emit(self, m: &Metrics) {
+        m.view_size
+            .with_label_values(&["incident"])
+            .set(self.incidents as i64);
+        m.view_size
+            .with_label_values(&["change"])
+            .set(self.changes as i64);
+        m.view_size
+            .with_label_values(&["problem"])
+            .set(self.problems as i64);
+        if self.evicted_incidents + self.evicted_changes + self.evicted_problems > 0 {
+            tracing::info!(
+                incidents = self.evicted_incidents,
+                changes = self.evicted_changes,
+                problems = self.evicted_problems,
+                "view full; dropped the least recent records (raise http.view.max_incidents / max_changes / max_problems to keep more)"
+            );
+            m.view_evictions
+                .with_label_values(&["problem"])
+                .inc_by(self.evicted_problems as u64);
+            m.view_evictions
+                .with_label_values(&["incident"])
+                .inc_by(self.evicted_incidents as u64);
+            m.view_evictions
+                .with_label_values(&["change"])
+                .inc_by(self.evicted_changes as u64);
+        }
+        for d in self.delays {
+            m.view_delay.observe(d.as_secs_f64());
+        }
+    }
+}
+
+/// A record on the incidents, changes or problems topic that the view cannot read; skipped.
+#[derive(Debug)]
+pub struct ViewRecordSkipped<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub error: &'a dyn std::error::Error,
+}
+
+impl TelemetryEvent for ViewRecordSkipped<'_> {
+    fn emit(self, m: &Metrics) {
+        tracing::warn!(topic = self.topic, partition = self.partition, offset = self.offset, error = %self.error, "record is not a d2c incident or RFC; the view skips it");
+        m.view_skipped.inc();
+    }
+}

@@ -61,6 +61,11 @@ pub struct Metrics {
     pub(super) security_incidents_open: IntGaugeVec,
     /// Security events received by the correlate stage, by tool.
     pub(super) security_events: IntCounterVec,
+    /// The incident view behind the console and the read API (`pipeline::materialise`).
+    pub(super) view_size: IntGaugeVec,
+    pub(super) view_evictions: IntCounterVec,
+    pub(super) view_skipped: IntCounter,
+    pub(super) view_delay: Histogram,
     /// Problems, RFC runs and the DORA measures of corrective changes.
     pub changes: super::changes::ChangeMetrics,
 }
@@ -315,9 +320,43 @@ impl Metrics {
                 "Security events received by the correlate stage, by tool (an input format name, or other).",
                 &["tool"],
             ),
+            view_size: gauge(
+                &r,
+                "d2c_view_records",
+                "Incidents, RFCs and problems held by the view the console and the read API serve (latest version of each), by kind (incident, change, problem).",
+                &["kind"],
+            ),
+            view_evictions: counter(
+                &r,
+                "d2c_view_evictions_total",
+                "Incidents, RFCs and problems dropped from the view to stay within http.view.max_incidents / max_changes / max_problems, by kind (incident, change, problem).",
+                &["kind"],
+            ),
+            view_skipped: plain_counter(
+                &r,
+                "d2c_view_records_skipped_total",
+                "Records on the incidents, changes or problems topic the view could not read (not d2c output records); skipped.",
+            ),
+            view_delay: {
+                let h = Histogram::with_opts(
+                    HistogramOpts::new(
+                        "d2c_view_delay_seconds",
+                        "Seconds from an incident or RFC record being published to the view (and the console's live pages) having it.",
+                    )
+                    .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+                )
+                .expect("valid metric");
+                r.register(Box::new(h.clone()))
+                    .expect("metric registered once");
+                h
+            },
             changes: super::changes::ChangeMetrics::new(&r),
             registry: r,
         };
+        for kind in ["incident", "change", "problem"] {
+            m.view_size.with_label_values(&[kind]);
+            m.view_evictions.with_label_values(&[kind]);
+        }
         for kind in ["alert", "incident", "open_incident", "problem"] {
             m.state_evictions.with_label_values(&[kind]);
         }
