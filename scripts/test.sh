@@ -4,6 +4,8 @@
 #     docker-compose (to validate the compose file),
 #     python3-yaml (PyYAML, to read the Kubernetes manifests and Grafana provisioning in tests),
 #     libssl-dev and pkg-config (librdkafka is built with TLS and SASL against the system OpenSSL)
+#     chromium and chromium-driver (the console's tests drive headless Chromium over WebDriver;
+#     the versions Debian gives)
 #   - tansu 0.6.0, the Kafka-compatible test broker, built from crates.io and cached
 # Then: cargo test over the library, the binary and the integration tests.
 set -euo pipefail
@@ -15,6 +17,8 @@ command -v docker-compose >/dev/null || need+=(docker-compose)
 python3 -c "import yaml" 2>/dev/null || need+=(python3-yaml)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev)
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}" >&2
   sudo=""
@@ -29,4 +33,5 @@ export D2C_TANSU_BIN
 # The benchmarks must keep compiling (they are run by hand, see BENCHMARKS.md).
 cargo test --locked --benches --no-run
 # Integration tests each start their own broker and d2c processes; two at a time fit 2 cores.
-cargo test --locked --lib --bins --tests -- --test-threads="${D2C_TEST_THREADS:-2}"
+# `failpoints` compiles in the test-only failpoints (tests/failpoints.rs injects panics with them).
+cargo test --locked --features failpoints --lib --bins --tests -- --test-threads="${D2C_TEST_THREADS:-2}"

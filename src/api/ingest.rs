@@ -1,6 +1,8 @@
 //! HTTP ingest, `POST /api/v1/events/{format}`: the front door of `topics.raw` for tools that
 //! cannot write to Kafka (an Alertmanager `webhook_config`, a script with curl). A payload is
-//! checked with the same parser the ingest stage runs ([`crate::ingest::parse_as`]), written to
+//! checked with the same parser the ingest stage runs ([`crate::ingest::count_as`]: every check
+//! of [`crate::ingest::parse_as`], each event dropped once checked, so a request holds its body
+//! and the payload's parse, never all its events), written to
 //! `topics.raw` byte for byte, and answered `202 Accepted` only after the broker acknowledged
 //! the record; the ingest stage then reads it like any other raw record.
 //!
@@ -35,7 +37,7 @@ use super::write::{
     Answer, BodyError, DELIVERY_TIMEOUT, Outcome, QUEUE_TIMEOUT, UNKNOWN_FORMAT, WriteApi,
     read_body_budgeted, unavailable,
 };
-use crate::ingest::{Format, IngestError, parse_as};
+use crate::ingest::{Format, IngestError, count_as};
 use crate::pipeline::send::{Permanence, permanence};
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -111,8 +113,12 @@ impl WriteApi {
             }
             Err(e) => return e.answer(format.as_str(), limit, s.body_timeout),
         };
-        let events = match parse_as(format, &raw, &s.limits) {
-            Ok(events) => events.len(),
+        let limits = crate::ingest::Limits {
+            now: Some(chrono::Utc::now()),
+            ..s.limits.clone()
+        };
+        let events = match count_as(format, &raw, &limits) {
+            Ok(events) => events,
             Err(e) => return Answer::bad_input(format, &e),
         };
         if raw.len() + key.len() > s.max_message_bytes {

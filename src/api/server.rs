@@ -1,8 +1,8 @@
 //! The HTTP server: `/metrics` (Prometheus text format), `/healthz` (the process is alive),
-//! `/readyz` (the pipeline is connected and consuming, else 503 with the reasons) and, when
-//! given, HTTP ingest and the control endpoints (see [`WriteApi`]) and the read API for
-//! incidents, services and capabilities (see [`super::read`]), behind the bearer token of
-//! `http.token`.
+//! `/readyz` (the pipeline is connected and consuming) and, when given, HTTP ingest and the
+//! control endpoints (see [`WriteApi`]) and the read API for incidents, services and
+//! capabilities (see [`super::read`]), behind the bearer tokens of `http.token` and
+//! `[[http.tokens]]`; and the console at `/` (see [`super::console`]).
 //!
 //! Slow clients cannot hold it: a connection must send its request headers within
 //! `http.header_timeout` (hyper closes it otherwise, kept-alive idle connections too), a body
@@ -23,12 +23,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use super::console::auth::{Access, Principal, SeesSecurity};
 use super::write::{DELIVERY_TIMEOUT, QUEUE_TIMEOUT, WriteApi};
-use crate::config::secret::Secret;
 use crate::pipeline::View;
 use crate::telemetry::shell::HttpConnectionFailed;
 use crate::telemetry::{Health, Metrics};
-use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone)]
 struct AppState {
@@ -36,15 +35,17 @@ struct AppState {
     health: Health,
 }
 
-/// What the server serves beside the probes and metrics, and its limits.
+/// What the server serves besides `/metrics` and the probes.
 #[derive(Debug, Default)]
-pub struct ServeOptions {
-    /// `POST /api/v1/events/{format}`, acknowledgements, silences, decisions.
-    pub ingest: Option<WriteApi>,
-    /// The read API (`GET /api/v1/incidents`, `/services`, `/capabilities`).
+pub struct Endpoints {
+    /// HTTP ingest and the control endpoints.
+    pub write: Option<WriteApi>,
+    /// The read API (and the console's data).
     pub view: Option<View>,
-    /// The bearer token every `/api/v1` request must carry.
-    pub token: Option<Secret>,
+    /// The tokens of `http.token` and `[[http.tokens]]`; `None` leaves the API and console open.
+    pub access: Option<Arc<Access>>,
+    /// Serve the console at `/` (with `write` and `view`).
+    pub console: bool,
     /// `http.header_timeout`, `http.body_timeout`, `http.max_connections`.
     pub limits: Limits,
 }
@@ -59,8 +60,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        let c = crate::config::HttpConfig::default();
-        Limits::from(&c)
+        Limits::from(&crate::config::HttpConfig::default())
     }
 }
 
@@ -77,17 +77,19 @@ impl From<&crate::config::HttpConfig> for Limits {
 /// How long connections still open at shutdown may finish their requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Serves the endpoints on `listener` until `shutdown` is cancelled. On shutdown, requests in
-/// progress are answered first (for at most a few seconds).
+/// Serves the endpoints on `listener` until `shutdown` is cancelled: `/metrics` and the probes,
+/// and what `endpoints` holds (the `/api/v1` endpoints behind the tokens, the console). On
+/// shutdown, requests in progress are answered first (for at most a few seconds; the console's
+/// live streams end).
 pub async fn serve(
     listener: TcpListener,
     metrics: Metrics,
     health: Health,
-    options: ServeOptions,
+    endpoints: Endpoints,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let limits = options.limits.clone();
-    let app = router(metrics.clone(), health, options);
+    let limits = endpoints.limits.clone();
+    let app = router(metrics.clone(), health, endpoints, &shutdown);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
@@ -143,72 +145,93 @@ pub async fn serve(
     Ok(())
 }
 
-fn router(metrics: Metrics, health: Health, options: ServeOptions) -> Router {
-    let limits = options.limits;
+fn router(
+    metrics: Metrics,
+    health: Health,
+    endpoints: Endpoints,
+    shutdown: &CancellationToken,
+) -> Router {
+    let Endpoints {
+        write,
+        view,
+        access,
+        console,
+        limits,
+    } = endpoints;
     let mut api = Router::new();
-    if let Some(ingest) = options.ingest {
-        api = api.merge(super::write_routes(ingest));
+    if let Some(write) = &write {
+        api = api.merge(super::write_routes(write.clone()));
     }
-    if let Some(view) = options.view {
-        api = api.merge(super::read::router(view));
+    if let Some(view) = &view {
+        api = api.merge(super::read::router(view.clone()));
     }
-    if let Some(token) = options.token {
-        let digest: [u8; 32] = Sha256::digest(token.expose().as_bytes()).into();
-        api = api.layer(axum::middleware::from_fn_with_state(
-            Arc::new(digest),
-            require_token,
-        ));
-    }
-    Router::new()
+    let api = api.layer(axum::middleware::from_fn_with_state(
+        access.clone(),
+        require_token,
+    ));
+    let mut app = Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready_handler))
         .with_state(AppState { metrics, health })
-        .merge(api)
-        // A backstop for every request: the body within `body_timeout` (the handlers answer 408
-        // with a reason themselves), then the broker's acknowledgement.
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            limits.body_timeout + DELIVERY_TIMEOUT + QUEUE_TIMEOUT,
-        ))
+        .merge(api);
+    if console && let (Some(write), Some(view)) = (write, view) {
+        app = app.merge(super::console::router(super::console::Console {
+            view,
+            write,
+            access,
+            shutdown: shutdown.clone(),
+        }));
+    }
+    // A backstop for every request: the body within `body_timeout` (the handlers answer 408
+    // with a reason themselves), then the broker's acknowledgement. It times the answer's
+    // start, not a streamed body (the console's live pages).
+    app.layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        limits.body_timeout + DELIVERY_TIMEOUT + QUEUE_TIMEOUT,
+    ))
 }
 
-/// Lets a request through when its `Authorization: Bearer` token is `http.token` (compared by
-/// SHA-256 digest, so the comparison takes the same time however much of it matches); else 401.
+/// Lets a request through when its `Authorization: Bearer` token is one of `access` (else 401),
+/// and its role allows it: reading takes any role, writing (`POST`) the operator role (else
+/// 403). The holder goes along with the request, for the actor of actions and what it may see.
+/// Without tokens, everyone is let through.
 async fn require_token(
-    State(digest): State<Arc<[u8; 32]>>,
-    request: axum::extract::Request,
+    State(access): State<Option<Arc<Access>>>,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token);
-    let ok = given.is_some_and(|t| {
-        let d: [u8; 32] = Sha256::digest(t.trim().as_bytes()).into();
-        d == *digest
-    });
-    if ok {
-        next.run(request).await
-    } else {
-        (
+    let Some(access) = access else {
+        request.extensions_mut().insert(Principal::anonymous());
+        request.extensions_mut().insert(SeesSecurity(true));
+        return next.run(request).await;
+    };
+    let Some(who) = access.by_bearer(request.headers()) else {
+        return (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
             axum::Json(serde_json::json!({
-                "error": "this API needs `Authorization: Bearer <token>` with the token of http.token",
+                "error": "this API needs `Authorization: Bearer <token>` with the token of http.token or one of http.tokens",
                 "reason": "unauthorized",
             })),
         )
-            .into_response()
+            .into_response();
+    };
+    if request.method() != axum::http::Method::GET && !who.can_act() {
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(serde_json::json!({
+                "error": format!("the token of `{}` has the {} role, which only reads; writing needs the operator role", who.name, who.role.as_str()),
+                "reason": "forbidden",
+            })),
+        )
+            .into_response();
     }
-}
-
-/// The token of an `Authorization: Bearer <token>` value; the scheme is case-insensitive
-/// (RFC 7235 section 2.1).
-fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim_start().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token)
+    request
+        .extensions_mut()
+        .insert(SeesSecurity(access.sees_security(&who)));
+    request.extensions_mut().insert(who);
+    next.run(request).await
 }
 
 async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
@@ -237,18 +260,4 @@ async fn ready_handler(State(s): State<AppState>) -> impl IntoResponse {
         return (StatusCode::OK, "ready\n".to_string());
     }
     (StatusCode::SERVICE_UNAVAILABLE, body)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::bearer_token;
-
-    #[test]
-    fn the_bearer_scheme_is_matched_without_regard_to_case() {
-        for v in ["Bearer t0k", "bearer t0k", "BEARER t0k", "bEaReR t0k"] {
-            assert_eq!(bearer_token(v), Some("t0k"), "{v}");
-        }
-        assert_eq!(bearer_token("Basic t0k"), None);
-        assert_eq!(bearer_token("Bearert0k"), None);
-    }
 }

@@ -3,6 +3,7 @@
 
 mod automation;
 mod kafka_security;
+mod http;
 pub(crate) mod load;
 mod notify;
 mod problem;
@@ -17,6 +18,7 @@ use secret::SecretRef;
 
 pub use automation::{AutomationConfig, KubernetesOperation, RunbookConfig, RunbookKind};
 pub use kafka_security::{KafkaSecurity, Protocol, SaslMechanism, SecurityError};
+pub use http::{HttpConfigError, MIN_TOKEN_CHARS, Role, TokenConfig, ViewConfig, valid_name};
 pub use load::{ConfigError, Loaded, line_of, load, load_str};
 pub use notify::{
     ConnectorConfig, ConnectorKind, NotifyConfig, NotifyConfigError, RecordType, RetryConfig,
@@ -274,7 +276,7 @@ impl TopicsConfig {
     }
 }
 
-/// The HTTP server for `/metrics`, `/healthz`, `/readyz` and the `/api/v1` endpoints.
+/// The HTTP server: `/metrics`, `/healthz`, `/readyz`, the `/api/v1` endpoints and the console.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
@@ -282,7 +284,8 @@ pub struct HttpConfig {
     pub listen: String,
     /// Bearer token every `/api/v1/…` request must carry (`Authorization: Bearer <token>`):
     /// `env:NAME` or `file:PATH`, read at start-up. `/metrics`, `/healthz` and `/readyz` stay
-    /// open. Default: none (the API is open: keep it on a trusted network).
+    /// open. It also signs in to the console, as `admin` with the `security` role.
+    /// Default: none (the API is open: keep it on a trusted network).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<SecretRef>,
     /// Longest wait for a request's headers, from the connection opening (or the previous
@@ -296,6 +299,19 @@ pub struct HttpConfig {
     /// Most connections open at once; more wait in the listen queue until one closes.
     /// Default: `1024`.
     pub max_connections: usize,
+    /// Named tokens with a role (`[[http.tokens]]`: `name`, `role`, `token`), for the API and
+    /// the console's sign-in; the name is recorded as the actor of each action. Default: none.
+    pub tokens: Vec<TokenConfig>,
+    /// When true, only the `security` role (and `http.token`) sees security incidents, in the
+    /// console and the read API. Default: `false`.
+    pub restrict_security: bool,
+    /// How long a console sign-in lasts. Default: `12h`.
+    #[serde(with = "humantime_serde")]
+    pub session_lifetime: Duration,
+    /// Serve the incident console at `/`. Default: `true`.
+    pub console: bool,
+    /// Bounds of the incident view behind the console and the read API (`[http.view]`).
+    pub view: ViewConfig,
 }
 
 impl Default for HttpConfig {
@@ -306,6 +322,11 @@ impl Default for HttpConfig {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            tokens: Vec::new(),
+            restrict_security: false,
+            session_lifetime: Duration::from_secs(12 * 3600),
+            console: true,
+            view: ViewConfig::default(),
         }
     }
 }
@@ -328,6 +349,22 @@ pub struct IngestConfig {
     /// (time then moves only with event times). Default: `1s`.
     #[serde(with = "humantime_serde")]
     pub tick_interval: Duration,
+    /// The events parsed from one record may take at most this many times the record's size in
+    /// memory (at least 64 KiB), estimated as they are built; a record past it goes to the DLQ
+    /// with reason `expansion_limit` before it can fill memory (a small payload whose parts are
+    /// copied into thousands of events). Default: `20`.
+    pub max_expansion: usize,
+    /// A record with an event more than this ahead of the wall clock of the ingest stage (or of
+    /// HTTP ingest) goes to the DLQ with reason `clock_ahead`. One future-dated event would
+    /// otherwise move its partition's correlation clock ahead for good (it never goes back):
+    /// every timer would run at once, open incidents close and later events open new ones.
+    /// Refused, not clamped: a clamped time would be wrong silently, and the sender's clock
+    /// needs fixing. Checked here, against the wall clock, because the correlation engine has
+    /// only event times and ticks: between sparse ticks it cannot tell a future-dated event from
+    /// the first event after a quiet hour. `d2c replay` has no wall clock and does not check it.
+    /// `0s` turns the check off. Default: `1h`.
+    #[serde(with = "humantime_serde")]
+    pub max_ahead: Duration,
 }
 
 impl Default for IngestConfig {
@@ -340,6 +377,8 @@ impl Default for IngestConfig {
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES.min(limits.max_record_bytes),
             max_events_per_record: limits.max_events_per_record,
             tick_interval: Duration::from_secs(1),
+            max_expansion: limits.max_expansion,
+            max_ahead: limits.max_ahead,
         }
     }
 }
@@ -351,6 +390,9 @@ impl IngestConfig {
         crate::ingest::Limits {
             max_record_bytes: self.max_record_bytes,
             max_events_per_record: self.max_events_per_record,
+            max_expansion: self.max_expansion,
+            max_ahead: self.max_ahead,
+            now: None,
         }
     }
 }
@@ -398,6 +440,13 @@ pub struct CorrelationConfig {
     pub max_alerts: usize,
     /// Most incidents kept per input partition, evicted as for `max_alerts`. Default: `50000`.
     pub max_incidents: usize,
+    /// An event (or acknowledgement, decision, problem action, run report) more than this
+    /// behind the partition's clock (the latest event or tick time) is refused: it goes to the
+    /// DLQ with reason `clock_behind` and changes nothing. Refused, not clamped: clamping would
+    /// reorder history. Late events are normal after an outage of a sender and do no harm to the
+    /// clock (it never goes back), so this is off unless set. `0s` turns it off. Default: `0s`.
+    #[serde(with = "humantime_serde")]
+    pub max_behind: Duration,
     /// Rules per source (the event's `source`, e.g. `alertmanager`, `zabbix`), overriding the
     /// ones above for that source's events: `[correlation.sources.zabbix]`.
     pub sources: std::collections::BTreeMap<String, SourceRules>,
@@ -501,6 +550,7 @@ impl Default for CorrelationConfig {
             retention: Duration::from_secs(3600),
             max_alerts: 200_000,
             max_incidents: 50_000,
+            max_behind: Duration::ZERO,
             sources: Default::default(),
             security: SecurityConfig::default(),
         }

@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::state::{State, Timer, dur};
+use super::state::{State, Timer};
 use crate::config::CorrelationConfig;
-use crate::model::{IncidentStatus, Status};
+use crate::model::{IncidentStatus, Status, later};
 
 /// Starts the resolve hold of incident `id` if every alert is resolved and none flaps; with no
 /// hold, resolves it at once.
@@ -34,7 +34,10 @@ pub(super) fn resolve_if_done(
         resolve_now(state, cfg, id, time);
     } else {
         state.groups.get_mut(id).expect("checked").resolving_since = Some(time);
-        state.schedule(time + dur(cfg.resolve_hold), Timer::Resolve(id.to_string()));
+        state.schedule(
+            later(time, cfg.resolve_hold),
+            Timer::Resolve(id.to_string()),
+        );
     }
 }
 
@@ -47,7 +50,10 @@ fn resolve_now(state: &mut State, cfg: &CorrelationConfig, id: &str, since: Date
     g.resolving_since = None;
     let domain = g.domain.clone();
     state.close_index(&domain, id);
-    state.schedule(since + dur(cfg.reopen_window), Timer::Close(id.to_string()));
+    state.schedule(
+        later(since, cfg.reopen_window),
+        Timer::Close(id.to_string()),
+    );
 }
 
 /// Runs every timer due at or before `now`, in due order. Returns the incidents whose records
@@ -76,7 +82,7 @@ pub fn run_timers(
                         .flatten()
                 });
                 if let Some(since) = ready
-                    && since + dur(cfg.resolve_hold) <= due
+                    && later(since, cfg.resolve_hold) <= due
                 {
                     resolve_now(state, cfg, &id, since);
                     touch(&mut touched, &id, due);
@@ -86,11 +92,11 @@ pub fn run_timers(
                 if let Some(g) = state.groups.get_mut(&id)
                     && g.status == IncidentStatus::Resolved
                     && g.resolved_at
-                        .is_some_and(|r| r + dur(cfg.reopen_window) <= due)
+                        .is_some_and(|r| later(r, cfg.reopen_window) <= due)
                 {
                     g.status = IncidentStatus::Closed;
                     g.closed_at = Some(due);
-                    state.schedule(due + dur(cfg.retention), Timer::Forget(id.clone()));
+                    state.schedule(later(due, cfg.retention), Timer::Forget(id.clone()));
                     touch(&mut touched, &id, due);
                 }
             }
@@ -106,7 +112,6 @@ pub fn run_timers(
                 }
             }
             Timer::Flap(f) => {
-                let window = dur(cfg.flap_window);
                 let Some(a) = state.alerts.get_mut(&f) else {
                     continue;
                 };
@@ -114,8 +119,9 @@ pub fn run_timers(
                 if !a.alert.flapping {
                     continue;
                 }
-                if last + window > due {
-                    state.schedule(last + window, Timer::Flap(f));
+                let quiet_at = later(last, cfg.flap_window);
+                if quiet_at > due {
+                    state.schedule(quiet_at, Timer::Flap(f));
                     continue;
                 }
                 a.alert.flapping = false;
@@ -138,7 +144,7 @@ pub fn run_timers(
                 if a.alert.status != Status::Firing {
                     continue;
                 }
-                let silent_until = a.alert.last_seen.max(a.status_time) + dur(timeout);
+                let silent_until = later(a.alert.last_seen.max(a.status_time), timeout);
                 if silent_until > due {
                     a.timeout_due = Some(silent_until);
                     state.schedule(silent_until, Timer::ResolveTimeout(f));

@@ -1,6 +1,7 @@
 //! The correlate stage's gauges, computed from the engines of the partitions it owns (at most
 //! once a second): the state summary, the size of every map of the correlation state (what a
-//! soak run watches for growth), business impact, and the read API's view.
+//! soak run watches for growth), business impact, and what the view shows of the service model
+//! and the suppression.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use crate::topology::Topology;
 use super::View;
 
 /// Sets the state gauges, the business-impact gauges (adding `elapsed` worth of cost) and the
-/// read API's view of the service model's health, from `engines`.
+/// view's service model and suppression, from `engines`.
 pub(super) fn set(
     metrics: &Metrics,
     engines: &[&Engine],
@@ -49,14 +50,11 @@ pub(super) fn set(
     metrics.set_state_entries(&state_sizes(engines));
     let eval = crate::impact::evaluate(topo, &total.own_health);
     metrics.business.set(&eval, topo, elapsed);
-    view.set_health(eval, topo.clone());
+    view.set_topology(topo.clone());
     view.set_suppression(
         engines.iter().flat_map(|e| e.silences()),
         engines.iter().flat_map(|e| e.state().suppressed.values()),
     );
-    // Incidents of revoked partitions, or forgotten, leave the view.
-    view.retain(|id| engines.iter().any(|e| e.state().published.contains_key(id)));
-    view.retain_records(engines.iter().map(|e| e.state()));
 }
 
 /// Entries of every map of the correlation state, summed over `engines`, in the order of

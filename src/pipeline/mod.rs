@@ -6,7 +6,10 @@
 //! - **correlate** reads `topics.events`, runs one engine per input partition, and writes
 //!   incidents to `topics.incidents` and RFCs to `topics.changes`.
 //!
-//! Both work in batches: the outputs of a batch are sent and awaited (acks=all, idempotent
+//! Beside them, [`materialise`] reads the `incidents` and `changes` topics whole into the
+//! [`View`] that the read API and the console serve.
+//!
+//! Both stages work in batches: the outputs of a batch are sent and awaited (acks=all, idempotent
 //! producer) before the batch's input offsets are stored, so nothing is lost (at least once).
 
 pub mod audit;
@@ -17,9 +20,12 @@ pub mod dump;
 mod gauges;
 mod ingest;
 pub mod kafka;
+pub mod materialise;
+mod poison;
 pub mod records;
 pub mod send;
 mod stage;
+pub mod timeline;
 pub mod topology_refresh;
 pub mod view;
 

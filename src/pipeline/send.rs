@@ -186,40 +186,6 @@ pub fn dead_letter(
     }
 }
 
-/// The record of engine output `o`: incidents, RFCs and problems as JSON keyed by their id on
-/// their topics; dead letters as the bytes themselves on `topics.dlq`, the reason in headers
-/// (as ingest writes them), cut to fit `max_bytes`.
-pub fn output_record(
-    topics: &crate::config::TopicsConfig,
-    o: &crate::model::Output,
-    max_bytes: usize,
-    metrics: &Metrics,
-) -> OutRecord {
-    use crate::model::Output;
-    let (topic, key) = match o {
-        Output::Incident(i) => (&topics.incidents, i.id.as_bytes()),
-        Output::Change(r) => (&topics.changes, r.id.as_bytes()),
-        Output::Problem(p) => (&topics.problems, p.id.as_bytes()),
-        Output::Dlq(d) => {
-            let headers = vec![
-                ("d2c.reason", d.reason.as_bytes().to_vec()),
-                ("d2c.error", d.detail.as_bytes().to_vec()),
-                ("d2c.source.topic", topics.events.as_bytes().to_vec()),
-            ];
-            let raw = d.raw.as_bytes();
-            return dead_letter(&topics.dlq, &[], raw, headers, None, max_bytes, metrics);
-        }
-    };
-    OutRecord {
-        topic: topic.clone(),
-        partition: None,
-        key: key.to_vec(),
-        payload: o.to_json().into_bytes(),
-        headers: Vec::new(),
-        timestamp: None,
-    }
-}
-
 impl Sender {
     /// Sends `records` and waits until the broker acknowledged every one. Transient failures
     /// are sent again with backoff (order within a partition is kept by the idempotent producer

@@ -1,3 +1,5 @@
-//! Unit tests of the Kafka shell that need a broker: librdkafka's mock cluster in this process.
+//! Unit tests of the Kafka shell: its pure parts (the view and the incident timeline), and what
+//! needs a broker (sending, against librdkafka's mock cluster in this process).
 
 mod send;
+mod view;
