@@ -38,6 +38,7 @@ pub enum AppError {
     Pipeline(#[from] PipelineError),
     #[error(transparent)]
     Security(#[from] crate::pipeline::kafka::SecurityCheckError),
+    #[error(transparent)]
     Materialise(#[from] MaterialiseError),
     #[error("delivery stage: {0}")]
     Notify(#[from] NotifyError),

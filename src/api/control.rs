@@ -247,10 +247,11 @@ impl WriteApi {
     async fn add_silence(&self, body: Body, actor: Option<&Principal>) -> Answer {
         let example = "{\"matchers\": \"{service=\\\"checkout-api\\\"}\", \"starts_at\": \"…\", \
                        \"ends_at\": \"…\", \"created_by\": \"…\", \"comment\": \"…\"}";
-        let mut silence: crate::suppress::Silence = match json_body(self, SILENCE, body, example).await {
-            Ok(s) => s,
-            Err(answer) => return answer,
-        };
+        let mut silence: crate::suppress::Silence =
+            match json_body(self, SILENCE, body, example).await {
+                Ok(s) => s,
+                Err(answer) => return answer,
+            };
         if let Some(name) = named(actor) {
             silence.created_by = name.to_string();
         }

@@ -2,8 +2,8 @@
 //! validation that names the file, the line and what is wrong. Loaded once at start-up.
 
 mod automation;
-mod kafka_security;
 mod http;
+mod kafka_security;
 pub(crate) mod load;
 mod notify;
 mod problem;
@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use secret::SecretRef;
 
 pub use automation::{AutomationConfig, KubernetesOperation, RunbookConfig, RunbookKind};
-pub use kafka_security::{KafkaSecurity, Protocol, SaslMechanism, SecurityError};
 pub use http::{HttpConfigError, MIN_TOKEN_CHARS, Role, TokenConfig, ViewConfig, valid_name};
+pub use kafka_security::{KafkaSecurity, Protocol, SaslMechanism, SecurityError};
 pub use load::{ConfigError, Loaded, line_of, load, load_str};
 pub use notify::{
     ConnectorConfig, ConnectorKind, NotifyConfig, NotifyConfigError, RecordType, RetryConfig,

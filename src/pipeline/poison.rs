@@ -127,7 +127,12 @@ pub(super) fn output_record(
 /// The DLQ record of an input the engine refused or failed on (or an events record, or an
 /// element of one, that does not read), as ingest writes its own: the input's bytes (the event
 /// as JSON) with the reason and the sentence in headers, cut to fit `max_bytes`.
-fn dlq_record(topics: &TopicsConfig, d: &DlqRecord, max_bytes: usize, metrics: &Metrics) -> OutRecord {
+fn dlq_record(
+    topics: &TopicsConfig,
+    d: &DlqRecord,
+    max_bytes: usize,
+    metrics: &Metrics,
+) -> OutRecord {
     let headers = vec![
         ("d2c.reason", d.reason.clone().into_bytes()),
         ("d2c.error", d.detail.clone().into_bytes()),
