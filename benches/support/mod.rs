@@ -60,6 +60,7 @@ pub fn large_topology() -> Topology {
                     capabilities,
                     domain: None,
                     requires: Default::default(),
+                    ..Default::default()
                 },
             );
             for c in 0..CIS_PER_SERVICE {

@@ -3,6 +3,7 @@
 //! `[[containment]]` rules instead ([`containment`]).
 
 pub mod containment;
+pub mod lifecycle;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -10,7 +11,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, line_of};
-use crate::model::{Approval, Incident, Priority, Rfc, RfcCategory, Risk, stable_hash};
+use crate::model::{Approval, Incident, Priority, Rfc, RfcCategory, RfcStatus, Risk, stable_hash};
 
 /// One rule of the change policy. All conditions that are given must hold; a list condition
 /// holds when any of its entries matches. A rule with no condition matches every incident.
@@ -32,7 +33,9 @@ pub struct Rule {
     /// `emergency`, `standard` (pre-approved, routine) or `normal`.
     pub category: RfcCategory,
     /// The proposed corrective action. `{service}` is replaced by the root-cause service (or the
-    /// first failing service), `{incident}` by the incident id, `{alert}` by the first alert name.
+    /// first failing service), `{incident}` by the incident id, `{alert}` by the first alert
+    /// name, and `{owner}`, `{team}`, `{runbook}`, `{dashboard}`, `{oncall}` by what the service
+    /// model says of that service (or `unknown`).
     pub action: String,
     /// `low`, `medium` or `high`. Default: `medium`.
     #[serde(default = "default_risk")]
@@ -124,42 +127,67 @@ impl Rule {
                 || i.alerts.iter().any(|a| self.alert_names.contains(&a.name)))
     }
 
-    /// The RFC this rule proposes for `incident`. Its id depends only on the incident id and the
-    /// rule name, so replays and restarts give the same RFC.
+    /// The RFC this rule proposes for `incident`. Its id depends only on the incident id, the
+    /// rule name and the service it acts on, so replays and restarts give the same RFC, and a
+    /// root cause that moves to another service gets an RFC of its own.
     pub fn propose(&self, incident: &Incident) -> Rfc {
-        let service = incident
+        let target = incident
             .root_cause
             .as_ref()
             .map(|r| r.service.clone())
-            .or_else(|| incident.failing_services.first().cloned())
-            .unwrap_or_else(|| "unknown service".into());
+            .or_else(|| incident.failing_services.first().cloned());
+        let service = target.clone().unwrap_or_else(|| "unknown service".into());
         let alert = incident.alerts.first().map_or("", |a| a.name.as_str());
+        let context = incident.context.iter().find(|c| c.service == service);
+        let known = |f: fn(&crate::model::ServiceContext) -> &Option<String>| {
+            context
+                .and_then(|c| f(c).as_deref())
+                .unwrap_or("unknown")
+                .to_owned()
+        };
         let action = self
             .action
             .replace("{service}", &service)
             .replace("{incident}", &incident.id)
-            .replace("{alert}", alert);
+            .replace("{alert}", alert)
+            .replace("{owner}", &known(|c| &c.owner))
+            .replace("{team}", &known(|c| &c.team))
+            .replace("{runbook}", &known(|c| &c.runbook))
+            .replace("{dashboard}", &known(|c| &c.dashboard))
+            .replace("{oncall}", &known(|c| &c.oncall));
         let cis: BTreeSet<String> = incident
             .alerts
             .iter()
             .filter_map(|a| a.ci.clone())
             .collect();
+        let approval = self.approval.unwrap_or(match self.category {
+            RfcCategory::Standard => Approval::PreApproved,
+            _ => Approval::Required,
+        });
         Rfc {
-            id: format!("RFC-{}", &stable_hash(&[&incident.id, &self.name])[..12]),
+            id: format!(
+                "RFC-{}",
+                &stable_hash(&[&incident.id, &self.name, &service])[..12]
+            ),
             version: 1,
             incident_id: incident.id.clone(),
             rule: self.name.clone(),
             category: self.category,
             action,
+            service: target,
             cis: cis.into_iter().collect(),
             services: incident.failing_services.clone(),
             risk: self.risk,
-            approval: self.approval.unwrap_or(match self.category {
-                RfcCategory::Standard => Approval::PreApproved,
-                _ => Approval::Required,
-            }),
+            approval,
+            // A pre-approved (standard) change needs no change authority.
+            status: match approval {
+                Approval::PreApproved => RfcStatus::Approved,
+                Approval::Required => RfcStatus::Proposed,
+            },
+            reason: None,
             priority: incident.priority,
             created_at: incident.updated_at,
+            updated_at: None,
             decision: None,
             containment: None,
         }

@@ -81,6 +81,9 @@ pub enum Timer {
     ResolveTimeout(String),
     /// A resolve that matched no alert is forgotten.
     ForgetAlert(String),
+    /// The engine's next version of an incident is due (its group wait or group interval
+    /// ended); scheduled and checked by the engine.
+    Publish(String),
 }
 
 /// Everything the correlator remembers. Ordered maps so that iteration, and so every output,
@@ -99,6 +102,9 @@ pub struct State {
     /// Timers by due time.
     #[serde(default)]
     pub timers: BTreeSet<(DateTime<Utc>, Timer)>,
+    /// Links learned from alerts that opened and resolved together (`learned`).
+    #[serde(default, skip_serializing_if = "super::learned::Learning::is_empty")]
+    pub learned: super::learned::Learning,
 }
 
 impl State {
@@ -114,6 +120,23 @@ impl State {
 
     pub(super) fn schedule(&mut self, due: DateTime<Utc>, timer: Timer) {
         self.timers.insert((due, timer));
+    }
+
+    /// Schedules the engine's next version of incident `id` at `due`, instead of at `was` when
+    /// one was scheduled.
+    pub fn schedule_publish(&mut self, id: &str, was: Option<DateTime<Utc>>, due: DateTime<Utc>) {
+        if let Some(was) = was {
+            if was == due {
+                return;
+            }
+            self.timers.remove(&(was, Timer::Publish(id.to_owned())));
+        }
+        self.timers.insert((due, Timer::Publish(id.to_owned())));
+    }
+
+    /// Cancels the engine's next version of incident `id` scheduled at `was`.
+    pub fn cancel_publish(&mut self, id: &str, was: DateTime<Utc>) {
+        self.timers.remove(&(was, Timer::Publish(id.to_owned())));
     }
 }
 

@@ -7,6 +7,8 @@
 //!
 //! - `state.rs`: what the engine remembers (checkpointed by the shell);
 //! - `publish.rs`: building incident records and publishing new versions with their RFCs;
+//! - `aspects.rs`: what an operator sees of an incident, hashed aspect by aspect;
+//! - `settle.rs`: when a version is due (group wait before the first, group interval after);
 //! - `security.rs`: the engine's security side (security events go to
 //!   `correlate::security`, their incidents through the same publishing path);
 //! - `settings.rs`: the settings, topology and policy an engine is built from.
@@ -17,6 +19,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::change::ChangePolicy;
+use crate::change::lifecycle::{self, Step};
 use crate::config::CorrelationConfig;
 use crate::correlate::{self, Outcome};
 use crate::impact;
@@ -26,15 +29,19 @@ use crate::model::{
 use crate::suppress::{Silence, Suppression, Suppressor};
 use crate::topology::Topology;
 
+mod aspects;
 mod publish;
 mod security;
 mod settings;
+mod settle;
 mod state;
 
 pub use publish::{Milestone, MilestoneKind};
 pub use security::SecuritySummary;
 pub use settings::Settings;
-pub use state::{EngineState, MAX_SUPPRESSED, Origin, Published, SuppressedAlert};
+pub use state::{
+    Account, EngineState, MAX_SUPPRESSED, Origin, Pending, Published, SuppressedAlert,
+};
 
 /// One input of the engine: everything that can change its state.
 #[derive(Debug, Clone, PartialEq)]
@@ -379,7 +386,7 @@ impl Engine {
         self.state.clock = Some(now);
         for (id, due) in correlate::run_timers(&mut self.state.correlation, &self.cfg, now) {
             if self.state.correlation.groups.contains_key(&id) {
-                self.publish_if_changed(&id, due, outputs);
+                self.publish_at(&id, due, due, outputs);
             } else {
                 // Forgotten by its retention timer: forget what was published of it too.
                 self.forget(&id);
@@ -398,15 +405,11 @@ impl Engine {
         let Some(rfc) = self.state.changes.get_mut(rfc_id) else {
             return outputs;
         };
-        if rfc
-            .decision
-            .as_ref()
-            .is_some_and(|d| d.status == decision.status)
-        {
+        let step = Step::Decided(Decision { at, ..decision });
+        if !lifecycle::advance(rfc, step, at) {
+            // The same decision again, or one the lifecycle no longer takes (withdrawn).
             return outputs;
         }
-        rfc.version += 1;
-        rfc.decision = Some(Box::new(Decision { at, ..decision }));
         outputs.push(Output::Change(rfc.clone()));
         // Timers run after the decision is recorded: one due by now may forget the RFC's
         // incident, and the decision must not be lost with it.
@@ -415,6 +418,8 @@ impl Engine {
     }
 
     fn forget(&mut self, id: &str) {
+        self.settled(id);
+        self.state.accounts.remove(id);
         self.state.published.remove(id);
         for rfc in self.state.rfcs.remove(id).unwrap_or_default() {
             self.state.changes.remove(&rfc);

@@ -196,10 +196,12 @@ pub struct StateEvicted<'a> {
 impl TelemetryEvent for StateEvicted<'_> {
     fn emit(self, m: &Metrics) {
         let e = self.evicted;
-        if e.alerts == 0 && e.incidents.is_empty() {
+        if e.alerts == 0 && e.incidents.is_empty() && e.learned_pairs == 0 {
             return;
         }
         let c = &m.state_evictions;
+        c.with_label_values(&["learned_pair"])
+            .inc_by(e.learned_pairs);
         c.with_label_values(&["alert"]).inc_by(e.alerts);
         c.with_label_values(&["incident"])
             .inc_by(e.incidents.len() as u64 - e.open_incidents);

@@ -233,7 +233,7 @@ impl Metrics {
             state_evictions: counter(
                 &r,
                 "d2c_state_evictions_total",
-                "State forgotten to stay within correlation.max_alerts / max_incidents, by kind (alert, incident, open_incident).",
+                "State forgotten to stay within correlation.max_alerts / max_incidents, by kind (alert, incident, open_incident, learned_pair: pairs of services counted for learned links).",
                 &["kind"],
             ),
             state_restores: plain_counter(
@@ -315,7 +315,7 @@ impl Metrics {
             ),
             registry: r,
         };
-        for kind in ["alert", "incident", "open_incident"] {
+        for kind in ["alert", "incident", "open_incident", "learned_pair"] {
             m.state_evictions.with_label_values(&[kind]);
         }
         for reason in crate::suppress::SuppressReason::ALL {

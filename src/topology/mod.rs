@@ -78,6 +78,21 @@ pub struct ServiceDef {
     /// replicas: one is enough) or a number k (k of N, like a quorum).
     #[serde(default, skip_serializing_if = "Requires::is_all")]
     pub requires: Requires,
+    /// Who owns the service (a person or group), carried into its incidents and tickets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The team that runs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// Link to its runbook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<String>,
+    /// Link to its dashboard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboard: Option<String>,
+    /// Link to its on-call rota or paging service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oncall: Option<String>,
 }
 
 /// How many of its dependencies a service needs to work (see [`ServiceDef::requires`]).
@@ -553,23 +568,61 @@ impl Topology {
         self.services.get(service).map(|s| s.domain.as_str())
     }
 
+    /// The owners and links the model has of `service` (empty fields when it has none).
+    pub fn context_of(&self, service: &str) -> crate::model::ServiceContext {
+        let def = self.services.get(service).map(|s| &s.def);
+        let field = |f: fn(&ServiceDef) -> &Option<String>| def.and_then(|d| f(d).clone());
+        crate::model::ServiceContext {
+            service: service.to_owned(),
+            owner: field(|d| &d.owner),
+            team: field(|d| &d.team),
+            runbook: field(|d| &d.runbook),
+            dashboard: field(|d| &d.dashboard),
+            oncall: field(|d| &d.oncall),
+        }
+    }
+
     /// The correlation domain of an event: the domain of its service; for an event no service
-    /// claims, its CI (or, lacking one, its fingerprint), so it still lands on one partition.
-    /// Every security event is in the one domain [`SECURITY_DOMAIN`]: detections about one
-    /// attacked entity must meet, and which entities an attack links is only known while
-    /// correlating.
-    pub fn domain(&self, ev: &Event, res: &Resolution) -> String {
+    /// claims, the values of the `fallback` labels it carries (`correlation.fallback_group_by`,
+    /// see [`fallback_domain`]), else its CI (or, lacking one, its fingerprint), so it still
+    /// lands on one partition. Every security event is in the one domain [`SECURITY_DOMAIN`]:
+    /// detections about one attacked entity must meet, and which entities an attack links is
+    /// only known while correlating.
+    pub fn domain(&self, ev: &Event, res: &Resolution, fallback: &[String]) -> String {
         if ev.category == crate::model::Category::Security {
             return SECURITY_DOMAIN.to_owned();
         }
         match res.service.as_deref().and_then(|s| self.services.get(s)) {
             Some(s) => s.domain.clone(),
-            None => format!(
-                "ci:{}",
-                res.ci.as_deref().unwrap_or(ev.fingerprint.as_str())
-            ),
+            None => fallback_domain(|k| ev.labels.get(k).map(String::as_str), fallback)
+                .unwrap_or_else(|| {
+                    format!(
+                        "ci:{}",
+                        res.ci.as_deref().unwrap_or(ev.fingerprint.as_str())
+                    )
+                }),
         }
     }
+}
+
+/// The correlation domain of an alert no service claims, from the values of the `keys` labels
+/// (`correlation.fallback_group_by`) that `label` gives: `labels:cluster=prod-1,namespace=shop`.
+/// `None` when it carries none of them.
+pub fn fallback_domain<'a>(
+    label: impl Fn(&str) -> Option<&'a str>,
+    keys: &[String],
+) -> Option<String> {
+    let mut out = String::new();
+    let mut any = false;
+    for k in keys {
+        let v = label(k).unwrap_or("");
+        any |= !v.is_empty();
+        out.push(if out.is_empty() { ':' } else { ',' });
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    any.then(|| format!("labels{out}"))
 }
 
 /// The correlation domain of every security event (see [`Topology::domain`]).
@@ -658,9 +711,18 @@ match = { instance = "10.0.0.5" }
     fn domain_is_the_connected_component() {
         let t = topo();
         let r = t.resolve(&ev(Some("pg-1"), &[]));
-        assert_eq!(t.domain(&ev(Some("pg-1"), &[]), &r), "api");
+        assert_eq!(t.domain(&ev(Some("pg-1"), &[]), &r, &[]), "api");
         let e = ev(None, &[("service", "mail")]);
-        assert_eq!(t.domain(&e, &t.resolve(&e)), "mail");
+        assert_eq!(t.domain(&e, &t.resolve(&e), &[]), "mail");
+        // An event no service claims: its fallback labels, else its CI.
+        let keys = ["cluster".to_owned(), "namespace".to_owned()];
+        let e = ev(Some("cart-1"), &[("namespace", "shop"), ("app", "cart")]);
+        assert_eq!(
+            t.domain(&e, &t.resolve(&e), &keys),
+            "labels:cluster=,namespace=shop"
+        );
+        let e = ev(Some("cart-1"), &[("app", "cart")]);
+        assert_eq!(t.domain(&e, &t.resolve(&e), &keys), "ci:cart-1");
     }
 
     #[test]
@@ -668,7 +730,7 @@ match = { instance = "10.0.0.5" }
         let t = topo();
         for mut e in [ev(Some("pg-1"), &[]), ev(None, &[("service", "mail")])] {
             e.category = crate::model::Category::Security;
-            assert_eq!(t.domain(&e, &t.resolve(&e)), SECURITY_DOMAIN);
+            assert_eq!(t.domain(&e, &t.resolve(&e), &[]), SECURITY_DOMAIN);
         }
     }
 
