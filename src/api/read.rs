@@ -1,8 +1,9 @@
 //! The read side of the HTTP API, for people and dashboards: `GET /api/v1/incidents` (filter by
 //! status, priority, capability), `GET /api/v1/incidents/{id}`, `GET /api/v1/services` (with
 //! state and health), `GET /api/v1/capabilities` (with health, revenue at risk, users affected),
-//! `GET /api/v1/silences` and `GET /api/v1/suppressed` (what is muted, and why), served from the
-//! correlate stage's [`View`].
+//! `GET /api/v1/silences` and `GET /api/v1/suppressed` (what is muted, and why),
+//! `GET /api/v1/topology/learned` (links learned from history), served from the correlate
+//! stage's [`View`].
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -30,6 +31,7 @@ pub fn router(view: View) -> Router {
         .route("/api/v1/capabilities", get(capabilities))
         .route("/api/v1/silences", get(silences))
         .route("/api/v1/suppressed", get(suppressed))
+        .route("/api/v1/topology/learned", get(learned))
         .with_state(view)
 }
 
@@ -151,6 +153,35 @@ struct ServiceView<'a> {
     requires: Requires,
     capabilities: &'a [String],
     open_incidents: usize,
+    /// Services linked to this one by learning (see `GET /api/v1/topology/learned`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    linked: Vec<LinkView<'a>>,
+    /// Owner, team and links, when the model has them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    team: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runbook: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dashboard: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oncall: Option<&'a str>,
+}
+
+/// A link of a service to another, as `GET /api/v1/services` lists it.
+#[derive(Debug, Serialize)]
+struct LinkView<'a> {
+    service: &'a str,
+    learned: bool,
+}
+
+/// `GET /api/v1/topology/learned`: the links learned from services whose alerts opened and
+/// resolved together (`correlation.learn_after` times), which the model does not declare;
+/// they group alerts like declared dependencies do.
+async fn learned(State(view): State<View>) -> Response {
+    let v = view.read();
+    axum::Json(json!({ "count": v.learned.len(), "links": v.learned })).into_response()
 }
 
 async fn services(State(view): State<View>) -> Response {
@@ -162,6 +193,19 @@ async fn services(State(view): State<View>) -> Response {
         .filter_map(|name| {
             let def = v.topology.service(name)?;
             let health = v.evaluation.service_health(name);
+            let linked = v
+                .learned
+                .iter()
+                .filter_map(|l| match &l.services {
+                    [a, b] if a == name => Some(b.as_str()),
+                    [a, b] if b == name => Some(a.as_str()),
+                    _ => None,
+                })
+                .map(|service| LinkView {
+                    service,
+                    learned: true,
+                })
+                .collect();
             Some(ServiceView {
                 service: name,
                 state: ServiceState::of(health),
@@ -170,6 +214,12 @@ async fn services(State(view): State<View>) -> Response {
                 requires: def.requires,
                 capabilities: &def.capabilities,
                 open_incidents: open.get(name).copied().unwrap_or(0),
+                linked,
+                owner: def.owner.as_deref(),
+                team: def.team.as_deref(),
+                runbook: def.runbook.as_deref(),
+                dashboard: def.dashboard.as_deref(),
+                oncall: def.oncall.as_deref(),
             })
         })
         .collect();

@@ -426,6 +426,16 @@ impl Engine {
         }
     }
 
+    /// The links this engine learned (services whose alerts opened and resolved together),
+    /// without those the service model declares anyway.
+    pub fn learned_links(&self) -> impl Iterator<Item = correlate::LearnedLink> + '_ {
+        self.state
+            .correlation
+            .learned
+            .learned_links()
+            .filter(|l| !self.topo.linked(&l.services[0], &l.services[1]))
+    }
+
     /// Every silence this engine applies (from the settings and added at run time).
     pub fn silences(&self) -> impl Iterator<Item = &Silence> {
         self.suppressor.iter().flat_map(|s| s.silences())

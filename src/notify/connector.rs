@@ -82,6 +82,7 @@ impl Connector {
                 issue_type: c.issue_type.clone(),
                 change_issue_type: c.change_issue_type.clone(),
                 resolve_transition: c.resolve_transition.clone(),
+                cancel_transition: c.cancel_transition.clone(),
             }),
             ConnectorKind::Pagerduty => Tool::PagerDuty(pagerduty::PagerDuty {
                 http,

@@ -1,6 +1,7 @@
 //! Jira REST API v2: one issue per incident (and per RFC), found again by its label
 //! `d2c-<id>` (a search before every create, so a retry never makes a second issue); updated
-//! with each new version and moved by the configured transition when the incident resolves.
+//! with each new version and moved by the configured transition when the incident resolves, or
+//! by `cancel_transition` when an RFC is withdrawn (its incident no longer needs it).
 
 use serde_json::{Value, json};
 
@@ -8,7 +9,7 @@ use super::http::Http;
 use super::item::{Item, Record, Sent};
 use super::retry::Failure;
 use super::text::{incident_description, rfc_description};
-use crate::model::IncidentStatus;
+use crate::model::{IncidentStatus, RfcStatus};
 
 #[derive(Debug)]
 pub struct Jira {
@@ -17,6 +18,7 @@ pub struct Jira {
     pub issue_type: String,
     pub change_issue_type: String,
     pub resolve_transition: String,
+    pub cancel_transition: String,
 }
 
 /// The label that finds the issue of d2c record `id` again.
@@ -38,6 +40,9 @@ impl Jira {
                 format!("[{}] {}", i.priority.as_str(), i.title),
                 incident_description(i),
             ),
+            Record::Change(r) if r.status == RfcStatus::Withdrawn => {
+                (format!("RFC (withdrawn): {}", r.action), rfc_description(r))
+            }
             Record::Change(r) => (format!("RFC: {}", r.action), rfc_description(r)),
         }
     }
@@ -84,10 +89,15 @@ impl Jira {
                 }
             }
         };
-        let resolved =
-            matches!(&item.record, Record::Incident(i) if i.status != IncidentStatus::Open);
-        if resolved {
-            self.transition(&key).await?;
+        match &item.record {
+            Record::Incident(i) if i.status != IncidentStatus::Open => {
+                self.transition(&key, &[&self.resolve_transition]).await?;
+            }
+            Record::Change(r) if matches!(r.status, RfcStatus::Withdrawn | RfcStatus::Rejected) => {
+                self.transition(&key, &[&self.cancel_transition, &self.resolve_transition])
+                    .await?;
+            }
+            _ => {}
         }
         Ok(Sent::Delivered)
     }
@@ -123,8 +133,8 @@ impl Jira {
         }))
     }
 
-    /// Applies the resolve transition to issue `key`.
-    async fn transition(&self, key: &str) -> Result<(), Failure> {
+    /// Applies to issue `key` the first of the transitions `names` that it offers.
+    async fn transition(&self, key: &str, names: &[&str]) -> Result<(), Failure> {
         let url = self
             .http
             .at(&format!("/rest/api/2/issue/{key}/transitions"));
@@ -138,23 +148,25 @@ impl Jira {
             .as_array()
             .cloned()
             .unwrap_or_default();
-        let Some(id) = list
-            .iter()
-            .find(|t| {
-                t["name"]
-                    .as_str()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(&self.resolve_transition))
-            })
-            .and_then(|t| t["id"].as_str())
-        else {
-            let names: Vec<&str> = list.iter().filter_map(|t| t["name"].as_str()).collect();
+        let offered = |name: &str| {
+            list.iter()
+                .find(|t| {
+                    t["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                })
+                .and_then(|t| t["id"].as_str())
+        };
+        let Some(id) = names.iter().find_map(|n| offered(n)) else {
+            let offered: Vec<&str> = list.iter().filter_map(|t| t["name"].as_str()).collect();
+            let wanted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
             return Err(Failure::Permanent {
                 status: None,
                 body: body.chars().take(1024).collect(),
                 reason: format!(
-                    "issue {key} offers no transition named `{}` (offered: {}); set resolve_transition",
-                    self.resolve_transition,
-                    names.join(", ")
+                    "issue {key} offers no transition named {} (offered: {}); set resolve_transition or cancel_transition",
+                    wanted.join(" or "),
+                    offered.join(", ")
                 ),
             });
         };

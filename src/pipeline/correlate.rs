@@ -550,6 +550,8 @@ impl Correlate {
                 .values()
                 .flat_map(|p| p.engine.state().suppressed.values()),
         );
+        self.view
+            .set_learned(self.parts.values().flat_map(|p| p.engine.learned_links()));
         // Incidents of revoked partitions, or forgotten, leave the view.
         self.view.retain(|id| {
             self.parts

@@ -1,10 +1,12 @@
 //! What the read API and the console serve, kept current by the correlate stage: the latest
 //! version of every incident this instance's partitions hold (closed ones are dropped), the
-//! health of the service model, and the silences and suppressed alerts of its engines.
+//! health of the service model, the silences and suppressed alerts of its engines, and the links
+//! they learned.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
+use crate::correlate::LearnedLink;
 use crate::engine::SuppressedAlert;
 use crate::impact::Evaluation;
 use crate::model::{Incident, IncidentStatus};
@@ -28,6 +30,8 @@ pub struct ViewData {
     pub suppressed: Vec<SuppressedAlert>,
     /// How many suppressed alerts the engines remember in all.
     pub suppressed_total: usize,
+    /// Links learned from services whose alerts opened and resolved together, by pair.
+    pub learned: Vec<LearnedLink>,
 }
 
 /// Most suppressed alerts the view keeps for `GET /api/v1/suppressed`, newest first.
@@ -82,6 +86,21 @@ impl View {
         let mut v = self.write();
         v.evaluation = evaluation;
         v.topology = topology;
+    }
+
+    /// The links the engines learned (a pair learned on several partitions is listed once, with
+    /// its highest count).
+    pub fn set_learned(&self, links: impl Iterator<Item = LearnedLink>) {
+        let mut by_pair: BTreeMap<[String; 2], LearnedLink> = BTreeMap::new();
+        for l in links {
+            match by_pair.get_mut(&l.services) {
+                Some(old) if old.co_occurrences >= l.co_occurrences => {}
+                _ => {
+                    by_pair.insert(l.services.clone(), l);
+                }
+            }
+        }
+        self.write().learned = by_pair.into_values().collect();
     }
 
     /// The silences in force or to come, and the suppressed alerts (any order; the view keeps
