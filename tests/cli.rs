@@ -209,7 +209,8 @@ fn replay_reads_standard_input() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"{\"name\":\"Down\",\"time\":\"2026-01-01T00:00:00Z\",\"ci\":\"web-1\",\"severity\":\"critical\"}\n")
+        // A tick past the group wait publishes the incident's first version.
+        .write_all(b"{\"name\":\"Down\",\"time\":\"2026-01-01T00:00:00Z\",\"ci\":\"web-1\",\"severity\":\"critical\"}\n{\"tick\":\"2026-01-01T00:05:00Z\"}\n")
         .unwrap();
     let o = child.wait_with_output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout);

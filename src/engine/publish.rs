@@ -42,20 +42,19 @@ pub enum MilestoneKind {
 }
 
 impl Engine {
-    /// Builds incident `id` as of `time` (an input changed it) and publishes it if its next
-    /// version is due by the engine's clock.
+    /// Builds incident `id` as of `time` (the event time of the input that changed it) and
+    /// publishes it if its next version is due by then.
     pub(super) fn publish_if_changed(
         &mut self,
         id: &str,
         time: DateTime<Utc>,
         outputs: &mut Vec<Output>,
     ) {
-        let now = self.state.clock.map_or(time, |c| c.max(time));
-        self.publish_at(id, time, now, outputs);
+        self.publish_at(id, time, time, outputs);
     }
 
     /// Builds incident `id` as of `time` and publishes it if its next version is due by `now`
-    /// (a timer's due time when a timer changed it).
+    /// (event time: the input's, or the due time of the timer that changed it).
     pub(super) fn publish_at(
         &mut self,
         id: &str,
@@ -84,10 +83,7 @@ impl Engine {
         {
             return;
         }
-        let now = self
-            .state
-            .clock
-            .map_or(incident.updated_at, |c| c.max(incident.updated_at));
+        let now = incident.updated_at;
         self.emit(incident, hashes, substance, now, outputs);
     }
 

@@ -1,7 +1,9 @@
 //! When an incident's next version is due: the group wait before the first version and the
 //! group interval after it (the idea of Alertmanager's `group_wait` / `group_interval`, applied
-//! to incidents), on the engine's clock (event times and ticks), with `Timer::Publish` in the
-//! correlator's timer queue, so replay and the Kafka stage publish the same versions.
+//! to incidents), on event time: waits count from the times of the events that changed the
+//! incident, and end with a `Timer::Publish` in the correlator's timer queue when the clock
+//! (event times and ticks) passes them, so replay and the Kafka stage publish the same
+//! versions, and a backlog read late is published as it was published live.
 //!
 //! - First version: due once the root cause has not moved for `correlation.group_wait`; a root
 //!   cause that could still move down the dependency chain (its service has dependencies in
@@ -42,7 +44,8 @@ fn later(t: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
 impl Engine {
     /// Offers a freshly built operational incident: published now when its version is due, or
     /// held back with a timer for when it will be.
-    /// `now` is the engine's clock, or the due time of the timer that changed the incident.
+    /// `now` is the event time of the input that changed the incident, or the due time of the
+    /// timer that did.
     pub(super) fn offer(&mut self, built: Built, now: DateTime<Utc>, outputs: &mut Vec<Output>) {
         let Built {
             mut incident,

@@ -18,7 +18,7 @@ pub struct Item {
 #[derive(Debug, Clone)]
 pub enum Record {
     Incident(Box<Incident>),
-    Change(Rfc),
+    Change(Box<Rfc>),
 }
 
 /// Why a record cannot be delivered by any connector.
@@ -30,7 +30,7 @@ impl Item {
     pub fn decode(raw: &[u8]) -> Result<Item, DecodeError> {
         let record = match serde_json::from_slice::<Output>(raw) {
             Ok(Output::Incident(i)) => Record::Incident(Box::new(i)),
-            Ok(Output::Change(r)) => Record::Change(r),
+            Ok(Output::Change(r)) => Record::Change(Box::new(r)),
             Ok(Output::Dlq(_)) => return Err(DecodeError("a dlq record".into())),
             Err(e) => return Err(DecodeError(e.to_string())),
         };

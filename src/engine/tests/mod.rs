@@ -867,3 +867,5 @@ fn an_acknowledge_from_the_alerting_tool_acknowledges_the_incident_once() {
         "a second acknowledge changes nothing"
     );
 }
+
+mod settle;
