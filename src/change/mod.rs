@@ -155,9 +155,11 @@ impl Rule {
             .replace("{runbook}", &known(|c| &c.runbook))
             .replace("{dashboard}", &known(|c| &c.dashboard))
             .replace("{oncall}", &known(|c| &c.oncall));
+        // The CIs of the cause, not of its symptoms.
         let cis: BTreeSet<String> = incident
             .alerts
             .iter()
+            .filter(|a| a.symptom_of.is_none())
             .filter_map(|a| a.ci.clone())
             .collect();
         let approval = self.approval.unwrap_or(match self.category {

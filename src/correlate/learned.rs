@@ -5,7 +5,8 @@
 //! when an incident resolves, against the other incidents resolved shortly before.
 //!
 //! Bounded: at most [`MAX_EPISODES`] recent resolutions and [`MAX_PAIRS`] counted pairs (the
-//! least recently seen go first, learned links last), counted in `d2c_state_evictions_total`.
+//! least recently seen go first, learned links last), counted in `d2c_state_evictions_total`;
+//! an incident of more than [`MAX_SUBJECTS`] subjects is not learned from.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,6 +17,9 @@ use serde::{Deserialize, Serialize};
 pub const MAX_EPISODES: usize = 1000;
 /// Most pairs of subjects counted.
 pub const MAX_PAIRS: usize = 10_000;
+/// An incident with more subjects than this teaches nothing (it is too broad to say which of
+/// them belong together), and its pairs would crowd out the others.
+pub const MAX_SUBJECTS: usize = 50;
 
 /// A subject's part in one resolved incident.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,7 +97,7 @@ impl Learning {
         learn_after: u32,
         now: DateTime<Utc>,
     ) {
-        if learn_after == 0 || episodes.is_empty() {
+        if learn_after == 0 || episodes.is_empty() || episodes.len() > MAX_SUBJECTS {
             return;
         }
         let near = |x: DateTime<Utc>, y: DateTime<Utc>| (x - y).abs() <= window;

@@ -297,9 +297,15 @@ impl TelemetryEvent for OutputsPublished<'_> {
                         m.event_to_incident.observe(secs);
                     }
                 }
-                Output::Change(r) => {
+                // A new RFC is counted once; its later versions by the status they reach.
+                Output::Change(r) if r.version <= 1 => {
                     m.rfcs_published
                         .with_label_values(&[r.category.as_str()])
+                        .inc();
+                }
+                Output::Change(r) => {
+                    m.rfc_transitions
+                        .with_label_values(&[r.status.as_str()])
                         .inc();
                 }
                 Output::Dlq(_) => {}

@@ -33,6 +33,7 @@ pub struct Metrics {
     pub(super) incidents_resolved: IntCounterVec,
     pub(super) incident_versions: IntCounter,
     pub(super) rfcs_published: IntCounterVec,
+    pub(super) rfc_transitions: IntCounterVec,
     /// Seconds from a raw record entering Kafka to the incident record it caused being
     /// acknowledged by the broker.
     pub(super) event_to_incident: Histogram,
@@ -181,8 +182,14 @@ impl Metrics {
             rfcs_published: counter(
                 &r,
                 "d2c_rfcs_published_total",
-                "Change requests published, by category.",
+                "Change requests raised (their first version), by category.",
                 &["category"],
+            ),
+            rfc_transitions: counter(
+                &r,
+                "d2c_rfc_transitions_total",
+                "Later versions of change requests, by the status they reached (approved, rejected, withdrawn …).",
+                &["status"],
             ),
             event_to_incident: {
                 let h = Histogram::with_opts(
@@ -344,6 +351,9 @@ impl Metrics {
         }
         for category in ["emergency", "standard", "normal"] {
             m.rfcs_published.with_label_values(&[category]);
+        }
+        for status in crate::model::RfcStatus::ALL {
+            m.rfc_transitions.with_label_values(&[status.as_str()]);
         }
         for stage in ["ingest", "correlate"] {
             m.batch_seconds.with_label_values(&[stage]);
