@@ -1,7 +1,7 @@
 //! The one start-up and shutdown of d2c, used by `d2c run`, `d2c demo` and `d2c bench`: the
 //! metrics, readiness and view every part shares; the HTTP server (when asked for); the
-//! pipeline's two stages; the delivery stage (when asked for and configured); and a shutdown
-//! that lets each finish its batch within `kafka.shutdown_deadline`.
+//! pipeline's two stages; the delivery and automation stages (when asked for and configured);
+//! and a shutdown that lets each finish its batch within `kafka.shutdown_deadline`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{WriteApi, WriteApiError};
+use crate::automation::AutomationError;
 use crate::config::secret::SecretError;
 use crate::engine::Settings;
 use crate::notify::NotifyError;
@@ -34,6 +35,8 @@ pub enum AppError {
     Pipeline(#[from] PipelineError),
     #[error("delivery stage: {0}")]
     Notify(#[from] NotifyError),
+    #[error("automation stage: {0}")]
+    Automation(#[from] AutomationError),
     #[error(
         "the pipeline did not stop within kafka.shutdown_deadline ({0:?}); exiting without a final commit, input since the last checkpoint will be processed again"
     )]
@@ -47,7 +50,8 @@ pub enum AppError {
 pub struct Parts {
     /// The HTTP server on `http.listen`: metrics, probes, ingest, control and read API.
     pub http: bool,
-    /// The delivery stage to ITSM and paging tools (when `[notify]` has connectors).
+    /// The stages that act on tools: delivery to ITSM and paging tools (when `[notify]` has
+    /// connectors) and automation of approved RFCs (when `[automation]` has runbooks).
     pub delivery: bool,
 }
 
@@ -96,7 +100,7 @@ pub async fn start(
                 source,
             })?;
         http_addr = listener.local_addr().ok();
-        let write = WriteApi::new(cfg, &metrics)?;
+        let write = WriteApi::new(cfg, &metrics)?.with_view(view.clone());
         let token = match &cfg.http.token {
             Some(t) => Some(t.resolve("http.token", true)?),
             None => {
@@ -119,14 +123,17 @@ pub async fn start(
     } else {
         None
     };
-    let notify = if parts.delivery {
-        crate::notify::prepare(cfg, &metrics)?
+    let (notify, automation) = if parts.delivery {
+        (
+            crate::notify::prepare(cfg, &metrics)?,
+            crate::automation::prepare(cfg, &metrics)?,
+        )
     } else {
-        None
+        (None, None)
     };
     let task = tokio::spawn(run(
         settings.clone(),
-        notify,
+        (notify, automation),
         server,
         (metrics.clone(), health.clone(), view.clone()),
         shutdown,
@@ -140,20 +147,25 @@ pub async fn start(
     })
 }
 
-/// Runs the pipeline and the delivery stage beside it (either failing stops both), then the
-/// server's last answers. After `shutdown`, gives up waiting after `kafka.shutdown_deadline`.
+/// Runs the pipeline and the delivery and automation stages beside it (any failing stops all),
+/// then the server's last answers. After `shutdown`, gives up waiting after
+/// `kafka.shutdown_deadline`.
 async fn run(
     settings: Arc<Settings>,
-    notify: Option<crate::notify::Notify>,
+    (notify, automation): (
+        Option<crate::notify::Notify>,
+        Option<crate::automation::Automation>,
+    ),
     server: Option<JoinHandle<std::io::Result<()>>>,
     (metrics, health, view): (Metrics, Health, View),
     shutdown: CancellationToken,
 ) -> Result<(), AppError> {
     let deadline = settings.config.kafka.shutdown_deadline;
     let delivery = crate::notify::run(notify, settings.clone(), shutdown.clone());
+    let automate = crate::automation::run(automation, settings.clone(), shutdown.clone());
     let pipeline = crate::pipeline::run(settings, metrics, health, view, shutdown.clone());
     let both = async {
-        let (p, n) = tokio::join!(
+        let (p, n, a) = tokio::join!(
             async {
                 let r = pipeline.await;
                 shutdown.cancel();
@@ -166,9 +178,17 @@ async fn run(
                     shutdown.cancel();
                 }
                 r.map_err(AppError::from)
+            },
+            async {
+                let r = automate.await;
+                if let Err(e) = &r {
+                    tracing::error!(error = %e, "automation stage failed; stopping");
+                    shutdown.cancel();
+                }
+                r.map_err(AppError::from)
             }
         );
-        p.and(n)
+        p.and(n).and(a)
     };
     let result = tokio::select! {
         r = both => r,

@@ -148,6 +148,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 dlq = stats.dlq,
                 incidents = stats.incidents,
                 changes = stats.changes,
+                problems = stats.problems,
                 "replay finished"
             );
             Ok(())

@@ -10,7 +10,10 @@
 //! `POST /api/v1/silences` does, and
 //! `{"decision":{"change":"RFC-…","decision":"approved","by":"cab","time":"<RFC 3339>"}}`
 //! (optional `comment`) records a decision on an RFC, as `POST /api/v1/changes/{id}/decision`
-//! does.
+//! does. `{"problem":{"action":"known_error","problem":"PRB-…","workaround":"…","by":"…",
+//! "time":"…"}}` (or `"action":"open"` / `"resolve"`) acts on a problem, as the problem
+//! endpoints do, and `{"run":{"change":"RFC-…","outcome":"implemented","time":"…"}}` reports on
+//! an RFC's run, as the automation stage does.
 
 use std::io::{BufRead, Write};
 
@@ -27,6 +30,7 @@ pub struct ReplayStats {
     pub dlq: u64,
     pub incidents: u64,
     pub changes: u64,
+    pub problems: u64,
 }
 
 /// Replays `input` through ingest and one engine, writing outputs to `out`. Blank lines are
@@ -79,6 +83,7 @@ pub fn run(
             match &o {
                 Output::Incident(_) => stats.incidents += 1,
                 Output::Change(_) => stats.changes += 1,
+                Output::Problem(_) => stats.problems += 1,
                 Output::Dlq(_) => stats.dlq += 1,
             }
             out.write_all(o.to_json().as_bytes())?;
@@ -90,7 +95,7 @@ pub fn run(
 }
 
 /// The control record of a control line (`{"tick":…}`, `{"ack":…}`, `{"decision":…}`,
-/// `{"silence":…}`), if `raw` is one; the same records the HTTP control endpoints write to the
+/// `{"silence":…}`, `{"problem":…}`, `{"run":…}`), if `raw` is one; the same records the HTTP control endpoints write to the
 /// events topic.
 fn control_line(raw: &[u8]) -> Option<EventsRecord> {
     if let Some(now) =
@@ -103,6 +108,12 @@ fn control_line(raw: &[u8]) -> Option<EventsRecord> {
     }
     if let Some(d) = control(raw, "decision") {
         return Some(EventsRecord::Decision(d));
+    }
+    if let Some(p) = control(raw, "problem") {
+        return Some(EventsRecord::Problem(p));
+    }
+    if let Some(r) = control(raw, "run") {
+        return Some(EventsRecord::Run(r));
     }
     control(raw, "silence").map(EventsRecord::Silence)
 }

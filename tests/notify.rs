@@ -182,6 +182,7 @@ hmac_secret = "env:D2C_TEST_HMAC"
 
 [[notify.routes]]
 connector = "snow"
+types = ["incident", "change"]    # the storm's recurring outages also open problems
 
 [[notify.routes]]
 connector = "refuse"

@@ -60,6 +60,7 @@ pub fn large_topology() -> Topology {
                     capabilities,
                     domain: None,
                     requires: Default::default(),
+                    kubernetes: None,
                     ..Default::default()
                 },
             );

@@ -19,6 +19,17 @@
 //! way; every engine adds it (and keeps it in its checkpoints). `202 {"id", "silence",
 //! "partitions"}`; `400` with the problem for a bad one. A silence with the id of an existing
 //! one replaces it (end one early by sending it again with an earlier `ends_at`).
+//!
+//! `POST /api/v1/problems` with `{"title", "service", "by", "alert_names"?, "incidents"?,
+//! "priority"?, "comment"?}` opens a problem by hand: its id (`PRB-…`) is derived here and the
+//! record goes to the partition of the service's correlation domain, whose engine sees the
+//! service's incidents (the incidents named are linked if that engine still remembers them).
+//! `202 {"problem", "partitions"}`; `400` for an unknown service or a bad body.
+//! `POST /api/v1/problems/{id}/known-error` with `{"workaround", "by", "comment"?}` marks it a
+//! known error: later incidents that match get `problem` and `workaround`, and open ones linked
+//! to it a new version carrying them. `POST /api/v1/problems/{id}/resolve` with `{"by",
+//! "comment"?}` resolves it. Both go to every partition; the engine holding the problem applies
+//! them.
 
 use std::time::Instant;
 
@@ -28,17 +39,12 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
-use super::write::{Answer, WriteApi, read_body};
-use crate::pipeline::records::{ACK_HEADER, DECISION_HEADER, SILENCE_HEADER};
+use super::write::{ACK, Answer, DECISION, PROBLEM, SILENCE, WriteApi, read_body};
+use crate::model::{Priority, ProblemAction};
+use crate::pipeline::records::{ACK_HEADER, DECISION_HEADER, PROBLEM_HEADER, SILENCE_HEADER};
 
-/// The `format` label of acknowledgements.
-pub(super) const ACK: &str = "ack";
-
-/// The `format` label of silences.
-pub(super) const SILENCE: &str = "silence";
-
-/// The `format` label of change decisions.
-pub(super) const DECISION: &str = "decision";
+/// Longest workaround or comment accepted on problems.
+const MAX_TEXT: usize = 4096;
 
 /// Longest incident id or `by` accepted by the acknowledgement endpoint.
 const MAX_ACK_FIELD: usize = 256;
@@ -225,4 +231,193 @@ pub(super) async fn post_silence(State(api): State<WriteApi>, body: Body) -> Res
     let start = Instant::now();
     let answer = api.add_silence(body).await;
     api.respond(answer, start)
+}
+
+/// The body of `POST /api/v1/problems`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpenProblemBody {
+    title: String,
+    service: String,
+    by: String,
+    #[serde(default)]
+    alert_names: Vec<String>,
+    #[serde(default)]
+    incidents: Vec<String>,
+    #[serde(default)]
+    priority: Option<Priority>,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// The body of `POST /api/v1/problems/{id}/known-error`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KnownErrorBody {
+    workaround: String,
+    by: String,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// The body of `POST /api/v1/problems/{id}/resolve`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResolveBody {
+    by: String,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// `text` trimmed, if it is 1 to `max` bytes; else a 400 naming `field`.
+fn text_field(field: &str, text: &str, max: usize) -> Result<String, Answer> {
+    let t = text.trim();
+    if t.is_empty() || t.len() > max {
+        return Err(bad(
+            PROBLEM,
+            format!("`{field}` must be 1 to {max} bytes"),
+            "invalid_value",
+        ));
+    }
+    Ok(t.to_string())
+}
+
+/// An optional comment, checked.
+fn comment_field(comment: Option<String>) -> Result<Option<String>, Answer> {
+    match comment.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(c) => text_field("comment", c, MAX_TEXT).map(Some),
+    }
+}
+
+pub(super) async fn post_problem(State(api): State<WriteApi>, body: Body) -> Response {
+    let start = Instant::now();
+    let answer = api.open_problem(body).await;
+    api.respond(answer, start)
+}
+
+pub(super) async fn post_known_error(
+    State(api): State<WriteApi>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    let start = Instant::now();
+    let answer = api.known_error(&id, body).await;
+    api.respond(answer, start)
+}
+
+pub(super) async fn post_resolve_problem(
+    State(api): State<WriteApi>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    let start = Instant::now();
+    let answer = api.resolve_problem(&id, body).await;
+    api.respond(answer, start)
+}
+
+impl WriteApi {
+    /// The correlation domain of `service`, if the service model has it.
+    fn domain_of(&self, service: &str) -> Option<String> {
+        let view = self.inner.view.as_ref()?;
+        let v = view.read();
+        v.topology.service_domain(service).map(String::from)
+    }
+
+    async fn open_problem(&self, body: Body) -> Answer {
+        let result = async {
+            let example = "{\"title\": \"…\", \"service\": \"payments-db\", \"by\": \"alice\"}";
+            let b: OpenProblemBody = json_body(PROBLEM, body, example).await?;
+            let title = text_field("title", &b.title, 256)?;
+            let by = text_field("by", &b.by, MAX_ACK_FIELD)?;
+            let service = b.service.trim().to_string();
+            let Some(domain) = self.domain_of(&service) else {
+                return Err(bad(
+                    PROBLEM,
+                    format!("`{service}` is not a service of the service model"),
+                    "unknown_service",
+                ));
+            };
+            if b.alert_names.len() > 100 || b.incidents.len() > 100 {
+                return Err(bad(
+                    PROBLEM,
+                    "`alert_names` and `incidents` take at most 100 entries".into(),
+                    "invalid_value",
+                ));
+            }
+            for i in &b.incidents {
+                check_id(PROBLEM, i, "an incident id (e.g. INC-46cbeabff822)")?;
+            }
+            for a in &b.alert_names {
+                text_field("alert_names", a, MAX_ACK_FIELD)?;
+            }
+            let time = chrono::Utc::now();
+            let stamp = time.to_rfc3339();
+            let id = format!(
+                "PRB-{}",
+                &crate::model::stable_hash(&["by_hand", &service, &title, &by, &stamp])[..12]
+            );
+            let action = ProblemAction::Open {
+                problem: id,
+                title,
+                service,
+                alert_names: b.alert_names,
+                incidents: b.incidents,
+                priority: b.priority.unwrap_or(Priority::P3),
+                by,
+                comment: comment_field(b.comment)?,
+                time,
+            };
+            Ok((action, domain))
+        };
+        let (action, domain) = match result.await {
+            Ok(a) => a,
+            Err(answer) => return answer,
+        };
+        let accepted = json!({"problem": action.problem()});
+        self.control_to(PROBLEM, PROBLEM_HEADER, &action, Some(&domain), accepted)
+            .await
+    }
+
+    async fn known_error(&self, id: &str, body: Body) -> Answer {
+        let result = async {
+            check_id(PROBLEM, id, "a problem id (e.g. PRB-3f2a9c1b7d4e)")?;
+            let example = "{\"workaround\": \"…\", \"by\": \"alice\"}";
+            let b: KnownErrorBody = json_body(PROBLEM, body, example).await?;
+            Ok(ProblemAction::KnownError {
+                problem: id.to_string(),
+                workaround: text_field("workaround", &b.workaround, MAX_TEXT)?,
+                by: text_field("by", &b.by, MAX_ACK_FIELD)?,
+                comment: comment_field(b.comment)?,
+                time: chrono::Utc::now(),
+            })
+        };
+        let action = match result.await {
+            Ok(a) => a,
+            Err(answer) => return answer,
+        };
+        let accepted = json!({"problem": id, "status": "known_error"});
+        self.control(PROBLEM, PROBLEM_HEADER, &action, accepted)
+            .await
+    }
+
+    async fn resolve_problem(&self, id: &str, body: Body) -> Answer {
+        let result = async {
+            check_id(PROBLEM, id, "a problem id (e.g. PRB-3f2a9c1b7d4e)")?;
+            let b: ResolveBody = json_body(PROBLEM, body, "{\"by\": \"alice\"}").await?;
+            Ok(ProblemAction::Resolve {
+                problem: id.to_string(),
+                by: text_field("by", &b.by, MAX_ACK_FIELD)?,
+                comment: comment_field(b.comment)?,
+                time: chrono::Utc::now(),
+            })
+        };
+        let action = match result.await {
+            Ok(a) => a,
+            Err(answer) => return answer,
+        };
+        let accepted = json!({"problem": id, "status": "resolved"});
+        self.control(PROBLEM, PROBLEM_HEADER, &action, accepted)
+            .await
+    }
 }

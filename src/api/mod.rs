@@ -3,7 +3,8 @@
 //! - [`server`]: the server itself, `/metrics`, `/healthz`, `/readyz`, and the bearer token of
 //!   `http.token` in front of every `/api/v1` endpoint;
 //! - [`ingest`]: `POST /api/v1/events/{format}`, HTTP ingest into `topics.raw`;
-//! - [`control`]: acknowledgements, silences and RFC decisions, written as control records;
+//! - [`control`]: acknowledgements, silences, RFC decisions and problem actions, written as
+//!   control records;
 //! - [`write`]: what ingest and the control endpoints share (producer, body budget, answers);
 //! - [`read`]: the read API over the correlate stage's view.
 
@@ -15,3 +16,29 @@ pub mod write;
 
 pub use server::serve;
 pub use write::{DELIVERY_TIMEOUT, WriteApi, WriteApiError};
+
+use axum::Router;
+use axum::routing::post;
+
+/// The write routes (HTTP ingest and the control endpoints) over `api`, ready to be merged into
+/// the server's router.
+pub fn write_routes(api: WriteApi) -> Router {
+    Router::new()
+        .route("/api/v1/events/{format}", post(ingest::post_events))
+        .route("/api/v1/incidents/{id}/ack", post(control::post_ack))
+        .route("/api/v1/silences", post(control::post_silence))
+        .route(
+            "/api/v1/changes/{id}/decision",
+            post(control::post_decision),
+        )
+        .route("/api/v1/problems", post(control::post_problem))
+        .route(
+            "/api/v1/problems/{id}/known-error",
+            post(control::post_known_error),
+        )
+        .route(
+            "/api/v1/problems/{id}/resolve",
+            post(control::post_resolve_problem),
+        )
+        .with_state(api)
+}

@@ -2,6 +2,8 @@
 //! status, priority, capability), `GET /api/v1/incidents/{id}`, `GET /api/v1/services` (with
 //! state and health), `GET /api/v1/capabilities` (with health, revenue at risk, users affected),
 //! `GET /api/v1/silences` and `GET /api/v1/suppressed` (what is muted, and why),
+//! `GET /api/v1/problems` (filter by status) and `GET /api/v1/problems/{id}`, `GET
+//! /api/v1/changes` (RFCs with their runs; filter by status) and `GET /api/v1/changes/{id}`,
 //! `GET /api/v1/topology/learned` (links learned from history), served from the correlate
 //! stage's [`View`].
 
@@ -16,7 +18,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::engine::SuppressedAlert;
-use crate::model::{Incident, IncidentStatus, Priority, ServiceState};
+use crate::model::{
+    Incident, IncidentStatus, Priority, Problem, ProblemStatus, Rfc, RfcStatus, ServiceState,
+};
 use crate::pipeline::View;
 use crate::pipeline::view::MAX_SUPPRESSED_LISTED;
 use crate::suppress::{Silence, SilenceState};
@@ -32,6 +36,10 @@ pub fn router(view: View) -> Router {
         .route("/api/v1/silences", get(silences))
         .route("/api/v1/suppressed", get(suppressed))
         .route("/api/v1/topology/learned", get(learned))
+        .route("/api/v1/problems", get(list_problems))
+        .route("/api/v1/problems/{id}", get(one_problem))
+        .route("/api/v1/changes", get(list_changes))
+        .route("/api/v1/changes/{id}", get(one_change))
         .with_state(view)
 }
 
@@ -359,4 +367,117 @@ fn open_counts<'a>(
         }
     }
     counts
+}
+
+/// Query of `GET /api/v1/problems` and `GET /api/v1/changes`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusQuery {
+    /// Statuses, comma-separated (default: all).
+    status: Option<String>,
+    /// Most records returned (default 100, at most 1000).
+    limit: Option<usize>,
+}
+
+/// The query, or why it is not one (for a 400).
+fn status_query(
+    query: Result<Query<StatusQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<StatusQuery, String> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| format!("{}; known parameters: status, limit", e.body_text()))
+}
+
+async fn list_problems(
+    State(view): State<View>,
+    query: Result<Query<StatusQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match status_query(query) {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let statuses = match list(&q.status, |s| {
+        ProblemStatus::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| {
+                format!("`{s}` is not a problem status; expected open, known_error or resolved")
+            })
+    }) {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let v = view.read();
+    let mut matching: Vec<&Problem> = v
+        .problems
+        .values()
+        .filter(|p| statuses.as_ref().is_none_or(|s| s.contains(&p.status)))
+        .collect();
+    // Most urgent first, then the most recent occurrence.
+    matching.sort_by(|a, b| {
+        (a.priority, std::cmp::Reverse(a.last_occurrence), &a.id).cmp(&(
+            b.priority,
+            std::cmp::Reverse(b.last_occurrence),
+            &b.id,
+        ))
+    });
+    let count = matching.len();
+    matching.truncate(q.limit.unwrap_or(100).min(1000));
+    axum::Json(json!({ "count": count, "problems": matching })).into_response()
+}
+
+async fn one_problem(State(view): State<View>, Path(id): Path<String>) -> Response {
+    match view.read().problems.get(&id) {
+        Some(p) => axum::Json(p).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no problem `{id}` on this instance (those of partitions other instances own are on the problems topic)"
+            ),
+        ),
+    }
+}
+
+async fn list_changes(
+    State(view): State<View>,
+    query: Result<Query<StatusQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match status_query(query) {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let statuses = match list(&q.status, |s| {
+        RfcStatus::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| format!("`{s}` is not an RFC status"))
+    }) {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let v = view.read();
+    let mut matching: Vec<&Rfc> = v
+        .changes
+        .values()
+        .filter(|r| statuses.as_ref().is_none_or(|s| s.contains(&r.status)))
+        .collect();
+    // Newest first.
+    matching.sort_by(|a, b| {
+        (std::cmp::Reverse(a.created_at), &a.id).cmp(&(std::cmp::Reverse(b.created_at), &b.id))
+    });
+    let count = matching.len();
+    matching.truncate(q.limit.unwrap_or(100).min(1000));
+    axum::Json(json!({ "count": count, "changes": matching })).into_response()
+}
+
+async fn one_change(State(view): State<View>, Path(id): Path<String>) -> Response {
+    match view.read().changes.get(&id) {
+        Some(r) => axum::Json(r).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no RFC `{id}` on this instance (RFCs are forgotten with their incident; all of them are on the changes topic)"
+            ),
+        ),
+    }
 }

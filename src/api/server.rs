@@ -39,7 +39,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let mut api = Router::new();
     if let Some(ingest) = ingest {
-        api = api.merge(ingest.router());
+        api = api.merge(super::write_routes(ingest));
     }
     if let Some(view) = view {
         api = api.merge(super::read::router(view));

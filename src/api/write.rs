@@ -5,11 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use futures::StreamExt;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
 use rdkafka::error::KafkaError;
@@ -18,8 +16,6 @@ use rdkafka::util::Timeout;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-use super::control::{ACK, DECISION, SILENCE, post_ack, post_decision, post_silence};
-use super::ingest::post_events;
 use crate::config::Config;
 use crate::ingest::{Format, IngestError, Limits};
 use crate::telemetry::Metrics;
@@ -56,6 +52,9 @@ pub(super) struct Inner {
     pub(super) budget: Semaphore,
     pub(super) requests: IntCounterVec,
     pub(super) seconds: HistogramVec,
+    /// The service model in use (refreshed from Backstage), for the partition of a problem
+    /// opened by hand.
+    pub(super) view: Option<crate::pipeline::View>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -98,6 +97,18 @@ impl Outcome {
         }
     }
 }
+
+/// The `format` label of acknowledgements.
+pub(super) const ACK: &str = "ack";
+
+/// The `format` label of silences.
+pub(super) const SILENCE: &str = "silence";
+
+/// The `format` label of change decisions.
+pub(super) const DECISION: &str = "decision";
+
+/// The `format` label of problem actions.
+pub(super) const PROBLEM: &str = "problem";
 
 /// The `format` label of requests naming no known format; the set stays bounded.
 pub(super) const UNKNOWN_FORMAT: &str = "unknown";
@@ -150,6 +161,7 @@ impl WriteApi {
             requests.with_label_values(&[ACK, o.as_str()]);
             requests.with_label_values(&[SILENCE, o.as_str()]);
             requests.with_label_values(&[DECISION, o.as_str()]);
+            requests.with_label_values(&[PROBLEM, o.as_str()]);
         }
         for o in Outcome::ALL {
             seconds.with_label_values(&[o.as_str()]);
@@ -174,18 +186,18 @@ impl WriteApi {
                 budget: Semaphore::new(budget_kib as usize),
                 requests,
                 seconds,
+                view: None,
             }),
         })
     }
 
-    /// The route `POST /api/v1/events/{format}` with its state.
-    pub fn router(self) -> Router {
-        Router::new()
-            .route("/api/v1/events/{format}", post(post_events))
-            .route("/api/v1/incidents/{id}/ack", post(post_ack))
-            .route("/api/v1/silences", post(post_silence))
-            .route("/api/v1/changes/{id}/decision", post(post_decision))
-            .with_state(self)
+    /// Takes the service model from `view` (the partition of a problem opened by hand is that
+    /// of its service). Call before the API is shared.
+    pub fn with_view(mut self, view: crate::pipeline::View) -> WriteApi {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.view = Some(view);
+        }
+        self
     }
 }
 
@@ -256,10 +268,23 @@ impl WriteApi {
         format: &'static str,
         key: &'static str,
         value: &impl serde::Serialize,
+        accepted: serde_json::Value,
+    ) -> Answer {
+        self.control_to(format, key, value, None, accepted).await
+    }
+
+    /// As [`WriteApi::control`], to the one partition of correlation domain `domain` when
+    /// given.
+    pub(super) async fn control_to(
+        &self,
+        format: &'static str,
+        key: &'static str,
+        value: &impl serde::Serialize,
+        domain: Option<&str>,
         mut accepted: serde_json::Value,
     ) -> Answer {
         let value = serde_json::to_vec(value).expect("a control record always serialises");
-        match self.broadcast(key, &value).await {
+        match self.broadcast(key, &value, domain).await {
             Ok(partitions) => {
                 accepted["partitions"] = json!(partitions);
                 Answer {
@@ -279,8 +304,14 @@ impl WriteApi {
     }
 
     /// Writes a control record (empty payload, `value` in header `key`) to every partition of
-    /// `topics.events`, waiting for the broker. Returns the number of partitions.
-    pub(super) async fn broadcast(&self, key: &'static str, value: &[u8]) -> Result<i32, String> {
+    /// `topics.events` (only to that of correlation domain `domain`, when given), waiting for
+    /// the broker. Returns the number of partitions written.
+    pub(super) async fn broadcast(
+        &self,
+        key: &'static str,
+        value: &[u8],
+        domain: Option<&str>,
+    ) -> Result<i32, String> {
         let s = &self.inner;
         let (producer, topic) = (s.producer.clone(), s.events_topic.clone());
         let partitions = tokio::task::spawn_blocking(move || {
@@ -297,7 +328,15 @@ impl WriteApi {
             Ok(Err(e)) => return Err(format!("cannot read the events topic's partitions: {e}")),
             Err(e) => return Err(e.to_string()),
         };
-        let sends = (0..partitions).map(|p| {
+        let targets = match domain {
+            Some(d) => {
+                let p = crate::pipeline::partition_of(d, partitions);
+                p..p + 1
+            }
+            None => 0..partitions,
+        };
+        let written = targets.len() as i32;
+        let sends = targets.map(|p| {
             let headers = rdkafka::message::OwnedHeaders::new().insert(rdkafka::message::Header {
                 key,
                 value: Some(value),
@@ -316,7 +355,7 @@ impl WriteApi {
                 ));
             }
         }
-        Ok(partitions)
+        Ok(written)
     }
 }
 

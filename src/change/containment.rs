@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::ConfigError;
 use crate::ingest::Format;
 use crate::model::{
-    Approval, Containment, ContainmentAction, Incident, Rfc, RfcCategory, Risk, attack, stable_hash,
+    Approval, Containment, ContainmentAction, Incident, Rfc, RfcCategory, RfcStatus, Risk, attack,
+    stable_hash,
 };
 
 /// One containment rule. All conditions given must hold; a list holds when any entry matches.
@@ -187,7 +188,7 @@ impl ContainmentRule {
             services: incident.failing_services.clone(),
             risk: self.risk,
             approval: Approval::Required,
-            status: crate::model::RfcStatus::Proposed,
+            status: RfcStatus::Proposed,
             reason: None,
             priority: incident.priority,
             created_at: incident.updated_at,
@@ -197,6 +198,7 @@ impl ContainmentRule {
                 targets: targets.clone(),
             }),
             decision: None,
+            automation: None,
         })
     }
 }
@@ -266,6 +268,8 @@ mod tests {
                 techniques: Vec::new(),
                 tools: vec!["falco".into()],
             }),
+            problem: None,
+            workaround: None,
         }
     }
 

@@ -1,12 +1,14 @@
 //! RFC policy: which incidents deserve a change request, and what it proposes. Pure: an incident
 //! and the policy in, an RFC out. Security incidents get containment RFCs from the
-//! `[[containment]]` rules instead ([`containment`]).
+//! `[[containment]]` rules instead ([`containment`]); the steps of an RFC after approval (run,
+//! verified) are [`lifecycle`].
 
 pub mod containment;
 pub mod lifecycle;
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -44,10 +46,23 @@ pub struct Rule {
     /// otherwise.
     #[serde(default)]
     pub approval: Option<Approval>,
+    /// The runbook (`[[automation.runbooks]]` `name` in the settings file) that implements the
+    /// RFC once approved, or at once when pre-approved. Default: none (people implement it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automation: Option<String>,
+    /// With `automation`: the incident must resolve within this time after the run for the RFC
+    /// to be `successful`; otherwise it is `unsuccessful` and the incident is escalated one
+    /// priority step. Default: `15m`.
+    #[serde(default = "default_verify_within", with = "humantime_serde")]
+    pub verify_within: Duration,
 }
 
 fn default_risk() -> Risk {
     Risk::Medium
+}
+
+fn default_verify_within() -> Duration {
+    Duration::from_secs(15 * 60)
 }
 
 /// The change policy file: rules tried in order; the first that matches raises the RFC.
@@ -97,6 +112,16 @@ impl ChangePolicy {
             if r.action.trim().is_empty() {
                 return Err(invalid("has an empty action".into()));
             }
+            if r.automation.as_deref().is_some_and(|a| a.trim().is_empty()) {
+                return Err(invalid(
+                    "has an empty automation; name a runbook or leave it out".into(),
+                ));
+            }
+            if r.automation.is_some() && r.verify_within.is_zero() {
+                return Err(invalid(
+                    "has verify_within = 0; give the incident time to resolve".into(),
+                ));
+            }
         }
         containment::validate(&p.containment, text, file)?;
         Ok(p)
@@ -112,6 +137,15 @@ impl ChangePolicy {
     pub fn matching(&self, incident: &Incident) -> Option<&Rule> {
         self.rules.iter().find(|r| r.matches(incident))
     }
+}
+
+/// The service an RFC for `incident` is about: its root cause, or its first failing service.
+pub fn service_of(incident: &Incident) -> Option<&str> {
+    incident
+        .root_cause
+        .as_ref()
+        .map(|r| r.service.as_str())
+        .or_else(|| incident.failing_services.first().map(String::as_str))
 }
 
 impl Rule {
@@ -131,12 +165,8 @@ impl Rule {
     /// rule name and the service it acts on, so replays and restarts give the same RFC, and a
     /// root cause that moves to another service gets an RFC of its own.
     pub fn propose(&self, incident: &Incident) -> Rfc {
-        let target = incident
-            .root_cause
-            .as_ref()
-            .map(|r| r.service.clone())
-            .or_else(|| incident.failing_services.first().cloned());
-        let service = target.clone().unwrap_or_else(|| "unknown service".into());
+        let target = service_of(incident).map(str::to_owned);
+        let service = target.as_deref().unwrap_or("unknown service");
         let alert = incident.alerts.first().map_or("", |a| a.name.as_str());
         let context = incident.context.iter().find(|c| c.service == service);
         let known = |f: fn(&crate::model::ServiceContext) -> &Option<String>| {
@@ -147,7 +177,7 @@ impl Rule {
         };
         let action = self
             .action
-            .replace("{service}", &service)
+            .replace("{service}", service)
             .replace("{incident}", &incident.id)
             .replace("{alert}", alert)
             .replace("{owner}", &known(|c| &c.owner))
@@ -169,7 +199,7 @@ impl Rule {
         Rfc {
             id: format!(
                 "RFC-{}",
-                &stable_hash(&[&incident.id, &self.name, &service])[..12]
+                &stable_hash(&[&incident.id, &self.name, service])[..12]
             ),
             version: 1,
             incident_id: incident.id.clone(),
@@ -181,17 +211,16 @@ impl Rule {
             services: incident.failing_services.clone(),
             risk: self.risk,
             approval,
-            // A pre-approved (standard) change needs no change authority.
-            status: match approval {
-                Approval::PreApproved => RfcStatus::Approved,
-                Approval::Required => RfcStatus::Proposed,
-            },
+            // Pre-approved (standard) changes too start as proposed: their approval is the
+            // policy's (`lifecycle::approval`), not a decision.
+            status: RfcStatus::Proposed,
             reason: None,
             priority: incident.priority,
             created_at: incident.updated_at,
             updated_at: None,
             decision: None,
             containment: None,
+            automation: None,
         }
     }
 }

@@ -63,7 +63,7 @@ impl Loaded {
 
 /// The top-level keys an environment variable may override; other `D2C_*` variables (such as
 /// `D2C_LOG`) are left alone.
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 13] = [
     "topology",
     "change_policy",
     "kafka",
@@ -75,6 +75,8 @@ const SECTIONS: [&str; 11] = [
     "state",
     "backstage",
     "notify",
+    "problem",
+    "automation",
 ];
 
 /// Reads, parses, overrides from the environment and validates the settings file at `file`.
@@ -275,6 +277,12 @@ fn validate(c: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
     if let Err(e) = c.notify.validate() {
         return Err(invalid(&e.key, e.message));
     }
+    if let Err((key, message)) = c.problem.validate() {
+        return Err(invalid(&key, message));
+    }
+    if let Err((key, message)) = c.automation.validate() {
+        return Err(invalid(&key, message));
+    }
     let security = &c.correlation.security;
     if security.window.is_zero() {
         return Err(invalid(
@@ -416,7 +424,7 @@ mod tests {
         assert_eq!(security.window, std::time::Duration::from_secs(1800));
         assert_eq!(security.quiet_period, std::time::Duration::from_secs(3600));
         assert_eq!(l.config.topics.security, None);
-        assert_eq!(l.config.topics.all().len(), 7);
+        assert_eq!(l.config.topics.all().len(), 8);
         let text = "[topics]\nsecurity = \"d2c.security\"\n\n[correlation.security]\n\
                     window = \"10m\"\nassets = { \"10.0.1.5\" = \"web-1\" }\n";
         let l = load_str(text, Path::new("d2c.toml")).unwrap();

@@ -1,8 +1,10 @@
 //! Typed configuration: the settings file (`config/d2c.toml`), environment overrides, and
 //! validation that names the file, the line and what is wrong. Loaded once at start-up.
 
+mod automation;
 pub(crate) mod load;
 mod notify;
+mod problem;
 pub mod secret;
 
 use std::path::PathBuf;
@@ -12,11 +14,13 @@ use serde::{Deserialize, Serialize};
 
 use secret::SecretRef;
 
+pub use automation::{AutomationConfig, KubernetesOperation, RunbookConfig, RunbookKind};
 pub use load::{ConfigError, Loaded, line_of, load, load_str};
 pub use notify::{
     ConnectorConfig, ConnectorKind, NotifyConfig, NotifyConfigError, RecordType, RetryConfig,
     RouteCategory, RouteConfig,
 };
+pub use problem::{ProblemConfig, SignatureMode};
 
 /// The whole settings file. Every field has a default, so an empty file is a valid config that
 /// talks to a broker on `127.0.0.1:9092`.
@@ -45,6 +49,11 @@ pub struct Config {
     /// The Backstage software catalog as a second service-model source (off unless `url` is
     /// set); see README "Service model from Backstage".
     pub backstage: BackstageConfig,
+    /// When recurring incidents become problems (`[problem]`); see README "Problems".
+    pub problem: ProblemConfig,
+    /// Running approved RFCs (`[automation]`, `[[automation.runbooks]]`); see README
+    /// "Automation". Without runbooks the automation stage does not run.
+    pub automation: AutomationConfig,
 }
 
 /// Where to fetch the Backstage catalog, and how often.
@@ -98,6 +107,8 @@ impl Default for Config {
             state: StateConfig::default(),
             notify: Default::default(),
             backstage: BackstageConfig::default(),
+            problem: ProblemConfig::default(),
+            automation: AutomationConfig::default(),
         }
     }
 }
@@ -109,7 +120,7 @@ pub struct KafkaConfig {
     /// Bootstrap servers, comma separated `host:port`. Default: `127.0.0.1:9092`.
     pub brokers: String,
     /// Consumer group prefix: the ingest stage joins `<group_id>-ingest`, the correlate stage
-    /// `<group_id>-correlate`. Default: `d2c`.
+    /// `<group_id>-correlate` (delivery `-notify`, automation `-automation`). Default: `d2c`.
     pub group_id: String,
     /// `client.id` sent to the broker, shown in its logs. Default: `d2c`.
     pub client_id: String,
@@ -189,6 +200,9 @@ pub struct TopicsConfig {
     /// When set, security incident records (those with a `security` section) are also written
     /// here, keyed by incident id, besides `incidents`. Default: none.
     pub security: Option<String>,
+    /// Problem versions (recurring incidents, known errors), keyed by problem id.
+    /// Default: `d2c.problems`.
+    pub problems: String,
 }
 
 impl Default for TopicsConfig {
@@ -202,6 +216,7 @@ impl Default for TopicsConfig {
             state: "d2c.state".into(),
             delivery_dlq: "d2c.delivery.dlq".into(),
             security: None,
+            problems: "d2c.problems".into(),
         }
     }
 }
@@ -218,6 +233,7 @@ impl TopicsConfig {
             ("topics.dlq", &self.dlq),
             ("topics.state", &self.state),
             ("topics.delivery_dlq", self.delivery_dlq.as_str()),
+            ("topics.problems", self.problems.as_str()),
         ];
         all.extend(self.security.as_deref().map(|s| ("topics.security", s)));
         all

@@ -1,4 +1,4 @@
-//! `[notify]`: the connectors d2c delivers incidents and RFCs to, the routes choosing which
+//! `[notify]`: the connectors d2c delivers incidents, RFCs and problems to, the routes choosing which
 //! records go where, and the retry policy. Checked once at start-up.
 
 use std::time::Duration;
@@ -96,6 +96,9 @@ pub struct ConnectorConfig {
     /// Jira: issue type of RFCs. Default: `Change`.
     #[serde(default = "default_change_issue_type")]
     pub change_issue_type: String,
+    /// Jira: issue type of problems (Jira Service Management has `Problem`). Default: `Problem`.
+    #[serde(default = "default_problem_issue_type")]
+    pub problem_issue_type: String,
     /// Jira: name of the transition applied when an incident resolves (case-insensitive).
     /// Default: `Done`.
     #[serde(default = "default_resolve_transition")]
@@ -119,6 +122,9 @@ fn default_issue_type() -> String {
 fn default_change_issue_type() -> String {
     "Change".into()
 }
+fn default_problem_issue_type() -> String {
+    "Problem".into()
+}
 fn default_resolve_transition() -> String {
     "Done".into()
 }
@@ -134,6 +140,8 @@ pub enum RecordType {
     Incident,
     /// RFCs from `topics.changes`.
     Change,
+    /// Problems and known errors from `topics.problems`.
+    Problem,
 }
 
 /// Operational or security incidents.
@@ -151,10 +159,10 @@ pub enum RouteCategory {
 pub struct RouteConfig {
     /// Name of the connector (`[[notify.connectors]]` `name`).
     pub connector: String,
-    /// `incident`, `change`. Default: both.
+    /// `incident`, `change`, `problem`. Default: all three.
     #[serde(default)]
     pub types: Vec<RecordType>,
-    /// Priorities (`P1`…`P4`) of the incident or RFC. Default: any.
+    /// Priorities (`P1`…`P4`) of the incident, RFC or problem. Default: any.
     #[serde(default)]
     pub priorities: Vec<Priority>,
     /// Business capabilities the incident hurts (RFCs: those of their incident are not known,
@@ -165,8 +173,8 @@ pub struct RouteConfig {
     /// security one, every other record operational. Default: any.
     #[serde(default)]
     pub categories: Vec<RouteCategory>,
-    /// Incident statuses (`open`, `resolved`, `closed`); RFCs have none and pass. Leave
-    /// `resolved` in to have tickets resolved. Default: any.
+    /// Incident statuses (`open`, `resolved`, `closed`); RFCs and problems have none and pass.
+    /// Leave `resolved` in to have tickets resolved. Default: any.
     #[serde(default)]
     pub statuses: Vec<IncidentStatus>,
 }

@@ -1,8 +1,7 @@
 //! Change correlation: change events (deployments, configuration changes) remembered per domain
 //! and linked to the incidents they may have caused, when an incident opens or a change arrives.
 
-use super::grouping::alert_domain;
-use super::state::{State, dur};
+use super::state::{State, alert_domain, dur};
 use crate::config::CorrelationConfig;
 use crate::model::{AlertRef, Change, Event, RelatedChange};
 use crate::topology::{Resolution, Topology};

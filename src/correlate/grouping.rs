@@ -8,27 +8,10 @@ use super::Outcome;
 use super::changes::link_changes;
 use super::fallback::{domain_of, subject};
 use super::learned::Learning;
-use super::state::{Group, State, Timer, dur};
+use super::state::{Group, State, Timer, alert_domain, dur};
 use crate::config::CorrelationConfig;
 use crate::model::{AlertRef, IncidentStatus, Labels, StableHasher, stable_hash};
 use crate::topology::Topology;
-
-/// The domain an alert correlates in: its service's; when no service claims it, that of its
-/// fallback labels (`correlation.fallback_group_by`), else its CI's. `None` when it has none of
-/// these (it can only ever be alone).
-pub(super) fn alert_domain(
-    topo: &Topology,
-    service: Option<&str>,
-    ci: Option<&str>,
-    fallback: Option<String>,
-) -> Option<String> {
-    match (service, ci) {
-        (Some(s), _) => topo.service_domain(s).map(str::to_string),
-        _ if fallback.is_some() => fallback,
-        (None, Some(ci)) => Some(format!("ci:{ci}")),
-        (None, None) => None,
-    }
-}
 
 /// The values of the group-by labels, as one string.
 fn group_key(labels: &Labels, group_by: &[String]) -> String {

@@ -8,6 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::topology::Topology;
+
 use crate::model::{AlertRef, Change, IncidentStatus, RelatedChange};
 
 /// The deduplicated state of one fingerprint and the incident it belongs to.
@@ -140,6 +142,23 @@ impl State {
     }
 }
 
-pub(super) fn dur(d: Duration) -> chrono::Duration {
+pub(crate) fn dur(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// The domain an alert correlates in: its service's; when no service claims it, that of its
+/// fallback labels (`correlation.fallback_group_by`), else its CI's. `None` when it has none of
+/// these (it can only ever be alone).
+pub(super) fn alert_domain(
+    topo: &Topology,
+    service: Option<&str>,
+    ci: Option<&str>,
+    fallback: Option<String>,
+) -> Option<String> {
+    match (service, ci) {
+        (Some(s), _) => topo.service_domain(s).map(str::to_string),
+        _ if fallback.is_some() => fallback,
+        (None, Some(ci)) => Some(format!("ci:{ci}")),
+        (None, None) => None,
+    }
 }

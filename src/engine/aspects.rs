@@ -3,7 +3,8 @@
 //! (`changed`). Repeats of an alert (counts, last seen), an alert firing or resolving on its
 //! own, services affected coming and going, and impact moving within a band change nothing;
 //! membership, status, severity, priority, root cause, failing services, capabilities hurt,
-//! impact crossing a band, acknowledgement, related changes, merging and reopening do. Fed field by field (no serialisation); lists are prefixed with
+//! impact crossing a band, acknowledgement, related changes, merging, reopening and a
+//! problem (or its workaround) do. Fed field by field (no serialisation); lists are prefixed with
 //! their length so that moving an item from one list to the next changes the hash.
 
 use xxhash_rust::xxh3::Xxh3;
@@ -12,7 +13,7 @@ use crate::impact::Assessment;
 use crate::model::{Aspect, Impact, Incident};
 
 /// The aspects hashed, in this order (every [`Aspect`] but `Opened`).
-pub const HASHED: [Aspect; 13] = [
+pub const HASHED: [Aspect; 14] = [
     Aspect::Status,
     Aspect::Priority,
     Aspect::Severity,
@@ -26,6 +27,7 @@ pub const HASHED: [Aspect; 13] = [
     Aspect::Merged,
     Aspect::Reopened,
     Aspect::Security,
+    Aspect::Problem,
 ];
 
 /// The hash of every aspect of `i`, in [`HASHED`] order; `steady` stands for the record's
@@ -40,6 +42,17 @@ pub fn hashes(i: &Incident, steady: Option<&Assessment>) -> [u64; HASHED.len()] 
         feed(&mut h, i, capabilities, impact, a);
         h.digest()
     })
+}
+
+/// Hashes `aspect` of `i` again into `hashes` (it was set after hashing); returns the new
+/// substance.
+pub fn rehash(hashes: &mut [u64; HASHED.len()], i: &Incident, aspect: Aspect) -> u64 {
+    if let Some(k) = HASHED.iter().position(|a| *a == aspect) {
+        let mut h = Xxh3::new();
+        feed(&mut h, i, &i.capabilities, &i.impact, aspect);
+        hashes[k] = h.digest();
+    }
+    substance(hashes)
 }
 
 /// One hash of all aspects: whether anything an operator sees changed.
@@ -126,6 +139,10 @@ fn feed(h: &mut Xxh3, i: &Incident, capabilities: &[String], impact: &Impact, as
             if let Some(s) = &i.security {
                 text(h, &serde_json::to_string(s).unwrap_or_default());
             }
+        }
+        Aspect::Problem => {
+            text(h, i.problem.as_deref().unwrap_or(""));
+            text(h, i.workaround.as_deref().unwrap_or(""));
         }
     }
 }

@@ -1,14 +1,16 @@
 //! The pure core: `(state, input) -> (state, outputs)`. One [`Input`] enum holds everything
 //! that can change the state (an event, a tick of the clock, an acknowledgement, a silence, a
-//! decision on an RFC), and one [`Engine::apply`] takes it: the Kafka stage and `d2c replay`
-//! both call it, so they cannot differ. Composes correlation, suppression, impact and change
-//! policy into versioned incident and RFC records. No I/O and no wall clock, so the same input
-//! always gives the same output.
+//! decision on an RFC, a problem action, a report on an RFC's run), and one [`Engine::apply`]
+//! takes it: the Kafka stage and `d2c replay` both call it, so they cannot differ. Composes
+//! correlation, suppression, impact, change policy and problems into versioned incident, RFC and
+//! problem records. No I/O and no wall clock, so the same input always gives the same output.
 //!
 //! - `state.rs`: what the engine remembers (checkpointed by the shell);
 //! - `publish.rs`: building incident records and publishing new versions with their RFCs;
 //! - `aspects.rs`: what an operator sees of an incident, hashed aspect by aspect;
 //! - `settle.rs`: when a version is due (group wait before the first, group interval after);
+//! - `problems.rs`: incidents linked to problems, problem actions;
+//! - `changes.rs`: RFC runs reported by the automation stage, and their verification;
 //! - `security.rs`: the engine's security side (security events go to
 //!   `correlate::security`, their incidents through the same publishing path);
 //! - `settings.rs`: the settings, topology and policy an engine is built from.
@@ -20,22 +22,26 @@ use chrono::{DateTime, Utc};
 
 use crate::change::ChangePolicy;
 use crate::change::lifecycle::{self, Step};
-use crate::config::CorrelationConfig;
+use crate::config::{CorrelationConfig, ProblemConfig};
 use crate::correlate::{self, Outcome};
 use crate::impact;
 use crate::model::{
-    Ack, Category, ChangeDecision, Decision, Event, IncidentStatus, Output, Priority, Status,
+    Ack, Category, ChangeDecision, Decision, Event, IncidentStatus, Output, Priority,
+    ProblemAction, RunReport, Status,
 };
 use crate::suppress::{Silence, Suppression, Suppressor};
 use crate::topology::Topology;
 
 mod aspects;
+mod changes;
+mod problems;
 mod publish;
 mod security;
 mod settings;
 mod settle;
 mod state;
 
+pub use changes::RunState;
 pub use publish::{Milestone, MilestoneKind};
 pub use security::SecuritySummary;
 pub use settings::Settings;
@@ -58,6 +64,10 @@ pub enum Input<'a> {
     Silence(&'a Silence),
     /// A change authority decided on an RFC.
     Decision(&'a ChangeDecision),
+    /// Someone opened a problem, marked one a known error, or resolved one.
+    Problem(&'a ProblemAction),
+    /// The automation stage reports on the run of an RFC.
+    Run(&'a RunReport),
 }
 
 impl<'a> From<&'a Event> for Input<'a> {
@@ -111,6 +121,10 @@ pub struct Engine {
     suppressor: Option<Suppressor>,
     /// Milestones since the shell last took them (not state: metrics only).
     milestones: Vec<Milestone>,
+    /// When recurring incidents become problems.
+    problem_cfg: ProblemConfig,
+    /// Problems forgotten since the shell last took the count (not state: metrics only).
+    problems_evicted: u64,
 }
 
 impl Engine {
@@ -158,6 +172,8 @@ impl Engine {
             state: EngineState::default(),
             suppressor: None,
             milestones: Vec::new(),
+            problem_cfg: ProblemConfig::default(),
+            problems_evicted: 0,
         }
     }
 
@@ -185,6 +201,8 @@ impl Engine {
             state,
             suppressor: None,
             milestones: Vec::new(),
+            problem_cfg: ProblemConfig::default(),
+            problems_evicted: 0,
         }
         .with_runtime_silences()
     }
@@ -208,6 +226,8 @@ impl Engine {
             Input::Tick(now) => Applied::outputs(self.tick(now)),
             Input::Ack(ack) => Applied::outputs(self.acknowledge(&ack.incident, &ack.by, ack.time)),
             Input::Decision(d) => Applied::outputs(self.decide_change(&d.change, d.to_decision())),
+            Input::Problem(action) => self.act_on_problem(action),
+            Input::Run(report) => self.report_run(report),
             Input::Silence(silence) => match self.add_silence(silence.clone()) {
                 Ok(_) => Applied::default(),
                 Err(e) => Applied {
@@ -271,6 +291,17 @@ impl Engine {
             self.cfg.max_alerts,
             self.cfg.max_incidents,
         );
+        self.applied(outcome, outputs, evicted)
+    }
+
+    /// What applying an event did: forgets what was published of the incidents `evicted` took
+    /// away, and says so.
+    fn applied(
+        &mut self,
+        outcome: Outcome,
+        outputs: Vec<Output>,
+        evicted: correlate::Evicted,
+    ) -> Applied {
         for id in &evicted.incidents {
             self.forget(id);
         }
@@ -393,6 +424,8 @@ impl Engine {
             }
         }
         self.advance_security(now, outputs);
+        self.verify_due(now, outputs);
+        self.sweep_problems(now);
     }
 
     /// Records the change authority's decision on RFC `rfc_id` and returns the RFC's next
@@ -421,7 +454,10 @@ impl Engine {
         self.settled(id);
         self.state.accounts.remove(id);
         self.state.published.remove(id);
-        for rfc in self.state.rfcs.remove(id).unwrap_or_default() {
+        self.state.problems.forget_incident(id);
+        let rfcs = self.state.rfcs.remove(id).unwrap_or_default();
+        self.forget_runs(id, &rfcs);
+        for rfc in rfcs {
             self.state.changes.remove(&rfc);
         }
     }

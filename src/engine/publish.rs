@@ -2,7 +2,8 @@
 //! alerts (impact, root cause, symptoms, title, owners and links), account its cost, publish it
 //! as a new version when what an operator sees changed (`aspects`) and it is due (`settle`),
 //! move its RFCs on (withdrawn when no longer needed) and raise the one the policy gives for
-//! it, and note the milestones (opened, acknowledged, resolved) the shell measures.
+//! it, and note the milestones (opened, acknowledged, resolved) the shell measures. Problems
+//! (`problems.rs`) and RFC verification (`changes.rs`) look at each version as it goes out.
 
 use std::collections::BTreeMap;
 
@@ -88,18 +89,21 @@ impl Engine {
     }
 
     /// Keeps the incident's priority from dropping below the last published one (lowering it
-    /// is a decision for a person, and an RFC already raised stays valid), then hashes what an
-    /// operator sees of it.
-    /// `steady` replaces the record's capabilities and impact when given (see
-    /// [`Built::steady`]).
+    /// is a decision for a person, and an RFC already raised stays valid) or below the one it
+    /// was escalated to, then hashes what an operator sees of it. `steady` replaces the
+    /// record's capabilities and impact when given (see [`Built::steady`]).
     pub(super) fn hash(
-        &self,
+        &mut self,
         incident: &mut Incident,
         steady: Option<&impact::Assessment>,
     ) -> ([u64; aspects::HASHED.len()], u64) {
         if let Some(p) = self.state.published.get(&incident.id) {
             incident.priority = incident.priority.min(p.priority);
+            // A published incident keeps the problem it was linked to; one not published yet
+            // is linked when it is (`emit`), by the root cause it is published with.
+            self.link_problem(incident);
         }
+        self.escalation_floor(incident);
         let hashes = aspects::hashes(incident, steady);
         let substance = aspects::substance(&hashes);
         (hashes, substance)
@@ -141,11 +145,15 @@ impl Engine {
     pub(super) fn emit(
         &mut self,
         mut incident: Incident,
-        hashes: [u64; aspects::HASHED.len()],
-        substance: u64,
+        mut hashes: [u64; aspects::HASHED.len()],
+        mut substance: u64,
         published_at: DateTime<Utc>,
         outputs: &mut Vec<Output>,
     ) {
+        if !self.state.published.contains_key(&incident.id) {
+            self.link_problem(&mut incident);
+            substance = aspects::rehash(&mut hashes, &incident, Aspect::Problem);
+        }
         let previous = self.state.published.get(&incident.id);
         incident.version = previous.map_or(1, |p| p.version.saturating_add(1));
         incident.changed = match previous {
@@ -176,9 +184,13 @@ impl Engine {
         );
         self.milestones.extend(milestones);
         let changes = self.follow(&incident);
+        let mut after = Vec::new();
+        self.account_problem(&incident, &mut after);
+        self.verify_on_publish(&incident, &mut after);
         // The incident moves into the output: it can be large, and it is not needed again.
         outputs.push(Output::Incident(incident));
         outputs.extend(changes.into_iter().map(Output::Change));
+        outputs.extend(after);
     }
 
     /// The RFCs published with version `incident`: the next versions of those it no longer
@@ -202,7 +214,10 @@ impl Engine {
         let raised = open
             .then(|| match incident.security {
                 Some(_) => self.policy.containment(incident),
-                None => self.policy.matching(incident).map(|r| r.propose(incident)),
+                None => self
+                    .policy
+                    .matching(incident)
+                    .map(|r| self.propose(r, incident)),
             })
             .flatten()
             .filter(|rfc| {
@@ -369,6 +384,8 @@ impl Engine {
             context,
             alerts,
             security: None,
+            problem: None,
+            workaround: None,
         };
         Built {
             incident,

@@ -31,15 +31,7 @@ impl Engine {
             }
         }
         let evicted = security::evict(&mut self.state.security, self.cfg.max_incidents);
-        for id in &evicted.incidents {
-            self.forget(id);
-        }
-        Applied {
-            outcome: Some(outcome),
-            outputs,
-            evicted,
-            ..Applied::default()
-        }
+        self.applied(outcome, outputs, evicted)
     }
 
     /// Runs the security timers due by `now`: quiet incidents close, closed ones are forgotten.

@@ -40,6 +40,31 @@ fn suppressor(config: &Config, file: &Path, text: Option<&str>) -> Result<Suppre
     })
 }
 
+/// Every runbook a change-policy rule names is one of `[[automation.runbooks]]`: a rule naming a
+/// missing one would never run.
+fn runbooks_exist(config: &Config, policy: &ChangePolicy, file: &Path) -> Result<(), ConfigError> {
+    for r in &policy.rules {
+        let Some(name) = &r.automation else {
+            continue;
+        };
+        if config.automation.runbook(name).is_none() {
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            return Err(ConfigError::Invalid {
+                file: file.to_path_buf(),
+                line: text
+                    .lines()
+                    .position(|l| l.contains("automation") && l.contains(name.as_str()))
+                    .map(|i| i + 1),
+                key: format!("rules[{}].automation", r.name),
+                message: format!(
+                    "names runbook `{name}`, which is not one of [[automation.runbooks]] in the settings file"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl Settings {
     /// Loads and checks the settings file at `file` and the files it names.
     pub fn load(file: &Path) -> Result<Settings, ConfigError> {
@@ -50,6 +75,7 @@ impl Settings {
         let policy = ChangePolicy::load(&policy_file)?;
         let text = std::fs::read_to_string(file).ok();
         let suppressor = suppressor(&loaded.config, file, text.as_deref())?;
+        runbooks_exist(&loaded.config, &policy, &policy_file)?;
         Ok(Settings {
             suppressor,
             config: loaded.config,
@@ -82,6 +108,11 @@ impl Settings {
             &loaded.config,
             &loaded.file,
             Some(include_str!("../../config/d2c.toml")),
+        )?;
+        runbooks_exist(
+            &loaded.config,
+            &policy,
+            Path::new("(embedded) config/change-policy.toml"),
         )?;
         Ok(Settings {
             suppressor,
@@ -116,6 +147,7 @@ impl Settings {
     }
 
     fn equip(&self, engine: crate::engine::Engine) -> crate::engine::Engine {
+        let engine = engine.with_problems(self.config.problem.clone());
         let s = &self.config.suppression;
         if s.silences.is_empty() && s.maintenance.is_empty() && s.inhibit.is_empty() {
             engine

@@ -1,7 +1,7 @@
 //! What the engine remembers between inputs, serialisable so the shell can checkpoint it and
 //! restore it after a crash or a rebalance: the correlation state, what was last published of
 //! every incident and RFC, the clock, the raw-input positions applied, silences and suppressed
-//! alerts, and the security incidents.
+//! alerts, the security incidents, problems, and RFC runs awaiting verification.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -71,16 +71,28 @@ pub struct EngineState {
     /// cost does not depend on which versions were published.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub accounts: BTreeMap<String, Account>,
+    /// Problems, incidents counted toward them, and links (`problem`); absent from older
+    /// checkpoints. Bounded by `[problem]` (see `problem`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub problems: crate::problem::State,
+    /// Implemented RFCs awaiting verification and escalated incidents; absent from older
+    /// checkpoints.
+    #[serde(default, skip_serializing_if = "super::RunState::is_empty")]
+    pub runs: super::RunState,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// An incident's next version, held back until it is due (see `engine::settle`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pending {
-    /// When the engine first built the incident (its clock): the group wait's cap counts from
-    /// it.
+    /// When the engine first built the incident (event time): the group wait's cap counts
+    /// from it.
     pub since: DateTime<Utc>,
     /// Before the first version: the root-cause service of the latest build, and since when
-    /// (the engine's clock) it has been the root cause.
+    /// (event time) it has been the root cause.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root: Option<String>,
     pub root_since: DateTime<Utc>,

@@ -100,6 +100,15 @@ pub enum Priority {
 }
 
 impl Priority {
+    /// One step more urgent (P1 stays P1).
+    pub fn escalated(self) -> Priority {
+        match self {
+            Priority::P1 | Priority::P2 => Priority::P1,
+            Priority::P3 => Priority::P2,
+            Priority::P4 => Priority::P3,
+        }
+    }
+
     /// `impact` and `urgency` are ranks 1 (highest) to 4 (lowest); the matrix is the usual ITIL
     /// one where each step down in either lowers the priority by one.
     pub fn from_matrix(impact: u8, urgency: u8) -> Priority {
@@ -205,6 +214,8 @@ pub enum Aspect {
     Reopened,
     /// Security incidents: new stages, entities, techniques or tools.
     Security,
+    /// Linked to a problem, or the problem's workaround changed.
+    Problem,
 }
 
 impl Aspect {
@@ -366,6 +377,12 @@ pub struct Incident {
     /// techniques and tools of the attack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security: Option<super::SecurityInfo>,
+    /// The problem (recurring cause) this incident is one more occurrence of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    /// The known error's workaround, when the problem is a known error: what to do now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workaround: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {

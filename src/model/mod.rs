@@ -1,5 +1,6 @@
-//! The IT4IT data objects of the Detect to Correct value stream as plain serde types: the ground
-//! every other module stands on. No I/O, no clock, no Kafka here.
+//! The IT4IT data objects of the Detect to Correct value stream as plain serde types (events,
+//! alerts, incidents, RFCs and their runs, problems): the ground every other module stands on.
+//! No I/O, no clock, no Kafka here.
 
 pub mod attack;
 mod control;
@@ -7,11 +8,13 @@ mod event;
 mod incident;
 mod labels;
 mod output;
+mod problem;
 mod rfc;
+mod run;
 mod security;
 mod time;
 
-pub use control::{Ack, ChangeDecision};
+pub use control::{Ack, ChangeDecision, ProblemAction, RunReport};
 pub use event::{Category, Event, Severity, Status};
 pub use incident::{
     AlertRef, Aspect, CapabilityImpact, Change, Impact, Incident, IncidentStatus, Priority,
@@ -19,10 +22,12 @@ pub use incident::{
 };
 pub use labels::Labels;
 pub use output::{DlqRecord, Output};
+pub use problem::{Problem, ProblemStatus};
 pub use rfc::{
     Approval, Containment, ContainmentAction, Decision, DecisionStatus, Rfc, RfcCategory,
     RfcStatus, Risk,
 };
+pub use run::{Run, RunOutcome, Target};
 pub use security::{Entities, SecurityInfo, Stage};
 pub use time::{deserialize as deserialize_time, format_rfc3339, parse_rfc3339};
 

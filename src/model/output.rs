@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Incident, Rfc};
+use super::{Incident, Problem, Rfc};
 
 /// A raw payload that could not become an event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +28,7 @@ pub struct DlqRecord {
 pub enum Output {
     Incident(Incident),
     Change(Rfc),
+    Problem(Problem),
     Dlq(DlqRecord),
 }
 

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::Priority;
+use super::{Priority, Run};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -71,7 +71,7 @@ pub struct Rfc {
     pub approval: Approval,
     /// Where the RFC stands in its lifecycle (see [`RfcStatus`]); each step is a new version.
     /// Records written before d2c tracked it read as `proposed`.
-    #[serde(default)]
+    #[serde(default = "RfcStatus::proposed")]
     pub status: RfcStatus,
     /// Why it reached its status when d2c moved it there: why it was withdrawn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -88,6 +88,10 @@ pub struct Rfc {
     /// Set on containment RFCs of security incidents: what to contain and which entities.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub containment: Option<Containment>,
+    /// Set when the policy rule names an `automation`: the runbook that implements the RFC once
+    /// approved, and the record of its run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automation: Option<Box<Run>>,
 }
 
 /// Where an RFC stands in its lifecycle (IT4IT Change): proposed → approved | rejected →
@@ -112,6 +116,11 @@ pub enum RfcStatus {
 }
 
 impl RfcStatus {
+    /// The status of a new RFC (the serde default of records written before statuses).
+    pub fn proposed() -> RfcStatus {
+        RfcStatus::Proposed
+    }
+
     pub const ALL: [RfcStatus; 9] = [
         RfcStatus::Proposed,
         RfcStatus::Approved,

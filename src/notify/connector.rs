@@ -81,6 +81,7 @@ impl Connector {
                 project: c.project.clone().unwrap_or_default(),
                 issue_type: c.issue_type.clone(),
                 change_issue_type: c.change_issue_type.clone(),
+                problem_issue_type: c.problem_issue_type.clone(),
                 resolve_transition: c.resolve_transition.clone(),
                 cancel_transition: c.cancel_transition.clone(),
             }),

@@ -1,10 +1,11 @@
-//! The record being delivered: an incident version or an RFC read back from its topic, decoded
-//! once and handed to every connector a route selects, and what a delivery came to.
+//! The record being delivered: an incident version, an RFC or a problem read back from its
+//! topic, decoded once and handed to every connector a route selects, and what a delivery came
+//! to.
 
 use crate::config::{RecordType, RouteCategory};
-use crate::model::{Incident, IncidentStatus, Output, Priority, Rfc};
+use crate::model::{Incident, IncidentStatus, Output, Priority, Problem, Rfc};
 
-/// One record read from `topics.incidents` or `topics.changes`, decoded.
+/// One record read from `topics.incidents`, `topics.changes` or `topics.problems`, decoded.
 #[derive(Debug, Clone)]
 pub struct Item {
     /// The bytes as published: what a webhook receives.
@@ -19,11 +20,12 @@ pub struct Item {
 pub enum Record {
     Incident(Box<Incident>),
     Change(Box<Rfc>),
+    Problem(Box<Problem>),
 }
 
 /// Why a record cannot be delivered by any connector.
 #[derive(Debug, thiserror::Error)]
-#[error("not an incident or change record: {0}")]
+#[error("not an incident, change or problem record: {0}")]
 pub struct DecodeError(String);
 
 impl Item {
@@ -31,6 +33,7 @@ impl Item {
         let record = match serde_json::from_slice::<Output>(raw) {
             Ok(Output::Incident(i)) => Record::Incident(Box::new(i)),
             Ok(Output::Change(r)) => Record::Change(Box::new(r)),
+            Ok(Output::Problem(p)) => Record::Problem(Box::new(p)),
             Ok(Output::Dlq(_)) => return Err(DecodeError("a dlq record".into())),
             Err(e) => return Err(DecodeError(e.to_string())),
         };
@@ -41,6 +44,7 @@ impl Item {
         let security = match &record {
             Record::Incident(i) => i.security.is_some(),
             Record::Change(r) => r.containment.is_some(),
+            Record::Problem(_) => false,
         };
         let category = match serde_json::from_slice::<Category>(raw) {
             _ if security => RouteCategory::Security,
@@ -58,6 +62,7 @@ impl Item {
         match &self.record {
             Record::Incident(i) => &i.id,
             Record::Change(r) => &r.id,
+            Record::Problem(p) => &p.id,
         }
     }
 
@@ -65,6 +70,7 @@ impl Item {
         match &self.record {
             Record::Incident(i) => i.version,
             Record::Change(r) => r.version,
+            Record::Problem(p) => p.version,
         }
     }
 
@@ -72,6 +78,7 @@ impl Item {
         match &self.record {
             Record::Incident(_) => RecordType::Incident,
             Record::Change(_) => RecordType::Change,
+            Record::Problem(_) => RecordType::Problem,
         }
     }
 
@@ -79,13 +86,14 @@ impl Item {
         match &self.record {
             Record::Incident(i) => i.priority,
             Record::Change(r) => r.priority,
+            Record::Problem(p) => p.priority,
         }
     }
 
     pub fn status(&self) -> Option<IncidentStatus> {
         match &self.record {
             Record::Incident(i) => Some(i.status),
-            Record::Change(_) => None,
+            Record::Change(_) | Record::Problem(_) => None,
         }
     }
 

@@ -1,4 +1,5 @@
-//! Jira REST API v2: one issue per incident (and per RFC), found again by its label
+//! Jira REST API v2: one issue per incident (and per RFC and problem, each with its own issue
+//! type), found again by its label
 //! `d2c-<id>` (a search before every create, so a retry never makes a second issue); updated
 //! with each new version and moved by the configured transition when the incident resolves, or
 //! by `cancel_transition` when an RFC is withdrawn (its incident no longer needs it).
@@ -8,8 +9,8 @@ use serde_json::{Value, json};
 use super::http::Http;
 use super::item::{Item, Record, Sent};
 use super::retry::Failure;
-use super::text::{incident_description, rfc_description};
-use crate::model::{IncidentStatus, RfcStatus};
+use super::text::{incident_description, problem_description, rfc_description};
+use crate::model::{IncidentStatus, ProblemStatus, RfcStatus};
 
 #[derive(Debug)]
 pub struct Jira {
@@ -17,6 +18,7 @@ pub struct Jira {
     pub project: String,
     pub issue_type: String,
     pub change_issue_type: String,
+    pub problem_issue_type: String,
     pub resolve_transition: String,
     pub cancel_transition: String,
 }
@@ -44,6 +46,7 @@ impl Jira {
                 (format!("RFC (withdrawn): {}", r.action), rfc_description(r))
             }
             Record::Change(r) => (format!("RFC: {}", r.action), rfc_description(r)),
+            Record::Problem(p) => (format!("Problem: {}", p.title), problem_description(p)),
         }
     }
 
@@ -69,6 +72,7 @@ impl Jira {
                 let issue_type = match item.record {
                     Record::Incident(_) => &self.issue_type,
                     Record::Change(_) => &self.change_issue_type,
+                    Record::Problem(_) => &self.problem_issue_type,
                 };
                 let req = self
                     .http
@@ -91,6 +95,9 @@ impl Jira {
         };
         match &item.record {
             Record::Incident(i) if i.status != IncidentStatus::Open => {
+                self.transition(&key, &[&self.resolve_transition]).await?;
+            }
+            Record::Problem(p) if p.status == ProblemStatus::Resolved => {
                 self.transition(&key, &[&self.resolve_transition]).await?;
             }
             Record::Change(r) if matches!(r.status, RfcStatus::Withdrawn | RfcStatus::Rejected) => {

@@ -1,6 +1,6 @@
-//! The delivery stage: incidents and RFCs from `topics.incidents` and `topics.changes` to ITSM
-//! and paging tools (ServiceNow, Jira, PagerDuty, Slack, any webhook), in consumer group
-//! `<kafka.group_id>-notify`.
+//! The delivery stage: incidents, RFCs and problems from `topics.incidents`, `topics.changes`
+//! and `topics.problems` to ITSM and paging tools (ServiceNow, Jira, PagerDuty, Slack, any
+//! webhook), in consumer group `<kafka.group_id>-notify`.
 //!
 //! Each record goes to every connector a route selects. An offset is stored only once every
 //! one of those connectors acknowledged the record, skipped it, or the record went to the
@@ -271,7 +271,7 @@ impl Notify {
             Ok(item) => item,
             Err(e) => {
                 // Only d2c writes these topics; a foreign record is skipped, not fatal.
-                tracing::warn!(topic = m.topic(), partition = m.partition(), offset = m.offset(), error = %e, "record is not a d2c incident or RFC; skipped");
+                tracing::warn!(topic = m.topic(), partition = m.partition(), offset = m.offset(), error = %e, "record is not a d2c incident, RFC or problem; skipped");
                 return Done::Finished;
             }
         };
@@ -497,7 +497,11 @@ pub async fn run(
     let group = format!("{}-notify", cfg.kafka.group_id);
     let consumer =
         kafka::consumer(&cfg.kafka, &group, &notify.metrics).map_err(PipelineError::Client)?;
-    let topics = [cfg.topics.incidents.as_str(), cfg.topics.changes.as_str()];
+    let topics = [
+        cfg.topics.incidents.as_str(),
+        cfg.topics.changes.as_str(),
+        cfg.topics.problems.as_str(),
+    ];
     consumer
         .subscribe(&topics)
         .map_err(|source| PipelineError::Subscribe {

@@ -1,4 +1,5 @@
-//! ServiceNow Table API: incidents go to table `incident`, RFCs to `change_request`. Each
+//! ServiceNow Table API: incidents go to table `incident`, RFCs to `change_request`, problems to
+//! `problem` (a known error sets `known_error` and `workaround`). Each
 //! record carries `correlation_id` = the d2c id; before writing, the connector looks that id
 //! up and updates (PATCH) the record it finds instead of creating a second one. A retry, or a
 //! record read again after a restart, therefore never makes a second ticket. The version sits
@@ -11,8 +12,8 @@ use serde_json::{Value, json};
 use super::http::Http;
 use super::item::{Item, Record, Sent};
 use super::retry::Failure;
-use super::text::{incident_description, rfc_description};
-use crate::model::{Approval, IncidentStatus, Priority, RfcStatus, Risk};
+use super::text::{incident_description, problem_description, rfc_description};
+use crate::model::{Approval, IncidentStatus, Priority, ProblemStatus, RfcStatus, Risk};
 
 #[derive(Debug)]
 pub struct ServiceNow {
@@ -25,6 +26,7 @@ pub fn table(item: &Item) -> &'static str {
     match item.record {
         Record::Incident(_) => "incident",
         Record::Change(_) => "change_request",
+        Record::Problem(_) => "problem",
     }
 }
 
@@ -117,6 +119,37 @@ pub fn fields(item: &Item, assignment_group: Option<&str>) -> Value {
                     Some(reason) => format!("{} by d2c: {reason}", r.status.as_str()),
                     None => format!("{} (d2c version {})", r.status.as_str(), r.version),
                 });
+            }
+            f
+        }
+        Record::Problem(p) => {
+            let (impact, urgency) = impact_urgency(p.priority);
+            // Problem states of the default workflow: 101 New, 103 Root Cause Analysis,
+            // 104 Fix in Progress, 106 Resolved.
+            let state = match p.status {
+                ProblemStatus::Open => "101",
+                ProblemStatus::KnownError => "104",
+                ProblemStatus::Resolved => "106",
+            };
+            let mut f = json!({
+                "short_description": short(&format!("[{}] {}", p.priority.as_str(), p.title)),
+                "description": problem_description(p),
+                "correlation_id": p.id,
+                "correlation_display": display(item.version()),
+                "impact": impact,
+                "urgency": urgency,
+                "state": state,
+                "known_error": p.status == ProblemStatus::KnownError,
+            });
+            if let Some(w) = &p.workaround {
+                f["workaround"] = json!(w);
+            }
+            if p.status == ProblemStatus::Resolved {
+                f["resolution_code"] = json!("fix_applied");
+                f["fix_notes"] = json!(p.comment.clone().unwrap_or_else(|| format!(
+                    "Resolved in d2c by {}.",
+                    p.resolved_by.as_deref().unwrap_or("someone")
+                )));
             }
             f
         }

@@ -1,7 +1,7 @@
-//! Slack incoming webhook: one message per incident version or RFC that a person can read at a
-//! glance. Only incident versions worth a message are sent (something people act on changed:
-//! `Incident::worth_paging`); alerts joining or related changes alone update tickets, not the
-//! channel. Slack has no idempotency key: a message repeated after a timeout whose answer was
+//! Slack incoming webhook: one message per incident version, RFC or problem that a person can
+//! read at a glance. Only incident versions worth a message are sent (something people act on
+//! changed: `Incident::worth_paging`); alerts joining or related changes alone update tickets,
+//! not the channel. Slack has no idempotency key: a message repeated after a timeout whose answer was
 //! lost, or after a restart, shows twice. Within a run, the stage's memory of delivered
 //! versions keeps repeats out.
 
@@ -60,6 +60,9 @@ pub fn text(item: &Item) -> String {
             if let Some(rb) = super::text::runbook(i) {
                 t.push_str(&format!("\nRunbook: {rb}"));
             }
+            if let Some(w) = &i.workaround {
+                t.push_str(&format!("\nKnown error, workaround: {w}"));
+            }
             t
         }
         Record::Change(r) => {
@@ -79,6 +82,27 @@ pub fn text(item: &Item) -> String {
                 )),
                 (Some(d), _) => t.push_str(&format!("\n{} by {}", d.status.as_str(), d.by)),
                 (None, _) => {}
+            }
+            if let Some(run) = &r.automation {
+                t.push_str(&format!("\nRunbook {}: {}", run.runbook, r.status.as_str()));
+                if let Some(why) = &run.reason {
+                    t.push_str(&format!(" — {why}"));
+                }
+            }
+            t
+        }
+        Record::Problem(p) => {
+            let mut t = format!(
+                ":repeat: *Problem {}* ({}, {}): {} — {} incidents, cost {:.0}",
+                p.id,
+                p.status.as_str(),
+                p.priority.as_str(),
+                p.title,
+                p.incident_count,
+                p.cost
+            );
+            if let Some(w) = &p.workaround {
+                t.push_str(&format!("\nWorkaround: {w}"));
             }
             t
         }

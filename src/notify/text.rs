@@ -1,6 +1,6 @@
 //! The human descriptions the ticketing connectors (ServiceNow, Jira) write into their tickets.
 
-use crate::model::{Incident, Rfc};
+use crate::model::{Incident, Problem, Rfc};
 
 /// A human description shared by the ticketing connectors.
 pub fn incident_description(i: &Incident) -> String {
@@ -17,6 +17,12 @@ pub fn incident_description(i: &Incident) -> String {
             "Probable root cause: {} ({})\n",
             rc.service, rc.reason
         ));
+    }
+    if let Some(p) = &i.problem {
+        d.push_str(&format!("Recurring: an occurrence of problem {p}\n"));
+    }
+    if let Some(w) = &i.workaround {
+        d.push_str(&format!("Known error workaround: {w}\n"));
     }
     if !i.services.is_empty() {
         d.push_str(&format!("Affected services: {}\n", i.services.join(", ")));
@@ -99,5 +105,65 @@ pub fn rfc_description(r: &Rfc) -> String {
         r.services.join(", "),
         r.cis.join(", ")
     ));
+    if let Some(run) = &r.automation {
+        d.push_str(&format!(
+            "Automation: runbook {} on {}",
+            run.runbook, run.target.service
+        ));
+        if let (Some(ns), Some(dep)) = (&run.target.namespace, &run.target.deployment) {
+            d.push_str(&format!(" (deployment {ns}/{dep})"));
+        }
+        d.push('\n');
+        if let Some(by) = &run.approved_by {
+            d.push_str(&format!("Approved by: {by}\n"));
+        }
+        if run.dry_run {
+            d.push_str("Dry run: nothing was called\n");
+        }
+        if let Some(c) = &run.call {
+            d.push_str(&format!("Called: {c}\n"));
+        }
+        if let Some(a) = &run.answer {
+            d.push_str(&format!("Answer: {a}\n"));
+        }
+        if let Some(why) = &run.reason {
+            d.push_str(&format!("Note: {why}\n"));
+        }
+    }
+    d
+}
+
+/// A human description of a problem.
+pub fn problem_description(p: &Problem) -> String {
+    let mut d = format!(
+        "d2c problem {} (version {}), {}, status {}.\nRoot-cause service: {}\n",
+        p.id,
+        p.version,
+        p.priority.as_str(),
+        p.status.as_str(),
+        p.service
+    );
+    if !p.alert_names.is_empty() {
+        d.push_str(&format!("Alerts: {}\n", p.alert_names.join(", ")));
+    }
+    d.push_str(&format!(
+        "Incidents: {} (outage {} min, cost {:.0}); latest: {}\n",
+        p.incident_count,
+        p.outage_seconds / 60,
+        p.cost,
+        p.incidents
+            .iter()
+            .rev()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    if let Some(w) = &p.workaround {
+        d.push_str(&format!("Known error workaround: {w}\n"));
+    }
+    if let Some(c) = &p.comment {
+        d.push_str(&format!("Note: {c}\n"));
+    }
     d
 }

@@ -23,15 +23,16 @@ use crate::model::Output;
 use crate::pipeline::View;
 use crate::telemetry::events::{
     BatchProcessed, CheckpointWritten, ControlRefused, EventSuppressed, EventsCorrelated, InputGap,
-    MilestonesReached, OutputsPublished, RecordUndecodable, SecurityEventReceived, StateEvicted,
-    StateRestored,
+    MilestonesReached, OutputsPublished, ProblemsCounted, RecordUndecodable, SecurityEventReceived,
+    StateEvicted, StateRestored,
 };
 use crate::telemetry::{Health, Metrics};
 
+use super::PipelineError;
 use super::checkpoint::{self, Checkpoint};
 use super::kafka::{LagContext, OutRecord, base_config, send_all};
 use super::records::EventsRecord;
-use super::{PipelineError, commit_on_exit, next_batch};
+use super::stage::{commit_on_exit, next_batch};
 
 /// How long to wait for the consumer to deliver the watermark's record after a seek before
 /// accepting that the input in between is gone (deleted by retention).
@@ -317,6 +318,7 @@ impl Correlate {
                 Output::Incident(i) => Some(i),
                 _ => None,
             }));
+        self.view.update_records(outputs.iter().map(|(o, _)| o));
         let now = chrono::Utc::now();
         for part in self.parts.values_mut() {
             self.metrics.emit(MilestonesReached {
@@ -514,7 +516,7 @@ impl Correlate {
 
     /// Sets the state gauges, the business-impact gauges (adding `elapsed` worth of cost) and
     /// the read API's view of the service model's health.
-    fn set_gauges(&self, elapsed: Duration) {
+    fn set_gauges(&mut self, elapsed: Duration) {
         let mut total = Summary::default();
         for part in self.parts.values() {
             let s = part.engine.summary();
@@ -540,6 +542,13 @@ impl Correlate {
         }
         self.metrics.set_security_summary(&security);
         self.metrics.set_partitions_owned(self.parts.len());
+        let (mut problems, mut evicted) = (crate::problem::Summary::default(), 0);
+        for part in self.parts.values_mut() {
+            problems.add(part.engine.problem_summary());
+            evicted += part.engine.take_problems_evicted();
+        }
+        let summary = &problems;
+        self.metrics.emit(ProblemsCounted { summary, evicted });
         let topo = &self.topology;
         let eval = crate::impact::evaluate(topo, &total.own_health);
         self.metrics.business.set(&eval, topo, elapsed);
@@ -558,6 +567,8 @@ impl Correlate {
                 .values()
                 .any(|p| p.engine.state().published.contains_key(id))
         });
+        self.view
+            .retain_records(self.parts.values().map(|p| p.engine.state()));
     }
 
     fn record(&self, o: &Output) -> OutRecord {
@@ -565,6 +576,7 @@ impl Correlate {
         let (topic, key) = match o {
             Output::Incident(i) => (&topics.incidents, i.id.as_bytes()),
             Output::Change(r) => (&topics.changes, r.id.as_bytes()),
+            Output::Problem(p) => (&topics.problems, p.id.as_bytes()),
             // The engine never emits DLQ records; ingest writes raw bytes to the DLQ itself.
             Output::Dlq(_) => (&topics.dlq, &[][..]),
         };

@@ -15,9 +15,10 @@ use crate::telemetry::{Health, Metrics};
 use crate::topology::Topology;
 use tokio::sync::watch;
 
+use super::PipelineError;
 use super::kafka::{LagContext, OutRecord, send_all};
 use super::records::{EVENTS_RECORD_BYTES, RoutedEvent, TICK_HEADER, partition_of};
-use super::{PipelineError, commit_on_exit, next_batch, store_offsets};
+use super::stage::{commit_on_exit, next_batch, store_offsets};
 use crate::engine::Origin;
 use crate::telemetry::events::{BatchProcessed, RecordDeadLettered, RecordIngested};
 

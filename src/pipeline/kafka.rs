@@ -352,3 +352,47 @@ pub fn read_to_end(
     }
     Ok(true)
 }
+
+/// The number of partitions of `topic`, read from the broker's metadata.
+pub async fn partition_count(producer: &FutureProducer, topic: &str) -> Result<i32, KafkaError> {
+    use rdkafka::producer::Producer;
+    let (producer, topic) = (producer.clone(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        producer
+            .client()
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .map(|md| {
+                md.topics()
+                    .first()
+                    .map_or(0, |t| t.partitions().len() as i32)
+            })
+    })
+    .await
+    .unwrap_or(Err(KafkaError::Canceled))
+}
+
+/// Writes a control record (empty batch payload, `value` in header `header`) to every one of
+/// `partitions` of the events topic `topic`, and waits until the broker acknowledged each (see
+/// [`send_all`]): the engine that owns what the record is about applies it, the others pass it
+/// over.
+pub async fn broadcast_control(
+    producer: &FutureProducer,
+    topic: &str,
+    partitions: i32,
+    header: &'static str,
+    value: &[u8],
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+) -> Result<(), PipelineError> {
+    let records: Vec<OutRecord> = (0..partitions)
+        .map(|p| OutRecord {
+            topic: topic.to_string(),
+            partition: Some(p),
+            key: Vec::new(),
+            payload: b"[]".to_vec(),
+            headers: vec![(header, value.to_vec())],
+            timestamp: None,
+        })
+        .collect();
+    send_all(producer, &records, metrics, shutdown).await
+}

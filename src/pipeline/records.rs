@@ -1,7 +1,8 @@
 //! The wire contract of `topics.events`, between the ingest stage (and the HTTP control
-//! endpoints) that write it and the correlate stage that reads it: batched event records with
-//! their raw origins, control records (tick, acknowledgement, silence, decision) carried in a
-//! header with an empty payload, and the partition of a correlation domain. [`EventsRecord`]
+//! endpoints and the automation stage) that write it and the correlate stage that reads it:
+//! batched event records with their raw origins, control records (tick, acknowledgement,
+//! silence, decision, problem action, run report) carried in a header with an empty payload, and
+//! the partition of a correlation domain. [`EventsRecord`]
 //! decodes one record into what the engine takes ([`Input`]).
 
 use chrono::{DateTime, Utc};
@@ -9,7 +10,7 @@ use rdkafka::Message;
 use rdkafka::message::{BorrowedMessage, Headers};
 
 use crate::engine::{Input, Origin};
-use crate::model::{Ack, ChangeDecision, Event};
+use crate::model::{Ack, ChangeDecision, Event, ProblemAction, RunReport};
 use crate::suppress::Silence;
 
 /// Header on single-event `topics.events` records (the format before batches):
@@ -46,6 +47,17 @@ pub const SILENCE_HEADER: &str = "d2c.silence";
 /// its next version with the decision, the others ignore it.
 pub const DECISION_HEADER: &str = "d2c.decision";
 
+/// Header of a problem action record on `topics.events` (empty JSON array payload): a
+/// [`ProblemAction`] as JSON. `POST /api/v1/problems` writes an `open` to the partition of the
+/// problem's service (the engine that sees its incidents); known-error and resolve actions go
+/// to every partition, and the engine that holds the problem applies them.
+pub const PROBLEM_HEADER: &str = "d2c.problem";
+
+/// Header of a run report record on `topics.events` (empty JSON array payload): a
+/// [`RunReport`] as JSON, written to every partition by the automation stage; the engine that
+/// raised the RFC publishes its next version.
+pub const RUN_HEADER: &str = "d2c.run";
+
 /// Events records are closed at about this size (below Kafka's default 1 MB record limit); an
 /// event larger than this alone still makes one record of its own.
 pub const EVENTS_RECORD_BYTES: usize = 256 * 1024;
@@ -81,6 +93,8 @@ pub enum EventsRecord {
     Ack(Ack),
     Silence(Silence),
     Decision(ChangeDecision),
+    Problem(ProblemAction),
+    Run(RunReport),
     Events(Vec<(Event, Option<Origin>)>),
 }
 
@@ -103,6 +117,12 @@ impl EventsRecord {
         if let Some(d) = header_json(m, DECISION_HEADER) {
             return Ok(EventsRecord::Decision(d));
         }
+        if let Some(p) = header_json(m, PROBLEM_HEADER) {
+            return Ok(EventsRecord::Problem(p));
+        }
+        if let Some(r) = header_json(m, RUN_HEADER) {
+            return Ok(EventsRecord::Run(r));
+        }
         let Some(payload) = m.payload() else {
             return Ok(EventsRecord::Events(Vec::new()));
         };
@@ -116,6 +136,8 @@ impl EventsRecord {
             EventsRecord::Ack(a) => vec![Input::Ack(a)],
             EventsRecord::Silence(s) => vec![Input::Silence(s)],
             EventsRecord::Decision(d) => vec![Input::Decision(d)],
+            EventsRecord::Problem(p) => vec![Input::Problem(p)],
+            EventsRecord::Run(r) => vec![Input::Run(r)],
             EventsRecord::Events(events) => {
                 events.iter().map(|(ev, o)| Input::Event(ev, *o)).collect()
             }

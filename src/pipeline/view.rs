@@ -1,15 +1,15 @@
 //! What the read API and the console serve, kept current by the correlate stage: the latest
-//! version of every incident this instance's partitions hold (closed ones are dropped), the
-//! health of the service model, the silences and suppressed alerts of its engines, and the links
-//! they learned.
+//! version of every incident this instance's partitions hold (closed ones are dropped), of every
+//! RFC (with its run) and problem they remember, the health of the service model, the silences
+//! and suppressed alerts of its engines, and the links they learned.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use crate::correlate::LearnedLink;
-use crate::engine::SuppressedAlert;
+use crate::engine::{EngineState, SuppressedAlert};
 use crate::impact::Evaluation;
-use crate::model::{Incident, IncidentStatus};
+use crate::model::{Incident, IncidentStatus, Output, Problem, Rfc};
 use crate::suppress::Silence;
 use crate::topology::Topology;
 
@@ -32,6 +32,10 @@ pub struct ViewData {
     pub suppressed_total: usize,
     /// Links learned from services whose alerts opened and resolved together, by pair.
     pub learned: Vec<LearnedLink>,
+    /// The latest version of every RFC the engines remember (forgotten with its incident).
+    pub changes: HashMap<String, Rfc>,
+    /// The latest version of every problem the engines remember.
+    pub problems: HashMap<String, Problem>,
 }
 
 /// Most suppressed alerts the view keeps for `GET /api/v1/suppressed`, newest first.
@@ -73,6 +77,51 @@ impl View {
                 v.incidents.insert(i.id.clone(), i.clone());
             }
         }
+    }
+
+    /// Takes the RFC and problem records of one batch (published, in order): a newer version
+    /// replaces what the view had.
+    pub fn update_records<'a>(&self, outputs: impl Iterator<Item = &'a Output>) {
+        let mut changes: Vec<&Rfc> = Vec::new();
+        let mut problems: Vec<&Problem> = Vec::new();
+        for o in outputs {
+            match o {
+                Output::Change(r) => changes.push(r),
+                Output::Problem(p) => problems.push(p),
+                _ => {}
+            }
+        }
+        if changes.is_empty() && problems.is_empty() {
+            return;
+        }
+        let mut v = self.write();
+        for r in changes {
+            if v.changes
+                .get(&r.id)
+                .is_none_or(|old| old.version < r.version)
+            {
+                v.changes.insert(r.id.clone(), r.clone());
+            }
+        }
+        for p in problems {
+            if v.problems
+                .get(&p.id)
+                .is_none_or(|old| old.version < p.version)
+            {
+                v.problems.insert(p.id.clone(), p.clone());
+            }
+        }
+    }
+
+    /// Keeps only the RFCs and problems the engines (the states of the partitions owned) still
+    /// remember.
+    pub fn retain_records<'a>(&self, engines: impl Iterator<Item = &'a EngineState>) {
+        let engines: Vec<&EngineState> = engines.collect();
+        let mut v = self.write();
+        v.changes
+            .retain(|id, _| engines.iter().any(|e| e.changes.contains_key(id)));
+        v.problems
+            .retain(|id, _| engines.iter().any(|e| e.problems.problems.contains_key(id)));
     }
 
     /// Keeps only the incidents `known` still holds (after partitions were revoked or state

@@ -11,6 +11,7 @@ use crate::model::{IncidentStatus, Output};
 use crate::suppress::SuppressReason;
 
 use super::Metrics;
+pub use super::changes::{ProblemsCounted, RunFinished};
 
 /// Something that happened in the shell, to be logged and counted.
 pub trait TelemetryEvent {
@@ -308,8 +309,9 @@ impl TelemetryEvent for OutputsPublished<'_> {
                         .with_label_values(&[r.status.as_str()])
                         .inc();
                 }
-                Output::Dlq(_) => {}
+                Output::Problem(_) | Output::Dlq(_) => {}
             }
+            m.changes.observe(o);
         }
     }
 }

@@ -62,6 +62,8 @@ pub struct Metrics {
     pub(super) security_incidents_open: IntGaugeVec,
     /// Security events received by the correlate stage, by tool.
     pub(super) security_events: IntCounterVec,
+    /// Problems, RFC runs and the DORA measures of corrective changes.
+    pub changes: super::changes::ChangeMetrics,
 }
 
 /// Every severity, for label sets.
@@ -240,7 +242,7 @@ impl Metrics {
             state_evictions: counter(
                 &r,
                 "d2c_state_evictions_total",
-                "State forgotten to stay within correlation.max_alerts / max_incidents, by kind (alert, incident, open_incident, learned_pair: pairs of services counted for learned links).",
+                "State forgotten to stay within correlation.max_alerts / max_incidents (and problems within problem.max_problems or past problem.retention, pairs of services counted for learned links within their cap), by kind (alert, incident, open_incident, problem, learned_pair).",
                 &["kind"],
             ),
             state_restores: plain_counter(
@@ -320,9 +322,16 @@ impl Metrics {
                 "Security events received by the correlate stage, by tool (an input format name, or other).",
                 &["tool"],
             ),
+            changes: super::changes::ChangeMetrics::new(&r),
             registry: r,
         };
-        for kind in ["alert", "incident", "open_incident", "learned_pair"] {
+        for kind in [
+            "alert",
+            "incident",
+            "open_incident",
+            "problem",
+            "learned_pair",
+        ] {
             m.state_evictions.with_label_values(&[kind]);
         }
         for reason in crate::suppress::SuppressReason::ALL {

@@ -1,8 +1,10 @@
-//! Telemetry: the Prometheus metrics registry (pipeline, business impact, delivery), readiness,
+//! Telemetry: the Prometheus metrics registry (pipeline, business impact, delivery, problems and
+//! RFC runs), readiness,
 //! and tracing set-up. The shell counts what the engine returns; nothing below the engine knows
 //! about metrics.
 
 mod business;
+pub mod changes;
 pub mod events;
 mod health;
 mod metrics;

@@ -19,12 +19,16 @@
 //! type or icon says runbook, dashboard (or grafana) or on-call (or pager) are the runbook,
 //! dashboard and on-call links; the annotations `d2c.io/team`, `d2c.io/runbook`,
 //! `d2c.io/dashboard` and `d2c.io/oncall` win over those.
+//!
+//! Runbooks find a component's Deployment by Backstage's Kubernetes annotations:
+//! `backstage.io/kubernetes-id` (the Deployment's name, unless `d2c.io/deployment` names it)
+//! and `backstage.io/kubernetes-namespace` (default `default`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
-use super::{Capability, CiDef, Criticality, Requires, ServiceDef, TopologyFile};
+use super::{Capability, CiDef, Criticality, KubernetesRef, Requires, ServiceDef, TopologyFile};
 
 /// One catalog entity, as much of it as d2c reads.
 #[derive(Debug, Clone, Deserialize)]
@@ -289,6 +293,13 @@ pub fn to_topology(entities: &[Entity]) -> (TopologyFile, Vec<String>) {
             }
         }
         let (owner, team) = owner_and_team(e);
+        let kubernetes = annotation(e, "d2c.io/deployment")
+            .or_else(|| annotation(e, "backstage.io/kubernetes-id"))
+            .map(|deployment| KubernetesRef {
+                namespace: annotation(e, "backstage.io/kubernetes-namespace")
+                    .unwrap_or_else(|| "default".into()),
+                deployment,
+            });
         f.services.insert(
             name,
             ServiceDef {
@@ -304,6 +315,7 @@ pub fn to_topology(entities: &[Entity]) -> (TopologyFile, Vec<String>) {
                     .or_else(|| link_of(e, &["dashboard", "grafana"])),
                 oncall: annotation(e, "d2c.io/oncall")
                     .or_else(|| link_of(e, &["on-call", "oncall", "pager"])),
+                kubernetes,
             },
         );
     }
@@ -353,6 +365,14 @@ mod tests {
         assert_eq!(shipping.users, 12000);
         let api = &f.services["shipping-api"];
         assert_eq!(api.depends_on, ["shipping-db"]);
+        assert_eq!(
+            api.kubernetes,
+            Some(KubernetesRef {
+                namespace: "logistics".into(),
+                deployment: "shipping-api".into()
+            }),
+            "from Backstage's Kubernetes annotations"
+        );
         assert_eq!(api.capabilities, ["shipping"]);
         let db = &f.services["shipping-db"];
         assert_eq!(db.depends_on, ["shipping-db-1", "shipping-db-2"]);

@@ -86,6 +86,18 @@ pub struct ServiceDef {
     /// Link to its on-call rota or paging service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oncall: Option<String>,
+    /// Where the service runs in Kubernetes (`{ namespace = "shop", deployment = "payments-api" }`),
+    /// for runbooks that restart or scale it (README "Automation"). Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubernetesRef>,
+}
+
+/// The Kubernetes Deployment of a service.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesRef {
+    pub namespace: String,
+    pub deployment: String,
 }
 
 /// How many of its dependencies a service needs to work (see [`ServiceDef::requires`]).

@@ -12,7 +12,7 @@ mod file;
 use crate::config::{ConfigError, line_of};
 use crate::model::Event;
 
-pub use file::{Capability, CiDef, Criticality, Requires, ServiceDef, TopologyFile};
+pub use file::{Capability, CiDef, Criticality, KubernetesRef, Requires, ServiceDef, TopologyFile};
 
 #[derive(Debug, Clone)]
 struct Service {

@@ -137,11 +137,26 @@ pub struct D2c {
 
 impl D2c {
     pub fn start(brokers: &str, extra_env: &[(&str, &str)]) -> D2c {
+        let root = env!("CARGO_MANIFEST_DIR");
+        D2c::start_config(
+            std::path::Path::new(&format!("{root}/config/d2c.toml")),
+            brokers,
+            extra_env,
+        )
+    }
+
+    /// As [`D2c::start`], with the settings file `config`.
+    pub fn start_config(
+        config: &std::path::Path,
+        brokers: &str,
+        extra_env: &[(&str, &str)],
+    ) -> D2c {
         let http_port = free_port();
         let http = format!("127.0.0.1:{http_port}");
-        let root = env!("CARGO_MANIFEST_DIR");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_d2c"));
-        cmd.args(["run", "--config", &format!("{root}/config/d2c.toml")])
+        cmd.arg("run")
+            .arg("--config")
+            .arg(config)
             .env("D2C_KAFKA__BROKERS", brokers)
             .env("D2C_HTTP__LISTEN", &http)
             .env("D2C_KAFKA__PARTITIONS", "3")
@@ -229,6 +244,23 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
     let _ = write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    );
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    parse_http_response(&buf)
+}
+
+/// A minimal HTTP/1.1 POST of a JSON body over a std TCP stream: (status, body).
+pub fn http_post(addr: &str, path: &str, json: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return (0, String::new());
+    };
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+        json.len()
     );
     let mut buf = String::new();
     let _ = s.read_to_string(&mut buf);

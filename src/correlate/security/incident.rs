@@ -126,6 +126,8 @@ pub fn incident(inc: &SecurityIncident, time: DateTime<Utc>) -> Incident {
             techniques: techniques.into_iter().collect(),
             tools: tools.into_iter().collect(),
         }),
+        problem: None,
+        workaround: None,
     }
 }
 

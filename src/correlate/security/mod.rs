@@ -46,6 +46,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Outcome;
+use super::state::dur;
 use crate::config::SecurityConfig;
 use crate::model::attack;
 use crate::model::{AlertRef, Event, IncidentStatus, Labels, StableHasher, Status, stable_hash};
@@ -154,10 +155,6 @@ impl State {
             }
         }
     }
-}
-
-fn dur(d: std::time::Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
 /// The entity keys of a detection; see the module docs.

@@ -868,4 +868,6 @@ fn an_acknowledge_from_the_alerting_tool_acknowledges_the_incident_once() {
     );
 }
 
+mod problems;
+mod runs;
 mod settle;

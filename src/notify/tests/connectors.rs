@@ -109,12 +109,12 @@ async fn servicenow_creates_once_then_updates_the_record_found_by_correlation_id
 // ---- Jira ---------------------------------------------------------------------------------------
 
 #[derive(Default)]
-struct JiraState {
+pub(super) struct JiraState {
     /// key → (labels, summary, status category)
-    issues: BTreeMap<String, (Vec<String>, String, String)>,
+    pub(super) issues: BTreeMap<String, (Vec<String>, String, String)>,
 }
 
-fn jira(req: &Seen, s: &mut JiraState) -> Reply {
+pub(super) fn jira(req: &Seen, s: &mut JiraState) -> Reply {
     let parts: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
     match (req.method.as_str(), parts.as_slice()) {
         ("GET", ["rest", "api", "2", "search"]) => {

@@ -20,6 +20,7 @@ use super::item::Item;
 use crate::config::ConnectorConfig;
 
 mod connectors;
+mod problems;
 mod stage;
 
 /// One request a fake received.

@@ -1,0 +1,96 @@
+//! What keeps the problem state bounded: resolved problems forgotten after `problem.retention`,
+//! counted incidents older than `problem.window` dropped, and the caps on problems and counted
+//! signatures (oldest first); and the counts the gauges show.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::{State, Summary};
+use crate::config::ProblemConfig;
+use crate::model::ProblemStatus;
+
+/// How often (in event time) resolved problems past retention and stale counts are swept.
+const SWEEP_EVERY: TimeDelta = TimeDelta::hours(1);
+
+impl State {
+    /// At most once an hour of event time: forgets resolved problems past `retention` and
+    /// counted incidents older than `window`. Then keeps the caps. Returns the problems
+    /// forgotten.
+    pub fn sweep(&mut self, cfg: &ProblemConfig, now: DateTime<Utc>) -> u64 {
+        if self.swept_at.is_some_and(|t| {
+            t.checked_add_signed(SWEEP_EVERY)
+                .is_none_or(|due| now < due)
+        }) {
+            return 0;
+        }
+        self.swept_at = Some(now);
+        let retention = TimeDelta::from_std(cfg.retention).unwrap_or(TimeDelta::MAX);
+        let before = self.problems.len();
+        self.problems.retain(|_, e| {
+            e.problem
+                .resolved_at
+                .and_then(|t| t.checked_add_signed(retention))
+                .is_none_or(|end| now < end)
+        });
+        let window = TimeDelta::from_std(cfg.window).unwrap_or(TimeDelta::MAX);
+        if let Some(since) = now.checked_sub_signed(window) {
+            self.candidates.retain(|_, c| {
+                c.occurrences.retain(|o| o.at >= since);
+                !c.occurrences.is_empty()
+            });
+        }
+        (before - self.problems.len()) as u64 + self.evict(cfg.max_problems)
+    }
+
+    /// Forgets problems down to `max`: resolved ones first (oldest resolution first), then the
+    /// ones whose last incident is oldest. Returns how many.
+    pub fn evict(&mut self, max: usize) -> u64 {
+        let over = self.problems.len().saturating_sub(max);
+        if over == 0 {
+            return 0;
+        }
+        let mut order: Vec<(bool, DateTime<Utc>, String)> = self
+            .problems
+            .values()
+            .map(|e| {
+                let p = &e.problem;
+                let last = p.resolved_at.or(p.last_occurrence).unwrap_or(p.updated_at);
+                (p.status != ProblemStatus::Resolved, last, p.id.clone())
+            })
+            .collect();
+        order.sort();
+        for (_, _, id) in order.into_iter().take(over) {
+            self.problems.remove(&id);
+        }
+        over as u64
+    }
+
+    pub(super) fn evict_candidates(&mut self, max: usize) {
+        while self.candidates.len() > max {
+            let oldest = self
+                .candidates
+                .iter()
+                .min_by_key(|(k, c)| (c.occurrences.last().map(|o| o.at), *k))
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => {
+                    self.candidates.remove(&k);
+                }
+                None => break,
+            }
+        }
+    }
+
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for e in self.problems.values() {
+            let p = &e.problem;
+            if p.status == ProblemStatus::Resolved {
+                continue;
+            }
+            *s.by_status.entry(p.status).or_default() += 1;
+            s.incidents += p.incident_count;
+            s.cost += p.cost;
+        }
+        s
+    }
+}

@@ -1,0 +1,415 @@
+//! Recurring incidents → problems, known errors (IT4IT Problem). Pure and deterministic, like
+//! the rest of the core: the engine shows it every incident version it publishes and every
+//! problem action, and publishes the problem versions it returns.
+//!
+//! An incident's signature is its root-cause service and the alert names on that service
+//! (`problem.signature`). Incidents with the same signature are counted per signature; when
+//! `problem.threshold` of them opened within `problem.window`, a problem opens linking them.
+//! Later incidents whose signature matches an open or known-error problem (same service, and an
+//! alert name in common unless the problem names none) are linked to it at once and carry its id
+//! (and, for a known error, its workaround). A problem's totals (incidents, outage, cost) count
+//! its incidents as they resolve.
+//!
+//! Problems span weeks while incidents are forgotten within hours, so what a problem needs of
+//! its incidents is copied into it ([`Occurrence`]), and memory stays bounded: at most
+//! `problem.max_problems` problems (resolved ones forgotten `problem.retention` after they
+//! resolved, and evicted first), each listing its newest [`MAX_LISTED`] incidents (older ones
+//! only add to the totals); at most `problem.max_candidates` signatures counted, each with at
+//! most `threshold` incidents younger than `window`; and a link per incident only while the
+//! engine remembers that incident.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ProblemConfig, SignatureMode};
+use crate::model::{Incident, IncidentStatus, Priority, Problem, ProblemStatus};
+
+/// Most incidents a problem record lists (the newest); `incident_count` counts them all.
+pub const MAX_LISTED: usize = 100;
+
+/// What makes incidents the same: the root-cause service and the alert names on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    pub service: String,
+    /// Sorted, without repeats; empty matches any alert of the service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alert_names: Vec<String>,
+}
+
+impl Signature {
+    /// The signature of `incident`: its root-cause service (or its only failing service) and
+    /// the names of that service's alerts. Security incidents and incidents without a service
+    /// have none.
+    pub fn of(incident: &Incident) -> Option<Signature> {
+        if incident.security.is_some() {
+            return None;
+        }
+        let service = match (&incident.root_cause, incident.failing_services.as_slice()) {
+            (Some(rc), _) => rc.service.clone(),
+            (None, [only]) => only.clone(),
+            _ => return None,
+        };
+        let alert_names: BTreeSet<&str> = incident
+            .alerts
+            .iter()
+            .filter(|a| a.service.as_deref() == Some(service.as_str()))
+            .map(|a| a.name.as_str())
+            .collect();
+        Some(Signature {
+            alert_names: alert_names.into_iter().map(String::from).collect(),
+            service,
+        })
+    }
+
+    /// The key incidents are counted under.
+    fn key(&self, mode: SignatureMode) -> String {
+        match mode {
+            SignatureMode::Service => self.service.clone(),
+            SignatureMode::ServiceAndAlerts => {
+                format!("{}\u{1f}{}", self.service, self.alert_names.join("\u{1f}"))
+            }
+        }
+    }
+
+    /// Whether an incident with signature `incident` is an occurrence of a problem with this one.
+    fn covers(&self, incident: &Signature) -> bool {
+        self.service == incident.service
+            && (self.alert_names.is_empty()
+                || self
+                    .alert_names
+                    .iter()
+                    .any(|a| incident.alert_names.binary_search(a).is_ok()))
+    }
+}
+
+/// One incident as a problem remembers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Occurrence {
+    pub incident: String,
+    /// When the incident opened.
+    pub at: DateTime<Utc>,
+    pub priority: Priority,
+    pub outage_seconds: i64,
+    pub cost: f64,
+    /// Whether its last version was resolved (or closed).
+    #[serde(default)]
+    pub resolved: bool,
+}
+
+impl Occurrence {
+    fn of(i: &Incident) -> Occurrence {
+        Occurrence {
+            incident: i.id.clone(),
+            at: i.opened_at,
+            priority: i.priority,
+            outage_seconds: i.impact.outage_seconds,
+            cost: i.impact.cost,
+            resolved: i.status != IncidentStatus::Open,
+        }
+    }
+}
+
+/// A problem with what it needs to keep its totals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The last version published.
+    pub problem: Problem,
+    /// Its newest incidents (at most [`MAX_LISTED`]), oldest first.
+    pub recent: Vec<Occurrence>,
+    /// Incidents, outage seconds and cost of the incidents that left `recent`.
+    #[serde(default)]
+    pub earlier: (u64, i64, f64),
+    /// Something changed since the last version (set and cleared within one input).
+    #[serde(skip)]
+    dirty: bool,
+}
+
+/// Incidents counted toward a problem that is not open yet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub signature: Signature,
+    /// Oldest first; at most `problem.threshold`, none older than `problem.window`.
+    pub occurrences: Vec<Occurrence>,
+}
+
+/// Where an incident counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Member {
+    Problem(String),
+    Candidate(String),
+}
+
+/// Everything an engine remembers about problems; checkpointed with the engine state.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct State {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub problems: BTreeMap<String, Entry>,
+    /// Counted incidents per signature key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub candidates: BTreeMap<String, Candidate>,
+    /// Where each incident the engine still remembers counts.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub members: BTreeMap<String, Member>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swept_at: Option<DateTime<Utc>>,
+}
+
+/// Counts the shell turns into gauges.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Summary {
+    /// Problems not resolved, by status.
+    pub by_status: BTreeMap<ProblemStatus, u64>,
+    /// Incidents of the problems not resolved.
+    pub incidents: u64,
+    /// Cost of the incidents of the problems not resolved.
+    pub cost: f64,
+}
+
+impl Summary {
+    /// Adds the counts of another partition's engine.
+    pub fn add(&mut self, other: Summary) {
+        for (status, n) in other.by_status {
+            *self.by_status.entry(status).or_default() += n;
+        }
+        self.incidents += other.incidents;
+        self.cost += other.cost;
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+impl Entry {
+    fn new(problem: Problem) -> Entry {
+        Entry {
+            problem,
+            recent: Vec::new(),
+            earlier: (0, 0, 0.0),
+            dirty: true,
+        }
+    }
+
+    fn add(&mut self, o: Occurrence) {
+        if self.recent.iter().any(|r| r.incident == o.incident) {
+            return;
+        }
+        self.recent.push(o);
+        if self.recent.len() > MAX_LISTED {
+            let old = self.recent.remove(0);
+            self.earlier.0 += 1;
+            self.earlier.1 = self.earlier.1.saturating_add(old.outage_seconds);
+            self.earlier.2 += old.cost;
+        }
+        self.dirty = true;
+    }
+
+    /// The next version, with totals from its occurrences, if something changed.
+    fn publish(&mut self, at: DateTime<Utc>) -> Option<Problem> {
+        if !std::mem::take(&mut self.dirty) {
+            return None;
+        }
+        let p = &mut self.problem;
+        p.version += 1;
+        p.updated_at = p.updated_at.max(at);
+        p.incidents = self.recent.iter().map(|o| o.incident.clone()).collect();
+        p.incident_count = self.earlier.0 + self.recent.len() as u64;
+        let (mut outage, mut cost) = (self.earlier.1, self.earlier.2);
+        for o in &self.recent {
+            outage = outage.saturating_add(o.outage_seconds);
+            cost += o.cost;
+            p.priority = p.priority.min(o.priority);
+            p.first_occurrence = Some(p.first_occurrence.map_or(o.at, |f| f.min(o.at)));
+            p.last_occurrence = Some(p.last_occurrence.map_or(o.at, |l| l.max(o.at)));
+        }
+        p.outage_seconds = outage;
+        p.cost = round2(cost);
+        Some(p.clone())
+    }
+
+    /// The id and workaround an incident linked to this problem carries.
+    fn fields(&self) -> (String, Option<String>) {
+        let workaround = match self.problem.status {
+            ProblemStatus::KnownError => self.problem.workaround.clone(),
+            _ => None,
+        };
+        (self.problem.id.clone(), workaround)
+    }
+}
+
+impl State {
+    /// Links `incident` (a version about to be published) to its problem, counting it toward
+    /// one when it is new here, and returns the problem id and workaround it carries. May open
+    /// a problem: [`State::account`] then returns its first version.
+    pub fn link(
+        &mut self,
+        cfg: &ProblemConfig,
+        incident: &Incident,
+    ) -> Option<(String, Option<String>)> {
+        match self.members.get(&incident.id) {
+            Some(Member::Problem(id)) => return self.problems.get(id).map(Entry::fields),
+            Some(Member::Candidate(_)) => return None,
+            None => {}
+        }
+        if incident.status != IncidentStatus::Open {
+            return None;
+        }
+        let sig = Signature::of(incident)?;
+        if let Some(id) = self.matching(&sig) {
+            let entry = self.problems.get_mut(&id)?;
+            entry.add(Occurrence::of(incident));
+            self.members
+                .insert(incident.id.clone(), Member::Problem(id.clone()));
+            return Some(entry.fields());
+        }
+        if cfg.threshold == 0 {
+            return None;
+        }
+        let key = sig.key(cfg.signature);
+        let window = TimeDelta::from_std(cfg.window).unwrap_or(TimeDelta::MAX);
+        let since = incident.opened_at.checked_sub_signed(window);
+        let candidate = self.candidates.entry(key.clone()).or_insert(Candidate {
+            signature: sig,
+            occurrences: Vec::new(),
+        });
+        candidate
+            .occurrences
+            .retain(|o| since.is_none_or(|s| o.at >= s));
+        candidate.occurrences.push(Occurrence::of(incident));
+        self.members
+            .insert(incident.id.clone(), Member::Candidate(key.clone()));
+        if candidate.occurrences.len() < cfg.threshold as usize {
+            self.evict_candidates(cfg.max_candidates);
+            return None;
+        }
+        let Candidate {
+            signature,
+            occurrences,
+        } = self.candidates.remove(&key)?;
+        let first = occurrences.first()?.incident.clone();
+        let id = format!(
+            "PRB-{}",
+            &crate::model::stable_hash(&["recurring", &key, &first])[..12]
+        );
+        let names = if signature.alert_names.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", signature.alert_names.join(", "))
+        };
+        let mut entry = Entry::new(Problem {
+            id: id.clone(),
+            version: 0,
+            status: ProblemStatus::Open,
+            title: format!("{}:{names} keeps recurring", signature.service),
+            service: signature.service.clone(),
+            alert_names: match cfg.signature {
+                SignatureMode::Service => Vec::new(),
+                SignatureMode::ServiceAndAlerts => signature.alert_names,
+            },
+            priority: incident.priority,
+            incidents: Vec::new(),
+            incident_count: 0,
+            first_occurrence: None,
+            last_occurrence: None,
+            outage_seconds: 0,
+            cost: 0.0,
+            opened_at: incident.updated_at,
+            updated_at: incident.updated_at,
+            opened_by: "d2c".into(),
+            workaround: None,
+            known_error_at: None,
+            known_error_by: None,
+            resolved_at: None,
+            resolved_by: None,
+            comment: None,
+        });
+        for o in occurrences {
+            if let Some(m) = self.members.get_mut(&o.incident) {
+                *m = Member::Problem(id.clone());
+            }
+            entry.add(o);
+        }
+        let fields = entry.fields();
+        self.problems.insert(id, entry);
+        Some(fields)
+    }
+
+    /// The problem (not resolved) an incident with `sig` is an occurrence of: a known error
+    /// first, then the oldest.
+    fn matching(&self, sig: &Signature) -> Option<String> {
+        self.problems
+            .values()
+            .map(|e| &e.problem)
+            .filter(|p| p.status != ProblemStatus::Resolved)
+            .filter(|p| {
+                Signature {
+                    service: p.service.clone(),
+                    alert_names: p.alert_names.clone(),
+                }
+                .covers(sig)
+            })
+            .min_by_key(|p| (p.status != ProblemStatus::KnownError, p.opened_at, &p.id))
+            .map(|p| p.id.clone())
+    }
+
+    /// Takes the published version of a linked or counted incident into its problem's totals;
+    /// returns the problem's next version when it changed for people (an incident linked or
+    /// resolved).
+    pub fn account(&mut self, incident: &Incident) -> Option<Problem> {
+        let update = |o: &mut Occurrence| {
+            let now = Occurrence::of(incident);
+            let resolved_now = now.resolved && !o.resolved;
+            o.priority = o.priority.min(now.priority);
+            o.outage_seconds = now.outage_seconds;
+            o.cost = now.cost;
+            o.resolved = now.resolved;
+            resolved_now
+        };
+        match self.members.get(&incident.id)? {
+            Member::Problem(id) => {
+                let entry = self.problems.get_mut(id)?;
+                if let Some(o) = entry.recent.iter_mut().find(|o| o.incident == incident.id)
+                    && update(o)
+                {
+                    entry.dirty = true;
+                }
+                entry.publish(incident.updated_at)
+            }
+            Member::Candidate(key) => {
+                let c = self.candidates.get_mut(key)?;
+                if let Some(o) = c.occurrences.iter_mut().find(|o| o.incident == incident.id) {
+                    update(o);
+                }
+                None
+            }
+        }
+    }
+
+    /// The incidents linked to `problem` that the engine still remembers.
+    pub fn linked(&self, problem: &str) -> Vec<String> {
+        self.members
+            .iter()
+            .filter(|(_, m)| matches!(m, Member::Problem(p) if p == problem))
+            .map(|(i, _)| i.clone())
+            .collect()
+    }
+
+    /// The engine forgot incident `id`: its link goes (the problem keeps its occurrence).
+    pub fn forget_incident(&mut self, id: &str) {
+        self.members.remove(id);
+    }
+
+    /// The last published version of every problem remembered.
+    pub fn all(&self) -> impl Iterator<Item = &Problem> {
+        self.problems.values().map(|e| &e.problem)
+    }
+}
+
+mod actions;
+mod bounds;
+
+#[cfg(test)]
+mod tests;
