@@ -1,7 +1,8 @@
 //! The one start-up and shutdown of d2c, used by `d2c run`, `d2c demo` and `d2c bench`: the
-//! metrics, readiness and view every part shares; the HTTP server (when asked for); the
-//! pipeline's two stages; the delivery and automation stages (when asked for and configured);
-//! and a shutdown that lets each finish its batch within `kafka.shutdown_deadline`.
+//! metrics, readiness and view every part shares; the HTTP server and the view's consumer of
+//! the incidents, changes and problems topics (when asked for); the pipeline's two stages; the
+//! delivery and automation stages (when asked for and configured); and a shutdown that lets
+//! each finish its batch within `kafka.shutdown_deadline`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,11 +12,13 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{WriteApi, WriteApiError};
+use crate::api::console::auth::Access;
+use crate::api::{Endpoints, WriteApi, WriteApiError};
 use crate::automation::AutomationError;
 use crate::config::secret::SecretError;
 use crate::engine::Settings;
 use crate::notify::NotifyError;
+use crate::pipeline::materialise::{MaterialiseError, Materialiser};
 use crate::pipeline::{PipelineError, View};
 use crate::telemetry::{Health, Metrics};
 
@@ -33,6 +36,8 @@ pub enum AppError {
     Secret(#[from] SecretError),
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    #[error(transparent)]
+    Materialise(#[from] MaterialiseError),
     #[error("delivery stage: {0}")]
     Notify(#[from] NotifyError),
     #[error("automation stage: {0}")]
@@ -48,7 +53,8 @@ pub enum AppError {
 /// Which parts run beside the pipeline's two stages.
 #[derive(Debug, Clone, Copy)]
 pub struct Parts {
-    /// The HTTP server on `http.listen`: metrics, probes, ingest, control and read API.
+    /// The HTTP server on `http.listen`: metrics, probes, ingest, control and read API, the
+    /// console; and the view they serve, read from the incidents, changes and problems topics.
     pub http: bool,
     /// The stages that act on tools: delivery to ITSM and paging tools (when `[notify]` has
     /// connectors) and automation of approved RFCs (when `[automation]` has runbooks).
@@ -89,8 +95,9 @@ pub async fn start(
     let cfg = &settings.config;
     let metrics = Metrics::new(&settings.topology);
     let health = Health::default();
-    let view = View::new(settings.topology.clone());
+    let view = View::new(settings.topology.clone(), cfg.http.view.clone());
     let mut http_addr = None;
+    let mut materialiser = None;
     let server = if parts.http {
         let listen = &cfg.http.listen;
         let listener = TcpListener::bind(listen)
@@ -100,29 +107,36 @@ pub async fn start(
                 source,
             })?;
         http_addr = listener.local_addr().ok();
-        let write = WriteApi::new(cfg, &metrics)?.with_view(view.clone());
-        let token = match &cfg.http.token {
-            Some(t) => Some(t.resolve("http.token", true)?),
-            None => {
-                tracing::warn!(
-                    "http.token is not set: the /api/v1 endpoints accept anyone who can reach them"
-                );
-                None
-            }
-        };
-        tracing::info!(addr = ?http_addr, "serving /metrics, /healthz, /readyz, POST /api/v1/events/{{format}}");
+        let write = WriteApi::new(cfg, &metrics)?
+            .with_view(view.clone())
+            .with_silence_rules(settings.suppressor.clone());
+        let access = Access::from_config(&cfg.http)?.map(Arc::new);
+        if access.is_none() {
+            tracing::warn!(
+                "neither http.token nor http.tokens is set: the /api/v1 endpoints and the console accept anyone who can reach them"
+            );
+        }
+        materialiser = Some(Materialiser::new(cfg, view.clone(), metrics.clone())?);
+        tracing::info!(addr = ?http_addr, console = cfg.http.console, "serving /metrics, /healthz, /readyz, the /api/v1 endpoints and the console");
         Some(tokio::spawn(crate::api::serve(
             listener,
             metrics.clone(),
             health.clone(),
-            Some(write),
-            Some(view.clone()),
-            token,
+            Endpoints {
+                write: Some(write),
+                view: Some(view.clone()),
+                access,
+                console: cfg.http.console,
+            },
             shutdown.clone(),
         )))
     } else {
         None
     };
+    if let Some(m) = materialiser {
+        // Beside the stages, not joined with them: a stale view never stops the pipeline.
+        tokio::spawn(m.run(shutdown.clone()));
+    }
     let (notify, automation) = if parts.delivery {
         (
             crate::notify::prepare(cfg, &metrics)?,

@@ -74,10 +74,12 @@ pub async fn run(
         "d2c demo: the real pipeline on an embedded Kafka-protocol broker at {}",
         cfg.kafka.brokers
     );
+    let http = app
+        .http_addr
+        .map_or(cfg.http.listen.clone(), |a| a.to_string());
+    println!("  console: http://{http}/   (the live incident board)");
     println!(
-        "  metrics: http://{}/metrics   topology: {}   policy: {}",
-        app.http_addr
-            .map_or(cfg.http.listen.clone(), |a| a.to_string()),
+        "  metrics: http://{http}/metrics   topology: {}   policy: {}",
         settings.topology_file.display(),
         settings.policy_file.display()
     );

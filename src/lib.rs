@@ -30,10 +30,11 @@
 //! - [`telemetry`]: the metrics registry (business impact, MTTD/MTTA/MTTR, delivery), named
 //!   telemetry events (`telemetry::events`), readiness, logs.
 //! - [`pipeline`]: the Kafka shell: the events-topic wire contract (`pipeline::records`), the
-//!   ingest and correlate stages, producer, checkpoints, the read view, the service-model
+//!   ingest and correlate stages, producer, checkpoints, the view of every incident, RFC and
+//!   problem read from their topics (`pipeline::materialise`, `pipeline::view`), the service-model
 //!   refresh from Backstage (`pipeline::topology_refresh`), the delivery audit.
 //! - [`api`]: the HTTP surface: server, probes and metrics, HTTP ingest, control endpoints
-//!   (ack, silence, RFC decision, problems), read API.
+//!   (ack, silence, RFC decision, problems), read API, the incident console (`api::console`).
 //! - [`notify`]: the delivery stage: incidents, RFCs and problems to ITSM and paging tools
 //!   (ServiceNow, Jira, PagerDuty, Slack, webhooks), retried until acknowledged, never doubled.
 //! - [`automation`]: the automation stage: approved RFCs run through Kubernetes, AWX or a

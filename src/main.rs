@@ -106,6 +106,9 @@ enum Command {
 
 fn main() -> ExitCode {
     telemetry::init_tracing();
+    // Test builds only (feature `failpoints`): failpoints from the FAILPOINTS variable.
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -14,13 +14,29 @@
 //! "time":"…"}}` (or `"action":"open"` / `"resolve"`) acts on a problem, as the problem
 //! endpoints do, and `{"run":{"change":"RFC-…","outcome":"implemented","time":"…"}}` reports on
 //! an RFC's run, as the automation stage does.
+//!
+//! An input the engine refuses (a time outside 1970 to 9999 or beyond
+//! `correlation.max_behind`, a silence past the cap) is a dlq line with the engine's reason, as
+//! the correlate stage writes it to the DLQ. Replay has no wall clock, so it does not check
+//! `ingest.max_ahead`. A panic while applying an input
+//! (a bug) is caught: the input is a dlq line with reason `internal_error`, and the engine is
+//! rebuilt as the correlate stage rebuilds it from its checkpoint: from a snapshot (a copy taken
+//! every 10,000 lines or more, see [`Replayer`]) and the lines since, without that input.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, Write};
 
-use crate::engine::Settings;
-use crate::ingest;
-use crate::model::Output;
+use crate::engine::{Engine, Settings};
+use crate::ingest::{self, Limits};
+use crate::model::{DlqRecord, Output};
 use crate::pipeline::EventsRecord;
+
+/// Fewest lines between two snapshots of the engine (see [`Replayer`]); more when the state is
+/// larger, so copying it costs at most about one state item per line.
+const SNAPSHOT_LINES: usize = 10_000;
+
+/// Most input bytes kept since the last snapshot; past it a new snapshot is taken.
+const SNAPSHOT_BYTES: usize = 64 << 20;
 
 /// What a replay read and wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,14 +50,14 @@ pub struct ReplayStats {
 }
 
 /// Replays `input` through ingest and one engine, writing outputs to `out`. Blank lines are
-/// skipped. Fails only on I/O errors; bad input becomes dlq lines.
+/// skipped. Fails only on I/O errors; bad input becomes dlq lines (an input the engine refuses,
+/// with the engine's reason; one that made it panic, a bug, with `internal_error`).
 pub fn run(
     settings: &Settings,
     input: impl BufRead,
     mut out: impl Write,
 ) -> std::io::Result<ReplayStats> {
-    let limits = settings.config.ingest.limits();
-    let mut engine = settings.engine();
+    let mut replayer = Replayer::new(settings);
     let mut stats = ReplayStats::default();
     let mut line = Vec::new();
     let mut input = input;
@@ -55,31 +71,7 @@ pub fn run(
             continue;
         }
         stats.lines += 1;
-        let outputs = match control_line(raw) {
-            Some(record) => record
-                .inputs()
-                .into_iter()
-                .flat_map(|input| {
-                    let applied = engine.apply(input);
-                    if let Some(reason) = &applied.refused {
-                        tracing::warn!(reason, "control line refused");
-                    }
-                    applied.outputs
-                })
-                .collect(),
-            None => match ingest::parse(raw, &limits) {
-                Ok((_, events)) => {
-                    let mut outputs = Vec::new();
-                    for ev in &events {
-                        stats.events += 1;
-                        outputs.extend(engine.apply(ev).outputs);
-                    }
-                    outputs
-                }
-                Err(e) => vec![Output::Dlq(e.to_dlq_record(raw))],
-            },
-        };
-        for o in outputs {
+        for o in replayer.line(raw, &mut stats.events) {
             match &o {
                 Output::Incident(_) => stats.incidents += 1,
                 Output::Change(_) => stats.changes += 1,
@@ -92,6 +84,132 @@ pub fn run(
     }
     out.flush()?;
     Ok(stats)
+}
+
+/// The engine of a replay, and what it takes to rebuild it after a caught panic the way the
+/// correlate stage does from its checkpoint: a snapshot (a copy of the engine) and the lines
+/// applied since. The rebuilt engine has applied every input but the one that panicked; outputs
+/// already written are not written again.
+struct Replayer {
+    limits: Limits,
+    engine: Engine,
+    snapshot: Engine,
+    /// Lines applied since the snapshot, by line number.
+    since: Vec<(u64, Vec<u8>)>,
+    since_bytes: usize,
+    /// Inputs that panicked, as (line number, index of the input in its line): skipped.
+    poisoned: BTreeSet<(u64, usize)>,
+    next_line: u64,
+}
+
+impl Replayer {
+    fn new(settings: &Settings) -> Replayer {
+        let engine = settings.engine();
+        Replayer {
+            limits: settings.config.ingest.limits(),
+            snapshot: engine.clone(),
+            engine,
+            since: Vec::new(),
+            since_bytes: 0,
+            poisoned: BTreeSet::new(),
+            next_line: 0,
+        }
+    }
+
+    /// Applies one line; returns its outputs. Counts its events into `events`.
+    fn line(&mut self, raw: &[u8], events: &mut u64) -> Vec<Output> {
+        let state = self.engine.state();
+        let size = state.correlation.alerts.len()
+            + state.correlation.groups.len()
+            + state.security.incidents.len();
+        if self.since.len() >= SNAPSHOT_LINES.max(size) || self.since_bytes >= SNAPSHOT_BYTES {
+            self.snapshot = self.engine.clone();
+            self.since.clear();
+            self.since_bytes = 0;
+        }
+        let n = self.next_line;
+        self.next_line += 1;
+        self.since.push((n, raw.to_vec()));
+        self.since_bytes += raw.len();
+        let mut outputs = Vec::new();
+        let record = match self.record(raw) {
+            Ok(record) => record,
+            Err(dlq) => return vec![Output::Dlq(dlq)],
+        };
+        if let EventsRecord::Events(list) = &record {
+            *events += list.len() as u64;
+        }
+        let inputs = record.inputs();
+        for (i, input) in inputs.iter().enumerate() {
+            match self.engine.try_apply(input.clone()) {
+                Ok(applied) => outputs.extend(applied.outputs),
+                Err(panicked) => {
+                    tracing::error!(line = n + 1, input = i, error = %panicked.message, "the engine failed on an input (a bug); it goes to the DLQ and the engine is rebuilt without it");
+                    outputs.push(Output::Dlq(panicked.dlq));
+                    self.poisoned.insert((n, i));
+                    self.rebuild(&inputs[..i], n);
+                }
+            }
+        }
+        outputs
+    }
+
+    /// The record of a line: a control line, or the events ingest parses from it (a DLQ output
+    /// when it cannot).
+    fn record(&self, raw: &[u8]) -> Result<EventsRecord, DlqRecord> {
+        if let Some(record) = control_line(raw) {
+            return Ok(record);
+        }
+        match ingest::parse(raw, &self.limits) {
+            Ok((_, events)) => Ok(EventsRecord::Events(
+                events.into_iter().map(|e| (e, None)).collect(),
+            )),
+            Err(e) => Err(e.to_dlq_record(raw)),
+        }
+    }
+
+    /// Rebuilds the engine from the snapshot: the lines since it but the current one (line
+    /// `current`), then `before`, the current line's inputs before the one that panicked;
+    /// outputs are dropped (written already). An input that panics again is poisoned too, and
+    /// the rebuild starts over.
+    fn rebuild(&mut self, before: &[crate::engine::Input<'_>], current: u64) {
+        'again: loop {
+            self.engine = self.snapshot.clone();
+            let lines: Vec<(u64, Vec<u8>)> = self
+                .since
+                .iter()
+                .filter(|(n, _)| *n != current)
+                .cloned()
+                .collect();
+            for (n, raw) in &lines {
+                let Ok(record) = self.record(raw) else {
+                    continue;
+                };
+                if !self.reapply(&record.inputs(), *n) {
+                    continue 'again;
+                }
+            }
+            if self.reapply(before, current) {
+                return;
+            }
+        }
+    }
+
+    /// Applies `inputs` of line `n` but the poisoned ones, dropping their outputs; false (and
+    /// the input poisoned) when one panics.
+    fn reapply(&mut self, inputs: &[crate::engine::Input<'_>], n: u64) -> bool {
+        for (i, input) in inputs.iter().enumerate() {
+            if self.poisoned.contains(&(n, i)) {
+                continue;
+            }
+            if let Err(panicked) = self.engine.try_apply(input.clone()) {
+                tracing::error!(line = n + 1, input = i, error = %panicked.message, "the engine failed again while being rebuilt; that input is skipped too");
+                self.poisoned.insert((n, i));
+                return false;
+            }
+        }
+        true
+    }
 }
 
 /// The control record of a control line (`{"tick":…}`, `{"ack":…}`, `{"decision":…}`,

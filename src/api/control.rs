@@ -17,8 +17,11 @@
 //! `POST /api/v1/silences` with a silence (`matchers`, `starts_at`, `ends_at`, optional `id`,
 //! `created_by`, `comment`, as in `[[suppression.silences]]`) is checked, then written the same
 //! way; every engine adds it (and keeps it in its checkpoints). `202 {"id", "silence",
-//! "partitions"}`; `400` with the problem for a bad one. A silence with the id of an existing
-//! one replaces it (end one early by sending it again with an earlier `ends_at`).
+//! "partitions"}`; `400` with the problem and the engines' own `reason` for one every engine
+//! would refuse: `invalid_value` (matchers, times outside 1970 to 9999, `ends_at` not after
+//! `starts_at`), `too_many_silences` (the engines of this instance hold 10,000 silences that
+//! have not ended; ended ones make room). A silence with the id of an existing one replaces it
+//! (end one early by sending it again with an earlier `ends_at`).
 //!
 //! `POST /api/v1/problems` with `{"title", "service", "by", "alert_names"?, "incidents"?,
 //! "priority"?, "comment"?}` opens a problem by hand: its id (`PRB-…`) is derived here and the
@@ -30,15 +33,20 @@
 //! to it a new version carrying them. `POST /api/v1/problems/{id}/resolve` with `{"by",
 //! "comment"?}` resolves it. Both go to every partition; the engine holding the problem applies
 //! them.
+//!
+//! With a named token (`[[http.tokens]]`), its holder's name is recorded as `by` (and a
+//! silence's `created_by`), whatever the body says; the console calls the same checks.
 
 use std::time::Instant;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
+use super::console::auth::Principal;
 use super::write::{ACK, Answer, DECISION, PROBLEM, SILENCE, WriteApi, read_body};
 use crate::model::{Priority, ProblemAction};
 use crate::pipeline::records::{ACK_HEADER, DECISION_HEADER, PROBLEM_HEADER, SILENCE_HEADER};
@@ -59,35 +67,51 @@ struct AckBody {
 pub(super) async fn post_ack(
     State(api): State<WriteApi>,
     Path(id): Path<String>,
+    actor: Option<Extension<Principal>>,
     body: Body,
 ) -> Response {
     let start = Instant::now();
-    let answer = api.acknowledge(&id, body).await;
+    let answer = api.acknowledge(&id, body, actor.as_deref()).await;
     api.respond(answer, start)
 }
 
+/// The actor a named token records: its holder's name. `http.token` is shared by tools, so
+/// with it (or with no token) the body says who acts.
+fn named(actor: Option<&Principal>) -> Option<&str> {
+    actor
+        .filter(|p| p.signed_in && p.name != super::console::auth::ADMIN)
+        .map(|p| p.name.as_str())
+}
+
 impl WriteApi {
-    async fn acknowledge(&self, id: &str, body: Body) -> Answer {
-        let result = async {
-            check_id(ACK, id, "an incident id (e.g. INC-46cbeabff822)")?;
-            let b: AckBody = json_body(ACK, body, "{\"by\": \"alice\"}").await?;
-            let by = b.by.trim();
-            if by.is_empty() || by.len() > MAX_ACK_FIELD {
-                return Err(bad(
-                    ACK,
-                    format!("`by` must name who acknowledges, 1 to {MAX_ACK_FIELD} bytes"),
-                    "invalid_value",
-                ));
-            }
-            Ok(crate::model::Ack {
-                incident: id.to_string(),
-                by: by.to_string(),
-                time: chrono::Utc::now(),
-            })
-        };
-        let ack = match result.await {
-            Ok(a) => a,
+    async fn acknowledge(&self, id: &str, body: Body, actor: Option<&Principal>) -> Answer {
+        if let Err(answer) = check_id(ACK, id, "an incident id (e.g. INC-46cbeabff822)") {
+            return answer;
+        }
+        let b: AckBody = match json_body(ACK, body, "{\"by\": \"alice\"}").await {
+            Ok(b) => b,
             Err(answer) => return answer,
+        };
+        self.ack(id, named(actor).unwrap_or(&b.by)).await
+    }
+
+    /// Acknowledges incident `id` as `by`: checks both, then writes the control record.
+    pub(super) async fn ack(&self, id: &str, by: &str) -> Answer {
+        if let Err(answer) = check_id(ACK, id, "an incident id (e.g. INC-46cbeabff822)") {
+            return answer;
+        }
+        let by = by.trim();
+        if by.is_empty() || by.len() > MAX_ACK_FIELD {
+            return bad(
+                ACK,
+                format!("`by` must name who acknowledges, 1 to {MAX_ACK_FIELD} bytes"),
+                "invalid_value",
+            );
+        }
+        let ack = crate::model::Ack {
+            incident: id.to_string(),
+            by: by.to_string(),
+            time: chrono::Utc::now(),
         };
         let accepted = json!({"incident": id, "acknowledged_by": ack.by});
         self.control(ACK, ACK_HEADER, &ack, accepted).await
@@ -150,49 +174,65 @@ struct DecisionBody {
 pub(super) async fn post_decision(
     State(api): State<WriteApi>,
     Path(id): Path<String>,
+    actor: Option<Extension<Principal>>,
     body: Body,
 ) -> Response {
     let start = Instant::now();
-    let answer = api.decide(&id, body).await;
+    let answer = api.decide(&id, body, actor.as_deref()).await;
     api.respond(answer, start)
 }
 
 impl WriteApi {
-    async fn decide(&self, id: &str, body: Body) -> Answer {
-        let result = async {
-            check_id(DECISION, id, "an RFC id (e.g. RFC-3f2a9c1b7d4e)")?;
-            let body: DecisionBody = json_body(
-                DECISION,
-                body,
-                "{\"decision\": \"approved\", \"by\": \"cab\", \"comment\": \"…\"} (decision `approved` or `rejected`)",
-            )
-            .await?;
-            let by = body.by.trim();
-            if by.is_empty() || by.len() > MAX_ACK_FIELD {
-                return Err(bad(
-                    DECISION,
-                    format!("`by` must name who decided, 1 to {MAX_ACK_FIELD} bytes"),
-                    "invalid_value",
-                ));
-            }
-            if body.comment.as_ref().is_some_and(|c| c.len() > 4096) {
-                return Err(bad(
-                    DECISION,
-                    "`comment` is over 4096 bytes".into(),
-                    "invalid_value",
-                ));
-            }
-            Ok(crate::model::ChangeDecision {
-                change: id.to_string(),
-                decision: body.decision,
-                by: by.to_string(),
-                comment: body.comment.filter(|c| !c.trim().is_empty()),
-                time: chrono::Utc::now(),
-            })
-        };
-        let decision = match result.await {
-            Ok(d) => d,
+    async fn decide(&self, id: &str, body: Body, actor: Option<&Principal>) -> Answer {
+        if let Err(answer) = check_id(DECISION, id, "an RFC id (e.g. RFC-3f2a9c1b7d4e)") {
+            return answer;
+        }
+        let body: DecisionBody = match json_body(
+            DECISION,
+            body,
+            "{\"decision\": \"approved\", \"by\": \"cab\", \"comment\": \"…\"} (decision `approved` or `rejected`)",
+        )
+        .await
+        {
+            Ok(b) => b,
             Err(answer) => return answer,
+        };
+        let by = named(actor).unwrap_or(&body.by);
+        self.decision(id, body.decision, by, body.comment).await
+    }
+
+    /// Records `by`'s decision on RFC `id`: checks it, then writes the control record.
+    pub(super) async fn decision(
+        &self,
+        id: &str,
+        status: crate::model::DecisionStatus,
+        by: &str,
+        comment: Option<String>,
+    ) -> Answer {
+        if let Err(answer) = check_id(DECISION, id, "an RFC id (e.g. RFC-3f2a9c1b7d4e)") {
+            return answer;
+        }
+        let by = by.trim();
+        if by.is_empty() || by.len() > MAX_ACK_FIELD {
+            return bad(
+                DECISION,
+                format!("`by` must name who decided, 1 to {MAX_ACK_FIELD} bytes"),
+                "invalid_value",
+            );
+        }
+        if comment.as_ref().is_some_and(|c| c.len() > 4096) {
+            return bad(
+                DECISION,
+                "`comment` is over 4096 bytes".into(),
+                "invalid_value",
+            );
+        }
+        let decision = crate::model::ChangeDecision {
+            change: id.to_string(),
+            decision: status,
+            by: by.to_string(),
+            comment: comment.filter(|c| !c.trim().is_empty()),
+            time: chrono::Utc::now(),
         };
         let accepted = json!({"change": id, "decision": decision.decision});
         self.control(DECISION, DECISION_HEADER, &decision, accepted)
@@ -201,35 +241,59 @@ impl WriteApi {
 }
 
 impl WriteApi {
-    async fn add_silence(&self, body: Body) -> Answer {
-        let bad = |error: String, reason: &str| bad(SILENCE, error, reason);
+    async fn add_silence(&self, body: Body, actor: Option<&Principal>) -> Answer {
         let example = "{\"matchers\": \"{service=\\\"checkout-api\\\"}\", \"starts_at\": \"…\", \
                        \"ends_at\": \"…\", \"created_by\": \"…\", \"comment\": \"…\"}";
-        let silence: crate::suppress::Silence = match json_body(SILENCE, body, example).await {
+        let mut silence: crate::suppress::Silence = match json_body(SILENCE, body, example).await {
             Ok(s) => s,
             Err(answer) => return answer,
         };
+        if let Some(name) = named(actor) {
+            silence.created_by = name.to_string();
+        }
+        self.silence(silence).await
+    }
+
+    /// Checks `silence` and writes it as a control record.
+    pub(super) async fn silence(&self, silence: crate::suppress::Silence) -> Answer {
+        let bad = |error: String, reason: &str| bad(SILENCE, error, reason);
         // Checked (and its id settled) exactly as every engine will.
         let mut check = match crate::suppress::Suppressor::new(Default::default()) {
             Ok(c) => c,
-            Err(e) => return bad(e.to_string(), "invalid_value"),
+            Err(e) => return bad(e.to_string(), e.reason()),
         };
         let id = match check.add_silence(silence) {
             Ok(id) => id,
-            Err(e) => return bad(e.to_string(), "invalid_value"),
+            Err(e) => return bad(e.to_string(), e.reason()),
         };
         let Some(silence) = check.silence(&id).cloned() else {
             return bad("the silence was not kept".into(), "invalid_value");
         };
+        // Room among the silences the engines hold (the configured ones and those in the view),
+        // at the wall clock, which the engines' clocks follow through the ticks.
+        if let (Some(rules), Some(view)) = (&self.inner.silence_rules, &self.inner.view) {
+            let view = view.read();
+            let mut held: std::collections::BTreeMap<&str, &crate::suppress::Silence> =
+                rules.silences().map(|s| (s.id.as_str(), s)).collect();
+            held.extend(view.silences.iter().map(|(id, s)| (id.as_str(), s)));
+            let now = Some(chrono::Utc::now());
+            if let Err(e) = crate::suppress::room_for(held.into_values(), &id, now) {
+                return bad(e.to_string(), e.reason());
+            }
+        }
         let accepted = json!({"id": id, "silence": silence});
         self.control(SILENCE, SILENCE_HEADER, &silence, accepted)
             .await
     }
 }
 
-pub(super) async fn post_silence(State(api): State<WriteApi>, body: Body) -> Response {
+pub(super) async fn post_silence(
+    State(api): State<WriteApi>,
+    actor: Option<Extension<Principal>>,
+    body: Body,
+) -> Response {
     let start = Instant::now();
-    let answer = api.add_silence(body).await;
+    let answer = api.add_silence(body, actor.as_deref()).await;
     api.respond(answer, start)
 }
 
@@ -290,29 +354,35 @@ fn comment_field(comment: Option<String>) -> Result<Option<String>, Answer> {
     }
 }
 
-pub(super) async fn post_problem(State(api): State<WriteApi>, body: Body) -> Response {
+pub(super) async fn post_problem(
+    State(api): State<WriteApi>,
+    actor: Option<Extension<Principal>>,
+    body: Body,
+) -> Response {
     let start = Instant::now();
-    let answer = api.open_problem(body).await;
+    let answer = api.open_problem(body, actor.as_deref()).await;
     api.respond(answer, start)
 }
 
 pub(super) async fn post_known_error(
     State(api): State<WriteApi>,
     Path(id): Path<String>,
+    actor: Option<Extension<Principal>>,
     body: Body,
 ) -> Response {
     let start = Instant::now();
-    let answer = api.known_error(&id, body).await;
+    let answer = api.known_error(&id, body, actor.as_deref()).await;
     api.respond(answer, start)
 }
 
 pub(super) async fn post_resolve_problem(
     State(api): State<WriteApi>,
     Path(id): Path<String>,
+    actor: Option<Extension<Principal>>,
     body: Body,
 ) -> Response {
     let start = Instant::now();
-    let answer = api.resolve_problem(&id, body).await;
+    let answer = api.resolve_problem(&id, body, actor.as_deref()).await;
     api.respond(answer, start)
 }
 
@@ -324,12 +394,12 @@ impl WriteApi {
         v.topology.service_domain(service).map(String::from)
     }
 
-    async fn open_problem(&self, body: Body) -> Answer {
+    async fn open_problem(&self, body: Body, actor: Option<&Principal>) -> Answer {
         let result = async {
             let example = "{\"title\": \"…\", \"service\": \"payments-db\", \"by\": \"alice\"}";
             let b: OpenProblemBody = json_body(PROBLEM, body, example).await?;
             let title = text_field("title", &b.title, 256)?;
-            let by = text_field("by", &b.by, MAX_ACK_FIELD)?;
+            let by = text_field("by", named(actor).unwrap_or(&b.by), MAX_ACK_FIELD)?;
             let service = b.service.trim().to_string();
             let Some(domain) = self.domain_of(&service) else {
                 return Err(bad(
@@ -379,7 +449,7 @@ impl WriteApi {
             .await
     }
 
-    async fn known_error(&self, id: &str, body: Body) -> Answer {
+    async fn known_error(&self, id: &str, body: Body, actor: Option<&Principal>) -> Answer {
         let result = async {
             check_id(PROBLEM, id, "a problem id (e.g. PRB-3f2a9c1b7d4e)")?;
             let example = "{\"workaround\": \"…\", \"by\": \"alice\"}";
@@ -387,7 +457,7 @@ impl WriteApi {
             Ok(ProblemAction::KnownError {
                 problem: id.to_string(),
                 workaround: text_field("workaround", &b.workaround, MAX_TEXT)?,
-                by: text_field("by", &b.by, MAX_ACK_FIELD)?,
+                by: text_field("by", named(actor).unwrap_or(&b.by), MAX_ACK_FIELD)?,
                 comment: comment_field(b.comment)?,
                 time: chrono::Utc::now(),
             })
@@ -401,13 +471,13 @@ impl WriteApi {
             .await
     }
 
-    async fn resolve_problem(&self, id: &str, body: Body) -> Answer {
+    async fn resolve_problem(&self, id: &str, body: Body, actor: Option<&Principal>) -> Answer {
         let result = async {
             check_id(PROBLEM, id, "a problem id (e.g. PRB-3f2a9c1b7d4e)")?;
             let b: ResolveBody = json_body(PROBLEM, body, "{\"by\": \"alice\"}").await?;
             Ok(ProblemAction::Resolve {
                 problem: id.to_string(),
-                by: text_field("by", &b.by, MAX_ACK_FIELD)?,
+                by: text_field("by", named(actor).unwrap_or(&b.by), MAX_ACK_FIELD)?,
                 comment: comment_field(b.comment)?,
                 time: chrono::Utc::now(),
             })

@@ -1,6 +1,8 @@
 //! HTTP ingest, `POST /api/v1/events/{format}`: the front door of `topics.raw` for tools that
 //! cannot write to Kafka (an Alertmanager `webhook_config`, a script with curl). A payload is
-//! checked with the same parser the ingest stage runs ([`crate::ingest::parse_as`]), written to
+//! checked with the same parser the ingest stage runs ([`crate::ingest::count_as`]: every check
+//! of [`crate::ingest::parse_as`], each event dropped once checked, so a request holds its body
+//! and the payload's parse, never all its events), written to
 //! `topics.raw` byte for byte, and answered `202 Accepted` only after the broker acknowledged
 //! the record; the ingest stage then reads it like any other raw record.
 //!
@@ -32,7 +34,7 @@ use super::write::{
     Answer, BodyError, DELIVERY_TIMEOUT, Outcome, QUEUE_TIMEOUT, UNKNOWN_FORMAT, WriteApi, kib,
     read_body, unavailable,
 };
-use crate::ingest::{Format, IngestError, parse_as};
+use crate::ingest::{Format, IngestError, count_as};
 
 /// Longest `X-Source` header used as a record key.
 const MAX_SOURCE_BYTES: usize = 256;
@@ -112,8 +114,12 @@ impl WriteApi {
                 );
             }
         };
-        let events = match parse_as(format, &raw, &s.limits) {
-            Ok(events) => events.len(),
+        let limits = crate::ingest::Limits {
+            now: Some(chrono::Utc::now()),
+            ..s.limits.clone()
+        };
+        let events = match count_as(format, &raw, &limits) {
+            Ok(events) => events,
             Err(e) => return Answer::bad_input(format, &e),
         };
         let record = FutureRecord::to(&s.topic).key(key).payload(&raw);

@@ -1,14 +1,17 @@
 //! The read side of the HTTP API, for people and dashboards: `GET /api/v1/incidents` (filter by
-//! status, priority, capability), `GET /api/v1/incidents/{id}`, `GET /api/v1/services` (with
-//! state and health), `GET /api/v1/capabilities` (with health, revenue at risk, users affected),
-//! `GET /api/v1/silences` and `GET /api/v1/suppressed` (what is muted, and why),
-//! `GET /api/v1/problems` (filter by status) and `GET /api/v1/problems/{id}`, `GET
-//! /api/v1/changes` (RFCs with their runs; filter by status) and `GET /api/v1/changes/{id}`,
-//! `GET /api/v1/topology/learned` (links learned from history), served from the correlate
-//! stage's [`View`].
+//! status, priority, capability), `GET /api/v1/incidents/{id}` and its `/timeline`,
+//! `GET /api/v1/services` (with state and health), `GET /api/v1/capabilities` (with health,
+//! revenue at risk, users affected), `GET /api/v1/silences` and `GET /api/v1/suppressed` (what
+//! is muted, and why), `GET /api/v1/problems` (filter by status) and `GET
+//! /api/v1/problems/{id}`, `GET /api/v1/changes` (RFCs with their runs; filter by status and
+//! incident) and `GET /api/v1/changes/{id}`, served from the [`View`]: incidents, RFCs and
+//! problems of every instance, materialised from their topics; `GET /api/v1/topology/learned` (links
+//! learned from history by this instance's engines). Security incidents (and their
+//! RFCs) are left out for those who may not see them (`http.restrict_security`).
 
 use std::collections::{BTreeMap, HashMap};
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -17,12 +20,13 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::console::auth::SeesSecurity;
 use crate::engine::SuppressedAlert;
 use crate::model::{
     Incident, IncidentStatus, Priority, Problem, ProblemStatus, Rfc, RfcStatus, ServiceState,
 };
 use crate::pipeline::View;
-use crate::pipeline::view::MAX_SUPPRESSED_LISTED;
+use crate::pipeline::view::{MAX_SUPPRESSED_LISTED, ViewData};
 use crate::suppress::{Silence, SilenceState};
 use crate::topology::{Criticality, Requires};
 
@@ -31,6 +35,7 @@ pub fn router(view: View) -> Router {
     Router::new()
         .route("/api/v1/incidents", get(list_incidents))
         .route("/api/v1/incidents/{id}", get(one_incident))
+        .route("/api/v1/incidents/{id}/timeline", get(timeline))
         .route("/api/v1/services", get(services))
         .route("/api/v1/capabilities", get(capabilities))
         .route("/api/v1/silences", get(silences))
@@ -51,7 +56,7 @@ fn error(status: StatusCode, message: String) -> Response {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct IncidentQuery {
-    /// `open`, `resolved` (default: both).
+    /// `open`, `resolved`, `closed` (default: open and resolved).
     status: Option<String>,
     /// e.g. `P1,P2`.
     priority: Option<String>,
@@ -81,14 +86,21 @@ fn status_of(s: &str) -> Result<IncidentStatus, String> {
     match s {
         "open" => Ok(IncidentStatus::Open),
         "resolved" => Ok(IncidentStatus::Resolved),
+        "closed" => Ok(IncidentStatus::Closed),
         _ => Err(format!(
-            "`{s}` is not a status to filter by; expected open or resolved (closed incidents are on the incidents topic only)"
+            "`{s}` is not a status to filter by; expected open, resolved or closed"
         )),
     }
 }
 
+/// Whether the asker may see incident `i` (`http.restrict_security`).
+fn visible(i: &Incident, sees: &Option<Extension<SeesSecurity>>) -> bool {
+    i.security.is_none() || sees.as_ref().is_none_or(|s| s.0.0)
+}
+
 async fn list_incidents(
     State(view): State<View>,
+    sees: Option<Extension<SeesSecurity>>,
     query: Result<Query<IncidentQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Query(q) = match query {
@@ -116,10 +128,13 @@ async fn list_incidents(
     };
     let limit = q.limit.unwrap_or(100).min(1000);
     let v = view.read();
+    let default = [IncidentStatus::Open, IncidentStatus::Resolved];
+    let statuses = statuses.unwrap_or_else(|| default.to_vec());
     let mut matching: Vec<&Incident> = v
         .incidents
         .values()
-        .filter(|i| statuses.as_ref().is_none_or(|s| s.contains(&i.status)))
+        .filter(|i| visible(i, &sees))
+        .filter(|i| statuses.contains(&i.status))
         .filter(|i| priorities.as_ref().is_none_or(|p| p.contains(&i.priority)))
         .filter(|i| {
             caps.as_ref()
@@ -139,15 +154,40 @@ async fn list_incidents(
     axum::Json(json!({ "count": count, "incidents": matching })).into_response()
 }
 
-async fn one_incident(State(view): State<View>, Path(id): Path<String>) -> Response {
-    match view.read().incidents.get(&id) {
+async fn one_incident(
+    State(view): State<View>,
+    sees: Option<Extension<SeesSecurity>>,
+    Path(id): Path<String>,
+) -> Response {
+    match view.read().incidents.get(&id).filter(|i| visible(i, &sees)) {
         Some(i) => axum::Json(i).into_response(),
-        None => error(
-            StatusCode::NOT_FOUND,
-            format!(
-                "no open or resolved incident `{id}` on this instance (closed incidents and those of partitions other instances own are on the incidents topic)"
-            ),
+        None => not_found(&id),
+    }
+}
+
+fn not_found(id: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no incident `{id}` in the view (it holds every incident on the incidents topic, up to http.view.max_incidents)"
         ),
+    )
+}
+
+/// `GET /api/v1/incidents/{id}/timeline`: what each version of the incident (and of its RFCs)
+/// changed, oldest first.
+async fn timeline(
+    State(view): State<View>,
+    sees: Option<Extension<SeesSecurity>>,
+    Path(id): Path<String>,
+) -> Response {
+    let v = view.read();
+    if v.incidents.get(&id).is_none_or(|i| !visible(i, &sees)) {
+        return not_found(&id);
+    }
+    match v.timeline(&id) {
+        Some(t) => axum::Json(t).into_response(),
+        None => not_found(&id),
     }
 }
 
@@ -194,13 +234,14 @@ async fn learned(State(view): State<View>) -> Response {
 
 async fn services(State(view): State<View>) -> Response {
     let v = view.read();
+    let evaluation = v.evaluation();
     let open = open_counts(&v.incidents, |i| &i.services);
     let list: Vec<ServiceView> = v
         .topology
         .service_names()
         .filter_map(|name| {
             let def = v.topology.service(name)?;
-            let health = v.evaluation.service_health(name);
+            let health = evaluation.service_health(name);
             let linked = v
                 .learned
                 .iter()
@@ -252,14 +293,14 @@ struct CapabilityView<'a> {
 
 async fn capabilities(State(view): State<View>) -> Response {
     let v = view.read();
+    let evaluation = v.evaluation();
     let open = open_counts(&v.incidents, |i| &i.capabilities);
     let list: Vec<CapabilityView> = v
         .topology
         .capabilities()
         .iter()
         .map(|(name, cap)| {
-            let hurt = v
-                .evaluation
+            let hurt = evaluation
                 .capabilities
                 .iter()
                 .find(|c| &c.capability == name);
@@ -432,19 +473,51 @@ async fn one_problem(State(view): State<View>, Path(id): Path<String>) -> Respon
         None => error(
             StatusCode::NOT_FOUND,
             format!(
-                "no problem `{id}` on this instance (those of partitions other instances own are on the problems topic)"
+                "no problem `{id}` in the view (it holds every problem on the problems topic, up to http.view.max_problems)"
             ),
         ),
     }
 }
 
+/// Query of `GET /api/v1/changes`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangesQuery {
+    /// Statuses, comma-separated (default: all).
+    status: Option<String>,
+    /// Only the RFCs of this incident.
+    incident: Option<String>,
+    /// Most RFCs returned (default 100, at most 1000).
+    limit: Option<usize>,
+}
+
+/// Whether the asker may see RFC `r`: not a containment RFC or one of a security incident, for
+/// those who may not see security incidents.
+fn rfc_visible(v: &ViewData, r: &Rfc, sees: &Option<Extension<SeesSecurity>>) -> bool {
+    sees.as_ref().is_none_or(|s| s.0.0)
+        || (r.containment.is_none()
+            && v.incidents
+                .get(&r.incident_id)
+                .is_none_or(|i| i.security.is_none()))
+}
+
+/// `GET /api/v1/changes?status=…&incident=INC-…`: the latest version of each RFC, newest first.
 async fn list_changes(
     State(view): State<View>,
-    query: Result<Query<StatusQuery>, axum::extract::rejection::QueryRejection>,
+    sees: Option<Extension<SeesSecurity>>,
+    query: Result<Query<ChangesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let q = match status_query(query) {
+    let Query(q) = match query {
         Ok(q) => q,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "{}; known parameters: status, incident, limit",
+                    e.body_text()
+                ),
+            );
+        }
     };
     let statuses = match list(&q.status, |s| {
         RfcStatus::ALL
@@ -460,6 +533,8 @@ async fn list_changes(
         .changes
         .values()
         .filter(|r| statuses.as_ref().is_none_or(|s| s.contains(&r.status)))
+        .filter(|r| q.incident.as_ref().is_none_or(|i| &r.incident_id == i))
+        .filter(|r| rfc_visible(&v, r, &sees))
         .collect();
     // Newest first.
     matching.sort_by(|a, b| {
@@ -470,13 +545,18 @@ async fn list_changes(
     axum::Json(json!({ "count": count, "changes": matching })).into_response()
 }
 
-async fn one_change(State(view): State<View>, Path(id): Path<String>) -> Response {
-    match view.read().changes.get(&id) {
+async fn one_change(
+    State(view): State<View>,
+    sees: Option<Extension<SeesSecurity>>,
+    Path(id): Path<String>,
+) -> Response {
+    let v = view.read();
+    match v.changes.get(&id).filter(|r| rfc_visible(&v, r, &sees)) {
         Some(r) => axum::Json(r).into_response(),
         None => error(
             StatusCode::NOT_FOUND,
             format!(
-                "no RFC `{id}` on this instance (RFCs are forgotten with their incident; all of them are on the changes topic)"
+                "no RFC `{id}` in the view (it holds every RFC on the changes topic, up to http.view.max_changes)"
             ),
         ),
     }

@@ -55,6 +55,9 @@ pub(super) struct Inner {
     /// The service model in use (refreshed from Backstage), for the partition of a problem
     /// opened by hand.
     pub(super) view: Option<crate::pipeline::View>,
+    /// The configured suppression rules, so a new silence is refused here when every engine
+    /// would refuse it (with the silences in `view`; see [`WriteApi::with_silence_rules`]).
+    pub(super) silence_rules: Option<crate::suppress::Suppressor>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -187,6 +190,7 @@ impl WriteApi {
                 requests,
                 seconds,
                 view: None,
+                silence_rules: None,
             }),
         })
     }
@@ -196,6 +200,16 @@ impl WriteApi {
     pub fn with_view(mut self, view: crate::pipeline::View) -> WriteApi {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.view = Some(view);
+        }
+        self
+    }
+
+    /// Checks new silences against what the engines hold: the configured `rules` and the
+    /// silences in the view (those of this instance's engines; every engine gets every
+    /// silence). Call before the API is shared.
+    pub fn with_silence_rules(mut self, rules: crate::suppress::Suppressor) -> WriteApi {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.silence_rules = Some(rules);
         }
         self
     }
@@ -243,13 +257,7 @@ impl WriteApi {
     /// Counts `answer` (by its `format` label and result) and turns it into the response, with
     /// `Retry-After: 1` when the broker was unavailable.
     pub(super) fn respond(&self, answer: Answer, start: Instant) -> Response {
-        let s = &self.inner;
-        let result = answer.outcome.as_str();
-        s.requests.with_label_values(&[answer.format, result]).inc();
-        s.seconds
-            .with_label_values(&[result])
-            .observe(start.elapsed().as_secs_f64());
-        tracing::debug!(format = answer.format, status = answer.status.as_u16(), result, body = %answer.body, "HTTP API request");
+        self.count(&answer, start);
         let mut response = (answer.status, axum::Json(answer.body)).into_response();
         if matches!(answer.outcome, Outcome::Unavailable) {
             response
@@ -261,6 +269,17 @@ impl WriteApi {
 }
 
 impl WriteApi {
+    /// Counts `answer` by its `format` label and result, and how long it took since `start`.
+    pub(super) fn count(&self, answer: &Answer, start: Instant) {
+        let s = &self.inner;
+        let result = answer.outcome.as_str();
+        s.requests.with_label_values(&[answer.format, result]).inc();
+        s.seconds
+            .with_label_values(&[result])
+            .observe(start.elapsed().as_secs_f64());
+        tracing::debug!(format = answer.format, status = answer.status.as_u16(), result, body = %answer.body, "HTTP API request");
+    }
+
     /// Broadcasts control record `value` under header `key` and answers 202 with `accepted`
     /// (plus the partition count), or 503 when the broker did not take it.
     pub(super) async fn control(

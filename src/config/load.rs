@@ -235,6 +235,9 @@ fn validate(c: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
             ),
         ));
     }
+    if let Err(e) = c.http.validate() {
+        return Err(invalid(&e.key, e.message));
+    }
     if c.backstage.enabled() {
         let url = c.backstage.url.trim();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -266,6 +269,15 @@ fn validate(c: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
         return Err(invalid(
             "ingest.max_events_per_record",
             "is 0; it must be at least 1".into(),
+        ));
+    }
+    if c.ingest.max_expansion < 2 {
+        return Err(invalid(
+            "ingest.max_expansion",
+            format!(
+                "is {}; events take more memory than their JSON, so it must be at least 2 (default 20)",
+                c.ingest.max_expansion
+            ),
         ));
     }
     if c.correlation.window.is_zero() {

@@ -2,6 +2,7 @@
 //! validation that names the file, the line and what is wrong. Loaded once at start-up.
 
 mod automation;
+mod http;
 pub(crate) mod load;
 mod notify;
 mod problem;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use secret::SecretRef;
 
 pub use automation::{AutomationConfig, KubernetesOperation, RunbookConfig, RunbookKind};
+pub use http::{HttpConfigError, MIN_TOKEN_CHARS, Role, TokenConfig, ViewConfig, valid_name};
 pub use load::{ConfigError, Loaded, line_of, load, load_str};
 pub use notify::{
     ConnectorConfig, ConnectorKind, NotifyConfig, NotifyConfigError, RecordType, RetryConfig,
@@ -240,7 +242,7 @@ impl TopicsConfig {
     }
 }
 
-/// The HTTP server for `/metrics`, `/healthz` and `/readyz`.
+/// The HTTP server: `/metrics`, `/healthz`, `/readyz`, the `/api/v1` endpoints and the console.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
@@ -248,9 +250,23 @@ pub struct HttpConfig {
     pub listen: String,
     /// Bearer token every `/api/v1/…` request must carry (`Authorization: Bearer <token>`):
     /// `env:NAME` or `file:PATH`, read at start-up. `/metrics`, `/healthz` and `/readyz` stay
-    /// open. Default: none (the API is open: keep it on a trusted network).
+    /// open. It also signs in to the console, as `admin` with the `security` role.
+    /// Default: none (the API is open: keep it on a trusted network).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<SecretRef>,
+    /// Named tokens with a role (`[[http.tokens]]`: `name`, `role`, `token`), for the API and
+    /// the console's sign-in; the name is recorded as the actor of each action. Default: none.
+    pub tokens: Vec<TokenConfig>,
+    /// When true, only the `security` role (and `http.token`) sees security incidents, in the
+    /// console and the read API. Default: `false`.
+    pub restrict_security: bool,
+    /// How long a console sign-in lasts. Default: `12h`.
+    #[serde(with = "humantime_serde")]
+    pub session_lifetime: Duration,
+    /// Serve the incident console at `/`. Default: `true`.
+    pub console: bool,
+    /// Bounds of the incident view behind the console and the read API (`[http.view]`).
+    pub view: ViewConfig,
 }
 
 impl Default for HttpConfig {
@@ -258,6 +274,11 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: "127.0.0.1:9464".into(),
             token: None,
+            tokens: Vec::new(),
+            restrict_security: false,
+            session_lifetime: Duration::from_secs(12 * 3600),
+            console: true,
+            view: ViewConfig::default(),
         }
     }
 }
@@ -278,6 +299,22 @@ pub struct IngestConfig {
     /// (time then moves only with event times). Default: `1s`.
     #[serde(with = "humantime_serde")]
     pub tick_interval: Duration,
+    /// The events parsed from one record may take at most this many times the record's size in
+    /// memory (at least 64 KiB), estimated as they are built; a record past it goes to the DLQ
+    /// with reason `expansion_limit` before it can fill memory (a small payload whose parts are
+    /// copied into thousands of events). Default: `20`.
+    pub max_expansion: usize,
+    /// A record with an event more than this ahead of the wall clock of the ingest stage (or of
+    /// HTTP ingest) goes to the DLQ with reason `clock_ahead`. One future-dated event would
+    /// otherwise move its partition's correlation clock ahead for good (it never goes back):
+    /// every timer would run at once, open incidents close and later events open new ones.
+    /// Refused, not clamped: a clamped time would be wrong silently, and the sender's clock
+    /// needs fixing. Checked here, against the wall clock, because the correlation engine has
+    /// only event times and ticks: between sparse ticks it cannot tell a future-dated event from
+    /// the first event after a quiet hour. `d2c replay` has no wall clock and does not check it.
+    /// `0s` turns the check off. Default: `1h`.
+    #[serde(with = "humantime_serde")]
+    pub max_ahead: Duration,
 }
 
 impl Default for IngestConfig {
@@ -288,6 +325,8 @@ impl Default for IngestConfig {
             max_record_bytes: limits.max_record_bytes,
             max_events_per_record: limits.max_events_per_record,
             tick_interval: Duration::from_secs(1),
+            max_expansion: limits.max_expansion,
+            max_ahead: limits.max_ahead,
         }
     }
 }
@@ -299,6 +338,9 @@ impl IngestConfig {
         crate::ingest::Limits {
             max_record_bytes: self.max_record_bytes,
             max_events_per_record: self.max_events_per_record,
+            max_expansion: self.max_expansion,
+            max_ahead: self.max_ahead,
+            now: None,
         }
     }
 }
@@ -346,8 +388,15 @@ pub struct CorrelationConfig {
     pub max_alerts: usize,
     /// Most incidents kept per input partition, evicted as for `max_alerts`. Default: `50000`.
     pub max_incidents: usize,
+    /// An event (or acknowledgement, decision, problem action, run report) more than this
+    /// behind the partition's clock (the latest event or tick time) is refused: it goes to the
+    /// DLQ with reason `clock_behind` and changes nothing. Refused, not clamped: clamping would
+    /// reorder history. Late events are normal after an outage of a sender and do no harm to the
+    /// clock (it never goes back), so this is off unless set. `0s` turns it off. Default: `0s`.
+    #[serde(with = "humantime_serde")]
+    pub max_behind: Duration,
     /// A new incident's first version waits until its root cause has not moved for this long
-    /// (on the engine's clock: event times and ticks), so causes that alert after their
+    /// (on event time: the events' times, ended by a later event or tick), so causes that alert after their
     /// symptoms are in it before it pages anyone. A root cause that could still move (its
     /// service has dependencies in the model) keeps it waiting up to `group_wait_max`. `0s`
     /// publishes the first version at once. Default: `30s`.
@@ -475,6 +524,7 @@ impl Default for CorrelationConfig {
             retention: Duration::from_secs(3600),
             max_alerts: 200_000,
             max_incidents: 50_000,
+            max_behind: Duration::ZERO,
             group_wait: Duration::from_secs(30),
             group_wait_max: Duration::from_secs(120),
             group_interval: Duration::from_secs(60),

@@ -6,9 +6,11 @@ use super::Outcome;
 use super::changes::record_change;
 use super::grouping::attach;
 use super::lifecycle::resolve_if_done;
-use super::state::{AlertState, State, Timer, dur};
+use super::state::{AlertState, State, Timer};
 use crate::config::CorrelationConfig;
-use crate::model::{AlertRef, Category, Event, IncidentStatus, Labels, StableHasher, Status};
+use crate::model::{
+    AlertRef, Category, Event, IncidentStatus, Labels, StableHasher, Status, later, span,
+};
 use crate::topology::{Resolution, Topology};
 
 /// The fingerprint the engine uses for `ev`: the configured fields of its source
@@ -60,7 +62,7 @@ pub fn observe(
             // Remembered so that its firing, if it arrives late (from another raw partition),
             // is recognised as stale instead of opening an incident that never resolves.
             state.schedule(
-                ev.time + dur(cfg.retention),
+                later(ev.time, cfg.retention),
                 Timer::ForgetAlert(fingerprint.to_string()),
             );
             return (Outcome::UnmatchedResolve, Vec::new());
@@ -89,12 +91,15 @@ pub fn observe(
         a.alert.auto_resolved = false;
     }
     if was != ev.status && cfg.flap_threshold > 0 {
-        let window = dur(cfg.flap_window);
+        let window = span(cfg.flap_window);
         a.changes.retain(|t| ev.time - *t < window);
         a.changes.push(ev.time);
         if !a.alert.flapping && a.changes.len() >= cfg.flap_threshold as usize {
             a.alert.flapping = true;
-            state.schedule(ev.time + window, Timer::Flap(fingerprint.to_string()));
+            state.schedule(
+                later(ev.time, cfg.flap_window),
+                Timer::Flap(fingerprint.to_string()),
+            );
         }
     }
     if ev.status == Status::Firing {
@@ -122,7 +127,7 @@ pub fn observe(
             if group_status == Some(IncidentStatus::Resolved)
                 && group.is_some_and(|g| {
                     g.resolved_at
-                        .is_some_and(|r| ev.time - r <= dur(cfg.reopen_window))
+                        .is_some_and(|r| ev.time - r <= span(cfg.reopen_window))
                 }) =>
         {
             let id = group_id.expect("a group status implies a group");
@@ -182,7 +187,7 @@ fn schedule_timeout(state: &mut State, cfg: &CorrelationConfig, fingerprint: &st
         return;
     };
     if a.timeout_due.is_none() {
-        let due = a.alert.last_seen + dur(timeout);
+        let due = later(a.alert.last_seen, timeout);
         a.timeout_due = Some(due);
         state.schedule(due, Timer::ResolveTimeout(fingerprint.to_string()));
     }

@@ -1,9 +1,9 @@
 //! Change correlation: change events (deployments, configuration changes) remembered per domain
 //! and linked to the incidents they may have caused, when an incident opens or a change arrives.
 
-use super::state::{State, alert_domain, dur};
+use super::state::{State, alert_domain};
 use crate::config::CorrelationConfig;
-use crate::model::{AlertRef, Change, Event, RelatedChange};
+use crate::model::{AlertRef, Change, Event, RelatedChange, span};
 use crate::topology::{Resolution, Topology};
 
 /// Most changes remembered per correlation domain; older ones go first.
@@ -39,7 +39,7 @@ pub(super) fn record_change(
         service: res.service.clone(),
         source: ev.source.clone(),
     };
-    let lookback = dur(cfg.change_lookback);
+    let lookback = span(cfg.change_lookback);
     let list = state.changes.entry(domain.clone()).or_default();
     if list.contains(&change) {
         return Vec::new();
@@ -84,7 +84,7 @@ pub(super) fn link_changes(
     let Some(changes) = state.changes.get(&g.domain) else {
         return false;
     };
-    let lookback = dur(cfg.change_lookback);
+    let lookback = span(cfg.change_lookback);
     let members: Vec<&AlertRef> = g
         .alerts
         .iter()

@@ -8,9 +8,9 @@ use super::Outcome;
 use super::changes::link_changes;
 use super::fallback::{domain_of, subject};
 use super::learned::Learning;
-use super::state::{Group, State, Timer, alert_domain, dur};
+use super::state::{Group, State, Timer, alert_domain};
 use crate::config::CorrelationConfig;
-use crate::model::{AlertRef, IncidentStatus, Labels, StableHasher, stable_hash};
+use crate::model::{AlertRef, IncidentStatus, Labels, StableHasher, later, span, stable_hash};
 use crate::topology::Topology;
 
 /// The values of the group-by labels, as one string.
@@ -56,7 +56,7 @@ pub(super) fn attach(
     time: DateTime<Utc>,
 ) -> (Outcome, Vec<String>) {
     let alert = &state.alerts[fingerprint].alert;
-    let window = dur(cfg.window_for(&alert.source));
+    let window = span(cfg.window_for(&alert.source));
     let key = group_key(&alert.labels, cfg.group_by_for(&alert.source));
     let fallback = domain_of(alert, &cfg.fallback_group_by);
     let domain = alert_domain(
@@ -158,5 +158,5 @@ fn merge(state: &mut State, cfg: &CorrelationConfig, from: &str, into: &str, tim
         target.alerts.extend(moved);
         target.event_count += events;
     }
-    state.schedule(time + dur(cfg.retention), Timer::Forget(from.to_string()));
+    state.schedule(later(time, cfg.retention), Timer::Forget(from.to_string()));
 }

@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 
 use super::fallback::subject;
 use super::learned::Episode;
-use super::state::{State, Timer, dur};
+use super::state::{State, Timer};
 use crate::config::CorrelationConfig;
-use crate::model::{IncidentStatus, Status};
+use crate::model::{IncidentStatus, Status, later, span};
 
 /// Starts the resolve hold of incident `id` if every alert is resolved and none flaps; with no
 /// hold, resolves it at once.
@@ -38,7 +38,10 @@ pub(super) fn resolve_if_done(
         resolve_now(state, cfg, id, time);
     } else {
         state.groups.get_mut(id).expect("checked").resolving_since = Some(time);
-        state.schedule(time + dur(cfg.resolve_hold), Timer::Resolve(id.to_string()));
+        state.schedule(
+            later(time, cfg.resolve_hold),
+            Timer::Resolve(id.to_string()),
+        );
     }
 }
 
@@ -51,7 +54,10 @@ fn resolve_now(state: &mut State, cfg: &CorrelationConfig, id: &str, since: Date
     g.resolving_since = None;
     let domain = g.domain.clone();
     state.close_index(&domain, id);
-    state.schedule(since + dur(cfg.reopen_window), Timer::Close(id.to_string()));
+    state.schedule(
+        later(since, cfg.reopen_window),
+        Timer::Close(id.to_string()),
+    );
     learn(state, cfg, id, since);
 }
 
@@ -84,7 +90,7 @@ fn learn(state: &mut State, cfg: &CorrelationConfig, id: &str, at: DateTime<Utc>
         .collect();
     state
         .learned
-        .resolved(id, episodes, dur(cfg.window), cfg.learn_after, at);
+        .resolved(id, episodes, span(cfg.window), cfg.learn_after, at);
 }
 
 /// Runs every timer due at or before `now`, in due order. Returns the incidents whose records
@@ -113,7 +119,7 @@ pub fn run_timers(
                         .flatten()
                 });
                 if let Some(since) = ready
-                    && since + dur(cfg.resolve_hold) <= due
+                    && later(since, cfg.resolve_hold) <= due
                 {
                     resolve_now(state, cfg, &id, since);
                     touch(&mut touched, &id, due);
@@ -123,11 +129,11 @@ pub fn run_timers(
                 if let Some(g) = state.groups.get_mut(&id)
                     && g.status == IncidentStatus::Resolved
                     && g.resolved_at
-                        .is_some_and(|r| r + dur(cfg.reopen_window) <= due)
+                        .is_some_and(|r| later(r, cfg.reopen_window) <= due)
                 {
                     g.status = IncidentStatus::Closed;
                     g.closed_at = Some(due);
-                    state.schedule(due + dur(cfg.retention), Timer::Forget(id.clone()));
+                    state.schedule(later(due, cfg.retention), Timer::Forget(id.clone()));
                     touch(&mut touched, &id, due);
                 }
             }
@@ -143,7 +149,6 @@ pub fn run_timers(
                 }
             }
             Timer::Flap(f) => {
-                let window = dur(cfg.flap_window);
                 let Some(a) = state.alerts.get_mut(&f) else {
                     continue;
                 };
@@ -151,8 +156,9 @@ pub fn run_timers(
                 if !a.alert.flapping {
                     continue;
                 }
-                if last + window > due {
-                    state.schedule(last + window, Timer::Flap(f));
+                let quiet_at = later(last, cfg.flap_window);
+                if quiet_at > due {
+                    state.schedule(quiet_at, Timer::Flap(f));
                     continue;
                 }
                 a.alert.flapping = false;
@@ -175,7 +181,7 @@ pub fn run_timers(
                 if a.alert.status != Status::Firing {
                     continue;
                 }
-                let silent_until = a.alert.last_seen.max(a.status_time) + dur(timeout);
+                let silent_until = later(a.alert.last_seen.max(a.status_time), timeout);
                 if silent_until > due {
                     a.timeout_due = Some(silent_until);
                     state.schedule(silent_until, Timer::ResolveTimeout(f));

@@ -31,11 +31,14 @@ pub enum Outcome {
     /// A security event that opens nothing: a resolve, or a detection below
     /// `correlation.security.min_severity` that shares no entity with an open security incident.
     Ignored,
+    /// Refused for its time (outside the years d2c accepts, or too far ahead of or behind
+    /// the partition's clock); a DLQ record says why. Changes nothing.
+    Refused,
 }
 
 impl Outcome {
     /// Every outcome: the label set of `d2c_events_correlated_total`.
-    pub const ALL: [Outcome; 12] = [
+    pub const ALL: [Outcome; 13] = [
         Outcome::Opened,
         Outcome::Joined,
         Outcome::Reopened,
@@ -48,6 +51,7 @@ impl Outcome {
         Outcome::Suppressed,
         Outcome::Redelivered,
         Outcome::Ignored,
+        Outcome::Refused,
     ];
 
     /// Whether the incidents the event touched may look different to an operator now (so the
@@ -78,6 +82,7 @@ impl Outcome {
             Outcome::Suppressed => "suppressed",
             Outcome::Redelivered => "redelivered",
             Outcome::Ignored => "ignored",
+            Outcome::Refused => "refused",
         }
     }
 }

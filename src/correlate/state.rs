@@ -2,11 +2,9 @@
 //! domain, remembered changes and the timer queue. Every other file of `correlate` reads and
 //! writes this; it is what the engine checkpoints.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::topology::Topology;
 
@@ -140,10 +138,6 @@ impl State {
     pub fn cancel_publish(&mut self, id: &str, was: DateTime<Utc>) {
         self.timers.remove(&(was, Timer::Publish(id.to_owned())));
     }
-}
-
-pub(crate) fn dur(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
 /// The domain an alert correlates in: its service's; when no service claims it, that of its

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Applied, Engine};
+use super::{Applied, Engine, Input, Refusal};
 use crate::change::{Rule, lifecycle};
 use crate::model::{Incident, IncidentStatus, Output, Priority, Rfc, RfcStatus, RunReport};
 
@@ -58,11 +58,12 @@ impl Engine {
         match lifecycle::apply(rfc, report, at) {
             Ok(true) => {}
             Ok(false) => return Applied::default(),
-            Err(reason) => {
-                return Applied {
-                    refused: Some(reason),
-                    ..Applied::default()
+            Err(detail) => {
+                let refusal = Refusal {
+                    reason: "invalid_transition",
+                    detail,
                 };
+                return Applied::refused(refusal, &Input::Run(report));
             }
         }
         outputs.push(Output::Change(rfc.clone()));

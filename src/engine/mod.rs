@@ -13,7 +13,9 @@
 //! - `changes.rs`: RFC runs reported by the automation stage, and their verification;
 //! - `security.rs`: the engine's security side (security events go to
 //!   `correlate::security`, their incidents through the same publishing path);
-//! - `settings.rs`: the settings, topology and policy an engine is built from.
+//! - `settings.rs`: the settings, topology and policy an engine is built from;
+//! - `guard.rs`: inputs refused for their times (outside the years d2c accepts, or far behind
+//!   the clock), and panics caught per input ([`Engine::try_apply`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,6 +36,7 @@ use crate::topology::Topology;
 
 mod aspects;
 mod changes;
+mod guard;
 mod problems;
 mod publish;
 mod security;
@@ -42,6 +45,7 @@ mod settle;
 mod state;
 
 pub use changes::RunState;
+pub use guard::{Panicked, Refusal};
 pub use publish::{Milestone, MilestoneKind};
 pub use security::SecuritySummary;
 pub use settings::Settings;
@@ -86,8 +90,9 @@ pub struct Applied {
     pub outputs: Vec<Output>,
     /// State forgotten to stay within the caps while applying this event.
     pub evicted: correlate::Evicted,
-    /// Why a control input was refused (a silence that breaks the rules), when it was.
-    pub refused: Option<String>,
+    /// Why the input was refused (a time the engine cannot trust, a silence that breaks the
+    /// rules), when it was; its DLQ record is in `outputs`.
+    pub refused: Option<Refusal>,
 }
 
 impl Applied {
@@ -121,6 +126,9 @@ pub struct Engine {
     suppressor: Option<Suppressor>,
     /// Milestones since the shell last took them (not state: metrics only).
     milestones: Vec<Milestone>,
+    /// When the next ended silence is due to be forgotten; `None` when not known yet. A cache
+    /// of the suppressor's silences, not state: recomputed after every change of them.
+    prune_due: Option<DateTime<Utc>>,
     /// When recurring incidents become problems.
     problem_cfg: ProblemConfig,
     /// Problems forgotten since the shell last took the count (not state: metrics only).
@@ -142,17 +150,47 @@ impl Engine {
     }
 
     /// Adds (or, with the id of an existing one, replaces) a silence at run time. Returns its
-    /// id.
+    /// id. At the cap ([`crate::suppress::MAX_SILENCES`]) the silences that ended by the
+    /// engine's clock are forgotten first to make room.
     pub fn add_silence(&mut self, silence: Silence) -> Result<String, crate::suppress::Error> {
         let suppressor = match &mut self.suppressor {
             Some(s) => s,
             None => self.suppressor.insert(Suppressor::new(Default::default())?),
         };
-        let id = suppressor.add_silence(silence)?;
+        let (id, pruned) = suppressor.add_silence_at(silence, self.state.clock)?;
+        for gone in pruned {
+            self.state.silences.remove(&gone);
+        }
         if let Some(s) = suppressor.silence(&id) {
             self.state.silences.insert(id.clone(), s.clone());
         }
+        self.prune_due = None;
         Ok(id)
+    }
+
+    /// Forgets silences that ended `correlation.retention` or longer before `now` (event
+    /// time), so ended silences do not pile up; late events of their time are still silenced
+    /// within that retention, as closed incidents are remembered for late duplicates.
+    fn prune_silences(&mut self, now: DateTime<Utc>) {
+        let Some(suppressor) = &mut self.suppressor else {
+            return;
+        };
+        let retention = self.cfg.retention;
+        let due = *self.prune_due.get_or_insert_with(|| {
+            suppressor
+                .first_end()
+                .map_or(DateTime::<Utc>::MAX_UTC, |end| {
+                    crate::model::later(end, retention)
+                })
+        });
+        if now < due {
+            return;
+        }
+        let before = now - crate::model::span(retention);
+        for gone in suppressor.prune_silences(before) {
+            self.state.silences.remove(&gone);
+        }
+        self.prune_due = None;
     }
 
     /// The state with everything in it, for a checkpoint (the suppressor's inhibition state is
@@ -172,6 +210,7 @@ impl Engine {
             state: EngineState::default(),
             suppressor: None,
             milestones: Vec::new(),
+            prune_due: None,
             problem_cfg: ProblemConfig::default(),
             problems_evicted: 0,
         }
@@ -201,6 +240,7 @@ impl Engine {
             state,
             suppressor: None,
             milestones: Vec::new(),
+            prune_due: None,
             problem_cfg: ProblemConfig::default(),
             problems_evicted: 0,
         }
@@ -220,8 +260,23 @@ impl Engine {
 
     /// Applies one input; returns what it did and the records it caused, in order. The one
     /// entry point of the engine for the shell and for replay.
+    /// An input whose time the engine cannot trust is refused (see `guard.rs`): it changes
+    /// nothing, and its DLQ record is the one output.
     pub fn apply<'a>(&mut self, input: impl Into<Input<'a>>) -> Applied {
-        match input.into() {
+        let input = input.into();
+        let admitted = match &input {
+            Input::Event(..) => Ok(()), // after the redelivery check, in `apply_event`
+            Input::Tick(now) => self.admit_time(*now, "tick", false),
+            Input::Ack(ack) => self.admit_time(ack.time, "acknowledgement", true),
+            Input::Decision(d) => self.admit_time(d.time, "decision", true),
+            Input::Problem(p) => self.admit_time(p.time(), "problem action", true),
+            Input::Run(r) => self.admit_time(r.time, "run report", true),
+            Input::Silence(_) => Ok(()),
+        };
+        if let Err(refusal) = admitted {
+            return Applied::refused(refusal, &input);
+        }
+        match input {
             Input::Event(ev, origin) => self.apply_event(ev, origin),
             Input::Tick(now) => Applied::outputs(self.tick(now)),
             Input::Ack(ack) => Applied::outputs(self.acknowledge(&ack.incident, &ack.by, ack.time)),
@@ -230,10 +285,13 @@ impl Engine {
             Input::Run(report) => self.report_run(report),
             Input::Silence(silence) => match self.add_silence(silence.clone()) {
                 Ok(_) => Applied::default(),
-                Err(e) => Applied {
-                    refused: Some(e.to_string()),
-                    ..Applied::default()
-                },
+                Err(e) => {
+                    let refusal = Refusal {
+                        reason: e.reason(),
+                        detail: e.to_string(),
+                    };
+                    Applied::refused(refusal, &input)
+                }
             },
         }
     }
@@ -254,6 +312,9 @@ impl Engine {
                     self.state.origins.insert(o.partition, pos);
                 }
             }
+        }
+        if let Err(refusal) = self.admit_time(ev.time, "event", true) {
+            return Applied::refused(refusal, &Input::Event(ev, origin));
         }
         let mut outputs = Vec::new();
         // Timers due by now run before the event, as they would have had a tick come earlier.
@@ -280,6 +341,8 @@ impl Engine {
             &fingerprint,
             &res,
         );
+        #[cfg(feature = "failpoints")]
+        failpoint(ev);
         if outcome.may_change_incident() {
             for id in &touched {
                 self.publish_if_changed(id, ev.time, &mut outputs);
@@ -415,6 +478,7 @@ impl Engine {
     fn advance(&mut self, now: DateTime<Utc>, outputs: &mut Vec<Output>) {
         let now = self.state.clock.map_or(now, |c| c.max(now));
         self.state.clock = Some(now);
+        self.prune_silences(now);
         for (id, due) in correlate::run_timers(&mut self.state.correlation, &self.cfg, now) {
             if self.state.correlation.groups.contains_key(&id) {
                 self.publish_at(&id, due, due, outputs);
@@ -508,6 +572,21 @@ impl Engine {
         }
         s
     }
+}
+
+/// Test-only (feature `failpoints`): failpoint `engine-apply` set to `return(NAME)` makes
+/// applying an event named `NAME` panic halfway, its alert observed but nothing published, as
+/// a bug would.
+#[cfg(feature = "failpoints")]
+fn failpoint(ev: &Event) {
+    fail::fail_point!("engine-apply", |name: Option<String>| {
+        if name.is_none_or(|n| n == ev.name) {
+            panic!(
+                "failpoint engine-apply: injected panic on event {:?}",
+                ev.name
+            );
+        }
+    });
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Applied, Engine};
+use super::{Applied, Engine, Input, Refusal};
 use crate::config::ProblemConfig;
 use crate::model::{Incident, IncidentStatus, Output, ProblemAction};
 
@@ -44,11 +44,12 @@ impl Engine {
         let problem = match self.state.problems.act(action) {
             Ok(Some(p)) => p,
             Ok(None) => return Applied::default(),
-            Err(reason) => {
-                return Applied {
-                    refused: Some(reason),
-                    ..Applied::default()
+            Err(detail) => {
+                let refusal = Refusal {
+                    reason: "invalid_transition",
+                    detail,
                 };
+                return Applied::refused(refusal, &Input::Problem(action));
             }
         };
         let id = problem.id.clone();

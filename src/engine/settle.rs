@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use super::publish::Built;
 use super::state::Pending;
 use super::{Engine, Published};
-use crate::model::{Incident, IncidentStatus, Output};
+use crate::model::{Incident, IncidentStatus, Output, later};
 
 /// When a built version is due.
 enum Due {
@@ -31,14 +31,6 @@ enum Due {
     At(DateTime<Utc>),
     /// Nothing to publish (nothing changed, or merged away before anyone saw it).
     Never,
-}
-
-/// `t + d`, or the latest time chrono holds when that overflows.
-fn later(t: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
-    chrono::Duration::from_std(d)
-        .ok()
-        .and_then(|d| t.checked_add_signed(d))
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 impl Engine {

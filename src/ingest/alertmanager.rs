@@ -14,7 +14,10 @@
 //! - `fingerprint` is a hash of `alertmanager` and Alertmanager's own fingerprint, or of the
 //!   sorted labels when it sent none; `id` is a hash of fingerprint, time and status;
 //! - `labels` are the alert's labels; `attributes` are its annotations (as strings), plus
-//!   `generatorURL`, `receiver` and `externalURL` unless an annotation has that name;
+//!   `generatorURL`, `receiver` and `externalURL` unless an annotation has that name.
+//!   `receiver` and `externalURL` belong to the whole group and are copied into every alert's
+//!   event, so only when at most [`MAX_SHARED_TEXT`] bytes long: a longer one (no URL anyone
+//!   follows is that long) would make a small payload of many alerts expand many times over;
 //! - `source` is `alertmanager`.
 //!
 //! Grafana's webhook payload is this one with more keys; `grafana.rs` documents what differs
@@ -26,11 +29,15 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::payload::{Alert, Found, Object, Text, Top};
+use super::sink::Sink;
 use super::{At, Event, Format, IngestError, Limits, category_word, derived_fingerprint, event_id};
 use crate::model::{Severity, Status, stable_hash};
 
 /// The payload version this parser reads.
 const VERSION: &str = "4";
+
+/// Longest group-level text (`receiver`, `externalURL`) copied into every alert's event.
+pub(super) const MAX_SHARED_TEXT: usize = 2048;
 
 /// What every alert of a notification shares.
 struct Group {
@@ -42,8 +49,8 @@ struct Group {
     org_id: Option<String>,
 }
 
-pub(super) fn events(top: Top, limits: &Limits) -> Result<Vec<Event>, IngestError> {
-    group_events(Format::Alertmanager, VERSION, top, limits)
+pub(super) fn events(top: Top, limits: &Limits, out: &mut Sink) -> Result<(), IngestError> {
+    group_events(Format::Alertmanager, VERSION, top, limits, out)
 }
 
 /// One event per alert of an Alertmanager-shaped notification in `format`, whose `version` must
@@ -53,7 +60,8 @@ pub(super) fn group_events(
     version: &str,
     top: Top,
     limits: &Limits,
-) -> Result<Vec<Event>, IngestError> {
+    out: &mut Sink,
+) -> Result<(), IngestError> {
     let at = At::top(format);
     let e = match top {
         Top::Object(envelope) => envelope,
@@ -94,27 +102,29 @@ pub(super) fn group_events(
             return Err(at.invalid("orgId", format!("expected a number, found {found}")));
         }
     };
+    let shared = |field: &str, value: Option<Text>| -> Result<Option<String>, IngestError> {
+        Ok(at
+            .string(field, value)?
+            .filter(|s| s.len() <= MAX_SHARED_TEXT))
+    };
     let group = Group {
         format,
         status: at.status("status", e.status)?,
-        receiver: at.string("receiver", e.receiver)?,
-        external_url: at.string("externalURL", e.external_url)?,
-        org_id,
+        receiver: shared("receiver", e.receiver)?,
+        external_url: shared("externalURL", e.external_url)?,
+        org_id: org_id.filter(|s| s.len() <= MAX_SHARED_TEXT),
     };
-    let events = alerts
-        .items
-        .into_iter()
-        .enumerate()
-        .map(|(i, Object(alert))| {
-            let at = At::item(format, "alerts", i);
-            match alert {
-                Ok(alert) => event(alert, at, &group),
-                Err(found) => {
-                    Err(at.invalid("", format!("expected an alert object, found {found}")))
-                }
+    out.reserve(alerts.items.len());
+    for (i, Object(alert)) in alerts.items.into_iter().enumerate() {
+        let at = At::item(format, "alerts", i);
+        match alert {
+            Ok(alert) => out.push(event(alert, at, &group)?)?,
+            Err(found) => {
+                return Err(at.invalid("", format!("expected an alert object, found {found}")));
             }
-        });
-    events.collect()
+        }
+    }
+    Ok(())
 }
 
 fn not_a_notification(at: At, found: Found) -> IngestError {

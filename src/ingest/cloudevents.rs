@@ -40,6 +40,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::payload::{Found, Object, Seq, Text, TextMap, Top};
+use super::sink::Sink;
 use super::{At, Event, Format, IngestError, Limits, category_word, derived_fingerprint, reread};
 use crate::model::{Category, Severity, Status, stable_hash};
 
@@ -71,13 +72,18 @@ struct CloudEvent {
     data: Option<Value>,
 }
 
-pub(super) fn events(top: &Top, text: &str, limits: &Limits) -> Result<Vec<Event>, IngestError> {
+pub(super) fn events(
+    top: &Top,
+    text: &str,
+    limits: &Limits,
+    out: &mut Sink,
+) -> Result<(), IngestError> {
     let at = At::top(Format::CloudEvents);
     match top {
         Top::Object(_) => {
             at.too_many(1, limits)?;
             match reread::<Object<CloudEvent>>(text)? {
-                Object(Ok(ce)) => Ok(vec![event(ce, at)?]),
+                Object(Ok(ce)) => out.push(event(ce, at)?),
                 Object(Err(found)) => Err(not_an_event(at, found)),
             }
         }
@@ -88,15 +94,12 @@ pub(super) fn events(top: &Top, text: &str, limits: &Limits) -> Result<Vec<Event
                 Seq(Ok(batch)) => batch,
                 Seq(Err(found)) => return Err(not_an_event(at, found)),
             };
-            batch
-                .into_iter()
-                .enumerate()
-                .map(|(i, Object(ce))| {
-                    let at = At::item(Format::CloudEvents, "", i);
-                    ce.map_err(|found| not_an_event(at, found))
-                        .and_then(|ce| event(ce, at))
-                })
-                .collect()
+            out.reserve(batch.len());
+            for (i, Object(ce)) in batch.into_iter().enumerate() {
+                let at = At::item(Format::CloudEvents, "", i);
+                out.push(event(ce.map_err(|found| not_an_event(at, found))?, at)?)?;
+            }
+            Ok(())
         }
         Top::Other(found) => Err(not_an_event(at, *found)),
     }

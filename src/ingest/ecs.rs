@@ -5,8 +5,8 @@
 //! alert fields: <https://www.elastic.co/guide/en/security/current/alert-schema.html>.
 //!
 //! A field may be nested (`{"rule": {"name": "x"}}`), dotted (`{"rule.name": "x"}`) or both
-//! (`{"kibana.alert": {"rule.name": "x"}}`); d2c reads them alike, and refuses a field given both
-//! ways (which one would be meant is unknowable). Errors name fields by their dotted name.
+//! (`{"kibana.alert": {"rule.name": "x"}}`); d2c reads them alike, and refuses a field it reads
+//! or keeps given both ways (which one would be meant is unknowable). Errors name fields by their dotted name.
 //!
 //! | field | becomes |
 //! |---|---|
@@ -37,7 +37,11 @@
 //!
 //! Second pass: `payload.rs` only notes `@timestamp`; this parser reads the text again into a
 //! JSON tree and flattens it to dotted names. Not typed structs as for the other formats:
-//! a struct cannot say that `rule.name` and `rule: {name}` are one field.
+//! a struct cannot say that `rule.name` and `rule: {name}` are one field. Only the fields read
+//! or kept (above) are flattened, and names are built in one buffer, so a subtree d2c does not
+//! read costs no names; the names that are built count against the record's expansion budget
+//! (`ingest.max_expansion`), as deep nesting of long keys repeats every parent key in every
+//! name below it.
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
@@ -46,16 +50,37 @@ use std::ops::Bound;
 use serde_json::{Map, Value};
 
 use super::payload::{Object, Text};
+use super::sink::{Sink, value_cost};
 use super::{At, Event, Format, IngestError, Limits, derived_fingerprint, event_id, reread};
 use crate::model::{Category, Severity, Status, attack, stable_hash};
 
 /// The prefixes of the fields kept as attributes (and `message`).
 const ATTRIBUTE_PREFIXES: [&str; 4] = ["event.", "rule.", "kibana.alert.", "threat."];
 
+/// The prefixes of every field read or kept: everything below them is flattened.
+const READ_PREFIXES: [&str; 5] = ["event.", "rule.", "kibana.alert.", "threat.", "labels."];
+
+/// The other fields read, by their dotted names.
+const READ_FIELDS: [&str; 13] = [
+    "@timestamp",
+    "message",
+    "log.level",
+    "host.name",
+    "host.hostname",
+    "host.ip",
+    "service.name",
+    "user.name",
+    "source.ip",
+    "destination.ip",
+    "process.name",
+    "container.name",
+    "container.id",
+];
+
 /// `event.category` values that make an alert a security one.
 const SECURITY_CATEGORIES: [&str; 3] = ["intrusion_detection", "malware", "threat"];
 
-pub(super) fn events(text: &str, limits: &Limits) -> Result<Vec<Event>, IngestError> {
+pub(super) fn events(text: &str, limits: &Limits, out: &mut Sink) -> Result<(), IngestError> {
     let at = At::top(Format::Ecs);
     let doc = match reread::<Object<Map<String, Value>>>(text)? {
         Object(Ok(doc)) => doc,
@@ -64,41 +89,94 @@ pub(super) fn events(text: &str, limits: &Limits) -> Result<Vec<Event>, IngestEr
             return Err(at.invalid("", detail));
         }
     };
-    let mut fields = BTreeMap::new();
-    let mut twice = None;
-    flatten("", doc, &mut fields, &mut twice);
-    if let Some(field) = twice {
+    // The tree is held while names are built from it: both count against the budget.
+    let tree: usize = doc.iter().map(|(k, v)| k.len() + value_cost(v)).sum();
+    out.spend(tree)?;
+    let mut flat = Flat {
+        fields: BTreeMap::new(),
+        twice: None,
+        name: String::new(),
+        out,
+    };
+    flat.object(doc, false)?;
+    if let Some(field) = flat.twice {
         let detail = "given twice, nested and dotted; send it once".to_owned();
         return Err(at.invalid(&field, detail));
     }
     at.too_many(1, limits)?;
-    Ok(vec![event(fields, at)?])
+    let fields = flat.fields;
+    out.push(event(fields, at)?)
 }
 
-/// Moves every leaf of `map` into `out` under its dotted name; notes the first name seen twice.
-fn flatten(
-    prefix: &str,
-    map: Map<String, Value>,
-    out: &mut BTreeMap<String, Value>,
-    twice: &mut Option<String>,
-) {
-    for (key, value) in map {
-        let key = if prefix.is_empty() {
-            key
-        } else {
-            format!("{prefix}.{key}")
-        };
-        match value {
-            Value::Object(inner) if !inner.is_empty() => flatten(&key, inner, out, twice),
-            value => match out.entry(key) {
-                Entry::Vacant(slot) => {
-                    slot.insert(value);
+/// What flattening builds: the leaves read or kept under their dotted names, the first name
+/// seen twice, and the name being built (one buffer for the whole walk).
+struct Flat<'s> {
+    fields: BTreeMap<String, Value>,
+    twice: Option<String>,
+    name: String,
+    out: &'s mut Sink,
+}
+
+/// Whether the field `name` is read or kept, or may have such fields below it.
+#[derive(PartialEq)]
+enum Wanted {
+    Keep,
+    Descend,
+    Skip,
+}
+
+fn wanted(name: &str) -> Wanted {
+    if READ_FIELDS.contains(&name) || READ_PREFIXES.iter().any(|p| name.starts_with(p)) {
+        return Wanted::Keep;
+    }
+    let below = |full: &str| {
+        full.strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with('.'))
+    };
+    if READ_FIELDS.iter().chain(&READ_PREFIXES).any(|f| below(f)) {
+        Wanted::Descend
+    } else {
+        Wanted::Skip
+    }
+}
+
+impl Flat<'_> {
+    /// Moves the leaves of `map` (below `self.name`) that are read or kept into `fields`;
+    /// `keep`: everything below is (a parent is a read prefix).
+    fn object(&mut self, map: Map<String, Value>, keep: bool) -> Result<(), IngestError> {
+        let parent = self.name.len();
+        for (key, value) in map {
+            if parent > 0 {
+                self.name.push('.');
+            }
+            self.name.push_str(&key);
+            let here = if keep {
+                Wanted::Keep
+            } else {
+                wanted(&self.name)
+            };
+            match (here, value) {
+                (Wanted::Skip, _) => {}
+                (here, Value::Object(inner)) if !inner.is_empty() => {
+                    self.object(inner, here == Wanted::Keep)?;
                 }
-                Entry::Occupied(given) => {
-                    twice.get_or_insert_with(|| given.key().clone());
+                (Wanted::Descend, _) => {}
+                (Wanted::Keep, value) => {
+                    self.out
+                        .spend(self.name.len() + std::mem::size_of::<String>())?;
+                    match self.fields.entry(self.name.clone()) {
+                        Entry::Vacant(slot) => {
+                            slot.insert(value);
+                        }
+                        Entry::Occupied(given) => {
+                            self.twice.get_or_insert_with(|| given.key().clone());
+                        }
+                    }
                 }
-            },
+            }
+            self.name.truncate(parent);
         }
+        Ok(())
     }
 }
 

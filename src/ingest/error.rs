@@ -82,11 +82,55 @@ pub enum IngestError {
         count: usize,
         limit: usize,
     },
+
+    /// An event's time is outside the years d2c accepts (1970 to 9999); `index` counts the
+    /// record's events from 0.
+    #[error(
+        "{format} payload: event {number} of the record has time {time}, outside the years 1970 \
+         to 9999 d2c accepts; check the sender's clock and the unit of its timestamps \
+         (seconds, milliseconds, nanoseconds)",
+        number = .index + 1
+    )]
+    TimeOutOfRange {
+        format: Format,
+        index: usize,
+        time: String,
+    },
+
+    /// An event's time is more than [`Limits::max_ahead`](super::Limits::max_ahead) ahead of
+    /// the wall clock of the stage that read it.
+    #[error(
+        "{format} payload: event {number} of the record has time {time}, more than \
+         ingest.max_ahead ({max}) ahead of d2c's clock ({now}); fix the sender's clock, or \
+         raise ingest.max_ahead",
+        number = .index + 1
+    )]
+    ClockAhead {
+        format: Format,
+        index: usize,
+        time: String,
+        now: String,
+        max: String,
+    },
+
+    /// Building the record's events would take more memory than
+    /// [`Limits::max_expansion`](super::Limits::max_expansion) allows for its size.
+    #[error(
+        "{format} payload: its events would take more than {budget} bytes, over \
+         ingest.max_expansion times the record's size; a part of it is copied into every event \
+         (a long group field, a large OTLP resource, deeply nested long keys): send smaller \
+         records or raise ingest.max_expansion"
+    )]
+    ExpansionLimit { format: Format, budget: usize },
+
+    /// A parser panicked on the record (a bug in d2c).
+    #[error("d2c failed to read this record (a bug; please report it with the record): {detail}")]
+    Internal { detail: String },
 }
 
 impl IngestError {
     /// Every value [`IngestError::reason`] can return: the label set of the DLQ metric.
-    pub const REASONS: [&'static str; 7] = [
+    pub const REASONS: [&'static str; 11] = [
         "not_utf8",
         "malformed_json",
         "oversize",
@@ -94,6 +138,10 @@ impl IngestError {
         "invalid_value",
         "unknown_format",
         "too_many_events",
+        "time_out_of_range",
+        "clock_ahead",
+        "expansion_limit",
+        "internal_error",
     ];
 
     /// The format the record was detected as, when detection got that far.
@@ -101,7 +149,10 @@ impl IngestError {
         match self {
             IngestError::MissingField { format, .. }
             | IngestError::InvalidValue { format, .. }
-            | IngestError::TooManyEvents { format, .. } => Some(*format),
+            | IngestError::TooManyEvents { format, .. }
+            | IngestError::TimeOutOfRange { format, .. }
+            | IngestError::ClockAhead { format, .. }
+            | IngestError::ExpansionLimit { format, .. } => Some(*format),
             _ => None,
         }
     }
@@ -116,6 +167,10 @@ impl IngestError {
             IngestError::InvalidValue { .. } => "invalid_value",
             IngestError::UnknownFormat { .. } => "unknown_format",
             IngestError::TooManyEvents { .. } => "too_many_events",
+            IngestError::TimeOutOfRange { .. } => "time_out_of_range",
+            IngestError::ClockAhead { .. } => "clock_ahead",
+            IngestError::ExpansionLimit { .. } => "expansion_limit",
+            IngestError::Internal { .. } => "internal_error",
         }
     }
 

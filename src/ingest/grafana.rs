@@ -24,13 +24,14 @@
 
 use super::alertmanager;
 use super::payload::{Text, Top};
-use super::{Event, Format, IngestError, Limits};
+use super::sink::Sink;
+use super::{Format, IngestError, Limits};
 
 /// The payload version Grafana sends.
 const VERSION: &str = "1";
 
-pub(super) fn events(top: Top, limits: &Limits) -> Result<Vec<Event>, IngestError> {
-    alertmanager::group_events(Format::Grafana, VERSION, top, limits)
+pub(super) fn events(top: Top, limits: &Limits, out: &mut Sink) -> Result<(), IngestError> {
+    alertmanager::group_events(Format::Grafana, VERSION, top, limits, out)
 }
 
 /// Whether a payload's `version` is Grafana's (`"1"`, or the number 1).

@@ -18,8 +18,11 @@
 //! Order of checks, cheapest first: size ([`Limits::max_record_bytes`], before any parsing),
 //! UTF-8, emptiness, one JSON pass into typed structs, format detection, the number of events
 //! ([`Limits::max_events_per_record`]), then each event's fields (for the formats `payload/`
-//! only notes, after a second pass over the text). A record is all or nothing: one bad event in
-//! a batch sends the whole record to the DLQ, so no part of it is lost silently.
+//! only notes, after a second pass over the text), and as each event is built, its time (years
+//! 1970 to 9999, and at most [`Limits::max_ahead`] ahead of the caller's wall clock) and what
+//! the events cost so far ([`Limits::max_expansion`] times the record's size; `sink.rs`). A record is all or nothing: one bad event in a batch sends the whole
+//! record to the DLQ, so no part of it is lost silently. A panic while parsing (a bug) is
+//! caught: the record goes to the DLQ with reason `internal_error`.
 //!
 //! Detection, from the top-level keys, first match wins:
 //! - an object with `alerts` is a Grafana payload if it has `orgId` or `version` `"1"`, an
@@ -55,9 +58,12 @@ mod ocsf;
 mod otel;
 mod pagerduty;
 mod payload;
+mod sink;
 mod suricata;
 mod wazuh;
 mod zabbix;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde::Deserialize;
 
@@ -67,6 +73,7 @@ use fields::{At, category_word, derived_fingerprint, event_id, status_word};
 pub use format::Format;
 use format::detect;
 use payload::Top;
+use sink::Sink;
 
 /// Bounds on what one record may cost; what exceeds them goes to the DLQ.
 #[derive(Debug, Clone)]
@@ -76,6 +83,17 @@ pub struct Limits {
     /// Records carrying more events than this (a native or CloudEvents batch, an Alertmanager
     /// or Grafana group, OTLP log records) are refused (`too_many_events`). Default: 10,000.
     pub max_events_per_record: usize,
+    /// The events of one record may cost at most this many times the record's size (at least
+    /// 64 KiB), estimated as they are built; past it the record is refused
+    /// (`expansion_limit`). Default: 20.
+    pub max_expansion: usize,
+    /// A record with an event more than this ahead of [`now`](Self::now) is refused
+    /// (`clock_ahead`); zero turns the check off. Default: 1 hour.
+    pub max_ahead: std::time::Duration,
+    /// The wall clock to measure [`max_ahead`](Self::max_ahead) against, set by the caller
+    /// for each record or batch (the ingest stage, HTTP ingest); `None` (replay, which has no
+    /// wall clock) checks nothing. Default: `None`.
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Default for Limits {
@@ -83,44 +101,109 @@ impl Default for Limits {
         Limits {
             max_record_bytes: 1 << 20,
             max_events_per_record: 10_000,
+            max_expansion: 20,
+            max_ahead: std::time::Duration::from_secs(3600),
+            now: None,
         }
     }
 }
 
 /// Detects the format of `raw` and parses it. Never panics on any input.
 pub fn parse(raw: &[u8], limits: &Limits) -> Result<(Format, Vec<Event>), IngestError> {
-    let (text, top) = read(raw, limits)?;
-    let format = detect(&top)?;
-    Ok((format, events(format, top, text, limits)?))
+    guarded(raw, || {
+        let (text, top) = read(raw, limits)?;
+        let format = detect(&top)?;
+        let mut sink = Sink::new(format, raw.len(), limits, true);
+        events(format, top, text, limits, &mut sink)?;
+        Ok((format, sink.finish().0))
+    })
 }
 
 /// Parses `raw` as `format`, without detection (HTTP ingest `POST /api/v1/events/{format}`).
 /// Never panics on any input.
 pub fn parse_as(format: Format, raw: &[u8], limits: &Limits) -> Result<Vec<Event>, IngestError> {
-    let (text, top) = read(raw, limits)?;
-    events(format, top, text, limits)
+    run_as(format, raw, limits, true).map(|(events, _)| events)
 }
 
-/// `text` is the record again, for the formats that read it a second time.
+/// How many events `raw` holds as `format`, with every check [`parse_as`] makes, but keeping
+/// no event: each is dropped once checked (HTTP ingest, which writes the raw bytes and answers
+/// with the count). Never panics on any input.
+pub fn count_as(format: Format, raw: &[u8], limits: &Limits) -> Result<usize, IngestError> {
+    run_as(format, raw, limits, false).map(|(_, count)| count)
+}
+
+fn run_as(
+    format: Format,
+    raw: &[u8],
+    limits: &Limits,
+    keep: bool,
+) -> Result<(Vec<Event>, usize), IngestError> {
+    guarded(raw, || {
+        let (text, top) = read(raw, limits)?;
+        let mut sink = Sink::new(format, raw.len(), limits, keep);
+        events(format, top, text, limits, &mut sink)?;
+        Ok(sink.finish())
+    })
+}
+
+/// Runs `parse` with a panic caught: a bug in a parser sends the record to the DLQ
+/// (`internal_error`) instead of stopping the stage on every restart.
+fn guarded<T>(
+    raw: &[u8],
+    parse: impl FnOnce() -> Result<T, IngestError>,
+) -> Result<T, IngestError> {
+    catch_unwind(AssertUnwindSafe(|| {
+        #[cfg(feature = "failpoints")]
+        failpoint(raw);
+        parse()
+    }))
+    .unwrap_or_else(|payload| {
+        let detail = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_owned());
+        tracing::error!(error = %detail, bytes = raw.len(), "a parser failed on a record (a bug, please report it); the record goes to the DLQ");
+        Err(IngestError::Internal { detail })
+    })
+}
+
+/// Test-only (feature `failpoints`): failpoint `ingest-parse` set to `return(TEXT)` makes
+/// parsing a record that contains `TEXT` panic, as a bug would.
+#[cfg(feature = "failpoints")]
+fn failpoint(raw: &[u8]) {
+    fail::fail_point!("ingest-parse", |text: Option<String>| {
+        let text = text.unwrap_or_default();
+        if raw.windows(text.len().max(1)).any(|w| w == text.as_bytes()) {
+            panic!("failpoint ingest-parse: injected panic");
+        }
+    });
+}
+
+/// Puts the events of `raw` (as `format`) into `out`; `text` is the record again, for the
+/// formats that read it a second time.
 fn events(
     format: Format,
     top: Top,
     text: &str,
     limits: &Limits,
-) -> Result<Vec<Event>, IngestError> {
+    out: &mut Sink,
+) -> Result<(), IngestError> {
+    let one = |out: &mut Sink, events: Vec<Event>| events.into_iter().try_for_each(|e| out.push(e));
     match format {
-        Format::Native => native::events(top, limits),
-        Format::Alertmanager => alertmanager::events(top, limits),
-        Format::Grafana => grafana::events(top, limits),
-        Format::PagerDuty => pagerduty::events(text, limits),
-        Format::CloudEvents => cloudevents::events(&top, text, limits),
-        Format::Zabbix => zabbix::events(text, limits),
-        Format::Otel => otel::events(&top, text, limits),
-        Format::Ecs => ecs::events(text, limits),
-        Format::Falco => falco::events(text, limits),
-        Format::Suricata => suricata::events(text, limits),
-        Format::Wazuh => wazuh::events(text, limits),
-        Format::Ocsf => ocsf::events(text, limits),
+        Format::Native => native::events(top, limits, out),
+        Format::Alertmanager => alertmanager::events(top, limits, out),
+        Format::Grafana => grafana::events(top, limits, out),
+        Format::CloudEvents => cloudevents::events(&top, text, limits, out),
+        Format::Otel => otel::events(&top, text, limits, out),
+        Format::Ecs => ecs::events(text, limits, out),
+        // One event at most: nothing of the record is copied into more than one.
+        Format::PagerDuty => one(out, pagerduty::events(text, limits)?),
+        Format::Zabbix => one(out, zabbix::events(text, limits)?),
+        Format::Falco => one(out, falco::events(text, limits)?),
+        Format::Suricata => one(out, suricata::events(text, limits)?),
+        Format::Wazuh => one(out, wazuh::events(text, limits)?),
+        Format::Ocsf => one(out, ocsf::events(text, limits)?),
     }
 }
 

@@ -27,32 +27,32 @@
 use std::collections::BTreeMap;
 
 use super::payload::{Envelope, Object, Top};
+use super::sink::Sink;
 use super::{At, Event, Format, IngestError, Limits, category_word, derived_fingerprint, event_id};
 use crate::model::{Category, Severity, Status};
 
-pub(super) fn events(top: Top, limits: &Limits) -> Result<Vec<Event>, IngestError> {
+pub(super) fn events(top: Top, limits: &Limits, out: &mut Sink) -> Result<(), IngestError> {
     let at = At::top(Format::Native);
     match top {
         Top::Object(envelope) => {
             at.too_many(1, limits)?;
-            Ok(vec![event(envelope, at)?])
+            out.push(event(envelope, at)?)
         }
         Top::Array(batch) => {
             at.too_many(batch.total, limits)?;
-            let events = batch
-                .items
-                .into_iter()
-                .enumerate()
-                .map(|(i, Object(item))| {
-                    let at = At::item(Format::Native, "", i);
-                    match item {
-                        Ok(envelope) => event(envelope, at),
-                        Err(found) => {
-                            Err(at.invalid("", format!("expected an event object, found {found}")))
-                        }
+            out.reserve(batch.items.len());
+            for (i, Object(item)) in batch.items.into_iter().enumerate() {
+                let at = At::item(Format::Native, "", i);
+                match item {
+                    Ok(envelope) => out.push(event(envelope, at)?)?,
+                    Err(found) => {
+                        return Err(
+                            at.invalid("", format!("expected an event object, found {found}"))
+                        );
                     }
-                });
-            events.collect()
+                }
+            }
+            Ok(())
         }
         Top::Other(found) => Err(at.invalid(
             "",

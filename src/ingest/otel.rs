@@ -16,7 +16,10 @@
 //! | resource `service.namespace`, `deployment.environment`, `deployment.environment.name` | labels of those names |
 //! | the record's `attributes` | attributes under their keys, values as JSON (`intValue` a number, `kvlistValue` an object, …) |
 //! | `body`, `severityText`, `traceId`, `spanId`, scope `name` | attributes `body`, `severityText`, `traceId`, `spanId`, `scope` |
-//! | all resource attributes | attribute `resource`, an object |
+//! | all resource attributes | attribute `resource`, an object: in key order, as many as fit in 16 KiB ([`MAX_RESOURCE_COPY`]); when some do not, `d2c.omitted_attributes` counts them |
+//!
+//! The resource is copied into the event of every log record below it, hence the 16 KiB: a
+//! large resource over thousands of records would make a small payload expand a thousandfold.
 //!
 //! Only those few resource attributes are labels because labels make the fingerprint (a hash of
 //! `otel`, name, ci and labels): a process id or instance id there would make every restart a
@@ -33,6 +36,7 @@ use serde::Deserialize;
 use serde_json::{Map, Number, Value};
 
 use super::payload::{Object, Seq, Text, Top};
+use super::sink::{Sink, value_cost};
 use super::{
     At, Event, Format, IngestError, Limits, derived_fingerprint, event_id, reread, status_word,
 };
@@ -40,6 +44,10 @@ use crate::model::{Category, Severity, Status};
 
 /// The longest name taken from a log body, in characters.
 const MAX_BODY_NAME: usize = 120;
+
+/// Most bytes (estimated, as `ingest.max_expansion` counts them) of resource attributes copied
+/// into each log record's event.
+pub(super) const MAX_RESOURCE_COPY: usize = 16 << 10;
 
 /// Resource attributes that become labels (besides `service.name`, which becomes `service`).
 const RESOURCE_LABELS: [&str; 3] = [
@@ -142,7 +150,12 @@ struct Shared {
     resource: Map<String, Value>,
 }
 
-pub(super) fn events(top: &Top, text: &str, limits: &Limits) -> Result<Vec<Event>, IngestError> {
+pub(super) fn events(
+    top: &Top,
+    text: &str,
+    limits: &Limits,
+    out: &mut Sink,
+) -> Result<(), IngestError> {
     let at = At::top(Format::Otel);
     let count = match top {
         Top::Object(e) => e.log_records.ok_or_else(|| at.missing("resourceLogs"))?,
@@ -151,6 +164,8 @@ pub(super) fn events(top: &Top, text: &str, limits: &Limits) -> Result<Vec<Event
     };
     // Counted by the first pass: the second never builds more records than the limit allows.
     at.too_many(count, limits)?;
+    // The records' structs are held while events are built from them: both count.
+    out.spend(count.saturating_mul(std::mem::size_of::<Object<LogRecord>>()))?;
     let resource_logs = match reread::<Object<LogsData>>(text)? {
         Object(Ok(LogsData {
             resource_logs: Some(Seq(Ok(r))),
@@ -166,7 +181,7 @@ pub(super) fn events(top: &Top, text: &str, limits: &Limits) -> Result<Vec<Event
         })) => return Err(at.missing("resourceLogs")),
         Object(Err(found)) => return Err(not_logs(at, &found.to_string())),
     };
-    let mut events = Vec::with_capacity(count);
+    out.reserve(count);
     for (r, Object(rl)) in resource_logs.into_iter().enumerate() {
         let path = format!("resourceLogs[{r}]");
         let rl =
@@ -190,11 +205,11 @@ pub(super) fn events(top: &Top, text: &str, limits: &Limits) -> Result<Vec<Event
                 let record = record.map_err(|found| {
                     at.invalid("", format!("expected a log record object, found {found}"))
                 })?;
-                events.push(event(record, at, &shared, scope.as_deref())?);
+                out.push(event(record, at, &shared, scope.as_deref())?)?;
             }
         }
     }
-    Ok(events)
+    Ok(())
 }
 
 fn not_logs(at: At, found: &str) -> IngestError {
@@ -235,8 +250,29 @@ fn shared(at: At, path: &str, resource: Option<Object<Resource>>) -> Result<Shar
     Ok(Shared {
         ci: text("host.name").filter(|h| !h.is_empty()),
         labels,
-        resource,
+        resource: capped(resource),
     })
+}
+
+/// The resource attributes copied into each event: in key order, as many as fit in
+/// [`MAX_RESOURCE_COPY`]; the rest are counted in `d2c.omitted_attributes`.
+fn capped(resource: Map<String, Value>) -> Map<String, Value> {
+    let mut spent = 0;
+    let mut omitted = 0u64;
+    let mut kept = Map::new();
+    for (key, value) in resource {
+        let cost = key.len() + value_cost(&value);
+        if spent + cost <= MAX_RESOURCE_COPY {
+            spent += cost;
+            kept.insert(key, value);
+        } else {
+            omitted += 1;
+        }
+    }
+    if omitted > 0 {
+        kept.insert("d2c.omitted_attributes".to_owned(), Value::from(omitted));
+    }
+    kept
 }
 
 fn event(r: LogRecord, at: At, shared: &Shared, scope: Option<&str>) -> Result<Event, IngestError> {

@@ -29,7 +29,10 @@ pub use rfc::{
 };
 pub use run::{Run, RunOutcome, Target};
 pub use security::{Entities, SecurityInfo, Stage};
-pub use time::{deserialize as deserialize_time, format_rfc3339, parse_rfc3339};
+pub use time::{
+    FIRST_YEAR, LAST_YEAR, deserialize as deserialize_time, format_rfc3339, in_range, later,
+    parse_rfc3339, span,
+};
 
 /// A stable 64-bit hash (xxh3) rendered as 16 lowercase hex digits. Used for fingerprints and
 /// output ids, so they are identical across runs, processes and Rust versions.

@@ -8,8 +8,11 @@ use super::{Incident, Problem, Rfc};
 /// A raw payload that could not become an event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DlqRecord {
-    /// Machine-readable reason: `malformed_json`, `oversize`, `missing_field`, `unknown_format`,
-    /// `invalid_value`, `not_utf8`, `too_many_events`.
+    /// Machine-readable reason. From ingest: `malformed_json`, `oversize`, `missing_field`,
+    /// `unknown_format`, `invalid_value`, `not_utf8`, `too_many_events`, `time_out_of_range`,
+    /// `clock_ahead`, `expansion_limit`, `internal_error`; from the engine:
+    /// `time_out_of_range`, `clock_behind`, `internal_error`, `invalid_transition`, and a refused
+    /// silence's reason.
     pub reason: String,
     /// A sentence saying what was wrong, for the person reading the DLQ.
     pub detail: String,

@@ -87,6 +87,33 @@ pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<Ut
     d.deserialize_str(Rfc3339)
 }
 
+/// The first year of an event time d2c accepts (1970, the Unix epoch: no tool reports earlier).
+pub const FIRST_YEAR: i32 = 1970;
+
+/// The last year of an event time d2c accepts (9999, the last with four digits in RFC 3339).
+/// Far below chrono's own limit (year 262,143), so adding any window or hold to an accepted
+/// time cannot overflow.
+pub const LAST_YEAR: i32 = 9999;
+
+/// Whether `t` is in the years d2c accepts as an event time ([`FIRST_YEAR`] to [`LAST_YEAR`]).
+pub fn in_range(t: DateTime<Utc>) -> bool {
+    (FIRST_YEAR..=LAST_YEAR).contains(&t.year())
+}
+
+/// `d` as a chrono duration; one too long for chrono (over about 292 million years, e.g. a
+/// mistyped setting) is the longest chrono has.
+pub fn span(d: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// `t + d`, or the latest time chrono holds when that overflows. Every due time of a timer is
+/// made with this: `DateTime + Duration` panics on overflow, and a panic on a time taken from
+/// an event would stop the stage on every restart. A saturated due time is "never".
+pub fn later(t: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
+    t.checked_add_signed(span(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 /// A timestamp as text in a stack buffer: what [`format_rfc3339`] returns.
 #[derive(Clone, Copy)]
 pub struct TimeText {
@@ -203,6 +230,22 @@ mod tests {
                 "{s}"
             );
         }
+    }
+
+    #[test]
+    fn later_saturates_instead_of_panicking() {
+        let max = DateTime::<Utc>::MAX_UTC;
+        let huge = std::time::Duration::from_secs(u64::MAX);
+        assert_eq!(later(max, std::time::Duration::from_secs(60)), max);
+        assert_eq!(later(DateTime::UNIX_EPOCH, huge), max);
+        assert_eq!(span(huge), chrono::Duration::MAX);
+        let t = DateTime::UNIX_EPOCH;
+        assert_eq!(
+            later(t, std::time::Duration::from_secs(90)),
+            t + chrono::Duration::seconds(90)
+        );
+        assert!(in_range(t) && !in_range(t - chrono::Duration::seconds(1)));
+        assert!(!in_range(max));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::engine::{Engine, Input, SecuritySummary, Summary};
 use crate::model::Output;
 use crate::pipeline::View;
 use crate::telemetry::events::{
-    BatchProcessed, CheckpointWritten, ControlRefused, EventSuppressed, EventsCorrelated, InputGap,
+    BatchProcessed, CheckpointWritten, EventSuppressed, EventsCorrelated, InputGap,
     MilestonesReached, OutputsPublished, ProblemsCounted, RecordUndecodable, SecurityEventReceived,
     StateEvicted, StateRestored,
 };
@@ -30,7 +30,8 @@ use crate::telemetry::{Health, Metrics};
 
 use super::PipelineError;
 use super::checkpoint::{self, Checkpoint};
-use super::kafka::{LagContext, OutRecord, base_config, send_all};
+use super::kafka::{LagContext, OutRecord, assigned, base_config, seek, send_all};
+use super::poison::{Poisoned, output_record};
 use super::records::EventsRecord;
 use super::stage::{commit_on_exit, next_batch};
 
@@ -50,6 +51,8 @@ struct Part {
     seeking_since: Option<Instant>,
     /// A checkpoint being written in the background, and the watermark it covers.
     pending: Option<(i64, tokio::task::JoinHandle<Result<usize, PipelineError>>)>,
+    /// The first offset this engine applied: where a rebuild without a checkpoint starts.
+    first: Option<i64>,
 }
 
 pub(super) struct Correlate {
@@ -64,11 +67,14 @@ pub(super) struct Correlate {
     /// When the state gauges were last computed (they walk the whole state, so at most once a
     /// second, not per batch).
     gauges_at: Option<Instant>,
-    /// What the read API serves: latest incident versions and the service model's health.
+    /// What the read API serves: this stage gives it the service model in use, the silences
+    /// and the suppressed alerts (incidents come from the topics, see `pipeline::materialise`).
     view: View,
     /// The service model in use, and where a refreshed one arrives.
     topology: Arc<crate::topology::Topology>,
     model: tokio::sync::watch::Receiver<Arc<crate::topology::Topology>>,
+    /// Inputs that made an engine panic, skipped when read again, and partitions being rebuilt.
+    poisoned: Poisoned,
 }
 
 impl Correlate {
@@ -98,6 +104,7 @@ impl Correlate {
             view,
             topology,
             model,
+            poisoned: Poisoned::default(),
         })
     }
 
@@ -162,8 +169,14 @@ impl Correlate {
             if !self.parts.contains_key(&p) && !self.restore(consumer, p, shutdown).await? {
                 continue;
             }
-            if self.admit(consumer, p, m.offset()) {
-                self.apply(m, &mut outcomes, &mut outputs);
+            if self.admit(consumer, p, m.offset()) && !self.apply(m, &mut outcomes, &mut outputs) {
+                // The engine panicked (a bug) and may be half changed: restore it from its
+                // checkpoint and read the partition again from there (without that input).
+                let first = self.parts.remove(&p).and_then(|part| part.first);
+                self.poisoned.rebuilding.insert(p, first);
+                if self.restore(consumer, p, shutdown).await? {
+                    self.seek_back(consumer, p, m.offset());
+                }
             }
         }
         self.metrics.emit(EventsCorrelated { counts: &outcomes });
@@ -207,20 +220,7 @@ impl Correlate {
             }
             if part.seeking_since.is_none() {
                 // The consumer is ahead of the state: go back to the watermark.
-                tracing::info!(
-                    partition = p,
-                    from = o,
-                    to = part.next,
-                    "seeking back to the checkpoint watermark"
-                );
-                part.seeking_since = Some(Instant::now());
-                let topic = &self.settings.config.topics.events;
-                if let Err(e) =
-                    consumer.seek(topic, p, Offset::Offset(part.next), Duration::from_secs(10))
-                {
-                    tracing::warn!(partition = p, error = %e, "seek failed; retrying on the next record");
-                    part.seeking_since = None;
-                }
+                self.seek_back(consumer, p, o);
                 return false;
             }
             self.metrics.emit(InputGap {
@@ -231,20 +231,37 @@ impl Correlate {
         }
         part.seeking_since = None;
         part.next = o + 1;
+        part.first.get_or_insert(o);
         true
     }
 
+    /// Seeks owned partition `p` back to the next input its state needs (the consumer is at
+    /// `from`); records past it are passed over until it arrives (see [`Self::admit`]).
+    fn seek_back(&mut self, consumer: &StreamConsumer<LagContext>, p: i32, from: i64) {
+        if let Some(part) = self.parts.get_mut(&p) {
+            let (topic, to) = (&self.settings.config.topics.events, part.next);
+            tracing::info!(
+                partition = p,
+                from,
+                to,
+                "seeking back to the checkpoint watermark"
+            );
+            part.seeking_since = seek(consumer, topic, p, to).then(Instant::now);
+        }
+    }
+
     /// Applies one admitted record to its partition's engine: its outputs go to `outputs` with
-    /// the record's timestamp, its events' outcomes to `outcomes`.
+    /// the record's timestamp, its events' outcomes to `outcomes`. False when the engine
+    /// panicked on one of its inputs (that input is dead-lettered, the rest left to the rebuild).
     fn apply(
         &mut self,
         m: &BorrowedMessage<'_>,
         outcomes: &mut [u64; Outcome::ALL.len()],
         outputs: &mut Vec<(Output, Option<i64>)>,
-    ) {
+    ) -> bool {
         let (p, o) = (m.partition(), m.offset());
         let Some(part) = self.parts.get_mut(&p) else {
-            return;
+            return true;
         };
         let ts = m.timestamp().to_millis();
         let record = match EventsRecord::decode(m) {
@@ -256,24 +273,28 @@ impl Correlate {
                     offset: o,
                     error: &e,
                 });
-                return;
+                return true;
             }
         };
-        for input in record.inputs() {
+        for (i, input) in record.inputs().into_iter().enumerate() {
             if let Input::Event(ev, _) = &input
                 && ev.category == crate::model::Category::Security
             {
                 self.metrics
                     .emit(SecurityEventReceived { source: &ev.source });
             }
-            let applied = part.engine.apply(input);
-            if let Some(reason) = &applied.refused {
-                self.metrics.emit(ControlRefused {
-                    partition: p,
-                    offset: o,
-                    reason,
-                });
-            }
+            let at = (p, o, i);
+            let applied = match self
+                .poisoned
+                .apply(&mut part.engine, &self.metrics, at, input)
+            {
+                Ok(Some(applied)) => applied,
+                Ok(None) => continue,
+                Err(dlq) => {
+                    outputs.push((Output::Dlq(dlq), ts));
+                    return false;
+                }
+            };
             // Counted once per batch, not with a label lookup per event.
             if let Some(outcome) = applied.outcome {
                 outcomes[outcome as usize] += 1;
@@ -286,23 +307,28 @@ impl Correlate {
             });
             outputs.extend(applied.outputs.into_iter().map(|o| (o, ts)));
         }
+        true
     }
 
     /// Publishes the outputs of a batch (incidents, RFCs, and security incidents to their own
-    /// topic too) and waits for the broker; then counts them and shows them in the view.
+    /// topic too) and waits for the broker; then counts them.
     async fn publish(
         &mut self,
         outputs: &[(Output, Option<i64>)],
         shutdown: &CancellationToken,
     ) -> Result<(), PipelineError> {
-        let mut records: Vec<OutRecord> = outputs.iter().map(|(o, _)| self.record(o)).collect();
+        let topics = &self.settings.config.topics;
+        let mut records: Vec<OutRecord> = outputs
+            .iter()
+            .map(|(o, _)| output_record(topics, o))
+            .collect();
         if let Some(topic) = &self.settings.config.topics.security {
             // Security incidents also go to their own topic: the same bytes, the same key.
             for (o, _) in outputs {
                 if let Output::Incident(i) = o
                     && i.security.is_some()
                 {
-                    let mut r = self.record(o);
+                    let mut r = output_record(topics, o);
                     r.topic.clone_from(topic);
                     records.push(r);
                 }
@@ -313,12 +339,6 @@ impl Correlate {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
         self.metrics.emit(OutputsPublished { outputs, now_ms });
-        self.view
-            .update(outputs.iter().filter_map(|(o, _)| match o {
-                Output::Incident(i) => Some(i),
-                _ => None,
-            }));
-        self.view.update_records(outputs.iter().map(|(o, _)| o));
         let now = chrono::Utc::now();
         for part in self.parts.values_mut() {
             self.metrics.emit(MilestonesReached {
@@ -407,6 +427,7 @@ impl Correlate {
             Some(cp) => (s.engine_with_state(cp.state), cp.watermark),
             None => (s.engine(), -1),
         };
+        let next = self.poisoned.start(p, next);
         engine.set_topology(self.topology.clone());
         self.parts.insert(
             p,
@@ -417,6 +438,7 @@ impl Correlate {
                 last_checkpoint: Instant::now(),
                 seeking_since: None,
                 pending: None,
+                first: None,
             },
         );
         Ok(true)
@@ -504,6 +526,7 @@ impl Correlate {
                 .map_err(|e| PipelineError::Stage("checkpoint", e.to_string()))??;
             self.metrics.emit(CheckpointWritten { bytes });
             part.checkpointed = watermark;
+            self.poisoned.forget_below(p, watermark);
             let _ = tpl.add_partition_offset(&topic, p, Offset::Offset(watermark));
         }
         if tpl.count() > 0
@@ -515,7 +538,7 @@ impl Correlate {
     }
 
     /// Sets the state gauges, the business-impact gauges (adding `elapsed` worth of cost) and
-    /// the read API's view of the service model's health.
+    /// the read API's service model, silences and suppressed alerts.
     fn set_gauges(&mut self, elapsed: Duration) {
         let mut total = Summary::default();
         for part in self.parts.values() {
@@ -552,7 +575,7 @@ impl Correlate {
         let topo = &self.topology;
         let eval = crate::impact::evaluate(topo, &total.own_health);
         self.metrics.business.set(&eval, topo, elapsed);
-        self.view.set_health(eval, topo.clone());
+        self.view.set_topology(topo.clone());
         self.view.set_suppression(
             self.parts.values().flat_map(|p| p.engine.silences()),
             self.parts
@@ -561,39 +584,5 @@ impl Correlate {
         );
         self.view
             .set_learned(self.parts.values().flat_map(|p| p.engine.learned_links()));
-        // Incidents of revoked partitions, or forgotten, leave the view.
-        self.view.retain(|id| {
-            self.parts
-                .values()
-                .any(|p| p.engine.state().published.contains_key(id))
-        });
-        self.view
-            .retain_records(self.parts.values().map(|p| p.engine.state()));
     }
-
-    fn record(&self, o: &Output) -> OutRecord {
-        let topics = &self.settings.config.topics;
-        let (topic, key) = match o {
-            Output::Incident(i) => (&topics.incidents, i.id.as_bytes()),
-            Output::Change(r) => (&topics.changes, r.id.as_bytes()),
-            Output::Problem(p) => (&topics.problems, p.id.as_bytes()),
-            // The engine never emits DLQ records; ingest writes raw bytes to the DLQ itself.
-            Output::Dlq(_) => (&topics.dlq, &[][..]),
-        };
-        OutRecord {
-            topic: topic.clone(),
-            partition: None,
-            key: key.to_vec(),
-            payload: o.to_json().into_bytes(),
-            headers: Vec::new(),
-            timestamp: None,
-        }
-    }
-}
-
-fn assigned(consumer: &StreamConsumer<LagContext>, topic: &str, p: i32) -> bool {
-    consumer
-        .assignment()
-        .map(|a| a.find_partition(topic, p).is_some())
-        .unwrap_or(false)
 }

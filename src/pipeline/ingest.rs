@@ -90,6 +90,8 @@ impl Ingest {
                 self.topology = self.model.borrow_and_update().clone();
             }
             self.tick();
+            // `ingest.max_ahead` is measured against the clock the ticks carry.
+            self.limits.now = Some(chrono::Utc::now());
             if batch.is_empty() {
                 continue;
             }

@@ -353,6 +353,28 @@ pub fn read_to_end(
     Ok(true)
 }
 
+/// Seeks `consumer` to offset `to` of partition `p` of `topic`; false (logged) when it failed.
+pub(super) fn seek(consumer: &StreamConsumer<LagContext>, topic: &str, p: i32, to: i64) -> bool {
+    use rdkafka::consumer::Consumer;
+    let to = rdkafka::Offset::Offset(to);
+    match consumer.seek(topic, p, to, Duration::from_secs(10)) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(partition = p, error = %e, "seek failed; retrying on the next record");
+            false
+        }
+    }
+}
+
+/// Whether partition `p` of `topic` is assigned to `consumer` now.
+pub(super) fn assigned(consumer: &StreamConsumer<LagContext>, topic: &str, p: i32) -> bool {
+    use rdkafka::consumer::Consumer;
+    consumer
+        .assignment()
+        .map(|a| a.find_partition(topic, p).is_some())
+        .unwrap_or(false)
+}
+
 /// The number of partitions of `topic`, read from the broker's metadata.
 pub async fn partition_count(producer: &FutureProducer, topic: &str) -> Result<i32, KafkaError> {
     use rdkafka::producer::Producer;

@@ -6,7 +6,10 @@
 //! - **correlate** reads `topics.events`, runs one engine per input partition, and writes
 //!   incidents to `topics.incidents` and RFCs to `topics.changes`.
 //!
-//! Both work in batches: the outputs of a batch are sent and awaited (acks=all, idempotent
+//! Beside them, [`materialise`] reads the `incidents` and `changes` topics whole into the
+//! [`View`] that the read API and the console serve.
+//!
+//! Both stages work in batches: the outputs of a batch are sent and awaited (acks=all, idempotent
 //! producer) before the batch's input offsets are stored, so nothing is lost (at least once).
 
 pub mod audit;
@@ -14,8 +17,11 @@ pub mod checkpoint;
 mod correlate;
 mod ingest;
 pub mod kafka;
+pub mod materialise;
+mod poison;
 pub mod records;
 mod stage;
+pub mod timeline;
 pub mod topology_refresh;
 pub mod view;
 
@@ -127,3 +133,6 @@ pub async fn run(
     health.set_ready(false);
     a.and(b)
 }
+
+#[cfg(test)]
+mod tests;

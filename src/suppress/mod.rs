@@ -37,8 +37,11 @@
 //!
 //! Silences come from the settings and from [`Suppressor::add_silence`] /
 //! [`Suppressor::expire_silence`] at run time; at most [`MAX_SILENCES`] are kept, and
-//! [`Suppressor::prune_silences`] forgets ended ones. Silences added at run time are not part of
-//! [`InhibitState`]: whoever adds them (the API) keeps them.
+//! [`Suppressor::prune_silences`] forgets ended ones. [`Suppressor::add_silence_at`] makes room
+//! for a new silence by forgetting the ended ones first, so ended silences never count against
+//! the cap; the engine and the HTTP API both add through it, so the API refuses exactly what
+//! the engines would, with their reason. Silences added at run time are not part of
+//! [`InhibitState`]: whoever adds them (the engine's state) keeps them.
 //!
 //! An example section (each `[[…]]` table is relative to where the settings mount
 //! [`SuppressionConfig`], e.g. `[[suppression.silences]]`):
@@ -120,8 +123,23 @@ pub enum Error {
     UnknownSilence(String),
     #[error("silence {id:?} already ended at {ends_at}")]
     AlreadyExpired { id: String, ends_at: DateTime<Utc> },
-    #[error("at most {max} silences are kept; prune ended ones or expire some first")]
+    #[error(
+        "at most {max} silences are kept and none of them has ended; expire some first (send \
+         them again with an earlier ends_at)"
+    )]
     TooManySilences { max: usize },
+}
+
+impl Error {
+    /// The machine-readable reason (a DLQ reason and the API's `reason`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Invalid { .. } => "invalid_value",
+            Error::UnknownSilence(_) => "unknown_silence",
+            Error::AlreadyExpired { .. } => "already_expired",
+            Error::TooManySilences { .. } => "too_many_silences",
+        }
+    }
 }
 
 /// A silence with its matchers compiled.
@@ -256,6 +274,18 @@ impl Suppressor {
     /// Adds a silence, or replaces the one with the same id. An empty id gets a stable one
     /// (a hash of the other fields). Returns the id.
     pub fn add_silence(&mut self, silence: Silence) -> Result<String, Error> {
+        self.add_silence_at(silence, None).map(|(id, _)| id)
+    }
+
+    /// [`add_silence`](Self::add_silence) at time `now`: when the cap is reached, the silences
+    /// that ended at or before `now` are forgotten first to make room (their ids are returned
+    /// with the new silence's), so only silences still active or to come count against
+    /// [`MAX_SILENCES`]. Without `now` nothing is forgotten.
+    pub fn add_silence_at(
+        &mut self,
+        silence: Silence,
+        now: Option<DateTime<Utc>>,
+    ) -> Result<(String, Vec<String>), Error> {
         let rule = if silence.id.is_empty() {
             "silence".to_string()
         } else {
@@ -263,13 +293,14 @@ impl Suppressor {
         };
         let (silence, matchers) =
             compile_silence(silence).map_err(|message| Error::Invalid { rule, message })?;
-        if !self.silences.contains_key(&silence.id) && self.silences.len() >= MAX_SILENCES {
-            return Err(Error::TooManySilences { max: MAX_SILENCES });
-        }
+        let pruned = match (room_for(self.silences(), &silence.id, now)?, now) {
+            (Room::AfterPruning, Some(now)) => self.prune_silences(now),
+            _ => Vec::new(),
+        };
         let id = silence.id.clone();
         self.silences
             .insert(id.clone(), ActiveSilence { silence, matchers });
-        Ok(id)
+        Ok((id, pruned))
     }
 
     /// Ends silence `id` at `at` (a pending one becomes empty: it starts and ends at `at`).
@@ -301,12 +332,25 @@ impl Suppressor {
         self.silences.get(id).map(|s| &s.silence)
     }
 
-    /// Forgets silences that ended at or before `before`; returns how many. Late events older
-    /// than their end would no longer be silenced, so pass a time well behind the newest event.
-    pub fn prune_silences(&mut self, before: DateTime<Utc>) -> usize {
-        let n = self.silences.len();
-        self.silences.retain(|_, s| s.silence.ends_at > before);
-        n - self.silences.len()
+    /// Forgets silences that ended at or before `before`; returns their ids. Late events
+    /// older than their end would no longer be silenced, so pass a time well behind the newest
+    /// event.
+    pub fn prune_silences(&mut self, before: DateTime<Utc>) -> Vec<String> {
+        let ended: Vec<String> = self
+            .silences
+            .iter()
+            .filter(|(_, s)| s.silence.ends_at <= before)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &ended {
+            self.silences.remove(id);
+        }
+        ended
+    }
+
+    /// The earliest end of a silence kept, if any: when the next one can be pruned.
+    pub fn first_end(&self) -> Option<DateTime<Utc>> {
+        self.silences.values().map(|s| s.silence.ends_at).min()
     }
 
     /// The inhibition sources, to be checkpointed.
@@ -331,6 +375,41 @@ impl Suppressor {
     }
 }
 
+/// Whether a silence fits among the silences `kept`; see [`room_for`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Room {
+    /// It replaces one of the same id, or there is room.
+    Free,
+    /// At the cap: the silences ended by then must be forgotten first.
+    AfterPruning,
+}
+
+/// Whether a silence with id `id` can be added to the silences `kept` (ids unique) at `now`:
+/// at [`MAX_SILENCES`], only when some have ended by `now` (they are then forgotten, see
+/// [`Suppressor::add_silence_at`]), else [`Error::TooManySilences`]. The HTTP API asks this of
+/// the silences the engines hold, so it refuses what they would.
+pub fn room_for<'a>(
+    kept: impl Iterator<Item = &'a Silence>,
+    id: &str,
+    now: Option<DateTime<Utc>>,
+) -> Result<Room, Error> {
+    let (mut count, mut ended) = (0usize, 0usize);
+    for s in kept {
+        if s.id == id {
+            return Ok(Room::Free);
+        }
+        count += 1;
+        ended += usize::from(now.is_some_and(|now| s.ends_at <= now));
+    }
+    if count < MAX_SILENCES {
+        Ok(Room::Free)
+    } else if count - ended < MAX_SILENCES {
+        Ok(Room::AfterPruning)
+    } else {
+        Err(Error::TooManySilences { max: MAX_SILENCES })
+    }
+}
+
 /// Parses every string of a matcher list into one list.
 fn parse_list(list: &MatcherStrings, field: &str) -> Result<Vec<Matcher>, String> {
     let mut out = Vec::new();
@@ -352,6 +431,16 @@ fn compile_silence(mut s: Silence) -> Result<(Silence, Vec<Matcher>), String> {
              add one like name=\"value\""
                 .into(),
         );
+    }
+    for (field, t) in [("starts_at", s.starts_at), ("ends_at", s.ends_at)] {
+        if !crate::model::in_range(t) {
+            return Err(format!(
+                "`{field}` {} is outside the years {} to {} d2c accepts",
+                crate::model::format_rfc3339(t).as_str(),
+                crate::model::FIRST_YEAR,
+                crate::model::LAST_YEAR
+            ));
+        }
     }
     if s.ends_at <= s.starts_at {
         return Err(format!(

@@ -211,22 +211,60 @@ impl TelemetryEvent for StateEvicted<'_> {
     }
 }
 
-/// A control record (a silence) was refused by the engine.
+/// The engine refused an input (see `engine::Refusal`): its DLQ record is written with the
+/// batch's outputs. Counted by reason; a refused control record (a silence every partition
+/// refuses) is also logged, a refused event only at DEBUG (there may be many).
 #[derive(Debug)]
-pub struct ControlRefused<'a> {
-    pub partition: i32,
-    pub offset: i64,
-    pub reason: &'a str,
+pub struct InputRefused<'a> {
+    pub p: i32,
+    pub o: i64,
+    pub refusal: &'a crate::engine::Refusal,
+    /// An event (else a control record).
+    pub event: bool,
 }
 
-impl TelemetryEvent for ControlRefused<'_> {
-    fn emit(self, _m: &Metrics) {
-        tracing::warn!(
-            partition = self.partition,
-            offset = self.offset,
-            reason = self.reason,
-            "control record refused"
+impl TelemetryEvent for InputRefused<'_> {
+    fn emit(self, m: &Metrics) {
+        let (p, o, reason, detail) = (self.p, self.o, self.refusal.reason, &self.refusal.detail);
+        if self.event {
+            tracing::debug!(
+                partition = p,
+                offset = o,
+                reason,
+                detail,
+                "event refused; sent to the DLQ"
+            );
+        } else {
+            tracing::warn!(
+                partition = p,
+                offset = o,
+                reason,
+                detail,
+                "control record refused"
+            );
+        }
+        m.dlq_records.with_label_values(&[reason]).inc();
+    }
+}
+
+/// Applying an input panicked (a bug): the input went to the DLQ with reason `internal_error`
+/// and the partition's engine is rebuilt from its checkpoint without it.
+#[derive(Debug)]
+pub struct EnginePanicked<'a> {
+    pub p: i32,
+    pub o: i64,
+    pub message: &'a str,
+}
+
+impl TelemetryEvent for EnginePanicked<'_> {
+    fn emit(self, m: &Metrics) {
+        tracing::error!(
+            partition = self.p,
+            offset = self.o,
+            error = self.message,
+            "the engine failed on an input (a bug, please report it); the input goes to the DLQ and the partition's state is rebuilt from its checkpoint without it"
         );
+        m.dlq_records.with_label_values(&["internal_error"]).inc();
     }
 }
 
@@ -399,5 +437,71 @@ impl TelemetryEvent for TopologyRefreshed {
             .topology_refreshes
             .with_label_values(&["backstage", self.result])
             .inc();
+    }
+}
+
+/// The view behind the console and the read API took a batch of incident, RFC and problem
+/// records.
+#[derive(Debug)]
+pub struct ViewUpdated {
+    /// Incidents, RFCs and problems it holds now.
+    pub incidents: usize,
+    pub changes: usize,
+    pub problems: usize,
+    /// Dropped to stay within its bounds.
+    pub evicted_incidents: usize,
+    pub evicted_changes: usize,
+    pub evicted_problems: usize,
+    /// Publication-to-view delay of each record of the batch.
+    pub delays: Vec<Duration>,
+}
+
+impl TelemetryEvent for ViewUpdated {
+    fn emit(self, m: &Metrics) {
+        m.view_size
+            .with_label_values(&["incident"])
+            .set(self.incidents as i64);
+        m.view_size
+            .with_label_values(&["change"])
+            .set(self.changes as i64);
+        m.view_size
+            .with_label_values(&["problem"])
+            .set(self.problems as i64);
+        if self.evicted_incidents + self.evicted_changes + self.evicted_problems > 0 {
+            tracing::info!(
+                incidents = self.evicted_incidents,
+                changes = self.evicted_changes,
+                problems = self.evicted_problems,
+                "view full; dropped the least recent records (raise http.view.max_incidents / max_changes / max_problems to keep more)"
+            );
+            m.view_evictions
+                .with_label_values(&["problem"])
+                .inc_by(self.evicted_problems as u64);
+            m.view_evictions
+                .with_label_values(&["incident"])
+                .inc_by(self.evicted_incidents as u64);
+            m.view_evictions
+                .with_label_values(&["change"])
+                .inc_by(self.evicted_changes as u64);
+        }
+        for d in self.delays {
+            m.view_delay.observe(d.as_secs_f64());
+        }
+    }
+}
+
+/// A record on the incidents, changes or problems topic that the view cannot read; skipped.
+#[derive(Debug)]
+pub struct ViewRecordSkipped<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub error: &'a dyn std::error::Error,
+}
+
+impl TelemetryEvent for ViewRecordSkipped<'_> {
+    fn emit(self, m: &Metrics) {
+        tracing::warn!(topic = self.topic, partition = self.partition, offset = self.offset, error = %self.error, "record is not a d2c incident or RFC; the view skips it");
+        m.view_skipped.inc();
     }
 }

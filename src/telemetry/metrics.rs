@@ -62,6 +62,11 @@ pub struct Metrics {
     pub(super) security_incidents_open: IntGaugeVec,
     /// Security events received by the correlate stage, by tool.
     pub(super) security_events: IntCounterVec,
+    /// The incident view behind the console and the read API (`pipeline::materialise`).
+    pub(super) view_size: IntGaugeVec,
+    pub(super) view_evictions: IntCounterVec,
+    pub(super) view_skipped: IntCounter,
+    pub(super) view_delay: Histogram,
     /// Problems, RFC runs and the DORA measures of corrective changes.
     pub changes: super::changes::ChangeMetrics,
 }
@@ -131,7 +136,7 @@ impl Metrics {
             dlq_records: counter(
                 &r,
                 "d2c_dlq_records_total",
-                "Raw records sent to the dead-letter topic, by reason.",
+                "Records sent to the dead-letter topic, by reason: raw records ingest cannot read or refuses (e.g. time_out_of_range, clock_ahead, expansion_limit), and inputs the correlation engine refused (clock_behind, time_out_of_range, silence refusals, invalid_transition) or failed on (internal_error).",
                 &["reason"],
             ),
             events_correlated: counter(
@@ -322,9 +327,43 @@ impl Metrics {
                 "Security events received by the correlate stage, by tool (an input format name, or other).",
                 &["tool"],
             ),
+            view_size: gauge(
+                &r,
+                "d2c_view_records",
+                "Incidents, RFCs and problems held by the view the console and the read API serve (latest version of each), by kind (incident, change, problem).",
+                &["kind"],
+            ),
+            view_evictions: counter(
+                &r,
+                "d2c_view_evictions_total",
+                "Incidents, RFCs and problems dropped from the view to stay within http.view.max_incidents / max_changes / max_problems, by kind (incident, change, problem).",
+                &["kind"],
+            ),
+            view_skipped: plain_counter(
+                &r,
+                "d2c_view_records_skipped_total",
+                "Records on the incidents, changes or problems topic the view could not read (not d2c output records); skipped.",
+            ),
+            view_delay: {
+                let h = Histogram::with_opts(
+                    HistogramOpts::new(
+                        "d2c_view_delay_seconds",
+                        "Seconds from an incident or RFC record being published to the view (and the console's live pages) having it.",
+                    )
+                    .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+                )
+                .expect("valid metric");
+                r.register(Box::new(h.clone()))
+                    .expect("metric registered once");
+                h
+            },
             changes: super::changes::ChangeMetrics::new(&r),
             registry: r,
         };
+        for kind in ["incident", "change", "problem"] {
+            m.view_size.with_label_values(&[kind]);
+            m.view_evictions.with_label_values(&[kind]);
+        }
         for kind in [
             "alert",
             "incident",
@@ -347,6 +386,9 @@ impl Metrics {
             m.events_normalised.with_label_values(&[f.as_str()]);
         }
         for reason in crate::ingest::IngestError::REASONS {
+            m.dlq_records.with_label_values(&[reason]);
+        }
+        for reason in crate::engine::Refusal::REASONS {
             m.dlq_records.with_label_values(&[reason]);
         }
         m.records_consumed.with_label_values(&["unknown", "dlq"]);

@@ -311,6 +311,8 @@ pub struct Record {
     pub key: Option<Vec<u8>>,
     pub payload: Vec<u8>,
     pub headers: Vec<(String, Vec<u8>)>,
+    /// The record's timestamp (milliseconds; for d2c's outputs, when it was published).
+    pub timestamp: Option<i64>,
 }
 
 impl Record {
@@ -360,6 +362,7 @@ pub fn read_until(
         }
         if let Some(Ok(m)) = m {
             out.push(Record {
+                timestamp: m.timestamp().to_millis(),
                 key: m.key().map(<[u8]>::to_vec),
                 payload: m.payload().unwrap_or(&[]).to_vec(),
                 headers: m
@@ -608,5 +611,99 @@ impl Rng {
     /// Uniform in `lo..hi` milliseconds.
     pub fn millis(&mut self, lo: u64, hi: u64) -> Duration {
         Duration::from_millis(lo + self.next() % (hi - lo))
+    }
+}
+
+/// A headless Chromium driven over WebDriver: Debian's `chromedriver` (from `chromium-driver`,
+/// which `scripts/test.sh` installs) on a free port with a fresh profile, both removed on drop.
+pub struct Browser {
+    driver: Child,
+    pub client: fantoccini::Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    pub async fn start() -> Browser {
+        use std::os::unix::process::CommandExt;
+        let port = free_port();
+        // A process group of its own, which the Chromium it starts joins: ending the group
+        // ends the browser too, even when a test panics before closing its session.
+        let driver = Command::new(
+            std::env::var("D2C_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()),
+        )
+        .arg(format!("--port={port}"))
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver runs (scripts/test.sh installs Debian's chromium-driver)");
+        assert!(
+            wait_for_port(port, Duration::from_secs(30)),
+            "chromedriver did not listen on {port}"
+        );
+        let profile = tempfile::tempdir().unwrap();
+        let mut args: Vec<String> = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-crash-reporter",
+            "--disable-breakpad",
+            "--window-size=1280,900",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        let mut options = serde_json::json!({ "args": args });
+        let binary = std::env::var("D2C_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        if std::path::Path::new(&binary).exists() {
+            options["binary"] = serde_json::json!(binary);
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert("goog:chromeOptions".into(), options);
+        let mut client = None;
+        // chromedriver answers before Chromium is always ready on a busy machine: try again.
+        for _ in 0..5 {
+            match fantoccini::ClientBuilder::new(
+                hyper_util::client::legacy::connect::HttpConnector::new(),
+            )
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            {
+                Ok(c) => {
+                    client = Some(c);
+                    break;
+                }
+                Err(e) => {
+                    eprintln!("starting Chromium: {e}; trying again");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            }
+        }
+        Browser {
+            driver,
+            client: client.expect("Chromium starts under chromedriver"),
+            _profile: profile,
+        }
+    }
+
+    /// Ends the browser session, then chromedriver and whatever is left of the browser.
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+        drop(self);
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .status();
+        let _ = self.driver.wait();
     }
 }

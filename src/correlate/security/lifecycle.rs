@@ -4,10 +4,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{State, Timer, dur};
+use super::{State, Timer};
 use crate::config::SecurityConfig;
 use crate::correlate::Evicted;
-use crate::model::IncidentStatus;
+use crate::model::{IncidentStatus, later};
 
 /// Runs the timers due by `now`. Returns the incidents that closed (with the time they did)
 /// and those forgotten (no longer in the state).
@@ -30,7 +30,7 @@ pub fn run_timers(
                     continue;
                 };
                 if inc.status != IncidentStatus::Open
-                    || inc.last_event_at + dur(cfg.quiet_period) > due
+                    || later(inc.last_event_at, cfg.quiet_period) > due
                 {
                     continue;
                 }
@@ -40,7 +40,7 @@ pub fn run_timers(
                 inc.closed_at = Some(due);
                 state
                     .timers
-                    .insert((due + dur(retention), Timer::Forget(id.clone())));
+                    .insert((later(due, retention), Timer::Forget(id.clone())));
                 out.push((id, due));
             }
             Timer::Forget(id) => {

@@ -46,10 +46,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Outcome;
-use super::state::dur;
 use crate::config::SecurityConfig;
 use crate::model::attack;
-use crate::model::{AlertRef, Event, IncidentStatus, Labels, StableHasher, Status, stable_hash};
+use crate::model::{
+    AlertRef, Event, IncidentStatus, Labels, StableHasher, Status, later, span, stable_hash,
+};
 
 mod incident;
 mod lifecycle;
@@ -234,7 +235,7 @@ pub fn observe(state: &mut State, cfg: &SecurityConfig, ev: &Event) -> (Outcome,
         return (Outcome::Ignored, Vec::new());
     }
     let keys = entity_keys(cfg, ev);
-    let window = dur(cfg.window);
+    let window = span(cfg.window);
     let time = ev.time;
     let mut candidates: Vec<(DateTime<Utc>, &String)> = keys
         .iter()
@@ -356,10 +357,10 @@ pub fn observe(state: &mut State, cfg: &SecurityConfig, ev: &Event) -> (Outcome,
         state.open.entry(k).or_default().insert(id.clone());
     }
     if inc.last_event_at != previous_last || opened {
-        let quiet = inc.last_event_at + dur(cfg.quiet_period);
+        let quiet = later(inc.last_event_at, cfg.quiet_period);
         if !opened {
             state.timers.remove(&(
-                previous_last + dur(cfg.quiet_period),
+                later(previous_last, cfg.quiet_period),
                 Timer::Quiet(id.clone()),
             ));
         }

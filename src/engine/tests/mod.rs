@@ -868,6 +868,7 @@ fn an_acknowledge_from_the_alerting_tool_acknowledges_the_incident_once() {
     );
 }
 
+mod guard;
 mod problems;
 mod runs;
 mod settle;

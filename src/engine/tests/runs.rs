@@ -67,10 +67,20 @@ fn an_approved_run_is_implemented_and_successful_once_the_incident_resolves() {
     assert_eq!(runbook.target.namespace.as_deref(), Some("shop"));
     assert_eq!(rfc.status, RfcStatus::Proposed);
 
-    // No approval yet: a report of a run is refused and publishes nothing.
+    // No approval yet: a report of a run is refused and publishes nothing but its DLQ record.
     let refused = e.apply(Input::Run(&report(&rfc.id, RunOutcome::Implementing, 10)));
-    assert!(refused.outputs.is_empty());
-    assert!(refused.refused.unwrap().contains("never runs without one"));
+    assert!(
+        matches!(&refused.outputs[..], [Output::Dlq(d)] if d.reason == "invalid_transition"),
+        "{:?}",
+        refused.outputs
+    );
+    assert!(
+        refused
+            .refused
+            .unwrap()
+            .detail
+            .contains("never runs without one")
+    );
 
     let decision = ChangeDecision {
         change: rfc.id.clone(),

@@ -2,6 +2,7 @@
 //! `tests/fixtures/ingest/`, and that no input makes `parse` panic.
 
 mod formats;
+mod limits;
 mod security;
 
 use chrono::{TimeZone, Utc};
@@ -512,7 +513,7 @@ proptest! {
 
     #[test]
     fn parse_never_panics_on_jsonish_text(text in jsonish()) {
-        let limits = Limits { max_record_bytes: 1 << 20, max_events_per_record: 3 };
+        let limits = Limits { max_record_bytes: 1 << 20, max_events_per_record: 3, ..Limits::default() };
         let _ = parse(text.as_bytes(), &limits);
         for format in Format::ALL {
             let _ = parse_as(format, text.as_bytes(), &limits);
