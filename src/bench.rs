@@ -202,6 +202,10 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchRepo
     }
     cfg.kafka.group_id = format!("d2c-bench-{id}");
     cfg.kafka.create_topics = true;
+    // Event-to-incident latency is the pipeline's own: versions are published at once, not
+    // after the group wait and interval an operator chose.
+    cfg.correlation.group_wait = Duration::ZERO;
+    cfg.correlation.group_interval = Duration::ZERO;
     let settings = Arc::new(settings);
     let cfg = &settings.config;
     crate::pipeline::kafka::ensure_topics(

@@ -50,6 +50,13 @@ pub async fn run(
     // A resolve hold of ten generator steps (10 s in real time), so the recovery shows
     // within the scenario's cycle rather than after a minute.
     cfg.correlation.resolve_hold = cfg.correlation.resolve_hold.min(opts.step * 10);
+    // The group wait and interval in generator steps too (3 steps after the root cause stops
+    // moving, at most 8; updates every 5), with ticks every step so they end on time.
+    let c = &mut cfg.correlation;
+    c.group_wait = c.group_wait.min(opts.step * 3);
+    c.group_wait_max = c.group_wait_max.min(opts.step * 8).max(c.group_wait);
+    c.group_interval = c.group_interval.min(opts.step * 5);
+    cfg.ingest.tick_interval = cfg.ingest.tick_interval.min(opts.step);
     let settings = Arc::new(settings);
     let cfg = &settings.config;
 
@@ -394,6 +401,21 @@ fn print_incident(i: &Incident) {
 }
 
 fn print_rfc(r: &Rfc) {
+    if r.version > 1 {
+        println!(
+            "{}  {} v{} for {}: {}{}",
+            clock(),
+            r.id,
+            r.version,
+            r.incident_id,
+            r.status.as_str(),
+            r.reason
+                .as_deref()
+                .map(|why| format!(" ({why})"))
+                .unwrap_or_default()
+        );
+        return;
+    }
     let approval = match r.approval {
         Approval::Required => "approval required",
         Approval::PreApproved => "pre-approved",

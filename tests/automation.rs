@@ -325,7 +325,7 @@ request_timeout = "120s"
     path
 }
 
-const ENV: [(&str, &str); 9] = [
+const ENV: [(&str, &str); 12] = [
     ("D2C_TEST_K8S_TOKEN", K8S_TOKEN),
     // `d2c mock-broker` created every topic; its admin API does not answer creations.
     ("D2C_KAFKA__CREATE_TOPICS", "false"),
@@ -336,6 +336,10 @@ const ENV: [(&str, &str); 9] = [
     // Event times are the wall clock here: ticks move time on, so verification ends on time.
     ("D2C_INGEST__TICK_INTERVAL", "300ms"),
     ("D2C_CORRELATION__RESOLVE_HOLD", "1s"),
+    // Incidents settle for a second (three at most) before their first version and its RFC.
+    ("D2C_CORRELATION__GROUP_WAIT", "1s"),
+    ("D2C_CORRELATION__GROUP_WAIT_MAX", "3s"),
+    ("D2C_CORRELATION__GROUP_INTERVAL", "1s"),
     ("D2C_LOG", "warn,d2c::automation=info,d2c::telemetry=info"),
 ];
 

@@ -171,7 +171,8 @@ async fn prometheus_sees_a_redundant_pair_degrade_then_go_down_with_the_revenue_
         .expect("the example topology has order-tracking")
         .revenue_per_minute;
     let broker = Tansu::start();
-    let d2c = D2c::start(&broker.brokers(), &[]);
+    // Without ticks a first version would wait for a later event: publish at once.
+    let d2c = D2c::start(&broker.brokers(), &[("D2C_CORRELATION__GROUP_WAIT", "0s")]);
     d2c.wait_ready(Duration::from_secs(60));
     let prom = Prometheus::start(&d2c.http);
     let cap = |state: &str| {
@@ -312,6 +313,7 @@ async fn the_backstage_catalog_extends_the_topology_refresh_and_a_failing_fetch_
         &[
             ("D2C_BACKSTAGE__URL", url.as_str()),
             ("D2C_BACKSTAGE__REFRESH_INTERVAL", "1s"),
+            ("D2C_CORRELATION__GROUP_WAIT", "0s"),
         ],
     );
     d2c.wait_ready(Duration::from_secs(60));

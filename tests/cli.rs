@@ -164,7 +164,8 @@ fn replay_is_byte_identical_and_matches_the_expected_output() {
         .collect();
     let count = |t: &str| lines.iter().filter(|l| l["type"] == t).count();
     assert_eq!(count("dlq"), 3);
-    assert_eq!(count("change"), 1);
+    // The RFC, and its withdrawal when the outage resolved before anyone approved it.
+    assert_eq!(count("change"), 2);
     let ids: std::collections::BTreeSet<&str> = lines
         .iter()
         .filter(|l| l["type"] == "incident")
@@ -208,7 +209,8 @@ fn replay_reads_standard_input() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"{\"name\":\"Down\",\"time\":\"2026-01-01T00:00:00Z\",\"ci\":\"web-1\",\"severity\":\"critical\"}\n")
+        // A tick past the group wait publishes the incident's first version.
+        .write_all(b"{\"name\":\"Down\",\"time\":\"2026-01-01T00:00:00Z\",\"ci\":\"web-1\",\"severity\":\"critical\"}\n{\"tick\":\"2026-01-01T00:05:00Z\"}\n")
         .unwrap();
     let o = child.wait_with_output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout);

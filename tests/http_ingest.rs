@@ -79,7 +79,15 @@ fn assert_rejected(a: &Answer, status: u16, reason: &str) {
 async fn http_ingest_writes_raw_records_and_rejects_bad_input() {
     let mut broker = Tansu::start();
     let brokers = broker.brokers();
-    let d2c = D2c::start(&brokers, &[("D2C_INGEST__MAX_RECORD_BYTES", "4096")]);
+    let d2c = D2c::start(
+        &brokers,
+        &[
+            ("D2C_INGEST__MAX_RECORD_BYTES", "4096"),
+            // No ticks and no later events: versions must not wait to be seen.
+            ("D2C_CORRELATION__GROUP_WAIT", "0s"),
+            ("D2C_CORRELATION__GROUP_INTERVAL", "0s"),
+        ],
+    );
     d2c.wait_ready(Duration::from_secs(60));
     let http = d2c.http.clone();
     let path = |f: &str| format!("/api/v1/events/{f}");

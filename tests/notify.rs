@@ -344,7 +344,21 @@ async fn itsm_down_for_30s_mid_storm_ends_with_every_incident_and_rfc_exactly_on
 
     // 10 hosts × 30 rounds: about 1,500 events, hundreds of incident versions, a payments
     // outage (with RFCs) every fifth round.
-    let payloads = storm(10, 30);
+    let mut payloads = storm(10, 30);
+    // After the storm, the user database fails and stays down (its repeat a minute later moves
+    // its partition's clock past the group wait; without ticks, time moves with the events of
+    // each partition): its RFC is still open for the change authority to decide on below.
+    // Every outage of the storm resolves before anyone approves, so its RFCs are withdrawn.
+    for (name, ci, t) in [
+        ("PostgresDown", "pg-users-1", "2026-11-28T01:01:40Z"),
+        ("PostgresDown", "pg-users-1", "2026-11-28T01:02:40Z"),
+    ] {
+        payloads.push(
+            json!({"name": name, "ci": ci, "severity": "critical", "time": t})
+                .to_string()
+                .into_bytes(),
+        );
+    }
     let expected = replay(&config, &payloads);
     let incidents = latest(&expected, "incident");
     let changes = latest(&expected, "change");
@@ -450,12 +464,18 @@ async fn itsm_down_for_30s_mid_storm_ends_with_every_incident_and_rfc_exactly_on
     .unwrap();
     assert_eq!(incident_versions(published.iter().map(Record::json)), want);
 
-    // Every RFC went to the refusing webhook too, and from there to the delivery DLQ.
+    // Every RFC went to the refusing webhook too, and from there to the delivery DLQ (each of
+    // its versions: an RFC withdrawn when its incident resolved has two).
     let letters = tokio::task::spawn_blocking({
-        let (b, n) = (brokers.clone(), changes.len());
+        let b = brokers.clone();
+        let wanted: BTreeSet<String> = changes.keys().cloned().collect();
         move || {
             read_until(&b, "d2c.delivery.dlq", 3, Duration::from_secs(60), |r| {
-                r.len() >= n
+                let ids: BTreeSet<String> = r
+                    .iter()
+                    .map(|r| r.json()["id"].as_str().unwrap().to_string())
+                    .collect();
+                ids.is_superset(&wanted)
             })
         }
     })
@@ -476,7 +496,15 @@ async fn itsm_down_for_30s_mid_storm_ends_with_every_incident_and_rfc_exactly_on
 
     // The change authority approves an RFC in the ITSM tool, which calls d2c back: the RFC's
     // next version carries the decision and updates the same ticket.
-    let rfc = changes.keys().next().unwrap().clone();
+    let rfc = changes
+        .iter()
+        .find(|(_, r)| r["status"] == "proposed")
+        .map(|(id, _)| id.clone())
+        .expect("an RFC still waiting for a decision");
+    assert!(
+        changes.values().any(|r| r["status"] == "withdrawn"),
+        "the RFCs of resolved outages were withdrawn"
+    );
     for (path, body, reason) in [
         (
             format!("/api/v1/changes/{rfc}/decision"),
@@ -553,9 +581,9 @@ async fn itsm_down_for_30s_mid_storm_ends_with_every_incident_and_rfc_exactly_on
 #[test]
 fn a_decision_publishes_the_next_version_of_the_rfc_once() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let mut input = std::fs::read(format!("{root}/tests/scenarios/outage.jsonl")).unwrap();
+    let input = std::fs::read(format!("{root}/tests/scenarios/outage.jsonl")).unwrap();
     let config = std::path::PathBuf::from(format!("{root}/config/d2c.toml"));
-    let plain = replay(&config, &[input.clone()]);
+    let plain = replay(&config, std::slice::from_ref(&input));
     let rfc = latest(&plain, "change")
         .into_keys()
         .next()
@@ -565,14 +593,21 @@ fn a_decision_publishes_the_next_version_of_the_rfc_once() {
             "\n{{\"decision\":{{\"change\":\"{id}\",\"decision\":\"{d}\",\"by\":\"cab\",\"comment\":\"ok\",\"time\":\"{t}\"}}}}\n"
         )
     };
+    // The decisions come while the outage lasts (before its first resolve): once it resolved
+    // unapproved, its RFC is withdrawn and takes no decision any more.
+    let text = String::from_utf8(input).unwrap();
+    let recovery = text.find("\"resolved\"").unwrap();
+    let start = text[..recovery].rfind('\n').unwrap() + 1;
+    let mut input = text.as_bytes()[..start].to_vec();
     for l in [
         line(&rfc, "approved", "2026-11-28T10:02:00Z"),
         line(&rfc, "approved", "2026-11-28T10:02:30Z"),
         line("RFC-000000000000", "approved", "2026-11-28T10:02:40Z"),
         line(&rfc, "rejected", "2026-11-28T10:03:00Z"),
     ] {
-        input.extend_from_slice(l.as_bytes());
+        input.extend_from_slice(l.trim_start().as_bytes());
     }
+    input.extend_from_slice(&text.as_bytes()[start..]);
     let out = replay(&config, &[input]);
     let versions: Vec<&Value> = out
         .iter()
@@ -587,8 +622,10 @@ fn a_decision_publishes_the_next_version_of_the_rfc_once() {
     assert_eq!(versions[1]["decision"]["status"], "approved");
     assert_eq!(versions[1]["decision"]["by"], "cab");
     assert_eq!(versions[1]["decision"]["comment"], "ok");
+    assert_eq!(versions[1]["status"], "approved");
     assert_eq!(versions[2]["version"], 3);
     assert_eq!(versions[2]["decision"]["status"], "rejected");
+    assert_eq!(versions[2]["status"], "rejected");
     assert_eq!(
         versions[1]["action"], versions[0]["action"],
         "only the decision changes"
@@ -664,4 +701,175 @@ async fn kill_9_while_the_tool_is_down_still_gives_every_ticket_exactly_once() {
     assert_exactly_once(&snow, &incidents, &changes);
     let status = tokio::task::block_in_place(|| d2c.terminate(Duration::from_secs(40)));
     assert!(status.success());
+}
+
+/// An issue of the fake Jira: labels, summary, description, status category.
+type Issue = (Vec<String>, String, String, String);
+
+/// A fake Jira: issues by key; offers the transitions Done (31) and Cancel (41).
+#[derive(Default)]
+struct Jira {
+    issues: Mutex<BTreeMap<String, Issue>>,
+}
+
+async fn jira_handler(
+    State(s): State<Arc<Jira>>,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+) -> axum::response::Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let path: Vec<String> = uri.path().split('/').map(String::from).collect();
+    let path: Vec<&str> = path.iter().map(String::as_str).collect();
+    let reply = |v: Value| axum::Json(v).into_response();
+    let mut issues = s.issues.lock().unwrap();
+    match (method.as_str(), &path[..]) {
+        ("GET", ["", "rest", "api", "2", "search"]) => {
+            let url = reqwest::Url::parse(&format!("http://x{uri}")).unwrap();
+            let jql: String = url
+                .query_pairs()
+                .find(|(k, _)| k == "jql")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            let found: Vec<Value> = issues
+                .iter()
+                .filter(|(_, (labels, ..))| labels.iter().any(|l| jql == format!("labels = \"{l}\"")))
+                .map(|(k, (.., cat))| json!({"key": k, "fields": {"status": {"statusCategory": {"key": cat}}}}))
+                .collect();
+            reply(json!({ "issues": found }))
+        }
+        ("POST", ["", "rest", "api", "2", "issue"]) => {
+            let f = &body["fields"];
+            let key = format!("OPS-{}", issues.len() + 1);
+            let labels = f["labels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l.as_str().unwrap().to_string())
+                .collect();
+            let text = |k: &str| f[k].as_str().unwrap_or("").to_string();
+            issues.insert(
+                key.clone(),
+                (labels, text("summary"), text("description"), "new".into()),
+            );
+            (StatusCode::CREATED, axum::Json(json!({ "key": key }))).into_response()
+        }
+        ("PUT", ["", "rest", "api", "2", "issue", key]) => {
+            let issue = issues.get_mut(*key).unwrap();
+            issue.1 = body["fields"]["summary"].as_str().unwrap().into();
+            issue.2 = body["fields"]["description"].as_str().unwrap().into();
+            StatusCode::NO_CONTENT.into_response()
+        }
+        ("GET", ["", "rest", "api", "2", "issue", _, "transitions"]) => reply(json!({
+            "transitions": [{"id": "31", "name": "Done"}, {"id": "41", "name": "Cancel"}]
+        })),
+        ("POST", ["", "rest", "api", "2", "issue", key, "transitions"]) => {
+            let issue = issues.get_mut(*key).unwrap();
+            issue.3 = match body["transition"]["id"].as_str() {
+                Some("41") => "cancelled".into(),
+                _ => "done".into(),
+            };
+            StatusCode::NO_CONTENT.into_response()
+        }
+        _ => (StatusCode::BAD_REQUEST, "unexpected request").into_response(),
+    }
+}
+
+/// Serves `app` on a free loopback port until the test ends; returns its base URL.
+async fn serve(app: Router) -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await });
+    url
+}
+
+/// The merge, early-resolve and moving-root scenario replayed, its records delivered in order
+/// to a fake ServiceNow and a fake Jira: every withdrawn RFC ends as a cancelled change request
+/// and a cancelled issue, with the reason; the incident tickets carry the owners, runbooks and
+/// alert annotations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withdrawn_rfcs_reach_servicenow_and_jira_as_cancellations_and_tickets_carry_context() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let records = replay_file(
+        std::path::Path::new(&format!("{root}/config/d2c.toml")),
+        std::path::Path::new(&format!("{root}/tests/scenarios/withdraw.jsonl")),
+        &[],
+    );
+    let snow = Arc::new(Snow::default());
+    let snow_url = serve(
+        Router::new()
+            .fallback(snow_handler)
+            .with_state(snow.clone()),
+    )
+    .await;
+    let jira = Arc::new(Jira::default());
+    let jira_url = serve(
+        Router::new()
+            .fallback(jira_handler)
+            .with_state(jira.clone()),
+    )
+    .await;
+    let build = |text: String| {
+        let c: d2c::config::ConnectorConfig = toml::from_str(&text).unwrap();
+        d2c::notify::Connector::build(&c, 0).unwrap()
+    };
+    let snow_c = build(format!(
+        "name = \"snow\"\nkind = \"servicenow\"\nurl = \"{snow_url}\"\nusername = \"d2c\"\npassword = \"itsm-pass\""
+    ));
+    let jira_c = build(format!(
+        "name = \"jira\"\nkind = \"jira\"\nurl = \"{jira_url}\"\nproject = \"OPS\""
+    ));
+    for r in &records {
+        let item = d2c::notify::Item::decode(r.to_string().as_bytes()).unwrap();
+        for c in [&snow_c, &jira_c] {
+            assert!(c.deliver(&item).await.is_ok(), "{} {}", c.name, item.id());
+        }
+    }
+    let withdrawn: BTreeMap<String, Value> = latest(&records, "change")
+        .into_iter()
+        .filter(|(_, r)| r["status"] == "withdrawn")
+        .collect();
+    assert!(withdrawn.len() >= 3, "{withdrawn:#?}");
+    let rows = snow.rows.lock().unwrap();
+    for (id, rfc) in &withdrawn {
+        let (table, row) = rows
+            .values()
+            .find(|(_, r)| r["correlation_id"] == id.as_str())
+            .unwrap_or_else(|| panic!("a change request for {id}"));
+        assert_eq!(table, "change_request");
+        assert_eq!(row["state"], "4", "{id} cancelled: {row:#}");
+        let reason = rfc["reason"].as_str().unwrap();
+        assert_eq!(
+            row["close_notes"],
+            format!("withdrawn by d2c: {reason}").as_str()
+        );
+        assert_eq!(
+            snow.creates.lock().unwrap()[id],
+            1,
+            "updated, not created again"
+        );
+        let issues = jira.issues.lock().unwrap();
+        let (_, summary, description, status) = issues
+            .values()
+            .find(|(labels, ..)| labels.contains(&format!("d2c-{id}")))
+            .unwrap_or_else(|| panic!("a Jira issue for {id}"));
+        assert_eq!(status, "cancelled", "{id}");
+        assert!(summary.starts_with("RFC (withdrawn): "), "{summary}");
+        assert!(description.contains(reason), "{description}");
+    }
+    // Ticket bodies: owners, runbooks and on-call of the failing services, alert annotations.
+    let db = rows
+        .values()
+        .filter(|(t, _)| t == "incident")
+        .map(|(_, r)| r["description"].as_str().unwrap())
+        .find(|d| d.contains("Probable root cause: payments-db"))
+        .expect("a payments-db incident ticket");
+    for want in [
+        "Service payments-db: owner dba-team; team dba-team; runbook https://runbooks.example.com/payments-db;",
+        "on-call https://example.pagerduty.com/schedules/DBA",
+        "  runbook_url: https://runbooks.example.com/payments-db/PostgresDown",
+        "  summary: PostgresDown on pg-payments-1",
+    ] {
+        assert!(db.contains(want), "`{want}` missing from:\n{db}");
+    }
 }

@@ -150,9 +150,16 @@ async fn outage_becomes_one_incident_with_rfc_and_bad_records_go_to_dlq() {
         .collect();
     assert_eq!(nums, (1..=nums.len() as u64).collect::<Vec<_>>());
 
-    let changes = read_until(&brokers, "d2c.changes", 3, within, |rs| !rs.is_empty());
-    assert_eq!(changes.len(), 1, "one RFC");
+    // One RFC, and its next version withdrawing it: the outage resolved before anyone
+    // approved it.
+    let changes = read_until(&brokers, "d2c.changes", 3, within, |rs| {
+        rs.iter().any(|r| r.json()["status"] == "withdrawn")
+    });
+    assert_eq!(changes.len(), 2, "one RFC, two versions");
+    assert_eq!(changes[1].json()["id"], changes[0].json()["id"]);
+    assert_eq!(changes[1].json()["version"], 2);
     let rfc = changes[0].json();
+    assert_eq!(rfc["status"], "proposed");
     assert_eq!(rfc["type"], "change");
     assert_eq!(rfc["incident_id"], last["id"]);
     assert_eq!(rfc["category"], "emergency");

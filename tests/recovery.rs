@@ -129,8 +129,9 @@ fn assert_same(got: &BTreeSet<(String, u64)>, expected: &BTreeSet<(String, u64)>
 async fn kill_9_at_random_points_loses_and_doubles_nothing() {
     let payloads = storm(30, 25);
     let expected = replay_incident_versions(&payloads, &[]);
+    // About 800 since incidents publish only what an operator acts on (issue 15).
     assert!(
-        expected.len() > 2000,
+        expected.len() > 500,
         "scenario too small: {}",
         expected.len()
     );

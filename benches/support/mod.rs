@@ -61,6 +61,7 @@ pub fn large_topology() -> Topology {
                     domain: None,
                     requires: Default::default(),
                     kubernetes: None,
+                    ..Default::default()
                 },
             );
             for c in 0..CIS_PER_SERVICE {

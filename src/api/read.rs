@@ -5,7 +5,8 @@
 //! is muted, and why), `GET /api/v1/problems` (filter by status) and `GET
 //! /api/v1/problems/{id}`, `GET /api/v1/changes` (RFCs with their runs; filter by status and
 //! incident) and `GET /api/v1/changes/{id}`, served from the [`View`]: incidents, RFCs and
-//! problems of every instance, materialised from their topics. Security incidents (and their
+//! problems of every instance, materialised from their topics; `GET /api/v1/topology/learned` (links
+//! learned from history by this instance's engines). Security incidents (and their
 //! RFCs) are left out for those who may not see them (`http.restrict_security`).
 
 use std::collections::{BTreeMap, HashMap};
@@ -39,6 +40,7 @@ pub fn router(view: View) -> Router {
         .route("/api/v1/capabilities", get(capabilities))
         .route("/api/v1/silences", get(silences))
         .route("/api/v1/suppressed", get(suppressed))
+        .route("/api/v1/topology/learned", get(learned))
         .route("/api/v1/problems", get(list_problems))
         .route("/api/v1/problems/{id}", get(one_problem))
         .route("/api/v1/changes", get(list_changes))
@@ -199,6 +201,35 @@ struct ServiceView<'a> {
     requires: Requires,
     capabilities: &'a [String],
     open_incidents: usize,
+    /// Services linked to this one by learning (see `GET /api/v1/topology/learned`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    linked: Vec<LinkView<'a>>,
+    /// Owner, team and links, when the model has them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    team: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runbook: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dashboard: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oncall: Option<&'a str>,
+}
+
+/// A link of a service to another, as `GET /api/v1/services` lists it.
+#[derive(Debug, Serialize)]
+struct LinkView<'a> {
+    service: &'a str,
+    learned: bool,
+}
+
+/// `GET /api/v1/topology/learned`: the links learned from services whose alerts opened and
+/// resolved together (`correlation.learn_after` times), which the model does not declare;
+/// they group alerts like declared dependencies do.
+async fn learned(State(view): State<View>) -> Response {
+    let v = view.read();
+    axum::Json(json!({ "count": v.learned.len(), "links": v.learned })).into_response()
 }
 
 async fn services(State(view): State<View>) -> Response {
@@ -211,6 +242,19 @@ async fn services(State(view): State<View>) -> Response {
         .filter_map(|name| {
             let def = v.topology.service(name)?;
             let health = evaluation.service_health(name);
+            let linked = v
+                .learned
+                .iter()
+                .filter_map(|l| match &l.services {
+                    [a, b] if a == name => Some(b.as_str()),
+                    [a, b] if b == name => Some(a.as_str()),
+                    _ => None,
+                })
+                .map(|service| LinkView {
+                    service,
+                    learned: true,
+                })
+                .collect();
             Some(ServiceView {
                 service: name,
                 state: ServiceState::of(health),
@@ -219,6 +263,12 @@ async fn services(State(view): State<View>) -> Response {
                 requires: def.requires,
                 capabilities: &def.capabilities,
                 open_incidents: open.get(name).copied().unwrap_or(0),
+                linked,
+                owner: def.owner.as_deref(),
+                team: def.team.as_deref(),
+                runbook: def.runbook.as_deref(),
+                dashboard: def.dashboard.as_deref(),
+                oncall: def.oncall.as_deref(),
             })
         })
         .collect();

@@ -183,13 +183,16 @@ impl ContainmentRule {
             rule: self.name.clone(),
             category: self.category,
             action,
+            service: None,
             cis,
             services: incident.failing_services.clone(),
             risk: self.risk,
             approval: Approval::Required,
             status: RfcStatus::Proposed,
+            reason: None,
             priority: incident.priority,
             created_at: incident.updated_at,
+            updated_at: None,
             containment: Some(Containment {
                 action: self.action,
                 targets: targets.clone(),
@@ -239,6 +242,8 @@ mod tests {
             capabilities: Vec::new(),
             impact: Impact::default(),
             event_count: 1,
+            changed: Vec::new(),
+            context: Vec::new(),
             alerts: Vec::new(),
             security: Some(SecurityInfo {
                 stages: tactics

@@ -1,17 +1,25 @@
-//! The RFC lifecycle from approval on: approved (or pre-approved) → implementing → implemented |
-//! failed → successful | unsuccessful. Pure transitions on an RFC record: the engine applies
-//! the automation stage's reports and the verification timer through them, and the automation
-//! stage asks [`may_run`] before it calls anything, so both sides agree on what may run.
+//! The RFC lifecycle (IT4IT Change), every status change of an RFC in one place; each step
+//! that changes an RFC bumps its version (a function that returns `false` or an error left it as
+//! it was, so an input repeated after a crash publishes nothing new):
 //!
-//! Each function that changes the RFC bumps its version; one that returns `false` (or an error)
-//! left it as it was, so a report repeated after a crash publishes nothing new.
+//! ```text
+//! proposed ──decided──► approved ──run──► implementing ──► implemented ──► successful
+//!    │   └───decided──► rejected     │                  └──► failed        └─► unsuccessful
+//!    └──────┴──withdrawn (root cause moved, merged, resolved before approval)
+//! ```
+//!
+//! - [`advance`] takes a decision or a withdrawal ([`Step`]); [`no_longer_needed`] says when an
+//!   incident version makes its RFC's withdrawal due;
+//! - the automation stage's reports and the verification timer go through [`apply`],
+//!   [`succeed`] and [`fail_verification`]; the automation stage asks [`may_run`] before it
+//!   calls anything, so both sides agree on what may run.
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::Rule;
 use crate::model::{
-    Approval, DecisionStatus, Incident, Priority, Rfc, RfcStatus, Run, RunOutcome, RunReport,
-    Target,
+    Approval, Decision, DecisionStatus, Incident, IncidentStatus, Priority, Rfc, RfcStatus, Run,
+    RunOutcome, RunReport, Target,
 };
 use crate::topology::Topology;
 
@@ -221,10 +229,97 @@ pub fn fail_verification(rfc: &mut Rfc, at: DateTime<Utc>, escalated_to: Option<
     true
 }
 
+/// Something that moves an RFC on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// A change authority decided (`POST /api/v1/changes/{id}/decision`).
+    Decided(Decision),
+    /// Its incident no longer needs it, for this reason (see [`no_longer_needed`]).
+    Withdrawn(String),
+}
+
+/// The status `step` leads to from `from`, or `None` when the lifecycle does not allow it: a
+/// decision is taken until the change is being carried out (a later decision overrides an
+/// approval), and an RFC is withdrawn only before it is carried out.
+pub fn next(from: RfcStatus, step: &Step) -> Option<RfcStatus> {
+    use RfcStatus::*;
+    match (from, step) {
+        (Proposed | Approved, Step::Decided(d)) => Some(match d.status {
+            DecisionStatus::Approved => Approved,
+            DecisionStatus::Rejected => Rejected,
+        }),
+        (Proposed | Approved, Step::Withdrawn(_)) => Some(Withdrawn),
+        _ => None,
+    }
+}
+
+/// Moves `rfc` on by `step` at `at`, as its next version. Returns whether it moved: not when
+/// the lifecycle does not allow the step, nor for a decision the RFC carries already.
+pub fn advance(rfc: &mut Rfc, step: Step, at: DateTime<Utc>) -> bool {
+    let Some(to) = next(rfc.status, &step) else {
+        return false;
+    };
+    match step {
+        Step::Decided(d) => {
+            if rfc
+                .decision
+                .as_ref()
+                .is_some_and(|old| old.status == d.status)
+            {
+                return false;
+            }
+            rfc.decision = Some(Box::new(d));
+            rfc.reason = None;
+        }
+        Step::Withdrawn(reason) => rfc.reason = Some(reason),
+    }
+    rfc.status = to;
+    rfc.version += 1;
+    rfc.updated_at = Some(at);
+    true
+}
+
+/// Why `incident` (a version about to be published) no longer needs `rfc`, if it does not: it
+/// was merged into another incident, it resolved before the RFC was approved, or its root cause
+/// moved away from the service the RFC acts on. Containment RFCs of security incidents stay:
+/// an attack that went quiet still needs containing.
+pub fn no_longer_needed(rfc: &Rfc, incident: &Incident) -> Option<String> {
+    // Once being carried out (or over), it is past withdrawing.
+    if rfc.containment.is_some() || !matches!(rfc.status, RfcStatus::Proposed | RfcStatus::Approved)
+    {
+        return None;
+    }
+    if let Some(into) = &incident.merged_into {
+        return Some(format!(
+            "incident {} was merged into {into}, which carries its alerts",
+            incident.id
+        ));
+    }
+    if incident.status != IncidentStatus::Open {
+        // A pre-approved change counts as approved.
+        return approval(rfc).is_err().then(|| {
+            format!(
+                "incident {} resolved before the change was approved",
+                incident.id
+            )
+        });
+    }
+    let (Some(was), Some(root)) = (&rfc.service, &incident.root_cause) else {
+        return None;
+    };
+    (was != &root.service).then(|| {
+        format!(
+            "the root cause of incident {} moved from {was} to {}",
+            incident.id, root.service
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{ChangeDecision, RfcCategory, Risk};
+    use chrono::DateTime;
 
     fn rfc(approval: Approval) -> Rfc {
         Rfc {
@@ -234,13 +329,16 @@ mod tests {
             rule: "r".into(),
             category: RfcCategory::Normal,
             action: "restart".into(),
+            service: Some("api".into()),
             cis: vec![],
             services: vec!["api".into()],
             risk: Risk::Low,
             approval,
             status: RfcStatus::Proposed,
+            reason: None,
             priority: Priority::P2,
             created_at: "2026-11-28T10:00:00Z".parse().unwrap(),
+            updated_at: None,
             decision: None,
             containment: None,
             automation: Some(Box::new(Run {
@@ -354,5 +452,62 @@ mod tests {
         );
         assert!(may_run(&d).is_err());
         assert_eq!(clamp(&"é".repeat(MAX_TEXT)).len(), MAX_TEXT + "…".len());
+    }
+
+    fn rfc_in(status: RfcStatus) -> Rfc {
+        Rfc {
+            id: "RFC-1".into(),
+            version: 1,
+            incident_id: "INC-1".into(),
+            rule: "r".into(),
+            category: RfcCategory::Emergency,
+            action: "fail over".into(),
+            service: Some("db".into()),
+            cis: vec![],
+            services: vec![],
+            risk: Risk::High,
+            approval: Approval::Required,
+            status,
+            reason: None,
+            priority: Priority::P1,
+            created_at: DateTime::UNIX_EPOCH,
+            updated_at: None,
+            decision: None,
+            containment: None,
+            automation: None,
+        }
+    }
+
+    fn decision(status: DecisionStatus) -> Step {
+        Step::Decided(Decision {
+            status,
+            by: "cab".into(),
+            at: DateTime::UNIX_EPOCH,
+            comment: None,
+        })
+    }
+
+    #[test]
+    fn decisions_and_withdrawals_follow_the_lifecycle() {
+        let at = DateTime::UNIX_EPOCH;
+        let mut r = rfc_in(RfcStatus::Proposed);
+        assert!(advance(&mut r, decision(DecisionStatus::Approved), at));
+        assert_eq!((r.status, r.version), (RfcStatus::Approved, 2));
+        assert!(
+            !advance(&mut r, decision(DecisionStatus::Approved), at),
+            "a repeat"
+        );
+        assert!(advance(&mut r, Step::Withdrawn("moved".into()), at));
+        assert_eq!(
+            (r.status, r.version, r.reason.as_deref()),
+            (RfcStatus::Withdrawn, 3, Some("moved"))
+        );
+        assert!(
+            !advance(&mut r, decision(DecisionStatus::Approved), at),
+            "nothing moves a withdrawn RFC"
+        );
+        let mut r = rfc_in(RfcStatus::Rejected);
+        assert!(!advance(&mut r, Step::Withdrawn("x".into()), at));
+        assert_eq!(r.version, 1);
     }
 }

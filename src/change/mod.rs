@@ -35,7 +35,9 @@ pub struct Rule {
     /// `emergency`, `standard` (pre-approved, routine) or `normal`.
     pub category: RfcCategory,
     /// The proposed corrective action. `{service}` is replaced by the root-cause service (or the
-    /// first failing service), `{incident}` by the incident id, `{alert}` by the first alert name.
+    /// first failing service), `{incident}` by the incident id, `{alert}` by the first alert
+    /// name, and `{owner}`, `{team}`, `{runbook}`, `{dashboard}`, `{oncall}` by what the service
+    /// model says of that service (or `unknown`).
     pub action: String,
     /// `low`, `medium` or `high`. Default: `medium`.
     #[serde(default = "default_risk")]
@@ -159,38 +161,63 @@ impl Rule {
                 || i.alerts.iter().any(|a| self.alert_names.contains(&a.name)))
     }
 
-    /// The RFC this rule proposes for `incident`. Its id depends only on the incident id and the
-    /// rule name, so replays and restarts give the same RFC.
+    /// The RFC this rule proposes for `incident`. Its id depends only on the incident id, the
+    /// rule name and the service it acts on, so replays and restarts give the same RFC, and a
+    /// root cause that moves to another service gets an RFC of its own.
     pub fn propose(&self, incident: &Incident) -> Rfc {
-        let service = service_of(incident).unwrap_or("unknown service");
+        let target = service_of(incident).map(str::to_owned);
+        let service = target.as_deref().unwrap_or("unknown service");
         let alert = incident.alerts.first().map_or("", |a| a.name.as_str());
+        let context = incident.context.iter().find(|c| c.service == service);
+        let known = |f: fn(&crate::model::ServiceContext) -> &Option<String>| {
+            context
+                .and_then(|c| f(c).as_deref())
+                .unwrap_or("unknown")
+                .to_owned()
+        };
         let action = self
             .action
             .replace("{service}", service)
             .replace("{incident}", &incident.id)
-            .replace("{alert}", alert);
+            .replace("{alert}", alert)
+            .replace("{owner}", &known(|c| &c.owner))
+            .replace("{team}", &known(|c| &c.team))
+            .replace("{runbook}", &known(|c| &c.runbook))
+            .replace("{dashboard}", &known(|c| &c.dashboard))
+            .replace("{oncall}", &known(|c| &c.oncall));
+        // The CIs of the cause, not of its symptoms.
         let cis: BTreeSet<String> = incident
             .alerts
             .iter()
+            .filter(|a| a.symptom_of.is_none())
             .filter_map(|a| a.ci.clone())
             .collect();
+        let approval = self.approval.unwrap_or(match self.category {
+            RfcCategory::Standard => Approval::PreApproved,
+            _ => Approval::Required,
+        });
         Rfc {
-            id: format!("RFC-{}", &stable_hash(&[&incident.id, &self.name])[..12]),
+            id: format!(
+                "RFC-{}",
+                &stable_hash(&[&incident.id, &self.name, service])[..12]
+            ),
             version: 1,
             incident_id: incident.id.clone(),
             rule: self.name.clone(),
             category: self.category,
             action,
+            service: target,
             cis: cis.into_iter().collect(),
             services: incident.failing_services.clone(),
             risk: self.risk,
-            approval: self.approval.unwrap_or(match self.category {
-                RfcCategory::Standard => Approval::PreApproved,
-                _ => Approval::Required,
-            }),
+            approval,
+            // Pre-approved (standard) changes too start as proposed: their approval is the
+            // policy's (`lifecycle::approval`), not a decision.
             status: RfcStatus::Proposed,
+            reason: None,
             priority: incident.priority,
             created_at: incident.updated_at,
+            updated_at: None,
             decision: None,
             containment: None,
             automation: None,

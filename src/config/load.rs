@@ -381,6 +381,12 @@ fn validate(c: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
             format!("is {}; it must be at least 10", c.correlation.max_incidents),
         ));
     }
+    if c.correlation.group_wait_max < c.correlation.group_wait {
+        return Err(invalid(
+            "correlation.group_wait_max",
+            "is shorter than `correlation.group_wait`; the cap would cut every wait short".into(),
+        ));
+    }
     if c.correlation.retention < c.correlation.window {
         return Err(invalid(
             "correlation.retention",

@@ -447,6 +447,32 @@ pub struct CorrelationConfig {
     /// clock (it never goes back), so this is off unless set. `0s` turns it off. Default: `0s`.
     #[serde(with = "humantime_serde")]
     pub max_behind: Duration,
+    /// A new incident's first version waits until its root cause has not moved for this long
+    /// (on event time: the events' times, ended by a later event or tick), so causes that alert after their
+    /// symptoms are in it before it pages anyone. A root cause that could still move (its
+    /// service has dependencies in the model) keeps it waiting up to `group_wait_max`. `0s`
+    /// publishes the first version at once. Default: `30s`.
+    #[serde(with = "humantime_serde")]
+    pub group_wait: Duration,
+    /// The longest a first version waits (from the incident's opening). Default: `2m`.
+    #[serde(with = "humantime_serde")]
+    pub group_wait_max: Duration,
+    /// Later changes of an incident are published at most this often, coalesced; a higher
+    /// priority, a status change (resolved, reopened, closed, merged) and an acknowledgement
+    /// are published at once. `0s` publishes every change at once. Default: `1m`.
+    #[serde(with = "humantime_serde")]
+    pub group_interval: Duration,
+    /// For alerts whose service the model does not know: labels whose values, when the alert
+    /// carries any of them, group it with other such alerts of the same values within the
+    /// window (one namespace of one cluster is one incident), instead of one incident per CI.
+    /// The earliest of the most severe alerts of such an incident is named its probable cause,
+    /// marked as a guess. Empty turns this off. Default: `["cluster", "namespace"]`.
+    pub fallback_group_by: Vec<String>,
+    /// Services whose alerts opened and resolved together (within `window` of each other) in
+    /// this many incidents are linked for grouping, although the model declares no dependency
+    /// between them (`GET /api/v1/topology/learned` lists them). `0` turns learning off.
+    /// Default: `3`.
+    pub learn_after: u32,
     /// Rules per source (the event's `source`, e.g. `alertmanager`, `zabbix`), overriding the
     /// ones above for that source's events: `[correlation.sources.zabbix]`.
     pub sources: std::collections::BTreeMap<String, SourceRules>,
@@ -551,6 +577,11 @@ impl Default for CorrelationConfig {
             max_alerts: 200_000,
             max_incidents: 50_000,
             max_behind: Duration::ZERO,
+            group_wait: Duration::from_secs(30),
+            group_wait_max: Duration::from_secs(120),
+            group_interval: Duration::from_secs(60),
+            fallback_group_by: vec!["cluster".into(), "namespace".into()],
+            learn_after: 3,
             sources: Default::default(),
             security: SecurityConfig::default(),
         }

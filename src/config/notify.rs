@@ -103,6 +103,11 @@ pub struct ConnectorConfig {
     /// Default: `Done`.
     #[serde(default = "default_resolve_transition")]
     pub resolve_transition: String,
+    /// Jira: name of the transition applied when an RFC is withdrawn (its incident no longer
+    /// needs it); when the issue does not offer it, `resolve_transition` is applied instead.
+    /// Default: `Cancel`.
+    #[serde(default = "default_cancel_transition")]
+    pub cancel_transition: String,
 }
 
 fn default_connect_timeout() -> Duration {
@@ -122,6 +127,9 @@ fn default_problem_issue_type() -> String {
 }
 fn default_resolve_transition() -> String {
     "Done".into()
+}
+fn default_cancel_transition() -> String {
+    "Cancel".into()
 }
 
 /// Record types a route can select.

@@ -170,6 +170,7 @@ fn new_alert(ev: &Event, fingerprint: &str, res: &Resolution) -> AlertRef {
         last_seen: ev.time,
         count: 1,
         labels: Labels::from_map(&ev.labels),
+        annotations: super::annotations::annotations(&ev.attributes),
         flapping: false,
         auto_resolved: false,
         symptom_of: None,

@@ -17,7 +17,18 @@ pub(super) fn record_change(
     ev: &Event,
     res: &Resolution,
 ) -> Vec<String> {
-    let Some(domain) = alert_domain(topo, res.service.as_deref(), res.ci.as_deref()) else {
+    let fallback = res
+        .service
+        .is_none()
+        .then(|| {
+            crate::topology::fallback_domain(
+                |k| ev.labels.get(k).map(String::as_str),
+                &cfg.fallback_group_by,
+            )
+        })
+        .flatten();
+    let Some(domain) = alert_domain(topo, res.service.as_deref(), res.ci.as_deref(), fallback)
+    else {
         return Vec::new();
     };
     let change = Change {

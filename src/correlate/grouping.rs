@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 
 use super::Outcome;
 use super::changes::link_changes;
+use super::fallback::{domain_of, subject};
+use super::learned::Learning;
 use super::state::{Group, State, Timer, alert_domain};
 use crate::config::CorrelationConfig;
 use crate::model::{AlertRef, IncidentStatus, Labels, StableHasher, later, span, stable_hash};
@@ -23,12 +25,23 @@ fn group_key(labels: &Labels, group_by: &[String]) -> String {
     h.hex()
 }
 
-/// Whether two alerts may share an incident by topology: the same service or services that
-/// depend on one another, or, without services, the same CI.
-fn linked(topo: &Topology, a: &AlertRef, b: &AlertRef) -> bool {
+/// Whether two alerts of one domain may share an incident: the same service, services that
+/// depend on one another or whose link was learned; without services, the same CI, the same
+/// fallback labels (their domain is the fallback domain) or a learned link.
+fn linked(
+    topo: &Topology,
+    learning: &Learning,
+    fallback: &Option<String>,
+    a: &AlertRef,
+    b: &AlertRef,
+) -> bool {
     match (&a.service, &b.service) {
-        (Some(x), Some(y)) => topo.linked(x, y),
-        (None, None) => a.ci.is_some() && a.ci == b.ci,
+        (Some(x), Some(y)) => topo.linked(x, y) || learning.linked(x, y),
+        (None, None) => {
+            (a.ci.is_some() && a.ci == b.ci)
+                || fallback.is_some()
+                || learning.linked(subject(a), subject(b))
+        }
         _ => false,
     }
 }
@@ -45,7 +58,13 @@ pub(super) fn attach(
     let alert = &state.alerts[fingerprint].alert;
     let window = span(cfg.window_for(&alert.source));
     let key = group_key(&alert.labels, cfg.group_by_for(&alert.source));
-    let domain = alert_domain(topo, alert.service.as_deref(), alert.ci.as_deref());
+    let fallback = domain_of(alert, &cfg.fallback_group_by);
+    let domain = alert_domain(
+        topo,
+        alert.service.as_deref(),
+        alert.ci.as_deref(),
+        fallback.clone(),
+    );
     let mut candidates: Vec<(DateTime<Utc>, String)> = domain
         .as_ref()
         .and_then(|d| state.open.get(d))
@@ -61,7 +80,7 @@ pub(super) fn attach(
             g.alerts
                 .iter()
                 .filter_map(|f| state.alerts.get(f))
-                .any(|other| linked(topo, alert, &other.alert))
+                .any(|other| linked(topo, &state.learned, &fallback, alert, &other.alert))
         })
         .map(|g| (g.opened_at, g.id.clone()))
         .collect();

@@ -1,11 +1,15 @@
 //! The incident lifecycle after grouping: timers (resolve hold, close, forget, flapping, resolve
 //! timeouts) run in due order, acknowledgement, and eviction when the state passes its caps.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 
+use super::fallback::subject;
+use super::learned::Episode;
 use super::state::{State, Timer};
 use crate::config::CorrelationConfig;
-use crate::model::{IncidentStatus, Status, later};
+use crate::model::{IncidentStatus, Status, later, span};
 
 /// Starts the resolve hold of incident `id` if every alert is resolved and none flaps; with no
 /// hold, resolves it at once.
@@ -54,6 +58,39 @@ fn resolve_now(state: &mut State, cfg: &CorrelationConfig, id: &str, since: Date
         later(since, cfg.reopen_window),
         Timer::Close(id.to_string()),
     );
+    learn(state, cfg, id, since);
+}
+
+/// Hands what incident `id`, resolved at `at`, says about its subjects (when each first fired
+/// and last resolved in it) to the learning of links.
+fn learn(state: &mut State, cfg: &CorrelationConfig, id: &str, at: DateTime<Utc>) {
+    if cfg.learn_after == 0 {
+        return;
+    }
+    let Some(g) = state.groups.get(id) else {
+        return;
+    };
+    let mut by_subject: BTreeMap<&str, (DateTime<Utc>, DateTime<Utc>)> = BTreeMap::new();
+    for a in g.alerts.iter().filter_map(|f| state.alerts.get(f)) {
+        let resolved = a.status_time.max(a.alert.last_seen);
+        let e = by_subject
+            .entry(subject(&a.alert))
+            .or_insert((a.alert.first_seen, resolved));
+        e.0 = e.0.min(a.alert.first_seen);
+        e.1 = e.1.max(resolved);
+    }
+    let episodes = by_subject
+        .into_iter()
+        .map(|(s, (opened, resolved))| Episode {
+            subject: s.to_owned(),
+            incident: id.to_owned(),
+            opened,
+            resolved,
+        })
+        .collect();
+    state
+        .learned
+        .resolved(id, episodes, span(cfg.window), cfg.learn_after, at);
 }
 
 /// Runs every timer due at or before `now`, in due order. Returns the incidents whose records
@@ -158,6 +195,11 @@ pub fn run_timers(
                     resolve_if_done(state, cfg, &id, due);
                 }
             }
+            Timer::Publish(id) => {
+                if state.groups.contains_key(&id) {
+                    touch(&mut touched, &id, due);
+                }
+            }
             Timer::ForgetAlert(f) => {
                 if state
                     .alerts
@@ -216,14 +258,20 @@ pub struct Evicted {
     /// Of those, incidents that were still open.
     pub open_incidents: u64,
     pub alerts: u64,
+    /// Counted pairs of the link learning (`correlate::learned`).
+    pub learned_pairs: u64,
 }
 
-/// Keeps the state within `max_alerts` alerts and `max_incidents` incidents. When a cap is
+/// Keeps the state within `max_alerts` alerts and `max_incidents` incidents (and the learned
+/// pairs within theirs, see `correlate::learned`). When a cap is
 /// passed, state is forgotten down to 90% of the cap, in this order: resolves that matched no
 /// alert, then resolved incidents (oldest resolution first), then open incidents (least recently
 /// active first). Deterministic: the order depends only on event times and ids.
 pub fn evict(state: &mut State, max_alerts: usize, max_incidents: usize) -> Evicted {
-    let mut out = Evicted::default();
+    let mut out = Evicted {
+        learned_pairs: state.learned.evict(),
+        ..Evicted::default()
+    };
     if state.alerts.len() <= max_alerts && state.groups.len() <= max_incidents {
         return out;
     }

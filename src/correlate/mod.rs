@@ -19,12 +19,18 @@
 //! - `lifecycle`: timers ([`run_timers`]), resolve hold, close and forget, [`acknowledge`],
 //!   [`evict`];
 //! - `root_cause`: the likely root cause of an incident ([`root_cause()`]);
+//! - [`fallback`]: grouping and a guessed cause for alerts the service model does not know;
+//! - [`learned`]: links learned from alerts that opened and resolved together;
+//! - [`annotations`]: the bounded annotations an alert keeps;
 //! - `outcome`: what one event did ([`Outcome`]);
 //! - [`security`]: security events, grouped per attacked entity.
 
 mod alerts;
+pub mod annotations;
 mod changes;
+pub mod fallback;
 mod grouping;
+pub mod learned;
 mod lifecycle;
 mod outcome;
 mod root_cause;
@@ -33,6 +39,7 @@ mod state;
 
 pub use alerts::{fingerprint_for, observe};
 pub use changes::MAX_CHANGES_PER_DOMAIN;
+pub use learned::LearnedLink;
 pub use lifecycle::{Evicted, acknowledge, evict, run_timers};
 pub use outcome::Outcome;
 pub use root_cause::root_cause;

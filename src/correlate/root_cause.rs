@@ -46,6 +46,7 @@ pub fn root_cause(topo: &Topology, failing: &BTreeMap<String, DateTime<Utc>>) ->
     Some(RootCause {
         service: deepest.0.clone(),
         reason,
+        guess: false,
     })
 }
 
@@ -88,5 +89,6 @@ fn lost_redundancy(
             down.len(),
             down.join(", ")
         ),
+        guess: false,
     })
 }

@@ -81,6 +81,9 @@ pub enum Timer {
     ResolveTimeout(String),
     /// A resolve that matched no alert is forgotten.
     ForgetAlert(String),
+    /// The engine's next version of an incident is due (its group wait or group interval
+    /// ended); scheduled and checked by the engine.
+    Publish(String),
 }
 
 /// Everything the correlator remembers. Ordered maps so that iteration, and so every output,
@@ -99,6 +102,9 @@ pub struct State {
     /// Timers by due time.
     #[serde(default)]
     pub timers: BTreeSet<(DateTime<Utc>, Timer)>,
+    /// Links learned from alerts that opened and resolved together (`learned`).
+    #[serde(default, skip_serializing_if = "super::learned::Learning::is_empty")]
+    pub learned: super::learned::Learning,
 }
 
 impl State {
@@ -115,17 +121,37 @@ impl State {
     pub(super) fn schedule(&mut self, due: DateTime<Utc>, timer: Timer) {
         self.timers.insert((due, timer));
     }
+
+    /// Schedules the engine's next version of incident `id` at `due`, instead of at `was` when
+    /// one was scheduled.
+    pub fn schedule_publish(&mut self, id: &str, was: Option<DateTime<Utc>>, due: DateTime<Utc>) {
+        if let Some(was) = was {
+            if was == due {
+                return;
+            }
+            self.timers.remove(&(was, Timer::Publish(id.to_owned())));
+        }
+        self.timers.insert((due, Timer::Publish(id.to_owned())));
+    }
+
+    /// Cancels the engine's next version of incident `id` scheduled at `was`.
+    pub fn cancel_publish(&mut self, id: &str, was: DateTime<Utc>) {
+        self.timers.remove(&(was, Timer::Publish(id.to_owned())));
+    }
 }
 
-/// The domain an alert correlates in: its service's, or its CI's when no service claims it.
-/// `None` when it has neither (it can only ever be alone).
+/// The domain an alert correlates in: its service's; when no service claims it, that of its
+/// fallback labels (`correlation.fallback_group_by`), else its CI's. `None` when it has none of
+/// these (it can only ever be alone).
 pub(super) fn alert_domain(
     topo: &Topology,
     service: Option<&str>,
     ci: Option<&str>,
+    fallback: Option<String>,
 ) -> Option<String> {
     match (service, ci) {
         (Some(s), _) => topo.service_domain(s).map(str::to_string),
+        _ if fallback.is_some() => fallback,
         (None, Some(ci)) => Some(format!("ci:{ci}")),
         (None, None) => None,
     }

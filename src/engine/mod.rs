@@ -7,6 +7,8 @@
 //!
 //! - `state.rs`: what the engine remembers (checkpointed by the shell);
 //! - `publish.rs`: building incident records and publishing new versions with their RFCs;
+//! - `aspects.rs`: what an operator sees of an incident, hashed aspect by aspect;
+//! - `settle.rs`: when a version is due (group wait before the first, group interval after);
 //! - `problems.rs`: incidents linked to problems, problem actions;
 //! - `changes.rs`: RFC runs reported by the automation stage, and their verification;
 //! - `security.rs`: the engine's security side (security events go to
@@ -21,6 +23,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::change::ChangePolicy;
+use crate::change::lifecycle::{self, Step};
 use crate::config::{CorrelationConfig, ProblemConfig};
 use crate::correlate::{self, Outcome};
 use crate::impact;
@@ -31,12 +34,14 @@ use crate::model::{
 use crate::suppress::{Silence, Suppression, Suppressor};
 use crate::topology::Topology;
 
+mod aspects;
 mod changes;
 mod guard;
 mod problems;
 mod publish;
 mod security;
 mod settings;
+mod settle;
 mod state;
 
 pub use changes::RunState;
@@ -44,7 +49,9 @@ pub use guard::{Panicked, Refusal};
 pub use publish::{Milestone, MilestoneKind};
 pub use security::SecuritySummary;
 pub use settings::Settings;
-pub use state::{EngineState, MAX_SUPPRESSED, Origin, Published, SuppressedAlert};
+pub use state::{
+    Account, EngineState, MAX_SUPPRESSED, Origin, Pending, Published, SuppressedAlert,
+};
 
 /// One input of the engine: everything that can change its state.
 #[derive(Debug, Clone, PartialEq)]
@@ -474,7 +481,7 @@ impl Engine {
         self.prune_silences(now);
         for (id, due) in correlate::run_timers(&mut self.state.correlation, &self.cfg, now) {
             if self.state.correlation.groups.contains_key(&id) {
-                self.publish_if_changed(&id, due, outputs);
+                self.publish_at(&id, due, due, outputs);
             } else {
                 // Forgotten by its retention timer: forget what was published of it too.
                 self.forget(&id);
@@ -495,16 +502,11 @@ impl Engine {
         let Some(rfc) = self.state.changes.get_mut(rfc_id) else {
             return outputs;
         };
-        if rfc
-            .decision
-            .as_ref()
-            .is_some_and(|d| d.status == decision.status)
-        {
+        let step = Step::Decided(Decision { at, ..decision });
+        if !lifecycle::advance(rfc, step, at) {
+            // The same decision again, or one the lifecycle no longer takes (withdrawn).
             return outputs;
         }
-        rfc.version += 1;
-        rfc.decision = Some(Box::new(Decision { at, ..decision }));
-        crate::change::lifecycle::on_decision(rfc);
         outputs.push(Output::Change(rfc.clone()));
         // Timers run after the decision is recorded: one due by now may forget the RFC's
         // incident, and the decision must not be lost with it.
@@ -513,6 +515,8 @@ impl Engine {
     }
 
     fn forget(&mut self, id: &str) {
+        self.settled(id);
+        self.state.accounts.remove(id);
         self.state.published.remove(id);
         self.state.problems.forget_incident(id);
         let rfcs = self.state.rfcs.remove(id).unwrap_or_default();
@@ -520,6 +524,16 @@ impl Engine {
         for rfc in rfcs {
             self.state.changes.remove(&rfc);
         }
+    }
+
+    /// The links this engine learned (services whose alerts opened and resolved together),
+    /// without those the service model declares anyway.
+    pub fn learned_links(&self) -> impl Iterator<Item = correlate::LearnedLink> + '_ {
+        self.state
+            .correlation
+            .learned
+            .learned_links()
+            .filter(|l| !self.topo.linked(&l.services[0], &l.services[1]))
     }
 
     /// Every silence this engine applies (from the settings and added at run time).

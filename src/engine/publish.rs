@@ -1,17 +1,25 @@
 //! Turning correlation state into versioned incident records: build the record of a group of
-//! alerts (impact, root cause, symptoms, title), publish it as a new version only when what an
-//! operator sees changed (its substance), raise the RFC the policy gives for it, account its
-//! cost, and note the milestones (opened, acknowledged, resolved) the shell measures. Problems
+//! alerts (impact, root cause, symptoms, title, owners and links), account its cost, publish it
+//! as a new version when what an operator sees changed (`aspects`) and it is due (`settle`),
+//! move its RFCs on (withdrawn when no longer needed) and raise the one the policy gives for
+//! it, and note the milestones (opened, acknowledged, resolved) the shell measures. Problems
 //! (`problems.rs`) and RFC verification (`changes.rs`) look at each version as it goes out.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{Engine, Published};
+use super::state::Account;
+use super::{Engine, EngineState, Published, aspects};
+use crate::change::lifecycle::{self, Step};
 use crate::correlate::{self, Group};
 use crate::impact;
-use crate::model::{Incident, IncidentStatus, Output, Priority, Status};
+use crate::model::{
+    Aspect, Incident, IncidentStatus, Output, Priority, Rfc, ServiceContext, Status,
+};
+
+/// Most failing services whose owners and links an incident lists.
+const MAX_CONTEXT: usize = 10;
 
 /// A moment in an incident's life that the shell turns into MTTD, MTTA and MTTR histograms.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,113 +42,182 @@ pub enum MilestoneKind {
     Resolved { seconds: f64, events: u64 },
 }
 
-/// A stable hash of what an operator sees in an incident: repeats of an alert (counts, last
-/// seen) do not change it; a change of membership, status, severity, priority, impact or cause
-/// does. Fed field by field (no serialisation); lists are prefixed with their length so that
-/// moving an item from one list to the next changes the hash.
-fn substance(i: &Incident) -> u64 {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    let text = |h: &mut xxhash_rust::xxh3::Xxh3, s: &str| {
-        h.update(s.as_bytes());
-        h.update(&[0xff]);
-    };
-    let list = |h: &mut xxhash_rust::xxh3::Xxh3, items: &[String]| {
-        h.update(&(items.len() as u64).to_le_bytes());
-        for s in items {
-            h.update(s.as_bytes());
-            h.update(&[0xff]);
-        }
-    };
-    h.update(&[i.status as u8, i.severity as u8, i.priority as u8]);
-    text(&mut h, &i.title);
-    match &i.root_cause {
-        Some(rc) => {
-            h.update(&[1]);
-            text(&mut h, &rc.service);
-            text(&mut h, &rc.reason);
-        }
-        None => h.update(&[0]),
-    }
-    list(&mut h, &i.failing_services);
-    list(&mut h, &i.services);
-    list(&mut h, &i.capabilities);
-    text(&mut h, &i.impact.criticality);
-    h.update(&i.impact.revenue_at_risk_per_minute.to_bits().to_le_bytes());
-    h.update(&i.impact.health.to_bits().to_le_bytes());
-    h.update(&i.reopened.to_le_bytes());
-    text(&mut h, i.acknowledged_by.as_deref().unwrap_or(""));
-    text(&mut h, i.merged_into.as_deref().unwrap_or(""));
-    text(&mut h, i.problem.as_deref().unwrap_or(""));
-    text(&mut h, i.workaround.as_deref().unwrap_or(""));
-    // Security incidents: new stages, entities, techniques or tools make a new version.
-    if let Some(s) = &i.security {
-        text(&mut h, &serde_json::to_string(s).unwrap_or_default());
-    }
-    h.update(&(i.related_changes.len() as u64).to_le_bytes());
-    for c in &i.related_changes {
-        text(&mut h, &c.change.id);
-    }
-    h.update(&(i.alerts.len() as u64).to_le_bytes());
-    for a in &i.alerts {
-        text(&mut h, &a.fingerprint);
-        h.update(&[
-            a.status as u8,
-            a.severity as u8,
-            u8::from(a.flapping),
-            u8::from(a.auto_resolved),
-        ]);
-    }
-    h.digest()
-}
-
 impl Engine {
+    /// Builds incident `id` as of `time` (the event time of the input that changed it) and
+    /// publishes it if its next version is due by then.
     pub(super) fn publish_if_changed(
         &mut self,
         id: &str,
         time: DateTime<Utc>,
         outputs: &mut Vec<Output>,
     ) {
+        self.publish_at(id, time, time, outputs);
+    }
+
+    /// Builds incident `id` as of `time` and publishes it if its next version is due by `now`
+    /// (event time: the input's, or the due time of the timer that changed it).
+    pub(super) fn publish_at(
+        &mut self,
+        id: &str,
+        time: DateTime<Utc>,
+        now: DateTime<Utc>,
+        outputs: &mut Vec<Output>,
+    ) {
         let Some(group) = self.state.correlation.groups.get(id) else {
             return;
         };
-        let incident = self.build(group, time);
-        self.publish(incident, outputs);
+        let built = self.build(group, time);
+        self.offer(built, now, outputs);
     }
 
-    /// Publishes `incident` as a new version if its substance changed since the last one, with
-    /// the RFC the policy raises for it (containment rules for security incidents).
+    /// Publishes `incident` at once as a new version if what an operator sees changed since
+    /// the last one (security incidents: they wait for nothing), with the RFC the policy
+    /// raises for it.
     pub(super) fn publish(&mut self, mut incident: Incident, outputs: &mut Vec<Output>) {
-        // Priority is raised as the impact grows, never lowered while d2c knows the incident:
-        // lowering it is a decision for a person, and an RFC already raised stays valid.
-        if let Some(p) = self.state.published.get(&incident.id) {
-            incident.priority = incident.priority.min(p.priority);
-        }
-        self.escalation_floor(&mut incident);
-        self.link_problem(&mut incident);
-        let id = incident.id.as_str();
-        let previous = self.state.published.get(id);
-        let hash = substance(&incident);
-        if previous.is_some_and(|p| p.substance == hash) {
+        self.account(&mut incident);
+        let (hashes, substance) = self.hash(&mut incident, None);
+        if self
+            .state
+            .published
+            .get(&incident.id)
+            .is_some_and(|p| p.substance == substance)
+        {
             return;
         }
-        incident.version = previous.map_or(1, |p| p.version + 1);
-        let now = incident.resolved_at.unwrap_or(incident.updated_at);
-        incident.impact.outage_seconds = (now - incident.opened_at).num_seconds().max(0);
-        let (cost, since) = previous.map_or((0.0, incident.opened_at), |p| {
-            (p.cost, p.cost_at.unwrap_or(incident.opened_at))
-        });
-        let minutes = (now - since).num_milliseconds().max(0) as f64 / 60_000.0;
-        // Kept unrounded between versions, so rounding errors do not add up.
-        let cost = cost + previous.map_or(0.0, |p| p.at_risk) * minutes;
-        incident.impact.cost = impact::round2(cost);
+        let now = incident.updated_at;
+        self.emit(incident, hashes, substance, now, outputs);
+    }
+
+    /// Keeps the incident's priority from dropping below the last published one (lowering it
+    /// is a decision for a person, and an RFC already raised stays valid) or below the one it
+    /// was escalated to, then hashes what an operator sees of it. `steady` replaces the
+    /// record's capabilities and impact when given (see [`Built::steady`]).
+    pub(super) fn hash(
+        &mut self,
+        incident: &mut Incident,
+        steady: Option<&impact::Assessment>,
+    ) -> ([u64; aspects::HASHED.len()], u64) {
+        if let Some(p) = self.state.published.get(&incident.id) {
+            incident.priority = incident.priority.min(p.priority);
+            // A published incident keeps the problem it was linked to; one not published yet
+            // is linked when it is (`emit`), by the root cause it is published with.
+            self.link_problem(incident);
+        }
+        self.escalation_floor(incident);
+        let hashes = aspects::hashes(incident, steady);
+        let substance = aspects::substance(&hashes);
+        (hashes, substance)
+    }
+
+    /// Accounts the revenue at risk of `incident` up to this build, whether it is published or
+    /// not, and sets its outage time and cost.
+    pub(super) fn account(&mut self, i: &mut Incident) {
+        let now = i.resolved_at.unwrap_or(i.updated_at);
+        i.impact.outage_seconds = (now - i.opened_at).num_seconds().max(0);
+        let start = match self.state.published.get(&i.id) {
+            // An older checkpoint: the account of the last version.
+            Some(p) => Account {
+                at_risk: p.at_risk,
+                cost: p.cost,
+                since: p.cost_at.unwrap_or(i.opened_at),
+            },
+            None => Account {
+                at_risk: 0.0,
+                cost: 0.0,
+                since: i.opened_at,
+            },
+        };
+        let a = self.state.accounts.entry(i.id.clone()).or_insert(start);
+        let minutes = (now - a.since).num_milliseconds().max(0) as f64 / 60_000.0;
+        // Kept unrounded between builds, so rounding errors do not add up.
+        a.cost += a.at_risk * minutes;
+        a.since = a.since.max(now);
+        a.at_risk = if i.status == IncidentStatus::Open {
+            i.impact.revenue_at_risk_per_minute
+        } else {
+            0.0
+        };
+        i.impact.cost = impact::round2(a.cost);
+    }
+
+    /// Publishes `incident` as its next version: what changed, the milestones it passes, the
+    /// RFCs it no longer needs (withdrawn) and the one the policy raises for it.
+    pub(super) fn emit(
+        &mut self,
+        mut incident: Incident,
+        mut hashes: [u64; aspects::HASHED.len()],
+        mut substance: u64,
+        published_at: DateTime<Utc>,
+        outputs: &mut Vec<Output>,
+    ) {
+        if !self.state.published.contains_key(&incident.id) {
+            self.link_problem(&mut incident);
+            substance = aspects::rehash(&mut hashes, &incident, Aspect::Problem);
+        }
+        let previous = self.state.published.get(&incident.id);
+        incident.version = previous.map_or(1, |p| p.version.saturating_add(1));
+        incident.changed = match previous {
+            None => vec![Aspect::Opened],
+            Some(p) => aspects::changed(&p.aspects, &hashes),
+        };
         let milestones = milestones_of(&incident, previous);
-        let rfc = (incident.status == IncidentStatus::Open)
+        let (at_risk, cost, cost_at) = self
+            .state
+            .accounts
+            .get(&incident.id)
+            .map_or((0.0, 0.0, None), |a| (a.at_risk, a.cost, Some(a.since)));
+        self.state.published.insert(
+            incident.id.clone(),
+            Published {
+                version: incident.version,
+                status: incident.status,
+                priority: incident.priority,
+                capabilities: incident.capabilities.clone(),
+                substance,
+                acknowledged: incident.acknowledged_at.is_some(),
+                at_risk,
+                cost,
+                cost_at,
+                aspects: hashes.to_vec(),
+                published_at: Some(published_at),
+            },
+        );
+        self.milestones.extend(milestones);
+        let changes = self.follow(&incident);
+        let mut after = Vec::new();
+        self.account_problem(&incident, &mut after);
+        self.verify_on_publish(&incident, &mut after);
+        // The incident moves into the output: it can be large, and it is not needed again.
+        outputs.push(Output::Incident(incident));
+        outputs.extend(changes.into_iter().map(Output::Change));
+        outputs.extend(after);
+    }
+
+    /// The RFCs published with version `incident`: the next versions of those it no longer
+    /// needs (withdrawn, see `change::lifecycle`), then the one the policy raises for it if it
+    /// is new (containment rules for security incidents).
+    fn follow(&mut self, incident: &Incident) -> Vec<Rfc> {
+        let mut out = Vec::new();
+        let EngineState { rfcs, changes, .. } = &mut self.state;
+        for id in rfcs.get(&incident.id).into_iter().flatten() {
+            if let Some(rfc) = changes.get_mut(id)
+                && let Some(reason) = lifecycle::no_longer_needed(rfc, incident)
+                && lifecycle::advance(rfc, Step::Withdrawn(reason), incident.updated_at)
+            {
+                out.push(rfc.clone());
+            }
+        }
+        // No change is proposed for a cause d2c only guessed (services the model does not know).
+        let open = incident.status == IncidentStatus::Open
+            && incident.merged_into.is_none()
+            && !incident.root_cause.as_ref().is_some_and(|r| r.guess);
+        let raised = open
             .then(|| match incident.security {
-                Some(_) => self.policy.containment(&incident),
+                Some(_) => self.policy.containment(incident),
                 None => self
                     .policy
-                    .matching(&incident)
-                    .map(|r| self.propose(r, &incident)),
+                    .matching(incident)
+                    .map(|r| self.propose(r, incident)),
             })
             .flatten()
             .filter(|rfc| {
@@ -150,35 +227,11 @@ impl Engine {
                     .or_default()
                     .insert(rfc.id.clone())
             });
-        self.state.published.insert(
-            incident.id.clone(),
-            Published {
-                version: incident.version,
-                status: incident.status,
-                priority: incident.priority,
-                capabilities: incident.capabilities.clone(),
-                substance: hash,
-                acknowledged: incident.acknowledged_at.is_some(),
-                at_risk: if incident.status == IncidentStatus::Open {
-                    incident.impact.revenue_at_risk_per_minute
-                } else {
-                    0.0
-                },
-                cost,
-                cost_at: Some(now.max(since)),
-            },
-        );
-        self.milestones.extend(milestones);
-        if let Some(r) = &rfc {
+        if let Some(r) = raised {
             self.state.changes.insert(r.id.clone(), r.clone());
+            out.push(r);
         }
-        let mut after = Vec::new();
-        self.account_problem(&incident, &mut after);
-        self.verify_on_publish(&incident, &mut after);
-        // The incident moves into the output: it can be large, and it is not needed again.
-        outputs.push(Output::Incident(incident));
-        outputs.extend(rfc.map(Output::Change));
-        outputs.extend(after);
+        out
     }
 }
 
@@ -186,7 +239,8 @@ impl Engine {
 fn milestones_of(i: &Incident, previous: Option<&Published>) -> Vec<Milestone> {
     let since_open = |t: DateTime<Utc>| (t - i.opened_at).num_milliseconds() as f64 / 1000.0;
     let mut kinds = Vec::new();
-    if previous.is_none() && i.status == IncidentStatus::Open {
+    // A first version may already be resolved (it settled before it was due): it still opened.
+    if previous.is_none() {
         let first_event = i
             .alerts
             .iter()
@@ -225,7 +279,7 @@ fn milestones_of(i: &Incident, previous: Option<&Published>) -> Vec<Milestone> {
 }
 
 impl Engine {
-    fn build(&self, g: &Group, time: DateTime<Utc>) -> Incident {
+    fn build(&self, g: &Group, time: DateTime<Utc>) -> Built {
         let mut alerts: Vec<_> = g
             .alerts
             .iter()
@@ -252,7 +306,24 @@ impl Engine {
             }
         }
         let assessment = impact::assess(&self.topo, &own, severity);
-        let root_cause = correlate::root_cause(&self.topo, &failing);
+        // A flapping alert stays on its incident as firing until it calms down: whether a new
+        // version is due is judged on the impact with it firing, so its flips are no news.
+        let mut steady: Option<BTreeMap<String, f64>> = None;
+        for a in alerts
+            .iter()
+            .filter(|a| a.flapping && a.status != Status::Firing && !all)
+        {
+            if let Some(s) = &a.service {
+                impact::add_alert(steady.get_or_insert_with(|| own.clone()), s, a.severity);
+            }
+        }
+        let steady = steady.map(|own| impact::assess(&self.topo, &own, severity));
+        let root_cause = if failing.is_empty() {
+            // None of its alerts is on a service the model knows.
+            correlate::fallback::guess_root_cause(&alerts)
+        } else {
+            correlate::root_cause(&self.topo, &failing)
+        };
         if let Some(rc) = &root_cause {
             for a in &mut alerts {
                 if let Some(s) = &a.service
@@ -273,7 +344,21 @@ impl Engine {
             0 | 1 => format!("{subject}: {first}"),
             n => format!("{subject}: {first} and {} more alerts", n - 1),
         };
-        Incident {
+        // Owners and links of the failing services, the root cause's first.
+        let root = root_cause.as_ref().map(|r| r.service.as_str());
+        let mut context: Vec<ServiceContext> = root
+            .into_iter()
+            .chain(
+                failing
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|s| Some(*s) != root),
+            )
+            .map(|s| self.topo.context_of(s))
+            .filter(|c| !c.is_empty())
+            .collect();
+        context.truncate(MAX_CONTEXT);
+        let incident = Incident {
             id: g.id.clone(),
             version: 0,
             status: g.status,
@@ -295,10 +380,27 @@ impl Engine {
             capabilities: assessment.capabilities,
             impact: assessment.impact,
             event_count: g.event_count,
+            changed: Vec::new(),
+            context,
             alerts,
             security: None,
             problem: None,
             workaround: None,
+        };
+        Built {
+            incident,
+            steady,
+            settling: g.resolving_since.is_some(),
         }
     }
+}
+
+/// An incident record as built from its group, with what `settle` judges it by.
+pub(super) struct Built {
+    pub incident: Incident,
+    /// Capabilities and impact with flapping alerts counted as firing, when they may differ
+    /// from the record's.
+    pub steady: Option<impact::Assessment>,
+    /// Every alert resolved: the resolve hold runs, and the resolution is the next news.
+    pub settling: bool,
 }

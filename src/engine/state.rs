@@ -63,6 +63,14 @@ pub struct EngineState {
     /// Security incidents (`correlate::security`); absent from older checkpoints.
     #[serde(default, skip_serializing_if = "correlate::security::State::is_empty")]
     pub security: correlate::security::State,
+    /// Incidents whose next version waits (`correlation.group_wait` before the first,
+    /// `group_interval` after), by id; absent from older checkpoints.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pending: BTreeMap<String, Pending>,
+    /// The revenue-at-risk account of every incident built (published or not), by id, so its
+    /// cost does not depend on which versions were published.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub accounts: BTreeMap<String, Account>,
     /// Problems, incidents counted toward them, and links (`problem`); absent from older
     /// checkpoints. Bounded by `[problem]` (see `problem`).
     #[serde(default, skip_serializing_if = "is_default")]
@@ -77,8 +85,33 @@ fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
 }
 
+/// An incident's next version, held back until it is due (see `engine::settle`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
+    /// When the engine first built the incident (event time): the group wait's cap counts
+    /// from it.
+    pub since: DateTime<Utc>,
+    /// Before the first version: the root-cause service of the latest build, and since when
+    /// (event time) it has been the root cause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
+    pub root_since: DateTime<Utc>,
+    /// When the version is due: the time of its `Timer::Publish`, if one is scheduled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<DateTime<Utc>>,
+}
+
+/// Revenue at risk per minute since `since`, and the cost accumulated before it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub at_risk: f64,
+    pub cost: f64,
+    pub since: DateTime<Utc>,
+}
+
 /// The last published version of an incident, as much as the engine needs of it: the version,
-/// what the gauges count, and a hash of its substance to tell whether a new version is due.
+/// what the gauges count, and hashes of its substance to tell whether a new version is due and
+/// what it changes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Published {
     pub version: u32,
@@ -97,6 +130,14 @@ pub struct Published {
     pub cost: f64,
     #[serde(default)]
     pub cost_at: Option<DateTime<Utc>>,
+    /// The hash of each aspect of that version (`engine::aspects`), to list what the next one
+    /// changes; empty in older checkpoints.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aspects: Vec<u64>,
+    /// When that version was published (the engine's clock): the next waits for
+    /// `correlation.group_interval` after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<DateTime<Utc>>,
 }
 
 /// Where an event came from: its raw record's partition and offset, and its index among the

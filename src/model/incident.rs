@@ -24,6 +24,11 @@ pub struct AlertRef {
     pub count: u64,
     #[serde(default, skip_serializing_if = "Labels::is_empty")]
     pub labels: Labels,
+    /// The alert's annotations as its source sent them when it fired (`summary`, `description`,
+    /// `runbook_url`, `dashboard` …), text only and bounded in size (see
+    /// `correlate::annotations`): links an on-call engineer can follow.
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub annotations: Labels,
     /// The alert changed state often enough to count as flapping (`correlation.flap_threshold`
     /// changes within `correlation.flap_window`): while it flaps, its resolves do not resolve the
     /// incident.
@@ -145,10 +150,84 @@ impl std::str::FromStr for Priority {
 /// The likely cause of an incident and why d2c thinks so.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RootCause {
+    /// The service; for alerts the model does not know, the name their labels give (`service`,
+    /// `app` …) or their CI.
     pub service: String,
     pub reason: String,
+    /// Set when the service model could not tell (the services are unknown to it): the cause
+    /// is the earliest of the most severe alerts, a guess.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guess: bool,
 }
 
+/// Who owns a failing service and where to look when it fails, from the service model (the
+/// topology file and Backstage).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ServiceContext {
+    pub service: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboard: Option<String>,
+    /// The on-call rota or paging link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oncall: Option<String>,
+}
+
+impl ServiceContext {
+    /// Whether the model knows nothing of the service's owners and links.
+    pub fn is_empty(&self) -> bool {
+        self.owner.is_none()
+            && self.team.is_none()
+            && self.runbook.is_none()
+            && self.dashboard.is_none()
+            && self.oncall.is_none()
+    }
+}
+
+/// What changed in an incident since its previous version (the reasons a version was
+/// published), listed on each version in `changed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aspect {
+    /// The first version.
+    Opened,
+    Status,
+    Priority,
+    Severity,
+    RootCause,
+    /// Alerts joined (membership; the title follows it).
+    Alerts,
+    /// The failing services (those with an alert; the services affected follow from them).
+    Services,
+    Capabilities,
+    /// The health of the incident or of a capability it hurts crossed a band (down, below 25,
+    /// 50, 75, degraded, up); revenue at risk follows health.
+    Impact,
+    Acknowledged,
+    RelatedChanges,
+    Merged,
+    Reopened,
+    /// Security incidents: new stages, entities, techniques or tools.
+    Security,
+    /// Linked to a problem, or the problem's workaround changed.
+    Problem,
+}
+
+impl Aspect {
+    /// Whether a change of this aspect is worth a page or a chat message: people act on it.
+    /// Alerts joining, affected services and related changes alone update tickets only.
+    pub fn pages(self) -> bool {
+        !matches!(
+            self,
+            Aspect::Alerts | Aspect::Services | Aspect::RelatedChanges
+        )
+    }
+}
 /// How well a service or capability works: `up` (health 100), `degraded` (between), `down`
 /// (health 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -285,6 +364,14 @@ pub struct Incident {
     pub impact: Impact,
     /// Events absorbed by the incident's alerts when this version was made.
     pub event_count: u64,
+    /// What changed since the previous version (`opened` on the first). Absent on records
+    /// written before d2c listed it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<Aspect>,
+    /// Owners and links (runbook, dashboard, on-call) of the failing services, root cause
+    /// first, for the services the model has any for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context: Vec<ServiceContext>,
     pub alerts: Vec<AlertRef>,
     /// Set on security incidents only (see `correlate::security`): stages, entities,
     /// techniques and tools of the attack.
@@ -300,4 +387,13 @@ pub struct Incident {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+impl Incident {
+    /// Whether this version is worth a page or a chat message (Slack, PagerDuty): something
+    /// people act on changed (see [`Aspect::pages`]). Records that do not say what changed
+    /// count as worth it.
+    pub fn worth_paging(&self) -> bool {
+        self.changed.is_empty() || self.changed.iter().any(|a| a.pages())
+    }
 }

@@ -17,8 +17,8 @@ mod time;
 pub use control::{Ack, ChangeDecision, ProblemAction, RunReport};
 pub use event::{Category, Event, Severity, Status};
 pub use incident::{
-    AlertRef, CapabilityImpact, Change, Impact, Incident, IncidentStatus, Priority, RelatedChange,
-    RootCause, ServiceState,
+    AlertRef, Aspect, CapabilityImpact, Change, Impact, Incident, IncidentStatus, Priority,
+    RelatedChange, RootCause, ServiceContext, ServiceState,
 };
 pub use labels::Labels;
 pub use output::{DlqRecord, Output};

@@ -61,15 +61,26 @@ pub struct Rfc {
     pub rule: String,
     pub category: RfcCategory,
     pub action: String,
+    /// The service the action is for: the incident's root cause when the RFC was raised (the
+    /// RFC is withdrawn when the root cause moves elsewhere). Absent on containment RFCs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     pub cis: Vec<String>,
     pub services: Vec<String>,
     pub risk: Risk,
     pub approval: Approval,
-    /// Where the RFC stands in its lifecycle; each step is a new version.
+    /// Where the RFC stands in its lifecycle (see [`RfcStatus`]); each step is a new version.
+    /// Records written before d2c tracked it read as `proposed`.
     #[serde(default = "RfcStatus::proposed")]
     pub status: RfcStatus,
+    /// Why it reached its status when d2c moved it there: why it was withdrawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub priority: Priority,
     pub created_at: DateTime<Utc>,
+    /// When the status last changed (absent while it is the status it was raised with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
     /// The change authority's decision, once it was given (`POST /api/v1/changes/{id}/decision`,
     /// e.g. from the ITSM tool); published as a new version of the RFC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,9 +98,12 @@ pub struct Rfc {
 /// implementing → implemented | failed → successful | unsuccessful (verified by the incident
 /// resolving, or not), or withdrawn when its incident no longer needs it. Each step is a new
 /// version of the RFC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RfcStatus {
+    #[default]
     Proposed,
     Approved,
     Rejected,

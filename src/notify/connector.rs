@@ -83,6 +83,7 @@ impl Connector {
                 change_issue_type: c.change_issue_type.clone(),
                 problem_issue_type: c.problem_issue_type.clone(),
                 resolve_transition: c.resolve_transition.clone(),
+                cancel_transition: c.cancel_transition.clone(),
             }),
             ConnectorKind::Pagerduty => Tool::PagerDuty(pagerduty::PagerDuty {
                 http,

@@ -1,7 +1,8 @@
 //! Jira REST API v2: one issue per incident (and per RFC and problem, each with its own issue
 //! type), found again by its label
 //! `d2c-<id>` (a search before every create, so a retry never makes a second issue); updated
-//! with each new version and moved by the configured transition when the incident resolves.
+//! with each new version and moved by the configured transition when the incident resolves, or
+//! by `cancel_transition` when an RFC is withdrawn (its incident no longer needs it).
 
 use serde_json::{Value, json};
 
@@ -9,7 +10,7 @@ use super::http::Http;
 use super::item::{Item, Record, Sent};
 use super::retry::Failure;
 use super::text::{incident_description, problem_description, rfc_description};
-use crate::model::{IncidentStatus, ProblemStatus};
+use crate::model::{IncidentStatus, ProblemStatus, RfcStatus};
 
 #[derive(Debug)]
 pub struct Jira {
@@ -19,6 +20,7 @@ pub struct Jira {
     pub change_issue_type: String,
     pub problem_issue_type: String,
     pub resolve_transition: String,
+    pub cancel_transition: String,
 }
 
 /// The label that finds the issue of d2c record `id` again.
@@ -40,6 +42,9 @@ impl Jira {
                 format!("[{}] {}", i.priority.as_str(), i.title),
                 incident_description(i),
             ),
+            Record::Change(r) if r.status == RfcStatus::Withdrawn => {
+                (format!("RFC (withdrawn): {}", r.action), rfc_description(r))
+            }
             Record::Change(r) => (format!("RFC: {}", r.action), rfc_description(r)),
             Record::Problem(p) => (format!("Problem: {}", p.title), problem_description(p)),
         }
@@ -88,13 +93,18 @@ impl Jira {
                 }
             }
         };
-        let resolved = match &item.record {
-            Record::Incident(i) => i.status != IncidentStatus::Open,
-            Record::Problem(p) => p.status == ProblemStatus::Resolved,
-            Record::Change(_) => false,
-        };
-        if resolved {
-            self.transition(&key).await?;
+        match &item.record {
+            Record::Incident(i) if i.status != IncidentStatus::Open => {
+                self.transition(&key, &[&self.resolve_transition]).await?;
+            }
+            Record::Problem(p) if p.status == ProblemStatus::Resolved => {
+                self.transition(&key, &[&self.resolve_transition]).await?;
+            }
+            Record::Change(r) if matches!(r.status, RfcStatus::Withdrawn | RfcStatus::Rejected) => {
+                self.transition(&key, &[&self.cancel_transition, &self.resolve_transition])
+                    .await?;
+            }
+            _ => {}
         }
         Ok(Sent::Delivered)
     }
@@ -130,8 +140,8 @@ impl Jira {
         }))
     }
 
-    /// Applies the resolve transition to issue `key`.
-    async fn transition(&self, key: &str) -> Result<(), Failure> {
+    /// Applies to issue `key` the first of the transitions `names` that it offers.
+    async fn transition(&self, key: &str, names: &[&str]) -> Result<(), Failure> {
         let url = self
             .http
             .at(&format!("/rest/api/2/issue/{key}/transitions"));
@@ -145,23 +155,25 @@ impl Jira {
             .as_array()
             .cloned()
             .unwrap_or_default();
-        let Some(id) = list
-            .iter()
-            .find(|t| {
-                t["name"]
-                    .as_str()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(&self.resolve_transition))
-            })
-            .and_then(|t| t["id"].as_str())
-        else {
-            let names: Vec<&str> = list.iter().filter_map(|t| t["name"].as_str()).collect();
+        let offered = |name: &str| {
+            list.iter()
+                .find(|t| {
+                    t["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                })
+                .and_then(|t| t["id"].as_str())
+        };
+        let Some(id) = names.iter().find_map(|n| offered(n)) else {
+            let offered: Vec<&str> = list.iter().filter_map(|t| t["name"].as_str()).collect();
+            let wanted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
             return Err(Failure::Permanent {
                 status: None,
                 body: body.chars().take(1024).collect(),
                 reason: format!(
-                    "issue {key} offers no transition named `{}` (offered: {}); set resolve_transition",
-                    self.resolve_transition,
-                    names.join(", ")
+                    "issue {key} offers no transition named {} (offered: {}); set resolve_transition or cancel_transition",
+                    wanted.join(" or "),
+                    offered.join(", ")
                 ),
             });
         };

@@ -1,6 +1,9 @@
 //! PagerDuty Events API v2: an open incident triggers (or acknowledges, once acknowledged in
 //! d2c) and a resolved or closed one resolves, all with `dedup_key` = incident id, so PagerDuty
-//! keeps one alert per incident however often a version is sent. RFCs are not paged.
+//! keeps one alert per incident however often a version is sent. RFCs are not paged, nor
+//! incident versions where nothing people act on changed (`Incident::worth_paging`). A trigger
+//! carries the runbook and dashboard links of the failing services (and of the alerts'
+//! annotations) and their owners.
 
 use serde_json::json;
 
@@ -21,6 +24,9 @@ pub fn event(item: &Item, routing_key: &str) -> Option<serde_json::Value> {
     let Record::Incident(i) = &item.record else {
         return None;
     };
+    if !i.worth_paging() {
+        return None;
+    }
     let action = match i.status {
         IncidentStatus::Open if i.acknowledged_at.is_some() => "acknowledge",
         IncidentStatus::Open => "trigger",
@@ -51,8 +57,29 @@ pub fn event(item: &Item, routing_key: &str) -> Option<serde_json::Value> {
                 "services": i.services,
                 "capabilities": i.capabilities,
                 "revenue_at_risk_per_minute": i.impact.revenue_at_risk_per_minute,
+                "owners": i.context.iter().filter_map(|c| c.team.as_ref().or(c.owner.as_ref())).collect::<Vec<_>>(),
             },
         });
+        let mut links: Vec<serde_json::Value> = Vec::new();
+        for c in &i.context {
+            for (what, url) in [
+                ("runbook", &c.runbook),
+                ("dashboard", &c.dashboard),
+                ("on-call", &c.oncall),
+            ] {
+                if let Some(url) = url {
+                    links.push(json!({"href": url, "text": format!("{} {what}", c.service)}));
+                }
+            }
+        }
+        if links.is_empty()
+            && let Some(rb) = super::text::runbook(i)
+        {
+            links.push(json!({"href": rb, "text": "runbook"}));
+        }
+        if !links.is_empty() {
+            body["links"] = json!(links);
+        }
     }
     Some(body)
 }

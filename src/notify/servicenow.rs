@@ -4,7 +4,8 @@
 //! up and updates (PATCH) the record it finds instead of creating a second one. A retry, or a
 //! record read again after a restart, therefore never makes a second ticket. The version sits
 //! in `correlation_display` (`d2c v<version>`), so an older version read again after a restart
-//! is not written over a newer one.
+//! is not written over a newer one. A withdrawn (or rejected) RFC cancels its change request:
+//! state 4 (Canceled), the reason in `close_notes`.
 
 use serde_json::{Value, json};
 
@@ -12,7 +13,7 @@ use super::http::Http;
 use super::item::{Item, Record, Sent};
 use super::retry::Failure;
 use super::text::{incident_description, problem_description, rfc_description};
-use crate::model::{Approval, IncidentStatus, Priority, ProblemStatus, Risk};
+use crate::model::{Approval, IncidentStatus, Priority, ProblemStatus, RfcStatus, Risk};
 
 #[derive(Debug)]
 pub struct ServiceNow {
@@ -98,7 +99,7 @@ pub fn fields(item: &Item, assignment_group: Option<&str>) -> Value {
                 (None, Approval::PreApproved) => "approved",
                 (None, Approval::Required) => "requested",
             };
-            json!({
+            let mut f = json!({
                 "short_description": short(&r.action),
                 "description": rfc_description(r),
                 "correlation_id": r.id,
@@ -109,7 +110,17 @@ pub fn fields(item: &Item, assignment_group: Option<&str>) -> Value {
                 "urgency": urgency,
                 "approval": approval,
                 "justification": format!("Corrects d2c incident {}", r.incident_id),
-            })
+            });
+            // Change states of the default model: 4 Canceled. A withdrawn or rejected change
+            // is cancelled, with the reason in the close notes.
+            if matches!(r.status, RfcStatus::Withdrawn | RfcStatus::Rejected) {
+                f["state"] = json!("4");
+                f["close_notes"] = json!(match &r.reason {
+                    Some(reason) => format!("{} by d2c: {reason}", r.status.as_str()),
+                    None => format!("{} (d2c version {})", r.status.as_str(), r.version),
+                });
+            }
+            f
         }
         Record::Problem(p) => {
             let (impact, urgency) = impact_urgency(p.priority);

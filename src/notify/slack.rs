@@ -1,5 +1,7 @@
-//! Slack incoming webhook: one message per incident version, RFC or problem that a person can read at a
-//! glance. Slack has no idempotency key: a message repeated after a timeout whose answer was
+//! Slack incoming webhook: one message per incident version, RFC or problem that a person can
+//! read at a glance. Only incident versions worth a message are sent (something people act on
+//! changed: `Incident::worth_paging`); alerts joining or related changes alone update tickets,
+//! not the channel. Slack has no idempotency key: a message repeated after a timeout whose answer was
 //! lost, or after a restart, shows twice. Within a run, the stage's memory of delivered
 //! versions keeps repeats out.
 
@@ -8,7 +10,7 @@ use serde_json::json;
 use super::http::Http;
 use super::item::{Item, Record, Sent};
 use super::retry::Failure;
-use crate::model::IncidentStatus;
+use crate::model::{IncidentStatus, RfcStatus};
 
 #[derive(Debug)]
 pub struct Slack {
@@ -48,6 +50,16 @@ pub fn text(item: &Item) -> String {
             if let Some(by) = &i.acknowledged_by {
                 t.push_str(&format!("\nAcknowledged by {by}"));
             }
+            if let Some(owner) = i
+                .context
+                .first()
+                .and_then(|c| c.team.as_ref().or(c.owner.as_ref()))
+            {
+                t.push_str(&format!("\nOwner: {owner}"));
+            }
+            if let Some(rb) = super::text::runbook(i) {
+                t.push_str(&format!("\nRunbook: {rb}"));
+            }
             if let Some(w) = &i.workaround {
                 t.push_str(&format!("\nKnown error, workaround: {w}"));
             }
@@ -63,8 +75,13 @@ pub fn text(item: &Item) -> String {
                 r.priority.as_str(),
                 r.action
             );
-            if let Some(d) = &r.decision {
-                t.push_str(&format!("\n{} by {}", d.status.as_str(), d.by));
+            match (&r.decision, r.status) {
+                (_, RfcStatus::Withdrawn) => t.push_str(&format!(
+                    "\nwithdrawn: {}",
+                    r.reason.as_deref().unwrap_or("no longer needed")
+                )),
+                (Some(d), _) => t.push_str(&format!("\n{} by {}", d.status.as_str(), d.by)),
+                (None, _) => {}
             }
             if let Some(run) = &r.automation {
                 t.push_str(&format!("\nRunbook {}: {}", run.runbook, r.status.as_str()));
@@ -94,6 +111,9 @@ pub fn text(item: &Item) -> String {
 
 impl Slack {
     pub async fn deliver(&self, item: &Item) -> Result<Sent, Failure> {
+        if matches!(&item.record, Record::Incident(i) if !i.worth_paging()) {
+            return Ok(Sent::Skipped);
+        }
         let req = self
             .http
             .request(reqwest::Method::POST, self.http.url.expose())

@@ -35,6 +35,22 @@ pub fn incident_description(i: &Incident) -> String {
             i.impact.revenue_at_risk_per_minute
         ));
     }
+    for c in &i.context {
+        d.push_str(&format!("Service {}:", c.service));
+        for (what, v) in [
+            ("owner", &c.owner),
+            ("team", &c.team),
+            ("runbook", &c.runbook),
+            ("dashboard", &c.dashboard),
+            ("on-call", &c.oncall),
+        ] {
+            if let Some(v) = v {
+                d.push_str(&format!(" {what} {v};"));
+            }
+        }
+        d.pop();
+        d.push('\n');
+    }
     d.push_str(&format!("Alerts: {}\n", i.alerts.len()));
     for a in i.alerts.iter().take(20) {
         d.push_str(&format!(
@@ -44,17 +60,43 @@ pub fn incident_description(i: &Incident) -> String {
             a.severity,
             a.status
         ));
+        for (k, v) in a.annotations.iter() {
+            d.push_str(&format!("  {k}: {v}\n"));
+        }
     }
     d
 }
 
-/// A human description of an RFC, with the record of its run when it has one.
+/// The first runbook link of an incident: its root cause's (or another failing service's)
+/// runbook from the service model, else an alert's `runbook_url` or `runbook` annotation.
+pub fn runbook(i: &Incident) -> Option<&str> {
+    i.context
+        .iter()
+        .find_map(|c| c.runbook.as_deref())
+        .or_else(|| {
+            i.alerts.iter().find_map(|a| {
+                a.annotations
+                    .get("runbook_url")
+                    .or_else(|| a.annotations.get("runbook"))
+            })
+        })
+}
+
+/// A human description of an RFC.
 pub fn rfc_description(r: &Rfc) -> String {
     let mut d = format!(
-        "d2c change request {} for incident {} (rule {}).\nAction: {}\nCategory: {:?}, risk: {:?}, approval: {:?}, priority: {}\nServices: {}\nCIs: {}\n",
+        "d2c change request {} (version {}) for incident {} (rule {}).\nStatus: {}\n",
         r.id,
+        r.version,
         r.incident_id,
         r.rule,
+        r.status.as_str()
+    );
+    if let Some(reason) = &r.reason {
+        d.push_str(&format!("Why: {reason}\n"));
+    }
+    d.push_str(&format!(
+        "Action: {}\nCategory: {:?}, risk: {:?}, approval: {:?}, priority: {}\nServices: {}\nCIs: {}\n",
         r.action,
         r.category,
         r.risk,
@@ -62,8 +104,7 @@ pub fn rfc_description(r: &Rfc) -> String {
         r.priority.as_str(),
         r.services.join(", "),
         r.cis.join(", ")
-    );
-    d.push_str(&format!("Status: {}\n", r.status.as_str()));
+    ));
     if let Some(run) = &r.automation {
         d.push_str(&format!(
             "Automation: runbook {} on {}",

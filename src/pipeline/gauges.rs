@@ -14,7 +14,7 @@ use crate::topology::Topology;
 use super::View;
 
 /// Sets the state gauges, the business-impact gauges (adding `elapsed` worth of cost) and the
-/// view's service model and suppression, from `engines`.
+/// view's service model, suppression and learned links, from `engines`.
 pub(super) fn set(
     metrics: &Metrics,
     engines: &[&Engine],
@@ -55,6 +55,7 @@ pub(super) fn set(
         engines.iter().flat_map(|e| e.silences()),
         engines.iter().flat_map(|e| e.state().suppressed.values()),
     );
+    view.set_learned(engines.iter().flat_map(|e| e.learned_links()));
 }
 
 /// Entries of every map of the correlation state, summed over `engines`, in the order of

@@ -137,7 +137,8 @@ impl Ingest {
                 let n = events.len();
                 for (i, event) in events.into_iter().enumerate() {
                     let res = self.topology.resolve(&event);
-                    let domain = self.topology.domain(&event, &res);
+                    let fallback = &self.settings.config.correlation.fallback_group_by;
+                    let domain = self.topology.domain(&event, &res, fallback);
                     let routed = RoutedEvent {
                         // Lets the correlate stage skip events it already applied when this
                         // stage reads a raw record again after a restart.

@@ -3,6 +3,7 @@
 //! [`super::materialise`] (latest version per id, each incident's timeline), so every instance
 //! holds the whole picture; the health of the service model is computed from those incidents.
 //! The silences and suppressed alerts come from this instance's engines (the correlate stage).
+//! So do the links they learned (`correlate::learned`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
@@ -11,6 +12,7 @@ use tokio::sync::broadcast;
 
 use super::timeline::{self, Entry, Happening, Timeline};
 use crate::config::ViewConfig;
+use crate::correlate::LearnedLink;
 use crate::engine::SuppressedAlert;
 use crate::impact::Evaluation;
 use crate::model::{Incident, IncidentStatus, Output, Problem, Rfc, Status};
@@ -54,6 +56,9 @@ pub struct ViewData {
     pub suppressed: Vec<SuppressedAlert>,
     /// How many suppressed alerts the engines remember in all.
     pub suppressed_total: usize,
+    /// Links learned by this instance's engines from services whose alerts opened and resolved
+    /// together, by pair.
+    pub learned: Vec<LearnedLink>,
     limits: ViewConfig,
 }
 
@@ -146,6 +151,21 @@ impl View {
     /// The service model the engines use now (it changes when Backstage is refreshed).
     pub fn set_topology(&self, topology: Arc<Topology>) {
         self.write().topology = topology;
+    }
+
+    /// The links the engines learned (a pair learned on several partitions is listed once, with
+    /// its highest count).
+    pub fn set_learned(&self, links: impl Iterator<Item = LearnedLink>) {
+        let mut by_pair: BTreeMap<[String; 2], LearnedLink> = BTreeMap::new();
+        for l in links {
+            match by_pair.get_mut(&l.services) {
+                Some(old) if old.co_occurrences >= l.co_occurrences => {}
+                _ => {
+                    by_pair.insert(l.services.clone(), l);
+                }
+            }
+        }
+        self.write().learned = by_pair.into_values().collect();
     }
 
     /// The silences in force or to come, and the suppressed alerts (any order; the view keeps

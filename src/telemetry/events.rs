@@ -197,10 +197,12 @@ pub struct StateEvicted<'a> {
 impl TelemetryEvent for StateEvicted<'_> {
     fn emit(self, m: &Metrics) {
         let e = self.evicted;
-        if e.alerts == 0 && e.incidents.is_empty() {
+        if e.alerts == 0 && e.incidents.is_empty() && e.learned_pairs == 0 {
             return;
         }
         let c = &m.state_evictions;
+        c.with_label_values(&["learned_pair"])
+            .inc_by(e.learned_pairs);
         c.with_label_values(&["alert"]).inc_by(e.alerts);
         c.with_label_values(&["incident"])
             .inc_by(e.incidents.len() as u64 - e.open_incidents);
@@ -334,13 +336,16 @@ impl TelemetryEvent for OutputsPublished<'_> {
                         m.event_to_incident.observe(secs);
                     }
                 }
+                // A new RFC is counted once; its later versions by the status they reach.
+                Output::Change(r) if r.version <= 1 => {
+                    m.rfcs_published
+                        .with_label_values(&[r.category.as_str()])
+                        .inc();
+                }
                 Output::Change(r) => {
-                    // Each step of an RFC is a version; the first one is the RFC raised.
-                    if r.version == 1 {
-                        m.rfcs_published
-                            .with_label_values(&[r.category.as_str()])
-                            .inc();
-                    }
+                    m.rfc_transitions
+                        .with_label_values(&[r.status.as_str()])
+                        .inc();
                 }
                 Output::Problem(_) | Output::Dlq(_) => {}
             }

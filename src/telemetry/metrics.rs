@@ -33,6 +33,7 @@ pub struct Metrics {
     pub(super) incidents_resolved: IntCounterVec,
     pub(super) incident_versions: IntCounter,
     pub(super) rfcs_published: IntCounterVec,
+    pub(super) rfc_transitions: IntCounterVec,
     /// Seconds from a raw record entering Kafka to the incident record it caused being
     /// acknowledged by the broker.
     pub(super) event_to_incident: Histogram,
@@ -190,8 +191,14 @@ impl Metrics {
             rfcs_published: counter(
                 &r,
                 "d2c_rfcs_published_total",
-                "Change requests published, by category.",
+                "Change requests raised (their first version), by category.",
                 &["category"],
+            ),
+            rfc_transitions: counter(
+                &r,
+                "d2c_rfc_transitions_total",
+                "Later versions of change requests, by the status they reached (approved, rejected, withdrawn …).",
+                &["status"],
             ),
             event_to_incident: {
                 let h = Histogram::with_opts(
@@ -242,7 +249,7 @@ impl Metrics {
             state_evictions: counter(
                 &r,
                 "d2c_state_evictions_total",
-                "State forgotten to stay within correlation.max_alerts / max_incidents (and problems within problem.max_problems or past problem.retention), by kind (alert, incident, open_incident, problem).",
+                "State forgotten to stay within correlation.max_alerts / max_incidents (and problems within problem.max_problems or past problem.retention, pairs of services counted for learned links within their cap), by kind (alert, incident, open_incident, problem, learned_pair).",
                 &["kind"],
             ),
             state_restores: plain_counter(
@@ -360,7 +367,13 @@ impl Metrics {
             m.view_size.with_label_values(&[kind]);
             m.view_evictions.with_label_values(&[kind]);
         }
-        for kind in ["alert", "incident", "open_incident", "problem"] {
+        for kind in [
+            "alert",
+            "incident",
+            "open_incident",
+            "problem",
+            "learned_pair",
+        ] {
             m.state_evictions.with_label_values(&[kind]);
         }
         for reason in crate::suppress::SuppressReason::ALL {
@@ -392,6 +405,9 @@ impl Metrics {
         }
         for category in ["emergency", "standard", "normal"] {
             m.rfcs_published.with_label_values(&[category]);
+        }
+        for status in crate::model::RfcStatus::ALL {
+            m.rfc_transitions.with_label_values(&[status.as_str()]);
         }
         for stage in ["ingest", "correlate"] {
             m.batch_seconds.with_label_values(&[stage]);

@@ -13,6 +13,13 @@
 //! `d2c.io/criticality` (`high`, `medium`, `low`; default `medium`),
 //! `d2c.io/revenue-per-minute`, `d2c.io/users`; on components and resources `d2c.io/requires`
 //! (`all`, `any` or a number k) and `d2c.io/cis` (comma-separated CI ids that belong to it).
+//!
+//! Owners and links of components and resources, carried into incidents and tickets:
+//! `spec.owner` is the owner (a group's name is also the team); `metadata.links` whose title,
+//! type or icon says runbook, dashboard (or grafana) or on-call (or pager) are the runbook,
+//! dashboard and on-call links; the annotations `d2c.io/team`, `d2c.io/runbook`,
+//! `d2c.io/dashboard` and `d2c.io/oncall` win over those.
+//!
 //! Runbooks find a component's Deployment by Backstage's Kubernetes annotations:
 //! `backstage.io/kubernetes-id` (the Deployment's name, unless `d2c.io/deployment` names it)
 //! and `backstage.io/kubernetes-namespace` (default `default`).
@@ -43,6 +50,55 @@ pub struct Metadata {
     pub description: Option<String>,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    pub links: Vec<Link>,
+}
+
+/// One of an entity's `metadata.links`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Link {
+    pub url: String,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub icon: Option<String>,
+}
+
+/// The link of `e` that its title, type or icon names with one of `words`.
+fn link_of(e: &Entity, words: &[&str]) -> Option<String> {
+    e.metadata
+        .links
+        .iter()
+        .find(|l| {
+            [&l.title, &l.kind, &l.icon].into_iter().flatten().any(|t| {
+                let t = t.to_ascii_lowercase();
+                words.iter().any(|w| t.contains(w))
+            })
+        })
+        .map(|l| l.url.clone())
+}
+
+/// The owner of `e` (`spec.owner`, a group's or user's name) and its team (the annotation
+/// `d2c.io/team`, or the owner when that is a group).
+fn owner_and_team(e: &Entity) -> (Option<String>, Option<String>) {
+    let owner = spec_str(e, "owner").map(|r| {
+        let (kind, ns, name) = parse_ref(r, "group");
+        let name = d2c_name(&ns, &name);
+        if kind == "group" {
+            name
+        } else {
+            format!("{kind}:{name}")
+        }
+    });
+    let team = e
+        .metadata
+        .annotations
+        .get("d2c.io/team")
+        .cloned()
+        .or_else(|| owner.clone().filter(|o| !o.contains(':')));
+    (owner, team)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -236,6 +292,7 @@ pub fn to_topology(entities: &[Entity]) -> (TopologyFile, Vec<String>) {
                 });
             }
         }
+        let (owner, team) = owner_and_team(e);
         let kubernetes = annotation(e, "d2c.io/deployment")
             .or_else(|| annotation(e, "backstage.io/kubernetes-id"))
             .map(|deployment| KubernetesRef {
@@ -251,6 +308,13 @@ pub fn to_topology(entities: &[Entity]) -> (TopologyFile, Vec<String>) {
                 capabilities: capabilities.into_iter().collect(),
                 domain: None,
                 requires,
+                owner,
+                team,
+                runbook: annotation(e, "d2c.io/runbook").or_else(|| link_of(e, &["runbook"])),
+                dashboard: annotation(e, "d2c.io/dashboard")
+                    .or_else(|| link_of(e, &["dashboard", "grafana"])),
+                oncall: annotation(e, "d2c.io/oncall")
+                    .or_else(|| link_of(e, &["on-call", "oncall", "pager"])),
                 kubernetes,
             },
         );
@@ -322,8 +386,26 @@ mod tests {
             warnings.iter().any(|w| w.contains("ghost")),
             "a dependency on an unknown entity is reported: {warnings:?}"
         );
+        // Owners and links: spec.owner, metadata.links, d2c.io annotations.
+        assert_eq!(api.owner.as_deref(), Some("logistics-team"));
+        assert_eq!(api.team.as_deref(), Some("logistics-team"));
+        assert_eq!(
+            api.runbook.as_deref(),
+            Some("https://runbooks.example.com/shipping-api")
+        );
+        assert_eq!(
+            api.dashboard.as_deref(),
+            Some("https://grafana.example.com/d/shipping")
+        );
+        assert_eq!(
+            api.oncall.as_deref(),
+            Some("https://example.pagerduty.com/schedules/LOGI")
+        );
+        assert_eq!(f.services["shipping-db-1"].owner.as_deref(), Some("dba"));
         let t = crate::topology::Topology::build(f).unwrap();
         assert!(t.needs("shipping-api", "shipping-db-2"));
+        let c = t.context_of("shipping-api");
+        assert_eq!(c.team.as_deref(), Some("logistics-team"));
     }
 
     #[test]

@@ -7,162 +7,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 pub mod backstage;
-
-use serde::{Deserialize, Serialize};
+mod file;
 
 use crate::config::{ConfigError, line_of};
 use crate::model::Event;
 
-/// How much the business needs a capability.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Criticality {
-    High,
-    Medium,
-    Low,
-}
-
-impl Criticality {
-    /// Impact rank for the priority matrix: 1 (high) to 3 (low).
-    pub fn impact(self) -> u8 {
-        match self {
-            Criticality::High => 1,
-            Criticality::Medium => 2,
-            Criticality::Low => 3,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Criticality::High => "high",
-            Criticality::Medium => "medium",
-            Criticality::Low => "low",
-        }
-    }
-}
-
-/// A business capability, as written in the topology file.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Capability {
-    /// What the business can do with it, for people reading incidents.
-    #[serde(default)]
-    pub description: String,
-    /// `high`, `medium` or `low`.
-    pub criticality: Criticality,
-    /// Revenue the business makes through this capability per minute; the revenue at risk while
-    /// it is hurt. Default: 0.
-    #[serde(default)]
-    pub revenue_per_minute: f64,
-    /// How many users rely on it. Default: 0.
-    #[serde(default)]
-    pub users: u64,
-}
-
-/// A service, as written in the topology file.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceDef {
-    #[serde(default)]
-    pub description: String,
-    /// Services this one needs to work.
-    #[serde(default)]
-    pub depends_on: Vec<String>,
-    /// Capabilities this service delivers.
-    #[serde(default)]
-    pub capabilities: Vec<String>,
-    /// Correlation domain: services in one domain are correlated on one partition. Default: the
-    /// connected component of the dependency graph, named after its first service by name.
-    #[serde(default)]
-    pub domain: Option<String>,
-    /// How many of `depends_on` the service needs: `"all"` (default), `"any"` (redundant
-    /// replicas: one is enough) or a number k (k of N, like a quorum).
-    #[serde(default, skip_serializing_if = "Requires::is_all")]
-    pub requires: Requires,
-    /// Where the service runs in Kubernetes (`{ namespace = "shop", deployment = "payments-api" }`),
-    /// for runbooks that restart or scale it (README "Automation"). Default: none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kubernetes: Option<KubernetesRef>,
-}
-
-/// The Kubernetes Deployment of a service.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct KubernetesRef {
-    pub namespace: String,
-    pub deployment: String,
-}
-
-/// How many of its dependencies a service needs to work (see [`ServiceDef::requires`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Requires {
-    /// Every dependency: one down takes the service down.
-    #[default]
-    All,
-    /// At least this many (`"any"` is 1): fewer working takes it down; losing any while enough
-    /// still work leaves it degraded.
-    AtLeast(u32),
-}
-
-impl Requires {
-    pub fn is_all(&self) -> bool {
-        *self == Requires::All
-    }
-}
-
-impl Serialize for Requires {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Requires::All => s.serialize_str("all"),
-            Requires::AtLeast(1) => s.serialize_str("any"),
-            Requires::AtLeast(k) => s.serialize_u32(*k),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Requires {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Word(String),
-            Count(i64),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Word(w) if w == "all" => Ok(Requires::All),
-            Raw::Word(w) if w == "any" => Ok(Requires::AtLeast(1)),
-            Raw::Count(k) if k >= 1 && k <= i64::from(u32::MAX) => Ok(Requires::AtLeast(k as u32)),
-            _ => Err(serde::de::Error::custom(
-                "expected \"all\", \"any\" or a number of dependencies (1 or more)",
-            )),
-        }
-    }
-}
-
-/// A configuration item: a thing events are about (host, database, pod, queue …).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct CiDef {
-    /// The CI's name; an event whose `ci` equals it is about this CI.
-    pub id: String,
-    /// The service this CI belongs to.
-    pub service: String,
-    /// Event labels that identify this CI: an event carrying all of them (equal values) is about
-    /// it. Default: none (matched by `id` only).
-    #[serde(default, rename = "match")]
-    pub matchers: BTreeMap<String, String>,
-}
-
-/// The topology file as written.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[serde(deny_unknown_fields)]
-pub struct TopologyFile {
-    #[serde(default)]
-    pub capabilities: BTreeMap<String, Capability>,
-    #[serde(default)]
-    pub services: BTreeMap<String, ServiceDef>,
-    #[serde(default)]
-    pub cis: Vec<CiDef>,
-}
+pub use file::{Capability, CiDef, Criticality, KubernetesRef, Requires, ServiceDef, TopologyFile};
 
 #[derive(Debug, Clone)]
 struct Service {
@@ -565,23 +415,61 @@ impl Topology {
         self.services.get(service).map(|s| s.domain.as_str())
     }
 
+    /// The owners and links the model has of `service` (empty fields when it has none).
+    pub fn context_of(&self, service: &str) -> crate::model::ServiceContext {
+        let def = self.services.get(service).map(|s| &s.def);
+        let field = |f: fn(&ServiceDef) -> &Option<String>| def.and_then(|d| f(d).clone());
+        crate::model::ServiceContext {
+            service: service.to_owned(),
+            owner: field(|d| &d.owner),
+            team: field(|d| &d.team),
+            runbook: field(|d| &d.runbook),
+            dashboard: field(|d| &d.dashboard),
+            oncall: field(|d| &d.oncall),
+        }
+    }
+
     /// The correlation domain of an event: the domain of its service; for an event no service
-    /// claims, its CI (or, lacking one, its fingerprint), so it still lands on one partition.
-    /// Every security event is in the one domain [`SECURITY_DOMAIN`]: detections about one
-    /// attacked entity must meet, and which entities an attack links is only known while
-    /// correlating.
-    pub fn domain(&self, ev: &Event, res: &Resolution) -> String {
+    /// claims, the values of the `fallback` labels it carries (`correlation.fallback_group_by`,
+    /// see [`fallback_domain`]), else its CI (or, lacking one, its fingerprint), so it still
+    /// lands on one partition. Every security event is in the one domain [`SECURITY_DOMAIN`]:
+    /// detections about one attacked entity must meet, and which entities an attack links is
+    /// only known while correlating.
+    pub fn domain(&self, ev: &Event, res: &Resolution, fallback: &[String]) -> String {
         if ev.category == crate::model::Category::Security {
             return SECURITY_DOMAIN.to_owned();
         }
         match res.service.as_deref().and_then(|s| self.services.get(s)) {
             Some(s) => s.domain.clone(),
-            None => format!(
-                "ci:{}",
-                res.ci.as_deref().unwrap_or(ev.fingerprint.as_str())
-            ),
+            None => fallback_domain(|k| ev.labels.get(k).map(String::as_str), fallback)
+                .unwrap_or_else(|| {
+                    format!(
+                        "ci:{}",
+                        res.ci.as_deref().unwrap_or(ev.fingerprint.as_str())
+                    )
+                }),
         }
     }
+}
+
+/// The correlation domain of an alert no service claims, from the values of the `keys` labels
+/// (`correlation.fallback_group_by`) that `label` gives: `labels:cluster=prod-1,namespace=shop`.
+/// `None` when it carries none of them.
+pub fn fallback_domain<'a>(
+    label: impl Fn(&str) -> Option<&'a str>,
+    keys: &[String],
+) -> Option<String> {
+    let mut out = String::new();
+    let mut any = false;
+    for k in keys {
+        let v = label(k).unwrap_or("");
+        any |= !v.is_empty();
+        out.push(if out.is_empty() { ':' } else { ',' });
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    any.then(|| format!("labels{out}"))
 }
 
 /// The correlation domain of every security event (see [`Topology::domain`]).
@@ -670,9 +558,18 @@ match = { instance = "10.0.0.5" }
     fn domain_is_the_connected_component() {
         let t = topo();
         let r = t.resolve(&ev(Some("pg-1"), &[]));
-        assert_eq!(t.domain(&ev(Some("pg-1"), &[]), &r), "api");
+        assert_eq!(t.domain(&ev(Some("pg-1"), &[]), &r, &[]), "api");
         let e = ev(None, &[("service", "mail")]);
-        assert_eq!(t.domain(&e, &t.resolve(&e)), "mail");
+        assert_eq!(t.domain(&e, &t.resolve(&e), &[]), "mail");
+        // An event no service claims: its fallback labels, else its CI.
+        let keys = ["cluster".to_owned(), "namespace".to_owned()];
+        let e = ev(Some("cart-1"), &[("namespace", "shop"), ("app", "cart")]);
+        assert_eq!(
+            t.domain(&e, &t.resolve(&e), &keys),
+            "labels:cluster=,namespace=shop"
+        );
+        let e = ev(Some("cart-1"), &[("app", "cart")]);
+        assert_eq!(t.domain(&e, &t.resolve(&e), &keys), "ci:cart-1");
     }
 
     #[test]
@@ -680,7 +577,7 @@ match = { instance = "10.0.0.5" }
         let t = topo();
         for mut e in [ev(Some("pg-1"), &[]), ev(None, &[("service", "mail")])] {
             e.category = crate::model::Category::Security;
-            assert_eq!(t.domain(&e, &t.resolve(&e)), SECURITY_DOMAIN);
+            assert_eq!(t.domain(&e, &t.resolve(&e), &[]), SECURITY_DOMAIN);
         }
     }
 

@@ -117,6 +117,8 @@ pub fn incident(inc: &SecurityIncident, time: DateTime<Utc>) -> Incident {
         // Security incidents are not mapped to services (see README "Not done yet").
         impact: Impact::default(),
         event_count: inc.event_count,
+        changed: Vec::new(),
+        context: Vec::new(),
         alerts,
         security: Some(SecurityInfo {
             stages,

@@ -6,16 +6,27 @@ use crate::model::Incident;
 use crate::model::{Rfc, RfcCategory, Severity};
 use crate::suppress::SuppressReason;
 
+/// An engine with the example settings, publishing every change at once
+/// (`group_wait = group_interval = 0`), so each test sees the version of each step; the waits
+/// themselves are tested in `settle.rs`.
 fn engine() -> Engine {
-    let s = Settings::embedded().unwrap();
-    Engine::new(s.topology, s.policy, s.config.correlation)
+    engine_with(|_| {})
 }
 
 fn engine_with(change: impl FnOnce(&mut CorrelationConfig)) -> Engine {
     let s = Settings::embedded().unwrap();
-    let mut cfg = s.config.correlation.clone();
+    let mut cfg = at_once();
     change(&mut cfg);
     Engine::new(s.topology, s.policy, cfg)
+}
+
+/// The example correlation settings with every version published at once.
+fn at_once() -> CorrelationConfig {
+    CorrelationConfig {
+        group_wait: std::time::Duration::ZERO,
+        group_interval: std::time::Duration::ZERO,
+        ..Settings::embedded().unwrap().config.correlation
+    }
 }
 
 fn at(secs: i64) -> DateTime<Utc> {
@@ -109,8 +120,8 @@ fn a_failing_dependency_and_its_dependents_make_one_incident() {
         last.event_count, 9,
         "the repeat is counted, not a new alert"
     );
-    // Versions count up by one with no gaps: open, 3 joins, 3 alert resolves (status
-    // unchanged), final resolve. The repeat at t=10 made no version.
+    // Versions count up by one with no gaps: open, joins, capabilities recovering, final
+    // resolve. The repeat at t=10 made no version.
     let versions: Vec<u32> = incs
         .iter()
         .filter(|i| i.id == last.id)
@@ -120,14 +131,19 @@ fn a_failing_dependency_and_its_dependents_make_one_incident() {
     let email = incs.iter().find(|i| i.id != last.id).unwrap();
     assert_eq!(email.priority, Priority::P4);
     assert_eq!(email.capabilities, ["marketing-email"]);
-    // One RFC for the outage, from the first rule it met.
+    // One RFC for the outage, from the first rule it met; nobody approved it before the
+    // incident resolved, so its next version withdraws it.
     let r = rfcs(&out);
-    assert_eq!(r.len(), 1);
+    assert_eq!(r.len(), 2);
     assert_eq!(r[0].incident_id, last.id);
     assert_eq!(r[0].rule, "database-failover");
     assert_eq!(r[0].category, RfcCategory::Emergency);
     assert!(r[0].action.starts_with("Fail over payments-db"));
     assert_eq!(r[0].cis, ["pg-payments-1"]);
+    assert_eq!(r[0].status, crate::model::RfcStatus::Proposed);
+    assert_eq!((r[1].id.as_str(), r[1].version), (r[0].id.as_str(), 2));
+    assert_eq!(r[1].status, crate::model::RfcStatus::Withdrawn);
+    assert!(r[1].reason.as_deref().unwrap().contains("resolved before"));
 }
 
 #[test]
@@ -231,8 +247,7 @@ fn an_acknowledgement_makes_one_new_version_on_the_owning_engine() {
 fn engine_with_suppression(rules: &str) -> Engine {
     let s = Settings::embedded().unwrap();
     let cfg: crate::suppress::SuppressionConfig = toml::from_str(rules).unwrap();
-    Engine::new(s.topology, s.policy, s.config.correlation)
-        .with_suppressor(Suppressor::new(cfg).unwrap())
+    Engine::new(s.topology, s.policy, at_once()).with_suppressor(Suppressor::new(cfg).unwrap())
 }
 
 #[test]
@@ -659,7 +674,7 @@ fn state_survives_a_json_round_trip_exactly() {
     let back: EngineState = serde_json::from_slice(&json).unwrap();
     assert_eq!(&back, e.state());
     let s = Settings::embedded().unwrap();
-    let mut restored = Engine::with_state(s.topology, s.policy, s.config.correlation, back);
+    let mut restored = Engine::with_state(s.topology, s.policy, at_once(), back);
     let rest: Vec<String> = run(&mut restored, &outage()[7..])
         .iter()
         .map(Output::to_json)
@@ -856,3 +871,4 @@ fn an_acknowledge_from_the_alerting_tool_acknowledges_the_incident_once() {
 mod guard;
 mod problems;
 mod runs;
+mod settle;

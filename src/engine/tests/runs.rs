@@ -29,7 +29,7 @@ verify_within = "10m"
 fn engine() -> Engine {
     let s = Settings::embedded().unwrap();
     let policy = ChangePolicy::from_str(POLICY, Path::new("policy.toml")).unwrap();
-    Engine::new(s.topology, Arc::new(policy), s.config.correlation)
+    Engine::new(s.topology, Arc::new(policy), at_once())
 }
 
 fn report(rfc: &str, outcome: RunOutcome, t: i64) -> RunReport {
@@ -201,8 +201,7 @@ fn a_pending_verification_survives_a_checkpoint() {
     assert_eq!(&state, e.state());
     let s = Settings::embedded().unwrap();
     let policy = ChangePolicy::from_str(POLICY, Path::new("policy.toml")).unwrap();
-    let mut restored =
-        Engine::with_state(s.topology, Arc::new(policy), s.config.correlation, state);
+    let mut restored = Engine::with_state(s.topology, Arc::new(policy), at_once(), state);
     let out = restored.tick(at(10 + 600));
     assert_eq!(last_rfc(&out).status, RfcStatus::Unsuccessful);
     // Checkpoints written before problems and runs existed still load.

@@ -223,7 +223,13 @@ mod through_the_engine {
                 .cloned()
                 .unwrap()
         };
-        let one = last_incident(e.apply(&ev("pg-orders-a", Status::Firing, 0)).outputs);
+        assert!(
+            e.apply(&ev("pg-orders-a", Status::Firing, 0))
+                .outputs
+                .is_empty(),
+            "the first version waits for correlation.group_wait"
+        );
+        let one = last_incident(e.apply(crate::engine::Input::Tick(at(30))).outputs);
         assert_eq!(cap(&one).state, ServiceState::Degraded);
         assert_eq!(cap(&one).health, 50.0);
         assert_eq!(one.priority, Priority::P2, "a degraded capability is no P1");

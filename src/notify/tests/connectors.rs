@@ -152,11 +152,13 @@ pub(super) fn jira(req: &Seen, s: &mut JiraState) -> Reply {
         }
         ("GET", ["rest", "api", "2", "issue", _, "transitions"]) => ok(
             200,
-            json!({"transitions": [{"id": "11", "name": "In Progress"}, {"id": "31", "name": "Done"}]}),
+            json!({"transitions": [{"id": "11", "name": "In Progress"}, {"id": "31", "name": "Done"}, {"id": "41", "name": "Cancel"}]}),
         ),
         ("POST", ["rest", "api", "2", "issue", key, "transitions"]) => {
-            if req.json()["transition"]["id"] == "31" {
-                s.issues.get_mut(*key).unwrap().2 = "done".into();
+            match req.json()["transition"]["id"].as_str() {
+                Some("31") => s.issues.get_mut(*key).unwrap().2 = "done".into(),
+                Some("41") => s.issues.get_mut(*key).unwrap().2 = "cancelled".into(),
+                _ => {}
             }
             (204, vec![], String::new())
         }
@@ -216,7 +218,98 @@ async fn jira_creates_one_issue_per_incident_and_transitions_it_on_resolve() {
     );
 }
 
+#[tokio::test]
+async fn a_withdrawn_rfc_cancels_its_change_request_and_its_jira_issue() {
+    let reason = "the root cause of incident INC-1 moved from payments-api to payments-db";
+    let (url, fake) = start(None, Snow::default(), servicenow).await;
+    let c = connector(&format!(
+        "name = \"snow\"\nkind = \"servicenow\"\nurl = \"{url}\"\nusername = \"d2c\"\npassword = \"pw\""
+    ));
+    assert_eq!(c.deliver(&rfc("RFC-2", 1)).await, Ok(Sent::Delivered));
+    assert_eq!(
+        c.deliver(&withdrawn("RFC-2", 2, reason)).await,
+        Ok(Sent::Delivered)
+    );
+    {
+        let state = fake.state.lock().unwrap();
+        let rows: Vec<&Value> = state.rows.values().map(|(_, r)| r).collect();
+        assert_eq!(rows.len(), 1, "the same change request, updated");
+        assert_eq!(rows[0]["state"], "4", "Canceled");
+        assert_eq!(
+            rows[0]["close_notes"],
+            format!("withdrawn by d2c: {reason}").as_str()
+        );
+        assert!(rows[0]["description"].as_str().unwrap().contains(reason));
+    }
+
+    let (url, fake) = start(None, JiraState::default(), jira).await;
+    let c = connector(&format!(
+        "name = \"jira\"\nkind = \"jira\"\nurl = \"{url}\"\nproject = \"OPS\""
+    ));
+    assert_eq!(c.deliver(&rfc("RFC-2", 1)).await, Ok(Sent::Delivered));
+    assert_eq!(
+        c.deliver(&withdrawn("RFC-2", 2, reason)).await,
+        Ok(Sent::Delivered)
+    );
+    let seen = fake.seen();
+    let moved: Vec<&Seen> = seen
+        .iter()
+        .filter(|r| r.method == Method::POST && r.path.ends_with("/transitions"))
+        .collect();
+    assert_eq!(moved.len(), 1);
+    assert_eq!(
+        moved[0].json()["transition"]["id"],
+        "41",
+        "the cancel transition"
+    );
+    let state = fake.state.lock().unwrap();
+    let (_, summary, status) = &state.issues["OPS-1"];
+    assert_eq!(status, "cancelled");
+    assert!(summary.starts_with("RFC (withdrawn): "), "{summary}");
+}
+
+#[tokio::test]
+async fn jira_falls_back_to_the_resolve_transition_when_the_issue_offers_no_cancel() {
+    let (url, fake) = start(None, JiraState::default(), jira).await;
+    let c = connector(&format!(
+        "name = \"jira\"\nkind = \"jira\"\nurl = \"{url}\"\nproject = \"OPS\"\ncancel_transition = \"Won't Do\""
+    ));
+    c.deliver(&rfc("RFC-3", 1)).await.unwrap();
+    c.deliver(&withdrawn(
+        "RFC-3",
+        2,
+        "incident INC-1 resolved before the change was approved",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(fake.state.lock().unwrap().issues["OPS-1"].2, "done");
+}
+
 // ---- PagerDuty, webhook, Slack ------------------------------------------------------------------
+
+#[tokio::test]
+async fn slack_and_pagerduty_hear_only_of_versions_people_act_on() {
+    let (url, fake) = start(None, (), accept).await;
+    let slack = connector(&format!(
+        "name = \"chat\"\nkind = \"slack\"\nurl = \"{url}/services/T/B/X\""
+    ));
+    let pd = connector(&format!(
+        "name = \"pd\"\nkind = \"pagerduty\"\nurl = \"{url}/v2/enqueue\"\nrouting_key = \"R\""
+    ));
+    let quiet = changing(incident("INC-6", 2, "open"), &["alerts", "services"]);
+    let news = changing(incident("INC-6", 3, "open"), &["alerts", "root_cause"]);
+    for c in [&slack, &pd] {
+        assert_eq!(c.deliver(&quiet).await, Ok(Sent::Skipped), "{}", c.name);
+        assert_eq!(c.deliver(&news).await, Ok(Sent::Delivered), "{}", c.name);
+    }
+    assert_eq!(fake.seen().len(), 2, "one message each, for the root cause");
+    let slack_text = slack_text_of(&fake.seen()[0]);
+    assert!(slack_text.contains("(INC-6, v3)"), "{slack_text}");
+}
+
+fn slack_text_of(seen: &Seen) -> String {
+    seen.json()["text"].as_str().unwrap().to_string()
+}
 
 fn accept(_: &Seen, _: &mut ()) -> Reply {
     ok(202, json!({"status": "success"}))

@@ -133,6 +133,22 @@ fn rfc(id: &str, version: u32) -> Item {
     Item::decode(v.to_string().as_bytes()).unwrap()
 }
 
+/// Version `version` of RFC `id`, withdrawn for `reason`.
+fn withdrawn(id: &str, version: u32, reason: &str) -> Item {
+    let mut v: Value = serde_json::from_slice(&rfc(id, 1).raw).unwrap();
+    v["version"] = json!(version);
+    v["status"] = json!("withdrawn");
+    v["reason"] = json!(reason);
+    Item::decode(v.to_string().as_bytes()).unwrap()
+}
+
+/// `item` (an incident) saying that only `changed` changed since its previous version.
+fn changing(item: Item, changed: &[&str]) -> Item {
+    let mut v: Value = serde_json::from_slice(&item.raw).unwrap();
+    v["changed"] = json!(changed);
+    Item::decode(v.to_string().as_bytes()).unwrap()
+}
+
 fn connector(toml_text: &str) -> Connector {
     let c: ConnectorConfig = toml::from_str(toml_text).unwrap();
     Connector::build(&c, 0).unwrap()

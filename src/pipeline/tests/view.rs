@@ -8,9 +8,10 @@ use crate::model::{Incident, IncidentStatus, Output, Rfc};
 use crate::pipeline::View;
 use crate::pipeline::view::Notice;
 
-/// The outputs of `d2c replay` for the outage scenario: eleven versions of a P1, its RFC, a P4.
+/// The outputs of `d2c replay` for the outage scenario before issue 15 (`tests/fixtures/view`):
+/// eleven versions of a P1, its RFC, a P4.
 fn outage() -> Vec<Output> {
-    include_str!("../../../tests/scenarios/outage.expected.jsonl")
+    include_str!("../../../tests/fixtures/view/outage.jsonl")
         .lines()
         .filter_map(|l| serde_json::from_str::<Output>(l).ok())
         .filter(|o| !matches!(o, Output::Dlq(_)))

@@ -34,6 +34,7 @@ fn incident(id: &str, service: &str, names: &[&str], opened: DateTime<Utc>) -> I
         root_cause: Some(RootCause {
             service: service.into(),
             reason: "test".into(),
+            guess: false,
         }),
         related_changes: Vec::new(),
         failing_services: vec![service.into()],
@@ -41,6 +42,8 @@ fn incident(id: &str, service: &str, names: &[&str], opened: DateTime<Utc>) -> I
         capabilities: Vec::new(),
         impact: Impact::default(),
         event_count: 1,
+        changed: Vec::new(),
+        context: Vec::new(),
         alerts: names
             .iter()
             .map(|n| AlertRef {
@@ -55,6 +58,7 @@ fn incident(id: &str, service: &str, names: &[&str], opened: DateTime<Utc>) -> I
                 last_seen: opened,
                 count: 1,
                 labels: Default::default(),
+                annotations: Default::default(),
                 flapping: false,
                 auto_resolved: false,
                 symptom_of: None,

@@ -14,16 +14,14 @@ fn records(file: &str) -> Vec<Output> {
         .collect()
 }
 
-/// The outage and the attack scenarios, the attack's incidents still open (their last versions
-/// close them).
+/// The outage and the attack scenarios as published before issue 15 (`tests/fixtures/view`), the
+/// attack's incidents still open (their last versions close them).
 fn view() -> View {
     let v = View::new(
         crate::engine::Settings::embedded().unwrap().topology,
         ViewConfig::default(),
     );
-    let outage = records(include_str!(
-        "../../../../tests/scenarios/outage.expected.jsonl"
-    ));
+    let outage = records(include_str!("../../../../tests/fixtures/view/outage.jsonl"));
     // The outage up to version 5 of the P1 (open, the database still failing).
     let upto = outage
         .iter()
@@ -32,12 +30,10 @@ fn view() -> View {
         )
         .unwrap();
     v.apply(&outage[..=upto]);
-    let attack: Vec<Output> = records(include_str!(
-        "../../../../tests/scenarios/attack.expected.jsonl"
-    ))
-    .into_iter()
-    .filter(|o| !matches!(o, Output::Incident(i) if i.status == IncidentStatus::Closed))
-    .collect();
+    let attack: Vec<Output> = records(include_str!("../../../../tests/fixtures/view/attack.jsonl"))
+        .into_iter()
+        .filter(|o| !matches!(o, Output::Incident(i) if i.status == IncidentStatus::Closed))
+        .collect();
     v.apply(&attack);
     v
 }

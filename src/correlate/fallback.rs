@@ -1,0 +1,70 @@
+//! Correlation without a complete service model: alerts whose service the model does not know
+//! are grouped by the values of `correlation.fallback_group_by` labels (one namespace of one
+//! cluster), and such an incident's probable cause is a guess: the earliest of its most severe
+//! alerts. Every alert has a subject for this and for learned links ([`subject`]): its service,
+//! or the service its labels name, or its CI.
+
+use crate::model::{AlertRef, RootCause};
+use crate::topology::fallback_domain;
+
+/// Labels that name the service of an alert the model does not know, in this order.
+pub const SUBJECT_LABELS: [&str; 3] = ["service", "app", "app_kubernetes_io_name"];
+
+/// What an alert is about, as a name: its service in the model; else the first of
+/// [`SUBJECT_LABELS`] it carries; else its CI; else its name.
+pub fn subject(a: &AlertRef) -> &str {
+    if let Some(s) = &a.service {
+        return s;
+    }
+    SUBJECT_LABELS
+        .iter()
+        .find_map(|l| a.labels.get(l).filter(|v| !v.is_empty()))
+        .or(a.ci.as_deref())
+        .unwrap_or(&a.name)
+}
+
+/// The fallback domain of an alert the model does not know (see
+/// [`fallback_domain`](crate::topology::fallback_domain)), or `None`.
+pub fn domain_of(a: &AlertRef, keys: &[String]) -> Option<String> {
+    if keys.is_empty() || a.service.is_some() {
+        return None;
+    }
+    fallback_domain(|k| a.labels.get(k), keys)
+}
+
+/// The probable cause of an incident none of whose alerts the model knows: the subject of the
+/// earliest of its most severe alerts, said to be a guess.
+pub fn guess_root_cause<'a>(alerts: impl IntoIterator<Item = &'a AlertRef>) -> Option<RootCause> {
+    let mut subjects = std::collections::BTreeSet::new();
+    let mut best: Option<&AlertRef> = None;
+    for a in alerts {
+        subjects.insert(subject(a));
+        if best.is_none_or(|b| {
+            (a.severity, a.first_seen, &a.fingerprint) < (b.severity, b.first_seen, &b.fingerprint)
+        }) {
+            best = Some(a);
+        }
+    }
+    let a = best?;
+    let service = subject(a).to_owned();
+    let reason = if subjects.len() == 1 {
+        format!(
+            "a guess: the service model does not know {service}, the only one alerting ({} since {})",
+            a.name,
+            crate::model::format_rfc3339(a.first_seen).as_str()
+        )
+    } else {
+        format!(
+            "a guess: the service model knows none of the {} alerting services; {service} raised the earliest of the most severe alerts ({} {} at {})",
+            subjects.len(),
+            a.severity.as_str(),
+            a.name,
+            crate::model::format_rfc3339(a.first_seen).as_str()
+        )
+    };
+    Some(RootCause {
+        service,
+        reason,
+        guess: true,
+    })
+}

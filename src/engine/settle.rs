@@ -1,0 +1,148 @@
+//! When an incident's next version is due: the group wait before the first version and the
+//! group interval after it (the idea of Alertmanager's `group_wait` / `group_interval`, applied
+//! to incidents), on event time: waits count from the times of the events that changed the
+//! incident, and end with a `Timer::Publish` in the correlator's timer queue when the clock
+//! (event times and ticks) passes them, so replay and the Kafka stage publish the same
+//! versions, and a backlog read late is published as it was published live.
+//!
+//! - First version: due once the root cause has not moved for `correlation.group_wait`; a root
+//!   cause that could still move down the dependency chain (its service has dependencies in
+//!   the model) waits for `group_wait_max` from the opening, the cap of every wait. An
+//!   incident merged away before its first version is never published; one that resolved or
+//!   was acknowledged is published at once.
+//! - Later versions: due when something an operator sees changed (`engine::aspects`), at most
+//!   every `group_interval`; a higher priority, a status change, a merge and an
+//!   acknowledgement are due at once.
+//! - While every alert of an incident is resolved (its resolve hold runs), nothing is
+//!   published: the resolution is the next news, or, if an alert fires again, nothing changed
+//!   after all. A blip that resolves before its first version is due is published once,
+//!   resolved.
+
+use chrono::{DateTime, Utc};
+
+use super::publish::Built;
+use super::state::Pending;
+use super::{Engine, Published};
+use crate::model::{Incident, IncidentStatus, Output, later};
+
+/// When a built version is due.
+enum Due {
+    Now,
+    At(DateTime<Utc>),
+    /// Nothing to publish (nothing changed, or merged away before anyone saw it).
+    Never,
+}
+
+impl Engine {
+    /// Offers a freshly built operational incident: published now when its version is due, or
+    /// held back with a timer for when it will be.
+    /// `now` is the event time of the input that changed the incident, or the due time of the
+    /// timer that did.
+    pub(super) fn offer(&mut self, built: Built, now: DateTime<Utc>, outputs: &mut Vec<Output>) {
+        let Built {
+            mut incident,
+            steady,
+            settling,
+        } = built;
+        self.account(&mut incident);
+        let (hashes, substance) = self.hash(&mut incident, steady.as_ref());
+        let due = match self.state.published.get(&incident.id) {
+            // Every alert resolved: the resolution (or a re-fire) is the next news.
+            _ if settling => Due::Never,
+            None => self.first_due(&incident, now),
+            Some(p) => self.next_due(p, &incident, substance),
+        };
+        match due {
+            Due::Now => {
+                self.settled(&incident.id);
+                self.emit(incident, hashes, substance, now, outputs);
+            }
+            Due::At(t) if t <= now => {
+                self.settled(&incident.id);
+                self.emit(incident, hashes, substance, now, outputs);
+            }
+            Due::At(t) => self.hold(&incident.id, now, t),
+            Due::Never if settling => {}
+            Due::Never => self.settled(&incident.id),
+        }
+    }
+
+    /// When the first version of `i` is due, tracking its root cause in its pending entry.
+    fn first_due(&mut self, i: &Incident, now: DateTime<Utc>) -> Due {
+        if i.merged_into.is_some() {
+            return Due::Never;
+        }
+        if self.cfg.group_wait.is_zero()
+            || i.status != IncidentStatus::Open
+            || i.acknowledged_at.is_some()
+        {
+            return Due::Now;
+        }
+        let root = i.root_cause.as_ref().map(|r| r.service.clone());
+        let could_move = i
+            .root_cause
+            .as_ref()
+            .is_some_and(|r| !r.guess && self.topo.dependency_rank(&r.service) > 0);
+        let p = self
+            .state
+            .pending
+            .entry(i.id.clone())
+            .or_insert_with(|| Pending {
+                since: now,
+                root: root.clone(),
+                root_since: now,
+                due: None,
+            });
+        if p.root != root {
+            p.root = root;
+            p.root_since = now;
+        }
+        let cap = later(p.since, self.cfg.group_wait_max);
+        Due::At(if could_move {
+            cap
+        } else {
+            later(p.root_since, self.cfg.group_wait).min(cap)
+        })
+    }
+
+    /// When the next version of `i` is due, after version `p`.
+    fn next_due(&self, p: &Published, i: &Incident, substance: u64) -> Due {
+        if p.substance == substance {
+            return Due::Never;
+        }
+        let urgent = i.priority < p.priority
+            || i.status != p.status
+            || i.merged_into.is_some()
+            || (i.acknowledged_at.is_some() && !p.acknowledged);
+        match p.published_at {
+            _ if urgent || self.cfg.group_interval.is_zero() => Due::Now,
+            Some(at) => Due::At(later(at, self.cfg.group_interval)),
+            None => Due::Now,
+        }
+    }
+
+    /// Holds the next version of incident `id` back until `due`.
+    fn hold(&mut self, id: &str, now: DateTime<Utc>, due: DateTime<Utc>) {
+        let p = self
+            .state
+            .pending
+            .entry(id.to_owned())
+            .or_insert_with(|| Pending {
+                since: now,
+                root: None,
+                root_since: now,
+                due: None,
+            });
+        let was = p.due.replace(due);
+        self.state.correlation.schedule_publish(id, was, due);
+    }
+
+    /// Incident `id` has nothing held back any more.
+    pub(super) fn settled(&mut self, id: &str) {
+        if let Some(p) = self.state.pending.remove(id)
+            && let Some(due) = p.due
+        {
+            self.state.correlation.cancel_publish(id, due);
+        }
+    }
+}
