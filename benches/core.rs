@@ -1,7 +1,9 @@
 //! Criterion benchmarks of the pure core (ingest parsers and the correlation engine), with no
 //! Kafka: events/s per core on the dedup path, on distinct alerts over a large generated
 //! topology, on raw payloads including JSON parsing, and parser MB/s. Inputs are generated
-//! deterministically here. Results and how to run them: `BENCHMARKS.md`.
+//! deterministically here. Every group also measures a reference in the same run (a bare map
+//! insert or count of the same keys, a bare `serde_json` parse of the same bytes), so figures
+//! from different machines compare as ratios. Results and how to run them: `BENCHMARKS.md`.
 
 mod support;
 
@@ -9,7 +11,7 @@ mod support;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -262,6 +264,23 @@ fn dedup_storm(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // Reference measured in the same run: the bare dedup of the same fingerprints (a count
+    // per fingerprint in a map), so figures from other machines compare as ratios.
+    let counts: HashMap<String, u64> = fingerprints.iter().map(|f| (f.clone(), 0)).collect();
+    g.bench_function("reference_hashmap_count", |b| {
+        b.iter_batched(
+            || counts.clone(),
+            |mut m| {
+                for ev in storm {
+                    if let Some(n) = m.get_mut(black_box(&ev.fingerprint)) {
+                        *n += 1;
+                    }
+                }
+                m
+            },
+            BatchSize::LargeInput,
+        )
+    });
     g.throughput(Throughput::Elements(all.len() as u64));
     g.bench_function("cold", |b| {
         b.iter_batched(
@@ -364,6 +383,19 @@ fn distinct_alerts_large_topology(c: &mut Criterion) {
                     black_box(e.apply(ev));
                 }
                 e
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    // Reference: the same fingerprints into an empty map, the least a new alert costs.
+    g.bench_function("reference_btreemap_insert", |b| {
+        b.iter_batched(
+            BTreeMap::new,
+            |mut m| {
+                for ev in &events {
+                    m.insert(ev.fingerprint.clone(), black_box(ev.time));
+                }
+                m
             },
             BatchSize::LargeInput,
         )
@@ -516,6 +548,14 @@ fn mixed_formats_with_parsing(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // Reference: a bare `serde_json` parse of the same payloads into a `Value`.
+    g.bench_function("reference_serde_json_value", |b| {
+        b.iter(|| {
+            for p in &payloads {
+                black_box(serde_json::from_slice::<serde_json::Value>(p).expect("valid"));
+            }
+        })
+    });
     g.finish();
 }
 
@@ -548,6 +588,10 @@ fn parse(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(raw.len() as u64));
         g.bench_function(name, |b| {
             b.iter(|| ingest::parse(black_box(&raw), &limits).expect("valid"))
+        });
+        // Reference: a bare `serde_json` parse of the same bytes into a `Value`.
+        g.bench_function(format!("{name}/reference_serde_json_value"), |b| {
+            b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&raw)).expect("valid"))
         });
     }
     g.finish();

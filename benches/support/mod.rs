@@ -28,6 +28,11 @@ pub fn ci_name(tree: usize, s: usize, c: usize) -> String {
 /// service also matched by an `instance` label), 100 capabilities delivered by the upper
 /// services of each tree.
 pub fn large_topology() -> Topology {
+    topology_of(TREES)
+}
+
+/// [`large_topology`] with `trees` trees: `10 * trees` services, `50 * trees` CIs.
+pub fn topology_of(trees: usize) -> Topology {
     let mut f = TopologyFile::default();
     for k in 0..CAPABILITIES {
         f.capabilities.insert(
@@ -40,7 +45,7 @@ pub fn large_topology() -> Topology {
             },
         );
     }
-    for t in 0..TREES {
+    for t in 0..trees {
         for s in 0..SERVICES_PER_TREE {
             let capabilities = match s {
                 1 | 2 => vec![format!("cap-{:03}", t % CAPABILITIES)],
@@ -79,4 +84,54 @@ pub fn large_topology() -> Topology {
         }
     }
     Topology::build(f).expect("the generated topology is valid")
+}
+
+/// The firing events of outage burst `b` into `out`: `count` new alerts (at most 50) on the CIs
+/// of tree `(b * 67) % trees` of [`topology_of`]`(trees)`, from `t0 + 2 s * b`, 10 ms apart,
+/// 4 labels each. The `pod` label differs per burst (pods are replaced between outages), so
+/// every alert is new; with 67 prime to `trees`, a tree's next burst is `2 s * trees` later.
+pub fn burst_events(
+    trees: usize,
+    b: usize,
+    count: usize,
+    t0: chrono::DateTime<chrono::Utc>,
+    out: &mut Vec<d2c::model::Event>,
+) {
+    use chrono::Duration;
+    use d2c::model::{Event, Severity, Status, stable_hash};
+    const NAMES: [&str; 4] = ["HighErrorRate", "HighLatency", "DiskFull", "PodRestarts"];
+    out.clear();
+    let tree = (b * 67) % trees;
+    let start = t0 + Duration::seconds(2) * b as i32;
+    for i in 0..count {
+        let per_tree = SERVICES_PER_TREE * CIS_PER_SERVICE;
+        let (s, c) = ((i % per_tree) / CIS_PER_SERVICE, i % CIS_PER_SERVICE);
+        let name = NAMES[(i / per_tree) % NAMES.len()];
+        let ci = ci_name(tree, s, c);
+        let service = service_name(tree, s);
+        let labels = BTreeMap::from([
+            ("service".to_owned(), service.clone()),
+            ("env".to_owned(), "prod".to_owned()),
+            ("team".to_owned(), format!("team-{}", tree % 40)),
+            ("pod".to_owned(), format!("{service}-{b:06x}-{c}")),
+        ]);
+        let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut parts = vec!["native", name, ci.as_str()];
+        parts.extend(pairs.iter().map(String::as_str));
+        let fingerprint = stable_hash(&parts);
+        let time = start + Duration::milliseconds(10) * i as i32;
+        out.push(Event {
+            id: stable_hash(&[&fingerprint, &time.timestamp_millis().to_string()]),
+            source: "native".into(),
+            time,
+            ci: Some(ci),
+            name: name.to_owned(),
+            severity: [Severity::Critical, Severity::Major, Severity::Warning][i % 3],
+            status: Status::Firing,
+            category: Default::default(),
+            fingerprint,
+            labels,
+            attributes: Default::default(),
+        });
+    }
 }

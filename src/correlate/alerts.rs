@@ -74,9 +74,13 @@ pub fn observe(
     a.alert.count += 1;
     a.alert.last_seen = a.alert.last_seen.max(ev.time);
     let group_id = a.incident.clone();
-    if let Some(g) = group_id.as_ref().and_then(|id| state.groups.get_mut(id)) {
+    if let Some(id) = group_id.as_ref()
+        && let Some(g) = state.groups.get_mut(id)
+    {
         g.event_count += 1;
         g.last_event_at = g.last_event_at.max(ev.time);
+        let last_event = g.last_event_at;
+        state.recent.touch(id, last_event);
     }
     let touched: Vec<String> = group_id.iter().cloned().collect();
     if ev.time < a.status_time {
@@ -136,8 +140,8 @@ pub fn observe(
             g.resolved_at = None;
             g.resolving_since = None;
             g.reopened += 1;
-            let domain = g.domain.clone();
-            state.open.entry(domain).or_default().insert(id.clone());
+            let (domain, last_event) = (g.domain.clone(), g.last_event_at);
+            state.open_index(&domain, &id, last_event);
             (Outcome::Reopened, vec![id])
         }
         (Status::Resolved, Status::Firing) => {

@@ -65,11 +65,18 @@ pub(super) fn attach(
         alert.ci.as_deref(),
         fallback.clone(),
     );
-    let mut candidates: Vec<(DateTime<Utc>, String)> = domain
-        .as_ref()
-        .and_then(|d| state.open.get(d))
-        .into_iter()
-        .flatten()
+    // Only incidents whose last event the window reaches can take the alert: the index of
+    // recent ones spares looking at every open incident of the domain.
+    let since = time
+        .checked_sub_signed(window)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let recent = match &domain {
+        Some(d) => state.recent_open(d, since),
+        None => Vec::new(),
+    };
+    let alert = &state.alerts[fingerprint].alert;
+    let mut candidates: Vec<(DateTime<Utc>, String)> = recent
+        .iter()
         .filter_map(|id| state.groups.get(id))
         .filter(|g| time - g.last_event_at <= window && g.opened_at - time <= window)
         // An incident whose alerts all resolved is only waiting out its hold: new alerts do
@@ -114,7 +121,7 @@ pub(super) fn attach(
                 },
             );
             if let Some(d) = domain {
-                state.open.entry(d).or_default().insert(id.clone());
+                state.open_index(&d, &id, time);
             }
             (Outcome::Opened, id)
         }
@@ -125,6 +132,8 @@ pub(super) fn attach(
     g.event_count += 1;
     g.last_event_at = g.last_event_at.max(time);
     g.resolving_since = None;
+    let last_event = g.last_event_at;
+    state.recent.touch(&id, last_event);
     state
         .alerts
         .get_mut(fingerprint)

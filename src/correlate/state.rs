@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::topology::Topology;
 
@@ -105,11 +105,120 @@ pub struct State {
     /// Links learned from alerts that opened and resolved together (`learned`).
     #[serde(default, skip_serializing_if = "super::learned::Learning::is_empty")]
     pub learned: super::learned::Learning,
+    /// `open`, ordered by time: derived, never checkpointed.
+    #[serde(skip)]
+    pub(super) recent: Recent,
+}
+
+/// How far an incident's place in [`Recent`] may lag behind its last event, so that a repeat
+/// (the dedup path) moves it at most once a minute of event time instead of on every event.
+const RECENT_SLACK: chrono::Duration = chrono::Duration::seconds(60);
+
+/// The open incidents of each domain ordered by (about) when they last had an event: a new
+/// alert looks only at those its time window can reach, so open incidents that went quiet long
+/// ago cost it nothing, however many there are. A cache of `State::open` and the groups' last
+/// event times, built on first use (after a restore it is empty) and kept up to date since.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Recent {
+    built: bool,
+    by_domain: BTreeMap<String, BTreeSet<(DateTime<Utc>, String)>>,
+    /// The time each open incident is filed under: its last event time, up to `RECENT_SLACK`
+    /// before it.
+    filed: HashMap<String, (String, DateTime<Utc>)>,
+}
+
+/// A cache says nothing about the state beyond what the rest of it says.
+impl PartialEq for Recent {
+    fn eq(&self, _: &Recent) -> bool {
+        true
+    }
+}
+
+impl Recent {
+    fn insert(&mut self, domain: &str, id: &str, last: DateTime<Utc>) {
+        if !self.built {
+            return;
+        }
+        if let Some((d, at)) = self.filed.insert(id.to_owned(), (domain.to_owned(), last)) {
+            self.unfile(&d, id, at);
+        }
+        self.by_domain
+            .entry(domain.to_owned())
+            .or_default()
+            .insert((last, id.to_owned()));
+    }
+
+    fn unfile(&mut self, domain: &str, id: &str, at: DateTime<Utc>) {
+        if let Some(set) = self.by_domain.get_mut(domain) {
+            set.remove(&(at, id.to_owned()));
+            if set.is_empty() {
+                self.by_domain.remove(domain);
+            }
+        }
+    }
+
+    /// Incident `id` had an event: `last_event` is its new last event time.
+    pub(super) fn touch(&mut self, id: &str, last_event: DateTime<Utc>) {
+        if !self.built {
+            return;
+        }
+        let Some((domain, at)) = self.filed.get(id) else {
+            return;
+        };
+        if last_event - *at > RECENT_SLACK {
+            let domain = domain.clone();
+            self.insert(&domain, id, last_event);
+        }
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some((d, at)) = self.filed.remove(id) {
+            self.unfile(&d, id, at);
+        }
+    }
 }
 
 impl State {
+    /// Files open incident `id` of `domain` (opened or reopened) where new alerts look for one.
+    pub(super) fn open_index(&mut self, domain: &str, id: &str, last_event: DateTime<Utc>) {
+        self.open
+            .entry(domain.to_owned())
+            .or_default()
+            .insert(id.to_owned());
+        self.recent.insert(domain, id, last_event);
+    }
+
+    /// The open incidents of `domain` whose last event may be at or after `since` (and some
+    /// a little older), in no particular order.
+    pub(super) fn recent_open(&mut self, domain: &str, since: DateTime<Utc>) -> Vec<String> {
+        if !self.recent.built {
+            self.recent = Recent {
+                built: true,
+                ..Recent::default()
+            };
+            for (d, ids) in &self.open {
+                for id in ids {
+                    if let Some(g) = self.groups.get(id) {
+                        self.recent.insert(d, id, g.last_event_at);
+                    }
+                }
+            }
+        }
+        let from = since
+            .checked_sub_signed(RECENT_SLACK)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        self.recent
+            .by_domain
+            .get(domain)
+            .into_iter()
+            .flat_map(|set| set.range((from, String::new())..))
+            .map(|(_, id)| id.clone())
+            .collect()
+    }
+
     /// Takes incident `id` out of the open index (it resolved, closed or was forgotten).
     pub(super) fn close_index(&mut self, domain: &str, id: &str) {
+        self.recent.remove(id);
         if let Some(ids) = self.open.get_mut(domain) {
             ids.remove(id);
             if ids.is_empty() {

@@ -7,7 +7,7 @@
 //! health is the lower of that and what its dependencies leave it ([`evaluate`]); a capability
 //! takes the worst health of the services that deliver it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{CapabilityImpact, Impact, Priority, ServiceState, Severity};
 use crate::topology::{Criticality, Requires, Topology};
@@ -108,9 +108,16 @@ pub fn evaluate(topo: &Topology, own: &BTreeMap<String, f64>) -> Evaluation {
             health.insert(name.to_string(), h);
         }
     }
-    let mut capabilities: Vec<CapabilityImpact> = topo
-        .capabilities()
-        .iter()
+    // Only capabilities a hurt service delivers can be hurt: looking at those alone keeps an
+    // evaluation's cost to the incident's reach, not the size of the service model.
+    let hurt: BTreeSet<&str> = health
+        .keys()
+        .filter_map(|s| topo.service(s))
+        .flat_map(|def| def.capabilities.iter().map(String::as_str))
+        .collect();
+    let mut capabilities: Vec<CapabilityImpact> = hurt
+        .into_iter()
+        .filter_map(|name| topo.capabilities().get_key_value(name))
         .filter_map(|(name, cap)| {
             let h = topo
                 .delivered_by(name)

@@ -75,13 +75,17 @@ impl Signature {
 
     /// Whether an incident with signature `incident` is an occurrence of a problem with this one.
     fn covers(&self, incident: &Signature) -> bool {
-        self.service == incident.service
-            && (self.alert_names.is_empty()
-                || self
-                    .alert_names
-                    .iter()
-                    .any(|a| incident.alert_names.binary_search(a).is_ok()))
+        covers(&self.service, &self.alert_names, incident)
     }
+}
+
+/// Whether the signature `service`, `alert_names` covers `incident`'s.
+fn covers(service: &str, alert_names: &[String], incident: &Signature) -> bool {
+    service == incident.service
+        && (alert_names.is_empty()
+            || alert_names
+                .iter()
+                .any(|a| incident.alert_names.binary_search(a).is_ok()))
 }
 
 /// One incident as a problem remembers it.
@@ -344,13 +348,9 @@ impl State {
             .values()
             .map(|e| &e.problem)
             .filter(|p| p.status != ProblemStatus::Resolved)
-            .filter(|p| {
-                Signature {
-                    service: p.service.clone(),
-                    alert_names: p.alert_names.clone(),
-                }
-                .covers(sig)
-            })
+            // Compared in place: building a `Signature` of every problem cost two clones each,
+            // for every new incident.
+            .filter(|p| covers(&p.service, &p.alert_names, sig))
             .min_by_key(|p| (p.status != ProblemStatus::KnownError, p.opened_at, &p.id))
             .map(|p| p.id.clone())
     }
