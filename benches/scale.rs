@@ -26,7 +26,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
 use d2c::change::ChangePolicy;
 use d2c::config::CorrelationConfig;
 use d2c::engine::Engine;
@@ -115,7 +117,12 @@ fn new_alerts_as_state_grows(c: &mut Criterion) {
         eprintln!(
             "new_alerts_as_state_grows: {n} active alerts, {} open incidents (loaded in {:.1} s); \
              measuring {} more new alerts per round",
-            base.state().correlation.open.values().map(|s| s.len()).sum::<usize>(),
+            base.state()
+                .correlation
+                .open
+                .values()
+                .map(|s| s.len())
+                .sum::<usize>(),
             loading.elapsed().as_secs_f64(),
             pool.len(),
         );
@@ -140,15 +147,19 @@ fn new_alerts_as_state_grows(c: &mut Criterion) {
         let fresh: Vec<String> = pool.into_iter().map(|e| e.fingerprint).collect();
         let (mut map, mut at) = (keys.clone(), 0);
         let mut reference = (0u64, Duration::ZERO);
-        g.bench_with_input(BenchmarkId::new("reference_btreemap_insert", n), &n, |b, _| {
-            b.iter_custom(|iters| {
-                let d = run(iters, &keys, &mut map, &mut at, fresh.len(), |m, i| {
-                    black_box(m.insert(fresh[i].clone(), i as u64));
-                });
-                reference = (reference.0 + iters, reference.1 + d);
-                d
-            })
-        });
+        g.bench_with_input(
+            BenchmarkId::new("reference_btreemap_insert", n),
+            &n,
+            |b, _| {
+                b.iter_custom(|iters| {
+                    let d = run(iters, &keys, &mut map, &mut at, fresh.len(), |m, i| {
+                        black_box(m.insert(fresh[i].clone(), i as u64));
+                    });
+                    reference = (reference.0 + iters, reference.1 + d);
+                    d
+                })
+            },
+        );
         let rate = |(k, d): (u64, Duration)| k as f64 / d.as_secs_f64().max(f64::MIN_POSITIVE);
         let (engine, bare) = (rate(spent), rate(reference));
         eprintln!(

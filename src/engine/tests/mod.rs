@@ -870,5 +870,6 @@ fn an_acknowledge_from_the_alerting_tool_acknowledges_the_incident_once() {
 
 mod guard;
 mod problems;
+mod recent;
 mod runs;
 mod settle;
