@@ -99,6 +99,7 @@ impl State {
                     .sort_by(|a, b| (a.at, &a.incident).cmp(&(b.at, &b.incident)));
                 let first = entry.publish(at);
                 self.problems.insert(problem.clone(), entry);
+                self.problems_changed();
                 Ok(first)
             }
             ProblemAction::KnownError {

@@ -25,6 +25,7 @@ impl State {
         self.swept_at = Some(now);
         let retention = TimeDelta::from_std(cfg.retention).unwrap_or(TimeDelta::MAX);
         let before = self.problems.len();
+        self.problems_changed();
         self.problems.retain(|_, e| {
             e.problem
                 .resolved_at
@@ -58,6 +59,7 @@ impl State {
             })
             .collect();
         order.sort();
+        self.problems_changed();
         for (_, _, id) in order.into_iter().take(over) {
             self.problems.remove(&id);
         }

@@ -159,6 +159,22 @@ pub struct State {
     pub members: BTreeMap<String, Member>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swept_at: Option<DateTime<Utc>>,
+    /// The problems of each service, for [`State::matching`]: derived, never checkpointed.
+    #[serde(skip)]
+    by_service: ByService,
+}
+
+/// A cache of the problem ids of each service, so that matching a new incident costs the
+/// problems of its service, not all of them. `None` until built and after a problem is added
+/// or forgotten (rare next to new incidents); rebuilt on the next match.
+#[derive(Debug, Clone, Default)]
+struct ByService(Option<BTreeMap<String, Vec<String>>>);
+
+/// A cache says nothing about the state beyond what the rest of it says.
+impl PartialEq for ByService {
+    fn eq(&self, _: &ByService) -> bool {
+        true
+    }
 }
 
 /// Counts the shell turns into gauges.
@@ -338,14 +354,35 @@ impl State {
         }
         let fields = entry.fields();
         self.problems.insert(id, entry);
+        self.problems_changed();
         Some(fields)
+    }
+
+    /// A problem was added or forgotten: the index by service is rebuilt when next needed.
+    fn problems_changed(&mut self) {
+        self.by_service.0 = None;
     }
 
     /// The problem (not resolved) an incident with `sig` is an occurrence of: a known error
     /// first, then the oldest.
-    fn matching(&self, sig: &Signature) -> Option<String> {
-        self.problems
-            .values()
+    fn matching(&mut self, sig: &Signature) -> Option<String> {
+        let problems = &self.problems;
+        let index = self.by_service.0.get_or_insert_with(|| {
+            let mut index: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for e in problems.values() {
+                let p = &e.problem;
+                index
+                    .entry(p.service.clone())
+                    .or_default()
+                    .push(p.id.clone());
+            }
+            index
+        });
+        index
+            .get(&sig.service)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| problems.get(id))
             .map(|e| &e.problem)
             .filter(|p| p.status != ProblemStatus::Resolved)
             // Compared in place: building a `Signature` of every problem cost two clones each,
