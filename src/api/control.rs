@@ -304,18 +304,18 @@ pub(super) async fn post_silence(
 /// The body of `POST /api/v1/problems`.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct OpenProblemBody {
-    title: String,
-    service: String,
-    by: String,
+pub(super) struct OpenProblemBody {
+    pub title: String,
+    pub service: String,
+    pub by: String,
     #[serde(default)]
-    alert_names: Vec<String>,
+    pub alert_names: Vec<String>,
     #[serde(default)]
-    incidents: Vec<String>,
+    pub incidents: Vec<String>,
     #[serde(default)]
-    priority: Option<Priority>,
+    pub priority: Option<Priority>,
     #[serde(default)]
-    comment: Option<String>,
+    pub comment: Option<String>,
 }
 
 /// The body of `POST /api/v1/problems/{id}/known-error`.
@@ -399,11 +399,24 @@ impl WriteApi {
     }
 
     async fn open_problem(&self, body: Body, actor: Option<&Principal>) -> Answer {
-        let result = async {
-            let example = "{\"title\": \"…\", \"service\": \"payments-db\", \"by\": \"alice\"}";
-            let b: OpenProblemBody = json_body(self, PROBLEM, body, example).await?;
+        let example = "{\"title\": \"…\", \"service\": \"payments-db\", \"by\": \"alice\"}";
+        match json_body::<OpenProblemBody>(self, PROBLEM, body, example).await {
+            Ok(mut b) => {
+                if let Some(name) = named(actor) {
+                    b.by = name.to_string();
+                }
+                self.new_problem(b).await
+            }
+            Err(answer) => answer,
+        }
+    }
+
+    /// Opens a problem by hand (the API and the console): its id is derived here and the
+    /// record goes to the partition of the service's correlation domain.
+    pub(super) async fn new_problem(&self, b: OpenProblemBody) -> Answer {
+        let result = (|| {
             let title = text_field("title", &b.title, 256)?;
-            let by = text_field("by", named(actor).unwrap_or(&b.by), MAX_ACK_FIELD)?;
+            let by = text_field("by", &b.by, MAX_ACK_FIELD)?;
             let service = b.service.trim().to_string();
             let Some(domain) = self.domain_of(&service) else {
                 return Err(bad(
@@ -443,8 +456,8 @@ impl WriteApi {
                 time,
             };
             Ok((action, domain))
-        };
-        let (action, domain) = match result.await {
+        })();
+        let (action, domain) = match result {
             Ok(a) => a,
             Err(answer) => return answer,
         };
@@ -454,19 +467,36 @@ impl WriteApi {
     }
 
     async fn known_error(&self, id: &str, body: Body, actor: Option<&Principal>) -> Answer {
-        let result = async {
+        let example = "{\"workaround\": \"…\", \"by\": \"alice\"}";
+        match json_body::<KnownErrorBody>(self, PROBLEM, body, example).await {
+            Ok(b) => {
+                let by = named(actor).unwrap_or(&b.by);
+                self.mark_known_error(id, &b.workaround, by, b.comment)
+                    .await
+            }
+            Err(answer) => answer,
+        }
+    }
+
+    /// Marks problem `id` a known error with `workaround`, as `by` (the API and the console).
+    pub(super) async fn mark_known_error(
+        &self,
+        id: &str,
+        workaround: &str,
+        by: &str,
+        comment: Option<String>,
+    ) -> Answer {
+        let action = (|| {
             check_id(PROBLEM, id, "a problem id (e.g. PRB-3f2a9c1b7d4e)")?;
-            let example = "{\"workaround\": \"…\", \"by\": \"alice\"}";
-            let b: KnownErrorBody = json_body(self, PROBLEM, body, example).await?;
             Ok(ProblemAction::KnownError {
                 problem: id.to_string(),
-                workaround: text_field("workaround", &b.workaround, MAX_TEXT)?,
-                by: text_field("by", named(actor).unwrap_or(&b.by), MAX_ACK_FIELD)?,
-                comment: comment_field(b.comment)?,
+                workaround: text_field("workaround", workaround, MAX_TEXT)?,
+                by: text_field("by", by, MAX_ACK_FIELD)?,
+                comment: comment_field(comment)?,
                 time: chrono::Utc::now(),
             })
-        };
-        let action = match result.await {
+        })();
+        let action = match action {
             Ok(a) => a,
             Err(answer) => return answer,
         };
@@ -476,17 +506,32 @@ impl WriteApi {
     }
 
     async fn resolve_problem(&self, id: &str, body: Body, actor: Option<&Principal>) -> Answer {
-        let result = async {
+        match json_body::<ResolveBody>(self, PROBLEM, body, "{\"by\": \"alice\"}").await {
+            Ok(b) => {
+                let by = named(actor).unwrap_or(&b.by);
+                self.close_problem(id, by, b.comment).await
+            }
+            Err(answer) => answer,
+        }
+    }
+
+    /// Resolves problem `id`, as `by` (the API and the console).
+    pub(super) async fn close_problem(
+        &self,
+        id: &str,
+        by: &str,
+        comment: Option<String>,
+    ) -> Answer {
+        let action = (|| {
             check_id(PROBLEM, id, "a problem id (e.g. PRB-3f2a9c1b7d4e)")?;
-            let b: ResolveBody = json_body(self, PROBLEM, body, "{\"by\": \"alice\"}").await?;
             Ok(ProblemAction::Resolve {
                 problem: id.to_string(),
-                by: text_field("by", named(actor).unwrap_or(&b.by), MAX_ACK_FIELD)?,
-                comment: comment_field(b.comment)?,
+                by: text_field("by", by, MAX_ACK_FIELD)?,
+                comment: comment_field(comment)?,
                 time: chrono::Utc::now(),
             })
-        };
-        let action = match result.await {
+        })();
+        let action = match action {
             Ok(a) => a,
             Err(answer) => return answer,
         };
