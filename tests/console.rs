@@ -867,6 +867,42 @@ async fn with_tokens_a_viewer_reads_an_operator_acts_and_nobody_gets_in_without_
         "restrict_security hides them"
     );
     assert_eq!(security(OPERATOR_TOKEN).await, 0, "from operators too");
+    // Nor can they act on them: the control API answers as for an unknown incident.
+    let (_, l) = get_json(
+        &d2c.http,
+        "/api/v1/incidents?limit=1000",
+        Some(SECURITY_TOKEN),
+    )
+    .await;
+    let attack_id = l["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["security"].is_object())
+        .and_then(|i| i["id"].as_str())
+        .unwrap()
+        .to_string();
+    let ack = |token: &'static str| {
+        let url = format!("http://{}/api/v1/incidents/{attack_id}/ack", d2c.http);
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"by": "someone"}))
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        ack(OPERATOR_TOKEN).await,
+        404,
+        "an operator may not act on it"
+    );
+    assert_eq!(ack(SECURITY_TOKEN).await, 202, "the security role may");
     produce_all(&p, "d2c.events.raw", &outage_now(8)).await;
     let id = p1(&d2c.http, Some(VIEWER_TOKEN)).await;
     let (status, _) = get_json(&d2c.http, "/api/v1/incidents", None).await;

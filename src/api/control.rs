@@ -34,6 +34,9 @@
 //! "comment"?}` resolves it. Both go to every partition; the engine holding the problem applies
 //! them.
 //!
+//! With `http.restrict_security`, acknowledging a security incident or deciding on a
+//! containment RFC needs the security role: anyone else gets `404`, as for an unknown one.
+//!
 //! With a named token (`[[http.tokens]]`), its holder's name is recorded as `by` (and a
 //! silence's `created_by`), whatever the body says; the console calls the same checks.
 
@@ -46,7 +49,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
-use super::console::auth::Principal;
+use super::console::auth::{Principal, SeesSecurity};
 use super::write::{ACK, Answer, DECISION, PROBLEM, SILENCE, WriteApi, read_body};
 use crate::model::{Priority, ProblemAction};
 use crate::pipeline::records::{ACK_HEADER, DECISION_HEADER, PROBLEM_HEADER, SILENCE_HEADER};
@@ -68,11 +71,22 @@ pub(super) async fn post_ack(
     State(api): State<WriteApi>,
     Path(id): Path<String>,
     actor: Option<Extension<Principal>>,
+    sees: Option<Extension<SeesSecurity>>,
     body: Body,
 ) -> Response {
     let start = Instant::now();
-    let answer = api.acknowledge(&id, body, actor.as_deref()).await;
+    let answer = if api.hidden(&id, sees.as_deref()) {
+        unknown(ACK, "no such incident")
+    } else {
+        api.acknowledge(&id, body, actor.as_deref()).await
+    };
     api.respond(answer, start)
+}
+
+/// The answer for an incident or RFC the asker may not see: the same as for one that does not
+/// exist, so a restricted token learns nothing of security incidents.
+fn unknown(format: &'static str, what: &str) -> Answer {
+    Answer::rejected(StatusCode::NOT_FOUND, format, what.to_string(), "not_found")
 }
 
 /// The actor a named token records: its holder's name. `http.token` is shared by tools, so
@@ -84,6 +98,25 @@ fn named(actor: Option<&Principal>) -> Option<&str> {
 }
 
 impl WriteApi {
+    /// Whether incident or RFC `id` is a security one the asker may not see
+    /// (`http.restrict_security`, as the token check found): then they may not act on it
+    /// either. Known from the view; without one (tests) nothing is hidden.
+    fn hidden(&self, id: &str, sees: Option<&SeesSecurity>) -> bool {
+        if sees.is_none_or(|s| s.0) {
+            return false;
+        }
+        let Some(view) = self.inner.view.as_ref() else {
+            return false;
+        };
+        let v = view.read();
+        let rfc = v.changes.get(id);
+        let incident = rfc.map_or(id, |r| r.incident_id.as_str());
+        rfc.is_some_and(|r| r.containment.is_some())
+            || v.incidents
+                .get(incident)
+                .is_some_and(|i| i.security.is_some())
+    }
+
     async fn acknowledge(&self, id: &str, body: Body, actor: Option<&Principal>) -> Answer {
         if let Err(answer) = check_id(ACK, id, "an incident id (e.g. INC-46cbeabff822)") {
             return answer;
@@ -177,10 +210,15 @@ pub(super) async fn post_decision(
     State(api): State<WriteApi>,
     Path(id): Path<String>,
     actor: Option<Extension<Principal>>,
+    sees: Option<Extension<SeesSecurity>>,
     body: Body,
 ) -> Response {
     let start = Instant::now();
-    let answer = api.decide(&id, body, actor.as_deref()).await;
+    let answer = if api.hidden(&id, sees.as_deref()) {
+        unknown(DECISION, "no such RFC")
+    } else {
+        api.decide(&id, body, actor.as_deref()).await
+    };
     api.respond(answer, start)
 }
 

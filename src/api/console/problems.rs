@@ -348,5 +348,13 @@ pub async fn open(
                 )
             }
         };
-    answer(&console, &who, &csrf, &headers, status, text, "/problems".into())
+    answer(
+        &console,
+        &who,
+        &csrf,
+        &headers,
+        status,
+        text,
+        "/problems".into(),
+    )
 }
