@@ -130,8 +130,9 @@ async fn kill_9_at_random_points_loses_and_doubles_nothing() {
     let payloads = storm(30, 25);
     let expected = replay_incident_versions(&payloads, &[]);
     // About 800 since incidents publish only what an operator acts on (issue 15).
+    // Group waits and intervals (on, as shipped) keep the versions to what people act on.
     assert!(
-        expected.len() > 500,
+        expected.len() > 100,
         "scenario too small: {}",
         expected.len()
     );
@@ -379,8 +380,9 @@ async fn kill_9_with_ticks_on_publishes_what_a_replay_of_the_events_topic_gives(
         let file = dir.path().join(format!("partition-{p}.jsonl"));
         expected.extend(by_version(replay_file(&config, &file, &[])));
     }
+    // Group waits and intervals (on, as shipped) keep the versions to what people act on.
     assert!(
-        expected.len() > 500,
+        expected.len() > 100,
         "scenario too small: {}",
         expected.len()
     );
