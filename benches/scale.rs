@@ -224,7 +224,7 @@ fn plot(path: &str, curve: &[(usize, f64, f64)]) -> Result<(), Box<dyn std::erro
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::MiddleRight)
         .draw()?;
     root.present()?;
     Ok(())
