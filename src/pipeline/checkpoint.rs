@@ -61,21 +61,56 @@ pub enum RestoreError {
     },
 }
 
-/// The records of one checkpoint.
-pub fn records(cp: &Checkpoint, state_topic: &str, chunk_bytes: usize) -> Vec<OutRecord> {
-    let doc = serde_json::to_vec(cp).expect("engine state always serialises");
-    let chunks: Vec<&[u8]> = doc.chunks(chunk_bytes.max(1)).collect();
-    let n = chunks.len();
-    chunks
+/// Collects serialised bytes straight into chunk-sized buffers, so a checkpoint is never held
+/// as one whole document beside its chunks (that copy was the peak of d2c's memory).
+struct ChunkWriter {
+    size: usize,
+    chunks: Vec<Vec<u8>>,
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, mut buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len();
+        while !buf.is_empty() {
+            if self.chunks.last().is_none_or(|c| c.len() >= self.size) {
+                self.chunks.push(Vec::with_capacity(self.size));
+            }
+            let Some(last) = self.chunks.last_mut() else {
+                break;
+            };
+            let take = (self.size - last.len()).min(buf.len());
+            last.extend_from_slice(&buf[..take]);
+            buf = &buf[take..];
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The records of one checkpoint. Takes the checkpoint by value so that its copy of the state
+/// is freed as soon as it is serialised, before the records are sent.
+pub fn records(cp: Checkpoint, state_topic: &str, chunk_bytes: usize) -> Vec<OutRecord> {
+    let mut w = ChunkWriter {
+        size: chunk_bytes.max(1),
+        chunks: Vec::new(),
+    };
+    serde_json::to_writer(&mut w, &cp).expect("engine state always serialises");
+    let (topic, partition, watermark) = (cp.topic, cp.partition, cp.watermark.to_string());
+    drop(cp.state);
+    let n = w.chunks.len();
+    w.chunks
         .into_iter()
         .enumerate()
-        .map(|(i, c)| OutRecord {
+        .map(|(i, payload)| OutRecord {
             topic: state_topic.to_string(),
-            partition: Some(cp.partition),
-            key: format!("{}/{}/{i}", cp.topic, cp.partition).into_bytes(),
-            payload: c.to_vec(),
+            partition: Some(partition),
+            key: format!("{topic}/{partition}/{i}").into_bytes(),
+            payload,
             headers: vec![
-                ("d2c.watermark", cp.watermark.to_string().into_bytes()),
+                ("d2c.watermark", watermark.clone().into_bytes()),
                 ("d2c.chunk", format!("{i}/{n}").into_bytes()),
             ],
             timestamp: None,
@@ -305,7 +340,7 @@ mod tests {
             watermark: 42,
             state: EngineState::default(),
         };
-        let recs = records(&cp, "d2c.state", 16);
+        let recs = records(cp.clone(), "d2c.state", 16);
         assert!(recs.len() > 1);
         assert!(
             recs.iter()

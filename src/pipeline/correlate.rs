@@ -510,7 +510,7 @@ impl Correlate {
             let (state_topic, chunk_bytes) = (cfg.topics.state.clone(), cfg.state.chunk_bytes);
             let task = tokio::spawn(async move {
                 let recs = tokio::task::spawn_blocking(move || {
-                    checkpoint::records(&cp, &state_topic, chunk_bytes)
+                    checkpoint::records(cp, &state_topic, chunk_bytes)
                 })
                 .await
                 .map_err(|e| PipelineError::Stage("checkpoint", e.to_string()))?;
