@@ -90,17 +90,55 @@ impl std::io::Write for ChunkWriter {
     }
 }
 
-/// The records of one checkpoint. Takes the checkpoint by value so that its copy of the state
-/// is freed as soon as it is serialised, before the records are sent.
-pub fn records(cp: Checkpoint, state_topic: &str, chunk_bytes: usize) -> Vec<OutRecord> {
+/// What a checkpoint is taken of: a copy of the state (the stage goes on with its engine) or,
+/// for the last checkpoint on shutdown, the engine itself.
+#[derive(Debug)]
+pub enum Taken {
+    Copy(EngineState),
+    Engine(Box<crate::engine::Engine>),
+}
+
+/// A [`Checkpoint`] serialised from a borrowed state: the same document.
+#[derive(Serialize)]
+struct CheckpointRef<'a> {
+    format: u32,
+    topic: &'a str,
+    partition: i32,
+    watermark: i64,
+    state: &'a EngineState,
+}
+
+/// The records of a checkpoint of `taken` for events partition `(topic, partition)` at
+/// `watermark`. Takes the state by value so that it is freed as soon as it is serialised, before
+/// the records are sent.
+pub fn records_of(
+    taken: Taken,
+    (topic, partition, watermark): (&str, i32, i64),
+    state_topic: &str,
+    chunk_bytes: usize,
+) -> Vec<OutRecord> {
     let mut w = ChunkWriter {
         size: chunk_bytes.max(1),
         chunks: Vec::new(),
     };
-    serde_json::to_writer(&mut w, &cp).expect("engine state always serialises");
-    let (topic, partition, watermark) = (cp.topic, cp.partition, cp.watermark.to_string());
-    drop(cp.state);
-    let n = w.chunks.len();
+    let mut taken = taken;
+    {
+        let state: &EngineState = match &mut taken {
+            Taken::Copy(state) => state,
+            // With the suppressor's inhibition state copied in, as for a copy.
+            Taken::Engine(e) => e.checkpoint_state(),
+        };
+        let cp = CheckpointRef {
+            format: FORMAT,
+            topic,
+            partition,
+            watermark,
+            state,
+        };
+        serde_json::to_writer(&mut w, &cp).expect("engine state always serialises");
+    }
+    drop(taken);
+    let (n, watermark) = (w.chunks.len(), watermark.to_string());
     w.chunks
         .into_iter()
         .enumerate()
@@ -116,6 +154,17 @@ pub fn records(cp: Checkpoint, state_topic: &str, chunk_bytes: usize) -> Vec<Out
             timestamp: None,
         })
         .collect()
+}
+
+/// The records of one checkpoint.
+pub fn records(cp: Checkpoint, state_topic: &str, chunk_bytes: usize) -> Vec<OutRecord> {
+    let at = (cp.topic.clone(), cp.partition, cp.watermark);
+    records_of(
+        Taken::Copy(cp.state),
+        (&at.0, at.1, at.2),
+        state_topic,
+        chunk_bytes,
+    )
 }
 
 struct Chunk {
