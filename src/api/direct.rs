@@ -13,6 +13,7 @@ use futures::future::join_all;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureRecord, Producer};
 use rdkafka::util::Timeout;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::model::Event;
 use crate::pipeline::kafka::KafkaProducer;
@@ -29,7 +30,19 @@ pub(super) struct Direct {
     pub(super) topology: Arc<Topology>,
     /// Partitions of `topics.events`, read from the broker on first use.
     partitions: tokio::sync::OnceCell<i32>,
+    /// Where requests hand their events to the writer task (started on first use).
+    writer: tokio::sync::OnceCell<mpsc::Sender<Job>>,
 }
+
+/// One request's events, by partition (JSON array elements joined by commas), and where its
+/// answer goes.
+type Job = (
+    Vec<(i32, Vec<u8>)>,
+    oneshot::Sender<Result<Vec<(i32, i64)>, KafkaError>>,
+);
+
+/// Requests waiting for the writer at most; past it a request waits for room.
+const QUEUED_REQUESTS: usize = 1024;
 
 impl Direct {
     pub(super) fn new(
@@ -42,6 +55,7 @@ impl Direct {
             fallback,
             topology,
             partitions: tokio::sync::OnceCell::new(),
+            writer: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -72,18 +86,17 @@ impl Direct {
             .copied()
     }
 
-    /// The events records of `events`, by partition, each a JSON array of [`RoutedEvent`] of
-    /// at most about [`EVENTS_RECORD_BYTES`]. `None` when one event alone is over `max_bytes`:
-    /// the payload then takes the raw topic, where the ingest stage dead-letters that event.
-    pub(super) fn records(
+    /// The events of one payload by partition, as JSON array elements of [`RoutedEvent`] joined
+    /// by commas. `None` when one event alone is over `max_bytes`: the payload then takes the
+    /// raw topic, where the ingest stage dead-letters that event.
+    pub(super) fn fragments(
         &self,
         events: Vec<Event>,
         topology: &Topology,
         partitions: i32,
         max_bytes: usize,
     ) -> Option<Vec<(i32, Vec<u8>)>> {
-        let mut open: std::collections::BTreeMap<i32, Vec<u8>> = Default::default();
-        let mut closed = Vec::new();
+        let mut by: std::collections::BTreeMap<i32, Vec<u8>> = Default::default();
         for event in events {
             let res = topology.resolve(&event);
             let p = partition_of(&topology.domain(&event, &res, &self.fallback), partitions);
@@ -95,45 +108,107 @@ impl Direct {
             if json.len() + crate::config::RECORD_KEY_ROOM > max_bytes {
                 return None;
             }
-            let buf = open.entry(p).or_default();
-            if buf.len() > 1 && buf.len() + json.len() > EVENTS_RECORD_BYTES {
-                closed.push((p, close(std::mem::take(buf))));
+            let buf = by.entry(p).or_default();
+            if !buf.is_empty() {
+                buf.push(b',');
             }
-            buf.push(if buf.is_empty() { b'[' } else { b',' });
             buf.extend_from_slice(&json);
         }
-        closed.extend(open.into_iter().map(|(p, buf)| (p, close(buf))));
-        Some(closed)
+        Some(by.into_iter().collect())
     }
 
-    /// Writes `records` and waits for the broker: their `(partition, offset)`s, or the first
-    /// error (the others may have been written).
-    pub(super) async fn send(
+    /// Hands one payload's `fragments` to the writer task and waits until the records holding
+    /// them are acknowledged: their `(partition, offset)`s, or the first error (the other
+    /// records may have been written).
+    pub(super) async fn write(
         &self,
         producer: &KafkaProducer,
-        records: &[(i32, Vec<u8>)],
-        timestamp: i64,
-        queue_timeout: std::time::Duration,
+        fragments: Vec<(i32, Vec<u8>)>,
     ) -> Result<Vec<(i32, i64)>, KafkaError> {
-        let sends = records.iter().map(|(p, payload)| {
-            let record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.events_topic)
-                .partition(*p)
-                .payload(payload.as_slice())
-                .timestamp(timestamp);
-            producer.send(record, Timeout::After(queue_timeout))
-        });
-        join_all(sends)
-            .await
-            .into_iter()
-            .map(|r| r.map(|d| (d.partition, d.offset)).map_err(|(e, _)| e))
-            .collect()
+        let writer = self
+            .writer
+            .get_or_init(|| async {
+                let (tx, rx) = mpsc::channel(QUEUED_REQUESTS);
+                tokio::spawn(writer(producer.clone(), self.events_topic.clone(), rx));
+                tx
+            })
+            .await;
+        let (answer, answered) = oneshot::channel();
+        let gone = || KafkaError::Canceled;
+        writer.send((fragments, answer)).await.map_err(|_| gone())?;
+        answered.await.map_err(|_| gone())?
     }
 }
 
-/// Ends a JSON array of events started with `[`.
-fn close(mut buf: Vec<u8>) -> Vec<u8> {
-    buf.push(b']');
-    buf
+/// The writer task: takes every request waiting (no wait for more: requests that arrive while
+/// a write is acknowledged form the next one), writes their events as one record per partition
+/// (split at [`EVENTS_RECORD_BYTES`]), waits for the broker and answers each request with the
+/// records holding its events. Concurrent requests so share records and broker round trips,
+/// as the ingest stage's batches do.
+async fn writer(producer: KafkaProducer, topic: String, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::new();
+    while rx.recv_many(&mut jobs, QUEUED_REQUESTS).await > 0 {
+        // Records by id (the order they were opened in), and the open one of each partition.
+        let mut records: Vec<(i32, Vec<u8>)> = Vec::new();
+        let mut open: std::collections::BTreeMap<i32, usize> = Default::default();
+        let mut used: Vec<Vec<usize>> = Vec::with_capacity(jobs.len());
+        for (fragments, _) in &jobs {
+            let mut mine = Vec::with_capacity(fragments.len());
+            for (p, elements) in fragments {
+                let full = open
+                    .get(p)
+                    .is_some_and(|&id| records[id].1.len() + elements.len() > EVENTS_RECORD_BYTES);
+                let id = match open.get(p) {
+                    Some(&id) if !full => {
+                        records[id].1.push(b',');
+                        id
+                    }
+                    _ => {
+                        records.push((*p, vec![b'[']));
+                        open.insert(*p, records.len() - 1);
+                        records.len() - 1
+                    }
+                };
+                records[id].1.extend_from_slice(elements);
+                mine.push(id);
+            }
+            used.push(mine);
+        }
+        for (_, buf) in &mut records {
+            buf.push(b']');
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        let result = send(&producer, &topic, &records, now).await;
+        for ((_, answer), ids) in jobs.drain(..).zip(used) {
+            let mine = match &result {
+                Ok(written) => Ok(ids.iter().map(|&id| written[id]).collect()),
+                Err(e) => Err(e.clone()),
+            };
+            let _ = answer.send(mine);
+        }
+    }
+}
+
+/// Writes `records` to `topic` and waits for the broker: their `(partition, offset)`s, or the
+/// first error (the others may have been written).
+async fn send(
+    producer: &KafkaProducer,
+    topic: &str,
+    records: &[(i32, Vec<u8>)],
+    timestamp: i64,
+) -> Result<Vec<(i32, i64)>, KafkaError> {
+    let sends = records.iter().map(|(p, payload)| {
+        let record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic)
+            .partition(*p)
+            .payload(payload.as_slice())
+            .timestamp(timestamp);
+        producer.send(record, Timeout::After(super::write::QUEUE_TIMEOUT))
+    });
+    join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| r.map(|d| (d.partition, d.offset)).map_err(|(e, _)| e))
+        .collect()
 }
 
 #[cfg(test)]
@@ -160,10 +235,11 @@ mod tests {
             .iter()
             .map(|e| partition_of(&topo.domain(e, &topo.resolve(e), &[]), 6))
             .collect();
-        let recs = d.records(events.clone(), &topo, 6, 1 << 20).unwrap();
+        let frags = d.fragments(events.clone(), &topo, 6, 1 << 20).unwrap();
         let mut got = Vec::new();
-        for (p, payload) in &recs {
-            let (evs, rejected) = decode_events(payload, None).unwrap();
+        for (p, elements) in &frags {
+            let payload = [b"[".as_slice(), elements, b"]"].concat();
+            let (evs, rejected) = decode_events(&payload, None).unwrap();
             assert!(rejected.is_empty());
             for (e, origin) in evs {
                 assert_eq!(origin, None);
@@ -180,6 +256,6 @@ mod tests {
     fn an_event_over_the_producer_limit_sends_the_payload_the_raw_way() {
         let topo = Arc::new(Topology::default());
         let d = Direct::new("e".into(), vec![], topo.clone());
-        assert!(d.records(vec![event("A", "h")], &topo, 6, 1100).is_none());
+        assert!(d.fragments(vec![event("A", "h")], &topo, 6, 1100).is_none());
     }
 }

@@ -190,25 +190,20 @@ impl WriteApi {
             .view
             .as_ref()
             .map_or_else(|| direct.topology.clone(), |v| v.read().topology.clone());
-        let records = direct.records(events, &topology, partitions, s.max_message_bytes)?;
-        let now = chrono::Utc::now().timestamp_millis();
-        Some(
-            match direct.send(&s.producer, &records, now, QUEUE_TIMEOUT).await {
-                Ok(written) => Answer {
-                    status: StatusCode::ACCEPTED,
-                    body: json!({"accepted": n, "written": written
-                        .iter()
-                        .map(|(p, o)| json!({"partition": p, "offset": o}))
-                        .collect::<Vec<_>>()}),
-                    format: format.as_str(),
-                    outcome: Outcome::Accepted,
-                },
-                Err(e) => {
-                    let largest = records.iter().map(|(_, r)| r.len()).max().unwrap_or(0);
-                    self.not_written(format, &e, largest)
-                }
+        let fragments = direct.fragments(events, &topology, partitions, s.max_message_bytes)?;
+        let largest = fragments.iter().map(|(_, f)| f.len()).max().unwrap_or(0);
+        Some(match direct.write(&s.producer, fragments).await {
+            Ok(written) => Answer {
+                status: StatusCode::ACCEPTED,
+                body: json!({"accepted": n, "written": written
+                    .iter()
+                    .map(|(p, o)| json!({"partition": p, "offset": o}))
+                    .collect::<Vec<_>>()}),
+                format: format.as_str(),
+                outcome: Outcome::Accepted,
             },
-        )
+            Err(e) => self.not_written(format, &e, largest),
+        })
     }
 
     /// The answer when the broker did not take a record of `size` bytes.
