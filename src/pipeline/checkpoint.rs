@@ -94,7 +94,7 @@ impl std::io::Write for ChunkWriter {
 /// for the last checkpoint on shutdown, the engine itself.
 #[derive(Debug)]
 pub enum Taken {
-    Copy(EngineState),
+    Copy(Box<EngineState>),
     Engine(Box<crate::engine::Engine>),
 }
 
@@ -160,7 +160,7 @@ pub fn records_of(
 pub fn records(cp: Checkpoint, state_topic: &str, chunk_bytes: usize) -> Vec<OutRecord> {
     let at = (cp.topic.clone(), cp.partition, cp.watermark);
     records_of(
-        Taken::Copy(cp.state),
+        Taken::Copy(Box::new(cp.state)),
         (&at.0, at.1, at.2),
         state_topic,
         chunk_bytes,

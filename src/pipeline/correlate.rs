@@ -507,7 +507,7 @@ impl Correlate {
                     self.settings.engine(),
                 )))
             } else {
-                Taken::Copy(part.engine.checkpoint_state().clone())
+                Taken::Copy(Box::new(part.engine.checkpoint_state().clone()))
             };
             let (sender, shutdown) = (self.checkpoints.clone(), shutdown.clone());
             let (topic, watermark) = (cfg.topics.events.clone(), part.next);
