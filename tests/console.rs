@@ -7,6 +7,8 @@
 //!   acknowledging shows acknowledged-by on the board; a silence created from an alert
 //!   suppresses that alert's next events (counted);
 //! - with two instances, each board shows every incident;
+//! - a problem opened for the outage becomes a known error from the problems page, and the
+//!   open incident linked to it shows the workaround; resolving it takes it off the list;
 //! - with tokens, a viewer cannot act and an operator can, and without a sign-in nothing but
 //!   the sign-in page is served.
 
@@ -27,6 +29,10 @@ fn env() -> Vec<(&'static str, &'static str)> {
         ("D2C_KAFKA__CREATE_TOPICS", "false"),
         ("D2C_KAFKA__PARTITIONS", "3"),
         ("D2C_KAFKA__SESSION_TIMEOUT", "6s"),
+        // The console follows every version as it is made: no group wait or interval holding
+        // versions back (those are tested by the scenarios and tests/recovery_ticks.rs).
+        ("D2C_CORRELATION__GROUP_WAIT", "0s"),
+        ("D2C_CORRELATION__GROUP_INTERVAL", "0s"),
         ("D2C_LOG", "warn,d2c::api=info"),
     ]
 }
@@ -687,6 +693,110 @@ async fn the_business_and_security_views_show_what_is_hurt_and_the_attack() {
     browser.close().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_problem_becomes_a_known_error_in_the_console_and_its_incident_shows_the_workaround() {
+    let broker = MockBroker::start(PARTITIONS);
+    let d2c = D2c::start(&broker.bootstrap, &env());
+    d2c.wait_ready(Duration::from_secs(60));
+    let p = producer(&broker.bootstrap);
+    produce_all(&p, "d2c.events.raw", &outage_now(8)).await;
+    let id = p1(&d2c.http, None).await;
+    // A problem opened by hand for the outage's root cause, linking the open incident.
+    let body = json!({"title": "payments-db falls over at night", "service": "payments-db",
+                      "by": "bob", "incidents": [id]});
+    let (status, answer) = http_post(&d2c.http, "/api/v1/problems", &body.to_string());
+    assert_eq!(status, 202, "{answer}");
+    let problem = serde_json::from_str::<Value>(&answer).unwrap()["problem"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    let base = format!("http://{}", d2c.http);
+    c.goto(&format!("{base}/")).await.unwrap();
+    c.find(Locator::LinkText("Problems"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let card = format!("#problem-{problem}");
+    let shown = wait_text(c, &card, "payments-db falls over at night").await;
+    assert!(shown.contains("root cause payments-db"), "{shown}");
+    assert!(shown.contains(&id), "its incident is listed: {shown}");
+    c.execute("window.__kept = 1; return true", vec![])
+        .await
+        .unwrap();
+
+    // Marked a known error from the page: the next version shows the workaround, in place.
+    c.find(Locator::Id(&format!("workaround-{problem}")))
+        .await
+        .unwrap()
+        .send_keys("fail over to pg-payments-2")
+        .await
+        .unwrap();
+    c.find(Locator::Id(&format!("ke-by-{problem}")))
+        .await
+        .unwrap()
+        .send_keys("carol")
+        .await
+        .unwrap();
+    c.find(Locator::Css(&format!("{card} button.known-error-button")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(c, "#flash", "marked a known error by carol").await;
+    let shown = wait_text(
+        c,
+        &format!("{card} .workaround"),
+        "fail over to pg-payments-2",
+    )
+    .await;
+    assert!(shown.contains("carol"), "{shown}");
+    wait_text(c, &format!("{card} .problem-status"), "KNOWN_ERROR").await;
+    let kept = c
+        .execute("return window.__kept || null", vec![])
+        .await
+        .unwrap();
+    assert_eq!(kept, json!(1), "updated in place, not reloaded");
+    let (_, api) = get_json(&d2c.http, "/api/v1/problems", None).await;
+    assert!(
+        api.to_string().contains("fail over to pg-payments-2"),
+        "the read API agrees: {api}"
+    );
+
+    // The open incident linked to it gets a version carrying the workaround.
+    c.goto(&format!("{base}/incidents/{id}")).await.unwrap();
+    wait_text(c, "#workaround", "fail over to pg-payments-2").await;
+    let linked = texts(c, "#problem").await;
+    assert!(linked.contains(&problem), "{linked}");
+
+    // Resolved from the page: gone from the open list, listed under "all".
+    c.goto(&format!("{base}/problems")).await.unwrap();
+    c.find(Locator::Id(&format!("resolve-by-{problem}")))
+        .await
+        .unwrap()
+        .send_keys("carol")
+        .await
+        .unwrap();
+    c.find(Locator::Css(&format!("{card} button.resolve-button")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(c, "#flash", "resolved by carol").await;
+    wait_text(c, "#problems-live", "No open problem").await;
+    c.goto(&format!("{base}/problems?status=all"))
+        .await
+        .unwrap();
+    wait_text(c, &format!("{card} .problem-status"), "RESOLVED").await;
+    browser.close().await;
+}
+
 /// The events partitions an instance reports consumer lag for (librdkafka's statistics, every
 /// 5 s, cover its assigned partitions).
 fn events_partitions(d: &D2c) -> BTreeSet<String> {
@@ -757,6 +867,42 @@ async fn with_tokens_a_viewer_reads_an_operator_acts_and_nobody_gets_in_without_
         "restrict_security hides them"
     );
     assert_eq!(security(OPERATOR_TOKEN).await, 0, "from operators too");
+    // Nor can they act on them: the control API answers as for an unknown incident.
+    let (_, l) = get_json(
+        &d2c.http,
+        "/api/v1/incidents?limit=1000",
+        Some(SECURITY_TOKEN),
+    )
+    .await;
+    let attack_id = l["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["security"].is_object())
+        .and_then(|i| i["id"].as_str())
+        .unwrap()
+        .to_string();
+    let ack = |token: &'static str| {
+        let url = format!("http://{}/api/v1/incidents/{attack_id}/ack", d2c.http);
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"by": "someone"}))
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        ack(OPERATOR_TOKEN).await,
+        404,
+        "an operator may not act on it"
+    );
+    assert_eq!(ack(SECURITY_TOKEN).await, 202, "the security role may");
     produce_all(&p, "d2c.events.raw", &outage_now(8)).await;
     let id = p1(&d2c.http, Some(VIEWER_TOKEN)).await;
     let (status, _) = get_json(&d2c.http, "/api/v1/incidents", None).await;

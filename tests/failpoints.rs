@@ -97,10 +97,15 @@ async fn the_pipeline_dead_letters_panicking_records_and_goes_on() {
     let brokers = broker.brokers();
     let mut d2c = D2c::start(
         &brokers,
-        &[(
-            "FAILPOINTS",
-            "engine-apply=return(QueueBacklog);ingest-parse=return(PANIC-ME)",
-        )],
+        &[
+            (
+                "FAILPOINTS",
+                "engine-apply=return(QueueBacklog);ingest-parse=return(PANIC-ME)",
+            ),
+            // Ticks are off and the events stop at 10:00:15: a group wait would never end.
+            ("D2C_CORRELATION__GROUP_WAIT", "0s"),
+            ("D2C_CORRELATION__GROUP_INTERVAL", "0s"),
+        ],
     );
     d2c.wait_ready(Duration::from_secs(60));
     let raw = vec![

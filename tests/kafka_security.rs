@@ -202,6 +202,8 @@ async fn sasl_scram_over_tls_runs_the_pipeline_and_a_wrong_password_is_one_clear
         vec![
             ("D2C_KAFKA__PARTITIONS", "3"),
             ("D2C_INGEST__TICK_INTERVAL", "0s"),
+            // One event and no ticks: a group wait would never end.
+            ("D2C_CORRELATION__GROUP_WAIT", "0s"),
             ("D2C_KAFKA__SECURITY__PROTOCOL", "sasl_ssl"),
             ("D2C_KAFKA__SECURITY__CA_FILE", ca_file),
             ("D2C_KAFKA__SECURITY__SASL_MECHANISM", "SCRAM-SHA-512"),

@@ -404,7 +404,14 @@ async fn a_raw_record_near_a_mebibyte_is_dead_lettered_cut_to_fit_and_ingest_goe
     // The shipped limits: before, a 1,040,000-byte record passed ingest.max_record_bytes (1 MiB),
     // its dead letter (payload + headers) was over librdkafka's message.max.bytes, and the
     // ingest stage retried it for ever: nothing after it was ever correlated.
-    let mut d2c = D2c::start(&brokers, &[("D2C_CORRELATION__RESOLVE_HOLD", "0s")]);
+    // Ticks are off and the events stop: a group wait would never end.
+    let mut d2c = D2c::start(
+        &brokers,
+        &[
+            ("D2C_CORRELATION__RESOLVE_HOLD", "0s"),
+            ("D2C_CORRELATION__GROUP_WAIT", "0s"),
+        ],
+    );
     d2c.wait_ready(Duration::from_secs(60));
     let mut huge = b"{\"alerts\": [".to_vec();
     huge.resize(1_040_000, b' ');
@@ -463,7 +470,8 @@ async fn one_undecodable_element_of_an_events_record_is_dead_lettered_alone() {
     use d2c::pipeline::RoutedEvent;
     let broker = Tansu::start();
     let brokers = broker.brokers();
-    let mut d2c = D2c::start(&brokers, &[]);
+    // Ticks are off and the events stop: a group wait would never end.
+    let mut d2c = D2c::start(&brokers, &[("D2C_CORRELATION__GROUP_WAIT", "0s")]);
     d2c.wait_ready(Duration::from_secs(60));
     // An events record as the ingest stage writes it, with one element that is not an event.
     let event = |i: i64, ci: &str| {

@@ -34,6 +34,9 @@
 //! "comment"?}` resolves it. Both go to every partition; the engine holding the problem applies
 //! them.
 //!
+//! With `http.restrict_security`, acknowledging a security incident or deciding on a
+//! containment RFC needs the security role: anyone else gets `404`, as for an unknown one.
+//!
 //! With a named token (`[[http.tokens]]`), its holder's name is recorded as `by` (and a
 //! silence's `created_by`), whatever the body says; the console calls the same checks.
 
@@ -46,7 +49,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
-use super::console::auth::Principal;
+use super::console::auth::{Principal, SeesSecurity};
 use super::write::{ACK, Answer, DECISION, PROBLEM, SILENCE, WriteApi, read_body};
 use crate::model::{Priority, ProblemAction};
 use crate::pipeline::records::{ACK_HEADER, DECISION_HEADER, PROBLEM_HEADER, SILENCE_HEADER};
@@ -68,11 +71,22 @@ pub(super) async fn post_ack(
     State(api): State<WriteApi>,
     Path(id): Path<String>,
     actor: Option<Extension<Principal>>,
+    sees: Option<Extension<SeesSecurity>>,
     body: Body,
 ) -> Response {
     let start = Instant::now();
-    let answer = api.acknowledge(&id, body, actor.as_deref()).await;
+    let answer = if api.hidden(&id, sees.as_deref()) {
+        unknown(ACK, "no such incident")
+    } else {
+        api.acknowledge(&id, body, actor.as_deref()).await
+    };
     api.respond(answer, start)
+}
+
+/// The answer for an incident or RFC the asker may not see: the same as for one that does not
+/// exist, so a restricted token learns nothing of security incidents.
+fn unknown(format: &'static str, what: &str) -> Answer {
+    Answer::rejected(StatusCode::NOT_FOUND, format, what.to_string(), "not_found")
 }
 
 /// The actor a named token records: its holder's name. `http.token` is shared by tools, so
@@ -84,6 +98,25 @@ fn named(actor: Option<&Principal>) -> Option<&str> {
 }
 
 impl WriteApi {
+    /// Whether incident or RFC `id` is a security one the asker may not see
+    /// (`http.restrict_security`, as the token check found): then they may not act on it
+    /// either. Known from the view; without one (tests) nothing is hidden.
+    fn hidden(&self, id: &str, sees: Option<&SeesSecurity>) -> bool {
+        if sees.is_none_or(|s| s.0) {
+            return false;
+        }
+        let Some(view) = self.inner.view.as_ref() else {
+            return false;
+        };
+        let v = view.read();
+        let rfc = v.changes.get(id);
+        let incident = rfc.map_or(id, |r| r.incident_id.as_str());
+        rfc.is_some_and(|r| r.containment.is_some())
+            || v.incidents
+                .get(incident)
+                .is_some_and(|i| i.security.is_some())
+    }
+
     async fn acknowledge(&self, id: &str, body: Body, actor: Option<&Principal>) -> Answer {
         if let Err(answer) = check_id(ACK, id, "an incident id (e.g. INC-46cbeabff822)") {
             return answer;
@@ -177,10 +210,15 @@ pub(super) async fn post_decision(
     State(api): State<WriteApi>,
     Path(id): Path<String>,
     actor: Option<Extension<Principal>>,
+    sees: Option<Extension<SeesSecurity>>,
     body: Body,
 ) -> Response {
     let start = Instant::now();
-    let answer = api.decide(&id, body, actor.as_deref()).await;
+    let answer = if api.hidden(&id, sees.as_deref()) {
+        unknown(DECISION, "no such RFC")
+    } else {
+        api.decide(&id, body, actor.as_deref()).await
+    };
     api.respond(answer, start)
 }
 
@@ -304,18 +342,18 @@ pub(super) async fn post_silence(
 /// The body of `POST /api/v1/problems`.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct OpenProblemBody {
-    title: String,
-    service: String,
-    by: String,
+pub(super) struct OpenProblemBody {
+    pub title: String,
+    pub service: String,
+    pub by: String,
     #[serde(default)]
-    alert_names: Vec<String>,
+    pub alert_names: Vec<String>,
     #[serde(default)]
-    incidents: Vec<String>,
+    pub incidents: Vec<String>,
     #[serde(default)]
-    priority: Option<Priority>,
+    pub priority: Option<Priority>,
     #[serde(default)]
-    comment: Option<String>,
+    pub comment: Option<String>,
 }
 
 /// The body of `POST /api/v1/problems/{id}/known-error`.
@@ -399,11 +437,24 @@ impl WriteApi {
     }
 
     async fn open_problem(&self, body: Body, actor: Option<&Principal>) -> Answer {
-        let result = async {
-            let example = "{\"title\": \"…\", \"service\": \"payments-db\", \"by\": \"alice\"}";
-            let b: OpenProblemBody = json_body(self, PROBLEM, body, example).await?;
+        let example = "{\"title\": \"…\", \"service\": \"payments-db\", \"by\": \"alice\"}";
+        match json_body::<OpenProblemBody>(self, PROBLEM, body, example).await {
+            Ok(mut b) => {
+                if let Some(name) = named(actor) {
+                    b.by = name.to_string();
+                }
+                self.new_problem(b).await
+            }
+            Err(answer) => answer,
+        }
+    }
+
+    /// Opens a problem by hand (the API and the console): its id is derived here and the
+    /// record goes to the partition of the service's correlation domain.
+    pub(super) async fn new_problem(&self, b: OpenProblemBody) -> Answer {
+        let result = (|| {
             let title = text_field("title", &b.title, 256)?;
-            let by = text_field("by", named(actor).unwrap_or(&b.by), MAX_ACK_FIELD)?;
+            let by = text_field("by", &b.by, MAX_ACK_FIELD)?;
             let service = b.service.trim().to_string();
             let Some(domain) = self.domain_of(&service) else {
                 return Err(bad(
@@ -443,8 +494,8 @@ impl WriteApi {
                 time,
             };
             Ok((action, domain))
-        };
-        let (action, domain) = match result.await {
+        })();
+        let (action, domain) = match result {
             Ok(a) => a,
             Err(answer) => return answer,
         };
@@ -454,19 +505,36 @@ impl WriteApi {
     }
 
     async fn known_error(&self, id: &str, body: Body, actor: Option<&Principal>) -> Answer {
-        let result = async {
+        let example = "{\"workaround\": \"…\", \"by\": \"alice\"}";
+        match json_body::<KnownErrorBody>(self, PROBLEM, body, example).await {
+            Ok(b) => {
+                let by = named(actor).unwrap_or(&b.by);
+                self.mark_known_error(id, &b.workaround, by, b.comment)
+                    .await
+            }
+            Err(answer) => answer,
+        }
+    }
+
+    /// Marks problem `id` a known error with `workaround`, as `by` (the API and the console).
+    pub(super) async fn mark_known_error(
+        &self,
+        id: &str,
+        workaround: &str,
+        by: &str,
+        comment: Option<String>,
+    ) -> Answer {
+        let action = (|| {
             check_id(PROBLEM, id, "a problem id (e.g. PRB-3f2a9c1b7d4e)")?;
-            let example = "{\"workaround\": \"…\", \"by\": \"alice\"}";
-            let b: KnownErrorBody = json_body(self, PROBLEM, body, example).await?;
             Ok(ProblemAction::KnownError {
                 problem: id.to_string(),
-                workaround: text_field("workaround", &b.workaround, MAX_TEXT)?,
-                by: text_field("by", named(actor).unwrap_or(&b.by), MAX_ACK_FIELD)?,
-                comment: comment_field(b.comment)?,
+                workaround: text_field("workaround", workaround, MAX_TEXT)?,
+                by: text_field("by", by, MAX_ACK_FIELD)?,
+                comment: comment_field(comment)?,
                 time: chrono::Utc::now(),
             })
-        };
-        let action = match result.await {
+        })();
+        let action = match action {
             Ok(a) => a,
             Err(answer) => return answer,
         };
@@ -476,17 +544,32 @@ impl WriteApi {
     }
 
     async fn resolve_problem(&self, id: &str, body: Body, actor: Option<&Principal>) -> Answer {
-        let result = async {
+        match json_body::<ResolveBody>(self, PROBLEM, body, "{\"by\": \"alice\"}").await {
+            Ok(b) => {
+                let by = named(actor).unwrap_or(&b.by);
+                self.close_problem(id, by, b.comment).await
+            }
+            Err(answer) => answer,
+        }
+    }
+
+    /// Resolves problem `id`, as `by` (the API and the console).
+    pub(super) async fn close_problem(
+        &self,
+        id: &str,
+        by: &str,
+        comment: Option<String>,
+    ) -> Answer {
+        let action = (|| {
             check_id(PROBLEM, id, "a problem id (e.g. PRB-3f2a9c1b7d4e)")?;
-            let b: ResolveBody = json_body(self, PROBLEM, body, "{\"by\": \"alice\"}").await?;
             Ok(ProblemAction::Resolve {
                 problem: id.to_string(),
-                by: text_field("by", named(actor).unwrap_or(&b.by), MAX_ACK_FIELD)?,
-                comment: comment_field(b.comment)?,
+                by: text_field("by", by, MAX_ACK_FIELD)?,
+                comment: comment_field(comment)?,
                 time: chrono::Utc::now(),
             })
-        };
-        let action = match result.await {
+        })();
+        let action = match action {
             Ok(a) => a,
             Err(answer) => return answer,
         };

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::runbook::{Done, Job, permanent};
+use super::job::{Done, Job, permanent};
 use crate::notify::http::Http;
 use crate::notify::retry::Failure;
 

@@ -12,7 +12,7 @@
 
 use serde_json::{Value, json};
 
-use super::runbook::{Done, Job, permanent};
+use super::job::{Done, Job, permanent};
 use crate::config::KubernetesOperation;
 use crate::notify::http::Http;
 use crate::notify::retry::Failure;

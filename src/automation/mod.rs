@@ -19,6 +19,7 @@
 //! calling (see each connector).
 
 pub mod awx;
+pub mod job;
 pub mod kubernetes;
 pub mod runbook;
 pub mod webhook;
@@ -43,7 +44,8 @@ use crate::pipeline::{PipelineError, close_consumer, next_batch};
 use crate::telemetry::events::RunFinished;
 use crate::telemetry::{Health, Metrics};
 
-pub use runbook::{Done, Job, Runbook, RunbookError};
+pub use job::{Done, Job};
+pub use runbook::{Runbook, RunbookError};
 
 /// Attempts at a run whose tool is unreachable or answers 5xx, before it is failed.
 const ATTEMPTS: u32 = 5;

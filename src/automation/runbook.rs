@@ -5,12 +5,10 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-
+use super::job::{Done, Job};
 use super::{awx, kubernetes, webhook};
 use crate::config::secret::SecretError;
 use crate::config::{AutomationConfig, RunbookConfig, RunbookKind};
-use crate::model::{Rfc, Run};
 use crate::notify::http::{Auth, Http};
 use crate::notify::retry::Failure;
 
@@ -27,29 +25,6 @@ pub enum RunbookError {
     },
     #[error("automation runbook `{name}`: cannot build its HTTP client: {reason}")]
     Client { name: String, reason: String },
-}
-
-/// One run to make: the RFC as read from the changes topic, and what the stage knows of it.
-#[derive(Debug)]
-pub struct Job<'a> {
-    pub rfc: &'a Rfc,
-    pub run: &'a Run,
-    /// The record's bytes as published (what a webhook receives).
-    pub raw: &'a [u8],
-    /// When the RFC was approved: the moment the run stands for (Kubernetes' `restartedAt`,
-    /// the earliest an AWX job of it can have been created).
-    pub approved_at: DateTime<Utc>,
-}
-
-/// What a run did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Done {
-    /// What was called.
-    pub call: String,
-    /// The tool's answer.
-    pub answer: String,
-    /// The tool showed the change done already (a run before a crash): nothing was called now.
-    pub already: bool,
 }
 
 /// A configured runbook.
@@ -165,14 +140,5 @@ impl Runbook {
             Tool::Awx(a) => a.run(job).await,
             Tool::Webhook(w) => w.run(job).await,
         }
-    }
-}
-
-/// A failure that no retry changes, with `reason`.
-pub fn permanent(reason: impl Into<String>) -> Failure {
-    Failure::Permanent {
-        status: None,
-        body: String::new(),
-        reason: reason.into(),
     }
 }

@@ -7,7 +7,7 @@
 //! repeated after a crash between the call and its record sends the same body with the same
 //! key again, and the receiver must act on a key once (as it must for any retried webhook).
 
-use super::runbook::{Done, Job};
+use super::job::{Done, Job};
 use crate::config::secret::Secret;
 use crate::notify::http::Http;
 use crate::notify::retry::Failure;

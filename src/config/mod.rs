@@ -2,6 +2,7 @@
 //! validation that names the file, the line and what is wrong. Loaded once at start-up.
 
 mod automation;
+mod backstage;
 mod http;
 mod kafka_security;
 pub(crate) mod load;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use secret::SecretRef;
 
 pub use automation::{AutomationConfig, KubernetesOperation, RunbookConfig, RunbookKind};
+pub use backstage::BackstageConfig;
 pub use http::{HttpConfigError, MIN_TOKEN_CHARS, Role, TokenConfig, ViewConfig, valid_name};
 pub use kafka_security::{KafkaSecurity, Protocol, SaslMechanism, SecurityError};
 pub use load::{ConfigError, Loaded, line_of, load, load_str};
@@ -58,43 +60,6 @@ pub struct Config {
     /// Running approved RFCs (`[automation]`, `[[automation.runbooks]]`); see README
     /// "Automation". Without runbooks the automation stage does not run.
     pub automation: AutomationConfig,
-}
-
-/// Where to fetch the Backstage catalog, and how often.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct BackstageConfig {
-    /// Base URL of Backstage's backend, e.g. `https://backstage.example.com`; d2c reads
-    /// `<url>/api/catalog/entities/by-query`. Default: empty (off).
-    pub url: String,
-    /// Bearer token for the catalog API (a Backstage static or service token): `env:NAME` or
-    /// `file:PATH`, read at each refresh and never logged. Default: none (no token sent).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<SecretRef>,
-    /// How often the catalog and the topology file are read again. A failed read keeps the
-    /// model in use. Default: `5m`.
-    #[serde(with = "humantime_serde")]
-    pub refresh_interval: Duration,
-    /// Longest wait for one page of the catalog. Default: `10s`.
-    #[serde(with = "humantime_serde")]
-    pub timeout: Duration,
-}
-
-impl Default for BackstageConfig {
-    fn default() -> Self {
-        BackstageConfig {
-            url: String::new(),
-            token: None,
-            refresh_interval: Duration::from_secs(300),
-            timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-impl BackstageConfig {
-    pub fn enabled(&self) -> bool {
-        !self.url.trim().is_empty()
-    }
 }
 
 impl Default for Config {

@@ -93,10 +93,25 @@ fn learn(state: &mut State, cfg: &CorrelationConfig, id: &str, at: DateTime<Utc>
         .resolved(id, episodes, span(cfg.window), cfg.learn_after, at);
 }
 
-/// Runs every timer due at or before `now`, in due order. Returns the incidents whose records
-/// may have changed, each with the due time of the timer that changed it, in the order they
-/// changed (an id at most once). The due time, not `now`, stamps the change, so a record does
-/// not depend on which later event or tick happened to run the timer.
+/// The incident a timer would change, if it concerns one.
+fn incident_of(state: &State, timer: &Timer) -> Option<String> {
+    match timer {
+        Timer::Resolve(id) | Timer::Close(id) | Timer::Forget(id) => Some(id.clone()),
+        Timer::Flap(f) | Timer::ResolveTimeout(f) => {
+            state.alerts.get(f).and_then(|a| a.incident.clone())
+        }
+        Timer::Publish(_) | Timer::ForgetAlert(_) => None,
+    }
+}
+
+/// Runs the timers due at or before `now`, in due order, one round: it stops before a timer
+/// that would change an incident this round changed already, so the caller publishes each
+/// step (a tick that jumps past an incident's resolve hold, reopen window and retention
+/// publishes it resolved, then closed, then forgets it) and calls again; an empty answer
+/// means no timer is due. Returns the incidents whose records may have changed, each with the
+/// due time of the timer that changed it, in the order they changed (an id at most once). The
+/// due time, not `now`, stamps the change, so a record does not depend on which later event or
+/// tick happened to run the timer.
 pub fn run_timers(
     state: &mut State,
     cfg: &CorrelationConfig,
@@ -108,6 +123,11 @@ pub fn run_timers(
     }
     while let Some((due, timer)) = state.timers.first().cloned() {
         if due > now {
+            break;
+        }
+        if let Some(id) = incident_of(state, &timer)
+            && touched.iter().any(|(t, _)| *t == id)
+        {
             break;
         }
         state.timers.pop_first();

@@ -479,12 +479,19 @@ impl Engine {
         let now = self.state.clock.map_or(now, |c| c.max(now));
         self.state.clock = Some(now);
         self.prune_silences(now);
-        for (id, due) in correlate::run_timers(&mut self.state.correlation, &self.cfg, now) {
-            if self.state.correlation.groups.contains_key(&id) {
-                self.publish_at(&id, due, due, outputs);
-            } else {
-                // Forgotten by its retention timer: forget what was published of it too.
-                self.forget(&id);
+        // In rounds: each step of an incident's lifecycle is published before the next one runs.
+        loop {
+            let touched = correlate::run_timers(&mut self.state.correlation, &self.cfg, now);
+            if touched.is_empty() {
+                break;
+            }
+            for (id, due) in touched {
+                if self.state.correlation.groups.contains_key(&id) {
+                    self.publish_at(&id, due, due, outputs);
+                } else {
+                    // Forgotten by its retention timer: forget what was published of it too.
+                    self.forget(&id);
+                }
             }
         }
         self.advance_security(now, outputs);

@@ -36,13 +36,19 @@ impl Engine {
 
     /// Runs the security timers due by `now`: quiet incidents close, closed ones are forgotten.
     pub(super) fn advance_security(&mut self, now: DateTime<Utc>, outputs: &mut Vec<Output>) {
-        let cfg = &self.cfg;
-        let due = security::run_timers(&mut self.state.security, &cfg.security, cfg.retention, now);
-        for (id, time) in due {
-            if self.state.security.incidents.contains_key(&id) {
-                self.publish_security(&id, time, outputs);
-            } else {
-                self.forget(&id);
+        loop {
+            let cfg = &self.cfg;
+            let due =
+                security::run_timers(&mut self.state.security, &cfg.security, cfg.retention, now);
+            if due.is_empty() {
+                break;
+            }
+            for (id, time) in due {
+                if self.state.security.incidents.contains_key(&id) {
+                    self.publish_security(&id, time, outputs);
+                } else {
+                    self.forget(&id);
+                }
             }
         }
     }

@@ -128,8 +128,9 @@ impl View {
                     }
                     Output::Problem(p) => {
                         if v.apply_problem(p) {
-                            // Its incidents show it; the problems page (to come) listens to all.
+                            // Its incidents show it; the problems page listens to all.
                             touched.extend(p.incidents.iter().cloned());
+                            touched.insert(p.id.clone());
                         }
                     }
                     Output::Dlq(_) => {}

@@ -1,5 +1,5 @@
 //! What people do in the console: sign in and out; acknowledge an incident, approve or reject
-//! an RFC, silence an alert. Actions go through the same checks and control records as the
+//! an RFC, silence an alert (problem actions are in [`super::problems`]). Actions go through the same checks and control records as the
 //! API (`super::super::control`), so the engine that owns the incident applies them whichever
 //! instance took the request. Each needs the operator role and the page's CSRF token; the
 //! actor is the signed-in name (or, when the console is open, the name typed in the form).
@@ -45,7 +45,7 @@ struct Flash {
 
 /// The answer to an action: `text`, with `status`; `back` is where a plain form post returns.
 #[allow(clippy::too_many_arguments)]
-fn answer(
+pub(super) fn answer(
     console: &Console,
     who: &Principal,
     csrf: &Csrf,
@@ -75,7 +75,7 @@ fn answer(
 }
 
 /// Why an action may not go on, if it may not.
-fn refuse(
+pub(super) fn refuse(
     who: &Principal,
     jar: &CookieJar,
     headers: &HeaderMap,
@@ -95,7 +95,7 @@ fn refuse(
         return Some((
             StatusCode::FORBIDDEN,
             format!(
-                "{} has the {} role, which only reads; acknowledging, silencing and deciding need the operator role",
+                "{} has the {} role, which only reads; acting (acknowledge, silence, decide, problems) needs the operator role",
                 who.name,
                 who.role.as_str()
             ),
@@ -123,7 +123,10 @@ fn not_found() -> (StatusCode, String) {
 }
 
 /// Who acts: the signed-in name, or the name typed into an open console's form.
-fn actor(who: &Principal, typed: &Option<String>) -> Result<String, (StatusCode, String)> {
+pub(super) fn actor(
+    who: &Principal,
+    typed: &Option<String>,
+) -> Result<String, (StatusCode, String)> {
     if who.signed_in {
         return Ok(who.name.clone());
     }
@@ -137,7 +140,7 @@ fn actor(who: &Principal, typed: &Option<String>) -> Result<String, (StatusCode,
 }
 
 /// The message of the write API's answer: its error, or `done`.
-fn outcome(a: &Answer, done: String) -> (StatusCode, String) {
+pub(super) fn outcome(a: &Answer, done: String) -> (StatusCode, String) {
     if a.status.is_success() {
         (StatusCode::ACCEPTED, done)
     } else {

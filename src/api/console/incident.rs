@@ -1,5 +1,7 @@
-//! The incident page (`/incidents/{id}`): the incident as it stands, its alerts (labels,
-//! attributes, `symptom_of`) with a silence form pre-filled from each, the root cause and its
+//! The incident page (`/incidents/{id}`): the incident as it stands, who owns its failing
+//! services and where to look (runbooks, dashboards, on-call, from the service model and the
+//! alerts' annotations), its problem and workaround, its alerts (labels, annotations,
+//! `symptom_of`) with a silence form pre-filled from each, the root cause and its
 //! reason, related changes, impact per capability, its RFCs with the decision forms, the
 //! security section, and the timeline of every version. `/incidents/{id}/live` is its live
 //! part, reloaded when a new version arrives.
@@ -31,6 +33,8 @@ pub struct AlertView {
     pub first_seen: When,
     pub last_seen: When,
     pub labels: Vec<(String, String)>,
+    /// What the source said of it (`summary`, `description`, `runbook_url` …).
+    pub annotations: Vec<(String, String)>,
     pub symptom_of: Option<String>,
     /// The matchers a silence of exactly this alert needs.
     pub matchers: String,
@@ -56,6 +60,16 @@ pub struct ChangeView {
     pub source: String,
     pub at: When,
     pub before: String,
+}
+
+/// Who owns a failing service and where to look, from the service model.
+#[derive(Debug, Clone)]
+pub struct ContextView {
+    pub service: String,
+    /// Owner and team, as one line ("—" when the model names neither).
+    pub owners: String,
+    /// Runbook, dashboard and on-call links the model gives.
+    pub links: Vec<(&'static str, String)>,
 }
 
 /// A timeline entry, newest first on the page.
@@ -98,6 +112,10 @@ pub struct IncidentView {
     pub changes: Vec<ChangeView>,
     pub alerts: Vec<AlertView>,
     pub links: Vec<(String, String)>,
+    pub context: Vec<ContextView>,
+    /// The problem this incident is one more occurrence of, and its workaround.
+    pub problem: Option<String>,
+    pub workaround: Option<String>,
     pub rfcs: Vec<RfcView>,
     pub security: Option<SecurityRow>,
     pub timeline: Vec<EntryView>,
@@ -141,11 +159,12 @@ pub fn silence_matchers(a: &crate::model::AlertRef) -> String {
     format!("{{{}}}", parts.join(", "))
 }
 
-/// Links among an alert's labels: values that are web addresses (runbook, dashboard, …).
+/// Links among the alerts' annotations and labels: values that are web addresses (runbook,
+/// dashboard, …), annotations first.
 fn links(i: &Incident) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     for a in &i.alerts {
-        for (k, v) in a.labels.iter() {
+        for (k, v) in a.annotations.iter().chain(a.labels.iter()) {
             if (v.starts_with("https://") || v.starts_with("http://"))
                 && !out.iter().any(|(_, u)| u == v)
             {
@@ -155,6 +174,30 @@ fn links(i: &Incident) -> Vec<(String, String)> {
     }
     out.truncate(20);
     out
+}
+
+fn context(c: &crate::model::ServiceContext) -> ContextView {
+    let owners = match (&c.owner, &c.team) {
+        (Some(o), Some(t)) if o != t => format!("{o} ({t})"),
+        (Some(o), _) => o.clone(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => "—".into(),
+    };
+    let links = [
+        ("runbook", &c.runbook),
+        ("dashboard", &c.dashboard),
+        ("on-call", &c.oncall),
+    ]
+    .into_iter()
+    .filter_map(|(label, url)| url.clone().map(|u| (label, u)))
+    // Only web addresses become links (a model entry cannot smuggle in a script URL).
+    .filter(|(_, u)| u.starts_with("https://") || u.starts_with("http://"))
+    .collect();
+    ContextView {
+        service: c.service.clone(),
+        owners,
+        links,
+    }
 }
 
 pub fn view(v: &ViewData, i: &Incident) -> IncidentView {
@@ -175,6 +218,11 @@ pub fn view(v: &ViewData, i: &Incident) -> IncidentView {
             last_seen: when(a.last_seen),
             labels: a
                 .labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            annotations: a
+                .annotations
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
@@ -275,6 +323,9 @@ pub fn view(v: &ViewData, i: &Incident) -> IncidentView {
         changes,
         alerts,
         links: links(i),
+        context: i.context.iter().map(context).collect(),
+        problem: i.problem.clone(),
+        workaround: i.workaround.clone(),
         rfcs: v.changes_of(&i.id).into_iter().map(present::rfc).collect(),
         security: i.security.as_ref().map(|_| present::security_row(v, i)),
         timeline,

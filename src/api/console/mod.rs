@@ -4,14 +4,13 @@
 //! build`, nothing to install beside the binary.
 //!
 //! - [`pages`]: the board, the business and security views (and the fragments their live
-//!   parts reload); [`incident`]: the incident page;
+//!   parts reload); [`incident`]: the incident page; [`problems`]: the problems page and its
+//!   actions (open by hand, known error with a workaround, resolve);
 //! - [`actions`]: sign-in and out; acknowledge, decide on an RFC, silence an alert — written
 //!   through the same control records as the API, so they work from any instance;
 //! - [`live`]: `/live`, the server-sent events that tell open pages what changed;
 //! - [`present`]: the view's records turned into what the templates show;
 //! - [`auth`]: tokens, roles, the session cookie and the CSRF check (the API uses it too).
-//!
-//! Pages to come (problems, issue 17) join [`Page`] and the router.
 
 pub mod actions;
 pub mod auth;
@@ -19,6 +18,7 @@ pub mod incident;
 pub mod live;
 pub mod pages;
 pub mod present;
+pub mod problems;
 
 use std::sync::Arc;
 
@@ -60,6 +60,7 @@ pub enum Page {
     Board,
     Business,
     Security,
+    Problems,
     Incident,
     SignIn,
 }
@@ -82,6 +83,11 @@ pub fn router(console: Console) -> Router {
         .route("/business/live", get(pages::business_live))
         .route("/security", get(pages::security))
         .route("/security/live", get(pages::security_live))
+        .route("/problems", get(problems::page))
+        .route("/problems/live", get(problems::live))
+        .route("/problems/new", post(problems::open))
+        .route("/problems/{id}/known-error", post(problems::known_error))
+        .route("/problems/{id}/resolve", post(problems::resolve))
         .route("/live", get(live::stream))
         .route("/incidents/{id}/ack", post(actions::ack))
         .route("/changes/{id}/decision", post(actions::decide))

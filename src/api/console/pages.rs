@@ -53,7 +53,11 @@ impl Chrome {
                 current: page == Page::Security,
             });
         }
-        // Problems (issue 17) go here, after Security.
+        nav.push(NavItem {
+            href: "/problems",
+            label: "Problems",
+            current: page == Page::Problems,
+        });
         Chrome {
             title: title.to_string(),
             csrf: csrf.0.clone(),

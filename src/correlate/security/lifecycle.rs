@@ -9,17 +9,23 @@ use crate::config::SecurityConfig;
 use crate::correlate::Evicted;
 use crate::model::{IncidentStatus, later};
 
-/// Runs the timers due by `now`. Returns the incidents that closed (with the time they did)
-/// and those forgotten (no longer in the state).
+/// Runs the timers due by `now`, one round: it stops before a timer of an incident this round
+/// changed already, so the caller publishes it closed before it is forgotten, and calls again;
+/// an empty answer means no timer is due. Returns the incidents that closed (with the time
+/// they did) and those forgotten (no longer in the state).
 pub fn run_timers(
     state: &mut State,
     cfg: &SecurityConfig,
     retention: std::time::Duration,
     now: DateTime<Utc>,
 ) -> Vec<(String, DateTime<Utc>)> {
-    let mut out = Vec::new();
+    let mut out: Vec<(String, DateTime<Utc>)> = Vec::new();
     while let Some(first) = state.timers.first().cloned() {
         if first.0 > now {
+            break;
+        }
+        let (Timer::Quiet(id) | Timer::Forget(id)) = &first.1;
+        if out.iter().any(|(o, _)| o == id) {
             break;
         }
         state.timers.remove(&first);

@@ -283,6 +283,21 @@ fn quiet_incidents_close_then_are_forgotten_and_state_round_trips() {
     let forgotten = security::run_timers(&mut s, &cfg, retention, at(4200 + 3600));
     assert_eq!(forgotten.len(), 1);
     assert_eq!(s.incidents.len(), 1);
+    // A time far past the new incident's quiet period and retention: it closes in one round
+    // (so it is published closed) and is forgotten in the next.
+    let id = s.incidents.keys().next().unwrap().clone();
+    let far = at(4300 + 3600 * 24);
+    assert_eq!(
+        security::run_timers(&mut s, &cfg, retention, far),
+        [(id.clone(), at(4300 + 3600))]
+    );
+    assert_eq!(s.incidents[&id].status, IncidentStatus::Closed);
+    assert_eq!(
+        security::run_timers(&mut s, &cfg, retention, far),
+        [(id, at(4300 + 3600 + 3600))]
+    );
+    assert!(s.incidents.is_empty());
+    assert!(security::run_timers(&mut s, &cfg, retention, far).is_empty());
 }
 
 #[test]

@@ -589,6 +589,42 @@ fn resolved_incidents_are_forgotten_after_retention() {
 }
 
 #[test]
+fn a_tick_past_hold_reopen_window_and_retention_publishes_resolved_and_closed_before_forgetting() {
+    let mut e = engine();
+    let opened = run(&mut e, &[pg(Status::Firing, 0), pg(Status::Resolved, 10)]);
+    let id = incidents(&opened)[0].id.clone();
+    // The next input comes a day later (a quiet partition, sparse ticks): every timer of the
+    // incident is due at once.
+    let out = e.tick(at(86_400));
+    let steps: Vec<(&str, IncidentStatus, u32)> = incidents(&out)
+        .iter()
+        .map(|i| (i.id.as_str(), i.status, i.version))
+        .collect();
+    let last = incidents(&opened).last().unwrap().version;
+    assert_eq!(
+        steps,
+        [
+            (id.as_str(), IncidentStatus::Resolved, last + 1),
+            (id.as_str(), IncidentStatus::Closed, last + 2)
+        ],
+        "each step published, in order"
+    );
+    let i = incidents(&out);
+    assert_eq!(
+        i[0].resolved_at,
+        Some(at(10)),
+        "resolved when its alert did"
+    );
+    assert_eq!(
+        i[1].updated_at,
+        at(10 + 1800),
+        "closed when the reopen window ended"
+    );
+    assert!(e.state().published.is_empty(), "then forgotten");
+    assert!(e.state().correlation.groups.is_empty());
+}
+
+#[test]
 fn redelivered_events_are_skipped_by_origin() {
     let mut e = engine();
     let o = |offset, index| {

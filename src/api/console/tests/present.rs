@@ -218,3 +218,109 @@ fn money_reads_with_thousands_separators() {
     assert_eq!(present::money(0.0), "0");
     assert_eq!(present::money(999.5), "1,000");
 }
+
+fn problem(id: &str, status: &str, priority: &str, cost: f64) -> Output {
+    serde_json::from_value(serde_json::json!({
+        "type": "problem",
+        "id": id, "version": 2, "status": status, "title": format!("{id} keeps failing"),
+        "service": "payments-db", "alert_names": ["PostgresDown"], "priority": priority,
+        "incidents": ["INC-1", "INC-2", "INC-3"], "incident_count": 3,
+        "first_occurrence": "2027-01-01T02:00:00Z", "last_occurrence": "2027-01-03T02:00:00Z",
+        "outage_seconds": 5400, "cost": cost,
+        "opened_at": "2027-01-03T02:00:00Z", "updated_at": "2027-01-03T03:00:00Z",
+        "opened_by": "d2c", "workaround": "fail over to the replica",
+        "known_error_at": "2027-01-03T03:00:00Z", "known_error_by": "alice"
+    }))
+    .unwrap()
+}
+
+#[test]
+fn the_problems_page_lists_unresolved_problems_most_urgent_first() {
+    use crate::api::console::problems::{ProblemsQuery, problems};
+    let v = view();
+    v.apply(&[
+        problem("PRB-a", "known_error", "P2", 10.0),
+        problem("PRB-b", "open", "P1", 5.0),
+        problem("PRB-c", "resolved", "P1", 99.0),
+        problem("PRB-d", "open", "P2", 20.0),
+    ]);
+    let d = v.read();
+    let open = problems(&d, &ProblemsQuery::default());
+    let ids: Vec<&str> = open.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["PRB-b", "PRB-d", "PRB-a"],
+        "resolved ones hidden, P1 then cost"
+    );
+    let a = &open[2];
+    assert_eq!(a.workaround.as_deref(), Some("fail over to the replica"));
+    assert_eq!(
+        a.known_error.as_ref().map(|(by, _)| by.as_str()),
+        Some("alice")
+    );
+    assert_eq!(
+        a.incidents,
+        ["INC-3", "INC-2", "INC-1"],
+        "most recent first"
+    );
+    assert_eq!(a.outage, "1h 30m");
+    let all = problems(
+        &d,
+        &ProblemsQuery {
+            status: Some("all".into()),
+        },
+    );
+    assert_eq!(all.last().map(|p| p.id.as_str()), Some("PRB-c"));
+    assert!(
+        !all.last().unwrap().open,
+        "a resolved problem takes no action"
+    );
+}
+
+#[test]
+fn the_incident_page_shows_owners_links_annotations_and_the_workaround() {
+    let v = view();
+    let d = v.read();
+    let mut i = d.incidents["INC-46cbeabff822"].clone();
+    drop(d);
+    i.context = vec![crate::model::ServiceContext {
+        service: "payments-db".into(),
+        owner: Some("dba-oncall".into()),
+        team: Some("data".into()),
+        runbook: Some("https://runbooks.example/pg".into()),
+        dashboard: Some("javascript:alert(1)".into()),
+        oncall: None,
+    }];
+    i.alerts[0].annotations = crate::model::Labels::from_map(
+        &[
+            ("runbook_url", "https://wiki.example/alert"),
+            ("summary", "db down"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+    );
+    i.problem = Some("PRB-a".into());
+    i.workaround = Some("fail over".into());
+    let page = incident_view(&v.read(), &i);
+    let c = &page.context[0];
+    assert_eq!(c.owners, "dba-oncall (data)");
+    assert_eq!(
+        c.links,
+        [("runbook", "https://runbooks.example/pg".to_string())],
+        "only web addresses become links"
+    );
+    assert!(
+        page.links
+            .contains(&("runbook_url".into(), "https://wiki.example/alert".into())),
+        "{:?}",
+        page.links
+    );
+    assert!(
+        page.alerts[0]
+            .annotations
+            .contains(&("summary".into(), "db down".into()))
+    );
+    assert_eq!(page.problem.as_deref(), Some("PRB-a"));
+    assert_eq!(page.workaround.as_deref(), Some("fail over"));
+}
