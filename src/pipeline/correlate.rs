@@ -90,7 +90,9 @@ impl Correlate {
         let mut c = base_config(k).map_err(PipelineError::Client)?;
         c.set("group.id", format!("{}-restore", k.group_id))
             .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false");
+            .set("enable.auto.offset.store", "false")
+            // librdkafka's 500 ms fetch wait was most of each restore (two reads per partition).
+            .set("fetch.wait.max.ms", super::kafka::FETCH_WAIT_MAX_MS);
         let restorer: BaseConsumer = c.create().map_err(PipelineError::Client)?;
         let topology = model.borrow_and_update().clone();
         let (metrics, health) = (sender.metrics.clone(), sender.health.clone());
