@@ -9,6 +9,9 @@
 #
 #   scripts/bench-http.sh                 # 20 s per target, 2 wrk threads, 32 connections
 #   BENCH_DURATION=10s BENCH_CONNECTIONS=64 scripts/bench-http.sh
+#   BENCH_HTTP_DIRECT=false scripts/bench-http.sh   # d2c through topics.raw (two hops)
+#
+# d2c runs with `ingest.http_direct` (one hop, parsed once) unless BENCH_HTTP_DIRECT=false.
 #
 # Installs wrk, prometheus-alertmanager and curl with apt-get if missing (needs root).
 set -euo pipefail
@@ -17,6 +20,7 @@ cd "$(dirname "$0")/.."
 duration=${BENCH_DURATION:-20s}
 connections=${BENCH_CONNECTIONS:-32}
 threads=${BENCH_THREADS:-2}
+http_direct=${BENCH_HTTP_DIRECT:-true}
 alerts_per_request=10
 
 # --- tools -----------------------------------------------------------------------------------
@@ -86,7 +90,7 @@ tansu_pid=$!
 for _ in $(seq 150); do (echo >"/dev/tcp/127.0.0.1/$kafka_port") 2>/dev/null && break; sleep 0.2; done
 
 D2C_KAFKA__BROKERS="127.0.0.1:$kafka_port" D2C_HTTP__LISTEN="127.0.0.1:$d2c_port" \
-  D2C_LOG="warn" "$d2c_bin" run --config config/d2c.toml >"$work/d2c.log" 2>&1 &
+  D2C_INGEST__HTTP_DIRECT="$http_direct" D2C_LOG="warn" "$d2c_bin" run --config config/d2c.toml >"$work/d2c.log" 2>&1 &
 pids+=($!)
 d2c_pid=$!
 
@@ -215,6 +219,7 @@ echo
 echo "machine: $(nproc) CPUs ($cpu), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
 echo "d2c $("$d2c_bin" --version 2>/dev/null | awk '{print $2}') on tansu $(basename "$(dirname "$(dirname "$tansu_bin")")" | sed 's/tansu-//') (memory storage); $("$alertmanager_bin" --version 2>&1 | head -1)"
 echo "wrk -t$threads -c$connections -d$duration, $alerts_per_request alerts per request, loopback; 2xx answers only"
+echo "d2c ingest.http_direct=$http_direct"
 echo
 fmt='%-40s %11s %10s %8s %8s %10s\n'
 # shellcheck disable=SC2059

@@ -114,6 +114,7 @@ pub async fn start(
             })?;
         http_addr = listener.local_addr().ok();
         let write = WriteApi::new(cfg, &metrics, &health)?
+            .with_topology(settings.topology.clone())
             .with_view(view.clone())
             .with_silence_rules(settings.suppressor.clone());
         let access = Access::from_config(&cfg.http)?.map(Arc::new);

@@ -423,6 +423,81 @@ async fn http_ingest_writes_raw_records_and_rejects_bad_input() {
     );
 }
 
+/// With `ingest.http_direct`, a payload is parsed once and its events go straight to the events
+/// topic (one hop): the raw topic stays empty, the answer names the events records, the same
+/// incident results, and bad input is still refused with its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_direct_writes_events_in_one_hop() {
+    let broker = Tansu::start();
+    let brokers = broker.brokers();
+    let d2c = D2c::start(
+        &brokers,
+        &[
+            ("D2C_INGEST__HTTP_DIRECT", "true"),
+            ("D2C_CORRELATION__GROUP_WAIT", "0s"),
+            ("D2C_CORRELATION__GROUP_INTERVAL", "0s"),
+        ],
+    );
+    d2c.wait_ready(Duration::from_secs(60));
+    let http = d2c.http.clone();
+    let path = |f: &str| format!("/api/v1/events/{f}");
+
+    let bad = http_post(&http, &path("native"), None, b"{\"name\":".to_vec()).await;
+    assert_rejected(&bad, 400, "malformed_json");
+    let a = http_post(
+        &http,
+        &path("alertmanager"),
+        None,
+        am_payload("2026-11-28T10:00:00Z"),
+    )
+    .await;
+    assert_eq!(a.status, 202, "{a:?}");
+    assert_eq!(a.body["accepted"], 2, "{a:?}");
+    let written = a.body["written"].as_array().expect("the events records");
+    assert!(!written.is_empty(), "{a:?}");
+    let n = http_post(
+        &http,
+        &path("native"),
+        None,
+        native_batch("2026-11-28T10:00:05Z"),
+    )
+    .await;
+    assert_eq!(n.status, 202, "{n:?}");
+
+    let incidents = tokio::task::spawn_blocking({
+        let b = brokers.clone();
+        move || {
+            read_until(&b, "d2c.incidents", 3, Duration::from_secs(90), |rs| {
+                rs.iter()
+                    .any(|r| r.json()["alerts"].as_array().is_some_and(|a| a.len() == 4))
+            })
+        }
+    })
+    .await
+    .unwrap();
+    let versions: Vec<Value> = incidents.iter().map(Record::json).collect();
+    let last = versions
+        .iter()
+        .find(|v| v["alerts"].as_array().is_some_and(|a| a.len() == 4))
+        .unwrap_or_else(|| panic!("an incident with the four alerts: {versions:#?}"));
+    assert!(
+        versions.iter().all(|v| v["id"] == last["id"]),
+        "one incident: {versions:#?}"
+    );
+    assert_eq!(last["root_cause"]["service"], "payments-db");
+    let raw = tokio::task::spawn_blocking({
+        let b = brokers.clone();
+        move || read_until(&b, "d2c.events.raw", 3, Duration::from_secs(3), |_| false)
+    })
+    .await
+    .unwrap();
+    assert!(
+        raw.is_empty(),
+        "nothing on the raw topic: {} records",
+        raw.len()
+    );
+}
+
 /// An Alertmanager webhook payload: the payments database fails (two alerts on its CI).
 fn am_payload(t: &str) -> Vec<u8> {
     let pg = |name: &str| {

@@ -478,11 +478,11 @@ async fn one_undecodable_element_of_an_events_record_is_dead_lettered_alone() {
         let raw = native("DiskFull", ci, "major", "firing", "2026-11-28T10:00:00Z");
         let (_, mut events) = d2c::ingest::parse(&raw, &Default::default()).unwrap();
         serde_json::to_string(&RoutedEvent {
-            origin: Origin {
+            origin: Some(Origin {
                 partition: 0,
                 offset: i,
                 index: 0,
-            },
+            }),
             event: events.remove(0),
         })
         .unwrap()

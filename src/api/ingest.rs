@@ -19,6 +19,11 @@
 //!   within [`DELIVERY_TIMEOUT`](super::DELIVERY_TIMEOUT). The record may still have been
 //!   written; sending it again is safe because repeats of an alert change no incident.
 //!
+//! With `ingest.http_direct` the payload is parsed once and its events go straight to their
+//! `topics.events` partitions (see `super::direct`), answered `202 {"accepted": n, "written":
+//! [{"partition": p, "offset": o}, …]}` once every events record is acknowledged; a payload with
+//! an event too large to go alone still takes the raw topic.
+//!
 //! **Key.** The record key is the request's `X-Source` header (the sending tool or host), else
 //! the format name. Records with one key keep their order in one raw partition, so a sender
 //! that wants its payloads spread over partitions names itself in `X-Source`.
@@ -33,12 +38,14 @@ use rdkafka::producer::FutureRecord;
 use rdkafka::util::Timeout;
 use serde_json::json;
 
+use super::direct::Direct;
 use super::write::{
     Answer, BodyError, DELIVERY_TIMEOUT, Outcome, QUEUE_TIMEOUT, UNKNOWN_FORMAT, WriteApi,
     read_body_budgeted, unavailable,
 };
-use crate::ingest::{Format, IngestError, count_as};
+use crate::ingest::{Format, IngestError, count_as, parse_as};
 use crate::pipeline::send::{Permanence, permanence};
+use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
 /// Longest `X-Source` header used as a record key.
@@ -117,6 +124,11 @@ impl WriteApi {
             now: Some(chrono::Utc::now()),
             ..s.limits.clone()
         };
+        if let Some(direct) = &s.direct
+            && let Some(answer) = self.direct(direct, format, &raw, &limits).await
+        {
+            return answer;
+        }
         let events = match count_as(format, &raw, &limits) {
             Ok(events) => events,
             Err(e) => return Answer::bad_input(format, &e),
@@ -143,48 +155,100 @@ impl WriteApi {
                 format: format.as_str(),
                 outcome: Outcome::Accepted,
             },
-            // A refusal no retry can change (a record over the broker's or the producer's
-            // size limit, a topic d2c may not write) must not invite the client to retry.
-            Err((e, _)) if permanence(&e) == Permanence::Permanent => {
-                let too_large = matches!(
-                    e.rdkafka_error_code(),
-                    Some(
-                        RDKafkaErrorCode::MessageSizeTooLarge
-                            | RDKafkaErrorCode::InvalidMessageSize
-                            | RDKafkaErrorCode::MessageBatchTooLarge
-                    )
-                );
-                if too_large {
-                    Answer::rejected(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        format.as_str(),
-                        format!(
-                            "the broker refuses a record of {} bytes ({e}); split the payload \
-                             into smaller requests",
-                            raw.len() + key.len()
-                        ),
-                        "too_large_for_broker",
-                    )
-                } else {
-                    tracing::error!(error = %e, topic = %s.topic, "the broker refuses HTTP ingest records for good");
-                    Answer {
-                        status: StatusCode::INTERNAL_SERVER_ERROR,
-                        body: json!({"error": format!("the broker refuses the record for good ({e}); \
-                                    an operator must fix the topic or d2c's permissions"),
-                                     "reason": "refused_by_broker"}),
-                        format: format.as_str(),
-                        outcome: Outcome::Rejected,
-                    }
-                }
+            Err((e, _)) => self.not_written(format, &e, raw.len() + key.len()),
+        }
+    }
+
+    /// `ingest.http_direct`: parses the payload once and writes its events straight to their
+    /// events partitions. `None` when the payload should take the raw topic after all (an event
+    /// too large to go alone, which the ingest stage dead-letters).
+    async fn direct(
+        &self,
+        direct: &Direct,
+        format: Format,
+        raw: &[u8],
+        limits: &crate::ingest::Limits,
+    ) -> Option<Answer> {
+        let s = &self.inner;
+        let events = match parse_as(format, raw, limits) {
+            Ok(events) => events,
+            Err(e) => return Some(Answer::bad_input(format, &e)),
+        };
+        let n = events.len();
+        let partitions = match direct.partitions(&s.producer).await {
+            Ok(p) => p,
+            Err(e) => {
+                return Some(unavailable(
+                    format,
+                    format!(
+                        "cannot read the partitions of the events topic ({e}); send it again shortly"
+                    ),
+                ));
             }
-            Err((e, _)) => unavailable(
+        };
+        let topology = s
+            .view
+            .as_ref()
+            .map_or_else(|| direct.topology.clone(), |v| v.read().topology.clone());
+        let fragments = direct.fragments(events, &topology, partitions, s.max_message_bytes)?;
+        let largest = fragments.iter().map(|(_, f)| f.len()).max().unwrap_or(0);
+        Some(match direct.write(&s.producer, fragments).await {
+            Ok(written) => Answer {
+                status: StatusCode::ACCEPTED,
+                body: json!({"accepted": n, "written": written
+                    .iter()
+                    .map(|(p, o)| json!({"partition": p, "offset": o}))
+                    .collect::<Vec<_>>()}),
+                format: format.as_str(),
+                outcome: Outcome::Accepted,
+            },
+            Err(e) => self.not_written(format, &e, largest),
+        })
+    }
+
+    /// The answer when the broker did not take a record of `size` bytes.
+    fn not_written(&self, format: Format, e: &KafkaError, size: usize) -> Answer {
+        let s = &self.inner;
+        // A refusal no retry can change (a record over the broker's or the producer's size
+        // limit, a topic d2c may not write) must not invite the client to retry.
+        if permanence(e) != Permanence::Permanent {
+            return unavailable(
                 format,
                 format!(
                     "the broker did not acknowledge the payload within {}s ({e}); it may or may \
                      not have been written, send it again (a repeated alert changes no incident)",
                     DELIVERY_TIMEOUT.as_secs()
                 ),
-            ),
+            );
+        }
+        let too_large = matches!(
+            e.rdkafka_error_code(),
+            Some(
+                RDKafkaErrorCode::MessageSizeTooLarge
+                    | RDKafkaErrorCode::InvalidMessageSize
+                    | RDKafkaErrorCode::MessageBatchTooLarge
+            )
+        );
+        if too_large {
+            Answer::rejected(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format.as_str(),
+                format!(
+                    "the broker refuses a record of {size} bytes ({e}); split the payload into \
+                     smaller requests"
+                ),
+                "too_large_for_broker",
+            )
+        } else {
+            tracing::error!(error = %e, topic = %s.topic, "the broker refuses HTTP ingest records for good");
+            Answer {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                body: json!({"error": format!("the broker refuses the record for good ({e}); \
+                            an operator must fix the topic or d2c's permissions"),
+                             "reason": "refused_by_broker"}),
+                format: format.as_str(),
+                outcome: Outcome::Rejected,
+            }
         }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! - [`server`]: the server itself, `/metrics`, `/healthz`, `/readyz`, and the bearer
 //!   tokens of `http.token` and `[[http.tokens]]` in front of every `/api/v1` endpoint;
-//! - [`ingest`]: `POST /api/v1/events/{format}`, HTTP ingest into `topics.raw`;
+//! - [`ingest`]: `POST /api/v1/events/{format}`, HTTP ingest into `topics.raw` (or, with
+//!   `ingest.http_direct`, straight to `topics.events`: `direct`);
 //! - [`control`]: acknowledgements, silences, RFC decisions and problem actions, written as
 //!   control records;
 //! - [`write`]: what ingest and the control endpoints share (producer, body budget, answers);
@@ -12,6 +13,7 @@
 
 pub mod console;
 pub mod control;
+mod direct;
 pub mod ingest;
 pub mod read;
 pub mod server;

@@ -64,6 +64,8 @@ pub(super) struct Inner {
     /// The configured suppression rules, so a new silence is refused here when every engine
     /// would refuse it (with the silences in `view`; see [`WriteApi::with_silence_rules`]).
     pub(super) silence_rules: Option<crate::suppress::Suppressor>,
+    /// `ingest.http_direct`: HTTP ingest's one-hop path.
+    pub(super) direct: Option<super::direct::Direct>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -204,6 +206,13 @@ impl WriteApi {
                 seconds,
                 view: None,
                 silence_rules: None,
+                direct: cfg.ingest.http_direct.then(|| {
+                    super::direct::Direct::new(
+                        cfg.topics.events.clone(),
+                        cfg.correlation.fallback_group_by.clone(),
+                        Arc::default(),
+                    )
+                }),
             }),
         })
     }
@@ -213,6 +222,17 @@ impl WriteApi {
     pub fn with_view(mut self, view: crate::pipeline::View) -> WriteApi {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.view = Some(view);
+        }
+        self
+    }
+
+    /// The service model HTTP ingest's one-hop path routes with when there is no view (the
+    /// view's, refreshed with the engines', wins). Call before the API is shared.
+    pub fn with_topology(mut self, topology: Arc<crate::topology::Topology>) -> WriteApi {
+        if let Some(inner) = Arc::get_mut(&mut self.inner)
+            && let Some(d) = &mut inner.direct
+        {
+            d.topology = topology;
         }
         self
     }

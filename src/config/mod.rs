@@ -330,6 +330,11 @@ pub struct IngestConfig {
     /// `0s` turns the check off. Default: `1h`.
     #[serde(with = "humantime_serde")]
     pub max_ahead: Duration,
+    /// HTTP ingest writes a payload's events straight to their `topics.events` partitions,
+    /// parsed once and routed as the ingest stage routes them (one broker hop), instead of the
+    /// payload to `topics.raw` (two hops, parsed twice). The 202 answer then lists the events
+    /// records written. Default: `false` (the raw topic keeps every payload as it was sent).
+    pub http_direct: bool,
 }
 
 impl Default for IngestConfig {
@@ -344,6 +349,7 @@ impl Default for IngestConfig {
             tick_interval: Duration::from_secs(1),
             max_expansion: limits.max_expansion,
             max_ahead: limits.max_ahead,
+            http_direct: false,
         }
     }
 }

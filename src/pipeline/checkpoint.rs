@@ -61,26 +61,110 @@ pub enum RestoreError {
     },
 }
 
-/// The records of one checkpoint.
-pub fn records(cp: &Checkpoint, state_topic: &str, chunk_bytes: usize) -> Vec<OutRecord> {
-    let doc = serde_json::to_vec(cp).expect("engine state always serialises");
-    let chunks: Vec<&[u8]> = doc.chunks(chunk_bytes.max(1)).collect();
-    let n = chunks.len();
-    chunks
+/// Collects serialised bytes straight into chunk-sized buffers, so a checkpoint is never held
+/// as one whole document beside its chunks (that copy was the peak of d2c's memory).
+struct ChunkWriter {
+    size: usize,
+    chunks: Vec<Vec<u8>>,
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, mut buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len();
+        while !buf.is_empty() {
+            if self.chunks.last().is_none_or(|c| c.len() >= self.size) {
+                self.chunks.push(Vec::with_capacity(self.size));
+            }
+            let Some(last) = self.chunks.last_mut() else {
+                break;
+            };
+            let take = (self.size - last.len()).min(buf.len());
+            last.extend_from_slice(&buf[..take]);
+            buf = &buf[take..];
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What a checkpoint is taken of: a copy of the state (the stage goes on with its engine) or,
+/// for the last checkpoint on shutdown, the engine itself.
+#[derive(Debug)]
+pub enum Taken {
+    Copy(Box<EngineState>),
+    Engine(Box<crate::engine::Engine>),
+}
+
+/// A [`Checkpoint`] serialised from a borrowed state: the same document.
+#[derive(Serialize)]
+struct CheckpointRef<'a> {
+    format: u32,
+    topic: &'a str,
+    partition: i32,
+    watermark: i64,
+    state: &'a EngineState,
+}
+
+/// The records of a checkpoint of `taken` for events partition `(topic, partition)` at
+/// `watermark`. Takes the state by value so that it is freed as soon as it is serialised, before
+/// the records are sent.
+pub fn records_of(
+    taken: Taken,
+    (topic, partition, watermark): (&str, i32, i64),
+    state_topic: &str,
+    chunk_bytes: usize,
+) -> Vec<OutRecord> {
+    let mut w = ChunkWriter {
+        size: chunk_bytes.max(1),
+        chunks: Vec::new(),
+    };
+    let mut taken = taken;
+    {
+        let state: &EngineState = match &mut taken {
+            Taken::Copy(state) => state,
+            // With the suppressor's inhibition state copied in, as for a copy.
+            Taken::Engine(e) => e.checkpoint_state(),
+        };
+        let cp = CheckpointRef {
+            format: FORMAT,
+            topic,
+            partition,
+            watermark,
+            state,
+        };
+        serde_json::to_writer(&mut w, &cp).expect("engine state always serialises");
+    }
+    drop(taken);
+    let (n, watermark) = (w.chunks.len(), watermark.to_string());
+    w.chunks
         .into_iter()
         .enumerate()
-        .map(|(i, c)| OutRecord {
+        .map(|(i, payload)| OutRecord {
             topic: state_topic.to_string(),
-            partition: Some(cp.partition),
-            key: format!("{}/{}/{i}", cp.topic, cp.partition).into_bytes(),
-            payload: c.to_vec(),
+            partition: Some(partition),
+            key: format!("{topic}/{partition}/{i}").into_bytes(),
+            payload,
             headers: vec![
-                ("d2c.watermark", cp.watermark.to_string().into_bytes()),
+                ("d2c.watermark", watermark.clone().into_bytes()),
                 ("d2c.chunk", format!("{i}/{n}").into_bytes()),
             ],
             timestamp: None,
         })
         .collect()
+}
+
+/// The records of one checkpoint.
+pub fn records(cp: Checkpoint, state_topic: &str, chunk_bytes: usize) -> Vec<OutRecord> {
+    let at = (cp.topic.clone(), cp.partition, cp.watermark);
+    records_of(
+        Taken::Copy(Box::new(cp.state)),
+        (&at.0, at.1, at.2),
+        state_topic,
+        chunk_bytes,
+    )
 }
 
 struct Chunk {
@@ -305,7 +389,7 @@ mod tests {
             watermark: 42,
             state: EngineState::default(),
         };
-        let recs = records(&cp, "d2c.state", 16);
+        let recs = records(cp.clone(), "d2c.state", 16);
         assert!(recs.len() > 1);
         assert!(
             recs.iter()

@@ -29,7 +29,7 @@ use crate::telemetry::shell::EventDeadLettered;
 use crate::telemetry::{Health, Metrics};
 
 use super::PipelineError;
-use super::checkpoint::{self, Checkpoint};
+use super::checkpoint::{self, Taken};
 use super::kafka::{KafkaConsumer, OffRuntime, OutRecord, Sender, assigned, base_config, seek};
 use super::poison::{Poisoned, output_record};
 use super::records::{EventsRecord, UNDECODABLE_EVENT, undecodable};
@@ -90,7 +90,9 @@ impl Correlate {
         let mut c = base_config(k).map_err(PipelineError::Client)?;
         c.set("group.id", format!("{}-restore", k.group_id))
             .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false");
+            .set("enable.auto.offset.store", "false")
+            // librdkafka's 500 ms fetch wait was most of each restore (two reads per partition).
+            .set("fetch.wait.max.ms", super::kafka::FETCH_WAIT_MAX_MS);
         let restorer: BaseConsumer = c.create().map_err(PipelineError::Client)?;
         let topology = model.borrow_and_update().clone();
         let (metrics, health) = (sender.metrics.clone(), sender.health.clone());
@@ -499,18 +501,23 @@ impl Correlate {
                 // Revoked meanwhile: the new owner writes the checkpoints now.
                 continue;
             }
-            let cp = Checkpoint {
-                format: checkpoint::FORMAT,
-                topic: cfg.topics.events.clone(),
-                partition: p,
-                watermark: part.next,
-                state: part.engine.checkpoint_state().clone(),
+            // The last checkpoint (on shutdown) takes the engine itself: no copy of a state
+            // that is dropped next (that copy was the peak of d2c's memory).
+            let taken = if force {
+                Taken::Engine(Box::new(std::mem::replace(
+                    &mut part.engine,
+                    self.settings.engine(),
+                )))
+            } else {
+                Taken::Copy(Box::new(part.engine.checkpoint_state().clone()))
             };
             let (sender, shutdown) = (self.checkpoints.clone(), shutdown.clone());
+            let (topic, watermark) = (cfg.topics.events.clone(), part.next);
             let (state_topic, chunk_bytes) = (cfg.topics.state.clone(), cfg.state.chunk_bytes);
             let task = tokio::spawn(async move {
                 let recs = tokio::task::spawn_blocking(move || {
-                    checkpoint::records(&cp, &state_topic, chunk_bytes)
+                    let at = (topic.as_str(), p, watermark);
+                    checkpoint::records_of(taken, at, &state_topic, chunk_bytes)
                 })
                 .await
                 .map_err(|e| PipelineError::Stage("checkpoint", e.to_string()))?;

@@ -142,11 +142,11 @@ impl Ingest {
                     let routed = RoutedEvent {
                         // Lets the correlate stage skip events it already applied when this
                         // stage reads a raw record again after a restart.
-                        origin: Origin {
+                        origin: Some(Origin {
                             partition: m.partition(),
                             offset: m.offset(),
                             index: i as u32,
-                        },
+                        }),
                         event,
                     };
                     let json = serde_json::to_vec(&routed).expect("events always serialise");

@@ -23,7 +23,10 @@ pub const ORIGIN_HEADER: &str = "d2c.origin";
 /// costs one record per batch rather than one per event.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RoutedEvent {
-    pub origin: Origin,
+    /// The raw record the event came from; none for events HTTP ingest writes straight to
+    /// `topics.events` (`ingest.http_direct`), which are never read again from a raw topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
     pub event: crate::model::Event,
 }
 
@@ -100,7 +103,7 @@ pub fn decode_events(
         let mut rejected = Vec::new();
         for (index, raw) in elements.into_iter().enumerate() {
             match serde_json::from_str::<RoutedEvent>(raw.get()) {
-                Ok(r) => events.push((r.event, Some(r.origin))),
+                Ok(r) => events.push((r.event, r.origin)),
                 Err(e) => rejected.push(Rejected {
                     index,
                     error: e.to_string(),
@@ -243,11 +246,11 @@ mod tests {
     fn a_batch_record_gives_its_events_in_order_with_their_origins() {
         let batch: Vec<RoutedEvent> = (0..3)
             .map(|i| RoutedEvent {
-                origin: Origin {
+                origin: Some(Origin {
                     partition: 2,
                     offset: 40 + i,
                     index: 0,
-                },
+                }),
                 event: event(&format!("e{i}")),
             })
             .collect();
@@ -278,11 +281,11 @@ mod tests {
     #[test]
     fn one_bad_element_of_a_batch_is_rejected_alone_and_the_rest_kept() {
         let good = |i: i64| RoutedEvent {
-            origin: Origin {
+            origin: Some(Origin {
                 partition: 0,
                 offset: i,
                 index: 0,
-            },
+            }),
             event: event(&format!("e{i}")),
         };
         let payload = format!(

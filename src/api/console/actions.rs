@@ -45,7 +45,7 @@ struct Flash {
 
 /// The answer to an action: `text`, with `status`; `back` is where a plain form post returns.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn answer(
+fn answer(
     console: &Console,
     who: &Principal,
     csrf: &Csrf,
@@ -75,7 +75,7 @@ pub(super) fn answer(
 }
 
 /// Why an action may not go on, if it may not.
-pub(super) fn refuse(
+fn refuse(
     who: &Principal,
     jar: &CookieJar,
     headers: &HeaderMap,
@@ -123,10 +123,7 @@ fn not_found() -> (StatusCode, String) {
 }
 
 /// Who acts: the signed-in name, or the name typed into an open console's form.
-pub(super) fn actor(
-    who: &Principal,
-    typed: &Option<String>,
-) -> Result<String, (StatusCode, String)> {
+fn actor(who: &Principal, typed: &Option<String>) -> Result<String, (StatusCode, String)> {
     if who.signed_in {
         return Ok(who.name.clone());
     }
@@ -140,12 +137,58 @@ pub(super) fn actor(
 }
 
 /// The message of the write API's answer: its error, or `done`.
-pub(super) fn outcome(a: &Answer, done: String) -> (StatusCode, String) {
+fn outcome(a: &Answer, done: String) -> (StatusCode, String) {
     if a.status.is_success() {
         (StatusCode::ACCEPTED, done)
     } else {
         let e = a.body["error"].as_str().unwrap_or("the action failed");
         (a.status, e.to_string())
+    }
+}
+
+/// What every action's handler has: who asks, and the request's cookies and headers.
+pub(super) struct Asker<'a> {
+    pub console: &'a Console,
+    pub who: &'a Principal,
+    pub csrf: &'a Csrf,
+    pub jar: &'a CookieJar,
+    pub headers: &'a HeaderMap,
+}
+
+/// Why an action did not go on, or the write API's answer and what to say when it succeeded.
+pub(super) type Done = Result<(Answer, String), (StatusCode, String)>;
+
+impl Asker<'_> {
+    /// Runs `op` as the actor (the signed-in name, or the name typed into `typed`) once the
+    /// form's CSRF token (`form_csrf`) and the asker's role pass; answers with what `op` did,
+    /// or why not, returning to `back`. Writes are counted as the API's.
+    pub(super) async fn act<Fut>(
+        &self,
+        form_csrf: &str,
+        typed: &Option<String>,
+        back: String,
+        op: impl FnOnce(String) -> Fut,
+    ) -> Response
+    where
+        Fut: std::future::Future<Output = Done>,
+    {
+        let checked = refuse(self.who, self.jar, self.headers, form_csrf)
+            .map_or_else(|| actor(self.who, typed), Err);
+        let (status, text) = match checked {
+            Err(e) => e,
+            Ok(by) => {
+                let start = Instant::now();
+                match op(by).await {
+                    Ok((a, done)) => {
+                        self.console.write.count(&a, start);
+                        outcome(&a, done)
+                    }
+                    Err(e) => e,
+                }
+            }
+        };
+        let (console, who, csrf, headers) = (self.console, self.who, self.csrf, self.headers);
+        answer(console, who, csrf, headers, status, text, back)
     }
 }
 
@@ -166,22 +209,27 @@ pub async fn ack(
     headers: HeaderMap,
     axum::Form(f): axum::Form<AckForm>,
 ) -> Response {
+    let (console, who) = (&console, &who);
+    let asker = Asker {
+        console,
+        who,
+        csrf: &csrf,
+        jar: &jar,
+        headers: &headers,
+    };
     let back = format!("/incidents/{id}");
-    let (status, text) =
-        match refuse(&who, &jar, &headers, &f.csrf).map_or_else(|| actor(&who, &f.by), Err) {
-            Err(e) => e,
-            Ok(_) if hidden(&console, &who, &id) => not_found(),
-            Ok(by) => {
-                let start = Instant::now();
-                let a = console.write.ack(&id, &by).await;
-                console.write.count(&a, start);
-                outcome(
-                    &a,
-                    format!("acknowledged as {by}; the new version appears here in a moment"),
-                )
+    asker
+        .act(&f.csrf, &f.by, back, |by| async move {
+            if hidden(console, who, &id) {
+                return Err(not_found());
             }
-        };
-    answer(&console, &who, &csrf, &headers, status, text, back)
+            let a = console.write.ack(&id, &by).await;
+            Ok((
+                a,
+                format!("acknowledged as {by}; the new version appears here in a moment"),
+            ))
+        })
+        .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -207,36 +255,39 @@ pub async fn decide(
     headers: HeaderMap,
     axum::Form(f): axum::Form<DecisionForm>,
 ) -> Response {
-    let back = back_to(&f.incident);
+    let (console, who) = (&console, &who);
+    let asker = Asker {
+        console,
+        who,
+        csrf: &csrf,
+        jar: &jar,
+        headers: &headers,
+    };
     let decision = match f.decision.as_str() {
         "approved" => Some(DecisionStatus::Approved),
         "rejected" => Some(DecisionStatus::Rejected),
         _ => None,
     };
-    let (status, text) =
-        match refuse(&who, &jar, &headers, &f.csrf).map_or_else(|| actor(&who, &f.by), Err) {
-            Err(e) => e,
-            Ok(_) if hidden(&console, &who, &id) => not_found(),
-            Ok(_) if decision.is_none() => (
-                StatusCode::BAD_REQUEST,
-                "the decision must be `approved` or `rejected`".into(),
-            ),
-            Ok(by) => {
-                let decision = decision.unwrap_or(DecisionStatus::Rejected);
-                let start = Instant::now();
-                let comment = Some(f.comment.trim().to_string()).filter(|c| !c.is_empty());
-                let a = console.write.decision(&id, decision, &by, comment).await;
-                console.write.count(&a, start);
-                outcome(
-                    &a,
-                    format!(
-                        "{id} {} by {by}; its next version appears here in a moment",
-                        decision.as_str()
-                    ),
-                )
+    asker
+        .act(&f.csrf, &f.by, back_to(&f.incident), |by| async move {
+            if hidden(console, who, &id) {
+                return Err(not_found());
             }
-        };
-    answer(&console, &who, &csrf, &headers, status, text, back)
+            let Some(decision) = decision else {
+                return Err((
+                    StatusCode::BAD_REQUEST,
+                    "the decision must be `approved` or `rejected`".into(),
+                ));
+            };
+            let comment = Some(f.comment.trim().to_string()).filter(|c| !c.is_empty());
+            let a = console.write.decision(&id, decision, &by, comment).await;
+            let done = format!(
+                "{id} {} by {by}; its next version appears here in a moment",
+                decision.as_str()
+            );
+            Ok((a, done))
+        })
+        .await
 }
 
 /// The incident page for `id`, or the board for anything that is not an incident id.
@@ -276,40 +327,41 @@ pub async fn silence(
     headers: HeaderMap,
     axum::Form(f): axum::Form<SilenceForm>,
 ) -> Response {
-    let back = back_to(&f.incident);
+    let (console, who) = (&console, &who);
+    let asker = Asker {
+        console,
+        who,
+        csrf: &csrf,
+        jar: &jar,
+        headers: &headers,
+    };
     let duration = humantime::parse_duration(f.duration.trim())
         .ok()
-        .filter(|d| !d.is_zero() && *d <= MAX_SILENCE);
-    let (status, text) =
-        match refuse(&who, &jar, &headers, &f.csrf).map_or_else(|| actor(&who, &f.by), Err) {
-            Err(e) => e,
-            Ok(by) => match duration.and_then(|d| chrono::Duration::from_std(d).ok()) {
-                None => (
+        .filter(|d| !d.is_zero() && *d <= MAX_SILENCE)
+        .and_then(|d| chrono::Duration::from_std(d).ok());
+    asker
+        .act(&f.csrf, &f.by, back_to(&f.incident), |by| async move {
+            let Some(d) = duration else {
+                return Err((
                     StatusCode::BAD_REQUEST,
                     "the duration must be like `2h` or `30m`, at most 30 days".into(),
-                ),
-                Some(d) => {
-                    let now = chrono::Utc::now();
-                    let s = crate::suppress::Silence {
-                        id: String::new(),
-                        matchers: f.matchers.trim().into(),
-                        starts_at: now,
-                        ends_at: now + d,
-                        created_by: by.clone(),
-                        comment: f.comment.trim().to_string(),
-                    };
-                    let start = Instant::now();
-                    let a = console.write.silence(s).await;
-                    console.write.count(&a, start);
-                    let id = a.body["id"].as_str().unwrap_or("").to_string();
-                    outcome(
-                        &a,
-                        format!("silence {id} created by {by} for {}", f.duration.trim()),
-                    )
-                }
-            },
-        };
-    answer(&console, &who, &csrf, &headers, status, text, back)
+                ));
+            };
+            let now = chrono::Utc::now();
+            let s = crate::suppress::Silence {
+                id: String::new(),
+                matchers: f.matchers.trim().into(),
+                starts_at: now,
+                ends_at: now + d,
+                created_by: by.clone(),
+                comment: f.comment.trim().to_string(),
+            };
+            let a = console.write.silence(s).await;
+            let id = a.body["id"].as_str().unwrap_or("").to_string();
+            let done = format!("silence {id} created by {by} for {}", f.duration.trim());
+            Ok((a, done))
+        })
+        .await
 }
 
 #[derive(Template)]

@@ -4,8 +4,6 @@
 //! checks and control records as `POST /api/v1/problems`, `…/{id}/known-error` and
 //! `…/{id}/resolve`, so they work from any instance.
 
-use std::time::Instant;
-
 use askama::Template;
 use axum::Extension;
 use axum::extract::{Path, Query, State};
@@ -14,7 +12,7 @@ use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 
-use super::actions::{actor, answer, outcome, refuse};
+use super::actions::Asker;
 use super::auth::Principal;
 use super::pages::{Chrome, render};
 use super::present::{self, When, when};
@@ -208,35 +206,35 @@ pub async fn known_error(
     headers: HeaderMap,
     axum::Form(f): axum::Form<KnownErrorForm>,
 ) -> Response {
-    let (status, text) = match refuse(&who, &jar, &headers, &f.csrf)
-        .map_or_else(|| actor(&who, &f.by), Err)
-    {
-        Err(e) => e,
-        Ok(_) if !console.view.read().problems.contains_key(&id) => {
-            (StatusCode::NOT_FOUND, "no such problem".into())
-        }
-        Ok(by) => {
-            let start = Instant::now();
+    let (console, who) = (&console, &who);
+    let asker = Asker {
+        console,
+        who,
+        csrf: &csrf,
+        jar: &jar,
+        headers: &headers,
+    };
+    asker
+        .act(&f.csrf, &f.by, "/problems".into(), |by| async move {
+            known(console, &id)?;
             let a = console
                 .write
                 .mark_known_error(&id, &f.workaround, &by, comment(&f.comment))
                 .await;
-            console.write.count(&a, start);
-            outcome(
-                &a,
-                format!("{id} marked a known error by {by}; its next version appears in a moment"),
-            )
-        }
-    };
-    answer(
-        &console,
-        &who,
-        &csrf,
-        &headers,
-        status,
-        text,
-        "/problems".into(),
-    )
+            let done =
+                format!("{id} marked a known error by {by}; its next version appears in a moment");
+            Ok((a, done))
+        })
+        .await
+}
+
+/// Whether the view holds problem `id` (else: a 404 to say).
+fn known(console: &Console, id: &str) -> Result<(), (StatusCode, String)> {
+    if console.view.read().problems.contains_key(id) {
+        Ok(())
+    } else {
+        Err((StatusCode::NOT_FOUND, "no such problem".into()))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -258,34 +256,25 @@ pub async fn resolve(
     headers: HeaderMap,
     axum::Form(f): axum::Form<ResolveForm>,
 ) -> Response {
-    let (status, text) =
-        match refuse(&who, &jar, &headers, &f.csrf).map_or_else(|| actor(&who, &f.by), Err) {
-            Err(e) => e,
-            Ok(_) if !console.view.read().problems.contains_key(&id) => {
-                (StatusCode::NOT_FOUND, "no such problem".into())
-            }
-            Ok(by) => {
-                let start = Instant::now();
-                let a = console
-                    .write
-                    .close_problem(&id, &by, comment(&f.comment))
-                    .await;
-                console.write.count(&a, start);
-                outcome(
-                    &a,
-                    format!("{id} resolved by {by}; its next version appears in a moment"),
-                )
-            }
-        };
-    answer(
-        &console,
-        &who,
-        &csrf,
-        &headers,
-        status,
-        text,
-        "/problems".into(),
-    )
+    let (console, who) = (&console, &who);
+    let asker = Asker {
+        console,
+        who,
+        csrf: &csrf,
+        jar: &jar,
+        headers: &headers,
+    };
+    asker
+        .act(&f.csrf, &f.by, "/problems".into(), |by| async move {
+            known(console, &id)?;
+            let a = console
+                .write
+                .close_problem(&id, &by, comment(&f.comment))
+                .await;
+            let done = format!("{id} resolved by {by}; its next version appears in a moment");
+            Ok((a, done))
+        })
+        .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -313,48 +302,42 @@ pub async fn open(
     headers: HeaderMap,
     axum::Form(f): axum::Form<OpenForm>,
 ) -> Response {
-    let (status, text) =
-        match refuse(&who, &jar, &headers, &f.csrf).map_or_else(|| actor(&who, &f.by), Err) {
-            Err(e) => e,
-            Ok(by) => {
-                let priority = match f.priority.as_str() {
-                    "P1" => Priority::P1,
-                    "P2" => Priority::P2,
-                    "P4" => Priority::P4,
-                    _ => Priority::P3,
-                };
-                let body = OpenProblemBody {
-                    title: f.title,
-                    service: f.service,
-                    by: by.clone(),
-                    alert_names: f
-                        .alert_names
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|a| !a.is_empty())
-                        .map(String::from)
-                        .collect(),
-                    incidents: Vec::new(),
-                    priority: Some(priority),
-                    comment: comment(&f.comment),
-                };
-                let start = Instant::now();
-                let a = console.write.new_problem(body).await;
-                console.write.count(&a, start);
-                let id = a.body["problem"].as_str().unwrap_or("").to_string();
-                outcome(
-                    &a,
-                    format!("problem {id} opened by {by}; it appears here in a moment"),
-                )
-            }
-        };
-    answer(
-        &console,
-        &who,
-        &csrf,
-        &headers,
-        status,
-        text,
-        "/problems".into(),
-    )
+    let (console, who) = (&console, &who);
+    let asker = Asker {
+        console,
+        who,
+        csrf: &csrf,
+        jar: &jar,
+        headers: &headers,
+    };
+    let priority = match f.priority.as_str() {
+        "P1" => Priority::P1,
+        "P2" => Priority::P2,
+        "P4" => Priority::P4,
+        _ => Priority::P3,
+    };
+    let alert_names = f
+        .alert_names
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(String::from)
+        .collect();
+    asker
+        .act(&f.csrf, &f.by, "/problems".into(), |by| async move {
+            let body = OpenProblemBody {
+                title: f.title,
+                service: f.service,
+                by: by.clone(),
+                alert_names,
+                incidents: Vec::new(),
+                priority: Some(priority),
+                comment: comment(&f.comment),
+            };
+            let a = console.write.new_problem(body).await;
+            let id = a.body["problem"].as_str().unwrap_or("").to_string();
+            let done = format!("problem {id} opened by {by}; it appears here in a moment");
+            Ok((a, done))
+        })
+        .await
 }

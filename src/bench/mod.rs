@@ -16,6 +16,10 @@
 //!    produce → fetch hop, record timestamp to receipt. The pipeline makes two such hops (raw →
 //!    `d2c.events` → incident), so twice this is the floor the broker sets for phase 2.
 //!
+//! During phase 2 a bare reader of the raw topic (phase 4's reader) measures the first hop of
+//! the very events whose latency is measured, at the same time: the pipeline's p99 minus two of
+//! those hops is d2c's own share of the latency.
+//!
 //! The generator of phases 2 and 4 produces with `linger.ms` = 1, so its own batching adds at
 //! most 1 ms to what is measured.
 //!
@@ -32,6 +36,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::Settings;
 use crate::telemetry::Metrics;
+
+mod render;
+pub use render::render;
 
 /// Options of `d2c bench`.
 #[derive(Debug, Clone)]
@@ -62,7 +69,17 @@ pub struct BenchReport {
     pub hop_p50_ms: f64,
     pub hop_p99_ms: f64,
     pub hop_max_ms: f64,
+    /// The raw hop of the latency phase's own events, read beside the pipeline.
+    pub beside_samples: usize,
+    pub beside_p50_ms: f64,
+    pub beside_p99_ms: f64,
     pub peak_rss_mib: f64,
+    /// Resident memory after the backlog was produced, before the pipeline started: the load
+    /// generator's own share (its producers and buffers).
+    pub generator_rss_mib: f64,
+    /// Resident memory with the pipeline running, just before it is stopped (its state after
+    /// both phases), without the final checkpoint written on shutdown.
+    pub running_rss_mib: f64,
 }
 
 /// p50, p99 and max of `samples` (sorted in place).
@@ -123,11 +140,20 @@ fn event(name: &str, ci: &str, t: DateTime<Utc>) -> Vec<u8> {
 
 /// Peak resident memory of this process (VmHWM), in MiB.
 pub fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+/// Resident memory of this process now (VmRSS), in MiB.
+fn rss_mib() -> f64 {
+    status_mib("VmRSS:")
+}
+
+fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
@@ -248,6 +274,7 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchRepo
     )
     .await?;
     eprintln!("  produced at {:.0} events/s", report.produce_per_sec);
+    report.generator_rss_mib = rss_mib();
 
     eprintln!("phase 1/4: the pipeline over the backlog");
     let stop = CancellationToken::new();
@@ -314,7 +341,19 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchRepo
         );
         let phase_start = now_ms();
         let total = (opts.rate as f64 * opts.duration.as_secs_f64()) as usize;
+        // A bare reader of the raw topic beside the pipeline: the first broker hop of the very
+        // events whose latency is measured, under the same load at the same time.
+        let (kafka, topic) = (cfg.kafka.clone(), cfg.topics.raw.clone());
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let beside =
+            tokio::task::spawn_blocking(move || hop_latencies(&kafka, &topic, total, ready_tx));
+        let _ = ready_rx.await;
         steady(&steady_producer, &cfg.topics.raw, opts.rate, total, "lat").await?;
+        let mut hop = beside
+            .await
+            .map_err(|e| BenchError::Timeout(e.to_string()))??;
+        report.beside_samples = hop.len();
+        (report.beside_p50_ms, report.beside_p99_ms, _) = percentiles(&mut hop);
         // Wait for the pipeline to catch up, then read the incident records of this phase.
         let want = target + total as u64;
         let catch_up = Instant::now();
@@ -336,6 +375,7 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchRepo
             report.latency_max_ms,
         ) = percentiles(&mut lat);
     }
+    report.running_rss_mib = rss_mib();
     stop.cancel();
     let _ = pipeline.wait().await;
     report.peak_rss_mib = peak_rss_mib();
@@ -543,44 +583,4 @@ fn incident_latencies(
         }
     })?;
     Ok(out)
-}
-
-/// The report as a table for a terminal or BENCHMARKS.md.
-pub fn render(r: &BenchReport) -> String {
-    let ratio = if r.bare_per_sec > 0.0 {
-        r.pipeline_per_sec / r.bare_per_sec * 100.0
-    } else {
-        0.0
-    };
-    let mut s = String::new();
-    s.push_str("| figure | value |\n|---|---|\n");
-    s.push_str(&format!("| events | {} |\n", r.events));
-    s.push_str(&format!(
-        "| produce rate (raw records/s) | {:.0} |\n",
-        r.produce_per_sec
-    ));
-    s.push_str(&format!(
-        "| pipeline (events/s, ingest + correlate) | {:.0} |\n",
-        r.pipeline_per_sec
-    ));
-    s.push_str(&format!(
-        "| bare rdkafka consumer (records/s) | {:.0} |\n",
-        r.bare_per_sec
-    ));
-    s.push_str(&format!("| pipeline / bare consumer | {ratio:.0}% |\n"));
-    if r.latency_rate > 0 {
-        s.push_str(&format!(
-            "| event-to-incident latency at {} events/s: p50 / p99 / max (ms, {} samples) | {:.0} / {:.0} / {:.0} |\n",
-            r.latency_rate, r.latency_samples, r.latency_p50_ms, r.latency_p99_ms, r.latency_max_ms
-        ));
-        s.push_str(&format!(
-            "| one broker hop at the same rate, no d2c: p50 / p99 / max (ms, {} samples) | {:.0} / {:.0} / {:.0} |\n",
-            r.hop_samples, r.hop_p50_ms, r.hop_p99_ms, r.hop_max_ms
-        ));
-    }
-    s.push_str(&format!(
-        "| peak resident memory (MiB) | {:.0} |\n",
-        r.peak_rss_mib
-    ));
-    s
 }

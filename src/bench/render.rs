@@ -1,0 +1,57 @@
+//! `d2c bench`'s report as a Markdown table, for a terminal or BENCHMARKS.md.
+
+use super::BenchReport;
+
+/// The report as a table for a terminal or BENCHMARKS.md.
+pub fn render(r: &BenchReport) -> String {
+    let ratio = if r.bare_per_sec > 0.0 {
+        r.pipeline_per_sec / r.bare_per_sec * 100.0
+    } else {
+        0.0
+    };
+    let mut s = String::new();
+    s.push_str("| figure | value |\n|---|---|\n");
+    s.push_str(&format!("| events | {} |\n", r.events));
+    s.push_str(&format!(
+        "| produce rate (raw records/s) | {:.0} |\n",
+        r.produce_per_sec
+    ));
+    s.push_str(&format!(
+        "| pipeline (events/s, ingest + correlate) | {:.0} |\n",
+        r.pipeline_per_sec
+    ));
+    s.push_str(&format!(
+        "| bare rdkafka consumer (records/s) | {:.0} |\n",
+        r.bare_per_sec
+    ));
+    s.push_str(&format!("| pipeline / bare consumer | {ratio:.0}% |\n"));
+    if r.latency_rate > 0 {
+        s.push_str(&format!(
+            "| event-to-incident latency at {} events/s: p50 / p99 / max (ms, {} samples) | {:.0} / {:.0} / {:.0} |\n",
+            r.latency_rate, r.latency_samples, r.latency_p50_ms, r.latency_p99_ms, r.latency_max_ms
+        ));
+        s.push_str(&format!(
+            "| one broker hop at the same rate, no d2c: p50 / p99 / max (ms, {} samples) | {:.0} / {:.0} / {:.0} |\n",
+            r.hop_samples, r.hop_p50_ms, r.hop_p99_ms, r.hop_max_ms
+        ));
+        s.push_str(&format!(
+            "| the same events' raw hop, read beside the pipeline: p50 / p99 (ms, {} samples) | {:.0} / {:.0} |\n",
+            r.beside_samples, r.beside_p50_ms, r.beside_p99_ms
+        ));
+        // The pipeline makes two hops (raw → events → incidents); what is left is d2c's.
+        s.push_str(&format!(
+            "| d2c's own share: latency minus two hops read beside it, p50 / p99 (ms) | {:.0} / {:.0} |\n",
+            r.latency_p50_ms - 2.0 * r.beside_p50_ms,
+            r.latency_p99_ms - 2.0 * r.beside_p99_ms
+        ));
+    }
+    s.push_str(&format!(
+        "| peak resident memory (MiB) | {:.0} |\n",
+        r.peak_rss_mib
+    ));
+    s.push_str(&format!(
+        "| resident memory: load generator alone / pipeline running, before its final checkpoint (MiB) | {:.0} / {:.0} |\n",
+        r.generator_rss_mib, r.running_rss_mib
+    ));
+    s
+}
