@@ -41,6 +41,10 @@ type Job = (
     oneshot::Sender<Result<Vec<(i32, i64)>, KafkaError>>,
 );
 
+/// Longest wait for room in librdkafka's local queue before answering 503, here and on the
+/// raw-topic path (`super::write`).
+pub(super) const QUEUE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Requests waiting for the writer at most; past it a request waits for room.
 const QUEUED_REQUESTS: usize = 1024;
 
@@ -202,7 +206,7 @@ async fn send(
             .partition(*p)
             .payload(payload.as_slice())
             .timestamp(timestamp);
-        producer.send(record, Timeout::After(super::write::QUEUE_TIMEOUT))
+        producer.send(record, Timeout::After(QUEUE_TIMEOUT))
     });
     join_all(sends)
         .await

@@ -25,8 +25,9 @@ use crate::telemetry::{Health, Metrics};
 /// producer, unless `kafka.properties` sets it for every client) before answering 503.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Longest wait for room in librdkafka's local queue before answering 503.
-pub(super) const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait for room in librdkafka's local queue before answering 503 (defined beside the
+/// one-hop writer, which this module uses and which waits as long).
+pub(super) use super::direct::QUEUE_TIMEOUT;
 
 /// `linger.ms` of this producer (the pipeline's waits 5 ms). Every request waits for its own
 /// acknowledgement, so batches form from concurrent requests anyway; a shorter linger takes
