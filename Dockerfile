@@ -7,8 +7,9 @@ FROM rust:1.95-bookworm AS builder
 # rdkafka builds the bundled librdkafka with ./configure and make, linking the system zlib and,
 # for TLS and SASL (PLAIN, SCRAM, OAUTHBEARER; feature `ssl`), the system OpenSSL: Debian's
 # libssl-dev here, libssl3 in the runtime image below, so OpenSSL security fixes arrive with the
-# distribution's updates. The rust image already has these packages: they are listed to say
-# what the build needs.
+# distribution's updates (hence `--no-default-features`: the default build compiles its own
+# OpenSSL, for machines without its headers). The rust image already has these packages: they
+# are listed to say what the build needs.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential pkg-config zlib1g-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
@@ -17,7 +18,7 @@ WORKDIR /build
 COPY Cargo.toml Cargo.lock ./
 RUN cargo fetch --locked
 COPY . .
-RUN cargo build --release --locked --bin d2c
+RUN cargo build --release --locked --no-default-features --bin d2c
 
 FROM debian:bookworm-slim
 # libssl3: librdkafka's TLS (and SCRAM); ca-certificates: the CAs of managed Kafka services.

@@ -3,7 +3,6 @@
 #   - Debian packages: prometheus (promtool, and the server tests/business.rs scrapes d2c with),
 #     docker-compose (to validate the compose file),
 #     python3-yaml (PyYAML, to read the Kubernetes manifests and Grafana provisioning in tests),
-#     libssl-dev and pkg-config (librdkafka is built with TLS and SASL against the system OpenSSL)
 #     chromium and chromium-driver (the console's tests drive headless Chromium over WebDriver;
 #     the versions Debian gives)
 #   - tansu 0.6.0, the Kafka-compatible test broker, built from crates.io and cached
@@ -15,8 +14,6 @@ need=()
 { command -v promtool && command -v prometheus; } >/dev/null || need+=(prometheus)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 python3 -c "import yaml" 2>/dev/null || need+=(python3-yaml)
-command -v pkg-config >/dev/null || need+=(pkg-config)
-pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev)
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
