@@ -15,7 +15,8 @@ pub struct KafkaSecurity {
     /// `sasl_ssl` (SASL over TLS: Confluent Cloud, MSK, Aiven, Strimzi). Default: `plaintext`.
     pub protocol: Protocol,
     /// PEM file of the certificate authorities that sign the brokers' certificates. Default:
-    /// none (the system's CA store, enough for public clouds).
+    /// none (the system's CA store, found where the distribution keeps it — librdkafka's
+    /// `ssl.ca.location = probe` — enough for public clouds).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
     /// PEM file of d2c's own certificate, for brokers that require client certificates (mutual
@@ -338,6 +339,10 @@ impl KafkaSecurity {
         let path = |p: &Path| p.display().to_string();
         if let Some(p) = &self.ca_file {
             out.push(("ssl.ca.location", path(p)));
+        } else if self.protocol.tls() {
+            // The system's CA store, wherever this OpenSSL (built with d2c or the
+            // distribution's) would not look by itself: librdkafka probes the usual paths.
+            out.push(("ssl.ca.location", "probe".to_string()));
         }
         if let Some(p) = &self.certificate_file {
             out.push(("ssl.certificate.location", path(p)));
@@ -412,4 +417,30 @@ fn readable(key: &str, path: &Path) -> Result<String, SecurityError> {
             format!("is `{}`, which cannot be read: {e}", path.display()),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca_location(s: &KafkaSecurity) -> Option<String> {
+        let props = s.properties().unwrap();
+        props
+            .into_iter()
+            .find(|(k, _)| *k == "ssl.ca.location")
+            .map(|(_, v)| v)
+    }
+
+    #[test]
+    fn tls_without_a_ca_file_probes_the_system_store_and_a_ca_file_is_used_as_given() {
+        let mut s = KafkaSecurity {
+            protocol: Protocol::Ssl,
+            ..KafkaSecurity::default()
+        };
+        assert_eq!(ca_location(&s).as_deref(), Some("probe"));
+        s.ca_file = Some(PathBuf::from("/etc/d2c/ca.pem"));
+        assert_eq!(ca_location(&s).as_deref(), Some("/etc/d2c/ca.pem"));
+        let plain = KafkaSecurity::default();
+        assert_eq!(ca_location(&plain), None, "no TLS, no CA");
+    }
 }
