@@ -20,67 +20,20 @@ mod support;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use support::*;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use d2c::change::ChangePolicy;
 use d2c::config::CorrelationConfig;
 use d2c::engine::Engine;
-use d2c::model::{Event, Severity, Status, stable_hash};
 
 const DEFAULT_ALERTS: usize = 1_000_000;
 /// Alerts per outage burst (so per incident); `D2C_BENCH_BURST` overrides it.
 const DEFAULT_BURST: usize = 50;
-/// Event time between two alerts of one burst.
-const ALERT_SPACING: Duration = Duration::milliseconds(10);
-/// Event time between the starts of two bursts. Bursts rotate over the 200 trees, so one
-/// tree's next burst comes 400 s later, beyond the default 5-minute window: a new incident.
-const BURST_SPACING: Duration = Duration::seconds(2);
-
-const NAMES: [&str; 4] = ["HighErrorRate", "HighLatency", "DiskFull", "PodRestarts"];
-
-/// The `count` events of burst `b` into `out`.
-fn burst(b: usize, count: usize, t0: DateTime<Utc>, out: &mut Vec<Event>) {
-    out.clear();
-    let tree = (b * 67) % TREES;
-    let start = t0 + BURST_SPACING * b as i32;
-    for i in 0..count {
-        let per_tree = SERVICES_PER_TREE * CIS_PER_SERVICE;
-        let (s, c) = ((i % per_tree) / CIS_PER_SERVICE, i % CIS_PER_SERVICE);
-        let name = NAMES[(i / per_tree) % NAMES.len()];
-        let ci = ci_name(tree, s, c);
-        let service = service_name(tree, s);
-        let labels = BTreeMap::from([
-            ("service".to_owned(), service.clone()),
-            ("env".to_owned(), "prod".to_owned()),
-            ("team".to_owned(), format!("team-{}", tree % 40)),
-            ("pod".to_owned(), format!("{service}-{b:06x}-{c}")),
-        ]);
-        let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let mut parts = vec!["native", name, ci.as_str()];
-        parts.extend(pairs.iter().map(String::as_str));
-        let fingerprint = stable_hash(&parts);
-        let time = start + ALERT_SPACING * i as i32;
-        out.push(Event {
-            id: stable_hash(&[&fingerprint, &time.timestamp_millis().to_string()]),
-            source: "native".into(),
-            time,
-            ci: Some(ci),
-            name: name.to_owned(),
-            severity: [Severity::Critical, Severity::Major, Severity::Warning][i % 3],
-            status: Status::Firing,
-            category: Default::default(),
-            fingerprint,
-            labels,
-            attributes: Default::default(),
-        });
-    }
-}
 
 /// `(VmRSS, VmHWM)` of this process, in bytes.
 fn rss() -> (u64, u64) {
@@ -135,7 +88,7 @@ fn main() {
         }
         let count = burst_size.min(n - loaded);
         let g = Instant::now();
-        burst(b, count, t0, &mut events);
+        burst_events(TREES, b, count, t0, &mut events);
         generating += g.elapsed();
         let a = Instant::now();
         for ev in &events {

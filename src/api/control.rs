@@ -524,8 +524,7 @@ impl WriteApi {
         by: &str,
         comment: Option<String>,
     ) -> Answer {
-        let action = (|| {
-            check_id(PROBLEM, id, "a problem id (e.g. PRB-3f2a9c1b7d4e)")?;
+        self.problem_action(id, "known_error", || {
             Ok(ProblemAction::KnownError {
                 problem: id.to_string(),
                 workaround: text_field("workaround", workaround, MAX_TEXT)?,
@@ -533,14 +532,8 @@ impl WriteApi {
                 comment: comment_field(comment)?,
                 time: chrono::Utc::now(),
             })
-        })();
-        let action = match action {
-            Ok(a) => a,
-            Err(answer) => return answer,
-        };
-        let accepted = json!({"problem": id, "status": "known_error"});
-        self.control(PROBLEM, PROBLEM_HEADER, &action, accepted)
-            .await
+        })
+        .await
     }
 
     async fn resolve_problem(&self, id: &str, body: Body, actor: Option<&Principal>) -> Answer {
@@ -560,20 +553,32 @@ impl WriteApi {
         by: &str,
         comment: Option<String>,
     ) -> Answer {
-        let action = (|| {
-            check_id(PROBLEM, id, "a problem id (e.g. PRB-3f2a9c1b7d4e)")?;
+        self.problem_action(id, "resolved", || {
             Ok(ProblemAction::Resolve {
                 problem: id.to_string(),
                 by: text_field("by", by, MAX_ACK_FIELD)?,
                 comment: comment_field(comment)?,
                 time: chrono::Utc::now(),
             })
-        })();
-        let action = match action {
+        })
+        .await
+    }
+
+    /// Checks problem id `id`, then the action `build` makes of the rest, and writes it to
+    /// every partition; `202 {"problem", "status", "partitions"}` or the first problem found.
+    async fn problem_action(
+        &self,
+        id: &str,
+        status: &str,
+        build: impl FnOnce() -> Result<ProblemAction, Answer>,
+    ) -> Answer {
+        let checked =
+            check_id(PROBLEM, id, "a problem id (e.g. PRB-3f2a9c1b7d4e)").and_then(|()| build());
+        let action = match checked {
             Ok(a) => a,
             Err(answer) => return answer,
         };
-        let accepted = json!({"problem": id, "status": "resolved"});
+        let accepted = json!({"problem": id, "status": status});
         self.control(PROBLEM, PROBLEM_HEADER, &action, accepted)
             .await
     }
