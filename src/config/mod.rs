@@ -1,6 +1,7 @@
 //! Typed configuration: the settings file (`config/d2c.toml`), environment overrides, and
 //! validation that names the file, the line and what is wrong. Loaded once at start-up.
 
+mod assignment;
 mod automation;
 mod backstage;
 mod http;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use secret::SecretRef;
 
+pub use assignment::Assignment;
 pub use automation::{AutomationConfig, KubernetesOperation, RunbookConfig, RunbookKind};
 pub use backstage::BackstageConfig;
 pub use http::{HttpConfigError, MIN_TOKEN_CHARS, Role, TokenConfig, ViewConfig, valid_name};
@@ -104,6 +106,16 @@ pub struct KafkaConfig {
     /// Default: `10s`.
     #[serde(with = "humantime_serde")]
     pub session_timeout: Duration,
+    /// How the consumer groups move partitions when members come and go. `cooperative`
+    /// (librdkafka's `cooperative-sticky`, KIP-429): a rebalance revokes only the partitions that
+    /// move, so the members keep the others and their correlation state (a survivor only gains a
+    /// dead member's partitions). `eager` (librdkafka's `range,roundrobin`): every rebalance
+    /// revokes every partition of every member, which then restores its state from the
+    /// checkpoints. The members of a group cannot mix the two (the broker finds no common
+    /// strategy and refuses the newcomer): to change it on a running deployment, or to upgrade
+    /// from a d2c without this setting (eager), stop every instance before starting the new
+    /// ones, or keep `eager` until all run the new version. Default: `cooperative`.
+    pub assignment: Assignment,
     /// Most records handled as one batch; outputs of a batch are awaited together before its
     /// offsets are stored. A stage waits for the broker's acknowledgement of a batch before it
     /// reads the next one, so under a backlog this bounds throughput: about one batch per
@@ -166,6 +178,7 @@ impl Default for KafkaConfig {
             partitions: 6,
             replication_factor: 1,
             session_timeout: Duration::from_secs(10),
+            assignment: Assignment::Cooperative,
             batch_max_records: 5000,
             batch_linger: Duration::from_millis(5),
             group_instance_id: None,
