@@ -196,7 +196,10 @@ async fn three_instances_one_killed_loses_and_doubles_nothing() {
     // The first instance alone owns (and restores) every partition, before any input.
     let a = D2c::start(&broker.bootstrap, &env);
     let restores = |d2c: &D2c| d2c.metric("d2c_state_restores_total").unwrap_or(0.0);
-    wait_until(Duration::from_secs(60), || restores(&a) >= PARTITIONS as f64).await;
+    wait_until(Duration::from_secs(60), || {
+        restores(&a) >= PARTITIONS as f64
+    })
+    .await;
     let mut b = D2c::start(&broker.bootstrap, &env);
     let c = D2c::start(&broker.bootstrap, &env);
     // Let the group settle so each instance owns a partition.

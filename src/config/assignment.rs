@@ -23,3 +23,27 @@ impl Assignment {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::Assignment;
+    use crate::config::{Config, load_str};
+
+    #[test]
+    fn cooperative_by_default_eager_on_request_and_nothing_else() {
+        assert_eq!(
+            Config::default().kafka.assignment.strategy(),
+            "cooperative-sticky"
+        );
+        let l = load_str("[kafka]\nassignment = \"eager\"\n", Path::new("d2c.toml")).unwrap();
+        assert_eq!(l.config.kafka.assignment, Assignment::Eager);
+        assert_eq!(l.config.kafka.assignment.strategy(), "range,roundrobin");
+        let e = load_str("[kafka]\nassignment = \"sticky\"\n", Path::new("d2c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("d2c.toml:2:"), "{e}");
+        assert!(e.contains("cooperative") && e.contains("eager"), "{e}");
+    }
+}

@@ -102,8 +102,8 @@ pub struct KafkaConfig {
     pub partitions: i32,
     /// Replication factor of topics d2c creates. Default: `1` (use 3 in production).
     pub replication_factor: i32,
-    /// Consumer session timeout: how long a silent member keeps its partitions.
-    /// Default: `10s`.
+    /// Consumer session timeout: how long a silent member keeps its partitions. Members send a
+    /// heartbeat every third of it or every second, whichever is shorter. Default: `10s`.
     #[serde(with = "humantime_serde")]
     pub session_timeout: Duration,
     /// How the consumer groups move partitions when members come and go. `cooperative`

@@ -74,9 +74,14 @@ pub fn consumer(
             "session.timeout.ms",
             k.session_timeout.as_millis().to_string(),
         )
+        // A survivor hears of a rebalance at its next heartbeat, and a real broker completes the
+        // rebalance once every live member has rejoined: at most 1 s keeps a failover within
+        // the session timeout plus about a second (librdkafka's default is 3 s).
         .set(
             "heartbeat.interval.ms",
-            (k.session_timeout.as_millis() / 3).max(100).to_string(),
+            (k.session_timeout.as_millis() / 3)
+                .clamp(100, 1000)
+                .to_string(),
         )
         .set("partition.assignment.strategy", k.assignment.strategy())
         // How long the broker may hold a fetch when it has nothing new. librdkafka's 500 ms

@@ -91,13 +91,8 @@ async fn partitions_restored_side_by_side_get_what_each_restored_alone_gets() {
             .unwrap();
         (0..PARTITIONS)
             .map(|p| {
-                let cp = checkpoint::restore(
-                    &c,
-                    "d2c.state",
-                    "d2c.events",
-                    p,
-                    Duration::from_secs(30),
-                );
+                let cp =
+                    checkpoint::restore(&c, "d2c.state", "d2c.events", p, Duration::from_secs(30));
                 (p, cp.unwrap())
             })
             .collect::<BTreeMap<_, _>>()
