@@ -10,6 +10,7 @@ pub(crate) mod load;
 mod notify;
 mod problem;
 pub mod secret;
+mod security;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -29,6 +30,7 @@ pub use notify::{
     RouteCategory, RouteConfig,
 };
 pub use problem::{ProblemConfig, SignatureMode};
+pub use security::{SecurityConfig, SecurityPartition};
 
 /// The whole settings file. Every field has a default, so an empty file is a valid config that
 /// talks to a broker on `127.0.0.1:9092`.
@@ -463,42 +465,6 @@ pub struct CorrelationConfig {
     /// How security events (category `security`) are grouped into security incidents:
     /// `[correlation.security]`. See README "Security triage".
     pub security: SecurityConfig,
-}
-
-/// Grouping of security detections per attacked entity (`correlate::security`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct SecurityConfig {
-    /// A detection joins an open security incident sharing a host, user or address with it only
-    /// if the incident saw a detection at most this long before. Default: `30m`.
-    #[serde(with = "humantime_serde")]
-    pub window: Duration,
-    /// A security incident closes when it saw no detection for this long (security tools send
-    /// no resolves). Default: `1h`.
-    #[serde(with = "humantime_serde")]
-    pub quiet_period: Duration,
-    /// Detections less severe than this open no incident; they still join one that shares an
-    /// entity with them. Default: `warning`.
-    pub min_severity: crate::model::Severity,
-    /// Addresses of known hosts, address → host name (`"10.0.1.5" = "web-1"`), so a network
-    /// sensor's alert about an address groups with host detections about that host.
-    /// Default: none.
-    pub assets: std::collections::BTreeMap<String, String>,
-    /// Addresses never used to group detections (NAT gateways, proxies, scanners of your own):
-    /// many unrelated detections share them. Default: none.
-    pub shared_ips: Vec<String>,
-}
-
-impl Default for SecurityConfig {
-    fn default() -> Self {
-        SecurityConfig {
-            window: Duration::from_secs(30 * 60),
-            quiet_period: Duration::from_secs(60 * 60),
-            min_severity: crate::model::Severity::Warning,
-            assets: Default::default(),
-            shared_ips: Vec::new(),
-        }
-    }
 }
 
 /// Correlation rules for the events of one source. Every field is optional; unset ones take the
