@@ -124,7 +124,9 @@ pub struct KafkaConfig {
     /// broker round trip. At a steady rate, `batch_linger` closes batches long before they
     /// fill. Default: `5000`.
     pub batch_max_records: usize,
-    /// Longest wait for a batch to fill once its first record arrived. Default: `5ms`.
+    /// Longest wait for a batch to fill once its first record arrived (records already
+    /// fetched are taken at once, so under a backlog batches fill without waiting). Every
+    /// event waits up to this long in each of the two stages. Default: `1ms`.
     #[serde(with = "humantime_serde")]
     pub batch_linger: Duration,
     /// Static group membership: a stable id per instance (e.g. the pod name). A restarted
@@ -182,7 +184,7 @@ impl Default for KafkaConfig {
             session_timeout: Duration::from_secs(10),
             assignment: Assignment::Cooperative,
             batch_max_records: 5000,
-            batch_linger: Duration::from_millis(5),
+            batch_linger: Duration::from_millis(1),
             group_instance_id: None,
             shutdown_deadline: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(30),
