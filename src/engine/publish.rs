@@ -284,7 +284,7 @@ impl Engine {
             .alerts
             .iter()
             .filter_map(|f| self.state.correlation.alerts.get(f))
-            .map(|a| a.alert.clone())
+            .map(|a| a.alert.to_ref())
             .collect();
         let severity = alerts
             .iter()
@@ -359,7 +359,7 @@ impl Engine {
             .collect();
         context.truncate(MAX_CONTEXT);
         let incident = Incident {
-            id: g.id.clone(),
+            id: g.id.to_string(),
             version: 0,
             status: g.status,
             severity,
