@@ -909,6 +909,7 @@ fn an_acknowledge_from_the_alerting_tool_acknowledges_the_incident_once() {
     );
 }
 
+mod checkpoint;
 mod guard;
 mod problems;
 mod recent;
