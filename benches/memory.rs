@@ -126,7 +126,7 @@ fn main() {
         mib(hwm)
     );
     println!(
-        "bytes per active alert (RSS growth / alerts): {:.0}  (target <= 1024)",
+        "bytes per active alert (RSS growth / alerts): {:.0}  (target <= 512)",
         rss_after.saturating_sub(rss_before) as f64 / active.max(1) as f64
     );
     println!(

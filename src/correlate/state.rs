@@ -96,9 +96,13 @@ pub enum Timer {
 /// is the same on every run.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct State {
-    /// Boxed: a B-tree node holds 11 entries and is on average about two thirds full, so an
-    /// inline value would cost its size and a half again; a box costs a pointer.
-    pub alerts: BTreeMap<Arc<str>, Box<AlertState>>,
+    /// Hashed, not ordered: a new alert looks up itself and the members of the incidents it
+    /// may join, and in an ordered map of a million alerts each lookup is a chain of string
+    /// compares and cache misses. Nothing reads it in an order that could show (the gauges
+    /// add up, eviction sorts what it picks); a checkpoint writes it sorted by fingerprint, as
+    /// the ordered map it was. Boxed: a table slot costs a pointer, not the whole alert.
+    #[serde(serialize_with = "sorted_by_key")]
+    pub alerts: HashMap<Arc<str>, Box<AlertState>>,
     pub groups: BTreeMap<String, Group>,
     /// Open incidents per correlation domain: where a new alert looks for an incident to join,
     /// so that finding one costs the size of its domain, not of the whole state.
@@ -119,6 +123,16 @@ pub struct State {
     /// The text alerts share (names, sources, CIs, services): derived, never checkpointed.
     #[serde(skip)]
     pub(super) names: Interner,
+}
+
+/// Writes `alerts` in the order of their fingerprints, as an ordered map would.
+fn sorted_by_key<S: serde::Serializer>(
+    alerts: &HashMap<Arc<str>, Box<AlertState>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let mut sorted: Vec<_> = alerts.iter().collect();
+    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    s.collect_map(sorted)
 }
 
 /// How far an incident's place in [`Recent`] may lag behind its last event, so that a repeat
