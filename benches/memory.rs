@@ -120,6 +120,10 @@ fn main() {
         state.published.len(),
     );
     println!(
+        "an alert: {} B inline (boxed in the map)",
+        std::mem::size_of::<d2c::correlate::AlertState>()
+    );
+    println!(
         "RSS before {:.1} MiB, after {:.1} MiB, peak {:.1} MiB",
         mib(rss_before),
         mib(rss_after),
