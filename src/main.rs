@@ -59,6 +59,11 @@ enum Command {
         config: PathBuf,
         /// Input file; `-` reads standard input.
         input: PathBuf,
+        /// Correlate as a pipeline with this many events partitions does: one engine per
+        /// partition, each event routed to its correlation domain's partition (to see what a
+        /// routing setting such as `correlation.security.partition` does to your data).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=1024))]
+        partitions: i32,
     },
     /// Check a settings file and the topology and change policy it names, then exit.
     Check {
@@ -171,15 +176,25 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Replay { config, input } => {
+        Command::Replay {
+            config,
+            input,
+            partitions,
+        } => {
             let s = Settings::load(&config)?;
             let stdout = std::io::stdout().lock();
             let stats = if input.as_os_str() == "-" {
-                d2c::replay::run(&s, std::io::stdin().lock(), BufWriter::new(stdout))
+                let stdin = std::io::stdin().lock();
+                d2c::replay::run_partitioned(&s, partitions, stdin, BufWriter::new(stdout))
             } else {
                 let f = std::fs::File::open(&input)
                     .with_context(|| format!("cannot open {}", input.display()))?;
-                d2c::replay::run(&s, BufReader::new(f), BufWriter::new(stdout))
+                d2c::replay::run_partitioned(
+                    &s,
+                    partitions,
+                    BufReader::new(f),
+                    BufWriter::new(stdout),
+                )
             }
             .context("replay failed writing its output")?;
             tracing::info!(

@@ -73,15 +73,110 @@ pub fn run(
             continue;
         }
         stats.lines += 1;
-        for o in replayer.line(raw, &mut stats.events) {
-            match &o {
-                Output::Incident(_) => stats.incidents += 1,
-                Output::Change(_) => stats.changes += 1,
-                Output::Problem(_) => stats.problems += 1,
-                Output::Dlq(_) => stats.dlq += 1,
+        let outputs = replayer.line(raw, &mut stats.events);
+        write_outputs(outputs, &mut stats, &mut out)?;
+    }
+    out.flush()?;
+    Ok(stats)
+}
+
+fn write_outputs(
+    outputs: Vec<Output>,
+    stats: &mut ReplayStats,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    for o in outputs {
+        match &o {
+            Output::Incident(_) => stats.incidents += 1,
+            Output::Change(_) => stats.changes += 1,
+            Output::Problem(_) => stats.problems += 1,
+            Output::Dlq(_) => stats.dlq += 1,
+        }
+        out.write_all(o.to_json().as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// Replays `input` as a pipeline with `partitions` events partitions correlates it, one engine
+/// per partition: each event goes to the engine of its correlation domain's partition
+/// ([`crate::correlate::route::domain`], as the ingest stage routes it); ticks,
+/// acknowledgements, decisions, silences, run reports and problem actions on an existing
+/// problem go to every engine, as the control API writes them to every partition (an engine
+/// that does not know the incident, RFC or problem ignores them); a problem opened by hand goes
+/// to its service's partition. The outputs of a line are written partition by partition, so
+/// their order differs from [`run`]'s where a line reaches several engines (a tick). With
+/// `partitions` 1 this is [`run`].
+pub fn run_partitioned(
+    settings: &Settings,
+    partitions: i32,
+    input: impl BufRead,
+    mut out: impl Write,
+) -> std::io::Result<ReplayStats> {
+    if partitions <= 1 {
+        return run(settings, input, out);
+    }
+    let mut engines: Vec<Replayer> = (0..partitions).map(|_| Replayer::new(settings)).collect();
+    let limits = settings.config.ingest.limits();
+    let topology = &settings.topology;
+    let correlation = &settings.config.correlation;
+    let mut stats = ReplayStats::default();
+    let mut line = Vec::new();
+    let mut input = input;
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        let raw = trim_line_end(&line);
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        stats.lines += 1;
+        let events = match control_line(raw) {
+            Some(EventsRecord::Events(list)) => list,
+            Some(EventsRecord::Problem(crate::model::ProblemAction::Open { service, .. })) => {
+                let p = topology
+                    .service_domain(&service)
+                    .map_or(0, |d| crate::pipeline::partition_of(d, partitions));
+                let outputs = engines[p as usize].line(raw, &mut stats.events);
+                write_outputs(outputs, &mut stats, &mut out)?;
+                continue;
             }
-            out.write_all(o.to_json().as_bytes())?;
-            out.write_all(b"\n")?;
+            Some(_) => {
+                for engine in &mut engines {
+                    let outputs = engine.line(raw, &mut stats.events);
+                    write_outputs(outputs, &mut stats, &mut out)?;
+                }
+                continue;
+            }
+            None => match ingest::parse(raw, &limits) {
+                Ok((_, events)) => events.into_iter().map(|e| (e, None)).collect(),
+                Err(e) => {
+                    write_outputs(
+                        vec![Output::Dlq(e.to_dlq_record(raw))],
+                        &mut stats,
+                        &mut out,
+                    )?;
+                    continue;
+                }
+            },
+        };
+        let mut by: std::collections::BTreeMap<i32, Vec<crate::pipeline::RoutedEvent>> =
+            Default::default();
+        for (event, origin) in events {
+            let res = topology.resolve(&event);
+            let domain = crate::correlate::route::domain(topology, correlation, &event, &res);
+            let p = crate::pipeline::partition_of(&domain, partitions);
+            by.entry(p)
+                .or_default()
+                .push(crate::pipeline::RoutedEvent { origin, event });
+        }
+        for (p, list) in by {
+            let record = serde_json::to_vec(&serde_json::json!({ "events": list }))
+                .expect("events always serialise");
+            let outputs = engines[p as usize].line(&record, &mut stats.events);
+            write_outputs(outputs, &mut stats, &mut out)?;
         }
     }
     out.flush()?;

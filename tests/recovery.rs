@@ -193,11 +193,29 @@ async fn three_instances_one_killed_loses_and_doubles_nothing() {
     let broker = MockBroker::start(PARTITIONS as u32);
     let env = env(false);
     let mut rng = Rng(seed());
-    let _a = D2c::start(&broker.bootstrap, &env);
+    // The first instance alone owns (and restores) every partition, before any input.
+    let a = D2c::start(&broker.bootstrap, &env);
+    let restores = |d2c: &D2c| d2c.metric("d2c_state_restores_total").unwrap_or(0.0);
+    wait_until(Duration::from_secs(60), || {
+        restores(&a) >= PARTITIONS as f64
+    })
+    .await;
     let mut b = D2c::start(&broker.bootstrap, &env);
-    let _c = D2c::start(&broker.bootstrap, &env);
+    let c = D2c::start(&broker.bootstrap, &env);
     // Let the group settle so each instance owns a partition.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    wait_until(Duration::from_secs(60), || {
+        [&a, &b, &c]
+            .iter()
+            .all(|d| d.metric("d2c_partitions_owned") == Some(1.0))
+    })
+    .await;
+    // Cooperative rebalances (kafka.assignment): the first instance gave up two partitions and
+    // kept the third with its state; an eager one would have revoked and restored that too.
+    assert_eq!(
+        restores(&a),
+        PARTITIONS as f64,
+        "the first instance restored a partition it kept through the rebalances"
+    );
     let producing = produce_paced(broker.bootstrap.clone(), payloads.clone(), 20);
     tokio::time::sleep(rng.millis(1500, 4000)).await;
     b.child.kill().unwrap();
@@ -207,6 +225,7 @@ async fn three_instances_one_killed_loses_and_doubles_nothing() {
     let (got, records) = published(&broker.bootstrap, &expected).await;
     eprintln!("{} distinct (id, version), {records} records", got.len());
     assert_same(&got, &expected);
+    drop((a, c));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,6 +271,15 @@ async fn broker_restart_mid_stream_loses_nothing() {
     );
     d2c.wait_ready(Duration::from_secs(30));
     drop(broker);
+}
+
+/// Waits until `done` holds, checking every 200 ms; fails the test after `within`.
+async fn wait_until(within: Duration, done: impl Fn() -> bool) {
+    let end = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < end, "not reached within {within:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// The incident records of `records` by `(id, version)`, asserting one content per pair.

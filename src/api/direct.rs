@@ -15,6 +15,7 @@ use rdkafka::producer::{FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::config::CorrelationConfig;
 use crate::model::Event;
 use crate::pipeline::kafka::KafkaProducer;
 use crate::pipeline::records::{EVENTS_RECORD_BYTES, RoutedEvent, partition_of};
@@ -24,8 +25,8 @@ use crate::topology::Topology;
 #[derive(Debug)]
 pub(super) struct Direct {
     pub(super) events_topic: String,
-    /// `correlation.fallback_group_by`, as the ingest stage uses it.
-    pub(super) fallback: Vec<String>,
+    /// `[correlation]`, for routing events as the ingest stage routes them.
+    pub(super) correlation: CorrelationConfig,
     /// The service model when no view gives the one the engines use now.
     pub(super) topology: Arc<Topology>,
     /// Partitions of `topics.events`, read from the broker on first use.
@@ -51,12 +52,12 @@ const QUEUED_REQUESTS: usize = 1024;
 impl Direct {
     pub(super) fn new(
         events_topic: String,
-        fallback: Vec<String>,
+        correlation: CorrelationConfig,
         topology: Arc<Topology>,
     ) -> Self {
         Direct {
             events_topic,
-            fallback,
+            correlation,
             topology,
             partitions: tokio::sync::OnceCell::new(),
             writer: tokio::sync::OnceCell::new(),
@@ -103,7 +104,8 @@ impl Direct {
         let mut by: std::collections::BTreeMap<i32, Vec<u8>> = Default::default();
         for event in events {
             let res = topology.resolve(&event);
-            let p = partition_of(&topology.domain(&event, &res, &self.fallback), partitions);
+            let domain = crate::correlate::route::domain(topology, &self.correlation, &event, &res);
+            let p = partition_of(&domain, partitions);
             let routed = RoutedEvent {
                 origin: None,
                 event,
@@ -233,7 +235,11 @@ mod tests {
     #[test]
     fn events_are_routed_to_their_domain_partition_and_read_back_without_origin() {
         let topo = Arc::new(Topology::default());
-        let d = Direct::new("e".into(), vec![], topo.clone());
+        let correlation = CorrelationConfig {
+            fallback_group_by: vec![],
+            ..Default::default()
+        };
+        let d = Direct::new("e".into(), correlation, topo.clone());
         let events: Vec<Event> = (0..20).map(|i| event("A", &format!("h{i}"))).collect();
         let want: Vec<i32> = events
             .iter()
@@ -259,7 +265,11 @@ mod tests {
     #[test]
     fn an_event_over_the_producer_limit_sends_the_payload_the_raw_way() {
         let topo = Arc::new(Topology::default());
-        let d = Direct::new("e".into(), vec![], topo.clone());
+        let correlation = CorrelationConfig {
+            fallback_group_by: vec![],
+            ..Default::default()
+        };
+        let d = Direct::new("e".into(), correlation, topo.clone());
         assert!(d.fragments(vec![event("A", "h")], &topo, 6, 1100).is_none());
     }
 }

@@ -210,7 +210,7 @@ impl WriteApi {
                 direct: cfg.ingest.http_direct.then(|| {
                     super::direct::Direct::new(
                         cfg.topics.events.clone(),
-                        cfg.correlation.fallback_group_by.clone(),
+                        cfg.correlation.clone(),
                         Arc::default(),
                     )
                 }),

@@ -1,6 +1,7 @@
 //! Typed configuration: the settings file (`config/d2c.toml`), environment overrides, and
 //! validation that names the file, the line and what is wrong. Loaded once at start-up.
 
+mod assignment;
 mod automation;
 mod backstage;
 mod http;
@@ -9,6 +10,7 @@ pub(crate) mod load;
 mod notify;
 mod problem;
 pub mod secret;
+mod security;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use secret::SecretRef;
 
+pub use assignment::Assignment;
 pub use automation::{AutomationConfig, KubernetesOperation, RunbookConfig, RunbookKind};
 pub use backstage::BackstageConfig;
 pub use http::{HttpConfigError, MIN_TOKEN_CHARS, Role, TokenConfig, ViewConfig, valid_name};
@@ -27,6 +30,7 @@ pub use notify::{
     RouteCategory, RouteConfig,
 };
 pub use problem::{ProblemConfig, SignatureMode};
+pub use security::{SecurityConfig, SecurityPartition};
 
 /// The whole settings file. Every field has a default, so an empty file is a valid config that
 /// talks to a broker on `127.0.0.1:9092`.
@@ -100,10 +104,20 @@ pub struct KafkaConfig {
     pub partitions: i32,
     /// Replication factor of topics d2c creates. Default: `1` (use 3 in production).
     pub replication_factor: i32,
-    /// Consumer session timeout: how long a silent member keeps its partitions.
-    /// Default: `10s`.
+    /// Consumer session timeout: how long a silent member keeps its partitions. Members send a
+    /// heartbeat every third of it or every second, whichever is shorter. Default: `10s`.
     #[serde(with = "humantime_serde")]
     pub session_timeout: Duration,
+    /// How the consumer groups move partitions when members come and go. `cooperative`
+    /// (librdkafka's `cooperative-sticky`, KIP-429): a rebalance revokes only the partitions that
+    /// move, so the members keep the others and their correlation state (a survivor only gains a
+    /// dead member's partitions). `eager` (librdkafka's `range,roundrobin`): every rebalance
+    /// revokes every partition of every member, which then restores its state from the
+    /// checkpoints. The members of a group cannot mix the two (the broker finds no common
+    /// strategy and refuses the newcomer): to change it on a running deployment, or to upgrade
+    /// from a d2c without this setting (eager), stop every instance before starting the new
+    /// ones, or keep `eager` until all run the new version. Default: `cooperative`.
+    pub assignment: Assignment,
     /// Most records handled as one batch; outputs of a batch are awaited together before its
     /// offsets are stored. A stage waits for the broker's acknowledgement of a batch before it
     /// reads the next one, so under a backlog this bounds throughput: about one batch per
@@ -166,6 +180,7 @@ impl Default for KafkaConfig {
             partitions: 6,
             replication_factor: 1,
             session_timeout: Duration::from_secs(10),
+            assignment: Assignment::Cooperative,
             batch_max_records: 5000,
             batch_linger: Duration::from_millis(5),
             group_instance_id: None,
@@ -450,42 +465,6 @@ pub struct CorrelationConfig {
     /// How security events (category `security`) are grouped into security incidents:
     /// `[correlation.security]`. See README "Security triage".
     pub security: SecurityConfig,
-}
-
-/// Grouping of security detections per attacked entity (`correlate::security`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct SecurityConfig {
-    /// A detection joins an open security incident sharing a host, user or address with it only
-    /// if the incident saw a detection at most this long before. Default: `30m`.
-    #[serde(with = "humantime_serde")]
-    pub window: Duration,
-    /// A security incident closes when it saw no detection for this long (security tools send
-    /// no resolves). Default: `1h`.
-    #[serde(with = "humantime_serde")]
-    pub quiet_period: Duration,
-    /// Detections less severe than this open no incident; they still join one that shares an
-    /// entity with them. Default: `warning`.
-    pub min_severity: crate::model::Severity,
-    /// Addresses of known hosts, address → host name (`"10.0.1.5" = "web-1"`), so a network
-    /// sensor's alert about an address groups with host detections about that host.
-    /// Default: none.
-    pub assets: std::collections::BTreeMap<String, String>,
-    /// Addresses never used to group detections (NAT gateways, proxies, scanners of your own):
-    /// many unrelated detections share them. Default: none.
-    pub shared_ips: Vec<String>,
-}
-
-impl Default for SecurityConfig {
-    fn default() -> Self {
-        SecurityConfig {
-            window: Duration::from_secs(30 * 60),
-            quiet_period: Duration::from_secs(60 * 60),
-            min_severity: crate::model::Severity::Warning,
-            assets: Default::default(),
-            shared_ips: Vec::new(),
-        }
-    }
 }
 
 /// Correlation rules for the events of one source. Every field is optional; unset ones take the

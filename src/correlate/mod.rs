@@ -24,7 +24,8 @@
 //! - [`learned`]: links learned from alerts that opened and resolved together;
 //! - [`annotations`]: the bounded annotations an alert keeps;
 //! - `outcome`: what one event did ([`Outcome`]);
-//! - [`security`]: security events, grouped per attacked entity.
+//! - [`security`]: security events, grouped per attacked entity;
+//! - [`route`]: the correlation domain of an event, which decides its events partition.
 
 mod alerts;
 pub mod annotations;
@@ -36,6 +37,7 @@ pub mod learned;
 mod lifecycle;
 mod outcome;
 mod root_cause;
+pub mod route;
 pub mod security;
 mod state;
 mod stored;

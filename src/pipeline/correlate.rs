@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
@@ -30,31 +30,16 @@ use crate::telemetry::{Health, Metrics};
 
 use super::PipelineError;
 use super::checkpoint::{self, Taken};
-use super::kafka::{KafkaConsumer, OffRuntime, OutRecord, Sender, assigned, base_config, seek};
+use super::kafka::{KafkaConsumer, OffRuntime, OutRecord, Sender, assigned, assignment, seek};
 use super::poison::{Poisoned, output_record};
 use super::records::{EventsRecord, UNDECODABLE_EVENT, undecodable};
+use super::restore::{Part, Restorers};
 use super::send::OnRefused;
 use super::stage::{close_consumer, next_batch};
 
 /// How long to wait for the consumer to deliver the watermark's record after a seek before
 /// accepting that the input in between is gone (deleted by retention).
 const SEEK_PATIENCE: Duration = Duration::from_secs(30);
-
-/// One owned input partition.
-struct Part {
-    engine: Engine,
-    /// The next input offset to apply.
-    next: i64,
-    /// The watermark of the last checkpoint written or restored.
-    checkpointed: i64,
-    last_checkpoint: Instant,
-    /// Set after a seek back to `next`: records past it are skipped until it arrives.
-    seeking_since: Option<Instant>,
-    /// A checkpoint being written in the background, and the watermark it covers.
-    pending: Option<(i64, tokio::task::JoinHandle<Result<usize, PipelineError>>)>,
-    /// The first offset this engine applied: where a rebuild without a checkpoint starts.
-    first: Option<i64>,
-}
 
 pub(super) struct Correlate {
     settings: Arc<Settings>,
@@ -65,7 +50,8 @@ pub(super) struct Correlate {
     checkpoints: Sender,
     metrics: Metrics,
     parts: HashMap<i32, Part>,
-    restorer: OffRuntime<BaseConsumer>,
+    /// Read checkpoints back when partitions are assigned.
+    restorers: Restorers,
     /// When the state gauges were last computed (they walk the whole state, so at most once a
     /// second, not per batch).
     gauges_at: Option<Instant>,
@@ -87,13 +73,7 @@ impl Correlate {
         mut model: tokio::sync::watch::Receiver<Arc<crate::topology::Topology>>,
     ) -> Result<Self, PipelineError> {
         let k = &settings.config.kafka;
-        let mut c = base_config(k).map_err(PipelineError::Client)?;
-        c.set("group.id", format!("{}-restore", k.group_id))
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            // librdkafka's 500 ms fetch wait was most of each restore (two reads per partition).
-            .set("fetch.wait.max.ms", super::kafka::FETCH_WAIT_MAX_MS);
-        let restorer: BaseConsumer = c.create().map_err(PipelineError::Client)?;
+        let restorers = Restorers::new(k)?;
         let topology = model.borrow_and_update().clone();
         let (metrics, health) = (sender.metrics.clone(), sender.health.clone());
         let producer =
@@ -107,7 +87,7 @@ impl Correlate {
             checkpoints,
             metrics,
             parts: HashMap::new(),
-            restorer: OffRuntime::new(restorer),
+            restorers,
             gauges_at: None,
             view,
             topology,
@@ -164,6 +144,16 @@ impl Correlate {
     ) -> Result<(), PipelineError> {
         let start = Instant::now();
         self.drop_revoked(consumer);
+        // Every partition assigned since the last batch is restored now, side by side, whether
+        // or not this batch has input for it.
+        let events = &self.settings.config.topics.events;
+        let fresh: Vec<i32> = assignment(consumer, events)
+            .into_iter()
+            .filter(|p| !self.parts.contains_key(p))
+            .collect();
+        if !fresh.is_empty() {
+            self.restore(consumer, &fresh, shutdown).await?;
+        }
         if self.model.has_changed().unwrap_or(false) {
             self.topology = self.model.borrow_and_update().clone();
             for part in self.parts.values_mut() {
@@ -172,23 +162,44 @@ impl Correlate {
         }
         let mut outputs: Vec<(Output, Option<i64>)> = Vec::new();
         let mut outcomes = [0u64; Outcome::ALL.len()];
+        // Partitions whose first outputs since their restore are in this batch.
+        let mut first_out = Vec::new();
         for m in batch {
             let p = m.partition();
-            if !self.parts.contains_key(&p) && !self.restore(consumer, p, shutdown).await? {
+            if !self.parts.contains_key(&p)
+                && self.restore(consumer, &[p], shutdown).await?.is_empty()
+            {
                 continue;
             }
-            if self.admit(consumer, p, m.offset()) && !self.apply(m, &mut outcomes, &mut outputs) {
+            if !self.admit(consumer, p, m.offset()) {
+                continue;
+            }
+            let before = outputs.len();
+            if !self.apply(m, &mut outcomes, &mut outputs) {
                 // The engine panicked (a bug) and may be half changed: restore it from its
                 // checkpoint and read the partition again from there (without that input).
                 let first = self.parts.remove(&p).and_then(|part| part.first);
                 self.poisoned.rebuilding.insert(p, first);
-                if self.restore(consumer, p, shutdown).await? {
+                if !self.restore(consumer, &[p], shutdown).await?.is_empty() {
                     self.seek_back(consumer, p, m.offset());
                 }
+            } else if outputs.len() > before
+                && let Some(at) = self.parts.get_mut(&p).and_then(|x| x.restored_at.take())
+            {
+                first_out.push((p, at));
             }
         }
         self.metrics.emit(EventsCorrelated { counts: &outcomes });
         self.publish(&outputs, shutdown).await?;
+        for (partition, at) in first_out {
+            // The end of a takeover as a user sees it (scripts/bench-failover.py reads it).
+            let millis = at.elapsed().as_millis() as u64;
+            tracing::info!(
+                partition,
+                millis,
+                "first outputs since the state was restored published"
+            );
+        }
         self.checkpoint(consumer, false, shutdown).await?;
         if self
             .gauges_at
@@ -387,61 +398,44 @@ impl Correlate {
         }
     }
 
-    /// Restores partition `p` from its newest checkpoint. Returns false when `p` is not (or no
-    /// longer) assigned to this consumer.
+    /// Restores partitions `ps` from their newest checkpoints, side by side (see
+    /// [`Restorers::read`]). Returns those restored: the ones still assigned to this consumer.
     async fn restore(
         &mut self,
         consumer: &KafkaConsumer,
-        p: i32,
+        ps: &[i32],
         shutdown: &CancellationToken,
-    ) -> Result<bool, PipelineError> {
+    ) -> Result<Vec<i32>, PipelineError> {
         let topics = &self.settings.config.topics;
-        if !assigned(consumer, &topics.events, p) {
-            return Ok(false);
+        let mine = |p: i32| assigned(consumer, &topics.events, p);
+        let ps: Vec<i32> = ps.iter().copied().filter(|&p| mine(p)).collect();
+        if ps.is_empty() {
+            return Ok(ps);
         }
-        let started = Instant::now();
-        let mut backoff = Duration::from_millis(200);
-        let restored = loop {
-            let restorer = self.restorer.shared();
-            let (state_topic, events_topic) = (topics.state.clone(), topics.events.clone());
-            let r = tokio::task::spawn_blocking(move || {
-                checkpoint::restore(
-                    &restorer,
-                    &state_topic,
-                    &events_topic,
-                    p,
-                    Duration::from_secs(30),
-                )
-            })
-            .await
-            .map_err(|e| PipelineError::Stage("correlate", e.to_string()))?;
-            match r {
-                Ok(r) => break r,
-                // A broken checkpoint will not mend itself: stop rather than guess.
-                Err(e @ checkpoint::RestoreError::Corrupt { .. }) => {
-                    return Err(PipelineError::Restore(e.to_string()));
-                }
-                Err(e) => {
-                    // The broker is away; the partition's input waits until its state is back.
-                    tracing::warn!(partition = p, error = %e, "cannot restore state yet; retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return Err(PipelineError::Interrupted),
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    if !assigned(consumer, &topics.events, p) {
-                        return Ok(false);
-                    }
-                }
-            }
-        };
+        let at = (topics.state.as_str(), topics.events.as_str());
+        let restored = self.restorers.read(at, &ps, mine, shutdown).await?;
+        let done: Vec<i32> = restored.keys().copied().collect();
+        for (p, (restored, elapsed)) in restored {
+            self.install(consumer, p, restored, elapsed);
+        }
+        Ok(done)
+    }
+
+    /// Makes restored partition `p` owned: its engine with the checkpoint's state.
+    fn install(
+        &mut self,
+        consumer: &KafkaConsumer,
+        p: i32,
+        restored: Option<checkpoint::Checkpoint>,
+        elapsed: Duration,
+    ) {
         let s = &self.settings;
         self.metrics.emit(StateRestored {
             partition: p,
             checkpoint: restored
                 .as_ref()
                 .map(|cp| (cp.watermark, cp.state.published.len())),
-            elapsed: started.elapsed(),
+            elapsed,
         });
         let (mut engine, next) = match restored {
             Some(cp) => (s.engine_with_state(cp.state), cp.watermark),
@@ -449,29 +443,17 @@ impl Correlate {
         };
         let next = self.poisoned.start(p, next);
         engine.set_topology(self.topology.clone());
-        self.parts.insert(
-            p,
-            Part {
-                engine,
-                next,
-                checkpointed: next,
-                last_checkpoint: Instant::now(),
-                seeking_since: None,
-                pending: None,
-                first: None,
-            },
-        );
+        self.parts.insert(p, Part::restored(engine, next));
         // The checkpoint covers its input: the group's offset catches up with it even when no
         // new input follows (a predecessor may have died between checkpoint and commit).
         let mut tpl = TopicPartitionList::new();
         if next >= 0
             && tpl
-                .add_partition_offset(&topics.events, p, Offset::Offset(next))
+                .add_partition_offset(&s.config.topics.events, p, Offset::Offset(next))
                 .is_ok()
         {
             let _ = consumer.store_offsets(&tpl);
         }
-        Ok(true)
     }
 
     /// Checkpoints partitions with unsaved progress whose interval passed (all of them when

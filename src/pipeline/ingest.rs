@@ -137,8 +137,12 @@ impl Ingest {
                 let n = events.len();
                 for (i, event) in events.into_iter().enumerate() {
                     let res = self.topology.resolve(&event);
-                    let fallback = &self.settings.config.correlation.fallback_group_by;
-                    let domain = self.topology.domain(&event, &res, fallback);
+                    let domain = crate::correlate::route::domain(
+                        &self.topology,
+                        &self.settings.config.correlation,
+                        &event,
+                        &res,
+                    );
                     let routed = RoutedEvent {
                         // Lets the correlate stage skip events it already applied when this
                         // stage reads a raw record again after a restart.

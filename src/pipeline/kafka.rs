@@ -74,10 +74,16 @@ pub fn consumer(
             "session.timeout.ms",
             k.session_timeout.as_millis().to_string(),
         )
+        // A survivor hears of a rebalance at its next heartbeat, and a real broker completes the
+        // rebalance once every live member has rejoined: at most 1 s keeps a failover within
+        // the session timeout plus about a second (librdkafka's default is 3 s).
         .set(
             "heartbeat.interval.ms",
-            (k.session_timeout.as_millis() / 3).max(100).to_string(),
+            (k.session_timeout.as_millis() / 3)
+                .clamp(100, 1000)
+                .to_string(),
         )
+        .set("partition.assignment.strategy", k.assignment.strategy())
         // How long the broker may hold a fetch when it has nothing new. librdkafka's 500 ms
         // would be added to the latency of every quiet partition; 5 ms keeps each hop near the
         // broker's own latency, at the cost of up to 200 empty fetches per second per broker
@@ -464,6 +470,20 @@ pub(super) fn assigned(consumer: &KafkaConsumer, topic: &str, p: i32) -> bool {
         .assignment()
         .map(|a| a.find_partition(topic, p).is_some())
         .unwrap_or(false)
+}
+
+/// The partitions of `topic` assigned to `consumer` now.
+pub(super) fn assignment(consumer: &KafkaConsumer, topic: &str) -> Vec<i32> {
+    use rdkafka::consumer::Consumer;
+    consumer.assignment().map_or_else(
+        |_| Vec::new(),
+        |a| {
+            a.elements_for_topic(topic)
+                .iter()
+                .map(|e| e.partition())
+                .collect()
+        },
+    )
 }
 
 /// The number of partitions of `topic`, read from the broker's metadata.

@@ -23,6 +23,7 @@ pub mod kafka;
 pub mod materialise;
 mod poison;
 pub mod records;
+mod restore;
 pub mod send;
 mod stage;
 pub mod timeline;

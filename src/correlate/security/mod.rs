@@ -191,6 +191,42 @@ pub fn entity_keys(cfg: &SecurityConfig, ev: &Event) -> BTreeSet<String> {
     keys
 }
 
+/// The entity a detection is about, for routing (`correlation.security.partition = "entity"`):
+/// its host (the `host` label, else the host `assets` names for its `host_ip` or `dest_ip`), else
+/// the attacked address (`host_ip`, else `dest_ip`: a network sensor's destination), else its
+/// user, else the address the attack came from (`src_ip`), as an entity key (`host:web-1`,
+/// `ip:10.0.1.5`, `user:alice`). Shared addresses and built-in accounts are skipped as in
+/// [`entity_keys`]. `None` when it names none of them.
+pub fn attacked_entity(cfg: &SecurityConfig, ev: &Event) -> Option<String> {
+    let label = |k: &str| {
+        ev.labels
+            .get(k)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let usable = |ip: &&str| !cfg.shared_ips.iter().any(|s| s == ip);
+    if let Some(host) = label("host") {
+        return Some(format!("host:{host}"));
+    }
+    let attacked = [label("host_ip"), label("dest_ip")];
+    if let Some(host) = attacked.iter().flatten().find_map(|ip| cfg.assets.get(*ip)) {
+        return Some(format!("host:{host}"));
+    }
+    if let Some(ip) = attacked.into_iter().flatten().find(usable) {
+        return Some(format!("ip:{ip}"));
+    }
+    if let Some(user) = label("user")
+        && !SHARED_USERS.contains(&user.to_ascii_lowercase().as_str())
+    {
+        return Some(format!("user:{user}"));
+    }
+    let src = label("src_ip")?;
+    match cfg.assets.get(src) {
+        Some(host) => Some(format!("host:{host}")),
+        None => usable(&src).then(|| format!("ip:{src}")),
+    }
+}
+
 /// The key of a detection: tool, rule and entity labels.
 fn detection_key(ev: &Event) -> String {
     let mut h = StableHasher::default();

@@ -1,4 +1,5 @@
 //! Unit tests of `correlate`, one file per concern (the operational correlator is exercised
 //! through the engine's tests).
 
+mod route;
 mod security;

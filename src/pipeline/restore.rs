@@ -1,0 +1,183 @@
+//! Reading the correlate stage's checkpoints back when partitions are assigned: every partition
+//! of an assignment at once, each with a restorer consumer of its own (a small pool, grown on
+//! demand), so that taking over several partitions costs the slowest restore, not their sum.
+//! Each partition's restore is the same read as one alone ([`checkpoint::restore`]): at most
+//! one checkpoint per partition is held at a time, and the result does not depend on the order.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::BaseConsumer;
+use tokio_util::sync::CancellationToken;
+
+use super::PipelineError;
+use super::checkpoint::{self, Checkpoint, RestoreError};
+use super::kafka::{FETCH_WAIT_MAX_MS, OffRuntime, base_config};
+use crate::config::KafkaConfig;
+use crate::engine::Engine;
+
+/// One owned input partition.
+pub(super) struct Part {
+    pub(super) engine: Engine,
+    /// The next input offset to apply.
+    pub(super) next: i64,
+    /// The watermark of the last checkpoint written or restored.
+    pub(super) checkpointed: i64,
+    pub(super) last_checkpoint: Instant,
+    /// Set after a seek back to `next`: records past it are skipped until it arrives.
+    pub(super) seeking_since: Option<Instant>,
+    /// A checkpoint being written in the background, and the watermark it covers.
+    pub(super) pending: Option<(i64, tokio::task::JoinHandle<Result<usize, PipelineError>>)>,
+    /// The first offset this engine applied: where a rebuild without a checkpoint starts.
+    pub(super) first: Option<i64>,
+    /// When the state was restored; `None` once the partition's first outputs since are out.
+    pub(super) restored_at: Option<Instant>,
+}
+
+impl Part {
+    /// A partition just restored: `next` is the checkpoint's watermark (-1 without one).
+    pub(super) fn restored(engine: Engine, next: i64) -> Part {
+        Part {
+            engine,
+            next,
+            checkpointed: next,
+            last_checkpoint: Instant::now(),
+            seeking_since: None,
+            pending: None,
+            first: None,
+            restored_at: Some(Instant::now()),
+        }
+    }
+}
+
+/// Most partitions restored at the same time (and restorer consumers kept). A takeover rarely
+/// moves more; more would only compete for the same broker and cores.
+pub(super) const MAX_CONCURRENT: usize = 8;
+
+/// How long one read of a checkpoint may take before it is retried.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A partition's newest checkpoint (none for a new partition) and how long reading it took.
+pub(super) type Restored = (Option<Checkpoint>, Duration);
+
+/// The pool of restorer consumers: assigned partitions of the state topic by hand, never a
+/// group member.
+pub(super) struct Restorers {
+    kafka: KafkaConfig,
+    pool: Vec<OffRuntime<BaseConsumer>>,
+}
+
+impl Restorers {
+    /// A pool with one restorer, so a client that cannot be made stops start-up.
+    pub(super) fn new(kafka: &KafkaConfig) -> Result<Self, PipelineError> {
+        let mut r = Restorers {
+            kafka: kafka.clone(),
+            pool: Vec::new(),
+        };
+        r.grow(1)?;
+        Ok(r)
+    }
+
+    fn grow(&mut self, n: usize) -> Result<(), PipelineError> {
+        while self.pool.len() < n.min(MAX_CONCURRENT) {
+            let mut c = base_config(&self.kafka).map_err(PipelineError::Client)?;
+            c.set("group.id", format!("{}-restore", self.kafka.group_id))
+                .set("enable.auto.commit", "false")
+                .set("enable.auto.offset.store", "false")
+                // librdkafka's 500 ms fetch wait was most of each restore (two reads per
+                // partition).
+                .set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS);
+            let consumer: BaseConsumer = c.create().map_err(PipelineError::Client)?;
+            self.pool.push(OffRuntime::new(consumer));
+        }
+        Ok(())
+    }
+
+    /// Reads the newest checkpoint of each of `partitions` of the events topic, side by side
+    /// (each restorer takes its share one after another). A read that fails for a reason that
+    /// may pass (the broker away, a timeout) is retried with backoff for the partitions
+    /// `assigned` still says are ours; the others are left out of the answer. A checkpoint that
+    /// does not read stops the stage: a broken checkpoint will not mend itself.
+    pub(super) async fn read(
+        &mut self,
+        (state_topic, events_topic): (&str, &str),
+        partitions: &[i32],
+        assigned: impl Fn(i32) -> bool,
+        shutdown: &CancellationToken,
+    ) -> Result<BTreeMap<i32, Restored>, PipelineError> {
+        let mut out = BTreeMap::new();
+        let mut todo: Vec<i32> = partitions.to_vec();
+        let mut backoff = Duration::from_millis(200);
+        let started = Instant::now();
+        while !todo.is_empty() {
+            self.grow(todo.len())?;
+            let mut tasks = Vec::new();
+            for (i, restorer) in self.pool.iter().enumerate() {
+                let share: Vec<i32> = todo
+                    .iter()
+                    .copied()
+                    .skip(i)
+                    .step_by(self.pool.len())
+                    .collect();
+                if share.is_empty() {
+                    continue;
+                }
+                let (restorer, state, events) = (
+                    restorer.shared(),
+                    state_topic.to_string(),
+                    events_topic.to_string(),
+                );
+                tasks.push(tokio::task::spawn_blocking(move || {
+                    share
+                        .into_iter()
+                        .map(|p| {
+                            let t = Instant::now();
+                            let r =
+                                checkpoint::restore(&restorer, &state, &events, p, READ_TIMEOUT);
+                            (p, r.map(|cp| (cp, t.elapsed())))
+                        })
+                        .collect::<Vec<_>>()
+                }));
+            }
+            let mut failed = Vec::new();
+            for task in tasks {
+                let done = task
+                    .await
+                    .map_err(|e| PipelineError::Stage("correlate", e.to_string()))?;
+                for (p, r) in done {
+                    match r {
+                        Ok(restored) => {
+                            out.insert(p, restored);
+                        }
+                        Err(e @ RestoreError::Corrupt { .. }) => {
+                            return Err(PipelineError::Restore(e.to_string()));
+                        }
+                        Err(e) => {
+                            // The partition's input waits until its state is back.
+                            tracing::warn!(partition = p, error = %e, "cannot restore state yet; retrying");
+                            failed.push(p);
+                        }
+                    }
+                }
+            }
+            if failed.is_empty() {
+                break;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return Err(PipelineError::Interrupted),
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            failed.retain(|&p| assigned(p));
+            todo = failed;
+        }
+        if partitions.len() > 1 {
+            tracing::debug!(
+                partitions = partitions.len(),
+                millis = started.elapsed().as_millis() as u64,
+                "partitions restored side by side"
+            );
+        }
+        Ok(out)
+    }
+}
