@@ -120,13 +120,17 @@ fn main() {
         state.published.len(),
     );
     println!(
+        "an alert: {} B inline (boxed in the map)",
+        std::mem::size_of::<d2c::correlate::AlertState>()
+    );
+    println!(
         "RSS before {:.1} MiB, after {:.1} MiB, peak {:.1} MiB",
         mib(rss_before),
         mib(rss_after),
         mib(hwm)
     );
     println!(
-        "bytes per active alert (RSS growth / alerts): {:.0}  (target <= 1024)",
+        "bytes per active alert (RSS growth / alerts): {:.0}  (target <= 512)",
         rss_after.saturating_sub(rss_before) as f64 / active.max(1) as f64
     );
     println!(

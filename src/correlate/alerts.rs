@@ -2,15 +2,17 @@
 //! alert's status, severity and flapping, and its resolve timeout. A new or re-firing alert is
 //! handed to grouping; a change event to change correlation.
 
+use std::sync::Arc;
+
 use super::Outcome;
 use super::changes::record_change;
 use super::grouping::attach;
+use super::intern::Interner;
 use super::lifecycle::resolve_if_done;
 use super::state::{AlertState, State, Timer};
+use super::stored::StoredAlert;
 use crate::config::CorrelationConfig;
-use crate::model::{
-    AlertRef, Category, Event, IncidentStatus, Labels, StableHasher, Status, later, span,
-};
+use crate::model::{Category, Event, IncidentStatus, Labels, StableHasher, Status, later, span};
 use crate::topology::{Resolution, Topology};
 
 /// The fingerprint the engine uses for `ev`: the configured fields of its source
@@ -48,15 +50,17 @@ pub fn observe(
     }
     let Some(a) = state.alerts.get_mut(fingerprint) else {
         let resolved = ev.status == Status::Resolved;
+        let key: Arc<str> = Arc::from(fingerprint);
+        let alert = new_alert(ev, &key, res, &mut state.names);
         state.alerts.insert(
-            fingerprint.to_string(),
-            AlertState {
-                alert: new_alert(ev, fingerprint, res),
+            key,
+            Box::new(AlertState {
+                alert,
                 status_time: ev.time,
                 incident: None,
                 changes: Vec::new(),
                 timeout_due: None,
-            },
+            }),
         );
         if resolved {
             // Remembered so that its firing, if it arrives late (from another raw partition),
@@ -75,14 +79,14 @@ pub fn observe(
     a.alert.last_seen = a.alert.last_seen.max(ev.time);
     let group_id = a.incident.clone();
     if let Some(id) = group_id.as_ref()
-        && let Some(g) = state.groups.get_mut(id)
+        && let Some(g) = state.groups.get_mut(&**id)
     {
         g.event_count += 1;
         g.last_event_at = g.last_event_at.max(ev.time);
         let last_event = g.last_event_at;
         state.recent.touch(id, last_event);
     }
-    let touched: Vec<String> = group_id.iter().cloned().collect();
+    let touched: Vec<String> = group_id.iter().map(|id| id.to_string()).collect();
     if ev.time < a.status_time {
         return (Outcome::Stale, touched);
     }
@@ -109,7 +113,7 @@ pub fn observe(
     if ev.status == Status::Firing {
         schedule_timeout(state, cfg, fingerprint);
     }
-    let group = group_id.as_ref().and_then(|id| state.groups.get(id));
+    let group = group_id.as_ref().and_then(|id| state.groups.get(&**id));
     let group_status = group.map(|g| g.status);
     match (was, ev.status) {
         (Status::Firing, Status::Firing) if severity_changed => (Outcome::SeverityChanged, touched),
@@ -122,7 +126,7 @@ pub fn observe(
         }
         (Status::Resolved, Status::Resolved) => (Outcome::Deduplicated, touched),
         (Status::Resolved, Status::Firing) if group_status == Some(IncidentStatus::Open) => {
-            if let Some(g) = group_id.as_ref().and_then(|id| state.groups.get_mut(id)) {
+            if let Some(g) = group_id.as_ref().and_then(|id| state.groups.get_mut(&**id)) {
                 g.resolving_since = None;
             }
             (Outcome::Joined, touched)
@@ -135,39 +139,45 @@ pub fn observe(
                 }) =>
         {
             let id = group_id.expect("a group status implies a group");
-            let g = state.groups.get_mut(&id).expect("checked above");
+            let g = state.groups.get_mut(&*id).expect("checked above");
             g.status = IncidentStatus::Open;
             g.resolved_at = None;
             g.resolving_since = None;
             g.reopened += 1;
             let (domain, last_event) = (g.domain.clone(), g.last_event_at);
             state.open_index(&domain, &id, last_event);
-            (Outcome::Reopened, vec![id])
+            (Outcome::Reopened, vec![id.to_string()])
         }
         (Status::Resolved, Status::Firing) => {
             // The alert's old incident is over: it fires anew, exactly as if it had never been
             // seen (so forgetting old state early or late gives the same result).
-            if let Some(a) = state.alerts.get_mut(fingerprint) {
+            if let Some(key) = state
+                .alerts
+                .get_key_value(fingerprint)
+                .map(|(k, _)| k.clone())
+            {
+                let fresh = new_alert(ev, &key, res, &mut state.names);
+                let a = state.alerts.get_mut(fingerprint).expect("found above");
                 let flapping = a.alert.flapping;
                 a.incident = None;
-                a.alert = new_alert(ev, fingerprint, res);
+                a.alert = fresh;
                 a.alert.flapping = flapping;
             }
-            if let Some(g) = group_id.and_then(|id| state.groups.get_mut(&id)) {
-                g.alerts.retain(|f| f != fingerprint);
+            if let Some(g) = group_id.and_then(|id| state.groups.get_mut(&*id)) {
+                g.alerts.retain(|f| &**f != fingerprint);
             }
             attach(state, topo, cfg, fingerprint, ev.time)
         }
     }
 }
 
-fn new_alert(ev: &Event, fingerprint: &str, res: &Resolution) -> AlertRef {
-    AlertRef {
-        fingerprint: fingerprint.to_string(),
-        name: ev.name.clone(),
-        ci: res.ci.clone(),
-        service: res.service.clone(),
-        source: ev.source.clone(),
+fn new_alert(ev: &Event, key: &Arc<str>, res: &Resolution, names: &mut Interner) -> StoredAlert {
+    StoredAlert {
+        fingerprint: key.clone(),
+        name: names.get(&ev.name),
+        ci: res.ci.as_deref().map(|ci| names.get(ci)),
+        service: res.service.as_deref().map(|s| names.get(s)),
+        source: names.get(&ev.source),
         severity: ev.severity,
         status: ev.status,
         first_seen: ev.time,
@@ -177,7 +187,6 @@ fn new_alert(ev: &Event, fingerprint: &str, res: &Resolution) -> AlertRef {
         annotations: super::annotations::annotations(&ev.attributes),
         flapping: false,
         auto_resolved: false,
-        symptom_of: None,
     }
 }
 

@@ -2,8 +2,9 @@
 //! and linked to the incidents they may have caused, when an incident opens or a change arrives.
 
 use super::state::{State, alert_domain};
+use super::stored::StoredAlert;
 use crate::config::CorrelationConfig;
-use crate::model::{AlertRef, Change, Event, RelatedChange, span};
+use crate::model::{Change, Event, RelatedChange, span};
 use crate::topology::{Resolution, Topology};
 
 /// Most changes remembered per correlation domain; older ones go first.
@@ -85,7 +86,7 @@ pub(super) fn link_changes(
         return false;
     };
     let lookback = span(cfg.change_lookback);
-    let members: Vec<&AlertRef> = g
+    let members: Vec<&StoredAlert> = g
         .alerts
         .iter()
         .filter_map(|f| state.alerts.get(f))
@@ -98,8 +99,8 @@ pub(super) fn link_changes(
             continue;
         }
         let relevant = members.iter().any(|a| {
-            (c.ci.is_some() && a.ci == c.ci)
-                || match (&a.service, &c.service) {
+            (c.ci.is_some() && a.ci.as_deref() == c.ci.as_deref())
+                || match (a.service.as_deref(), c.service.as_deref()) {
                     (Some(s), Some(cs)) => s == cs || topo.needs(s, cs),
                     _ => false,
                 }

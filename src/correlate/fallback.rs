@@ -4,7 +4,8 @@
 //! alerts. Every alert has a subject for this and for learned links ([`subject`]): its service,
 //! or the service its labels name, or its CI.
 
-use crate::model::{AlertRef, RootCause};
+use super::stored::StoredAlert;
+use crate::model::{AlertRef, Labels, RootCause};
 use crate::topology::fallback_domain;
 
 /// Labels that name the service of an alert the model does not know, in this order.
@@ -13,19 +14,29 @@ pub const SUBJECT_LABELS: [&str; 3] = ["service", "app", "app_kubernetes_io_name
 /// What an alert is about, as a name: its service in the model; else the first of
 /// [`SUBJECT_LABELS`] it carries; else its CI; else its name.
 pub fn subject(a: &AlertRef) -> &str {
-    if let Some(s) = &a.service {
+    subject_of(a.service.as_deref(), a.ci.as_deref(), &a.labels, &a.name)
+}
+
+/// [`subject`] of an alert with these fields.
+pub(super) fn subject_of<'a>(
+    service: Option<&'a str>,
+    ci: Option<&'a str>,
+    labels: &'a Labels,
+    name: &'a str,
+) -> &'a str {
+    if let Some(s) = service {
         return s;
     }
     SUBJECT_LABELS
         .iter()
-        .find_map(|l| a.labels.get(l).filter(|v| !v.is_empty()))
-        .or(a.ci.as_deref())
-        .unwrap_or(&a.name)
+        .find_map(|l| labels.get(l).filter(|v| !v.is_empty()))
+        .or(ci)
+        .unwrap_or(name)
 }
 
 /// The fallback domain of an alert the model does not know (see
 /// [`fallback_domain`](crate::topology::fallback_domain)), or `None`.
-pub fn domain_of(a: &AlertRef, keys: &[String]) -> Option<String> {
+pub fn domain_of(a: &StoredAlert, keys: &[String]) -> Option<String> {
     if keys.is_empty() || a.service.is_some() {
         return None;
     }

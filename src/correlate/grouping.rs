@@ -2,15 +2,18 @@
 //! open incident of its domain within the time window, with the same group-by labels and linked
 //! by topology, or opens one; incidents it links are merged into the earliest.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use super::Outcome;
 use super::changes::link_changes;
-use super::fallback::{domain_of, subject};
+use super::fallback::domain_of;
 use super::learned::Learning;
 use super::state::{Group, State, Timer, alert_domain};
+use super::stored::StoredAlert;
 use crate::config::CorrelationConfig;
-use crate::model::{AlertRef, IncidentStatus, Labels, StableHasher, later, span, stable_hash};
+use crate::model::{IncidentStatus, Labels, StableHasher, later, span, stable_hash};
 use crate::topology::Topology;
 
 /// The values of the group-by labels, as one string.
@@ -32,15 +35,15 @@ fn linked(
     topo: &Topology,
     learning: &Learning,
     fallback: &Option<String>,
-    a: &AlertRef,
-    b: &AlertRef,
+    a: &StoredAlert,
+    b: &StoredAlert,
 ) -> bool {
     match (&a.service, &b.service) {
         (Some(x), Some(y)) => topo.linked(x, y) || learning.linked(x, y),
         (None, None) => {
             (a.ci.is_some() && a.ci == b.ci)
                 || fallback.is_some()
-                || learning.linked(subject(a), subject(b))
+                || learning.linked(a.subject(), b.subject())
         }
         _ => false,
     }
@@ -75,7 +78,7 @@ pub(super) fn attach(
         None => Vec::new(),
     };
     let alert = &state.alerts[fingerprint].alert;
-    let mut candidates: Vec<(DateTime<Utc>, String)> = recent
+    let mut candidates: Vec<(DateTime<Utc>, Arc<str>)> = recent
         .iter()
         .filter_map(|id| state.groups.get(id))
         .filter(|g| time - g.last_event_at <= window && g.opened_at - time <= window)
@@ -96,12 +99,12 @@ pub(super) fn attach(
     let (outcome, id) = match candidates.first() {
         Some((_, id)) => (Outcome::Joined, id.clone()),
         None => {
-            let id = format!(
+            let id: Arc<str> = Arc::from(format!(
                 "INC-{}",
                 &stable_hash(&[fingerprint, &time.timestamp_millis().to_string()])[..12]
-            );
+            ));
             state.groups.insert(
-                id.clone(),
+                id.to_string(),
                 Group {
                     id: id.clone(),
                     opened_at: time,
@@ -126,9 +129,14 @@ pub(super) fn attach(
             (Outcome::Opened, id)
         }
     };
-    touched.push(id.clone());
-    let g = state.groups.get_mut(&id).expect("inserted or found above");
-    g.alerts.push(fingerprint.to_string());
+    touched.push(id.to_string());
+    let key = state
+        .alerts
+        .get_key_value(fingerprint)
+        .map(|(k, _)| k.clone())
+        .expect("inserted by caller");
+    let g = state.groups.get_mut(&*id).expect("inserted or found above");
+    g.alerts.push(key);
     g.event_count += 1;
     g.last_event_at = g.last_event_at.max(time);
     g.resolving_since = None;
@@ -141,7 +149,7 @@ pub(super) fn attach(
         .incident = Some(id.clone());
     for (_, other) in candidates.iter().skip(1) {
         merge(state, cfg, other, &id, time);
-        touched.push(other.clone());
+        touched.push(other.to_string());
     }
     link_changes(state, topo, cfg, &id);
     (outcome, touched)
@@ -158,9 +166,13 @@ fn merge(state: &mut State, cfg: &CorrelationConfig, from: &str, into: &str, tim
     g.merged_into = Some(into.to_string());
     let (moved, events, domain) = (g.alerts.clone(), g.event_count, g.domain.clone());
     state.close_index(&domain, from);
+    let into_id: Arc<str> = state
+        .groups
+        .get(into)
+        .map_or_else(|| Arc::from(into), |g| g.id.clone());
     for f in &moved {
         if let Some(a) = state.alerts.get_mut(f) {
-            a.incident = Some(into.to_string());
+            a.incident = Some(into_id.clone());
         }
     }
     if let Some(target) = state.groups.get_mut(into) {

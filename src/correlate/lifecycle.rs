@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::fallback::subject;
 use super::learned::Episode;
 use super::state::{State, Timer};
 use crate::config::CorrelationConfig;
@@ -74,7 +73,7 @@ fn learn(state: &mut State, cfg: &CorrelationConfig, id: &str, at: DateTime<Utc>
     for a in g.alerts.iter().filter_map(|f| state.alerts.get(f)) {
         let resolved = a.status_time.max(a.alert.last_seen);
         let e = by_subject
-            .entry(subject(&a.alert))
+            .entry(a.alert.subject())
             .or_insert((a.alert.first_seen, resolved));
         e.0 = e.0.min(a.alert.first_seen);
         e.1 = e.1.max(resolved);
@@ -97,9 +96,10 @@ fn learn(state: &mut State, cfg: &CorrelationConfig, id: &str, at: DateTime<Utc>
 fn incident_of(state: &State, timer: &Timer) -> Option<String> {
     match timer {
         Timer::Resolve(id) | Timer::Close(id) | Timer::Forget(id) => Some(id.clone()),
-        Timer::Flap(f) | Timer::ResolveTimeout(f) => {
-            state.alerts.get(f).and_then(|a| a.incident.clone())
-        }
+        Timer::Flap(f) | Timer::ResolveTimeout(f) => state
+            .alerts
+            .get(f.as_str())
+            .and_then(|a| a.incident.as_deref().map(str::to_owned)),
         Timer::Publish(_) | Timer::ForgetAlert(_) => None,
     }
 }
@@ -169,7 +169,7 @@ pub fn run_timers(
                 }
             }
             Timer::Flap(f) => {
-                let Some(a) = state.alerts.get_mut(&f) else {
+                let Some(a) = state.alerts.get_mut(f.as_str()) else {
                     continue;
                 };
                 let last = a.changes.last().copied().unwrap_or(due);
@@ -191,7 +191,7 @@ pub fn run_timers(
                 }
             }
             Timer::ResolveTimeout(f) => {
-                let Some(a) = state.alerts.get_mut(&f) else {
+                let Some(a) = state.alerts.get_mut(f.as_str()) else {
                     continue;
                 };
                 a.timeout_due = None;
@@ -223,10 +223,10 @@ pub fn run_timers(
             Timer::ForgetAlert(f) => {
                 if state
                     .alerts
-                    .get(&f)
+                    .get(f.as_str())
                     .is_some_and(|a| a.incident.is_none() && a.alert.status == Status::Resolved)
                 {
-                    state.alerts.remove(&f);
+                    state.alerts.remove(f.as_str());
                 }
             }
         }
@@ -298,7 +298,7 @@ pub fn evict(state: &mut State, max_alerts: usize, max_incidents: usize) -> Evic
     let alert_goal = max_alerts - max_alerts / 10;
     let incident_goal = max_incidents - max_incidents / 10;
     if state.alerts.len() > max_alerts {
-        let mut orphans: Vec<(DateTime<Utc>, String)> = state
+        let mut orphans: Vec<(DateTime<Utc>, std::sync::Arc<str>)> = state
             .alerts
             .iter()
             .filter(|(_, a)| a.incident.is_none())
@@ -317,7 +317,7 @@ pub fn evict(state: &mut State, max_alerts: usize, max_incidents: usize) -> Evic
     if !over(state) {
         return out;
     }
-    let mut order: Vec<(bool, DateTime<Utc>, String)> = state
+    let mut order: Vec<(bool, DateTime<Utc>, std::sync::Arc<str>)> = state
         .groups
         .values()
         .map(|g| match (g.status, g.resolved_at.or(g.closed_at)) {
@@ -333,7 +333,7 @@ pub fn evict(state: &mut State, max_alerts: usize, max_incidents: usize) -> Evic
         if let Some(alerts) = forget_group(state, &id) {
             out.alerts += alerts;
             out.open_incidents += u64::from(open);
-            out.incidents.push(id);
+            out.incidents.push(id.to_string());
         }
     }
     out

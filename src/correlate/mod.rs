@@ -11,6 +11,7 @@
 //!
 //! One file per concern, in the order an event meets them:
 //! - `state`: what the correlator remembers ([`State`], [`Group`], [`AlertState`], [`Timer`]);
+//!   `stored`: an alert as it is kept ([`StoredAlert`]); `intern`: the text alerts share;
 //! - `alerts`: dedup of events into alerts ([`observe`], [`fingerprint_for`]), flapping and
 //!   resolve timeouts;
 //! - `grouping`: attaching a new alert to an incident (time window, group-by labels, topology,
@@ -31,6 +32,7 @@ pub mod annotations;
 mod changes;
 pub mod fallback;
 mod grouping;
+mod intern;
 pub mod learned;
 mod lifecycle;
 mod outcome;
@@ -38,14 +40,17 @@ mod root_cause;
 pub mod route;
 pub mod security;
 mod state;
+mod stored;
 
 pub use alerts::{fingerprint_for, observe};
 pub use changes::MAX_CHANGES_PER_DOMAIN;
+pub use intern::MAX_INTERNED;
 pub use learned::LearnedLink;
 pub use lifecycle::{Evicted, acknowledge, evict, run_timers};
 pub use outcome::Outcome;
 pub use root_cause::root_cause;
 pub use state::{AlertState, Group, State, Timer};
+pub use stored::StoredAlert;
 
 #[cfg(test)]
 mod tests;

@@ -5,18 +5,22 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use crate::topology::Topology;
 
-use crate::model::{AlertRef, Change, IncidentStatus, RelatedChange};
+use super::intern::Interner;
+use super::stored::StoredAlert;
+use crate::model::{Change, IncidentStatus, RelatedChange};
 
 /// The deduplicated state of one fingerprint and the incident it belongs to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertState {
-    pub alert: AlertRef,
+    pub alert: StoredAlert,
     /// Time of the event that set the current status; older events do not change it.
     pub status_time: DateTime<Utc>,
-    pub incident: Option<String>,
+    /// The incident's id, shared with its [`Group::id`].
+    pub incident: Option<Arc<str>>,
     /// Times of its recent status changes (within the flap window).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<DateTime<Utc>>,
@@ -28,7 +32,8 @@ pub struct AlertState {
 /// The alerts of one incident and its lifecycle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Group {
-    pub id: String,
+    /// Shared with its alerts' [`AlertState::incident`].
+    pub id: Arc<str>,
     pub opened_at: DateTime<Utc>,
     pub last_event_at: DateTime<Utc>,
     #[serde(default = "open")]
@@ -46,8 +51,9 @@ pub struct Group {
     /// When and by whom the incident was acknowledged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acknowledged: Option<(DateTime<Utc>, String)>,
-    /// Fingerprints of member alerts, in the order they joined.
-    pub alerts: Vec<String>,
+    /// Fingerprints of member alerts, in the order they joined (each the same string as the
+    /// alert's key in [`State::alerts`]).
+    pub alerts: Vec<Arc<str>>,
     pub event_count: u64,
     /// Correlation domain of the incident's first alert; only alerts of the same domain can
     /// join it.
@@ -90,7 +96,13 @@ pub enum Timer {
 /// is the same on every run.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct State {
-    pub alerts: BTreeMap<String, AlertState>,
+    /// Hashed, not ordered: a new alert looks up itself and the members of the incidents it
+    /// may join, and in an ordered map of a million alerts each lookup is a chain of string
+    /// compares and cache misses. Nothing reads it in an order that could show (the gauges
+    /// add up, eviction sorts what it picks); a checkpoint writes it sorted by fingerprint, as
+    /// the ordered map it was. Boxed: a table slot costs a pointer, not the whole alert.
+    #[serde(serialize_with = "sorted_by_key")]
+    pub alerts: HashMap<Arc<str>, Box<AlertState>>,
     pub groups: BTreeMap<String, Group>,
     /// Open incidents per correlation domain: where a new alert looks for an incident to join,
     /// so that finding one costs the size of its domain, not of the whole state.
@@ -108,6 +120,19 @@ pub struct State {
     /// `open`, ordered by time: derived, never checkpointed.
     #[serde(skip)]
     pub(super) recent: Recent,
+    /// The text alerts share (names, sources, CIs, services): derived, never checkpointed.
+    #[serde(skip)]
+    pub(super) names: Interner,
+}
+
+/// Writes `alerts` in the order of their fingerprints, as an ordered map would.
+fn sorted_by_key<S: serde::Serializer>(
+    alerts: &HashMap<Arc<str>, Box<AlertState>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let mut sorted: Vec<_> = alerts.iter().collect();
+    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    s.collect_map(sorted)
 }
 
 /// How far an incident's place in [`Recent`] may lag behind its last event, so that a repeat
@@ -179,6 +204,38 @@ impl Recent {
 }
 
 impl State {
+    /// Shares the strings of a restored state as a running one shares them (a checkpoint
+    /// holds a copy of each per use): each fingerprint once, each incident id once, and the
+    /// alerts' names, sources, CIs and services through the interner.
+    pub fn share_strings(&mut self) {
+        let State {
+            alerts,
+            groups,
+            names,
+            ..
+        } = self;
+        for (key, a) in alerts.iter_mut() {
+            a.alert.share(key, names);
+            if let Some(id) = &a.incident
+                && let Some(g) = groups.get(&**id)
+            {
+                a.incident = Some(g.id.clone());
+            }
+        }
+        for g in groups.values_mut() {
+            for f in &mut g.alerts {
+                if let Some((key, _)) = alerts.get_key_value(&**f) {
+                    *f = key.clone();
+                }
+            }
+        }
+    }
+
+    /// How many strings the alerts share (a gauge: bounded by `MAX_INTERNED`).
+    pub fn shared_strings(&self) -> usize {
+        self.names.count()
+    }
+
     /// Files open incident `id` of `domain` (opened or reopened) where new alerts look for one.
     pub(super) fn open_index(&mut self, domain: &str, id: &str, last_event: DateTime<Utc>) {
         self.open

@@ -13,11 +13,11 @@
 //! - `changes.rs`: RFC runs reported by the automation stage, and their verification;
 //! - `security.rs`: the engine's security side (security events go to
 //!   `correlate::security`, their incidents through the same publishing path);
+//! - `summary.rs`: the counts the shell turns into gauges ([`Summary`]);
 //! - `settings.rs`: the settings, topology and policy an engine is built from;
 //! - `guard.rs`: inputs refused for their times (outside the years d2c accepts, or far behind
 //!   the clock), and panics caught per input ([`Engine::try_apply`]).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -26,10 +26,8 @@ use crate::change::ChangePolicy;
 use crate::change::lifecycle::{self, Step};
 use crate::config::{CorrelationConfig, ProblemConfig};
 use crate::correlate::{self, Outcome};
-use crate::impact;
 use crate::model::{
-    Ack, Category, ChangeDecision, Decision, Event, IncidentStatus, Output, Priority,
-    ProblemAction, RunReport, Status,
+    Ack, Category, ChangeDecision, Decision, Event, Output, ProblemAction, RunReport, Status,
 };
 use crate::suppress::{Silence, Suppression, Suppressor};
 use crate::topology::Topology;
@@ -43,6 +41,7 @@ mod security;
 mod settings;
 mod settle;
 mod state;
+mod summary;
 
 pub use changes::RunState;
 pub use guard::{Panicked, Refusal};
@@ -52,6 +51,7 @@ pub use settings::Settings;
 pub use state::{
     Account, EngineState, MAX_SUPPRESSED, Origin, Pending, Published, SuppressedAlert,
 };
+pub use summary::Summary;
 
 /// One input of the engine: everything that can change its state.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,17 +102,6 @@ impl Applied {
             ..Applied::default()
         }
     }
-}
-
-/// Counts the shell turns into gauges.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Summary {
-    pub active_alerts: u64,
-    pub suppressed_alerts: u64,
-    pub open_by_priority: BTreeMap<Priority, u64>,
-    pub open_by_capability: BTreeMap<String, u64>,
-    /// The own health (0–100) of every service with a firing alert: its worst alert's.
-    pub own_health: BTreeMap<String, f64>,
 }
 
 /// The correlation engine for one stream of events (one input partition).
@@ -231,8 +220,9 @@ impl Engine {
         topo: Arc<Topology>,
         policy: Arc<ChangePolicy>,
         cfg: CorrelationConfig,
-        state: EngineState,
+        mut state: EngineState,
     ) -> Self {
+        state.correlation.share_strings();
         Engine {
             topo,
             policy,
@@ -551,33 +541,6 @@ impl Engine {
     /// The milestones (openings, acknowledgements, resolutions) since the last call.
     pub fn take_milestones(&mut self) -> Vec<Milestone> {
         std::mem::take(&mut self.milestones)
-    }
-
-    /// Gauges for the shell: firing alerts, open incidents by priority and by capability, the
-    /// own health of failing services.
-    pub fn summary(&self) -> Summary {
-        let mut s = Summary {
-            suppressed_alerts: self.state.suppressed.len() as u64,
-            ..Summary::default()
-        };
-        // One pass over the alerts for both the count and the health.
-        for a in self.state.correlation.alerts.values() {
-            if a.alert.status == Status::Firing {
-                s.active_alerts += 1;
-                if let Some(svc) = &a.alert.service {
-                    impact::add_alert(&mut s.own_health, svc, a.alert.severity);
-                }
-            }
-        }
-        for inc in self.state.published.values() {
-            if inc.status == IncidentStatus::Open {
-                *s.open_by_priority.entry(inc.priority).or_default() += 1;
-                for c in &inc.capabilities {
-                    *s.open_by_capability.entry(c.clone()).or_default() += 1;
-                }
-            }
-        }
-        s
     }
 }
 

@@ -284,7 +284,7 @@ impl Engine {
             .alerts
             .iter()
             .filter_map(|f| self.state.correlation.alerts.get(f))
-            .map(|a| a.alert.clone())
+            .map(|a| a.alert.to_ref())
             .collect();
         let severity = alerts
             .iter()
@@ -298,8 +298,12 @@ impl Engine {
         let mut own: BTreeMap<String, f64> = BTreeMap::new();
         for a in &alerts {
             if let Some(s) = &a.service {
-                let t = failing.entry(s.clone()).or_insert(a.first_seen);
-                *t = (*t).min(a.first_seen);
+                match failing.get_mut(s) {
+                    Some(t) => *t = (*t).min(a.first_seen),
+                    None => {
+                        failing.insert(s.clone(), a.first_seen);
+                    }
+                }
                 if a.status == Status::Firing || all {
                     impact::add_alert(&mut own, s, a.severity);
                 }
@@ -325,11 +329,19 @@ impl Engine {
             correlate::root_cause(&self.topo, &failing)
         };
         if let Some(rc) = &root_cause {
+            // Asked once per service, not per alert: an incident's alerts share few services.
+            let mut needs: BTreeMap<String, bool> = BTreeMap::new();
             for a in &mut alerts {
-                if let Some(s) = &a.service
-                    && s != &rc.service
-                    && self.topo.needs(s, &rc.service)
-                {
+                let Some(s) = &a.service else { continue };
+                let symptom = match needs.get(s) {
+                    Some(&n) => n,
+                    None => {
+                        let n = s != &rc.service && self.topo.needs(s, &rc.service);
+                        needs.insert(s.clone(), n);
+                        n
+                    }
+                };
+                if symptom {
                     a.symptom_of = Some(rc.service.clone());
                 }
             }
@@ -359,7 +371,7 @@ impl Engine {
             .collect();
         context.truncate(MAX_CONTEXT);
         let incident = Incident {
-            id: g.id.clone(),
+            id: g.id.to_string(),
             version: 0,
             status: g.status,
             severity,

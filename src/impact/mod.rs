@@ -28,8 +28,13 @@ pub fn own_health(severity: Severity) -> f64 {
 pub fn add_alert(own: &mut BTreeMap<String, f64>, service: &str, severity: Severity) {
     let h = own_health(severity);
     if h < 100.0 {
-        let e = own.entry(service.to_string()).or_insert(100.0);
-        *e = e.min(h);
+        // Looked up before inserting: most alerts of an incident share a service already seen.
+        match own.get_mut(service) {
+            Some(e) => *e = e.min(h),
+            None => {
+                own.insert(service.to_string(), h);
+            }
+        }
     }
 }
 
@@ -87,7 +92,8 @@ pub fn evaluate(topo: &Topology, own: &BTreeMap<String, f64>) -> Evaluation {
     let mut order: Vec<&str> = candidates.iter().map(String::as_str).collect();
     // A service needs strictly more services than any of its dependencies: this is a
     // dependency order.
-    order.sort_by_key(|n| (topo.dependency_rank(n), *n));
+    // (Each rank is a lookup by name: computed once per service, not per comparison.)
+    order.sort_by_cached_key(|n| (topo.dependency_rank(n), *n));
     let mut health: BTreeMap<String, f64> = BTreeMap::new();
     for name in order {
         let Some(def) = topo.service(name) else {

@@ -31,6 +31,7 @@ pub(super) fn set(
         }
         total.active_alerts += s.active_alerts;
         total.suppressed_alerts += s.suppressed_alerts;
+        total.shared_strings += s.shared_strings;
         for (p, n) in s.open_by_priority {
             *total.open_by_priority.entry(p).or_default() += n;
         }

@@ -27,6 +27,7 @@ pub struct Metrics {
     /// Alerts whose events are being suppressed (remembered so they stay visible).
     pub(super) alerts_suppressed: IntGauge,
     pub(super) alerts_active: IntGauge,
+    pub(super) alerts_shared_strings: IntGauge,
     pub(super) incidents_open: IntGaugeVec,
     pub(super) capability_open_incidents: IntGaugeVec,
     pub(super) incidents_opened: IntCounterVec,
@@ -159,6 +160,11 @@ impl Metrics {
                 "Alerts remembered as suppressed (at most 10000 per partition).",
             ),
             alerts_active: plain_gauge(&r, "d2c_alerts_active", "Alerts currently firing."),
+            alerts_shared_strings: plain_gauge(
+                &r,
+                "d2c_alerts_shared_strings",
+                "Strings the alerts in memory share (alert names, sources, CIs, services; at most 131072 per partition).",
+            ),
             incidents_open: gauge(
                 &r,
                 "d2c_incidents_open",
@@ -454,6 +460,7 @@ impl Metrics {
     pub fn set_summary(&self, s: &Summary, topology: &Topology) {
         self.alerts_active.set(s.active_alerts as i64);
         self.alerts_suppressed.set(s.suppressed_alerts as i64);
+        self.alerts_shared_strings.set(s.shared_strings as i64);
         for p in Priority::ALL {
             let n = s.open_by_priority.get(&p).copied().unwrap_or(0);
             self.incidents_open
