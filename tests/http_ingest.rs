@@ -416,9 +416,12 @@ async fn http_ingest_writes_raw_records_and_rejects_bad_input() {
     assert_eq!(down.status, 503, "{down:?}");
     assert_eq!(down.retry_after.as_deref(), Some("1"));
     assert_eq!(down.body["reason"], "broker_unavailable");
+    // The HTTP producer's delivery timeout is 5 s; librdkafka notices it on its own timer, and
+    // a loaded test machine took just over 15 s once. What matters is that the request does not
+    // wait for the pipeline producer's 60 s message timeout.
     assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "answered within the delivery timeout: {:?}",
+        started.elapsed() < Duration::from_secs(30),
+        "answered well before the pipeline producer's 60 s timeout: {:?}",
         started.elapsed()
     );
 }
