@@ -26,7 +26,7 @@ on exit. Needs only python3 and a built d2c:
     cargo build --release --bin d2c
     scripts/bench-failover.py                        # 3 runs, target/release/d2c
     scripts/bench-failover.py --runs 5 --bin path/to/d2c --warmup 30
-    D2C_KAFKA__PARTITION_ASSIGNMENT=eager scripts/bench-failover.py   # any D2C_* passes through
+    D2C_KAFKA__ASSIGNMENT=eager scripts/bench-failover.py   # any D2C_* passes through
 
 Logs of the last run are kept in the directory it prints.
 """
