@@ -61,23 +61,31 @@ pub fn run(
 ) -> std::io::Result<ReplayStats> {
     let mut replayer = Replayer::new(settings);
     let mut stats = ReplayStats::default();
+    each_line(input, |raw| {
+        stats.lines += 1;
+        let outputs = replayer.line(raw, &mut stats.events);
+        write_outputs(outputs, &mut stats, &mut out)
+    })?;
+    out.flush()?;
+    Ok(stats)
+}
+
+/// Calls `f` with every line of `input` that is not blank, without its line end.
+fn each_line(
+    mut input: impl BufRead,
+    mut f: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let mut line = Vec::new();
-    let mut input = input;
     loop {
         line.clear();
         if input.read_until(b'\n', &mut line)? == 0 {
-            break;
+            return Ok(());
         }
         let raw = trim_line_end(&line);
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            continue;
+        if !raw.iter().all(u8::is_ascii_whitespace) {
+            f(raw)?;
         }
-        stats.lines += 1;
-        let outputs = replayer.line(raw, &mut stats.events);
-        write_outputs(outputs, &mut stats, &mut out)?;
     }
-    out.flush()?;
-    Ok(stats)
 }
 
 fn write_outputs(
@@ -121,17 +129,7 @@ pub fn run_partitioned(
     let topology = &settings.topology;
     let correlation = &settings.config.correlation;
     let mut stats = ReplayStats::default();
-    let mut line = Vec::new();
-    let mut input = input;
-    loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
-        let raw = trim_line_end(&line);
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
+    each_line(input, |raw| {
         stats.lines += 1;
         let events = match control_line(raw) {
             Some(EventsRecord::Events(list)) => list,
@@ -140,25 +138,20 @@ pub fn run_partitioned(
                     .service_domain(&service)
                     .map_or(0, |d| crate::pipeline::partition_of(d, partitions));
                 let outputs = engines[p as usize].line(raw, &mut stats.events);
-                write_outputs(outputs, &mut stats, &mut out)?;
-                continue;
+                return write_outputs(outputs, &mut stats, &mut out);
             }
             Some(_) => {
                 for engine in &mut engines {
                     let outputs = engine.line(raw, &mut stats.events);
                     write_outputs(outputs, &mut stats, &mut out)?;
                 }
-                continue;
+                return Ok(());
             }
             None => match ingest::parse(raw, &limits) {
                 Ok((_, events)) => events.into_iter().map(|e| (e, None)).collect(),
                 Err(e) => {
-                    write_outputs(
-                        vec![Output::Dlq(e.to_dlq_record(raw))],
-                        &mut stats,
-                        &mut out,
-                    )?;
-                    continue;
+                    let dlq = vec![Output::Dlq(e.to_dlq_record(raw))];
+                    return write_outputs(dlq, &mut stats, &mut out);
                 }
             },
         };
@@ -178,7 +171,8 @@ pub fn run_partitioned(
             let outputs = engines[p as usize].line(&record, &mut stats.events);
             write_outputs(outputs, &mut stats, &mut out)?;
         }
-    }
+        Ok(())
+    })?;
     out.flush()?;
     Ok(stats)
 }

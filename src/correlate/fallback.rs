@@ -4,9 +4,7 @@
 //! alerts. Every alert has a subject for this and for learned links ([`subject`]): its service,
 //! or the service its labels name, or its CI.
 
-use super::stored::StoredAlert;
 use crate::model::{AlertRef, Labels, RootCause};
-use crate::topology::fallback_domain;
 
 /// Labels that name the service of an alert the model does not know, in this order.
 pub const SUBJECT_LABELS: [&str; 3] = ["service", "app", "app_kubernetes_io_name"];
@@ -32,15 +30,6 @@ pub(super) fn subject_of<'a>(
         .find_map(|l| labels.get(l).filter(|v| !v.is_empty()))
         .or(ci)
         .unwrap_or(name)
-}
-
-/// The fallback domain of an alert the model does not know (see
-/// [`fallback_domain`](crate::topology::fallback_domain)), or `None`.
-pub fn domain_of(a: &StoredAlert, keys: &[String]) -> Option<String> {
-    if keys.is_empty() || a.service.is_some() {
-        return None;
-    }
-    fallback_domain(|k| a.labels.get(k), keys)
 }
 
 /// The probable cause of an incident none of whose alerts the model knows: the subject of the

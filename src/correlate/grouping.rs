@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 
 use super::Outcome;
 use super::changes::link_changes;
-use super::fallback::domain_of;
 use super::learned::Learning;
 use super::state::{Group, State, Timer, alert_domain};
 use super::stored::StoredAlert;
@@ -61,7 +60,7 @@ pub(super) fn attach(
     let alert = &state.alerts[fingerprint].alert;
     let window = span(cfg.window_for(&alert.source));
     let key = group_key(&alert.labels, cfg.group_by_for(&alert.source));
-    let fallback = domain_of(alert, &cfg.fallback_group_by);
+    let fallback = alert.fallback_domain(&cfg.fallback_group_by);
     let domain = alert_domain(
         topo,
         alert.service.as_deref(),

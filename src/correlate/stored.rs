@@ -62,6 +62,15 @@ impl StoredAlert {
         }
     }
 
+    /// Its fallback domain when the model does not know its service (see
+    /// [`fallback_domain`](crate::topology::fallback_domain)), or `None`.
+    pub fn fallback_domain(&self, keys: &[String]) -> Option<String> {
+        if keys.is_empty() || self.service.is_some() {
+            return None;
+        }
+        crate::topology::fallback_domain(|k| self.labels.get(k), keys)
+    }
+
     /// What the alert is about (see [`subject`](super::fallback::subject)).
     pub fn subject(&self) -> &str {
         super::fallback::subject_of(

@@ -160,13 +160,8 @@ impl State {
 
 /// The entity keys of a detection; see the module docs.
 pub fn entity_keys(cfg: &SecurityConfig, ev: &Event) -> BTreeSet<String> {
-    let label = |k: &str| {
-        ev.labels
-            .get(k)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
-    let usable = |ip: &&str| !cfg.shared_ips.iter().any(|s| s == ip);
+    let label = |k: &str| label_of(ev, k);
+    let usable = |ip: &&str| usable_ip(cfg, ip);
     let mut keys = BTreeSet::new();
     if let Some(host) = label("host") {
         keys.insert(format!("host:{host}"));
@@ -183,12 +178,28 @@ pub fn entity_keys(cfg: &SecurityConfig, ev: &Event) -> BTreeSet<String> {
     for ip in ips.into_iter().flatten().filter(|ip| usable(ip)) {
         keys.insert(format!("ip:{ip}"));
     }
-    if let Some(user) = label("user")
-        && !SHARED_USERS.contains(&user.to_ascii_lowercase().as_str())
-    {
+    if let Some(user) = label("user").filter(|u| own_user(u)) {
         keys.insert(format!("user:{user}"));
     }
     keys
+}
+
+/// A label's value, if not empty.
+fn label_of<'e>(ev: &'e Event, k: &str) -> Option<&'e str> {
+    ev.labels
+        .get(k)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+}
+
+/// Whether an address may group or route detections (not one of `shared_ips`).
+fn usable_ip(cfg: &SecurityConfig, ip: &str) -> bool {
+    !cfg.shared_ips.iter().any(|s| s == ip)
+}
+
+/// Whether a user is a person's or a service's own account, not one of [`SHARED_USERS`].
+fn own_user(user: &str) -> bool {
+    !SHARED_USERS.contains(&user.to_ascii_lowercase().as_str())
 }
 
 /// The entity a detection is about, for routing (`correlation.security.partition = "entity"`):
@@ -198,13 +209,8 @@ pub fn entity_keys(cfg: &SecurityConfig, ev: &Event) -> BTreeSet<String> {
 /// `ip:10.0.1.5`, `user:alice`). Shared addresses and built-in accounts are skipped as in
 /// [`entity_keys`]. `None` when it names none of them.
 pub fn attacked_entity(cfg: &SecurityConfig, ev: &Event) -> Option<String> {
-    let label = |k: &str| {
-        ev.labels
-            .get(k)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
-    let usable = |ip: &&str| !cfg.shared_ips.iter().any(|s| s == ip);
+    let label = |k: &str| label_of(ev, k);
+    let usable = |ip: &&str| usable_ip(cfg, ip);
     if let Some(host) = label("host") {
         return Some(format!("host:{host}"));
     }
@@ -215,9 +221,7 @@ pub fn attacked_entity(cfg: &SecurityConfig, ev: &Event) -> Option<String> {
     if let Some(ip) = attacked.into_iter().flatten().find(usable) {
         return Some(format!("ip:{ip}"));
     }
-    if let Some(user) = label("user")
-        && !SHARED_USERS.contains(&user.to_ascii_lowercase().as_str())
-    {
+    if let Some(user) = label("user").filter(|u| own_user(u)) {
         return Some(format!("user:{user}"));
     }
     let src = label("src_ip")?;
