@@ -104,7 +104,7 @@ fn partitioned(events: &[Event], cfg: &CorrelationConfig, partitions: i32) -> Ve
     let topo = Topology::default();
     let mut out = vec![Vec::new(); partitions as usize];
     for ev in events {
-        let domain = d2c::correlate::route::domain(&topo, cfg, ev, &topo.resolve(ev));
+        let domain = d2c::correlate::route::domain(&topo, cfg, ev);
         out[partition_of(&domain, partitions) as usize].push(ev.clone());
     }
     out

@@ -158,8 +158,7 @@ pub fn run_partitioned(
         let mut by: std::collections::BTreeMap<i32, Vec<crate::pipeline::RoutedEvent>> =
             Default::default();
         for (event, origin) in events {
-            let res = topology.resolve(&event);
-            let domain = crate::correlate::route::domain(topology, correlation, &event, &res);
+            let domain = crate::correlate::route::domain(topology, correlation, &event);
             let p = crate::pipeline::partition_of(&domain, partitions);
             by.entry(p)
                 .or_default()

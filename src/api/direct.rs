@@ -103,8 +103,7 @@ impl Direct {
     ) -> Option<Vec<(i32, Vec<u8>)>> {
         let mut by: std::collections::BTreeMap<i32, Vec<u8>> = Default::default();
         for event in events {
-            let res = topology.resolve(&event);
-            let domain = crate::correlate::route::domain(topology, &self.correlation, &event, &res);
+            let domain = crate::correlate::route::domain(topology, &self.correlation, &event);
             let p = partition_of(&domain, partitions);
             let routed = RoutedEvent {
                 origin: None,
@@ -243,7 +242,7 @@ mod tests {
         let events: Vec<Event> = (0..20).map(|i| event("A", &format!("h{i}"))).collect();
         let want: Vec<i32> = events
             .iter()
-            .map(|e| partition_of(&topo.domain(e, &topo.resolve(e), &[]), 6))
+            .map(|e| partition_of(&topo.domain(e, &[]), 6))
             .collect();
         let frags = d.fragments(events.clone(), &topo, 6, 1 << 20).unwrap();
         let mut got = Vec::new();

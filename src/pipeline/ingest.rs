@@ -136,12 +136,10 @@ impl Ingest {
             Ok((format, events)) => {
                 let n = events.len();
                 for (i, event) in events.into_iter().enumerate() {
-                    let res = self.topology.resolve(&event);
                     let domain = crate::correlate::route::domain(
                         &self.topology,
                         &self.settings.config.correlation,
                         &event,
-                        &res,
                     );
                     let routed = RoutedEvent {
                         // Lets the correlate stage skip events it already applied when this

@@ -435,10 +435,11 @@ impl Topology {
     /// lands on one partition. Every security event is in the one domain [`SECURITY_DOMAIN`]:
     /// detections about one attacked entity must meet, and which entities an attack links is
     /// only known while correlating.
-    pub fn domain(&self, ev: &Event, res: &Resolution, fallback: &[String]) -> String {
+    pub fn domain(&self, ev: &Event, fallback: &[String]) -> String {
         if ev.category == crate::model::Category::Security {
             return SECURITY_DOMAIN.to_owned();
         }
+        let res = self.resolve(ev);
         match res.service.as_deref().and_then(|s| self.services.get(s)) {
             Some(s) => s.domain.clone(),
             None => fallback_domain(|k| ev.labels.get(k).map(String::as_str), fallback)
@@ -557,19 +558,15 @@ match = { instance = "10.0.0.5" }
     #[test]
     fn domain_is_the_connected_component() {
         let t = topo();
-        let r = t.resolve(&ev(Some("pg-1"), &[]));
-        assert_eq!(t.domain(&ev(Some("pg-1"), &[]), &r, &[]), "api");
+        assert_eq!(t.domain(&ev(Some("pg-1"), &[]), &[]), "api");
         let e = ev(None, &[("service", "mail")]);
-        assert_eq!(t.domain(&e, &t.resolve(&e), &[]), "mail");
+        assert_eq!(t.domain(&e, &[]), "mail");
         // An event no service claims: its fallback labels, else its CI.
         let keys = ["cluster".to_owned(), "namespace".to_owned()];
         let e = ev(Some("cart-1"), &[("namespace", "shop"), ("app", "cart")]);
-        assert_eq!(
-            t.domain(&e, &t.resolve(&e), &keys),
-            "labels:cluster=,namespace=shop"
-        );
+        assert_eq!(t.domain(&e, &keys), "labels:cluster=,namespace=shop");
         let e = ev(Some("cart-1"), &[("app", "cart")]);
-        assert_eq!(t.domain(&e, &t.resolve(&e), &keys), "ci:cart-1");
+        assert_eq!(t.domain(&e, &keys), "ci:cart-1");
     }
 
     #[test]
@@ -577,7 +574,7 @@ match = { instance = "10.0.0.5" }
         let t = topo();
         for mut e in [ev(Some("pg-1"), &[]), ev(None, &[("service", "mail")])] {
             e.category = crate::model::Category::Security;
-            assert_eq!(t.domain(&e, &t.resolve(&e), &[]), SECURITY_DOMAIN);
+            assert_eq!(t.domain(&e, &[]), SECURITY_DOMAIN);
         }
     }
 

@@ -72,7 +72,7 @@ fn security_events_spread_by_entity_only_when_configured_and_other_events_keep_t
     let ops = event(Category::Availability, &labels);
     let one = CorrelationConfig::default();
     let entity = entity_config();
-    let dom = |cfg: &CorrelationConfig, ev: &Event| domain(&topo, cfg, ev, &topo.resolve(ev));
+    let dom = |cfg: &CorrelationConfig, ev: &Event| domain(&topo, cfg, ev);
     assert_eq!(dom(&one, &sec), SECURITY_DOMAIN);
     assert_eq!(dom(&entity, &sec), "security:host:web-1");
     // Nothing to name: the one security domain, as before.
