@@ -476,20 +476,6 @@ pub(super) fn assigned(consumer: &KafkaConsumer, topic: &str, p: i32) -> bool {
         .unwrap_or(false)
 }
 
-/// The partitions of `topic` assigned to `consumer` now.
-pub(super) fn assignment(consumer: &KafkaConsumer, topic: &str) -> Vec<i32> {
-    use rdkafka::consumer::Consumer;
-    consumer.assignment().map_or_else(
-        |_| Vec::new(),
-        |a| {
-            a.elements_for_topic(topic)
-                .iter()
-                .map(|e| e.partition())
-                .collect()
-        },
-    )
-}
-
 /// The number of partitions of `topic`, read from the broker's metadata.
 pub async fn partition_count(producer: &KafkaProducer, topic: &str) -> Result<i32, KafkaError> {
     use rdkafka::producer::Producer;
