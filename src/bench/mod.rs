@@ -278,15 +278,8 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchRepo
 
     eprintln!("phase 1/4: the pipeline over the backlog");
     let stop = CancellationToken::new();
-    let pipeline = crate::app::start(
-        settings.clone(),
-        crate::app::Parts {
-            http: false,
-            delivery: false,
-        },
-        stop.clone(),
-    )
-    .await?;
+    let pipeline =
+        crate::app::start(settings.clone(), crate::app::Parts::STAGES, stop.clone()).await?;
     let metrics = pipeline.metrics.clone();
     let started = Instant::now();
     let mut last = Instant::now();
