@@ -86,18 +86,8 @@ fn event(k: u64, generation: u64, opts: &SoakOptions, resolving: bool) -> Vec<u8
 pub async fn run(mut settings: Settings, opts: SoakOptions) -> Result<Vec<Sample>, BenchError> {
     let id = Utc::now().timestamp_millis();
     let cfg = &mut settings.config;
-    for (name, t) in [
-        ("raw", &mut cfg.topics.raw),
-        ("events", &mut cfg.topics.events),
-        ("incidents", &mut cfg.topics.incidents),
-        ("changes", &mut cfg.topics.changes),
-        ("dlq", &mut cfg.topics.dlq),
-        ("state", &mut cfg.topics.state),
-        ("delivery-dlq", &mut cfg.topics.delivery_dlq),
-    ] {
-        *t = format!("d2c.soak.{id}.{name}");
-    }
     cfg.topics.security = None;
+    cfg.topics.prefixed(&format!("d2c.soak.{id}"));
     cfg.kafka.group_id = format!("d2c-soak-{id}");
     cfg.kafka.create_topics = true;
     cfg.ingest.tick_interval = Duration::from_secs(1);

@@ -219,16 +219,7 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchRepo
     let id = now_ms();
     let cfg = &mut settings.config;
     if !opts.existing_topics {
-        for (name, t) in [
-            ("raw", &mut cfg.topics.raw),
-            ("events", &mut cfg.topics.events),
-            ("incidents", &mut cfg.topics.incidents),
-            ("changes", &mut cfg.topics.changes),
-            ("dlq", &mut cfg.topics.dlq),
-            ("state", &mut cfg.topics.state),
-        ] {
-            *t = format!("d2c.bench.{id}.{name}");
-        }
+        cfg.topics.prefixed(&format!("d2c.bench.{id}"));
     }
     cfg.kafka.group_id = format!("d2c-bench-{id}");
     cfg.kafka.create_topics = !opts.existing_topics;

@@ -240,6 +240,26 @@ impl Default for TopicsConfig {
 }
 
 impl TopicsConfig {
+    /// Renames every topic to `<prefix>.<its part>` (`raw`, `events`, …): fresh topics for one
+    /// run of `d2c bench` or `d2c soak`, never mixed with another's.
+    pub fn prefixed(&mut self, prefix: &str) {
+        for (name, t) in [
+            ("raw", &mut self.raw),
+            ("events", &mut self.events),
+            ("incidents", &mut self.incidents),
+            ("changes", &mut self.changes),
+            ("dlq", &mut self.dlq),
+            ("state", &mut self.state),
+            ("delivery-dlq", &mut self.delivery_dlq),
+            ("problems", &mut self.problems),
+        ] {
+            *t = format!("{prefix}.{name}");
+        }
+        if let Some(t) = &mut self.security {
+            *t = format!("{prefix}.security");
+        }
+    }
+
     /// All topic names with the key they are configured under, in a fixed order (the
     /// security topic last, when set).
     pub fn all(&self) -> Vec<(&'static str, &str)> {
