@@ -27,13 +27,15 @@ impl Engine {
             ..
         } = &mut self.state;
         let link = if incident.alerts.is_empty() {
-            let alerts = correlation
-                .groups
-                .get(incident.id.as_str())
-                .into_iter()
-                .flat_map(|g| g.alerts.iter())
-                .filter_map(|f| correlation.alerts.get(f))
-                .map(|a| (a.alert.service.as_deref(), &*a.alert.name));
+            let alerts = || {
+                correlation
+                    .groups
+                    .get(incident.id.as_str())
+                    .into_iter()
+                    .flat_map(|g| g.alerts.iter())
+                    .filter_map(|f| correlation.alerts.get(f))
+                    .map(|a| (a.alert.service.as_deref(), &*a.alert.name))
+            };
             problems.link_with(&self.problem_cfg, incident, alerts)
         } else {
             problems.link(&self.problem_cfg, incident)

@@ -282,20 +282,22 @@ impl State {
         cfg: &ProblemConfig,
         incident: &Incident,
     ) -> Option<(String, Option<String>)> {
-        let alerts = incident
-            .alerts
-            .iter()
-            .map(|a| (a.service.as_deref(), a.name.as_str()));
+        let alerts = || {
+            incident
+                .alerts
+                .iter()
+                .map(|a| (a.service.as_deref(), a.name.as_str()))
+        };
         self.link_with(cfg, incident, alerts)
     }
 
-    /// [`link`](Self::link) for an incident whose alerts (service, name) are `alerts`, read
+    /// [`link`](Self::link) for an incident whose alerts (service, name) `alerts` gives, asked
     /// only if its signature is needed.
-    pub fn link_with<'a>(
+    pub fn link_with<'a, I: Iterator<Item = (Option<&'a str>, &'a str)>>(
         &mut self,
         cfg: &ProblemConfig,
         incident: &Incident,
-        alerts: impl Iterator<Item = (Option<&'a str>, &'a str)>,
+        alerts: impl FnOnce() -> I,
     ) -> Option<(String, Option<String>)> {
         match self.members.get(&incident.id) {
             Some(Member::Problem(id)) => return self.problems.get(id).map(Entry::fields),
@@ -305,7 +307,7 @@ impl State {
         if incident.status != IncidentStatus::Open {
             return None;
         }
-        let sig = Signature::of_alerts(incident, alerts)?;
+        let sig = Signature::of_alerts(incident, alerts())?;
         if let Some(id) = self.matching(&sig) {
             let entry = self.problems.get_mut(&id)?;
             entry.add(Occurrence::of(incident));
