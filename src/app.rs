@@ -149,10 +149,9 @@ pub async fn start(
     } else {
         None
     };
-    if let Some(m) = materialiser {
-        // Beside the stages, not joined with them: a stale view never stops the pipeline.
-        tokio::spawn(m.run(shutdown.clone()));
-    }
+    // Beside the stages, not joined with them: a stale view never stops the pipeline. Awaited
+    // (briefly) after them, so its consumer closes before whatever hosts the broker goes.
+    let view_task = materialiser.map(|m| tokio::spawn(m.run(shutdown.clone())));
     let (notify, automation) = if parts.delivery {
         (
             crate::notify::prepare(cfg, &metrics)?,
@@ -164,7 +163,7 @@ pub async fn start(
     let task = tokio::spawn(run(
         settings.clone(),
         (notify, automation),
-        server,
+        (server, view_task),
         (metrics.clone(), health.clone(), view.clone()),
         shutdown,
     ));
@@ -186,7 +185,10 @@ async fn run(
         Option<crate::notify::Notify>,
         Option<crate::automation::Automation>,
     ),
-    server: Option<JoinHandle<std::io::Result<()>>>,
+    (server, view_task): (
+        Option<JoinHandle<std::io::Result<()>>>,
+        Option<JoinHandle<()>>,
+    ),
     (metrics, health, view): (Metrics, Health, View),
     shutdown: CancellationToken,
 ) -> Result<(), AppError> {
@@ -229,6 +231,9 @@ async fn run(
     shutdown.cancel();
     if let Some(server) = server {
         let _ = server.await;
+    }
+    if let Some(view_task) = view_task {
+        let _ = tokio::time::timeout(Duration::from_secs(2), view_task).await;
     }
     result
 }

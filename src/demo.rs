@@ -100,8 +100,14 @@ pub async fn run(
 
     stop.cancelled().await;
     let result = app.wait().await;
-    generator.abort();
-    printer.abort();
+    // The generator and the printer end with `stop`; their clients close while the broker is
+    // still up (else librdkafka reports each lost connection as an error on the way out).
+    stop.cancel();
+    let ended = async {
+        let _ = generator.await;
+        let _ = printer.await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), ended).await;
     drop(cluster);
     result.map_err(DemoError::from)
 }

@@ -35,6 +35,14 @@ fn demo_shows_incidents_forming_and_resolving() {
     assert!(status.success(), "demo exited with {status}:\n{out}\n{log}");
     // librdkafka's statistics (every 5 s) go to d2c's own clients only; a client with the
     // default context would log each as a multi-kilobyte INFO line.
+    // Nothing is lost and nobody must act: no ERROR line, not even when the embedded broker
+    // stops at the end (every client is closed before it).
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains(" ERROR ")).collect();
+    assert!(
+        errors.is_empty(),
+        "the demo logs errors:\n{}",
+        errors.join("\n")
+    );
     assert!(
         !log.contains("Client stats"),
         "the log carries librdkafka statistics:\n{}",

@@ -133,6 +133,7 @@ impl Correlate {
             }
         }
         close_consumer(consumer, "correlate").await;
+        self.restorers.close(Duration::from_secs(2)).await;
         result
     }
 

@@ -78,6 +78,15 @@ impl Restorers {
         Ok(r)
     }
 
+    /// Closes every restorer, each on a thread of its own, and waits for them (at most
+    /// `within`), so none is still connected after its stage ended.
+    pub(super) async fn close(self, within: Duration) {
+        let closing: Vec<_> = (self.pool.into_iter())
+            .map(|c| c.close("restore", |_| {}))
+            .collect();
+        let _ = tokio::time::timeout(within, futures::future::join_all(closing)).await;
+    }
+
     fn grow(&mut self, n: usize) -> Result<(), PipelineError> {
         while self.pool.len() < n.min(MAX_CONCURRENT) {
             let mut c = base_config(&self.kafka).map_err(PipelineError::Client)?;
