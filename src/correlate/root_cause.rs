@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use crate::model::RootCause;
-use crate::topology::Topology;
+use crate::topology::{ServiceId, Topology};
 
 /// The likely root cause among the failing services of one incident: a failing service none of
 /// whose own dependencies is failing (the deepest failure); ties go to the earliest alert, then
@@ -15,15 +15,26 @@ pub fn root_cause(topo: &Topology, failing: &BTreeMap<String, DateTime<Utc>>) ->
     if let Some(rc) = lost_redundancy(topo, failing) {
         return Some(rc);
     }
-    let deepest = failing
+    // By service id (one lookup per failing service, then no string compares).
+    let ids = topo.ids();
+    let known: Vec<(&String, &DateTime<Utc>, Option<ServiceId>)> = failing
         .iter()
-        .filter(|(s, _)| !failing.keys().any(|d| d != *s && topo.needs(s, d)))
-        .min_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)))?;
-    let symptoms: BTreeSet<&str> = failing
-        .keys()
-        .filter(|s| topo.needs(s, deepest.0))
-        .map(String::as_str)
+        .map(|(s, t)| (s, t, ids.service(s)))
         .collect();
+    let needs = |a: Option<ServiceId>, b: Option<ServiceId>| match (a, b) {
+        (Some(a), Some(b)) => ids.needs(a, b),
+        _ => false,
+    };
+    let deepest = known
+        .iter()
+        .filter(|(s, _, a)| !known.iter().any(|(d, _, b)| d != s && needs(*a, *b)))
+        .min_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)))?;
+    let symptoms: BTreeSet<&str> = known
+        .iter()
+        .filter(|(_, _, a)| needs(*a, deepest.2))
+        .map(|(s, _, _)| s.as_str())
+        .collect();
+    let deepest = (deepest.0, deepest.1);
     let reason = if failing.len() == 1 {
         format!("{} is the only failing service", deepest.0)
     } else if symptoms.is_empty() {

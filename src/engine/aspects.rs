@@ -31,17 +31,33 @@ pub const HASHED: [Aspect; 14] = [
 ];
 
 /// The hash of every aspect of `i`, in [`HASHED`] order; `steady` stands for the record's
-/// capabilities and impact when given (see `publish::Built::steady`).
-pub fn hashes(i: &Incident, steady: Option<&Assessment>) -> [u64; HASHED.len()] {
+/// capabilities and impact when given (see `publish::Built::steady`), and `alerts` for the
+/// hash of its alerts when its record does not list them yet (see [`alerts`]).
+pub fn hashes(
+    i: &Incident,
+    steady: Option<&Assessment>,
+    alerts: Option<u64>,
+) -> [u64; HASHED.len()] {
     let (capabilities, impact) = match steady {
         Some(s) => (&s.capabilities, &s.impact),
         None => (&i.capabilities, &i.impact),
     };
-    HASHED.map(|a| {
-        let mut h = Xxh3::new();
-        feed(&mut h, i, capabilities, impact, a);
-        h.digest()
+    HASHED.map(|a| match alerts {
+        Some(h) if a == Aspect::Alerts => h,
+        _ => {
+            let mut h = Xxh3::new();
+            feed(&mut h, i, capabilities, impact, a);
+            h.digest()
+        }
     })
+}
+
+/// The hash of the alerts aspect of an incident titled `title` whose alerts have these
+/// fingerprints: the same as [`hashes`] gives for the record that lists them.
+pub fn alerts<'a>(title: &str, fingerprints: impl ExactSizeIterator<Item = &'a str>) -> u64 {
+    let mut h = Xxh3::new();
+    feed_alerts(&mut h, title, fingerprints);
+    h.digest()
 }
 
 /// Hashes `aspect` of `i` again into `hashes` (it was set after hashing); returns the new
@@ -100,6 +116,15 @@ fn list<'a>(h: &mut Xxh3, items: impl ExactSizeIterator<Item = &'a str>) {
     }
 }
 
+fn feed_alerts<'a>(
+    h: &mut Xxh3,
+    title: &str,
+    fingerprints: impl ExactSizeIterator<Item = &'a str>,
+) {
+    text(h, title);
+    list(h, fingerprints);
+}
+
 fn feed(h: &mut Xxh3, i: &Incident, capabilities: &[String], impact: &Impact, aspect: Aspect) {
     match aspect {
         Aspect::Opened => {}
@@ -114,8 +139,7 @@ fn feed(h: &mut Xxh3, i: &Incident, capabilities: &[String], impact: &Impact, as
             None => h.update(&[0]),
         },
         Aspect::Alerts => {
-            text(h, &i.title);
-            list(h, i.alerts.iter().map(|a| a.fingerprint.as_str()));
+            feed_alerts(h, &i.title, i.alerts.iter().map(|a| a.fingerprint.as_str()));
         }
         // The services that fail (the others affected follow from them and the capabilities).
         Aspect::Services => list(h, i.failing_services.iter().map(String::as_str)),

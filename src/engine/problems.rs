@@ -18,8 +18,28 @@ impl Engine {
 
     /// Before an incident version is hashed: links it to its problem (counting it toward one
     /// when new) and sets its problem id and workaround.
+    /// An incident built but not yet published has no alert list: its alerts are read from its
+    /// group, and only if its signature is needed.
     pub(super) fn link_problem(&mut self, incident: &mut Incident) {
-        let link = self.state.problems.link(&self.problem_cfg, incident);
+        let super::EngineState {
+            problems,
+            correlation,
+            ..
+        } = &mut self.state;
+        let link = if incident.alerts.is_empty() {
+            let alerts = || {
+                correlation
+                    .groups
+                    .get(incident.id.as_str())
+                    .into_iter()
+                    .flat_map(|g| g.alerts.iter())
+                    .filter_map(|f| correlation.alerts.get(f))
+                    .map(|a| (a.alert.service.as_deref(), &*a.alert.name))
+            };
+            problems.link_with(&self.problem_cfg, incident, alerts)
+        } else {
+            problems.link(&self.problem_cfg, incident)
+        };
         (incident.problem, incident.workaround) = match link {
             Some((id, workaround)) => (Some(id), workaround),
             None => (None, None),

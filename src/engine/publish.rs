@@ -12,10 +12,10 @@ use chrono::{DateTime, Utc};
 use super::state::Account;
 use super::{Engine, EngineState, Published, aspects};
 use crate::change::lifecycle::{self, Step};
-use crate::correlate::{self, Group};
+use crate::correlate::{self, Group, StoredAlert};
 use crate::impact;
 use crate::model::{
-    Aspect, Incident, IncidentStatus, Output, Priority, Rfc, ServiceContext, Status,
+    AlertRef, Aspect, Incident, IncidentStatus, Output, Priority, Rfc, ServiceContext, Status,
 };
 
 /// Most failing services whose owners and links an incident lists.
@@ -75,7 +75,7 @@ impl Engine {
     /// raises for it.
     pub(super) fn publish(&mut self, mut incident: Incident, outputs: &mut Vec<Output>) {
         self.account(&mut incident);
-        let (hashes, substance) = self.hash(&mut incident, None);
+        let (hashes, substance) = self.hash(&mut incident, None, None);
         if self
             .state
             .published
@@ -91,11 +91,13 @@ impl Engine {
     /// Keeps the incident's priority from dropping below the last published one (lowering it
     /// is a decision for a person, and an RFC already raised stays valid) or below the one it
     /// was escalated to, then hashes what an operator sees of it. `steady` replaces the
-    /// record's capabilities and impact when given (see [`Built::steady`]).
+    /// record's capabilities and impact when given (see [`Built::steady`]), `alerts` the hash
+    /// of its alerts when the record does not list them yet ([`Built::alerts_hash`]).
     pub(super) fn hash(
         &mut self,
         incident: &mut Incident,
         steady: Option<&impact::Assessment>,
+        alerts: Option<u64>,
     ) -> ([u64; aspects::HASHED.len()], u64) {
         if let Some(p) = self.state.published.get(&incident.id) {
             incident.priority = incident.priority.min(p.priority);
@@ -104,7 +106,7 @@ impl Engine {
             self.link_problem(incident);
         }
         self.escalation_floor(incident);
-        let hashes = aspects::hashes(incident, steady);
+        let hashes = aspects::hashes(incident, steady, alerts);
         let substance = aspects::substance(&hashes);
         (hashes, substance)
     }
@@ -279,12 +281,16 @@ fn milestones_of(i: &Incident, previous: Option<&Published>) -> Vec<Milestone> {
 }
 
 impl Engine {
+    /// Builds the record of group `g` as of `time` without its alert list and service context
+    /// (most builds are held back by the group wait and dropped): what [`Built`] is judged by
+    /// comes from the stored alerts, and [`materialise`](Self::materialise) fills in the rest
+    /// when the version is published.
     fn build(&self, g: &Group, time: DateTime<Utc>) -> Built {
-        let mut alerts: Vec<_> = g
+        let alerts: Vec<&StoredAlert> = g
             .alerts
             .iter()
             .filter_map(|f| self.state.correlation.alerts.get(f))
-            .map(|a| a.alert.to_ref())
+            .map(|a| &a.alert)
             .collect();
         let severity = alerts
             .iter()
@@ -297,11 +303,11 @@ impl Engine {
         let all = g.status != IncidentStatus::Open;
         let mut own: BTreeMap<String, f64> = BTreeMap::new();
         for a in &alerts {
-            if let Some(s) = &a.service {
+            if let Some(s) = a.service.as_deref() {
                 match failing.get_mut(s) {
                     Some(t) => *t = (*t).min(a.first_seen),
                     None => {
-                        failing.insert(s.clone(), a.first_seen);
+                        failing.insert(s.to_owned(), a.first_seen);
                     }
                 }
                 if a.status == Status::Firing || all {
@@ -317,59 +323,33 @@ impl Engine {
             .iter()
             .filter(|a| a.flapping && a.status != Status::Firing && !all)
         {
-            if let Some(s) = &a.service {
+            if let Some(s) = a.service.as_deref() {
                 impact::add_alert(steady.get_or_insert_with(|| own.clone()), s, a.severity);
             }
         }
         let steady = steady.map(|own| impact::assess(&self.topo, &own, severity));
         let root_cause = if failing.is_empty() {
-            // None of its alerts is on a service the model knows.
-            correlate::fallback::guess_root_cause(&alerts)
+            // None of its alerts is on a service the model knows (rare: owned copies are fine).
+            let refs: Vec<AlertRef> = alerts.iter().map(|a| a.to_ref()).collect();
+            correlate::fallback::guess_root_cause(&refs)
         } else {
             correlate::root_cause(&self.topo, &failing)
         };
-        if let Some(rc) = &root_cause {
-            // Asked once per service, not per alert: an incident's alerts share few services.
-            let mut needs: BTreeMap<String, bool> = BTreeMap::new();
-            for a in &mut alerts {
-                let Some(s) = &a.service else { continue };
-                let symptom = match needs.get(s) {
-                    Some(&n) => n,
-                    None => {
-                        let n = s != &rc.service && self.topo.needs(s, &rc.service);
-                        needs.insert(s.clone(), n);
-                        n
-                    }
-                };
-                if symptom {
-                    a.symptom_of = Some(rc.service.clone());
-                }
-            }
-        }
-        let first = alerts.first().map_or("alert", |a| a.name.as_str());
+        let first = alerts.first().map_or("alert", |a| &*a.name);
         let subject = root_cause
             .as_ref()
             .map(|r| r.service.clone())
-            .or_else(|| alerts.first().and_then(|a| a.ci.clone()))
+            .or_else(|| {
+                alerts
+                    .first()
+                    .and_then(|a| a.ci.as_deref().map(str::to_owned))
+            })
             .unwrap_or_else(|| "unmapped".into());
         let title = match alerts.len() {
             0 | 1 => format!("{subject}: {first}"),
             n => format!("{subject}: {first} and {} more alerts", n - 1),
         };
-        // Owners and links of the failing services, the root cause's first.
-        let root = root_cause.as_ref().map(|r| r.service.as_str());
-        let mut context: Vec<ServiceContext> = root
-            .into_iter()
-            .chain(
-                failing
-                    .keys()
-                    .map(String::as_str)
-                    .filter(|s| Some(*s) != root),
-            )
-            .map(|s| self.topo.context_of(s))
-            .filter(|c| !c.is_empty())
-            .collect();
-        context.truncate(MAX_CONTEXT);
+        let alerts_hash = aspects::alerts(&title, alerts.iter().map(|a| &*a.fingerprint));
         let incident = Incident {
             id: g.id.to_string(),
             version: 0,
@@ -393,8 +373,8 @@ impl Engine {
             impact: assessment.impact,
             event_count: g.event_count,
             changed: Vec::new(),
-            context,
-            alerts,
+            context: Vec::new(),
+            alerts: Vec::new(),
             security: None,
             problem: None,
             workaround: None,
@@ -403,7 +383,53 @@ impl Engine {
             incident,
             steady,
             settling: g.resolving_since.is_some(),
+            alerts_hash,
         }
+    }
+
+    /// Fills in what [`build`](Self::build) left out of a version about to be published: its
+    /// alerts (each marked a symptom of the root cause when its service needs it) and the
+    /// owners and links of its failing services, the root cause's first. The group is as it
+    /// was built (nothing changes it between the build and the publication).
+    pub(super) fn materialise(&self, incident: &mut Incident) {
+        let Some(g) = self.state.correlation.groups.get(incident.id.as_str()) else {
+            return;
+        };
+        let root = incident.root_cause.as_ref().map(|r| r.service.as_str());
+        // Asked once per service, not per alert: an incident's alerts share few services.
+        let mut needs: BTreeMap<&str, bool> = BTreeMap::new();
+        let alerts = g
+            .alerts
+            .iter()
+            .filter_map(|f| self.state.correlation.alerts.get(f))
+            .map(|a| {
+                let mut r = a.alert.to_ref();
+                if let (Some(rc), Some(s)) = (root, a.alert.service.as_deref()) {
+                    let symptom = *needs
+                        .entry(s)
+                        .or_insert_with(|| s != rc && self.topo.needs(s, rc));
+                    if symptom {
+                        r.symptom_of = Some(rc.to_owned());
+                    }
+                }
+                r
+            })
+            .collect();
+        let mut context: Vec<ServiceContext> = root
+            .into_iter()
+            .chain(
+                incident
+                    .failing_services
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|s| Some(*s) != root),
+            )
+            .map(|s| self.topo.context_of(s))
+            .filter(|c| !c.is_empty())
+            .collect();
+        context.truncate(MAX_CONTEXT);
+        incident.alerts = alerts;
+        incident.context = context;
     }
 }
 
@@ -415,4 +441,6 @@ pub(super) struct Built {
     pub steady: Option<impact::Assessment>,
     /// Every alert resolved: the resolve hold runs, and the resolution is the next news.
     pub settling: bool,
+    /// The hash of its alerts aspect (the record does not list them until it is published).
+    pub alerts_hash: u64,
 }

@@ -43,9 +43,10 @@ impl Engine {
             mut incident,
             steady,
             settling,
+            alerts_hash,
         } = built;
         self.account(&mut incident);
-        let (hashes, substance) = self.hash(&mut incident, steady.as_ref());
+        let (hashes, substance) = self.hash(&mut incident, steady.as_ref(), Some(alerts_hash));
         let due = match self.state.published.get(&incident.id) {
             // Every alert resolved: the resolution (or a re-fire) is the next news.
             _ if settling => Due::Never,
@@ -55,10 +56,12 @@ impl Engine {
         match due {
             Due::Now => {
                 self.settled(&incident.id);
+                self.materialise(&mut incident);
                 self.emit(incident, hashes, substance, now, outputs);
             }
             Due::At(t) if t <= now => {
                 self.settled(&incident.id);
+                self.materialise(&mut incident);
                 self.emit(incident, hashes, substance, now, outputs);
             }
             Due::At(t) => self.hold(&incident.id, now, t),

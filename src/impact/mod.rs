@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{CapabilityImpact, Impact, Priority, ServiceState, Severity};
-use crate::topology::{Criticality, Requires, Topology};
+use crate::topology::{CapabilityId, Criticality, Requires, ServiceId, Topology};
 
 /// The health an alert of `severity` leaves its service: critical and major take it down (0),
 /// minor leaves 50, warning 75; info does not hurt it (100).
@@ -83,57 +83,63 @@ pub fn round2(x: f64) -> f64 {
 /// Evaluates the health of every service and capability, given the own health of the services
 /// whose alerts fire (`own`, 0–100; services not in the topology are ignored).
 pub fn evaluate(topo: &Topology, own: &BTreeMap<String, f64>) -> Evaluation {
+    // By service id (see `topology::Ids`: id order is name order), so the walk below indexes
+    // `Vec`s instead of looking names up.
+    let ids = topo.ids();
+    let own: Vec<(ServiceId, f64)> = own
+        .iter()
+        .filter_map(|(name, h)| ids.service(name).map(|s| (s, *h)))
+        .collect();
+    let own_of = |s: ServiceId| {
+        own.binary_search_by_key(&s, |(id, _)| *id)
+            .map_or(100.0, |k| own[k].1)
+    };
     // Only the failing services and the services that need them can be hurt.
-    let candidates = topo.affected(
-        own.iter()
-            .filter(|(_, h)| **h < 100.0)
-            .map(|(name, _)| name.as_str()),
-    );
-    let mut order: Vec<&str> = candidates.iter().map(String::as_str).collect();
+    let mut order: Vec<ServiceId> = Vec::new();
+    for (s, _) in own.iter().filter(|(_, h)| *h < 100.0) {
+        order.push(*s);
+        order.extend_from_slice(ids.needed_by(*s));
+    }
     // A service needs strictly more services than any of its dependencies: this is a
     // dependency order.
-    // (Each rank is a lookup by name: computed once per service, not per comparison.)
-    order.sort_by_cached_key(|n| (topo.dependency_rank(n), *n));
-    let mut health: BTreeMap<String, f64> = BTreeMap::new();
-    for name in order {
-        let Some(def) = topo.service(name) else {
-            continue;
-        };
-        let deps: Vec<f64> = def
-            .depends_on
-            .iter()
-            .map(|d| health.get(d).copied().unwrap_or(100.0))
-            .collect();
-        let h = own
-            .get(name)
-            .copied()
-            .unwrap_or(100.0)
+    order.sort_unstable_by_key(|s| (ids.rank(*s), *s));
+    order.dedup();
+    let mut health: BTreeMap<ServiceId, f64> = BTreeMap::new();
+    let mut deps: Vec<f64> = Vec::new();
+    for s in order {
+        deps.clear();
+        deps.extend(
+            ids.depends_on(s)
+                .iter()
+                .map(|d| health.get(d).copied().unwrap_or(100.0)),
+        );
+        let h = own_of(s)
             .clamp(0.0, 100.0)
-            .min(from_dependencies(def.requires, &deps));
+            .min(from_dependencies(ids.requires(s), &deps));
         if h < 100.0 {
-            health.insert(name.to_string(), h);
+            health.insert(s, h);
         }
     }
     // Only capabilities a hurt service delivers can be hurt: looking at those alone keeps an
     // evaluation's cost to the incident's reach, not the size of the service model.
-    let hurt: BTreeSet<&str> = health
+    let hurt: BTreeSet<CapabilityId> = health
         .keys()
-        .filter_map(|s| topo.service(s))
-        .flat_map(|def| def.capabilities.iter().map(String::as_str))
+        .flat_map(|s| ids.capabilities(*s).iter().copied())
         .collect();
     let mut capabilities: Vec<CapabilityImpact> = hurt
         .into_iter()
-        .filter_map(|name| topo.capabilities().get_key_value(name))
-        .filter_map(|(name, cap)| {
-            let h = topo
-                .delivered_by(name)
+        .filter_map(|c| {
+            let name = ids.capability_name(c);
+            let cap = topo.capability(name)?;
+            let h = ids
+                .delivered_by(c)
                 .iter()
                 .map(|s| health.get(s).copied().unwrap_or(100.0))
                 .fold(100.0, f64::min);
             (h < 100.0).then(|| {
                 let lost = (100.0 - h) / 100.0;
                 CapabilityImpact {
-                    capability: name.clone(),
+                    capability: name.to_owned(),
                     state: ServiceState::of(h),
                     health: round2(h),
                     users_affected: (cap.users as f64 * lost).round() as u64,
@@ -148,7 +154,10 @@ pub fn evaluate(topo: &Topology, own: &BTreeMap<String, f64>) -> Evaluation {
             .then(a.capability.cmp(&b.capability))
     });
     Evaluation {
-        services: health,
+        services: health
+            .into_iter()
+            .map(|(s, h)| (ids.name(s).to_owned(), h))
+            .collect(),
         capabilities,
     }
 }

@@ -43,6 +43,21 @@ impl Signature {
     /// the names of that service's alerts. Security incidents and incidents without a service
     /// have none.
     pub fn of(incident: &Incident) -> Option<Signature> {
+        Signature::of_alerts(
+            incident,
+            incident
+                .alerts
+                .iter()
+                .map(|a| (a.service.as_deref(), a.name.as_str())),
+        )
+    }
+
+    /// The signature of `incident` whose alerts (service, name) are `alerts` rather than its
+    /// record's list (an incident built but not yet published does not carry them).
+    pub fn of_alerts<'a>(
+        incident: &Incident,
+        alerts: impl Iterator<Item = (Option<&'a str>, &'a str)>,
+    ) -> Option<Signature> {
         if incident.security.is_some() {
             return None;
         }
@@ -51,11 +66,9 @@ impl Signature {
             (None, [only]) => only.clone(),
             _ => return None,
         };
-        let alert_names: BTreeSet<&str> = incident
-            .alerts
-            .iter()
-            .filter(|a| a.service.as_deref() == Some(service.as_str()))
-            .map(|a| a.name.as_str())
+        let alert_names: BTreeSet<&str> = alerts
+            .filter(|(s, _)| *s == Some(service.as_str()))
+            .map(|(_, name)| name)
             .collect();
         Some(Signature {
             alert_names: alert_names.into_iter().map(String::from).collect(),
@@ -269,6 +282,23 @@ impl State {
         cfg: &ProblemConfig,
         incident: &Incident,
     ) -> Option<(String, Option<String>)> {
+        let alerts = || {
+            incident
+                .alerts
+                .iter()
+                .map(|a| (a.service.as_deref(), a.name.as_str()))
+        };
+        self.link_with(cfg, incident, alerts)
+    }
+
+    /// [`link`](Self::link) for an incident whose alerts (service, name) `alerts` gives, asked
+    /// only if its signature is needed.
+    pub fn link_with<'a, I: Iterator<Item = (Option<&'a str>, &'a str)>>(
+        &mut self,
+        cfg: &ProblemConfig,
+        incident: &Incident,
+        alerts: impl FnOnce() -> I,
+    ) -> Option<(String, Option<String>)> {
         match self.members.get(&incident.id) {
             Some(Member::Problem(id)) => return self.problems.get(id).map(Entry::fields),
             Some(Member::Candidate(_)) => return None,
@@ -277,7 +307,7 @@ impl State {
         if incident.status != IncidentStatus::Open {
             return None;
         }
-        let sig = Signature::of(incident)?;
+        let sig = Signature::of_alerts(incident, alerts())?;
         if let Some(id) = self.matching(&sig) {
             let entry = self.problems.get_mut(&id)?;
             entry.add(Occurrence::of(incident));

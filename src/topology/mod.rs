@@ -7,11 +7,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 pub mod backstage;
+mod dense;
 mod file;
 
 use crate::config::{ConfigError, line_of};
 use crate::model::Event;
 
+pub use dense::{CapabilityId, Ids, ServiceId};
 pub use file::{Capability, CiDef, Criticality, KubernetesRef, Requires, ServiceDef, TopologyFile};
 
 #[derive(Debug, Clone)]
@@ -39,6 +41,7 @@ pub struct Topology {
 
     ci_service: HashMap<String, String>,
     matchers: Vec<(BTreeMap<String, String>, String)>,
+    ids: Ids,
 }
 
 /// Which CI and service an event is about.
@@ -261,12 +264,14 @@ impl Topology {
                     .push(name.clone());
             }
         }
+        let ids = Ids::build(&services, &f.capabilities, &delivered_by);
         Ok(Topology {
             capabilities: f.capabilities,
             delivered_by,
             services,
             ci_service,
             matchers,
+            ids,
         })
     }
 
@@ -355,6 +360,11 @@ impl Topology {
     /// dependencies, so sorting by rank gives a dependency order.
     pub fn dependency_rank(&self, name: &str) -> usize {
         self.services.get(name).map_or(0, |s| s.needs.len())
+    }
+
+    /// The model by number (see [`Ids`]).
+    pub fn ids(&self) -> &Ids {
+        &self.ids
     }
 
     /// Services that need `any` or k of their dependencies and count `name` among them.
