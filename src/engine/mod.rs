@@ -49,7 +49,7 @@ pub use publish::{Milestone, MilestoneKind};
 pub use security::SecuritySummary;
 pub use settings::Settings;
 pub use state::{
-    Account, EngineState, MAX_SUPPRESSED, Origin, Pending, Published, SuppressedAlert,
+    Account, EngineDelta, EngineState, MAX_SUPPRESSED, Origin, Pending, Published, SuppressedAlert,
 };
 pub use summary::Summary;
 
@@ -223,6 +223,8 @@ impl Engine {
         mut state: EngineState,
     ) -> Self {
         state.correlation.share_strings();
+        // Sharing the strings marked every alert changed; the new owner writes it whole first.
+        state.forget_changes();
         Engine {
             topo,
             policy,

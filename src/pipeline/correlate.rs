@@ -426,19 +426,20 @@ impl Correlate {
         &mut self,
         consumer: &KafkaConsumer,
         p: i32,
-        restored: Option<checkpoint::Checkpoint>,
+        restored: Option<checkpoint::Restored>,
         elapsed: Duration,
     ) {
         let s = &self.settings;
         self.metrics.emit(StateRestored {
             partition: p,
-            checkpoint: restored
-                .as_ref()
-                .map(|cp| (cp.watermark, cp.state.published.len())),
+            checkpoint: restored.as_ref().map(|r| r.read),
             elapsed,
         });
         let (mut engine, next) = match restored {
-            Some(cp) => (s.engine_with_state(cp.state), cp.watermark),
+            Some(r) => (
+                s.engine_with_state(r.checkpoint.state),
+                r.checkpoint.watermark,
+            ),
             None => (s.engine(), -1),
         };
         let next = self.poisoned.start(p, next);
@@ -484,15 +485,28 @@ impl Correlate {
                 continue;
             }
             // The last checkpoint (on shutdown) takes the engine itself: no copy of a state
-            // that is dropped next (that copy was the peak of d2c's memory).
+            // that is dropped next (that copy was the peak of d2c's memory). Otherwise a delta
+            // of what changed when the chain allows one (see `checkpoint`), else a copy.
+            let st = &cfg.state;
+            let delta = st.incremental
+                && !part.need_full
+                && part.deltas < st.full_every
+                && part.delta_bytes <= part.full_bytes / 2;
             let taken = if force {
                 Taken::Engine(Box::new(std::mem::replace(
                     &mut part.engine,
                     self.settings.engine(),
                 )))
+            } else if let Some(d) = delta.then(|| part.engine.take_delta()).flatten() {
+                Taken::Delta {
+                    delta: Box::new(d),
+                    base: part.checkpointed,
+                    slot: part.deltas + 1,
+                }
             } else {
-                Taken::Copy(Box::new(part.engine.checkpoint_state().clone()))
+                Taken::Copy(Box::new(part.engine.take_full(st.incremental)))
             };
+            part.pending_delta = matches!(taken, Taken::Delta { .. });
             let (sender, shutdown) = (self.checkpoints.clone(), shutdown.clone());
             let (topic, watermark) = (cfg.topics.events.clone(), part.next);
             let (state_topic, chunk_bytes) = (cfg.topics.state.clone(), cfg.state.chunk_bytes);
@@ -534,11 +548,13 @@ impl Correlate {
                 part.pending = Some((watermark, task));
                 continue;
             }
+            let delta = std::mem::take(&mut part.pending_delta);
             let bytes = match task.await {
                 Ok(Ok(bytes)) => bytes,
                 // The broker refuses the checkpoint for good (e.g. a chunk over its limit):
                 // its offsets stay unstored, the next interval tries again, the stage goes on.
                 Ok(Err(PipelineError::Refused { topic, error })) => {
+                    part.need_full = true;
                     tracing::error!(
                         partition = p,
                         topic,
@@ -547,10 +563,22 @@ impl Correlate {
                     );
                     continue;
                 }
-                Ok(Err(e)) => return Err(e),
-                Err(e) => return Err(PipelineError::Stage("checkpoint", e.to_string())),
+                Ok(Err(e)) => {
+                    part.need_full = true;
+                    return Err(e);
+                }
+                Err(e) => {
+                    part.need_full = true;
+                    return Err(PipelineError::Stage("checkpoint", e.to_string()));
+                }
             };
-            self.metrics.emit(CheckpointWritten { bytes });
+            self.metrics.emit(CheckpointWritten { bytes, delta });
+            if delta {
+                (part.deltas, part.delta_bytes) = (part.deltas + 1, part.delta_bytes + bytes);
+            } else {
+                (part.deltas, part.delta_bytes, part.full_bytes) = (0, 0, bytes);
+                part.need_full = false;
+            }
             part.checkpointed = watermark;
             self.poisoned.forget_below(p, watermark);
             let _ = tpl.add_partition_offset(&topic, p, Offset::Offset(watermark));

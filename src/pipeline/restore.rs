@@ -11,7 +11,7 @@ use rdkafka::consumer::BaseConsumer;
 use tokio_util::sync::CancellationToken;
 
 use super::PipelineError;
-use super::checkpoint::{self, Checkpoint, RestoreError};
+use super::checkpoint::{self, RestoreError};
 use super::kafka::{FETCH_WAIT_MAX_MS, OffRuntime, base_config};
 use crate::config::KafkaConfig;
 use crate::engine::Engine;
@@ -28,6 +28,16 @@ pub(super) struct Part {
     pub(super) seeking_since: Option<Instant>,
     /// A checkpoint being written in the background, and the watermark it covers.
     pub(super) pending: Option<(i64, tokio::task::JoinHandle<Result<usize, PipelineError>>)>,
+    /// Whether `pending` is a delta.
+    pub(super) pending_delta: bool,
+    /// The next checkpoint must be full: the partition is new to this owner (its restored
+    /// state is not a checkpoint of its own chain), or a delta was not acknowledged (the
+    /// changes it took from the dirty sets are gone).
+    pub(super) need_full: bool,
+    /// Deltas acknowledged since the last full checkpoint, their bytes, and the full one's.
+    pub(super) deltas: u32,
+    pub(super) delta_bytes: usize,
+    pub(super) full_bytes: usize,
     /// The first offset this engine applied: where a rebuild without a checkpoint starts.
     pub(super) first: Option<i64>,
     /// When the state was restored; `None` once the partition's first outputs since are out.
@@ -44,6 +54,11 @@ impl Part {
             last_checkpoint: Instant::now(),
             seeking_since: None,
             pending: None,
+            pending_delta: false,
+            need_full: true,
+            deltas: 0,
+            delta_bytes: 0,
+            full_bytes: 0,
             first: None,
             restored_at: Some(Instant::now()),
         }
@@ -57,8 +72,9 @@ pub(super) const MAX_CONCURRENT: usize = 8;
 /// How long one read of a checkpoint may take before it is retried.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A partition's newest checkpoint (none for a new partition) and how long reading it took.
-pub(super) type Restored = (Option<Checkpoint>, Duration);
+/// A partition's newest checkpoint with its deltas applied (none for a new partition) and how
+/// long reading it took.
+pub(super) type Restored = (Option<checkpoint::Restored>, Duration);
 
 /// The pool of restorer consumers: assigned partitions of the state topic by hand, never a
 /// group member.
