@@ -9,8 +9,10 @@
 //!   the whole state, keyed `<events topic>/<partition>/<chunk>`;
 //! - **delta** ([`Delta`], `state.incremental`): what changed since the checkpoint at `base`
 //!   (the new values of the changed keys, the keys removed, the small parts whole), keyed
-//!   `<events topic>/<partition>/d<slot>/<chunk>`, slot = the delta's number since the last
-//!   full one (1..=`state.full_every`).
+//!   `<events topic>/<partition>.d<slot>/<chunk>`, slot = the delta's number since the last
+//!   full one (1..=`state.full_every`). Outside the full checkpoints' key prefix on purpose:
+//!   a d2c from before deltas reads only full checkpoints, so going back to one restores the
+//!   newest full checkpoint (and reads the input since again) instead of failing on a delta.
 //!
 //! Restore takes the newest complete full checkpoint, then the complete deltas after it in log
 //! order, each only if its base is the watermark reached so far, and stops at the first that
@@ -205,7 +207,9 @@ pub fn records_of(
     }
     drop(taken);
     let (n, watermark) = (w.chunks.len(), watermark.to_string());
-    let slot = kind.map_or(String::new(), |(_, slot)| format!("d{slot}/"));
+    let part = kind.map_or(format!("{partition}/"), |(_, slot)| {
+        format!("{partition}.d{slot}/")
+    });
     w.chunks
         .into_iter()
         .enumerate()
@@ -220,7 +224,7 @@ pub fn records_of(
             OutRecord {
                 topic: state_topic.to_string(),
                 partition: Some(partition),
-                key: format!("{topic}/{partition}/{slot}{i}").into_bytes(),
+                key: format!("{topic}/{part}{i}").into_bytes(),
                 payload,
                 headers,
                 timestamp: None,
@@ -263,7 +267,7 @@ fn read_range(
     consumer: &BaseConsumer,
     topic: &str,
     partition: i32,
-    prefix: &str,
+    prefixes: &[String],
     from: i64,
     to: i64,
     timeout: Duration,
@@ -303,7 +307,10 @@ fn read_range(
         if m.offset() >= to {
             break;
         }
-        if !m.key().is_some_and(|k| k.starts_with(prefix.as_bytes())) {
+        if !m
+            .key()
+            .is_some_and(|k| prefixes.iter().any(|p| k.starts_with(p.as_bytes())))
+        {
             continue;
         }
         let (Some(w), Some(c)) = (header(&m, "d2c.watermark"), header(&m, "d2c.chunk")) else {
@@ -474,13 +481,16 @@ pub fn restore(
     if high <= low {
         return Ok(None);
     }
-    let prefix = format!("{events_topic}/{partition}/");
+    let prefixes = [
+        format!("{events_topic}/{partition}/"),
+        format!("{events_topic}/{partition}.d"),
+    ];
     let read = |from: i64| {
         read_range(
             consumer,
             state_topic,
             partition,
-            &prefix,
+            &prefixes,
             from,
             high,
             timeout,

@@ -29,7 +29,7 @@ use crate::telemetry::shell::EventDeadLettered;
 use crate::telemetry::{Health, Metrics};
 
 use super::PipelineError;
-use super::checkpoint::{self, Taken};
+use super::checkpoint;
 use super::kafka::{KafkaConsumer, OffRuntime, OutRecord, Sender, assigned, assignment, seek};
 use super::poison::{Poisoned, output_record};
 use super::records::{EventsRecord, UNDECODABLE_EVENT, undecodable};
@@ -458,9 +458,9 @@ impl Correlate {
     }
 
     /// Checkpoints partitions with unsaved progress whose interval passed (all of them when
-    /// `force`). A checkpoint is taken as a copy of the state after the batch's outputs were
-    /// acknowledged, then serialised and written in the background so the stage keeps
-    /// processing; when the broker acknowledged it, the input offsets it covers are stored.
+    /// `force`). A checkpoint is taken after the batch's outputs were acknowledged (a delta of
+    /// what changed or a copy of the state, see [`Part::take`]), then serialised and written
+    /// in the background so the stage keeps processing; when the broker acknowledged it, the input offsets it covers are stored.
     /// With `force`, waits for every checkpoint.
     async fn checkpoint(
         &mut self,
@@ -485,28 +485,8 @@ impl Correlate {
                 continue;
             }
             // The last checkpoint (on shutdown) takes the engine itself: no copy of a state
-            // that is dropped next (that copy was the peak of d2c's memory). Otherwise a delta
-            // of what changed when the chain allows one (see `checkpoint`), else a copy.
-            let st = &cfg.state;
-            let delta = st.incremental
-                && !part.need_full
-                && part.deltas < st.full_every
-                && part.delta_bytes <= part.full_bytes / 2;
-            let taken = if force {
-                Taken::Engine(Box::new(std::mem::replace(
-                    &mut part.engine,
-                    self.settings.engine(),
-                )))
-            } else if let Some(d) = delta.then(|| part.engine.take_delta()).flatten() {
-                Taken::Delta {
-                    delta: Box::new(d),
-                    base: part.checkpointed,
-                    slot: part.deltas + 1,
-                }
-            } else {
-                Taken::Copy(Box::new(part.engine.take_full(st.incremental)))
-            };
-            part.pending_delta = matches!(taken, Taken::Delta { .. });
+            // that is dropped next (that copy was the peak of d2c's memory).
+            let taken = part.take(&cfg.state, force.then(|| self.settings.engine()));
             let (sender, shutdown) = (self.checkpoints.clone(), shutdown.clone());
             let (topic, watermark) = (cfg.topics.events.clone(), part.next);
             let (state_topic, chunk_bytes) = (cfg.topics.state.clone(), cfg.state.chunk_bytes);
@@ -548,13 +528,15 @@ impl Correlate {
                 part.pending = Some((watermark, task));
                 continue;
             }
-            let delta = std::mem::take(&mut part.pending_delta);
-            let bytes = match task.await {
-                Ok(Ok(bytes)) => bytes,
+            let r = task.await;
+            let r = r.map_err(|e| PipelineError::Stage("checkpoint", e.to_string()));
+            let r = r.and_then(|r| r);
+            let delta = part.written(r.as_ref().ok().copied());
+            let bytes = match r {
+                Ok(bytes) => bytes,
                 // The broker refuses the checkpoint for good (e.g. a chunk over its limit):
                 // its offsets stay unstored, the next interval tries again, the stage goes on.
-                Ok(Err(PipelineError::Refused { topic, error })) => {
-                    part.need_full = true;
+                Err(PipelineError::Refused { topic, error }) => {
                     tracing::error!(
                         partition = p,
                         topic,
@@ -563,22 +545,9 @@ impl Correlate {
                     );
                     continue;
                 }
-                Ok(Err(e)) => {
-                    part.need_full = true;
-                    return Err(e);
-                }
-                Err(e) => {
-                    part.need_full = true;
-                    return Err(PipelineError::Stage("checkpoint", e.to_string()));
-                }
+                Err(e) => return Err(e),
             };
             self.metrics.emit(CheckpointWritten { bytes, delta });
-            if delta {
-                (part.deltas, part.delta_bytes) = (part.deltas + 1, part.delta_bytes + bytes);
-            } else {
-                (part.deltas, part.delta_bytes, part.full_bytes) = (0, 0, bytes);
-                part.need_full = false;
-            }
             part.checkpointed = watermark;
             self.poisoned.forget_below(p, watermark);
             let _ = tpl.add_partition_offset(&topic, p, Offset::Offset(watermark));

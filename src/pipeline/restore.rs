@@ -11,9 +11,9 @@ use rdkafka::consumer::BaseConsumer;
 use tokio_util::sync::CancellationToken;
 
 use super::PipelineError;
-use super::checkpoint::{self, RestoreError};
+use super::checkpoint::{self, RestoreError, Taken};
 use super::kafka::{FETCH_WAIT_MAX_MS, OffRuntime, base_config};
-use crate::config::KafkaConfig;
+use crate::config::{KafkaConfig, StateConfig};
 use crate::engine::Engine;
 
 /// One owned input partition.
@@ -62,6 +62,51 @@ impl Part {
             first: None,
             restored_at: Some(Instant::now()),
         }
+    }
+}
+
+impl Part {
+    /// What the next checkpoint takes: with `shutdown` (the engine that replaces this one) the
+    /// engine itself, whole; else a delta of what changed since the last checkpoint when the
+    /// chain allows one (see `checkpoint`: not for a new owner or after a delta that was not
+    /// acknowledged, at most `full_every` in a row, and while they add up to at most half a
+    /// full one), else a copy of the whole state.
+    pub(super) fn take(&mut self, st: &StateConfig, shutdown: Option<Engine>) -> Taken {
+        let delta = st.incremental
+            && !self.need_full
+            && self.deltas < st.full_every
+            && self.delta_bytes <= self.full_bytes / 2;
+        let taken = if let Some(next) = shutdown {
+            Taken::Engine(Box::new(std::mem::replace(&mut self.engine, next)))
+        } else if let Some(d) = delta.then(|| self.engine.take_delta()).flatten() {
+            Taken::Delta {
+                delta: Box::new(d),
+                base: self.checkpointed,
+                slot: self.deltas + 1,
+            }
+        } else {
+            Taken::Copy(Box::new(self.engine.take_full(st.incremental)))
+        };
+        self.pending_delta = matches!(taken, Taken::Delta { .. });
+        taken
+    }
+
+    /// The pending checkpoint was acknowledged with its size, or failed (`None`): the next one
+    /// is full, since a delta took its changes from the dirty sets. Returns whether it was a
+    /// delta.
+    pub(super) fn written(&mut self, bytes: Option<usize>) -> bool {
+        let delta = std::mem::take(&mut self.pending_delta);
+        match bytes {
+            None => self.need_full = true,
+            Some(b) if delta => {
+                (self.deltas, self.delta_bytes) = (self.deltas + 1, self.delta_bytes + b)
+            }
+            Some(b) => {
+                (self.deltas, self.delta_bytes, self.full_bytes) = (0, 0, b);
+                self.need_full = false;
+            }
+        }
+        delta
     }
 }
 

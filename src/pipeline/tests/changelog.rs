@@ -352,13 +352,13 @@ fn delta_records_carry_their_base_and_slot() {
     let r = run(&settings, &lines, 3, 1000);
     let delta = &r.checkpoints[1];
     let base = r.states.keys().next().unwrap().to_string();
-    assert!(delta[0].key.starts_with(b"d2c.events/0/d1/0"));
+    assert!(delta[0].key.starts_with(b"d2c.events/0.d1/0"));
     assert!(delta.iter().all(|c| {
         c.headers
             .iter()
             .any(|h| h.0 == "d2c.base" && h.1 == base.as_bytes())
     }));
-    assert!(r.checkpoints[2][0].key.starts_with(b"d2c.events/0/d2/"));
+    assert!(r.checkpoints[2][0].key.starts_with(b"d2c.events/0.d2/"));
 }
 
 /// The records of a full checkpoint of partition `partition` at watermark 1 (after the first
