@@ -208,13 +208,11 @@ pub struct Whole {
 
 impl EngineState {
     /// The changes since the last [`take_delta`](Self::take_delta) or
-    /// [`forget_changes`](Self::forget_changes); `None` when a map counts everything as
-    /// changed (its dirty set overflowed): the caller writes a full checkpoint instead. Costs
-    /// the changes, not the state (the whole parts aside).
-    pub fn take_delta(&mut self) -> Option<EngineDelta> {
+    /// [`forget_changes`](Self::forget_changes). Costs the changes, not the state (the whole
+    /// parts aside); a map whose dirty set overflowed is written whole, which is smaller than
+    /// the keys it saw change.
+    pub fn take_delta(&mut self) -> EngineDelta {
         let c = &mut self.correlation;
-        // Every map is drained, even after one answers `None`: the full checkpoint that
-        // follows covers them all.
         let d = (
             c.alerts.take_changes(),
             c.groups.take_changes(),
@@ -230,20 +228,20 @@ impl EngineState {
             self.problems.candidates.take_changes(),
             self.problems.members.take_changes(),
         );
-        Some(EngineDelta {
-            alerts: d.0?,
-            groups: d.1?,
-            open: d.2?,
-            timers: d.3?,
-            published: d.4?,
-            rfcs: d.5?,
-            suppressed: d.6?,
-            changes: d.7?,
-            pending: d.8?,
-            accounts: d.9?,
-            problems: d.10?,
-            problem_candidates: d.11?,
-            problem_members: d.12?,
+        EngineDelta {
+            alerts: d.0,
+            groups: d.1,
+            open: d.2,
+            timers: d.3,
+            published: d.4,
+            rfcs: d.5,
+            suppressed: d.6,
+            changes: d.7,
+            pending: d.8,
+            accounts: d.9,
+            problems: d.10,
+            problem_candidates: d.11,
+            problem_members: d.12,
             whole: Whole {
                 clock: self.clock,
                 origins: self.origins.clone(),
@@ -255,7 +253,7 @@ impl EngineState {
                 recent_changes: c.changes.clone(),
                 learned: c.learned.clone(),
             },
-        })
+        }
     }
 
     /// Forgets what changed: a whole copy of the state was just taken (a full checkpoint).
@@ -345,7 +343,7 @@ impl EngineState {
 impl super::Engine {
     /// The changes of the state since its last checkpoint, with the suppressor's inhibition
     /// state (see [`EngineState::take_delta`]).
-    pub fn take_delta(&mut self) -> Option<EngineDelta> {
+    pub fn take_delta(&mut self) -> EngineDelta {
         self.checkpoint_state();
         self.state.take_delta()
     }

@@ -9,8 +9,8 @@
 //!
 //! The dirty set is bounded by the collection: when it grows past twice the collection's size
 //! plus [`SLACK`] (keys inserted and removed over and over), it is dropped and everything counts
-//! as changed until the next [`Tracked::take_changed`], which then answers `None` (the caller
-//! writes the whole state instead).
+//! as changed until the next `take_changes`, which then gives the whole collection (smaller
+//! than half the keys it saw change, so still proportional to the changes).
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, btree_map, hash_map};
@@ -203,6 +203,9 @@ pub struct Changes<K, V> {
     pub set: Vec<(K, V)>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removed: Vec<K>,
+    /// `set` is the whole collection: it replaces what was there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub whole: bool,
 }
 
 impl<K, V> Default for Changes<K, V> {
@@ -210,13 +213,14 @@ impl<K, V> Default for Changes<K, V> {
         Changes {
             set: Vec::new(),
             removed: Vec::new(),
+            whole: false,
         }
     }
 }
 
 impl<K, V> Changes<K, V> {
     pub fn is_empty(&self) -> bool {
-        self.set.is_empty() && self.removed.is_empty()
+        self.set.is_empty() && self.removed.is_empty() && !self.whole
     }
 }
 
@@ -287,23 +291,32 @@ macro_rules! map_methods {
                 self.mark_all();
             }
 
-            /// The changes since the last call (`None`: everything changed, write it whole).
-            pub fn take_changes(&mut self) -> Option<Changes<K, V>>
+            /// The changes since the last call; the whole map when everything counts as changed.
+            pub fn take_changes(&mut self) -> Changes<K, V>
             where
                 V: Clone,
             {
                 let mut out = Changes::default();
-                for k in self.take_changed()? {
+                let Some(keys) = self.take_changed() else {
+                    let mut set: Vec<(K, V)> =
+                        self.inner.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                    set.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                    return Changes { set, removed: Vec::new(), whole: true };
+                };
+                for k in keys {
                     match self.inner.get(&k) {
                         Some(v) => out.set.push((k, v.clone())),
                         None => out.removed.push(k),
                     }
                 }
-                Some(out)
+                out
             }
 
             /// Applies changes taken by [`Self::take_changes`] (marking them, like any change).
             pub fn apply(&mut self, changes: Changes<K, V>) {
+                if changes.whole {
+                    self.clear();
+                }
                 for k in changes.removed {
                     self.remove(&k);
                 }
@@ -349,21 +362,32 @@ impl<T: Clone + Eq + Hash + Ord> Tracked<BTreeSet<T>> {
         self.mark_all();
     }
 
-    /// The elements added (`set`) and removed since the last call (`None`: everything
-    /// changed, write it whole).
-    pub fn take_changes(&mut self) -> Option<Changes<T, ()>> {
+    /// The elements added (`set`) and removed since the last call; all of them when
+    /// everything counts as changed.
+    pub fn take_changes(&mut self) -> Changes<T, ()> {
         let mut out = Changes::default();
-        for t in self.take_changed()? {
+        let Some(changed) = self.take_changed() else {
+            let set = self.inner.iter().map(|t| (t.clone(), ())).collect();
+            return Changes {
+                set,
+                removed: Vec::new(),
+                whole: true,
+            };
+        };
+        for t in changed {
             if self.inner.contains(&t) {
                 out.set.push((t, ()));
             } else {
                 out.removed.push(t);
             }
         }
-        Some(out)
+        out
     }
 
     pub fn apply(&mut self, changes: Changes<T, ()>) {
+        if changes.whole {
+            self.clear();
+        }
         for t in changes.removed {
             self.remove(&t);
         }
@@ -388,13 +412,13 @@ mod tests {
         *m.entry("c".into()).or_default() += 3;
         m.remove("b");
         m.retain(|k, _| k != "zzz");
-        let ch = m.take_changes().unwrap();
+        let ch = m.take_changes();
         assert_eq!(ch.set, vec![("a".into(), 11), ("c".into(), 3)]);
         assert_eq!(ch.removed, vec!["b".to_string()]);
         let mut back = TrackedMap::new(std::mem::take(&mut copy));
         back.apply(ch);
         assert_eq!(back, m);
-        assert_eq!(m.take_changes().unwrap(), Changes::default());
+        assert_eq!(m.take_changes(), Changes::default());
     }
 
     #[test]
@@ -417,21 +441,30 @@ mod tests {
         s.take_changes();
         s.pop_first();
         s.insert(3);
-        let ch = s.take_changes().unwrap();
+        let ch = s.take_changes();
         assert_eq!(ch.set, vec![(3, ())]);
         assert_eq!(ch.removed, vec![1]);
     }
 
     #[test]
-    fn churn_past_the_bound_counts_as_everything_changed() {
+    fn churn_past_the_bound_gives_the_whole_map_which_replaces_the_old_one() {
         let mut m: TrackedMap<u32, u32> = TrackedMap::default();
+        m.insert(1_000_000, 0);
+        let mut copy = m.clone();
+        m.take_changes();
         for k in 0..(SLACK as u32 + 10) {
             m.insert(k, k);
             m.remove(&k);
         }
+        m.insert(7, 7);
+        m.remove(&1_000_000);
         assert!(m.changed() <= SLACK + 1);
-        assert!(m.take_changes().is_none());
+        let ch = m.take_changes();
+        assert!(ch.whole);
+        assert_eq!(ch.set, vec![(7, 7)]);
+        copy.apply(ch);
+        assert_eq!(copy, m);
         m.insert(1, 1);
-        assert_eq!(m.take_changes().unwrap().set, vec![(1, 1)]);
+        assert_eq!(m.take_changes().set, vec![(1, 1)]);
     }
 }

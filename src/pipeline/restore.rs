@@ -78,9 +78,9 @@ impl Part {
             && self.delta_bytes <= self.full_bytes / 2;
         let taken = if let Some(next) = shutdown {
             Taken::Engine(Box::new(std::mem::replace(&mut self.engine, next)))
-        } else if let Some(d) = delta.then(|| self.engine.take_delta()).flatten() {
+        } else if delta {
             Taken::Delta {
-                delta: Box::new(d),
+                delta: Box::new(self.engine.take_delta()),
                 base: self.checkpointed,
                 slot: self.deltas + 1,
             }

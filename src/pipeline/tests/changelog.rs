@@ -129,17 +129,14 @@ fn run(settings: &Settings, lines: &[Line], k: usize, full_every: u32) -> Run {
             continue;
         }
         let taken = match base {
-            Some(b) if since_full < full_every => match r.engine.take_delta() {
-                Some(d) => {
-                    since_full += 1;
-                    Taken::Delta {
-                        delta: Box::new(d),
-                        base: b,
-                        slot: since_full,
-                    }
+            Some(b) if since_full < full_every => {
+                since_full += 1;
+                Taken::Delta {
+                    delta: Box::new(r.engine.take_delta()),
+                    base: b,
+                    slot: since_full,
                 }
-                None => Taken::Copy(Box::new(r.engine.take_full(true))),
-            },
+            }
             _ => Taken::Copy(Box::new(r.engine.take_full(true))),
         };
         if matches!(taken, Taken::Copy(_)) {
@@ -244,7 +241,7 @@ fn a_delta_is_what_changed_not_the_state() {
     // A repeat and a new alert change two alerts and their incidents, not the other 1999.
     e.apply(Input::Event(&event("host-7", hosts), None));
     e.apply(Input::Event(&event("host-new", hosts + 1), None));
-    let delta = e.take_delta().unwrap();
+    let delta = e.take_delta();
     assert_eq!(delta.alerts.set.len(), 2);
     let bytes = serde_json::to_vec(&delta).unwrap().len();
     assert!(
@@ -252,7 +249,7 @@ fn a_delta_is_what_changed_not_the_state() {
         "a delta of two alerts ({bytes} B) is a fair share of the whole state ({full} B)"
     );
     // Nothing changed since: the next delta holds no map changes.
-    let empty = e.take_delta().unwrap();
+    let empty = e.take_delta();
     assert!(empty.alerts.is_empty() && empty.groups.is_empty() && empty.published.is_empty());
 }
 
@@ -376,7 +373,7 @@ pub(super) fn chain(partition: i32, chunk: usize) -> (Vec<OutRecord>, EngineStat
         let taken = if n == 0 {
             Taken::Copy(Box::new(e.take_full(true)))
         } else {
-            let delta = Box::new(e.take_delta().unwrap());
+            let delta = Box::new(e.take_delta());
             Taken::Delta {
                 delta,
                 base: w - 1,
