@@ -63,6 +63,14 @@ pub struct Parts {
     pub delivery: bool,
 }
 
+impl Parts {
+    /// Only the ingest and correlate stages: what `d2c bench` and `d2c soak` measure.
+    pub const STAGES: Parts = Parts {
+        http: false,
+        delivery: false,
+    };
+}
+
 /// A started d2c: what its parts share, and the task running them.
 #[derive(Debug)]
 pub struct Running {

@@ -90,6 +90,11 @@ enum Command {
         /// Length of the latency phase.
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         duration: Duration,
+        /// Use the configured topics as they are instead of fresh `d2c.bench.<run>.*` ones, and
+        /// create none: for a broker that cannot create topics, such as `d2c mock-broker`
+        /// started with the same settings. The topics must be empty.
+        #[arg(long)]
+        existing_topics: bool,
     },
     /// Run the pipeline at a steady rate of a rolling set of alerts for a long time, printing
     /// resident memory and the size of every state map at every sample (see BENCHMARKS.md).
@@ -215,6 +220,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             repeat_percent,
             rate,
             duration,
+            existing_topics,
         } => {
             let mut s = Settings::load(&config)?;
             if let Some(b) = brokers {
@@ -225,6 +231,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 rate,
                 duration,
                 repeat_percent,
+                existing_topics,
             };
             let report = runtime()?.block_on(d2c::bench::run(s, opts))?;
             print!("{}", d2c::bench::render(&report));

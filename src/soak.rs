@@ -111,15 +111,8 @@ pub async fn run(mut settings: Settings, opts: SoakOptions) -> Result<Vec<Sample
         cfg.kafka.brokers, opts.rate, opts.duration, opts.hosts, opts.generation, opts.sample
     );
     let stop = CancellationToken::new();
-    let pipeline = crate::app::start(
-        settings.clone(),
-        crate::app::Parts {
-            http: false,
-            delivery: false,
-        },
-        stop.clone(),
-    )
-    .await?;
+    let pipeline =
+        crate::app::start(settings.clone(), crate::app::Parts::STAGES, stop.clone()).await?;
     let producer: FutureProducer = crate::pipeline::kafka::base_config(&cfg.kafka)?
         .set("linger.ms", "5")
         .create()?;

@@ -51,6 +51,8 @@ pub struct BenchOptions {
     pub duration: Duration,
     /// Fraction (0–100) of backlog events that repeat an existing alert (the dedup path).
     pub repeat_percent: u8,
+    /// Use the configured topics (which must exist and be empty) instead of fresh ones.
+    pub existing_topics: bool,
 }
 
 /// The figures of one run.
@@ -221,31 +223,35 @@ fn correlated(m: &Metrics) -> u64 {
 pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchReport, BenchError> {
     let id = now_ms();
     let cfg = &mut settings.config;
-    for (name, t) in [
-        ("raw", &mut cfg.topics.raw),
-        ("events", &mut cfg.topics.events),
-        ("incidents", &mut cfg.topics.incidents),
-        ("changes", &mut cfg.topics.changes),
-        ("dlq", &mut cfg.topics.dlq),
-        ("state", &mut cfg.topics.state),
-    ] {
-        *t = format!("d2c.bench.{id}.{name}");
+    if !opts.existing_topics {
+        for (name, t) in [
+            ("raw", &mut cfg.topics.raw),
+            ("events", &mut cfg.topics.events),
+            ("incidents", &mut cfg.topics.incidents),
+            ("changes", &mut cfg.topics.changes),
+            ("dlq", &mut cfg.topics.dlq),
+            ("state", &mut cfg.topics.state),
+        ] {
+            *t = format!("d2c.bench.{id}.{name}");
+        }
     }
     cfg.kafka.group_id = format!("d2c-bench-{id}");
-    cfg.kafka.create_topics = true;
+    cfg.kafka.create_topics = !opts.existing_topics;
     // Event-to-incident latency is the pipeline's own: versions are published at once, not
     // after the group wait and interval an operator chose.
     cfg.correlation.group_wait = Duration::ZERO;
     cfg.correlation.group_interval = Duration::ZERO;
     let settings = Arc::new(settings);
     let cfg = &settings.config;
-    crate::pipeline::kafka::ensure_topics(
-        cfg,
-        &Metrics::new(&settings.topology),
-        &crate::telemetry::Health::default(),
-        &CancellationToken::new(),
-    )
-    .await?;
+    if !opts.existing_topics {
+        crate::pipeline::kafka::ensure_topics(
+            cfg,
+            &Metrics::new(&settings.topology),
+            &crate::telemetry::Health::default(),
+            &CancellationToken::new(),
+        )
+        .await?;
+    }
     let mut report = BenchReport {
         events: opts.events,
         latency_rate: opts.rate,
@@ -283,15 +289,8 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchRepo
 
     eprintln!("phase 1/4: the pipeline over the backlog");
     let stop = CancellationToken::new();
-    let pipeline = crate::app::start(
-        settings.clone(),
-        crate::app::Parts {
-            http: false,
-            delivery: false,
-        },
-        stop.clone(),
-    )
-    .await?;
+    let pipeline =
+        crate::app::start(settings.clone(), crate::app::Parts::STAGES, stop.clone()).await?;
     let metrics = pipeline.metrics.clone();
     let started = Instant::now();
     let mut last = Instant::now();

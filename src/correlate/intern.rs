@@ -35,33 +35,36 @@ impl Interner {
         if let Some(shared) = self.strings.get(s) {
             return shared.clone();
         }
+        let fresh: Arc<str> = Arc::from(s);
+        self.keep(&fresh);
+        fresh
+    }
+
+    /// The shared copy of `s` when it is one already; else makes `s` the shared copy.
+    pub fn share(&mut self, s: &Arc<str>) -> Arc<str> {
+        if let Some(shared) = self.strings.get(&**s) {
+            return shared.clone();
+        }
+        self.keep(s);
+        s.clone()
+    }
+
+    /// Keeps `fresh` (not in the set) as the shared copy of its text if there is room; a full
+    /// set is swept for strings no alert uses once enough were refused.
+    fn keep(&mut self, fresh: &Arc<str>) {
         if self.strings.len() >= MAX_INTERNED {
             self.refused += 1;
             if self.refused < MAX_INTERNED / 2 {
-                return Arc::from(s);
+                return;
             }
             self.refused = 0;
             // Only the set holds these: no alert uses them any more.
             self.strings.retain(|s| Arc::strong_count(s) > 1);
             if self.strings.len() >= MAX_INTERNED {
-                return Arc::from(s);
+                return;
             }
         }
-        let shared: Arc<str> = Arc::from(s);
-        self.strings.insert(shared.clone());
-        shared
-    }
-
-    /// The shared copy of `s` when it is one already; else makes `s` the shared copy.
-    pub fn share(&mut self, s: &Arc<str>) -> Arc<str> {
-        match self.strings.get(&**s) {
-            Some(shared) => shared.clone(),
-            None if self.strings.len() < MAX_INTERNED => {
-                self.strings.insert(s.clone());
-                s.clone()
-            }
-            None => s.clone(),
-        }
+        self.strings.insert(fresh.clone());
     }
 
     /// How many strings are shared (the gauge of this bounded set).

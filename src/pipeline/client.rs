@@ -38,6 +38,9 @@ pub struct KafkaContext {
     security: String,
     /// Partitions revoked since the stage last looked; the stage drops their state.
     pub revoked: Arc<Mutex<Vec<i32>>>,
+    /// Partitions assigned since the stage last looked (with cooperative assignment, only the
+    /// new ones); the stage restores their state.
+    pub assigned: Arc<Mutex<Vec<i32>>>,
     /// When each kind of warning was last logged, shared by the clones of one client.
     warned: Arc<Mutex<HashMap<String, Instant>>>,
 }
@@ -50,6 +53,7 @@ impl KafkaContext {
             brokers: k.brokers.clone(),
             security: k.security.describe(),
             revoked: Arc::default(),
+            assigned: Arc::default(),
             warned: Arc::default(),
         }
     }
@@ -224,6 +228,8 @@ impl ConsumerContext for KafkaContext {
     fn post_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, r: &Rebalance<'_>) {
         match r {
             Rebalance::Assign(tpl) => {
+                let mut assigned = self.assigned.lock().unwrap_or_else(|e| e.into_inner());
+                assigned.extend(tpl.elements().iter().map(|e| e.partition()));
                 tracing::info!(partitions = %describe(tpl), "partitions assigned")
             }
             Rebalance::Revoke(tpl) => {

@@ -30,7 +30,7 @@ use crate::telemetry::{Health, Metrics};
 
 use super::PipelineError;
 use super::checkpoint;
-use super::kafka::{KafkaConsumer, OffRuntime, OutRecord, Sender, assigned, assignment, seek};
+use super::kafka::{KafkaConsumer, OffRuntime, OutRecord, Sender, assigned, seek};
 use super::poison::{Poisoned, output_record};
 use super::records::{EventsRecord, UNDECODABLE_EVENT, undecodable};
 use super::restore::{Part, Restorers};
@@ -145,12 +145,11 @@ impl Correlate {
         let start = Instant::now();
         self.drop_revoked(consumer);
         // Every partition assigned since the last batch is restored now, side by side, whether
-        // or not this batch has input for it.
-        let events = &self.settings.config.topics.events;
-        let fresh: Vec<i32> = assignment(consumer, events)
-            .into_iter()
-            .filter(|p| !self.parts.contains_key(p))
-            .collect();
+        // or not this batch has input for it (`restore` skips those revoked again meanwhile).
+        let mut fresh = taken(&consumer.context().assigned);
+        fresh.retain(|p| !self.parts.contains_key(p));
+        fresh.sort_unstable();
+        fresh.dedup();
         if !fresh.is_empty() {
             self.restore(consumer, &fresh, shutdown).await?;
         }
@@ -383,15 +382,7 @@ impl Correlate {
     /// Forgets the state of partitions revoked since the last batch; their next owner restores
     /// it from the newest checkpoint.
     fn drop_revoked(&mut self, consumer: &KafkaConsumer) {
-        let revoked: Vec<i32> = {
-            let mut r = consumer
-                .context()
-                .revoked
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            std::mem::take(&mut *r)
-        };
-        for p in revoked {
+        for p in taken(&consumer.context().revoked) {
             if self.parts.remove(&p).is_some() {
                 tracing::info!(partition = p, "partition revoked; its state is dropped");
             }
@@ -573,4 +564,9 @@ impl Correlate {
         let engines: Vec<&Engine> = self.parts.values().map(|p| &p.engine).collect();
         super::gauges::set(&self.metrics, &engines, &self.topology, &self.view, elapsed);
     }
+}
+
+/// What the rebalance callback recorded in `list` since the stage last looked.
+fn taken(list: &std::sync::Mutex<Vec<i32>>) -> Vec<i32> {
+    std::mem::take(&mut *list.lock().unwrap_or_else(|e| e.into_inner()))
 }

@@ -27,15 +27,12 @@ pub type KafkaProducer = FutureProducer<KafkaContext>;
 pub type KafkaConsumer = StreamConsumer<KafkaContext>;
 
 /// The settings every client shares: brokers, client id, `[kafka.security]` (secrets
-/// resolved), statistics, and the user's extra properties. Fails when a secret of
-/// `[kafka.security]` cannot be read.
+/// resolved), and the user's extra properties. Fails when a secret of `[kafka.security]`
+/// cannot be read.
 pub fn base_config(k: &KafkaConfig) -> Result<ClientConfig, KafkaError> {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &k.brokers)
-        .set("client.id", &k.client_id)
-        // Statistics tell the client context when a broker connection is up again (and the
-        // consumers' lag); every 5 s is cheap.
-        .set("statistics.interval.ms", "5000");
+        .set("client.id", &k.client_id);
     let security = k.security.properties().map_err(|e| {
         KafkaError::ClientConfig(
             RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
@@ -51,6 +48,22 @@ pub fn base_config(k: &KafkaConfig) -> Result<ClientConfig, KafkaError> {
         c.set(key, value);
     }
     Ok(c)
+}
+
+/// Creates a client with d2c's context, which reads librdkafka's statistics: they tell it when a
+/// broker connection is up again (and the consumers' lag); every 5 s is cheap. Clients with
+/// librdkafka's default context get none: that context would log each as a multi-kilobyte
+/// INFO line.
+fn create<C: rdkafka::config::FromClientConfigAndContext<KafkaContext>>(
+    mut c: ClientConfig,
+    k: &KafkaConfig,
+    metrics: &Metrics,
+    health: &Health,
+) -> Result<C, KafkaError> {
+    if !k.properties.contains_key("statistics.interval.ms") {
+        c.set("statistics.interval.ms", "5000");
+    }
+    c.create_with_context(KafkaContext::new(k, metrics, health))
 }
 
 /// `fetch.wait.max.ms` of d2c's consumers (see [`consumer`]).
@@ -97,7 +110,7 @@ pub fn consumer(
     for (key, value) in &k.properties {
         c.set(key, value);
     }
-    c.create_with_context(KafkaContext::new(k, metrics, health))
+    create(c, k, metrics, health)
 }
 
 /// An idempotent producer that waits for all in-sync replicas.
@@ -118,7 +131,7 @@ pub fn producer(
     for (key, value) in &k.properties {
         c.set(key, value);
     }
-    c.create_with_context(KafkaContext::new(k, metrics, health))
+    create(c, k, metrics, health)
 }
 
 /// Readiness condition while the topics are not there yet.
@@ -136,10 +149,9 @@ pub async fn ensure_topics(
     health: &Health,
     shutdown: &tokio_util::sync::CancellationToken,
 ) -> Result<(), PipelineError> {
-    let admin: AdminClient<KafkaContext> = base_config(&cfg.kafka)
-        .map_err(PipelineError::Client)?
-        .create_with_context(KafkaContext::new(&cfg.kafka, metrics, health))
-        .map_err(PipelineError::Client)?;
+    let c = base_config(&cfg.kafka).map_err(PipelineError::Client)?;
+    let admin: AdminClient<KafkaContext> =
+        create(c, &cfg.kafka, metrics, health).map_err(PipelineError::Client)?;
     let admin = OffRuntime::new(admin);
     health.set_condition(
         TOPICS_CONDITION,
@@ -474,20 +486,6 @@ pub(super) fn assigned(consumer: &KafkaConsumer, topic: &str, p: i32) -> bool {
         .assignment()
         .map(|a| a.find_partition(topic, p).is_some())
         .unwrap_or(false)
-}
-
-/// The partitions of `topic` assigned to `consumer` now.
-pub(super) fn assignment(consumer: &KafkaConsumer, topic: &str) -> Vec<i32> {
-    use rdkafka::consumer::Consumer;
-    consumer.assignment().map_or_else(
-        |_| Vec::new(),
-        |a| {
-            a.elements_for_topic(topic)
-                .iter()
-                .map(|e| e.partition())
-                .collect()
-        },
-    )
 }
 
 /// The number of partitions of `topic`, read from the broker's metadata.

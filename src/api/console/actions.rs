@@ -11,7 +11,8 @@ use std::time::Instant;
 
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
@@ -146,19 +147,41 @@ fn outcome(a: &Answer, done: String) -> (StatusCode, String) {
     }
 }
 
-/// What every action's handler has: who asks, and the request's cookies and headers.
-pub(super) struct Asker<'a> {
-    pub console: &'a Console,
-    pub who: &'a Principal,
-    pub csrf: &'a Csrf,
-    pub jar: &'a CookieJar,
-    pub headers: &'a HeaderMap,
+/// What every action's handler has: who asks, and the request's cookies and headers. An
+/// extractor, so each handler takes it as one argument.
+#[derive(Debug)]
+pub struct Asker {
+    pub(super) console: Console,
+    pub(super) who: Principal,
+    csrf: Csrf,
+    jar: CookieJar,
+    headers: HeaderMap,
+}
+
+impl FromRequestParts<Console> for Asker {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Response> {
+        let Extension(who) = Extension::<Principal>::from_request_parts(parts, console)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Extension(csrf) = Extension::<Csrf>::from_request_parts(parts, console)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Asker {
+            console: console.clone(),
+            who,
+            csrf,
+            jar: CookieJar::from_headers(&parts.headers),
+            headers: parts.headers.clone(),
+        })
+    }
 }
 
 /// Why an action did not go on, or the write API's answer and what to say when it succeeded.
 pub(super) type Done = Result<(Answer, String), (StatusCode, String)>;
 
-impl Asker<'_> {
+impl Asker {
     /// Runs `op` as the actor (the signed-in name, or the name typed into `typed`) once the
     /// form's CSRF token (`form_csrf`) and the asker's role pass; answers with what `op` did,
     /// or why not, returning to `back`. Writes are counted as the API's.
@@ -172,8 +195,8 @@ impl Asker<'_> {
     where
         Fut: std::future::Future<Output = Done>,
     {
-        let checked = refuse(self.who, self.jar, self.headers, form_csrf)
-            .map_or_else(|| actor(self.who, typed), Err);
+        let checked = refuse(&self.who, &self.jar, &self.headers, form_csrf)
+            .map_or_else(|| actor(&self.who, typed), Err);
         let (status, text) = match checked {
             Err(e) => e,
             Ok(by) => {
@@ -187,8 +210,15 @@ impl Asker<'_> {
                 }
             }
         };
-        let (console, who, csrf, headers) = (self.console, self.who, self.csrf, self.headers);
-        answer(console, who, csrf, headers, status, text, back)
+        answer(
+            &self.console,
+            &self.who,
+            &self.csrf,
+            &self.headers,
+            status,
+            text,
+            back,
+        )
     }
 }
 
@@ -201,22 +231,11 @@ pub struct AckForm {
 
 /// `POST /incidents/{id}/ack`.
 pub async fn ack(
-    State(console): State<Console>,
-    Extension(who): Extension<Principal>,
-    Extension(csrf): Extension<Csrf>,
+    asker: Asker,
     Path(id): Path<String>,
-    jar: CookieJar,
-    headers: HeaderMap,
     axum::Form(f): axum::Form<AckForm>,
 ) -> Response {
-    let (console, who) = (&console, &who);
-    let asker = Asker {
-        console,
-        who,
-        csrf: &csrf,
-        jar: &jar,
-        headers: &headers,
-    };
+    let (console, who) = (&asker.console, &asker.who);
     let back = format!("/incidents/{id}");
     asker
         .act(&f.csrf, &f.by, back, |by| async move {
@@ -247,22 +266,11 @@ pub struct DecisionForm {
 
 /// `POST /changes/{id}/decision`: approve or reject an RFC.
 pub async fn decide(
-    State(console): State<Console>,
-    Extension(who): Extension<Principal>,
-    Extension(csrf): Extension<Csrf>,
+    asker: Asker,
     Path(id): Path<String>,
-    jar: CookieJar,
-    headers: HeaderMap,
     axum::Form(f): axum::Form<DecisionForm>,
 ) -> Response {
-    let (console, who) = (&console, &who);
-    let asker = Asker {
-        console,
-        who,
-        csrf: &csrf,
-        jar: &jar,
-        headers: &headers,
-    };
+    let (console, who) = (&asker.console, &asker.who);
     let decision = match f.decision.as_str() {
         "approved" => Some(DecisionStatus::Approved),
         "rejected" => Some(DecisionStatus::Rejected),
@@ -319,22 +327,8 @@ pub struct SilenceForm {
 }
 
 /// `POST /silences/new`: a silence from now for the given duration.
-pub async fn silence(
-    State(console): State<Console>,
-    Extension(who): Extension<Principal>,
-    Extension(csrf): Extension<Csrf>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    axum::Form(f): axum::Form<SilenceForm>,
-) -> Response {
-    let (console, who) = (&console, &who);
-    let asker = Asker {
-        console,
-        who,
-        csrf: &csrf,
-        jar: &jar,
-        headers: &headers,
-    };
+pub async fn silence(asker: Asker, axum::Form(f): axum::Form<SilenceForm>) -> Response {
+    let console = &asker.console;
     let duration = humantime::parse_duration(f.duration.trim())
         .ok()
         .filter(|d| !d.is_zero() && *d <= MAX_SILENCE)

@@ -7,9 +7,8 @@
 use askama::Template;
 use axum::Extension;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
-use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 
 use super::actions::Asker;
@@ -198,22 +197,11 @@ fn comment(c: &str) -> Option<String> {
 
 /// `POST /problems/{id}/known-error`: the problem becomes a known error with a workaround.
 pub async fn known_error(
-    State(console): State<Console>,
-    Extension(who): Extension<Principal>,
-    Extension(csrf): Extension<Csrf>,
+    asker: Asker,
     Path(id): Path<String>,
-    jar: CookieJar,
-    headers: HeaderMap,
     axum::Form(f): axum::Form<KnownErrorForm>,
 ) -> Response {
-    let (console, who) = (&console, &who);
-    let asker = Asker {
-        console,
-        who,
-        csrf: &csrf,
-        jar: &jar,
-        headers: &headers,
-    };
+    let console = &asker.console;
     asker
         .act(&f.csrf, &f.by, "/problems".into(), |by| async move {
             known(console, &id)?;
@@ -248,22 +236,11 @@ pub struct ResolveForm {
 
 /// `POST /problems/{id}/resolve`.
 pub async fn resolve(
-    State(console): State<Console>,
-    Extension(who): Extension<Principal>,
-    Extension(csrf): Extension<Csrf>,
+    asker: Asker,
     Path(id): Path<String>,
-    jar: CookieJar,
-    headers: HeaderMap,
     axum::Form(f): axum::Form<ResolveForm>,
 ) -> Response {
-    let (console, who) = (&console, &who);
-    let asker = Asker {
-        console,
-        who,
-        csrf: &csrf,
-        jar: &jar,
-        headers: &headers,
-    };
+    let console = &asker.console;
     asker
         .act(&f.csrf, &f.by, "/problems".into(), |by| async move {
             known(console, &id)?;
@@ -294,22 +271,8 @@ pub struct OpenForm {
 }
 
 /// `POST /problems/new`: a problem opened by hand.
-pub async fn open(
-    State(console): State<Console>,
-    Extension(who): Extension<Principal>,
-    Extension(csrf): Extension<Csrf>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    axum::Form(f): axum::Form<OpenForm>,
-) -> Response {
-    let (console, who) = (&console, &who);
-    let asker = Asker {
-        console,
-        who,
-        csrf: &csrf,
-        jar: &jar,
-        headers: &headers,
-    };
+pub async fn open(asker: Asker, axum::Form(f): axum::Form<OpenForm>) -> Response {
+    let console = &asker.console;
     let priority = match f.priority.as_str() {
         "P1" => Priority::P1,
         "P2" => Priority::P2,
