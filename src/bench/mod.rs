@@ -82,6 +82,11 @@ pub struct BenchReport {
     /// Resident memory with the pipeline running, just before it is stopped (its state after
     /// both phases), without the final checkpoint written on shutdown.
     pub running_rss_mib: f64,
+    /// Checkpoints acknowledged while the pipeline ran (before the final one on shutdown), how
+    /// many were deltas, and their bytes.
+    pub checkpoints: u64,
+    pub checkpoint_deltas: u64,
+    pub checkpoint_bytes: f64,
 }
 
 /// p50, p99 and max of `samples` (sorted in place).
@@ -366,6 +371,11 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchRepo
         ) = percentiles(&mut lat);
     }
     report.running_rss_mib = rss_mib();
+    (
+        report.checkpoints,
+        report.checkpoint_deltas,
+        report.checkpoint_bytes,
+    ) = metrics.checkpoints_written();
     stop.cancel();
     let _ = pipeline.wait().await;
     report.peak_rss_mib = peak_rss_mib();

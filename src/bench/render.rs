@@ -53,5 +53,11 @@ pub fn render(r: &BenchReport) -> String {
         "| resident memory: load generator alone / pipeline running, before its final checkpoint (MiB) | {:.0} / {:.0} |\n",
         r.generator_rss_mib, r.running_rss_mib
     ));
+    s.push_str(&format!(
+        "| checkpoints written while running: all / deltas, MiB | {} / {}, {:.1} |\n",
+        r.checkpoints,
+        r.checkpoint_deltas,
+        r.checkpoint_bytes / (1024.0 * 1024.0)
+    ));
     s
 }

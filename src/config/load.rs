@@ -353,6 +353,12 @@ fn validate(c: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
             format!("is {}; it must be at least 1024", c.state.chunk_bytes),
         ));
     }
+    if c.state.incremental && c.state.full_every == 0 {
+        return Err(invalid(
+            "state.full_every",
+            "is 0 with state.incremental on; use at least 1, or set incremental = false".into(),
+        ));
+    }
     if c.state.checkpoint_interval.is_zero() {
         return Err(invalid(
             "state.checkpoint_interval",

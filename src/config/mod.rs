@@ -573,6 +573,17 @@ pub struct StateConfig {
     /// Largest record written to the state topic; bigger states are split into chunks.
     /// Keep it below the broker's `message.max.bytes`. Default: `524288` (512 KiB).
     pub chunk_bytes: usize,
+    /// Write deltas (what changed since the previous checkpoint) between full checkpoints,
+    /// instead of the whole state every time: a checkpoint then costs the changes, not the
+    /// state. `false` writes every checkpoint whole, as d2c did before. Either way the state
+    /// topic restores (a delta-writing d2c reads full-only partitions, and the reverse reads
+    /// the newest full checkpoint and ignores the deltas after it). Default: `true`.
+    pub incremental: bool,
+    /// With `incremental`, a full checkpoint after this many deltas (or sooner, once the deltas
+    /// since the last full one add up to more than half of it): a restore reads one full
+    /// checkpoint and at most this many deltas. Default: `60` (five minutes of deltas at a 5 s
+    /// interval, half an hour at 30 s).
+    pub full_every: u32,
 }
 
 impl Default for StateConfig {
@@ -580,6 +591,8 @@ impl Default for StateConfig {
         StateConfig {
             checkpoint_interval: Duration::from_secs(30),
             chunk_bytes: 512 * 1024,
+            incremental: true,
+            full_every: 60,
         }
     }
 }

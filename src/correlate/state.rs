@@ -11,6 +11,7 @@ use crate::topology::Topology;
 
 use super::intern::Interner;
 use super::stored::StoredAlert;
+use crate::model::tracked::{TrackedHashMap, TrackedMap, TrackedSet};
 use crate::model::{Change, IncidentStatus, RelatedChange};
 
 /// The deduplicated state of one fingerprint and the incident it belongs to.
@@ -73,7 +74,7 @@ fn open() -> IncidentStatus {
 }
 
 /// Something due later than the event that caused it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Timer {
     /// The resolve hold of an incident ends.
     Resolve(String),
@@ -102,18 +103,18 @@ pub struct State {
     /// add up, eviction sorts what it picks); a checkpoint writes it sorted by fingerprint, as
     /// the ordered map it was. Boxed: a table slot costs a pointer, not the whole alert.
     #[serde(serialize_with = "sorted_by_key")]
-    pub alerts: HashMap<Arc<str>, Box<AlertState>>,
-    pub groups: BTreeMap<String, Group>,
+    pub alerts: TrackedHashMap<Arc<str>, Box<AlertState>>,
+    pub groups: TrackedMap<String, Group>,
     /// Open incidents per correlation domain: where a new alert looks for an incident to join,
     /// so that finding one costs the size of its domain, not of the whole state.
     #[serde(default)]
-    pub open: BTreeMap<String, BTreeSet<String>>,
+    pub open: TrackedMap<String, BTreeSet<String>>,
     /// Recent change events per correlation domain, oldest first.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub changes: BTreeMap<String, Vec<Change>>,
     /// Timers by due time.
     #[serde(default)]
-    pub timers: BTreeSet<(DateTime<Utc>, Timer)>,
+    pub timers: TrackedSet<(DateTime<Utc>, Timer)>,
     /// Links learned from alerts that opened and resolved together (`learned`).
     #[serde(default, skip_serializing_if = "super::learned::Learning::is_empty")]
     pub learned: super::learned::Learning,
@@ -127,7 +128,7 @@ pub struct State {
 
 /// Writes `alerts` in the order of their fingerprints, as an ordered map would.
 fn sorted_by_key<S: serde::Serializer>(
-    alerts: &HashMap<Arc<str>, Box<AlertState>>,
+    alerts: &TrackedHashMap<Arc<str>, Box<AlertState>>,
     s: S,
 ) -> Result<S::Ok, S::Error> {
     let mut sorted: Vec<_> = alerts.iter().collect();

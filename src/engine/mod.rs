@@ -49,7 +49,7 @@ pub use publish::{Milestone, MilestoneKind};
 pub use security::SecuritySummary;
 pub use settings::Settings;
 pub use state::{
-    Account, EngineState, MAX_SUPPRESSED, Origin, Pending, Published, SuppressedAlert,
+    Account, EngineDelta, EngineState, MAX_SUPPRESSED, Origin, Pending, Published, SuppressedAlert,
 };
 pub use summary::Summary;
 
@@ -192,11 +192,15 @@ impl Engine {
     }
 
     pub fn new(topo: Arc<Topology>, policy: Arc<ChangePolicy>, cfg: CorrelationConfig) -> Self {
+        // Changes are recorded from the first full checkpoint on (`take_full`): an engine
+        // that is never checkpointed (replay, benches) pays nothing for them.
+        let mut state = EngineState::default();
+        state.untrack();
         Engine {
             topo,
             policy,
             cfg,
-            state: EngineState::default(),
+            state,
             suppressor: None,
             milestones: Vec::new(),
             prune_due: None,
@@ -223,6 +227,9 @@ impl Engine {
         mut state: EngineState,
     ) -> Self {
         state.correlation.share_strings();
+        // Changes are recorded from the first full checkpoint on (`take_full`); sharing the
+        // strings marked every alert.
+        state.untrack();
         Engine {
             topo,
             policy,

@@ -4,11 +4,13 @@
 //! alerts, the security incidents, problems, and RFC runs awaiting verification.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::correlate;
+use crate::model::tracked::{Changes, TrackedMap};
 use crate::model::{IncidentStatus, Priority, Rfc};
 use crate::suppress::{InhibitState, Silence, SuppressReason};
 
@@ -36,9 +38,9 @@ pub struct SuppressedAlert {
 pub struct EngineState {
     pub correlation: correlate::State,
     /// What was last published of every incident still remembered.
-    pub published: BTreeMap<String, Published>,
+    pub published: TrackedMap<String, Published>,
     /// Ids of RFCs already raised per incident, so each is raised once.
-    pub rfcs: BTreeMap<String, BTreeSet<String>>,
+    pub rfcs: TrackedMap<String, BTreeSet<String>>,
     /// The latest event or tick time seen: the engine's notion of "now".
     pub clock: Option<DateTime<Utc>>,
     /// Per raw-topic partition, the position of the last event applied: events at or before it
@@ -46,7 +48,7 @@ pub struct EngineState {
     pub origins: BTreeMap<i32, (i64, u32)>,
     /// Alerts whose events were suppressed, by fingerprint (at most [`MAX_SUPPRESSED`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub suppressed: BTreeMap<String, SuppressedAlert>,
+    pub suppressed: TrackedMap<String, SuppressedAlert>,
     /// Firing alerts that may inhibit others (see `[[suppression.inhibit]]`), as of the last
     /// [`Engine::checkpoint_state`].
     #[serde(default)]
@@ -59,18 +61,18 @@ pub struct EngineState {
     /// (`POST /api/v1/changes/{id}/decision`) can publish its next version. Forgotten with its
     /// incident.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub changes: BTreeMap<String, Rfc>,
+    pub changes: TrackedMap<String, Rfc>,
     /// Security incidents (`correlate::security`); absent from older checkpoints.
     #[serde(default, skip_serializing_if = "correlate::security::State::is_empty")]
     pub security: correlate::security::State,
     /// Incidents whose next version waits (`correlation.group_wait` before the first,
     /// `group_interval` after), by id; absent from older checkpoints.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub pending: BTreeMap<String, Pending>,
+    pub pending: TrackedMap<String, Pending>,
     /// The revenue-at-risk account of every incident built (published or not), by id, so its
     /// cost does not depend on which versions were published.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub accounts: BTreeMap<String, Account>,
+    pub accounts: TrackedMap<String, Account>,
     /// Problems, incidents counted toward them, and links (`problem`); absent from older
     /// checkpoints. Bounded by `[problem]` (see `problem`).
     #[serde(default, skip_serializing_if = "is_default")]
@@ -147,4 +149,218 @@ pub struct Origin {
     pub partition: i32,
     pub offset: i64,
     pub index: u32,
+}
+
+/// What changed in an [`EngineState`] since the previous checkpoint (full or delta): the new
+/// values of the changed keys of every map that grows with the input, the keys removed, and
+/// the rest of the state whole (small or bounded, see [`Whole`]). Applied to the state of the
+/// previous checkpoint, it gives the state of this one.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct EngineDelta {
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub alerts: Changes<Arc<str>, Box<correlate::AlertState>>,
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub groups: Changes<String, correlate::Group>,
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub open: Changes<String, BTreeSet<String>>,
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub timers: Changes<(DateTime<Utc>, correlate::Timer), ()>,
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub published: Changes<String, Published>,
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub rfcs: Changes<String, BTreeSet<String>>,
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub suppressed: Changes<String, SuppressedAlert>,
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub changes: Changes<String, Rfc>,
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub pending: Changes<String, Pending>,
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub accounts: Changes<String, Account>,
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub problems: Changes<String, crate::problem::Entry>,
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub problem_candidates: Changes<String, crate::problem::Candidate>,
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub problem_members: Changes<String, crate::problem::Member>,
+    pub whole: Whole,
+}
+
+/// The parts of the state a delta writes whole: each is small or bounded by a cap of its own
+/// (the clock; one position per raw partition; the firing inhibiting alerts; silences up to
+/// `MAX_SILENCES`; recent changes up to `MAX_CHANGES_PER_DOMAIN` per domain; learned links up
+/// to `learned::MAX_PAIRS`; runs awaiting verification, forgotten with their incident). The
+/// security incidents are bounded by their retention and `MAX_DETECTIONS` each, but not
+/// tracked yet: a partition with many open security incidents writes them in every delta.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Whole {
+    pub clock: Option<DateTime<Utc>>,
+    pub origins: BTreeMap<i32, (i64, u32)>,
+    pub inhibit: InhibitState,
+    pub silences: BTreeMap<String, Silence>,
+    pub security: correlate::security::State,
+    /// When the problems were last swept (`problem::State::swept_at`).
+    pub problems_swept_at: Option<DateTime<Utc>>,
+    pub runs: super::RunState,
+    pub recent_changes: BTreeMap<String, Vec<crate::model::Change>>,
+    pub learned: correlate::learned::Learning,
+}
+
+impl EngineState {
+    /// The changes since the last [`take_delta`](Self::take_delta) or
+    /// [`forget_changes`](Self::forget_changes). Costs the changes, not the state (the whole
+    /// parts aside); a map whose dirty set overflowed is written whole, which is smaller than
+    /// the keys it saw change.
+    pub fn take_delta(&mut self) -> EngineDelta {
+        let c = &mut self.correlation;
+        let d = (
+            c.alerts.take_changes(),
+            c.groups.take_changes(),
+            c.open.take_changes(),
+            c.timers.take_changes(),
+            self.published.take_changes(),
+            self.rfcs.take_changes(),
+            self.suppressed.take_changes(),
+            self.changes.take_changes(),
+            self.pending.take_changes(),
+            self.accounts.take_changes(),
+            self.problems.problems.take_changes(),
+            self.problems.candidates.take_changes(),
+            self.problems.members.take_changes(),
+        );
+        EngineDelta {
+            alerts: d.0,
+            groups: d.1,
+            open: d.2,
+            timers: d.3,
+            published: d.4,
+            rfcs: d.5,
+            suppressed: d.6,
+            changes: d.7,
+            pending: d.8,
+            accounts: d.9,
+            problems: d.10,
+            problem_candidates: d.11,
+            problem_members: d.12,
+            whole: Whole {
+                clock: self.clock,
+                origins: self.origins.clone(),
+                inhibit: self.inhibit.clone(),
+                silences: self.silences.clone(),
+                security: self.security.clone(),
+                problems_swept_at: self.problems.swept_at,
+                runs: self.runs.clone(),
+                recent_changes: c.changes.clone(),
+                learned: c.learned.clone(),
+            },
+        }
+    }
+
+    /// Forgets what changed: a whole copy of the state was just taken (a full checkpoint).
+    pub fn forget_changes(&mut self) {
+        let c = &mut self.correlation;
+        c.alerts.forget_changed();
+        c.groups.forget_changed();
+        c.open.forget_changed();
+        c.timers.forget_changed();
+        self.published.forget_changed();
+        self.rfcs.forget_changed();
+        self.suppressed.forget_changed();
+        self.changes.forget_changed();
+        self.pending.forget_changed();
+        self.accounts.forget_changed();
+        self.problems.problems.forget_changed();
+        self.problems.candidates.forget_changed();
+        self.problems.members.forget_changed();
+    }
+
+    /// Stops recording changes until the next [`forget_changes`](Self::forget_changes):
+    /// everything counts as changed (no deltas are written).
+    pub fn untrack(&mut self) {
+        let c = &mut self.correlation;
+        c.alerts.mark_all();
+        c.groups.mark_all();
+        c.open.mark_all();
+        c.timers.mark_all();
+        self.published.mark_all();
+        self.rfcs.mark_all();
+        self.suppressed.mark_all();
+        self.changes.mark_all();
+        self.pending.mark_all();
+        self.accounts.mark_all();
+        self.problems.problems.mark_all();
+        self.problems.candidates.mark_all();
+        self.problems.members.mark_all();
+    }
+
+    /// How many keys changed since the last checkpoint (a gauge of the next delta's size).
+    pub fn changed(&self) -> usize {
+        let c = &self.correlation;
+        c.alerts.changed()
+            + c.groups.changed()
+            + c.open.changed()
+            + c.timers.changed()
+            + self.published.changed()
+            + self.rfcs.changed()
+            + self.suppressed.changed()
+            + self.changes.changed()
+            + self.pending.changed()
+            + self.accounts.changed()
+            + self.problems.problems.changed()
+            + self.problems.candidates.changed()
+            + self.problems.members.changed()
+    }
+
+    /// Applies a delta taken from the state this one equals: afterwards it equals the state
+    /// the delta was taken of.
+    pub fn apply_delta(&mut self, d: EngineDelta) {
+        let c = &mut self.correlation;
+        c.alerts.apply(d.alerts);
+        c.groups.apply(d.groups);
+        c.open.apply(d.open);
+        c.timers.apply(d.timers);
+        self.published.apply(d.published);
+        self.rfcs.apply(d.rfcs);
+        self.suppressed.apply(d.suppressed);
+        self.changes.apply(d.changes);
+        self.pending.apply(d.pending);
+        self.accounts.apply(d.accounts);
+        self.problems.problems.apply(d.problems);
+        self.problems.candidates.apply(d.problem_candidates);
+        self.problems.members.apply(d.problem_members);
+        let w = d.whole;
+        (c.changes, c.learned) = (w.recent_changes, w.learned);
+        self.clock = w.clock;
+        self.origins = w.origins;
+        self.inhibit = w.inhibit;
+        self.silences = w.silences;
+        self.security = w.security;
+        self.problems.swept_at = w.problems_swept_at;
+        self.runs = w.runs;
+    }
+}
+
+impl super::Engine {
+    /// The changes of the state since its last checkpoint, with the suppressor's inhibition
+    /// state (see [`EngineState::take_delta`]).
+    pub fn take_delta(&mut self) -> EngineDelta {
+        self.checkpoint_state();
+        self.state.take_delta()
+    }
+
+    /// A copy of the whole state for a full checkpoint; what changed before is forgotten.
+    /// Without `track` (no deltas are written), changes are not recorded from now on.
+    pub fn take_full(&mut self, track: bool) -> EngineState {
+        self.checkpoint_state();
+        self.state.forget_changes();
+        if !track {
+            self.state.untrack();
+        }
+        self.state.clone()
+    }
+
+    /// How many keys changed since the last checkpoint.
+    pub fn changed(&self) -> usize {
+        self.state.changed()
+    }
 }

@@ -13,6 +13,7 @@ mod rfc;
 mod run;
 mod security;
 mod time;
+pub mod tracked;
 
 pub use control::{Ack, ChangeDecision, ProblemAction, RunReport};
 pub use event::{Category, Event, Severity, Status};

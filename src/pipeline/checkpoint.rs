@@ -3,10 +3,31 @@
 //! back when the partition is assigned.
 //!
 //! A checkpoint is one JSON document split into records of at most `state.chunk_bytes`, written
-//! consecutively by the partition's only owner, keyed `<events topic>/<partition>/<chunk>` (so
-//! compaction keeps one copy of each chunk). Headers: `d2c.watermark` (the next input offset to
-//! process) and `d2c.chunk` (`i/n`). Restore reads the newest complete checkpoint from the end of
-//! the partition.
+//! consecutively by the partition's only owner. Headers: `d2c.watermark` (the next input offset
+//! to process), `d2c.chunk` (`i/n`) and, on a delta, `d2c.base`. Two kinds:
+//! - **full** ([`Checkpoint`], the document d2c always wrote, so older checkpoints restore):
+//!   the whole state, keyed `<events topic>/<partition>/<chunk>`;
+//! - **delta** ([`Delta`], `state.incremental`): what changed since the checkpoint at `base`
+//!   (the new values of the changed keys, the keys removed, the small parts whole), keyed
+//!   `<events topic>/<partition>.d<slot>/<chunk>`, slot = the delta's number since the last
+//!   full one (1..=`state.full_every`). Outside the full checkpoints' key prefix on purpose:
+//!   a d2c from before deltas reads only full checkpoints, so going back to one restores the
+//!   newest full checkpoint (and reads the input since again) instead of failing on a delta.
+//!
+//! Restore takes the newest complete full checkpoint, then the complete deltas after it in log
+//! order, each only if its base is the watermark reached so far, and stops at the first that
+//! does not fit (a torn or missing delta): the input from there is read again. The writer keeps
+//! the chain whole: a new owner writes a full checkpoint first, a delta is taken only after the
+//! previous checkpoint was acknowledged (its base), and a delta that was not acknowledged makes
+//! the next checkpoint full (the changes it took are gone from the dirty sets).
+//!
+//! Keys under compaction: each key keeps its newest record, so a compacted partition holds at
+//! most one full checkpoint's chunks and `full_every` delta slots. A slot left from an earlier
+//! cycle (the previous full was followed by more deltas than the current one so far) is older
+//! than the newest full checkpoint, since every cycle starts with a full one, and restore never
+//! applies a delta that sits before the newest full: stale slots are never read back. (As
+//! before, a torn full checkpoint can shadow chunks of the previous full one under per-key
+//! compaction; retention, not compaction, is the safe setting for the state topic.)
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +37,8 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::EngineState;
+use crate::engine::{EngineDelta, EngineState};
+use crate::telemetry::events::Restore;
 
 use super::kafka::OutRecord;
 
@@ -34,6 +56,19 @@ pub struct Checkpoint {
 }
 
 pub const FORMAT: u32 = 1;
+
+/// What a delta checkpoint holds: the changes from the state at `base` to the one at
+/// `watermark`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delta {
+    pub format: u32,
+    pub topic: String,
+    pub partition: i32,
+    /// The watermark of the checkpoint this one applies on.
+    pub base: i64,
+    pub watermark: i64,
+    pub delta: EngineDelta,
+}
 
 /// Why a checkpoint could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -90,12 +125,29 @@ impl std::io::Write for ChunkWriter {
     }
 }
 
-/// What a checkpoint is taken of: a copy of the state (the stage goes on with its engine) or,
-/// for the last checkpoint on shutdown, the engine itself.
+/// What a checkpoint is taken of: a copy of the state (the stage goes on with its engine), for
+/// the last checkpoint on shutdown the engine itself, or the changes since the checkpoint at
+/// `base`, to be written to delta slot `slot`.
 #[derive(Debug)]
 pub enum Taken {
     Copy(Box<EngineState>),
     Engine(Box<crate::engine::Engine>),
+    Delta {
+        delta: Box<EngineDelta>,
+        base: i64,
+        slot: u32,
+    },
+}
+
+/// A [`Delta`] serialised from a borrowed delta: the same document.
+#[derive(Serialize)]
+struct DeltaRef<'a> {
+    format: u32,
+    topic: &'a str,
+    partition: i32,
+    base: i64,
+    watermark: i64,
+    delta: &'a EngineDelta,
 }
 
 /// A [`Checkpoint`] serialised from a borrowed state: the same document.
@@ -122,36 +174,61 @@ pub fn records_of(
         chunks: Vec::new(),
     };
     let mut taken = taken;
-    {
-        let state: &EngineState = match &mut taken {
-            Taken::Copy(state) => state,
-            // With the suppressor's inhibition state copied in, as for a copy.
-            Taken::Engine(e) => e.checkpoint_state(),
-        };
-        let cp = CheckpointRef {
-            format: FORMAT,
-            topic,
-            partition,
-            watermark,
-            state,
-        };
-        serde_json::to_writer(&mut w, &cp).expect("engine state always serialises");
+    let mut kind = None;
+    match &mut taken {
+        Taken::Delta { delta, base, slot } => {
+            let doc = DeltaRef {
+                format: FORMAT,
+                topic,
+                partition,
+                base: *base,
+                watermark,
+                delta,
+            };
+            serde_json::to_writer(&mut w, &doc).expect("a delta always serialises");
+            kind = Some((*base, *slot));
+        }
+        Taken::Copy(_) | Taken::Engine(_) => {
+            let state: &EngineState = match &mut taken {
+                Taken::Copy(state) => state,
+                // With the suppressor's inhibition state copied in, as for a copy.
+                Taken::Engine(e) => e.checkpoint_state(),
+                Taken::Delta { .. } => unreachable!("matched above"),
+            };
+            let cp = CheckpointRef {
+                format: FORMAT,
+                topic,
+                partition,
+                watermark,
+                state,
+            };
+            serde_json::to_writer(&mut w, &cp).expect("engine state always serialises");
+        }
     }
     drop(taken);
     let (n, watermark) = (w.chunks.len(), watermark.to_string());
+    let part = kind.map_or(format!("{partition}/"), |(_, slot)| {
+        format!("{partition}.d{slot}/")
+    });
     w.chunks
         .into_iter()
         .enumerate()
-        .map(|(i, payload)| OutRecord {
-            topic: state_topic.to_string(),
-            partition: Some(partition),
-            key: format!("{topic}/{partition}/{i}").into_bytes(),
-            payload,
-            headers: vec![
+        .map(|(i, payload)| {
+            let mut headers = vec![
                 ("d2c.watermark", watermark.clone().into_bytes()),
                 ("d2c.chunk", format!("{i}/{n}").into_bytes()),
-            ],
-            timestamp: None,
+            ];
+            if let Some((base, _)) = kind {
+                headers.push(("d2c.base", base.to_string().into_bytes()));
+            }
+            OutRecord {
+                topic: state_topic.to_string(),
+                partition: Some(partition),
+                key: format!("{topic}/{part}{i}").into_bytes(),
+                payload,
+                headers,
+                timestamp: None,
+            }
         })
         .collect()
 }
@@ -167,12 +244,14 @@ pub fn records(cp: Checkpoint, state_topic: &str, chunk_bytes: usize) -> Vec<Out
     )
 }
 
-struct Chunk {
-    offset: i64,
-    watermark: i64,
-    index: usize,
-    count: usize,
-    payload: Vec<u8>,
+pub(super) struct Chunk {
+    pub(super) offset: i64,
+    pub(super) watermark: i64,
+    /// The base watermark of a delta; `None` for a full checkpoint.
+    pub(super) base: Option<i64>,
+    pub(super) index: usize,
+    pub(super) count: usize,
+    pub(super) payload: Vec<u8>,
 }
 
 fn header(m: &impl Message, key: &str) -> Option<String> {
@@ -188,7 +267,7 @@ fn read_range(
     consumer: &BaseConsumer,
     topic: &str,
     partition: i32,
-    prefix: &str,
+    prefixes: &[String],
     from: i64,
     to: i64,
     timeout: Duration,
@@ -228,7 +307,10 @@ fn read_range(
         if m.offset() >= to {
             break;
         }
-        if !m.key().is_some_and(|k| k.starts_with(prefix.as_bytes())) {
+        if !m
+            .key()
+            .is_some_and(|k| prefixes.iter().any(|p| k.starts_with(p.as_bytes())))
+        {
             continue;
         }
         let (Some(w), Some(c)) = (header(&m, "d2c.watermark"), header(&m, "d2c.chunk")) else {
@@ -240,9 +322,15 @@ fn read_range(
         let (Ok(watermark), Ok(index), Ok(count)) = (w.parse(), i.parse(), n.parse()) else {
             continue;
         };
+        let base = match header(&m, "d2c.base").map(|b| b.parse()) {
+            None => None,
+            Some(Ok(b)) => Some(b),
+            Some(Err(_)) => continue,
+        };
         out.push(Chunk {
             offset: m.offset(),
             watermark,
+            base,
             index,
             count,
             payload: m.payload().unwrap_or(&[]).to_vec(),
@@ -252,35 +340,137 @@ fn read_range(
     Ok(out)
 }
 
-/// The newest complete checkpoint among `chunks` (in offset order): `count` consecutive
-/// chunks `0..count` with one watermark, ending in the latest such run.
-fn newest_complete(chunks: &[Chunk]) -> Option<Vec<u8>> {
-    for end in (0..chunks.len()).rev() {
-        let last = &chunks[end];
-        if last.index + 1 != last.count || end + 1 < last.count {
+/// The complete checkpoints among `chunks` (in offset order), in order: `count` consecutive
+/// chunks `0..count` with one watermark and base.
+fn complete_runs(chunks: &[Chunk]) -> Vec<&[Chunk]> {
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < chunks.len() {
+        let first = &chunks[i];
+        let end = i + first.count;
+        if first.index != 0 || first.count == 0 || end > chunks.len() {
+            i += 1;
             continue;
         }
-        let run = &chunks[end + 1 - last.count..=end];
-        let whole =
-            run.iter().enumerate().all(|(i, c)| {
-                c.index == i && c.count == last.count && c.watermark == last.watermark
-            }) && run.windows(2).all(|w| w[1].offset == w[0].offset + 1);
+        let run = &chunks[i..end];
+        let whole = run.iter().enumerate().all(|(k, c)| {
+            c.index == k
+                && c.count == first.count
+                && c.watermark == first.watermark
+                && c.base == first.base
+        }) && run.windows(2).all(|w| w[1].offset == w[0].offset + 1);
         if whole {
-            return Some(run.iter().flat_map(|c| c.payload.iter().copied()).collect());
+            runs.push(run);
+            i = end;
+        } else {
+            i += 1;
         }
     }
-    None
+    runs
 }
 
-/// Reads the newest checkpoint of events partition `partition` from the state topic. `None`
-/// when there is none (a new deployment, or a new partition).
+fn joined(run: &[Chunk]) -> Vec<u8> {
+    run.iter().flat_map(|c| c.payload.iter().copied()).collect()
+}
+
+/// Whether `chunks` hold a complete full checkpoint.
+fn has_full(chunks: &[Chunk]) -> bool {
+    complete_runs(chunks).iter().any(|r| r[0].base.is_none())
+}
+
+/// A partition's state as read back: the newest full checkpoint with the deltas that fit
+/// applied, and what was read.
+#[derive(Debug)]
+pub struct Restored {
+    pub checkpoint: Checkpoint,
+    pub read: Restore,
+}
+
+/// The state `chunks` (in offset order) restore: the newest complete full checkpoint, then the
+/// complete deltas after it in order while each applies on the watermark reached. `None` when
+/// there is no complete full checkpoint.
+pub(super) fn assemble(
+    chunks: &[Chunk],
+    state_topic: &str,
+    events_topic: &str,
+    partition: i32,
+) -> Result<Option<Restored>, RestoreError> {
+    let corrupt = |detail: String| RestoreError::Corrupt {
+        topic: state_topic.to_string(),
+        partition,
+        detail,
+    };
+    let runs = complete_runs(chunks);
+    let Some(newest) = runs.iter().rposition(|r| r[0].base.is_none()) else {
+        return Ok(None);
+    };
+    let doc = joined(runs[newest]);
+    let mut cp: Checkpoint = serde_json::from_slice(&doc).map_err(|e| corrupt(e.to_string()))?;
+    if cp.format != FORMAT || cp.partition != partition || cp.topic != events_topic {
+        return Err(corrupt(format!(
+            "it is format {} for {}/{}, expected format {FORMAT} for {events_topic}/{partition}",
+            cp.format, cp.topic, cp.partition
+        )));
+    }
+    let mut read = Restore {
+        full_bytes: doc.len(),
+        ..Restore::default()
+    };
+    drop(doc);
+    for run in &runs[newest + 1..] {
+        if run[0].base != Some(cp.watermark) {
+            break;
+        }
+        let doc = joined(run);
+        let d: Delta = match serde_json::from_slice(&doc) {
+            Ok(d) => d,
+            Err(e) => {
+                // The state up to here is right; the input from here is read again.
+                tracing::warn!(partition, watermark = cp.watermark, error = %e, "a delta checkpoint does not read; restoring up to the one before it");
+                break;
+            }
+        };
+        if d.format != FORMAT
+            || d.partition != partition
+            || d.topic != events_topic
+            || d.base != cp.watermark
+            || d.watermark != run[0].watermark
+        {
+            tracing::warn!(
+                partition,
+                watermark = cp.watermark,
+                "a delta checkpoint is not for this partition or does not follow; restoring up to the one before it"
+            );
+            break;
+        }
+        cp.state.apply_delta(d.delta);
+        cp.watermark = d.watermark;
+        read.deltas += 1;
+        read.delta_bytes += doc.len();
+    }
+    read.watermark = cp.watermark;
+    read.incidents = cp.state.published.len();
+    Ok(Some(Restored {
+        checkpoint: cp,
+        read,
+    }))
+}
+
+/// Records a first look at the tail reads when its last record does not end a full
+/// checkpoint: a cycle of small deltas fits.
+const FIRST_WINDOW: i64 = 256;
+
+/// Reads the newest checkpoint of events partition `partition` from the state topic, with the
+/// deltas after it applied. `None` when there is none (a new deployment, or a new partition).
+/// Reads back from the end of the partition in growing windows until one holds a complete full
+/// checkpoint (the newest: any newer one would be in the window too).
 pub fn restore(
     consumer: &BaseConsumer,
     state_topic: &str,
     events_topic: &str,
     partition: i32,
     timeout: Duration,
-) -> Result<Option<Checkpoint>, RestoreError> {
+) -> Result<Option<Restored>, RestoreError> {
     let (low, high) = consumer
         .fetch_watermarks(state_topic, partition, timeout)
         .map_err(|source| RestoreError::Kafka {
@@ -291,66 +481,36 @@ pub fn restore(
     if high <= low {
         return Ok(None);
     }
-    let prefix = format!("{events_topic}/{partition}/");
-    // Fast path: the last record says how many chunks the newest checkpoint has.
-    let tail = read_range(
-        consumer,
-        state_topic,
-        partition,
-        &prefix,
-        high - 1,
-        high,
-        timeout,
-    )?;
-    let mut doc = None;
-    if let Some(last) = tail.last()
-        && last.index + 1 == last.count
-        && high - last.count as i64 >= low
-    {
-        let run = read_range(
+    let prefixes = [
+        format!("{events_topic}/{partition}/"),
+        format!("{events_topic}/{partition}.d"),
+    ];
+    let read = |from: i64| {
+        read_range(
             consumer,
             state_topic,
             partition,
-            &prefix,
-            high - last.count as i64,
+            &prefixes,
+            from,
             high,
             timeout,
-        )?;
-        doc = newest_complete(&run);
-    }
-    if doc.is_none() {
-        // Slow path: the end of the partition is not a whole checkpoint (a writer died in the
-        // middle of one); scan it all.
-        let all = read_range(
-            consumer,
-            state_topic,
-            partition,
-            &prefix,
-            low,
-            high,
-            timeout,
-        )?;
-        doc = newest_complete(&all);
-    }
-    let Some(doc) = doc else {
-        return Ok(None);
+        )
     };
-    let cp: Checkpoint = serde_json::from_slice(&doc).map_err(|e| RestoreError::Corrupt {
-        topic: state_topic.to_string(),
-        partition,
-        detail: e.to_string(),
-    })?;
-    if cp.format != FORMAT || cp.partition != partition || cp.topic != events_topic {
-        return Err(RestoreError::Corrupt {
-            topic: state_topic.to_string(),
-            partition,
-            detail: format!(
-                "it is format {} for {}/{}, expected format {FORMAT} for {events_topic}/{partition}",
-                cp.format, cp.topic, cp.partition
-            ),
-        });
+    // Fast path: the last record says how many chunks the newest checkpoint has, when it ends
+    // a full one.
+    let tail = read(high - 1)?;
+    let mut window = match tail.last() {
+        Some(c) if c.base.is_none() && c.index + 1 == c.count => c.count as i64,
+        _ => FIRST_WINDOW,
+    };
+    loop {
+        let from = high.saturating_sub(window).max(low);
+        let chunks = read(from)?;
+        if from == low || has_full(&chunks) {
+            return assemble(&chunks, state_topic, events_topic, partition);
+        }
+        window = window.saturating_mul(8);
     }
-    Ok(Some(cp))
 }
 
 #[cfg(test)]
@@ -361,10 +521,19 @@ mod tests {
         Chunk {
             offset,
             watermark,
+            base: None,
             index,
             count,
             payload: p.to_vec(),
         }
+    }
+
+    fn newest_complete(chunks: &[Chunk]) -> Option<Vec<u8>> {
+        let runs = complete_runs(chunks);
+        runs.iter()
+            .rev()
+            .find(|r| r[0].base.is_none())
+            .map(|r| joined(r))
     }
 
     #[test]

@@ -29,7 +29,7 @@ use crate::telemetry::shell::EventDeadLettered;
 use crate::telemetry::{Health, Metrics};
 
 use super::PipelineError;
-use super::checkpoint::{self, Taken};
+use super::checkpoint;
 use super::kafka::{KafkaConsumer, OffRuntime, OutRecord, Sender, assigned, seek};
 use super::poison::{Poisoned, output_record};
 use super::records::{EventsRecord, UNDECODABLE_EVENT, undecodable};
@@ -418,19 +418,20 @@ impl Correlate {
         &mut self,
         consumer: &KafkaConsumer,
         p: i32,
-        restored: Option<checkpoint::Checkpoint>,
+        restored: Option<checkpoint::Restored>,
         elapsed: Duration,
     ) {
         let s = &self.settings;
         self.metrics.emit(StateRestored {
             partition: p,
-            checkpoint: restored
-                .as_ref()
-                .map(|cp| (cp.watermark, cp.state.published.len())),
+            checkpoint: restored.as_ref().map(|r| r.read),
             elapsed,
         });
         let (mut engine, next) = match restored {
-            Some(cp) => (s.engine_with_state(cp.state), cp.watermark),
+            Some(r) => (
+                s.engine_with_state(r.checkpoint.state),
+                r.checkpoint.watermark,
+            ),
             None => (s.engine(), -1),
         };
         let next = self.poisoned.start(p, next);
@@ -449,9 +450,9 @@ impl Correlate {
     }
 
     /// Checkpoints partitions with unsaved progress whose interval passed (all of them when
-    /// `force`). A checkpoint is taken as a copy of the state after the batch's outputs were
-    /// acknowledged, then serialised and written in the background so the stage keeps
-    /// processing; when the broker acknowledged it, the input offsets it covers are stored.
+    /// `force`). A checkpoint is taken after the batch's outputs were acknowledged (a delta of
+    /// what changed or a copy of the state, see [`Part::take`]), then serialised and written
+    /// in the background so the stage keeps processing; when the broker acknowledged it, the input offsets it covers are stored.
     /// With `force`, waits for every checkpoint.
     async fn checkpoint(
         &mut self,
@@ -477,14 +478,7 @@ impl Correlate {
             }
             // The last checkpoint (on shutdown) takes the engine itself: no copy of a state
             // that is dropped next (that copy was the peak of d2c's memory).
-            let taken = if force {
-                Taken::Engine(Box::new(std::mem::replace(
-                    &mut part.engine,
-                    self.settings.engine(),
-                )))
-            } else {
-                Taken::Copy(Box::new(part.engine.checkpoint_state().clone()))
-            };
+            let taken = part.take(&cfg.state, force.then(|| self.settings.engine()));
             let (sender, shutdown) = (self.checkpoints.clone(), shutdown.clone());
             let (topic, watermark) = (cfg.topics.events.clone(), part.next);
             let (state_topic, chunk_bytes) = (cfg.topics.state.clone(), cfg.state.chunk_bytes);
@@ -526,11 +520,15 @@ impl Correlate {
                 part.pending = Some((watermark, task));
                 continue;
             }
-            let bytes = match task.await {
-                Ok(Ok(bytes)) => bytes,
+            let r = task.await;
+            let r = r.map_err(|e| PipelineError::Stage("checkpoint", e.to_string()));
+            let r = r.and_then(|r| r);
+            let delta = part.written(r.as_ref().ok().copied());
+            let bytes = match r {
+                Ok(bytes) => bytes,
                 // The broker refuses the checkpoint for good (e.g. a chunk over its limit):
                 // its offsets stay unstored, the next interval tries again, the stage goes on.
-                Ok(Err(PipelineError::Refused { topic, error })) => {
+                Err(PipelineError::Refused { topic, error }) => {
                     tracing::error!(
                         partition = p,
                         topic,
@@ -539,10 +537,9 @@ impl Correlate {
                     );
                     continue;
                 }
-                Ok(Err(e)) => return Err(e),
-                Err(e) => return Err(PipelineError::Stage("checkpoint", e.to_string())),
+                Err(e) => return Err(e),
             };
-            self.metrics.emit(CheckpointWritten { bytes });
+            self.metrics.emit(CheckpointWritten { bytes, delta });
             part.checkpointed = watermark;
             self.poisoned.forget_below(p, watermark);
             let _ = tpl.add_partition_offset(&topic, p, Offset::Offset(watermark));

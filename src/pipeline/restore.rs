@@ -11,9 +11,9 @@ use rdkafka::consumer::BaseConsumer;
 use tokio_util::sync::CancellationToken;
 
 use super::PipelineError;
-use super::checkpoint::{self, Checkpoint, RestoreError};
+use super::checkpoint::{self, RestoreError, Taken};
 use super::kafka::{FETCH_WAIT_MAX_MS, OffRuntime, base_config};
-use crate::config::KafkaConfig;
+use crate::config::{KafkaConfig, StateConfig};
 use crate::engine::Engine;
 
 /// One owned input partition.
@@ -28,6 +28,16 @@ pub(super) struct Part {
     pub(super) seeking_since: Option<Instant>,
     /// A checkpoint being written in the background, and the watermark it covers.
     pub(super) pending: Option<(i64, tokio::task::JoinHandle<Result<usize, PipelineError>>)>,
+    /// Whether `pending` is a delta.
+    pub(super) pending_delta: bool,
+    /// The next checkpoint must be full: the partition is new to this owner (its restored
+    /// state is not a checkpoint of its own chain), or a delta was not acknowledged (the
+    /// changes it took from the dirty sets are gone).
+    pub(super) need_full: bool,
+    /// Deltas acknowledged since the last full checkpoint, their bytes, and the full one's.
+    pub(super) deltas: u32,
+    pub(super) delta_bytes: usize,
+    pub(super) full_bytes: usize,
     /// The first offset this engine applied: where a rebuild without a checkpoint starts.
     pub(super) first: Option<i64>,
     /// When the state was restored; `None` once the partition's first outputs since are out.
@@ -44,9 +54,59 @@ impl Part {
             last_checkpoint: Instant::now(),
             seeking_since: None,
             pending: None,
+            pending_delta: false,
+            need_full: true,
+            deltas: 0,
+            delta_bytes: 0,
+            full_bytes: 0,
             first: None,
             restored_at: Some(Instant::now()),
         }
+    }
+}
+
+impl Part {
+    /// What the next checkpoint takes: with `shutdown` (the engine that replaces this one) the
+    /// engine itself, whole; else a delta of what changed since the last checkpoint when the
+    /// chain allows one (see `checkpoint`: not for a new owner or after a delta that was not
+    /// acknowledged, at most `full_every` in a row, and while they add up to at most half a
+    /// full one), else a copy of the whole state.
+    pub(super) fn take(&mut self, st: &StateConfig, shutdown: Option<Engine>) -> Taken {
+        let delta = st.incremental
+            && !self.need_full
+            && self.deltas < st.full_every
+            && self.delta_bytes <= self.full_bytes / 2;
+        let taken = if let Some(next) = shutdown {
+            Taken::Engine(Box::new(std::mem::replace(&mut self.engine, next)))
+        } else if delta {
+            Taken::Delta {
+                delta: Box::new(self.engine.take_delta()),
+                base: self.checkpointed,
+                slot: self.deltas + 1,
+            }
+        } else {
+            Taken::Copy(Box::new(self.engine.take_full(st.incremental)))
+        };
+        self.pending_delta = matches!(taken, Taken::Delta { .. });
+        taken
+    }
+
+    /// The pending checkpoint was acknowledged with its size, or failed (`None`): the next one
+    /// is full, since a delta took its changes from the dirty sets. Returns whether it was a
+    /// delta.
+    pub(super) fn written(&mut self, bytes: Option<usize>) -> bool {
+        let delta = std::mem::take(&mut self.pending_delta);
+        match bytes {
+            None => self.need_full = true,
+            Some(b) if delta => {
+                (self.deltas, self.delta_bytes) = (self.deltas + 1, self.delta_bytes + b)
+            }
+            Some(b) => {
+                (self.deltas, self.delta_bytes, self.full_bytes) = (0, 0, b);
+                self.need_full = false;
+            }
+        }
+        delta
     }
 }
 
@@ -57,8 +117,9 @@ pub(super) const MAX_CONCURRENT: usize = 8;
 /// How long one read of a checkpoint may take before it is retried.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A partition's newest checkpoint (none for a new partition) and how long reading it took.
-pub(super) type Restored = (Option<Checkpoint>, Duration);
+/// A partition's newest checkpoint with its deltas applied (none for a new partition) and how
+/// long reading it took.
+pub(super) type Restored = (Option<checkpoint::Restored>, Duration);
 
 /// The pool of restorer consumers: assigned partitions of the state topic by hand, never a
 /// group member.

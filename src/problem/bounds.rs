@@ -34,10 +34,21 @@ impl State {
         });
         let window = TimeDelta::from_std(cfg.window).unwrap_or(TimeDelta::MAX);
         if let Some(since) = now.checked_sub_signed(window) {
-            self.candidates.retain(|_, c| {
-                c.occurrences.retain(|o| o.at >= since);
-                !c.occurrences.is_empty()
-            });
+            // Only the candidates with stale counts change (and are marked for a delta).
+            let stale: Vec<String> = self
+                .candidates
+                .iter()
+                .filter(|(_, c)| c.occurrences.iter().any(|o| o.at < since))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in stale {
+                if let Some(c) = self.candidates.get_mut(&k) {
+                    c.occurrences.retain(|o| o.at >= since);
+                    if c.occurrences.is_empty() {
+                        self.candidates.remove(&k);
+                    }
+                }
+            }
         }
         (before - self.problems.len()) as u64 + self.evict(cfg.max_problems)
     }

@@ -24,6 +24,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ProblemConfig, SignatureMode};
+use crate::model::tracked::TrackedMap;
 use crate::model::{Incident, IncidentStatus, Priority, Problem, ProblemStatus};
 
 /// Most incidents a problem record lists (the newest); `incident_count` counts them all.
@@ -163,13 +164,13 @@ pub enum Member {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct State {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub problems: BTreeMap<String, Entry>,
+    pub problems: TrackedMap<String, Entry>,
     /// Counted incidents per signature key.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub candidates: BTreeMap<String, Candidate>,
+    pub candidates: TrackedMap<String, Candidate>,
     /// Where each incident the engine still remembers counts.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub members: BTreeMap<String, Member>,
+    pub members: TrackedMap<String, Member>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swept_at: Option<DateTime<Utc>>,
     /// The problems of each service, for [`State::matching`]: derived, never checkpointed.

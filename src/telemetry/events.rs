@@ -272,40 +272,66 @@ impl TelemetryEvent for EnginePanicked<'_> {
 #[derive(Debug)]
 pub struct StateRestored {
     pub partition: i32,
-    /// The checkpoint's watermark and incident count, when there was one.
-    pub checkpoint: Option<(i64, usize)>,
+    /// What was read, when there was a checkpoint.
+    pub checkpoint: Option<Restore>,
     pub elapsed: Duration,
+}
+
+/// What a partition's state was rebuilt from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Restore {
+    /// The watermark reached (the next input offset to process).
+    pub watermark: i64,
+    /// Incidents in the restored state.
+    pub incidents: usize,
+    /// Size of the full checkpoint read.
+    pub full_bytes: usize,
+    /// Deltas applied after it, and their size.
+    pub deltas: usize,
+    pub delta_bytes: usize,
 }
 
 impl TelemetryEvent for StateRestored {
     fn emit(self, m: &Metrics) {
         match self.checkpoint {
-            Some((watermark, incidents)) => tracing::info!(
-                partition = self.partition,
-                watermark,
-                incidents,
-                millis = self.elapsed.as_millis() as u64,
-                "state restored from checkpoint"
-            ),
+            Some(r) => {
+                tracing::info!(
+                    partition = self.partition,
+                    watermark = r.watermark,
+                    incidents = r.incidents,
+                    full_bytes = r.full_bytes,
+                    deltas = r.deltas,
+                    delta_bytes = r.delta_bytes,
+                    millis = self.elapsed.as_millis() as u64,
+                    "state restored from checkpoint"
+                );
+                m.restore_deltas.inc_by(r.deltas as u64);
+            }
             None => tracing::info!(
                 partition = self.partition,
                 "no checkpoint; starting with empty state"
             ),
         }
         m.state_restores.inc();
+        m.restore_seconds.observe(self.elapsed.as_secs_f64());
     }
 }
 
-/// A checkpoint of `bytes` was acknowledged by the broker.
+/// A checkpoint of `bytes` was acknowledged by the broker: a delta (what changed since the
+/// previous one) or a full one.
 #[derive(Debug)]
 pub struct CheckpointWritten {
     pub bytes: usize,
+    pub delta: bool,
 }
 
 impl TelemetryEvent for CheckpointWritten {
     fn emit(self, m: &Metrics) {
         m.checkpoints.inc();
         m.checkpoint_bytes.observe(self.bytes as f64);
+        if self.delta {
+            m.checkpoint_deltas.inc();
+        }
     }
 }
 

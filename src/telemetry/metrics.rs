@@ -46,6 +46,9 @@ pub struct Metrics {
     pub(super) state_restores: IntCounter,
     pub(super) checkpoints: IntCounter,
     pub(super) checkpoint_bytes: Histogram,
+    pub(super) checkpoint_deltas: IntCounter,
+    pub(super) restore_deltas: IntCounter,
+    pub(super) restore_seconds: Histogram,
     pub(super) partitions_owned: IntGauge,
     pub(super) input_gaps: IntCounter,
     /// Business impact: capability and service health, MTTD/MTTA/MTTR, cost.
@@ -281,6 +284,31 @@ impl Metrics {
                     .expect("metric registered once");
                 h
             },
+            checkpoint_deltas: plain_counter(
+                &r,
+                "d2c_checkpoint_deltas_total",
+                "Checkpoints acknowledged that were deltas (what changed since the previous one), among d2c_checkpoints_total.",
+            ),
+            restore_deltas: plain_counter(
+                &r,
+                "d2c_state_restore_deltas_total",
+                "Deltas applied on top of full checkpoints when restoring partitions.",
+            ),
+            restore_seconds: {
+                let h = Histogram::with_opts(
+                    HistogramOpts::new(
+                        "d2c_state_restore_seconds",
+                        "Time to read and rebuild one partition's state from the state topic.",
+                    )
+                    .buckets(
+                        prometheus::exponential_buckets(0.01, 2.0, 14).expect("valid buckets"),
+                    ),
+                )
+                .expect("valid metric");
+                r.register(Box::new(h.clone()))
+                    .expect("metric registered once");
+                h
+            },
             partitions_owned: plain_gauge(
                 &r,
                 "d2c_partitions_owned",
@@ -476,6 +504,15 @@ impl Metrics {
     }
 
     /// Events applied by the correlate stage so far, all outcomes together.
+    /// Checkpoints acknowledged so far, how many of them deltas, and their bytes (`d2c bench`).
+    pub fn checkpoints_written(&self) -> (u64, u64, f64) {
+        (
+            self.checkpoints.get(),
+            self.checkpoint_deltas.get(),
+            self.checkpoint_bytes.get_sample_sum(),
+        )
+    }
+
     pub fn events_correlated_total(&self) -> u64 {
         use prometheus::core::Collector;
         self.events_correlated

@@ -1,6 +1,7 @@
 //! Restoring several partitions side by side ([`Restorers::read`]) against librdkafka's mock
 //! cluster gives each partition exactly the checkpoint a restore of that partition alone gives:
-//! the newest complete one (an older one behind a torn tail, none on an empty partition).
+//! the newest complete one (an older one behind a torn tail, none on an empty partition), with
+//! the deltas after it that fit applied.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -55,7 +56,10 @@ async fn partitions_restored_side_by_side_get_what_each_restored_alone_gets() {
     let torn = records(2, 300);
     assert!(torn.len() > 1);
     all.push(torn[0].clone());
-    // Partition 3 has a checkpoint of another events partition's key only; 4 has nothing.
+    // Partition 4 has a full checkpoint, two deltas and a torn third one, of a real state.
+    let (chain, chain_state) = super::changelog::chain(4, 64);
+    all.extend(chain);
+    // Partition 3 has a checkpoint of another events partition's key only.
     let mut foreign = records(0, 7);
     for r in &mut foreign {
         r.partition = Some(3);
@@ -80,7 +84,7 @@ async fn partitions_restored_side_by_side_get_what_each_restored_alone_gets() {
     .unwrap();
     let side_by_side: BTreeMap<i32, Option<Checkpoint>> = side_by_side
         .into_iter()
-        .map(|(p, (cp, _))| (p, cp))
+        .map(|(p, (cp, _))| (p, cp.map(|r| r.checkpoint)))
         .collect();
 
     let alone = tokio::task::spawn_blocking(move || {
@@ -93,7 +97,7 @@ async fn partitions_restored_side_by_side_get_what_each_restored_alone_gets() {
             .map(|p| {
                 let cp =
                     checkpoint::restore(&c, "d2c.state", "d2c.events", p, Duration::from_secs(30));
-                (p, cp.unwrap())
+                (p, cp.unwrap().map(|r| r.checkpoint))
             })
             .collect::<BTreeMap<_, _>>()
     })
@@ -106,6 +110,7 @@ async fn partitions_restored_side_by_side_get_what_each_restored_alone_gets() {
         .collect();
     assert_eq!(
         watermarks,
-        vec![Some(100), Some(200), Some(102), None, None]
+        vec![Some(100), Some(200), Some(102), None, Some(3)]
     );
+    assert_eq!(side_by_side[&4].as_ref().unwrap().state, chain_state);
 }
