@@ -220,22 +220,31 @@ impl ClientContext for KafkaContext {
 impl ConsumerContext for KafkaContext {
     fn pre_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, r: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = r {
-            let mut revoked = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
-            revoked.extend(tpl.elements().iter().map(|e| e.partition()));
+            record(&self.revoked, tpl);
         }
     }
 
     fn post_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, r: &Rebalance<'_>) {
         match r {
             Rebalance::Assign(tpl) => {
-                let mut assigned = self.assigned.lock().unwrap_or_else(|e| e.into_inner());
-                assigned.extend(tpl.elements().iter().map(|e| e.partition()));
+                record(&self.assigned, tpl);
                 tracing::info!(partitions = %describe(tpl), "partitions assigned")
             }
             Rebalance::Revoke(tpl) => {
                 tracing::info!(partitions = %describe(tpl), "partitions revoked")
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance failed"),
+        }
+    }
+}
+
+/// Adds the partitions of `tpl` to `list`, each once: only the correlate stage takes them
+/// out, so the lists of other stages' consumers stay bounded by their partitions.
+fn record(list: &Mutex<Vec<i32>>, tpl: &TopicPartitionList) {
+    let mut list = list.lock().unwrap_or_else(|e| e.into_inner());
+    for e in tpl.elements() {
+        if !list.contains(&e.partition()) {
+            list.push(e.partition());
         }
     }
 }
