@@ -163,6 +163,9 @@ pub fn line_of(text: &str, key: &str) -> Option<usize> {
     None
 }
 
+/// Upper bound of `kafka.in_flight_batches`.
+const MAX_IN_FLIGHT_BATCHES: usize = 64;
+
 fn validate(c: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
     let invalid = |key: &str, message: String| {
         let var = format!("D2C_{}", key.replace('.', "__").to_ascii_uppercase());
@@ -206,6 +209,15 @@ fn validate(c: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
         return Err(invalid(
             "kafka.batch_max_records",
             "is 0; it must be at least 1".into(),
+        ));
+    }
+    if c.kafka.in_flight_batches > MAX_IN_FLIGHT_BATCHES {
+        return Err(invalid(
+            "kafka.in_flight_batches",
+            format!(
+                "is {}; at most {MAX_IN_FLIGHT_BATCHES} (each holds up to kafka.batch_max_records outputs until the broker acknowledges them)",
+                c.kafka.in_flight_batches
+            ),
         ));
     }
     if c.kafka.session_timeout.as_millis() < 1000 {

@@ -119,11 +119,17 @@ pub struct KafkaConfig {
     /// ones, or keep `eager` until all run the new version. Default: `cooperative`.
     pub assignment: Assignment,
     /// Most records handled as one batch; outputs of a batch are awaited together before its
-    /// offsets are stored. A stage waits for the broker's acknowledgement of a batch before it
-    /// reads the next one, so under a backlog this bounds throughput: about one batch per
-    /// broker round trip. At a steady rate, `batch_linger` closes batches long before they
+    /// offsets are stored. At a steady rate, `batch_linger` closes batches long before they
     /// fill. Default: `5000`.
     pub batch_max_records: usize,
+    /// Batches a stage may have sent and not yet seen acknowledged while it takes and
+    /// processes the next one (the ingest and correlate stages). `0`: a stage waits for the
+    /// broker to acknowledge each batch before it reads the next, so every event that arrives
+    /// meanwhile waits for that round trip too. Input offsets are stored, and checkpoints taken,
+    /// only for batches whose outputs are acknowledged, in order; order per partition is kept
+    /// (a record the producer gives up is sent again followed by every later batch's records).
+    /// Default: `4`.
+    pub in_flight_batches: usize,
     /// Longest wait for a batch to fill once its first record arrived (records already
     /// fetched are taken at once, so under a backlog batches fill without waiting). Every
     /// event waits up to this long in each of the two stages. Default: `1ms`.
@@ -184,6 +190,7 @@ impl Default for KafkaConfig {
             session_timeout: Duration::from_secs(10),
             assignment: Assignment::Cooperative,
             batch_max_records: 5000,
+            in_flight_batches: 4,
             batch_linger: Duration::from_millis(1),
             group_instance_id: None,
             shutdown_deadline: Duration::from_secs(30),

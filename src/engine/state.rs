@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::correlate;
-use crate::model::tracked::{Changes, TrackedMap};
+use crate::model::tracked::{Changes, Track, TrackedMap};
 use crate::model::{IncidentStatus, Priority, Rfc};
 use crate::suppress::{InhibitState, Silence, SuppressReason};
 
@@ -256,59 +256,36 @@ impl EngineState {
         }
     }
 
+    /// Every tracked collection of the state (those [`take_delta`](Self::take_delta) writes by
+    /// key), for what is done to all alike.
+    fn tracked(&mut self) -> [&mut dyn Track; 13] {
+        let c = &mut self.correlation;
+        [
+            &mut c.alerts,
+            &mut c.groups,
+            &mut c.open,
+            &mut c.timers,
+            &mut self.published,
+            &mut self.rfcs,
+            &mut self.suppressed,
+            &mut self.changes,
+            &mut self.pending,
+            &mut self.accounts,
+            &mut self.problems.problems,
+            &mut self.problems.candidates,
+            &mut self.problems.members,
+        ]
+    }
+
     /// Forgets what changed: a whole copy of the state was just taken (a full checkpoint).
     pub fn forget_changes(&mut self) {
-        let c = &mut self.correlation;
-        c.alerts.forget_changed();
-        c.groups.forget_changed();
-        c.open.forget_changed();
-        c.timers.forget_changed();
-        self.published.forget_changed();
-        self.rfcs.forget_changed();
-        self.suppressed.forget_changed();
-        self.changes.forget_changed();
-        self.pending.forget_changed();
-        self.accounts.forget_changed();
-        self.problems.problems.forget_changed();
-        self.problems.candidates.forget_changed();
-        self.problems.members.forget_changed();
+        self.tracked().into_iter().for_each(|t| t.forget_changed());
     }
 
     /// Stops recording changes until the next [`forget_changes`](Self::forget_changes):
     /// everything counts as changed (no deltas are written).
     pub fn untrack(&mut self) {
-        let c = &mut self.correlation;
-        c.alerts.mark_all();
-        c.groups.mark_all();
-        c.open.mark_all();
-        c.timers.mark_all();
-        self.published.mark_all();
-        self.rfcs.mark_all();
-        self.suppressed.mark_all();
-        self.changes.mark_all();
-        self.pending.mark_all();
-        self.accounts.mark_all();
-        self.problems.problems.mark_all();
-        self.problems.candidates.mark_all();
-        self.problems.members.mark_all();
-    }
-
-    /// How many keys changed since the last checkpoint (a gauge of the next delta's size).
-    pub fn changed(&self) -> usize {
-        let c = &self.correlation;
-        c.alerts.changed()
-            + c.groups.changed()
-            + c.open.changed()
-            + c.timers.changed()
-            + self.published.changed()
-            + self.rfcs.changed()
-            + self.suppressed.changed()
-            + self.changes.changed()
-            + self.pending.changed()
-            + self.accounts.changed()
-            + self.problems.problems.changed()
-            + self.problems.candidates.changed()
-            + self.problems.members.changed()
+        self.tracked().into_iter().for_each(|t| t.mark_all());
     }
 
     /// Applies a delta taken from the state this one equals: afterwards it equals the state
@@ -357,10 +334,5 @@ impl super::Engine {
             self.state.untrack();
         }
         self.state.clone()
-    }
-
-    /// How many keys changed since the last checkpoint.
-    pub fn changed(&self) -> usize {
-        self.state.changed()
     }
 }

@@ -128,6 +128,23 @@ impl<M: Keyed> Tracked<M> {
     }
 }
 
+/// What a state holding several tracked collections does with all of them alike.
+pub trait Track {
+    /// See [`Tracked::forget_changed`].
+    fn forget_changed(&mut self);
+    /// See [`Tracked::mark_all`].
+    fn mark_all(&mut self);
+}
+
+impl<M: Keyed> Track for Tracked<M> {
+    fn forget_changed(&mut self) {
+        Tracked::forget_changed(self);
+    }
+    fn mark_all(&mut self) {
+        Tracked::mark_all(self);
+    }
+}
+
 impl<M: Keyed> Deref for Tracked<M> {
     type Target = M;
     fn deref(&self) -> &M {

@@ -1,8 +1,10 @@
 //! The correlate stage: normalised events → one engine per input partition → incidents and
 //! RFCs, with the engine state checkpointed to the state topic.
 //!
-//! Order of writes per batch: outputs (awaited), then checkpoints of partitions that are due
-//! (awaited), then the input offsets those checkpoints cover. A partition's state is restored
+//! Order of writes: the outputs of each batch (handed to the producer in order; up to
+//! `kafka.in_flight_batches` batches go unacknowledged while the next one is processed), then,
+//! for partitions whose checkpoint is due, every output acknowledged, the checkpoint (written
+//! in the background), then the input offsets it covers once it is acknowledged. A partition's state is restored
 //! from its newest checkpoint before any of its input is applied; input below the checkpoint's
 //! watermark is skipped, and if the consumer's position is past the watermark it seeks back.
 
@@ -30,6 +32,7 @@ use crate::telemetry::{Health, Metrics};
 
 use super::PipelineError;
 use super::checkpoint;
+use super::inflight::InFlight;
 use super::kafka::{KafkaConsumer, OffRuntime, OutRecord, Sender, assigned, seek};
 use super::poison::{Poisoned, output_record};
 use super::records::{EventsRecord, UNDECODABLE_EVENT, undecodable};
@@ -63,6 +66,17 @@ pub(super) struct Correlate {
     model: tokio::sync::watch::Receiver<Arc<crate::topology::Topology>>,
     /// Inputs that made an engine panic, skipped when read again, and partitions being rebuilt.
     poisoned: Poisoned,
+    /// Batches whose outputs were sent and are not yet acknowledged.
+    flights: InFlight<Published>,
+}
+
+/// What a batch completes with once the broker acknowledged its outputs.
+struct Published {
+    outputs: Vec<(Output, Option<i64>)>,
+    /// Partitions whose first outputs since their restore are in the batch, and when they were
+    /// restored.
+    first_out: Vec<(i32, Instant)>,
+    start: Instant,
 }
 
 impl Correlate {
@@ -83,7 +97,7 @@ impl Correlate {
         checkpoints.on_refused = OnRefused::Fail;
         Ok(Correlate {
             settings: settings.clone(),
-            sender,
+            sender: sender.clone(),
             checkpoints,
             metrics,
             parts: HashMap::new(),
@@ -93,6 +107,7 @@ impl Correlate {
             topology,
             model,
             poisoned: Poisoned::default(),
+            flights: InFlight::new(sender, k.in_flight_batches),
         })
     }
 
@@ -190,16 +205,17 @@ impl Correlate {
             }
         }
         self.metrics.emit(EventsCorrelated { counts: &outcomes });
-        self.publish(&outputs, shutdown).await?;
-        for (partition, at) in first_out {
-            // The end of a takeover as a user sees it (scripts/bench-failover.py reads it).
-            let millis = at.elapsed().as_millis() as u64;
-            tracing::info!(
-                partition,
-                millis,
-                "first outputs since the state was restored published"
-            );
-        }
+        let done = if batch.is_empty() {
+            self.flights.ready(shutdown).await?
+        } else {
+            // A backlog: as many events as a full batch of raw records (each events record
+            // holds many).
+            let events: u64 = outcomes.iter().sum();
+            let backlog = events >= self.settings.config.kafka.batch_max_records as u64;
+            self.publish(outputs, first_out, start, backlog, shutdown)
+                .await?
+        };
+        self.published(done);
         self.checkpoint(consumer, false, shutdown).await?;
         if self
             .gauges_at
@@ -208,12 +224,6 @@ impl Correlate {
             let elapsed = self.gauges_at.map_or(Duration::ZERO, |t| t.elapsed());
             self.set_gauges(elapsed);
             self.gauges_at = Some(Instant::now());
-        }
-        if !batch.is_empty() {
-            self.metrics.emit(BatchProcessed {
-                stage: "correlate",
-                elapsed: start.elapsed(),
-            });
         }
         Ok(())
     }
@@ -341,13 +351,16 @@ impl Correlate {
         true
     }
 
-    /// Publishes the outputs of a batch (incidents, RFCs, and security incidents to their own
-    /// topic too) and waits for the broker; then counts them.
+    /// Sends the outputs of a batch (incidents, RFCs, and security incidents to their own topic
+    /// too); returns the batches acknowledged meanwhile (see [`InFlight::send`]).
     async fn publish(
         &mut self,
-        outputs: &[(Output, Option<i64>)],
+        outputs: Vec<(Output, Option<i64>)>,
+        first_out: Vec<(i32, Instant)>,
+        start: Instant,
+        backlog: bool,
         shutdown: &CancellationToken,
-    ) -> Result<(), PipelineError> {
+    ) -> Result<Vec<Published>, PipelineError> {
         let topics = &self.settings.config.topics;
         let mut records: Vec<OutRecord> = outputs
             .iter()
@@ -355,7 +368,7 @@ impl Correlate {
             .collect();
         if let Some(topic) = &self.settings.config.topics.security {
             // Security incidents also go to their own topic: the same bytes, the same key.
-            for (o, _) in outputs {
+            for (o, _) in &outputs {
                 if let Output::Incident(i) = o
                     && i.security.is_some()
                 {
@@ -365,11 +378,6 @@ impl Correlate {
                 }
             }
         }
-        self.sender.send_all(&records, shutdown).await?;
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        self.metrics.emit(OutputsPublished { outputs, now_ms });
         let now = chrono::Utc::now();
         for part in self.parts.values_mut() {
             self.metrics.emit(MilestonesReached {
@@ -377,7 +385,38 @@ impl Correlate {
                 now,
             });
         }
-        Ok(())
+        let then = Published {
+            outputs,
+            first_out,
+            start,
+        };
+        self.flights.send(records, then, backlog, shutdown).await
+    }
+
+    /// Counts the outputs of acknowledged batches, oldest first.
+    fn published(&self, done: Vec<Published>) {
+        for p in done {
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            self.metrics.emit(OutputsPublished {
+                outputs: &p.outputs,
+                now_ms,
+            });
+            for (partition, at) in p.first_out {
+                // The end of a takeover as a user sees it (scripts/bench-failover.py reads it).
+                let millis = at.elapsed().as_millis() as u64;
+                tracing::info!(
+                    partition,
+                    millis,
+                    "first outputs since the state was restored published"
+                );
+            }
+            self.metrics.emit(BatchProcessed {
+                stage: "correlate",
+                elapsed: p.start.elapsed(),
+            });
+        }
     }
 
     /// Forgets the state of partitions revoked since the last batch; their next owner restores
@@ -463,13 +502,20 @@ impl Correlate {
         self.finish_checkpoints(consumer, force).await?;
         let cfg = &self.settings.config;
         let interval = cfg.state.checkpoint_interval;
+        let due = |part: &Part| {
+            let progressed = part.next > part.checkpointed && part.next >= 0;
+            part.pending.is_none()
+                && progressed
+                && (force || part.last_checkpoint.elapsed() >= interval)
+        };
+        if !self.flights.is_empty() && self.parts.values().any(due) {
+            // A checkpoint says the outputs of the input it covers are published.
+            let done = self.flights.drain(shutdown).await?;
+            self.published(done);
+        }
         let mut started = false;
         for (&p, part) in self.parts.iter_mut() {
-            let progressed = part.next > part.checkpointed && part.next >= 0;
-            if part.pending.is_some()
-                || !progressed
-                || !(force || part.last_checkpoint.elapsed() >= interval)
-            {
+            if !due(part) {
                 continue;
             }
             if !assigned(consumer, &cfg.topics.events, p) {

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use rdkafka::Message;
+use rdkafka::consumer::Consumer;
+use rdkafka::{Message, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::Settings;
@@ -14,10 +15,11 @@ use crate::topology::Topology;
 use tokio::sync::watch;
 
 use super::PipelineError;
+use super::inflight::InFlight;
 use super::kafka::{KafkaConsumer, KafkaProducer, OffRuntime, OutRecord, Sender};
 use super::records::{EVENTS_RECORD_BYTES, RoutedEvent, TICK_HEADER, partition_of};
 use super::send::dead_letter;
-use super::stage::{close_consumer, next_batch, store_offsets};
+use super::stage::{close_consumer, next_batch, next_offsets};
 use crate::engine::Origin;
 use crate::telemetry::events::{BatchProcessed, RecordDeadLettered, RecordIngested};
 
@@ -78,48 +80,88 @@ impl Ingest {
     ) -> Result<(), PipelineError> {
         let settings = self.settings.clone();
         let k = &settings.config.kafka;
-        while let Some(batch) = next_batch(
-            &consumer,
-            k.batch_max_records,
-            k.batch_linger,
-            &health,
-            &shutdown,
-        )
-        .await
-        {
+        // Batches sent and not yet acknowledged; each completes with its input offsets (stored
+        // then) and what to count.
+        let mut flights: InFlight<Sent> = InFlight::new(self.sender.clone(), k.in_flight_batches);
+        let result = loop {
+            let Some(batch) = next_batch(
+                &consumer,
+                k.batch_max_records,
+                k.batch_linger,
+                &health,
+                &shutdown,
+            )
+            .await
+            else {
+                break Ok(());
+            };
             if self.model.has_changed().unwrap_or(false) {
                 self.topology = self.model.borrow_and_update().clone();
             }
             self.tick();
             // `ingest.max_ahead` is measured against the clock the ticks carry.
             self.limits.now = Some(chrono::Utc::now());
-            if batch.is_empty() {
-                continue;
+            let sent = if batch.is_empty() {
+                flights.ready(&shutdown).await
+            } else {
+                let start = Instant::now();
+                let mut out = Vec::new();
+                let mut boxes = std::collections::BTreeMap::new();
+                let mut counts = Vec::with_capacity(batch.len());
+                for m in &batch {
+                    counts.push(self.transform(m, &mut boxes, &mut out));
+                }
+                out.extend(self.seal(boxes));
+                let then = Sent {
+                    offsets: next_offsets(&batch),
+                    counts,
+                    start,
+                };
+                let backlog = batch.len() >= k.batch_max_records;
+                drop(batch);
+                flights.send(out, then, backlog, &shutdown).await
+            };
+            match sent {
+                Ok(done) => self.acknowledged(&consumer, done),
+                Err(PipelineError::Interrupted) => break Ok(()),
+                Err(e) => break Err(e),
             }
-            let start = Instant::now();
-            let mut out = Vec::new();
-            let mut boxes = std::collections::BTreeMap::new();
-            let mut counts = Vec::with_capacity(batch.len());
-            for m in &batch {
-                counts.push(self.transform(m, &mut boxes, &mut out));
+        };
+        if result.is_ok() && !flights.is_empty() {
+            // Stopping: the offsets of what the broker acknowledges before the deadline are
+            // stored (and committed on close); the rest is read again by the next owner.
+            let never = CancellationToken::new();
+            match tokio::time::timeout(k.shutdown_deadline, flights.drain(&never)).await {
+                Ok(Ok(done)) => self.acknowledged(&consumer, done),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "batches in flight not acknowledged on shutdown; their input will be read again")
+                }
+                Err(_) => tracing::warn!(
+                    "batches in flight not acknowledged before the shutdown deadline; their input will be read again"
+                ),
             }
-            out.extend(self.seal(boxes));
-            match self.sender.send_all(&out, &shutdown).await {
-                Ok(()) => {}
-                Err(PipelineError::Interrupted) => break,
-                Err(e) => return Err(e),
+        }
+        close_consumer(consumer, "ingest").await;
+        result
+    }
+
+    /// Stores the input offsets of acknowledged batches (oldest first) and counts them.
+    fn acknowledged(&self, consumer: &KafkaConsumer, done: Vec<Sent>) {
+        for sent in done {
+            if sent.offsets.count() > 0
+                && let Err(e) = consumer.store_offsets(&sent.offsets)
+            {
+                // The partition was revoked meanwhile: the new owner reads it again.
+                tracing::debug!(error = %e, "cannot store offsets");
             }
-            store_offsets(&consumer, &batch);
-            for c in counts {
+            for c in sent.counts {
                 self.count(c);
             }
             self.metrics.emit(BatchProcessed {
                 stage: "ingest",
-                elapsed: start.elapsed(),
+                elapsed: sent.start.elapsed(),
             });
         }
-        close_consumer(consumer, "ingest").await;
-        Ok(())
     }
 
     /// Turns one raw record into events in `boxes` (by events partition) or a DLQ record in
@@ -226,7 +268,6 @@ impl Ingest {
         )
     }
 
-    /// Writes a tick to every events partition when `ingest.tick_interval` has passed.
     /// Enqueues a tick for every events partition when `ingest.tick_interval` has passed,
     /// without waiting for the broker: a tick lost to an error is replaced by the next one, and
     /// the idempotent producer keeps it in order with the events around it, so waiting would
@@ -283,6 +324,14 @@ impl Ingest {
             Count::Dlq(format, reason) => self.metrics.emit(RecordDeadLettered { format, reason }),
         }
     }
+}
+
+/// What a batch completes with once the broker acknowledged its outputs.
+struct Sent {
+    /// The next offset of every input partition of the batch.
+    offsets: TopicPartitionList,
+    counts: Vec<Count>,
+    start: Instant,
 }
 
 enum Count {

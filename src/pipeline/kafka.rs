@@ -120,10 +120,10 @@ pub fn producer(
     health: &Health,
 ) -> Result<KafkaProducer, KafkaError> {
     let mut c = base_config(k)?;
-    // A stage hands a whole batch to the producer at once and waits for its acknowledgement,
-    // so a longer linger would only delay every event (5 ms, librdkafka's default, cost
-    // ~20 ms of d2c's p50 over the two stages in BENCHMARKS.md); records that come while a
-    // request is in flight still form the next batch. 0 sent smaller requests and was slower.
+    // A stage hands a whole batch to the producer at once, so a longer linger would only
+    // delay every event (5 ms, librdkafka's default, cost ~20 ms of d2c's p50 over the two
+    // stages in BENCHMARKS.md); records that come while a request is in flight still form the
+    // next request. 0 sent smaller requests and was slower.
     c.set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "1")

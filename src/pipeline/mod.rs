@@ -9,8 +9,10 @@
 //! Beside them, [`materialise`] reads the `incidents` and `changes` topics whole into the
 //! [`View`] that the read API and the console serve.
 //!
-//! Both stages work in batches: the outputs of a batch are sent and awaited (acks=all, idempotent
-//! producer) before the batch's input offsets are stored, so nothing is lost (at least once).
+//! Both stages work in batches: the outputs of a batch are handed to the producer in order
+//! (acks=all, idempotent), and the batch's input offsets are stored only once the broker
+//! acknowledged them and every batch before (see [`inflight`]), so nothing is lost (at least
+//! once); up to `kafka.in_flight_batches` batches go unacknowledged while the next is processed.
 
 pub mod audit;
 pub mod checkpoint;
@@ -18,6 +20,7 @@ pub mod client;
 mod correlate;
 pub mod dump;
 mod gauges;
+mod inflight;
 mod ingest;
 pub mod kafka;
 pub mod materialise;

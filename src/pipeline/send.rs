@@ -292,7 +292,12 @@ impl Sender {
     }
 
     /// Marks the stage stuck; returns true.
-    fn stall(&self, condition: &str, started: Instant, last_error: Option<&str>) -> bool {
+    pub(super) fn stall(
+        &self,
+        condition: &str,
+        started: Instant,
+        last_error: Option<&str>,
+    ) -> bool {
         let waited = started.elapsed();
         self.metrics.emit(StageStalled {
             stage: self.stage,
@@ -330,29 +335,34 @@ impl Sender {
     }
 
     async fn send_one(&self, r: &OutRecord) -> Result<(), KafkaError> {
-        let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
-        for (k, v) in &r.headers {
-            headers = headers.insert(Header {
-                key: k,
-                value: Some(v),
-            });
-        }
-        let mut rec = FutureRecord::to(&r.topic)
-            .key(&r.key)
-            .payload(&r.payload)
-            .headers(headers);
-        if let Some(ts) = r.timestamp {
-            rec = rec.timestamp(ts);
-        }
-        if let Some(p) = r.partition {
-            rec = rec.partition(p);
-        }
         self.producer
-            .send(rec, Timeout::Never)
+            .send(future_record(r), Timeout::Never)
             .await
             .map(|_| ())
             .map_err(|(e, _)| e)
     }
+}
+
+/// `r` as the producer takes it.
+pub(super) fn future_record(r: &OutRecord) -> FutureRecord<'_, [u8], [u8]> {
+    let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+    for (k, v) in &r.headers {
+        headers = headers.insert(Header {
+            key: k,
+            value: Some(v),
+        });
+    }
+    let mut rec = FutureRecord::to(&r.topic)
+        .key(r.key.as_slice())
+        .payload(r.payload.as_slice())
+        .headers(headers);
+    if let Some(ts) = r.timestamp {
+        rec = rec.timestamp(ts);
+    }
+    if let Some(p) = r.partition {
+        rec = rec.partition(p);
+    }
+    rec
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
+use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use super::PipelineError;
@@ -111,14 +112,19 @@ pub(crate) async fn next_batch<'c>(
     Some(batch)
 }
 
-/// Marks every record of an acknowledged batch as done; the background commit picks it up.
-pub(super) fn store_offsets(consumer: &KafkaConsumer, batch: &[BorrowedMessage<'_>]) {
+/// The offsets to store once `batch`'s outputs are acknowledged: per input partition, the one
+/// after its last record in the batch (the background commit picks them up).
+pub(super) fn next_offsets(batch: &[BorrowedMessage<'_>]) -> TopicPartitionList {
+    let mut next: std::collections::BTreeMap<(&str, i32), i64> = Default::default();
     for m in batch {
-        if let Err(e) = consumer.store_offset_from_message(m) {
-            // Happens when the partition was revoked meanwhile: the new owner re-reads it.
-            tracing::debug!(error = %e, "cannot store offset");
-        }
+        let o = next.entry((m.topic(), m.partition())).or_insert(0);
+        *o = (*o).max(m.offset().saturating_add(1));
     }
+    let mut tpl = TopicPartitionList::with_capacity(next.len());
+    for ((topic, p), o) in next {
+        let _ = tpl.add_partition_offset(topic, p, Offset::Offset(o));
+    }
+    tpl
 }
 
 /// Commits the stored offsets and closes the consumer (leaving its group) on a thread of its

@@ -2,6 +2,7 @@
 //! needs a broker (sending, against librdkafka's mock cluster in this process).
 
 mod changelog;
+mod inflight;
 mod restore;
 mod send;
 mod view;

@@ -1,0 +1,183 @@
+//! `InFlight` against librdkafka's mock cluster: batches in flight complete oldest first and
+//! land in order; at most `depth` stay unacknowledged; a record the producer gave up is sent
+//! again followed by every later batch, so the newest copy of every record is in order; a full
+//! producer queue waits instead of reordering.
+
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::mocking::MockCluster;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::pipeline::inflight::InFlight;
+use crate::pipeline::kafka::{OutRecord, Sender, producer};
+use crate::telemetry::{Health, Metrics};
+
+fn sender(brokers: &str, properties: &[(&str, &str)]) -> (Sender, Metrics) {
+    let mut c = Config::default();
+    c.kafka.brokers = brokers.to_string();
+    c.kafka.stall_timeout = Duration::from_secs(30);
+    for (k, v) in properties {
+        c.kafka.properties.insert(k.to_string(), v.to_string());
+    }
+    let (metrics, health) = (Metrics::new(&Default::default()), Health::default());
+    let p = producer(&c.kafka, &metrics, &health).unwrap();
+    (Sender::new(&c, p, &metrics, &health, "test"), metrics)
+}
+
+fn batch(names: &[&str]) -> Vec<OutRecord> {
+    names
+        .iter()
+        .map(|n| OutRecord {
+            topic: "out".into(),
+            partition: Some(0),
+            key: Vec::new(),
+            payload: n.as_bytes().to_vec(),
+            headers: Vec::new(),
+            timestamp: None,
+        })
+        .collect()
+}
+
+/// The payloads of partition 0 of `out`, until `n` were read (or 20 s passed).
+async fn read(brokers: &str, n: usize) -> Vec<String> {
+    let brokers = brokers.to_string();
+    tokio::task::spawn_blocking(move || {
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", "inflight-test")
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("out", 0, Offset::Beginning)
+            .unwrap();
+        c.assign(&tpl).unwrap();
+        let mut out = Vec::new();
+        let end = std::time::Instant::now() + Duration::from_secs(20);
+        while out.len() < n && std::time::Instant::now() < end {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+                out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+            }
+        }
+        out
+    })
+    .await
+    .unwrap()
+}
+
+/// The last copy of every payload, in the order those copies come.
+fn newest_copies(read: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in read {
+        out.retain(|x| x != r);
+        out.push(r.clone());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_in_flight_complete_oldest_first_and_land_in_order() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("out", 1, 1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let (sender, _) = sender(&brokers, &[]);
+    let never = CancellationToken::new();
+    let mut flights: InFlight<usize> = InFlight::new(sender, 2);
+    let mut done = Vec::new();
+    let mut names = Vec::new();
+    for b in 0..20 {
+        let batch_names: Vec<String> = (0..5).map(|i| format!("b{b}r{i}")).collect();
+        names.extend(batch_names.iter().cloned());
+        let refs: Vec<&str> = batch_names.iter().map(String::as_str).collect();
+        done.extend(flights.send(batch(&refs), b, false, &never).await.unwrap());
+        assert!(
+            b + 1 - done.len() <= 2,
+            "at most 2 batches stay unacknowledged, {} after batch {b}",
+            b + 1 - done.len()
+        );
+    }
+    done.extend(flights.drain(&never).await.unwrap());
+    assert!(flights.is_empty());
+    assert_eq!(
+        done,
+        (0..20).collect::<Vec<_>>(),
+        "completions oldest first"
+    );
+    assert_eq!(read(&brokers, 100).await, names);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_the_producer_gave_up_is_sent_again_before_every_later_batch() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("out", 1, 1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let (sender, metrics) = sender(&brokers, &[("message.timeout.ms", "1000")]);
+    let never = CancellationToken::new();
+    let mut flights: InFlight<&str> = InFlight::new(sender, 4);
+    // Connected first, so the outage is of an established broker.
+    let first = flights
+        .send(batch(&["zero"]), "zero", false, &never)
+        .await
+        .unwrap();
+    let first = [first, flights.drain(&never).await.unwrap()].concat();
+    assert_eq!(first, ["zero"]);
+    cluster.broker_down(1).unwrap();
+    let done = flights
+        .send(batch(&["a1", "a2"]), "a", false, &never)
+        .await
+        .unwrap();
+    assert!(done.is_empty());
+    // The producer gives "a" up (message.timeout.ms) while the broker is away ...
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    cluster.broker_up(1).unwrap();
+    // ... and "b", sent after it, may land first: "a" is sent again, then "b" again.
+    let mut done = flights
+        .send(batch(&["b1", "b2"]), "b", false, &never)
+        .await
+        .unwrap();
+    done.extend(flights.drain(&never).await.unwrap());
+    assert_eq!(done, ["a", "b"], "completions oldest first");
+    let landed = read(&brokers, 5).await;
+    // Give copies sent twice time to arrive, then read everything.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let landed = read(&brokers, landed.len() + 2)
+        .await
+        .into_iter()
+        .collect::<Vec<_>>();
+    assert_eq!(
+        newest_copies(&landed),
+        ["zero", "a1", "a2", "b1", "b2"],
+        "landed: {landed:?}"
+    );
+    let retried = metrics.render();
+    assert!(
+        retried.contains("d2c_produce_retries_total{topic=\"out\"} 2"),
+        "{retried}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_producer_queue_waits_and_keeps_order() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("out", 1, 1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let (sender, _) = sender(&brokers, &[("queue.buffering.max.messages", "3")]);
+    let never = CancellationToken::new();
+    for depth in [0, 3] {
+        let mut flights: InFlight<()> = InFlight::new(sender.clone(), depth);
+        for b in 0..4 {
+            let names: Vec<String> = (0..5).map(|i| format!("d{depth}b{b}r{i}")).collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            flights.send(batch(&refs), (), false, &never).await.unwrap();
+        }
+        flights.drain(&never).await.unwrap();
+    }
+    let expected: Vec<String> = [0, 3]
+        .iter()
+        .flat_map(|d| (0..4).flat_map(move |b| (0..5).map(move |i| format!("d{d}b{b}r{i}"))))
+        .collect();
+    assert_eq!(read(&brokers, 40).await, expected);
+}
