@@ -17,8 +17,9 @@ const PARTITIONS: i32 = 3;
 fn env(create_topics: bool) -> Vec<(&'static str, &'static str)> {
     vec![
         ("D2C_STATE__CHECKPOINT_INTERVAL", "300ms"),
-        // Kill -9 with the changelog on: deltas between full checkpoints (`state.incremental`),
-        // the path with more to get wrong; the other tests run the default (whole checkpoints).
+        // Kill -9 with the changelog on (the default, said here so it stays tested if the
+        // default changes): deltas between full checkpoints; tests/recovery_ticks.rs runs whole
+        // checkpoints only.
         ("D2C_STATE__INCREMENTAL", "true"),
         ("D2C_KAFKA__SESSION_TIMEOUT", "3s"),
         ("D2C_KAFKA__PARTITIONS", "3"),

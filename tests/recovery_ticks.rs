@@ -35,6 +35,8 @@ const TIMING: [(&str, &str); 6] = [
 fn env(ticks: &'static str) -> Vec<(&'static str, &'static str)> {
     let mut env = vec![
         ("D2C_STATE__CHECKPOINT_INTERVAL", "300ms"),
+        // Whole checkpoints only (tests/recovery.rs kills with the changelog, the default).
+        ("D2C_STATE__INCREMENTAL", "false"),
         ("D2C_KAFKA__SESSION_TIMEOUT", "3s"),
         ("D2C_KAFKA__PARTITIONS", "3"),
         ("D2C_KAFKA__CREATE_TOPICS", "false"),

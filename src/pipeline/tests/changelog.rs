@@ -391,3 +391,61 @@ pub(super) fn chain(partition: i32, chunk: usize) -> (Vec<OutRecord>, EngineStat
     }
     (records, state)
 }
+
+/// The chain rules of `Part::take` / `Part::written`, one at a time: a new owner writes a full
+/// checkpoint first; deltas follow only on an acknowledged chain, at most `full_every` in a
+/// row and while they add up to at most half the full one; a lost checkpoint makes the next
+/// full; without `incremental` every checkpoint is full; on shutdown the engine itself goes.
+#[test]
+fn the_chain_rules_say_when_a_checkpoint_is_a_delta() {
+    use crate::config::StateConfig;
+    use crate::pipeline::restore::Part;
+
+    let settings = Settings::embedded().unwrap();
+    let st = StateConfig {
+        incremental: true,
+        full_every: 3,
+        ..StateConfig::default()
+    };
+    let kind = |t: &Taken| match t {
+        Taken::Delta { base, slot, .. } => format!("delta {base}/{slot}"),
+        Taken::Copy(_) => "full".to_string(),
+        Taken::Engine(_) => "engine".to_string(),
+    };
+    let mut part = Part::restored(settings.engine(), 10);
+    // A new owner: full, whatever the setting says.
+    assert_eq!(kind(&part.take(&st, None)), "full");
+    assert!(
+        !part.written(Some(1000)),
+        "a full checkpoint is not a delta"
+    );
+    part.checkpointed = 20;
+    // Deltas on the acknowledged full one, numbered, each on the watermark reached.
+    for slot in 1..=3 {
+        assert_eq!(kind(&part.take(&st, None)), format!("delta 20/{slot}"));
+        assert!(part.written(Some(100)));
+    }
+    // `full_every` (3) deltas in a row: the next is full.
+    assert_eq!(kind(&part.take(&st, None)), "full");
+    part.written(Some(1000));
+    // Deltas adding up to more than half the full one: the next is full.
+    assert_eq!(kind(&part.take(&st, None)), "delta 20/1");
+    part.written(Some(501));
+    assert_eq!(kind(&part.take(&st, None)), "full");
+    part.written(Some(1000));
+    // A delta the broker did not acknowledge: its changes are gone, so the next is full.
+    assert_eq!(kind(&part.take(&st, None)), "delta 20/1");
+    assert!(part.written(None));
+    assert_eq!(kind(&part.take(&st, None)), "full");
+    part.written(Some(1000));
+    // Without `incremental`: always full.
+    let off = StateConfig {
+        incremental: false,
+        ..st.clone()
+    };
+    assert_eq!(kind(&part.take(&off, None)), "full");
+    part.written(Some(1000));
+    assert_eq!(kind(&part.take(&off, None)), "full");
+    // On shutdown the engine itself, replaced by the one given.
+    assert_eq!(kind(&part.take(&st, Some(settings.engine()))), "engine");
+}
