@@ -40,7 +40,7 @@ use crate::model::{Output, RunOutcome, RunReport};
 use crate::notify::retry::Failure;
 use crate::pipeline::kafka::{self, KafkaConsumer, KafkaProducer, OffRuntime, Sender};
 use crate::pipeline::records::RUN_HEADER;
-use crate::pipeline::{PipelineError, close_consumer, next_batch};
+use crate::pipeline::{IDLE_TICK, PipelineError, close_consumer, next_batch};
 use crate::telemetry::events::RunFinished;
 use crate::telemetry::{Health, Metrics};
 
@@ -171,7 +171,9 @@ impl Automation {
         };
         let health = self.health.clone();
         let linger = Duration::from_millis(5);
-        while let Some(batch) = next_batch(&consumer, 100, linger, &health, &shutdown).await {
+        while let Some(batch) =
+            next_batch(&consumer, 100, linger, IDLE_TICK, &health, &shutdown).await
+        {
             if batch.is_empty() {
                 continue;
             }

@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{NotifyConfig, RetryConfig, RouteConfig};
 use crate::engine::Settings;
 use crate::pipeline::kafka::{self, KafkaConsumer, OffRuntime, OutRecord, Sender};
-use crate::pipeline::{PipelineError, close_consumer, next_batch};
+use crate::pipeline::{IDLE_TICK, PipelineError, close_consumer, next_batch};
 use crate::telemetry::events::{DeliveryAttempted, DeliveryBacklog, DeliveryFinished};
 use crate::telemetry::{Health, Metrics};
 
@@ -230,7 +230,9 @@ impl Notify {
     ) -> Result<(), NotifyError> {
         let health = self.health.clone();
         let linger = std::time::Duration::from_millis(5);
-        while let Some(batch) = next_batch(&consumer, batch_max, linger, &health, &shutdown).await {
+        while let Some(batch) =
+            next_batch(&consumer, batch_max, linger, IDLE_TICK, &health, &shutdown).await
+        {
             if batch.is_empty() {
                 continue;
             }

@@ -123,6 +123,7 @@ impl Correlate {
                 &consumer,
                 k.batch_max_records,
                 k.batch_linger,
+                self.flights.idle(),
                 &health,
                 &shutdown,
             )

@@ -28,6 +28,7 @@ use crate::telemetry::events::ProduceRetried;
 
 use super::PipelineError;
 use super::send::{OutRecord, Permanence, Sender, future_record, permanence};
+use super::stage::{IDLE_TICK, SETTLE_TICK};
 
 /// One batch's records, their acknowledgements and what to hand back once all are in.
 struct Flight<T> {
@@ -85,6 +86,16 @@ impl<T> InFlight<T> {
 
     pub fn is_empty(&self) -> bool {
         self.flights.is_empty()
+    }
+
+    /// How long the stage may wait for input before it hands back acknowledged batches:
+    /// [`SETTLE_TICK`] while any are in flight, else [`IDLE_TICK`].
+    pub fn idle(&self) -> Duration {
+        if self.flights.is_empty() {
+            IDLE_TICK
+        } else {
+            SETTLE_TICK
+        }
     }
 
     /// Hands `records` to the producer, in order, as one batch completing with `then`; waits

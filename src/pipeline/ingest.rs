@@ -88,6 +88,7 @@ impl Ingest {
                 &consumer,
                 k.batch_max_records,
                 k.batch_linger,
+                flights.idle(),
                 &health,
                 &shutdown,
             )

@@ -44,7 +44,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::Settings;
 use crate::telemetry::{Health, Metrics};
 
-pub(crate) use stage::{close_consumer, next_batch};
+pub(crate) use stage::{IDLE_TICK, close_consumer, next_batch};
 use stage::{guard, subscribe};
 
 /// Why the pipeline stopped.

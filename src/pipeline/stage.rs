@@ -50,21 +50,28 @@ pub(super) fn subscribe(
 /// Readiness condition while a consumer reports errors.
 const CONSUMER_CONDITION: &str = "kafka.consumer";
 
-/// Longest wait for a record before [`next_batch`] returns an empty batch.
-const IDLE_TICK: Duration = Duration::from_secs(1);
+/// Longest wait for a record before [`next_batch`] returns an empty batch, so the stage does
+/// its periodic work while its input is quiet.
+pub(crate) const IDLE_TICK: Duration = Duration::from_secs(1);
+
+/// The same while batches are in flight: their acknowledgements are handed back (offsets
+/// stored, outputs counted with the time they were acknowledged) within this long even when
+/// no input follows.
+pub(crate) const SETTLE_TICK: Duration = Duration::from_millis(5);
 
 /// Waits for the first record (or shutdown), then takes more until `max` records or `linger`
-/// has passed. Returns `None` on shutdown, and an empty batch after [`IDLE_TICK`] without
-/// input. Broker errors are logged and waited out: the
+/// has passed. Returns `None` on shutdown, and an empty batch after `idle` (usually
+/// [`IDLE_TICK`]) without input. Broker errors are logged and waited out: the
 /// consumer reconnects by itself.
 pub(crate) async fn next_batch<'c>(
     consumer: &'c KafkaConsumer,
     max: usize,
     linger: Duration,
+    idle: Duration,
     health: &Health,
     shutdown: &CancellationToken,
 ) -> Option<Vec<BorrowedMessage<'c>>> {
-    let idle = tokio::time::sleep(IDLE_TICK);
+    let idle = tokio::time::sleep(idle);
     tokio::pin!(idle);
     let mut errored = false;
     let first = loop {
