@@ -5,10 +5,7 @@
 
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -45,27 +42,12 @@ fn batch(names: &[&str]) -> Vec<OutRecord> {
 /// The payloads of partition 0 of `out`, until `n` were read (or 20 s passed).
 async fn read(brokers: &str, n: usize) -> Vec<String> {
     let brokers = brokers.to_string();
-    tokio::task::spawn_blocking(move || {
-        let c: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
-            .set("group.id", "inflight-test")
-            .create()
-            .unwrap();
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset("out", 0, Offset::Beginning)
-            .unwrap();
-        c.assign(&tpl).unwrap();
-        let mut out = Vec::new();
-        let end = std::time::Instant::now() + Duration::from_secs(20);
-        while out.len() < n && std::time::Instant::now() < end {
-            if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-                out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
-            }
-        }
-        out
-    })
-    .await
-    .unwrap()
+    tokio::task::spawn_blocking(move || super::send::read(&brokers, "out", n))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(payload, _)| String::from_utf8_lossy(&payload).into_owned())
+        .collect()
 }
 
 /// The last copy of every payload, in the order those copies come.

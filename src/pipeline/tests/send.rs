@@ -35,10 +35,11 @@ fn record(topic: &str, payload: Vec<u8>) -> OutRecord {
 }
 
 /// A record read back: payload and headers.
-type Read = (Vec<u8>, Vec<(String, String)>);
+pub(super) type Read = (Vec<u8>, Vec<(String, String)>);
 
-/// Every record of partition 0 of `topic`: (payload, headers).
-fn read(brokers: &str, topic: &str, n: usize) -> Vec<Read> {
+/// Every record of partition 0 of `topic`, until `n` were read or 20 s passed: (payload,
+/// headers). Blocking.
+pub(super) fn read(brokers: &str, topic: &str, n: usize) -> Vec<Read> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "send-test")
