@@ -70,5 +70,12 @@ pub fn render(r: &BenchReport) -> String {
         r.checkpoint_deltas,
         r.checkpoint_bytes / (1024.0 * 1024.0)
     ));
+    let [(full, full_s), (delta, delta_s)] = r.checkpoint_takes;
+    let mean_ms = |n: u64, s: f64| if n == 0 { 0.0 } else { s * 1000.0 / n as f64 };
+    s.push_str(&format!(
+        "| checkpoints taken on the correlate stage's thread (events wait): full n / mean ms, deltas n / mean ms | {full} / {:.1}, {delta} / {:.1} |\n",
+        mean_ms(full, full_s),
+        mean_ms(delta, delta_s)
+    ));
     s
 }

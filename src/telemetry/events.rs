@@ -335,6 +335,23 @@ impl TelemetryEvent for CheckpointWritten {
     }
 }
 
+/// A checkpoint taken on the correlate stage's thread: a delta or a full copy of the state, and
+/// how long taking it held the stage.
+#[derive(Debug)]
+pub struct CheckpointTaken {
+    pub delta: bool,
+    pub elapsed: std::time::Duration,
+}
+
+impl TelemetryEvent for CheckpointTaken {
+    fn emit(self, m: &Metrics) {
+        let kind = if self.delta { "delta" } else { "full" };
+        m.checkpoint_take
+            .with_label_values(&[kind])
+            .observe(self.elapsed.as_secs_f64());
+    }
+}
+
 /// Output records of one batch acknowledged by the broker, each with the timestamp (ms) of the
 /// raw record that caused it, for the latency from a raw event entering Kafka to its incident.
 #[derive(Debug)]
@@ -529,5 +546,37 @@ impl TelemetryEvent for ViewRecordSkipped<'_> {
     fn emit(self, m: &Metrics) {
         tracing::warn!(topic = self.topic, partition = self.partition, offset = self.offset, error = %self.error, "record is not a d2c incident or RFC; the view skips it");
         m.view_skipped.inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_takes_are_counted_by_kind_for_the_bench_and_the_metrics() {
+        let m = Metrics::new(&Default::default());
+        let ms = std::time::Duration::from_millis;
+        m.emit(CheckpointTaken {
+            delta: false,
+            elapsed: ms(60),
+        });
+        m.emit(CheckpointTaken {
+            delta: true,
+            elapsed: ms(7),
+        });
+        m.emit(CheckpointTaken {
+            delta: true,
+            elapsed: ms(5),
+        });
+        let [(full, full_s), (delta, delta_s)] = m.checkpoint_takes();
+        assert_eq!((full, delta), (1, 2));
+        assert!((full_s - 0.060).abs() < 1e-9, "{full_s}");
+        assert!((delta_s - 0.012).abs() < 1e-9, "{delta_s}");
+        let text = m.render();
+        assert!(
+            text.contains("d2c_checkpoint_take_seconds_count{kind=\"delta\"} 2"),
+            "{text}"
+        );
     }
 }

@@ -47,6 +47,7 @@ pub struct Metrics {
     pub(super) checkpoints: IntCounter,
     pub(super) checkpoint_bytes: Histogram,
     pub(super) checkpoint_deltas: IntCounter,
+    pub(super) checkpoint_take: HistogramVec,
     pub(super) restore_deltas: IntCounter,
     pub(super) restore_seconds: Histogram,
     pub(super) partitions_owned: IntGauge,
@@ -284,6 +285,22 @@ impl Metrics {
                     .expect("metric registered once");
                 h
             },
+            checkpoint_take: {
+                let h = HistogramVec::new(
+                    HistogramOpts::new(
+                        "d2c_checkpoint_take_seconds",
+                        "Time the correlate stage spent taking a checkpoint (copying what it writes) on its own thread, by kind (full, delta); events wait meanwhile.",
+                    )
+                    .buckets(
+                        prometheus::exponential_buckets(0.0005, 2.0, 14).expect("valid buckets"),
+                    ),
+                    &["kind"],
+                )
+                .expect("valid metric");
+                r.register(Box::new(h.clone()))
+                    .expect("metric registered once");
+                h
+            },
             checkpoint_deltas: plain_counter(
                 &r,
                 "d2c_checkpoint_deltas_total",
@@ -503,7 +520,6 @@ impl Metrics {
         }
     }
 
-    /// Events applied by the correlate stage so far, all outcomes together.
     /// Checkpoints acknowledged so far, how many of them deltas, and their bytes (`d2c bench`).
     pub fn checkpoints_written(&self) -> (u64, u64, f64) {
         (
@@ -513,6 +529,16 @@ impl Metrics {
         )
     }
 
+    /// Checkpoints taken so far on the correlate stage's thread, full and delta: how many, and
+    /// the seconds taking them held the stage (`d2c bench`).
+    pub fn checkpoint_takes(&self) -> [(u64, f64); 2] {
+        ["full", "delta"].map(|kind| {
+            let h = self.checkpoint_take.with_label_values(&[kind]);
+            (h.get_sample_count(), h.get_sample_sum())
+        })
+    }
+
+    /// Events applied by the correlate stage so far, all outcomes together.
     pub fn events_correlated_total(&self) -> u64 {
         use prometheus::core::Collector;
         self.events_correlated
