@@ -48,7 +48,9 @@ pub struct KafkaConfig {
     /// meanwhile waits for that round trip too. Input offsets are stored, and checkpoints taken,
     /// only for batches whose outputs are acknowledged, in order; order per partition is kept
     /// (a record the producer gives up is sent again followed by every later batch's records).
-    /// Default: `4`.
+    /// A full batch (a backlog: `batch_max_records` raw records, or as many events in the
+    /// correlate stage) is awaited with every batch before it, as with `0`: there batches in
+    /// flight cost throughput. Default: `4`.
     pub in_flight_batches: usize,
     /// Longest wait for a batch to fill once its first record arrived (records already
     /// fetched are taken at once, so under a backlog batches fill without waiting). Every
