@@ -87,8 +87,10 @@ pub struct BenchReport {
     pub checkpoints: u64,
     pub checkpoint_deltas: u64,
     pub checkpoint_bytes: f64,
-    /// Checkpoints taken on the correlate stage's thread, full and delta: (how many, seconds).
+    /// Checkpoints taken on the correlate stage's thread and serialised beside it, full and
+    /// delta: (how many, seconds).
     pub checkpoint_takes: [(u64, f64); 2],
+    pub checkpoint_serialised: [(u64, f64); 2],
 }
 
 /// p50, p99 and max of `samples` (sorted in place).
@@ -378,7 +380,8 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchRepo
         report.checkpoint_deltas,
         report.checkpoint_bytes,
     ) = metrics.checkpoints_written();
-    report.checkpoint_takes = metrics.checkpoint_takes();
+    report.checkpoint_takes = metrics.checkpoint_steps("take");
+    report.checkpoint_serialised = metrics.checkpoint_steps("serialise");
     stop.cancel();
     let _ = pipeline.wait().await;
     report.peak_rss_mib = peak_rss_mib();

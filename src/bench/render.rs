@@ -70,12 +70,17 @@ pub fn render(r: &BenchReport) -> String {
         r.checkpoint_deltas,
         r.checkpoint_bytes / (1024.0 * 1024.0)
     ));
-    let [(full, full_s), (delta, delta_s)] = r.checkpoint_takes;
-    let mean_ms = |n: u64, s: f64| if n == 0 { 0.0 } else { s * 1000.0 / n as f64 };
+    let mean_ms = |(n, s): (u64, f64)| if n == 0 { 0.0 } else { s * 1000.0 / n as f64 };
+    let [full, delta] = r.checkpoint_takes;
+    let [full_ser, delta_ser] = r.checkpoint_serialised;
     s.push_str(&format!(
-        "| checkpoints taken on the correlate stage's thread (events wait): full n / mean ms, deltas n / mean ms | {full} / {:.1}, {delta} / {:.1} |\n",
-        mean_ms(full, full_s),
-        mean_ms(delta, delta_s)
+        "| checkpoints, mean ms to take (the stage's thread: events wait) / serialise (beside it): full (n = {}) / deltas (n = {}) | {:.1} / {:.1}, {:.1} / {:.1} |\n",
+        full.0,
+        delta.0,
+        mean_ms(full),
+        mean_ms(full_ser),
+        mean_ms(delta),
+        mean_ms(delta_ser)
     ));
     s
 }

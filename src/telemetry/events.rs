@@ -335,19 +335,20 @@ impl TelemetryEvent for CheckpointWritten {
     }
 }
 
-/// A checkpoint taken on the correlate stage's thread: a delta or a full copy of the state, and
-/// how long taking it held the stage.
+/// One step of a checkpoint (a delta or a full copy of the state): `take` on the correlate
+/// stage's thread (events wait meanwhile), `serialise` on a blocking thread beside it.
 #[derive(Debug)]
-pub struct CheckpointTaken {
+pub struct CheckpointStep {
     pub delta: bool,
+    pub step: &'static str,
     pub elapsed: std::time::Duration,
 }
 
-impl TelemetryEvent for CheckpointTaken {
+impl TelemetryEvent for CheckpointStep {
     fn emit(self, m: &Metrics) {
         let kind = if self.delta { "delta" } else { "full" };
-        m.checkpoint_take
-            .with_label_values(&[kind])
+        m.checkpoint_seconds
+            .with_label_values(&[kind, self.step])
             .observe(self.elapsed.as_secs_f64());
     }
 }
@@ -554,28 +555,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn checkpoint_takes_are_counted_by_kind_for_the_bench_and_the_metrics() {
+    fn checkpoint_steps_are_counted_by_kind_and_step_for_the_bench_and_the_metrics() {
         let m = Metrics::new(&Default::default());
         let ms = std::time::Duration::from_millis;
-        m.emit(CheckpointTaken {
-            delta: false,
-            elapsed: ms(60),
-        });
-        m.emit(CheckpointTaken {
-            delta: true,
-            elapsed: ms(7),
-        });
-        m.emit(CheckpointTaken {
-            delta: true,
-            elapsed: ms(5),
-        });
-        let [(full, full_s), (delta, delta_s)] = m.checkpoint_takes();
+        for (delta, step, elapsed) in [
+            (false, "take", 60),
+            (true, "take", 7),
+            (true, "take", 5),
+            (false, "serialise", 300),
+        ] {
+            m.emit(CheckpointStep {
+                delta,
+                step,
+                elapsed: ms(elapsed),
+            });
+        }
+        let [(full, full_s), (delta, delta_s)] = m.checkpoint_steps("take");
         assert_eq!((full, delta), (1, 2));
         assert!((full_s - 0.060).abs() < 1e-9, "{full_s}");
         assert!((delta_s - 0.012).abs() < 1e-9, "{delta_s}");
+        assert_eq!(m.checkpoint_steps("serialise")[0].0, 1);
         let text = m.render();
         assert!(
-            text.contains("d2c_checkpoint_take_seconds_count{kind=\"delta\"} 2"),
+            text.contains("d2c_checkpoint_seconds_count{kind=\"delta\",step=\"take\"} 2"),
             "{text}"
         );
     }

@@ -47,7 +47,7 @@ pub struct Metrics {
     pub(super) checkpoints: IntCounter,
     pub(super) checkpoint_bytes: Histogram,
     pub(super) checkpoint_deltas: IntCounter,
-    pub(super) checkpoint_take: HistogramVec,
+    pub(super) checkpoint_seconds: HistogramVec,
     pub(super) restore_deltas: IntCounter,
     pub(super) restore_seconds: Histogram,
     pub(super) partitions_owned: IntGauge,
@@ -285,16 +285,16 @@ impl Metrics {
                     .expect("metric registered once");
                 h
             },
-            checkpoint_take: {
+            checkpoint_seconds: {
                 let h = HistogramVec::new(
                     HistogramOpts::new(
-                        "d2c_checkpoint_take_seconds",
-                        "Time the correlate stage spent taking a checkpoint (copying what it writes) on its own thread, by kind (full, delta); events wait meanwhile.",
+                        "d2c_checkpoint_seconds",
+                        "Time spent on each checkpoint by kind (full, delta) and step: take (copying what it writes, on the correlate stage's own thread: events wait meanwhile) and serialise (into chunks, on a blocking thread beside it).",
                     )
                     .buckets(
                         prometheus::exponential_buckets(0.0005, 2.0, 14).expect("valid buckets"),
                     ),
-                    &["kind"],
+                    &["kind", "step"],
                 )
                 .expect("valid metric");
                 r.register(Box::new(h.clone()))
@@ -529,11 +529,11 @@ impl Metrics {
         )
     }
 
-    /// Checkpoints taken so far on the correlate stage's thread, full and delta: how many, and
-    /// the seconds taking them held the stage (`d2c bench`).
-    pub fn checkpoint_takes(&self) -> [(u64, f64); 2] {
+    /// Checkpoint `step`s (`take`, `serialise`) so far, full and delta: how many, and their
+    /// seconds (`d2c bench`).
+    pub fn checkpoint_steps(&self, step: &str) -> [(u64, f64); 2] {
         ["full", "delta"].map(|kind| {
-            let h = self.checkpoint_take.with_label_values(&[kind]);
+            let h = self.checkpoint_seconds.with_label_values(&[kind, step]);
             (h.get_sample_count(), h.get_sample_sum())
         })
     }

@@ -8,7 +8,7 @@ use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
-use crate::telemetry::events::{CheckpointTaken, CheckpointWritten};
+use crate::telemetry::events::{CheckpointStep, CheckpointWritten};
 
 use super::super::PipelineError;
 use super::super::checkpoint;
@@ -55,19 +55,29 @@ impl Correlate {
             // that is dropped next (that copy was the peak of d2c's memory).
             let took = Instant::now();
             let taken = part.take(&cfg.state, force.then(|| self.settings.engine()));
+            let delta = matches!(taken, checkpoint::Taken::Delta { .. });
             if !matches!(taken, checkpoint::Taken::Engine(_)) {
-                self.metrics.emit(CheckpointTaken {
-                    delta: matches!(taken, checkpoint::Taken::Delta { .. }),
+                self.metrics.emit(CheckpointStep {
+                    delta,
+                    step: "take",
                     elapsed: took.elapsed(),
                 });
             }
+            let metrics = self.metrics.clone();
             let (sender, shutdown) = (self.checkpoints.clone(), shutdown.clone());
             let (topic, watermark) = (cfg.topics.events.clone(), part.next);
             let (state_topic, chunk_bytes) = (cfg.topics.state.clone(), cfg.state.chunk_bytes);
             let task = tokio::spawn(async move {
                 let recs = tokio::task::spawn_blocking(move || {
                     let at = (topic.as_str(), p, watermark);
-                    checkpoint::records_of(taken, at, &state_topic, chunk_bytes)
+                    let serialising = Instant::now();
+                    let recs = checkpoint::records_of(taken, at, &state_topic, chunk_bytes);
+                    metrics.emit(CheckpointStep {
+                        delta,
+                        step: "serialise",
+                        elapsed: serialising.elapsed(),
+                    });
+                    recs
                 })
                 .await
                 .map_err(|e| PipelineError::Stage("checkpoint", e.to_string()))?;
