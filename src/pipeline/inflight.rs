@@ -193,12 +193,7 @@ impl<T> InFlight<T> {
         for (i, e) in &front.failed {
             let r = &front.records[*i];
             match permanence(e) {
-                Permanence::Fatal => {
-                    return Err(PipelineError::Stage(
-                        self.sender.stage,
-                        format!("the producer failed for good ({e}); restart d2c"),
-                    ));
-                }
+                Permanence::Fatal => return Err(self.sender.fatal(e)),
                 Permanence::Permanent => {}
                 Permanence::Transient | Permanence::Lingering => {
                     reordered = true;
@@ -229,7 +224,7 @@ impl<T> InFlight<T> {
 /// Waits until every record of `flight` is acknowledged or failed, marking the stage stalled
 /// meanwhile if that takes longer than `kafka.stall_timeout`.
 async fn wait<T>(sender: &Sender, flight: &mut Flight<T>) {
-    let condition = format!("{}.stalled", sender.stage);
+    let condition = sender.stall_condition();
     let stall_at = tokio::time::Instant::from_std(flight.sent + sender.stall_timeout);
     let mut stalled = false;
     loop {
@@ -240,7 +235,7 @@ async fn wait<T>(sender: &Sender, flight: &mut Flight<T>) {
             }
         }
     }
-    if stalled && sender.health.clear_condition(&condition) {
-        tracing::info!(stage = sender.stage, waited = ?flight.sent.elapsed(), "the broker acknowledged the batch; the stage is ready again");
+    if stalled {
+        sender.unstall(&condition, flight.sent);
     }
 }

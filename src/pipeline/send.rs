@@ -198,7 +198,7 @@ impl Sender {
         records: &[OutRecord],
         shutdown: &CancellationToken,
     ) -> Result<(), PipelineError> {
-        let condition = format!("{}.stalled", self.stage);
+        let condition = self.stall_condition();
         let started = Instant::now();
         let mut stalled = false;
         let mut last_error: Option<String> = None;
@@ -230,12 +230,7 @@ impl Sender {
                         Permanence::Transient => false,
                         Permanence::Lingering => started.elapsed() >= self.stall_timeout,
                         Permanence::Permanent => true,
-                        Permanence::Fatal => {
-                            return Err(PipelineError::Stage(
-                                self.stage,
-                                format!("the producer failed for good ({e}); restart d2c"),
-                            ));
-                        }
+                        Permanence::Fatal => return Err(self.fatal(&e)),
                     };
                     if !refused {
                         self.metrics.emit(ProduceRetried {
@@ -271,8 +266,8 @@ impl Sender {
                 failed
             };
             if failed.is_empty() {
-                if stalled && self.health.clear_condition(&condition) {
-                    tracing::info!(stage = self.stage, waited = ?started.elapsed(), "the broker acknowledged the batch; the stage is ready again");
+                if stalled {
+                    self.unstall(&condition, started);
                 }
                 return Ok(());
             }
@@ -289,6 +284,26 @@ impl Sender {
             }
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
+    }
+
+    /// The readiness condition `<stage>.stalled`.
+    pub(super) fn stall_condition(&self) -> String {
+        format!("{}.stalled", self.stage)
+    }
+
+    /// Clears the stall marked by [`Sender::stall`] once the broker acknowledged the batch.
+    pub(super) fn unstall(&self, condition: &str, started: Instant) {
+        if self.health.clear_condition(condition) {
+            tracing::info!(stage = self.stage, waited = ?started.elapsed(), "the broker acknowledged the batch; the stage is ready again");
+        }
+    }
+
+    /// The error that stops the stage when the producer itself failed (`e` is fatal).
+    pub(super) fn fatal(&self, e: &KafkaError) -> PipelineError {
+        PipelineError::Stage(
+            self.stage,
+            format!("the producer failed for good ({e}); restart d2c"),
+        )
     }
 
     /// Marks the stage stuck; returns true.

@@ -20,8 +20,8 @@ impl Correlate {
     /// Checkpoints partitions with unsaved progress whose interval passed (all of them when
     /// `force`). A checkpoint is taken after the batch's outputs were acknowledged (a delta of
     /// what changed or a copy of the state, see [`Part::take`]), then serialised and written
-    /// in the background so the stage keeps processing; when the broker acknowledged it, the input offsets it covers are stored.
-    /// With `force`, waits for every checkpoint.
+    /// in the background so the stage keeps processing; when the broker acknowledged it, the
+    /// input offsets it covers are stored. With `force`, waits for every checkpoint.
     pub(super) async fn checkpoint(
         &mut self,
         consumer: &KafkaConsumer,

@@ -4,9 +4,10 @@
 //! Order of writes: the outputs of each batch (handed to the producer in order; up to
 //! `kafka.in_flight_batches` batches go unacknowledged while the next one is processed), then,
 //! for partitions whose checkpoint is due, every output acknowledged, the checkpoint (written
-//! in the background), then the input offsets it covers once it is acknowledged. A partition's state is restored
-//! from its newest checkpoint before any of its input is applied; input below the checkpoint's
-//! watermark is skipped, and if the consumer's position is past the watermark it seeks back.
+//! in the background), then the input offsets it covers once it is acknowledged. A
+//! partition's state is restored from its newest checkpoint before any of its input is
+//! applied; input below the checkpoint's watermark is skipped, and if the consumer's position
+//! is past the watermark it seeks back.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,8 +49,8 @@ const SEEK_PATIENCE: Duration = Duration::from_secs(30);
 
 pub(super) struct Correlate {
     settings: Arc<Settings>,
-    /// Sends outputs; dead-letters what the broker refuses for good.
-    sender: Sender,
+    /// The producer's `message.max.bytes`, which `output_record` cuts dead letters to fit.
+    max_bytes: usize,
     /// A producer of its own for checkpoints, so that large checkpoints never queue ahead of
     /// incident records.
     checkpoints: Sender,
@@ -68,7 +69,8 @@ pub(super) struct Correlate {
     model: tokio::sync::watch::Receiver<Arc<crate::topology::Topology>>,
     /// Inputs that made an engine panic, skipped when read again, and partitions being rebuilt.
     poisoned: Poisoned,
-    /// Batches whose outputs were sent and are not yet acknowledged.
+    /// Sends outputs (dead-letters what the broker refuses for good): the batches whose
+    /// outputs were sent and are not yet acknowledged.
     flights: InFlight<Published>,
 }
 
@@ -99,7 +101,7 @@ impl Correlate {
         checkpoints.on_refused = OnRefused::Fail;
         Ok(Correlate {
             settings: settings.clone(),
-            sender: sender.clone(),
+            max_bytes: sender.max_bytes,
             checkpoints,
             metrics,
             parts: HashMap::new(),
@@ -367,7 +369,7 @@ impl Correlate {
         let topics = &self.settings.config.topics;
         let mut records: Vec<OutRecord> = outputs
             .iter()
-            .map(|(o, _)| output_record(topics, o, self.sender.max_bytes, &self.metrics))
+            .map(|(o, _)| output_record(topics, o, self.max_bytes, &self.metrics))
             .collect();
         if let Some(topic) = &self.settings.config.topics.security {
             // Security incidents also go to their own topic: the same bytes, the same key.
@@ -375,7 +377,7 @@ impl Correlate {
                 if let Output::Incident(i) = o
                     && i.security.is_some()
                 {
-                    let mut r = output_record(topics, o, self.sender.max_bytes, &self.metrics);
+                    let mut r = output_record(topics, o, self.max_bytes, &self.metrics);
                     r.topic.clone_from(topic);
                     records.push(r);
                 }
