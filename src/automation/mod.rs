@@ -171,7 +171,7 @@ impl Automation {
         };
         let health = self.health.clone();
         let linger = Duration::from_millis(5);
-        while let Some(batch) =
+        while let Some((batch, _)) =
             next_batch(&consumer, 100, linger, IDLE_TICK, &health, &shutdown).await
         {
             if batch.is_empty() {

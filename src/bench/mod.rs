@@ -75,6 +75,15 @@ pub struct BenchReport {
     pub beside_samples: usize,
     pub beside_p50_ms: f64,
     pub beside_p99_ms: f64,
+    /// d2c's own time in the latency phase, measured directly (`telemetry::held`): each stage's
+    /// hold of a batch, from its first record received to its outputs handed to the producer,
+    /// p50 / p99 per event (a batch counts once per event in it).
+    pub held_ingest_ms: (f64, f64),
+    pub held_correlate_ms: (f64, f64),
+    /// The raw hop as the ingest stage receives it (the first record of each batch), p50 / p99
+    /// per event: beside the raw hop read by a bare reader, it shows how long records waited in
+    /// the stage's consumer before the stage took them.
+    pub ingest_age_ms: (f64, f64),
     pub peak_rss_mib: f64,
     /// Resident memory after the backlog was produced, before the pipeline started: the load
     /// generator's own share (its producers and buffers).
@@ -91,6 +100,42 @@ pub struct BenchReport {
     /// delta: (how many, seconds).
     pub checkpoint_takes: [(u64, f64); 2],
     pub checkpoint_serialised: [(u64, f64); 2],
+}
+
+/// p50 and p99 of weighted `samples` (value, weight), sorted in place: each counts `weight`
+/// times.
+fn weighted_percentiles(samples: &mut [(f64, usize)]) -> (f64, f64) {
+    samples.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    let total: usize = samples.iter().map(|s| s.1).sum();
+    let at = |p: f64| {
+        let rank = (total as f64 * p).ceil() as usize;
+        let mut seen = 0;
+        for &(v, w) in samples.iter() {
+            seen += w;
+            if seen >= rank {
+                return v;
+            }
+        }
+        samples.last().map_or(0.0, |s| s.0)
+    };
+    (at(0.50), at(0.99))
+}
+
+/// The latency phase's holds per stage, and the raw hop as the ingest stage saw it, from the
+/// probe's samples.
+fn held_figures(report: &mut BenchReport, samples: &[crate::telemetry::held::HeldSample]) {
+    let of = |stage: &str, value: &dyn Fn(&crate::telemetry::held::HeldSample) -> Option<f64>| {
+        let mut v: Vec<(f64, usize)> = samples
+            .iter()
+            .filter(|s| s.stage == stage && s.records > 0)
+            .filter_map(|s| Some((value(s)?, s.records)))
+            .collect();
+        weighted_percentiles(&mut v)
+    };
+    let held = |s: &crate::telemetry::held::HeldSample| Some(s.held.as_secs_f64() * 1000.0);
+    report.held_ingest_ms = of("ingest", &held);
+    report.held_correlate_ms = of("correlate", &held);
+    report.ingest_age_ms = of("ingest", &|s| s.age_ms.map(|a| a as f64));
 }
 
 /// p50, p99 and max of `samples` (sorted in place).
@@ -339,6 +384,7 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchRepo
             opts.rate, opts.duration
         );
         let phase_start = now_ms();
+        metrics.held_probe().start();
         let total = (opts.rate as f64 * opts.duration.as_secs_f64()) as usize;
         // A bare reader of the raw topic beside the pipeline: the first broker hop of the very
         // events whose latency is measured, under the same load at the same time.
@@ -367,6 +413,7 @@ pub async fn run(mut settings: Settings, opts: BenchOptions) -> Result<BenchRepo
         })
         .await
         .map_err(|e| BenchError::Timeout(e.to_string()))??;
+        held_figures(&mut report, &metrics.held_probe().take());
         report.latency_samples = lat.len();
         (
             report.latency_p50_ms,

@@ -39,8 +39,8 @@ pub struct KafkaConfig {
     /// ones, or keep `eager` until all run the new version. Default: `cooperative`.
     pub assignment: Assignment,
     /// Most records handled as one batch; outputs of a batch are awaited together before its
-    /// offsets are stored. At a steady rate, `batch_linger` closes batches long before they
-    /// fill. Default: `5000`.
+    /// offsets are stored. At a steady rate batches close long before they fill (see
+    /// `batch_linger`). Default: `5000`.
     pub batch_max_records: usize,
     /// Batches a stage may have sent and not yet seen acknowledged while it takes and
     /// processes the next one (the ingest and correlate stages). `0`: a stage waits for the
@@ -52,9 +52,11 @@ pub struct KafkaConfig {
     /// correlate stage) is awaited with every batch before it, as with `0`: there batches in
     /// flight cost throughput. Default: `4`.
     pub in_flight_batches: usize,
-    /// Longest wait for a batch to fill once its first record arrived (records already
-    /// fetched are taken at once, so under a backlog batches fill without waiting). Every
-    /// event waits up to this long in each of the two stages. Default: `1ms`.
+    /// Longest wait for a batch to fill once its first record arrived. Records already
+    /// fetched are always taken at once, so under a backlog batches fill without waiting;
+    /// `0ms` takes just those, and a batch is whatever arrived while the stage worked on the
+    /// previous one. Every event waits up to this long in each of the two stages. Default:
+    /// `0ms` (1 ms cost d2c 1–2 ms of its own time per event in BENCHMARKS.md "Round 3e").
     #[serde(with = "humantime_serde")]
     pub batch_linger: Duration,
     /// Static group membership: a stable id per instance (e.g. the pod name). A restarted
@@ -113,7 +115,7 @@ impl Default for KafkaConfig {
             assignment: Assignment::Cooperative,
             batch_max_records: 5000,
             in_flight_batches: 4,
-            batch_linger: Duration::from_millis(1),
+            batch_linger: Duration::ZERO,
             group_instance_id: None,
             shutdown_deadline: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(30),

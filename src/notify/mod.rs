@@ -230,7 +230,7 @@ impl Notify {
     ) -> Result<(), NotifyError> {
         let health = self.health.clone();
         let linger = std::time::Duration::from_millis(5);
-        while let Some(batch) =
+        while let Some((batch, _)) =
             next_batch(&consumer, batch_max, linger, IDLE_TICK, &health, &shutdown).await
         {
             if batch.is_empty() {

@@ -19,9 +19,10 @@ use super::inflight::InFlight;
 use super::kafka::{KafkaConsumer, KafkaProducer, OffRuntime, OutRecord, Sender};
 use super::records::{EVENTS_RECORD_BYTES, RoutedEvent, TICK_HEADER, partition_of};
 use super::send::dead_letter;
-use super::stage::{close_consumer, next_batch, next_offsets};
+use super::stage::{age_at, close_consumer, next_batch, next_offsets};
 use crate::engine::Origin;
 use crate::telemetry::events::{BatchProcessed, RecordDeadLettered, RecordIngested};
+use crate::telemetry::held::{BatchHeld, HeldSample};
 
 pub(super) struct Ingest {
     settings: Arc<Settings>,
@@ -84,7 +85,7 @@ impl Ingest {
         // then) and what to count.
         let mut flights: InFlight<Sent> = InFlight::new(self.sender.clone(), k.in_flight_batches);
         let result = loop {
-            let Some(batch) = next_batch(
+            let Some((batch, received)) = next_batch(
                 &consumer,
                 k.batch_max_records,
                 k.batch_linger,
@@ -119,6 +120,12 @@ impl Ingest {
                     start,
                 };
                 let backlog = batch.len() >= k.batch_max_records;
+                self.metrics.emit(BatchHeld(HeldSample {
+                    stage: "ingest",
+                    records: batch.len(),
+                    held: received.elapsed(),
+                    age_ms: age_at(&batch, received),
+                }));
                 drop(batch);
                 flights.send(out, then, backlog, &shutdown).await
             };

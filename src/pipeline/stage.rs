@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use futures::{FutureExt, StreamExt};
+
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
@@ -60,9 +62,9 @@ pub(crate) const IDLE_TICK: Duration = Duration::from_secs(1);
 pub(crate) const SETTLE_TICK: Duration = Duration::from_millis(5);
 
 /// Waits for the first record (or shutdown), then takes more until `max` records or `linger`
-/// has passed. Returns `None` on shutdown, and an empty batch after `idle` (usually
-/// [`IDLE_TICK`]) without input. Broker errors are logged and waited out: the
-/// consumer reconnects by itself.
+/// has passed; returns them with the instant the first one was received. Returns `None` on
+/// shutdown, and an empty batch after `idle` (usually [`IDLE_TICK`]) without input. Broker
+/// errors are logged and waited out: the consumer reconnects by itself.
 pub(crate) async fn next_batch<'c>(
     consumer: &'c KafkaConsumer,
     max: usize,
@@ -70,7 +72,7 @@ pub(crate) async fn next_batch<'c>(
     idle: Duration,
     health: &Health,
     shutdown: &CancellationToken,
-) -> Option<Vec<BorrowedMessage<'c>>> {
+) -> Option<(Vec<BorrowedMessage<'c>>, std::time::Instant)> {
     let idle = tokio::time::sleep(idle);
     tokio::pin!(idle);
     let mut errored = false;
@@ -84,7 +86,7 @@ pub(crate) async fn next_batch<'c>(
                     // A quiet second without an error: the consumer is well, just idle.
                     health.clear_condition(CONSUMER_CONDITION);
                 }
-                return Some(Vec::new());
+                return Some((Vec::new(), std::time::Instant::now()));
             }
             m = consumer.recv() => match m {
                 Ok(m) => {
@@ -104,19 +106,42 @@ pub(crate) async fn next_batch<'c>(
             }
         }
     };
+    let received = std::time::Instant::now();
     let mut batch = vec![first];
     let deadline = tokio::time::Instant::now() + linger;
+    // One stream for the whole batch: records already fetched are taken without a timer each
+    // (`recv` per record registered and dropped a waker and a timer every time, ~13 µs a
+    // record, four times the ingest stage's own work on it).
+    let mut stream = consumer.stream();
     while batch.len() < max {
-        match tokio::time::timeout_at(deadline, consumer.recv()).await {
-            Ok(Ok(m)) => batch.push(m),
-            Ok(Err(e)) => {
+        let next = match stream.next().now_or_never() {
+            Some(next) => next,
+            None if linger.is_zero() => break,
+            None => match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(next) => next,
+                Err(_) => break,
+            },
+        };
+        match next {
+            Some(Ok(m)) => batch.push(m),
+            Some(Err(e)) => {
                 tracing::warn!(error = %e, "consumer error while filling a batch");
                 break;
             }
-            Err(_) => break,
+            // A consumer's stream never ends.
+            None => break,
         }
     }
-    Some(batch)
+    Some((batch, received))
+}
+
+/// How old `batch`'s first record was when it was `received`: then minus its Kafka timestamp,
+/// in ms (the hop before the stage, as the stage sees it). `None` without a timestamp.
+pub(super) fn age_at(batch: &[BorrowedMessage<'_>], received: std::time::Instant) -> Option<i64> {
+    let ts = batch.first()?.timestamp().to_millis()?;
+    let then = crate::telemetry::held::now_ms()
+        .saturating_sub(i64::try_from(received.elapsed().as_millis()).unwrap_or(i64::MAX));
+    Some(then.saturating_sub(ts))
 }
 
 /// The offsets to store once `batch`'s outputs are acknowledged: per input partition, the one

@@ -39,6 +39,8 @@ pub struct Metrics {
     /// acknowledged by the broker.
     pub(super) event_to_incident: Histogram,
     pub(super) batch_seconds: HistogramVec,
+    /// How long each stage holds a batch, the broker's time excluded (see [`super::held`]).
+    pub(super) held: super::held::HeldMetrics,
     pub(super) consumer_lag: IntGaugeVec,
     pub(super) produce_retries: IntCounterVec,
     pub(super) records_undecodable: IntCounter,
@@ -381,6 +383,7 @@ impl Metrics {
                 &["tool"],
             ),
             shell: super::shell::ShellMetrics::new(&r),
+            held: super::held::HeldMetrics::new(&r),
             view_size: gauge(
                 &r,
                 "d2c_view_records",

@@ -7,6 +7,7 @@ mod business;
 pub mod changes;
 pub mod events;
 mod health;
+pub mod held;
 mod metrics;
 pub mod shell;
 

@@ -28,6 +28,7 @@ use crate::telemetry::events::{
     OutputsPublished, ProblemsCounted, RecordUndecodable, SecurityEventReceived, StateEvicted,
     StateRestored,
 };
+use crate::telemetry::held::{BatchHeld, HeldSample};
 use crate::telemetry::shell::EventDeadLettered;
 use crate::telemetry::{Health, Metrics};
 
@@ -39,7 +40,7 @@ use super::poison::{Poisoned, output_record};
 use super::records::{EventsRecord, UNDECODABLE_EVENT, undecodable};
 use super::restore::{Part, Restorers};
 use super::send::OnRefused;
-use super::stage::{close_consumer, next_batch};
+use super::stage::{age_at, close_consumer, next_batch};
 
 mod checkpoints;
 
@@ -123,7 +124,7 @@ impl Correlate {
     ) -> Result<(), PipelineError> {
         let k = self.settings.config.kafka.clone();
         let result = loop {
-            let Some(batch) = next_batch(
+            let Some((batch, received)) = next_batch(
                 &consumer,
                 k.batch_max_records,
                 k.batch_linger,
@@ -135,7 +136,7 @@ impl Correlate {
             else {
                 break Ok(());
             };
-            match self.process(&consumer, &batch, &shutdown).await {
+            match self.process(&consumer, &batch, received, &shutdown).await {
                 Ok(()) => {}
                 Err(PipelineError::Interrupted) => break Ok(()),
                 Err(e) => break Err(e),
@@ -161,6 +162,7 @@ impl Correlate {
         &mut self,
         consumer: &KafkaConsumer,
         batch: &[BorrowedMessage<'_>],
+        received: Instant,
         shutdown: &CancellationToken,
     ) -> Result<(), PipelineError> {
         let start = Instant::now();
@@ -217,8 +219,19 @@ impl Correlate {
             // holds many).
             let events: u64 = outcomes.iter().sum();
             let backlog = events >= self.settings.config.kafka.batch_max_records as u64;
-            self.publish(outputs, first_out, start, backlog, shutdown)
-                .await?
+            let records = self.records(&outputs);
+            self.metrics.emit(BatchHeld(HeldSample {
+                stage: "correlate",
+                records: usize::try_from(events).unwrap_or(usize::MAX),
+                held: received.elapsed(),
+                age_ms: age_at(batch, received),
+            }));
+            let then = Published {
+                outputs,
+                first_out,
+                start,
+            };
+            self.flights.send(records, then, backlog, shutdown).await?
         };
         self.published(done);
         self.checkpoint(consumer, false, shutdown).await?;
@@ -356,16 +369,9 @@ impl Correlate {
         true
     }
 
-    /// Sends the outputs of a batch (incidents, RFCs, and security incidents to their own topic
-    /// too); returns the batches acknowledged meanwhile (see [`InFlight::send`]).
-    async fn publish(
-        &mut self,
-        outputs: Vec<(Output, Option<i64>)>,
-        first_out: Vec<(i32, Instant)>,
-        start: Instant,
-        backlog: bool,
-        shutdown: &CancellationToken,
-    ) -> Result<Vec<Published>, PipelineError> {
+    /// The records of a batch's outputs (incidents, RFCs, and security incidents to their own
+    /// topic too); counts the milestones the engines reached meanwhile.
+    fn records(&mut self, outputs: &[(Output, Option<i64>)]) -> Vec<OutRecord> {
         let topics = &self.settings.config.topics;
         let mut records: Vec<OutRecord> = outputs
             .iter()
@@ -373,7 +379,7 @@ impl Correlate {
             .collect();
         if let Some(topic) = &self.settings.config.topics.security {
             // Security incidents also go to their own topic: the same bytes, the same key.
-            for (o, _) in &outputs {
+            for (o, _) in outputs {
                 if let Output::Incident(i) = o
                     && i.security.is_some()
                 {
@@ -390,12 +396,7 @@ impl Correlate {
                 now,
             });
         }
-        let then = Published {
-            outputs,
-            first_out,
-            start,
-        };
-        self.flights.send(records, then, backlog, shutdown).await
+        records
     }
 
     /// Counts the outputs of acknowledged batches, oldest first.
