@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Failover on librdkafka's mock cluster, measured: how long the correlate stage of a surviving
-instance takes to carry on with the partitions of an instance killed with `kill -9`.
+"""Failover on librdkafka's mock cluster or tansu, measured: how long the correlate stage of a
+surviving instance takes to carry on with the partitions of an instance killed with `kill -9`.
 
-Each run starts `d2c mock-broker` (3 partitions), instance A, then instance B once A owns every
-events partition (session timeout 3 s, checkpoints every 1 s, group waits off, JSON logs), and
+Each run starts a fresh broker (`d2c mock-broker` with 3 partitions, or with `--broker tansu`
+tansu 0.6.0 with memory storage, where d2c creates the topics), instance A, then instance B once
+A owns every events partition (session timeout 3 s, checkpoints every 1 s, group waits off, JSON
+logs), and
 posts a steady trickle of new alerts (10 per 100 ms, spread over every partition) to the HTTP
 ingest of one of them. When both own events partitions, every owned partition is restored and a
 checkpoint interval has passed, it kills with SIGKILL the instance owning more of them and reads
@@ -26,6 +28,7 @@ on exit. Needs only python3 and a built d2c:
     cargo build --release --bin d2c
     scripts/bench-failover.py                        # 3 runs, target/release/d2c
     scripts/bench-failover.py --runs 5 --bin path/to/d2c --warmup 30
+    scripts/bench-failover.py --broker tansu --runs 5        # tansu from scripts/install-tansu.sh
     D2C_KAFKA__ASSIGNMENT=eager scripts/bench-failover.py   # any D2C_* passes through
 
 Logs of the last run are kept in the directory it prints.
@@ -199,22 +202,43 @@ def wait(cond, within, what):
     raise TimeoutError(f"timed out after {within} s waiting for {what}")
 
 
-def one_run(args, binary, run, workdir):
-    procs = []
-    broker_env = dict(os.environ, D2C_KAFKA__PARTITIONS=str(args.partitions), D2C_LOG="warn")
-    broker = subprocess.Popen(
-        [binary, "mock-broker", "--config", args.config],
-        env=broker_env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    trickle = None
-    try:
+def start_broker(args, binary):
+    """The broker of one run, fresh: librdkafka's mock cluster (`d2c mock-broker`, with the
+    topics) or tansu with memory storage (d2c creates the topics). Returns it and its address."""
+    if args.broker == "mock":
+        env = dict(os.environ, D2C_KAFKA__PARTITIONS=str(args.partitions), D2C_LOG="warn")
+        broker = subprocess.Popen(
+            [binary, "mock-broker", "--config", args.config],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = broker.stdout.readline().strip()
         if not line.startswith("bootstrap="):
+            broker.kill()
             raise RuntimeError(f"mock-broker printed {line!r}")
-        bootstrap = line.split("=", 1)[1]
+        return broker, line.split("=", 1)[1]
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    broker = subprocess.Popen(
+        [args.tansu, "broker", "--storage-engine", "memory://tansu/",
+         "--listener-url", url, "--advertised-listener-url", url],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def listening():
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+    wait(listening, 30, "tansu to listen")
+    return broker, f"127.0.0.1:{port}"
+
+
+def one_run(args, binary, run, workdir):
+    procs = []
+    broker, bootstrap = start_broker(args, binary)
+    trickle = None
+    try:
         env = dict(os.environ)
         env.update({
             "D2C_KAFKA__BROKERS": bootstrap,
-            "D2C_KAFKA__CREATE_TOPICS": "false",
+            # The mock cluster has the topics already and serves no CreateTopics.
+            "D2C_KAFKA__CREATE_TOPICS": "false" if args.broker == "mock" else "true",
             "D2C_KAFKA__PARTITIONS": str(args.partitions),
             "D2C_KAFKA__SESSION_TIMEOUT": args.session_timeout,
             "D2C_STATE__CHECKPOINT_INTERVAL": "1s",
@@ -315,6 +339,10 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, "target/release/d2c"))
     ap.add_argument("--config", default=os.path.join(ROOT, "config/d2c.toml"),
                     help="settings file of the instances and the mock broker")
+    ap.add_argument("--broker", choices=["mock", "tansu"], default="mock",
+                    help="librdkafka's mock cluster (d2c mock-broker) or tansu")
+    ap.add_argument("--tansu", default=None,
+                    help="tansu binary for --broker tansu (default: scripts/install-tansu.sh's)")
     ap.add_argument("--partitions", type=int, default=3)
     ap.add_argument("--session-timeout", default="3s")
     ap.add_argument("--per-tick", type=int, default=10, help="alerts posted every 100 ms")
@@ -325,13 +353,17 @@ def main():
     args = ap.parse_args()
     if not os.access(args.bin, os.X_OK):
         sys.exit(f"bench-failover: no d2c at {args.bin}; cargo build --release --bin d2c first")
+    if args.broker == "tansu" and not args.tansu:
+        out = subprocess.run([os.path.join(ROOT, "scripts/install-tansu.sh")],
+                             capture_output=True, text=True, check=True).stdout
+        args.tansu = out.strip().splitlines()[-1]
     workdir = tempfile.mkdtemp(prefix="d2c-bench-failover.")
     results = []
     for run in range(1, args.runs + 1):
         r = one_run(args, args.bin, run, workdir)
         results.append(r)
         print(json.dumps(r), file=sys.stderr, flush=True)
-    print(f"\nsession timeout {args.session_timeout}; times in seconds after the kill -9; "
+    print(f"\nbroker {args.broker}; session timeout {args.session_timeout}; times in seconds after the kill -9; "
           f"restores as partition:ms; logs of the last run in {workdir}\n")
     print("| run | taken over | kill → revoked | kill → assigned | restores (ms) "
           "| own restored again | kill → last restored | kill → first output (first/last partition) "
