@@ -64,6 +64,19 @@ fn assert_complete(stdout: &str) {
         !stdout.contains("(ms, 0 samples)"),
         "both latency phases measured something: {stdout}"
     );
+    // Both stages' holds were recorded in the latency phase.
+    let held = stdout
+        .lines()
+        .find(|l| l.starts_with("| d2c's own time, measured"))
+        .unwrap_or_else(|| panic!("no row of the stages' holds in:\n{stdout}"));
+    let counts: Vec<usize> = held
+        .split("(ms; ")
+        .nth(1)
+        .and_then(|rest| rest.split(" batches)").next())
+        .map(|c| c.split(" / ").map(|n| n.parse().unwrap()).collect())
+        .unwrap_or_default();
+    assert!(counts.len() == 2 && counts.iter().all(|&n| n > 0), "{held}");
+    assert!(value(stdout, "d2c's own share, measured") > 0.0, "{stdout}");
 }
 
 #[test]

@@ -80,6 +80,8 @@ pub struct BenchReport {
     /// p50 / p99 per event (a batch counts once per event in it).
     pub held_ingest_ms: (f64, f64),
     pub held_correlate_ms: (f64, f64),
+    /// Batches behind those figures: ingest, correlate.
+    pub held_batches: (usize, usize),
     /// The raw hop as the ingest stage receives it (the first record of each batch), p50 / p99
     /// per event: beside the raw hop read by a bare reader, it shows how long records waited in
     /// the stage's consumer before the stage took them.
@@ -136,6 +138,13 @@ fn held_figures(report: &mut BenchReport, samples: &[crate::telemetry::held::Hel
     report.held_ingest_ms = of("ingest", &held);
     report.held_correlate_ms = of("correlate", &held);
     report.ingest_age_ms = of("ingest", &|s| s.age_ms.map(|a| a as f64));
+    let batches = |stage: &str| {
+        samples
+            .iter()
+            .filter(|s| s.stage == stage && s.records > 0)
+            .count()
+    };
+    report.held_batches = (batches("ingest"), batches("correlate"));
 }
 
 /// p50, p99 and max of `samples` (sorted in place).

@@ -62,8 +62,8 @@ pub fn render(r: &BenchReport) -> String {
         ));
         let (i, c) = (r.held_ingest_ms, r.held_correlate_ms);
         s.push_str(&format!(
-            "| d2c's own time, measured: each stage's hold of a batch (first record received → outputs to the producer), per event, ingest / correlate: p50 / p99 (ms) | {:.1} / {:.1}, {:.1} / {:.1} |\n",
-            i.0, i.1, c.0, c.1
+            "| d2c's own time, measured: each stage's hold of a batch (first record received → outputs to the producer), per event, ingest / correlate: p50 / p99 (ms; {} / {} batches) | {:.1} / {:.1}, {:.1} / {:.1} |\n",
+            r.held_batches.0, r.held_batches.1, i.0, i.1, c.0, c.1
         ));
         s.push_str(&format!(
             "| d2c's own share, measured: the two holds added, p50 / p99 (ms) | {:.1} / {:.1} |\n",
