@@ -82,7 +82,7 @@ pub struct BenchReport {
     pub held_correlate_ms: (f64, f64),
     /// Batches behind those figures: ingest, correlate.
     pub held_batches: (usize, usize),
-    /// The raw hop as the ingest stage receives it (the first record of each batch), p50 / p99
+    /// The raw hop as the ingest stage receives it (each batch's mean record age), p50 / p99
     /// per event: beside the raw hop read by a bare reader, it shows how long records waited in
     /// the stage's consumer before the stage took them.
     pub ingest_age_ms: (f64, f64),

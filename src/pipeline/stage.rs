@@ -135,13 +135,19 @@ pub(crate) async fn next_batch<'c>(
     Some((batch, received))
 }
 
-/// How old `batch`'s first record was when it was `received`: then minus its Kafka timestamp,
-/// in ms (the hop before the stage, as the stage sees it). `None` without a timestamp.
+/// How old `batch`'s records were, on average, when it was `received`: then minus their Kafka
+/// timestamps, in ms (the hop before the stage, as the stage sees it). The mean, not the first
+/// record's age: a producer stamps a burst over a few ms, so the first record is the oldest of
+/// it. `None` when no record has a timestamp.
 pub(super) fn age_at(batch: &[BorrowedMessage<'_>], received: std::time::Instant) -> Option<i64> {
-    let ts = batch.first()?.timestamp().to_millis()?;
     let then = crate::telemetry::held::now_ms()
         .saturating_sub(i64::try_from(received.elapsed().as_millis()).unwrap_or(i64::MAX));
-    Some(then.saturating_sub(ts))
+    let (mut sum, mut n) = (0i64, 0i64);
+    for ts in batch.iter().filter_map(|m| m.timestamp().to_millis()) {
+        sum = sum.saturating_add(then.saturating_sub(ts));
+        n += 1;
+    }
+    (n > 0).then(|| sum / n)
 }
 
 /// The offsets to store once `batch`'s outputs are acknowledged: per input partition, the one

@@ -55,8 +55,8 @@ pub struct HeldSample {
     pub records: usize,
     /// From the first record received to the outputs handed to the producer.
     pub held: Duration,
-    /// How old the batch's first record was when the stage received it: now minus the record's
-    /// Kafka timestamp, in ms (the hop before the stage, as the stage sees it).
+    /// How old the batch's records were, on average, when the stage received it: then minus
+    /// their Kafka timestamps, in ms (the hop before the stage, as the stage sees it).
     pub age_ms: Option<i64>,
 }
 
