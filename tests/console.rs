@@ -399,57 +399,62 @@ async fn the_outage_appears_live_and_is_acknowledged_approved_and_silenced_from_
         .await
         .unwrap();
     wait_text(c, "#alerts", "HighLatency").await;
-    let mut latency = None;
-    for d in c.find_all(Locator::Css("details.alert")).await.unwrap() {
-        if d.text()
-            .await
-            .unwrap()
-            .contains("HighLatency on checkout-api")
-        {
-            latency = Some(d);
-        }
-    }
-    let latency = latency.expect("the HighLatency alert is listed");
-    latency
-        .find(Locator::Css("summary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let matchers = latency
-        .find(Locator::Css("input[name=\"matchers\"]"))
-        .await
-        .unwrap()
-        .prop("value")
-        .await
-        .unwrap()
-        .unwrap();
+    // Every new version of the incident swaps its live part (htmx), which makes the elements
+    // found before it stale: each attempt finds them again (the inputs keep what was typed,
+    // hx-preserve, so each attempt clears them first).
+    let matchers = until(
+        "the silence form of the HighLatency alert submitted",
+        Duration::from_secs(30),
+        || async {
+            let mut latency = None;
+            for d in c.find_all(Locator::Css("details.alert")).await.ok()? {
+                if d.text().await.ok()?.contains("HighLatency on checkout-api") {
+                    latency = Some(d);
+                }
+            }
+            let latency = latency?;
+            if latency.attr("open").await.ok()?.is_none() {
+                latency
+                    .find(Locator::Css("summary"))
+                    .await
+                    .ok()?
+                    .click()
+                    .await
+                    .ok()?;
+            }
+            let matchers = latency
+                .find(Locator::Css("input[name=\"matchers\"]"))
+                .await
+                .ok()?
+                .prop("value")
+                .await
+                .ok()??;
+            for (input, text) in [
+                ("by", "alice"),
+                ("comment", "checkout latency known, scaling"),
+            ] {
+                let e = latency
+                    .find(Locator::Css(&format!("input[name=\"{input}\"]")))
+                    .await
+                    .ok()?;
+                e.clear().await.ok()?;
+                e.send_keys(text).await.ok()?;
+            }
+            latency
+                .find(Locator::Css("button.silence-button"))
+                .await
+                .ok()?
+                .click()
+                .await
+                .ok()?;
+            Some(matchers)
+        },
+    )
+    .await;
     assert_eq!(
         matchers, "{alertname=\"HighLatency\", ci=\"checkout-api-5c1a\"}",
         "pre-filled from the alert"
     );
-    latency
-        .find(Locator::Css("input[name=\"by\"]"))
-        .await
-        .unwrap()
-        .send_keys("alice")
-        .await
-        .unwrap();
-    latency
-        .find(Locator::Css("input[name=\"comment\"]"))
-        .await
-        .unwrap()
-        .send_keys("checkout latency known, scaling")
-        .await
-        .unwrap();
-    latency
-        .find(Locator::Css("button.silence-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
     wait_text(c, "#flash", "created by alice").await;
     until(
         "the silence in every engine",
