@@ -26,7 +26,7 @@
 //! Each run uses fresh topics (`d2c.bench.<run id>.*`) so runs never mix.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::Settings;
 use crate::telemetry::Metrics;
+use crate::telemetry::held::now_ms;
 
 mod readers;
 mod render;
@@ -170,12 +171,6 @@ pub enum BenchError {
     App(#[from] crate::app::AppError),
     #[error("timed out: {0}")]
     Timeout(String),
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Raw native event `k` of the backlog: distinct alerts on many hosts, with `repeat_percent`

@@ -112,7 +112,7 @@ impl TelemetryEvent for BatchHeld {
     }
 }
 
-/// Milliseconds since the Unix epoch now, for [`HeldSample::age_ms`].
+/// Milliseconds since the Unix epoch now (wall clock: the unit of Kafka record timestamps).
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::Consumer;
 use rdkafka::message::BorrowedMessage;
@@ -402,9 +402,7 @@ impl Correlate {
     /// Counts the outputs of acknowledged batches, oldest first.
     fn published(&self, done: Vec<Published>) {
         for p in done {
-            let now_ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
+            let now_ms = crate::telemetry::held::now_ms();
             self.metrics.emit(OutputsPublished {
                 outputs: &p.outputs,
                 now_ms,
