@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::Settings;
 use crate::telemetry::Metrics;
-use crate::telemetry::held::now_ms;
+use crate::telemetry::held::{HeldSample, now_ms};
 
 mod readers;
 mod render;
@@ -127,26 +127,26 @@ fn weighted_percentiles(samples: &mut [(f64, usize)]) -> (f64, f64) {
 
 /// The latency phase's holds per stage, and the raw hop as the ingest stage saw it, from the
 /// probe's samples.
-fn held_figures(report: &mut BenchReport, samples: &[crate::telemetry::held::HeldSample]) {
-    let of = |stage: &str, value: &dyn Fn(&crate::telemetry::held::HeldSample) -> Option<f64>| {
-        let mut v: Vec<(f64, usize)> = samples
+fn held_figures(report: &mut BenchReport, samples: &[HeldSample]) {
+    let of = |stage: &str| -> Vec<&HeldSample> {
+        samples
             .iter()
             .filter(|s| s.stage == stage && s.records > 0)
+            .collect()
+    };
+    let pct = |batches: &[&HeldSample], value: fn(&HeldSample) -> Option<f64>| {
+        let mut v: Vec<(f64, usize)> = batches
+            .iter()
             .filter_map(|s| Some((value(s)?, s.records)))
             .collect();
         weighted_percentiles(&mut v)
     };
-    let held = |s: &crate::telemetry::held::HeldSample| Some(s.held.as_secs_f64() * 1000.0);
-    report.held_ingest_ms = of("ingest", &held);
-    report.held_correlate_ms = of("correlate", &held);
-    report.ingest_age_ms = of("ingest", &|s| s.age_ms.map(|a| a as f64));
-    let batches = |stage: &str| {
-        samples
-            .iter()
-            .filter(|s| s.stage == stage && s.records > 0)
-            .count()
-    };
-    report.held_batches = (batches("ingest"), batches("correlate"));
+    let held = |s: &HeldSample| Some(s.held.as_secs_f64() * 1000.0);
+    let (ingest, correlate) = (of("ingest"), of("correlate"));
+    report.held_ingest_ms = pct(&ingest, held);
+    report.held_correlate_ms = pct(&correlate, held);
+    report.ingest_age_ms = pct(&ingest, |s| s.age_ms.map(|a| a as f64));
+    report.held_batches = (ingest.len(), correlate.len());
 }
 
 /// p50, p99 and max of `samples` (sorted in place).
