@@ -9,6 +9,7 @@ use super::changes::record_change;
 use super::grouping::attach;
 use super::intern::Interner;
 use super::lifecycle::resolve_if_done;
+use super::members::{Kept, View};
 use super::state::{AlertState, State, Timer};
 use super::stored::StoredAlert;
 use crate::config::CorrelationConfig;
@@ -91,6 +92,7 @@ pub fn observe(
         return (Outcome::Stale, touched);
     }
     let was = a.alert.status;
+    let was_view = View::of(&a.alert);
     let severity_changed = ev.status == Status::Firing && a.alert.severity != ev.severity;
     a.status_time = ev.time;
     a.alert.status = ev.status;
@@ -98,17 +100,28 @@ pub fn observe(
         a.alert.severity = ev.severity;
         a.alert.auto_resolved = false;
     }
+    let mut started_flapping = false;
     if was != ev.status && cfg.flap_threshold > 0 {
         let window = span(cfg.flap_window);
         a.changes.retain(|t| ev.time - *t < window);
         a.changes.push(ev.time);
         if !a.alert.flapping && a.changes.len() >= cfg.flap_threshold as usize {
             a.alert.flapping = true;
-            state.schedule(
-                later(ev.time, cfg.flap_window),
-                Timer::Flap(fingerprint.to_string()),
-            );
+            started_flapping = true;
         }
+    }
+    let now_view = View::of(&a.alert);
+    if was_view != now_view
+        && let Some(g) = group_id.as_ref().and_then(|id| state.groups.get_mut(&**id))
+        && let Some(m) = g.members.0.as_mut()
+    {
+        m.change(a.alert.service.as_deref(), was_view, now_view);
+    }
+    if started_flapping {
+        state.schedule(
+            later(ev.time, cfg.flap_window),
+            Timer::Flap(fingerprint.to_string()),
+        );
     }
     if ev.status == Status::Firing {
         schedule_timeout(state, cfg, fingerprint);
@@ -165,6 +178,7 @@ pub fn observe(
             }
             if let Some(g) = group_id.and_then(|id| state.groups.get_mut(&*id)) {
                 g.alerts.retain(|f| &**f != fingerprint);
+                g.members = Kept(None);
             }
             attach(state, topo, cfg, fingerprint, ev.time)
         }

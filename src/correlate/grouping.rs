@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use super::Outcome;
 use super::changes::link_changes;
 use super::learned::Learning;
+use super::members::{Kept, Members};
 use super::state::{Group, State, Timer, alert_domain};
 use super::stored::StoredAlert;
 use crate::config::CorrelationConfig;
@@ -85,11 +86,17 @@ pub(super) fn attach(
         // not join it (its own alerts firing again do, through `observe`).
         .filter(|g| g.resolving_since.is_none())
         .filter(|g| g.group_key == key)
-        .filter(|g| {
-            g.alerts
+        .filter(|g| match (&alert.service, &g.members.0) {
+            // An alert with a service links only to members with one: their services suffice,
+            // however many alerts the incident has.
+            (Some(x), Some(m)) if m.len() == g.alerts.len() => m
+                .services()
+                .any(|(y, _)| topo.linked(x, y) || state.learned.linked(x, y)),
+            _ => g
+                .alerts
                 .iter()
                 .filter_map(|f| state.alerts.get(f))
-                .any(|other| linked(topo, &state.learned, &fallback, alert, &other.alert))
+                .any(|other| linked(topo, &state.learned, &fallback, alert, &other.alert)),
         })
         .map(|g| (g.opened_at, g.id.clone()))
         .collect();
@@ -120,6 +127,7 @@ pub(super) fn attach(
                     domain: domain.clone().unwrap_or_default(),
                     group_key: key,
                     related_changes: Vec::new(),
+                    members: Kept(Some(Members::default())),
                 },
             );
             if let Some(d) = domain {
@@ -135,6 +143,13 @@ pub(super) fn attach(
         .map(|(k, _)| k.clone())
         .expect("inserted by caller");
     let g = state.groups.get_mut(&*id).expect("inserted or found above");
+    if let Some(m) = g.members.0.as_mut() {
+        if m.len() == g.alerts.len() {
+            m.add(&state.alerts[&*key].alert);
+        } else {
+            g.members = Kept(None);
+        }
+    }
     g.alerts.push(key);
     g.event_count += 1;
     g.last_event_at = g.last_event_at.max(time);
@@ -163,6 +178,8 @@ fn merge(state: &mut State, cfg: &CorrelationConfig, from: &str, into: &str, tim
     g.closed_at = Some(time);
     g.resolving_since = None;
     g.merged_into = Some(into.to_string());
+    // Its alerts now change the other incident's summary, not this one's.
+    g.members = Kept(None);
     let (moved, events, domain) = (g.alerts.clone(), g.event_count, g.domain.clone());
     state.close_index(&domain, from);
     let into_id: Arc<str> = state
@@ -175,6 +192,17 @@ fn merge(state: &mut State, cfg: &CorrelationConfig, from: &str, into: &str, tim
         }
     }
     if let Some(target) = state.groups.get_mut(into) {
+        match target.members.0.as_mut() {
+            Some(m) if m.len() == target.alerts.len() => {
+                for a in moved.iter().filter_map(|f| state.alerts.get(f)) {
+                    m.add(&a.alert);
+                }
+                if m.len() != target.alerts.len() + moved.len() {
+                    target.members = Kept(None);
+                }
+            }
+            _ => target.members = Kept(None),
+        }
         target.alerts.extend(moved);
         target.event_count += events;
     }

@@ -6,8 +6,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::learned::Episode;
-use super::state::{State, Timer};
+use super::members::View;
+use super::state::{Group, State, Timer};
+use super::stored::StoredAlert;
 use crate::config::CorrelationConfig;
+use crate::model::tracked::TrackedMap;
 use crate::model::{IncidentStatus, Status, later, span};
 
 /// Starts the resolve hold of incident `id` if every alert is resolved and none flaps; with no
@@ -24,12 +27,22 @@ pub(super) fn resolve_if_done(
     if g.status != IncidentStatus::Open || g.resolving_since.is_some() {
         return;
     }
-    let done = g.alerts.iter().all(|f| {
-        state
-            .alerts
-            .get(f)
-            .is_none_or(|a| a.alert.status == Status::Resolved && !a.alert.flapping)
-    });
+    let every = || {
+        g.alerts.iter().all(|f| {
+            state
+                .alerts
+                .get(f)
+                .is_none_or(|a| a.alert.status == Status::Resolved && !a.alert.flapping)
+        })
+    };
+    // From the incident's summary when it has one: the same however many alerts it has.
+    let done = match g.members.0.as_ref() {
+        Some(m) if g.merged_into.is_none() && m.len() == g.alerts.len() => {
+            debug_assert_eq!(m.all_resolved(), every(), "the summary of {id}");
+            m.all_resolved()
+        }
+        _ => every(),
+    };
     if !done {
         return;
     }
@@ -181,8 +194,10 @@ pub fn run_timers(
                     state.schedule(quiet_at, Timer::Flap(f));
                     continue;
                 }
+                let was = View::of(&a.alert);
                 a.alert.flapping = false;
                 a.changes.clear();
+                changed_member(&mut state.groups, &a.alert, a.incident.as_deref(), was);
                 if let Some(id) = a.incident.clone() {
                     touch(&mut touched, &id, due);
                     if a.alert.status == Status::Resolved {
@@ -207,9 +222,11 @@ pub fn run_timers(
                     state.schedule(silent_until, Timer::ResolveTimeout(f));
                     continue;
                 }
+                let was = View::of(&a.alert);
                 a.alert.status = Status::Resolved;
                 a.alert.auto_resolved = true;
                 a.status_time = due;
+                changed_member(&mut state.groups, &a.alert, a.incident.as_deref(), was);
                 if let Some(id) = a.incident.clone() {
                     touch(&mut touched, &id, due);
                     resolve_if_done(state, cfg, &id, due);
@@ -232,6 +249,21 @@ pub fn run_timers(
         }
     }
     touched
+}
+
+/// Keeps the summary of incident `incident` current after its member `a` changed in place
+/// from `was`.
+fn changed_member(
+    groups: &mut TrackedMap<String, Group>,
+    a: &StoredAlert,
+    incident: Option<&str>,
+    was: View,
+) {
+    if let Some(g) = incident.and_then(|id| groups.get_mut(id))
+        && let Some(m) = g.members.0.as_mut()
+    {
+        m.change(a.service.as_deref(), was, View::of(a));
+    }
 }
 
 fn touch(touched: &mut Vec<(String, DateTime<Utc>)>, id: &str, due: DateTime<Utc>) {

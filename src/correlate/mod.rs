@@ -14,6 +14,7 @@
 //!   `stored`: an alert as it is kept ([`StoredAlert`]); `intern`: the text alerts share;
 //! - `alerts`: dedup of events into alerts ([`observe`], [`fingerprint_for`]), flapping and
 //!   resolve timeouts;
+//! - [`members`]: what an incident's record is built from, kept as its alerts join and change;
 //! - `grouping`: attaching a new alert to an incident (time window, group-by labels, topology,
 //!   domain) and merging the incidents it links;
 //! - `changes`: change events remembered per domain and linked to incidents;
@@ -35,6 +36,7 @@ mod grouping;
 mod intern;
 pub mod learned;
 mod lifecycle;
+pub mod members;
 mod outcome;
 mod root_cause;
 pub mod route;

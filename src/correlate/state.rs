@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::topology::Topology;
 
 use super::intern::Interner;
+use super::members::Kept;
 use super::stored::StoredAlert;
 use crate::model::tracked::{TrackedHashMap, TrackedMap, TrackedSet};
 use crate::model::{Change, IncidentStatus, RelatedChange};
@@ -67,6 +68,10 @@ pub struct Group {
     /// themselves are forgotten).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub related_changes: Vec<RelatedChange>,
+    /// What its record is built from, kept as its alerts join and change (see `members`):
+    /// derived, so neither checkpointed nor compared.
+    #[serde(skip)]
+    pub members: Kept,
 }
 
 fn open() -> IncidentStatus {

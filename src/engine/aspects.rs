@@ -9,6 +9,7 @@
 
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::correlate::members;
 use crate::impact::Assessment;
 use crate::model::{Aspect, Impact, Incident};
 
@@ -52,11 +53,12 @@ pub fn hashes(
     })
 }
 
-/// The hash of the alerts aspect of an incident titled `title` whose alerts have these
-/// fingerprints: the same as [`hashes`] gives for the record that lists them.
-pub fn alerts<'a>(title: &str, fingerprints: impl ExactSizeIterator<Item = &'a str>) -> u64 {
+/// The hash of the alerts aspect of an incident titled `title` with `count` alerts whose
+/// fingerprints hash to `chain` in order (`correlate::members::chain`): the same as [`hashes`]
+/// gives for the record that lists them.
+pub fn alerts(title: &str, count: usize, chain: u64) -> u64 {
     let mut h = Xxh3::new();
-    feed_alerts(&mut h, title, fingerprints);
+    feed_alerts(&mut h, title, count, chain);
     h.digest()
 }
 
@@ -116,13 +118,12 @@ fn list<'a>(h: &mut Xxh3, items: impl ExactSizeIterator<Item = &'a str>) {
     }
 }
 
-fn feed_alerts<'a>(
-    h: &mut Xxh3,
-    title: &str,
-    fingerprints: impl ExactSizeIterator<Item = &'a str>,
-) {
+/// The title, then the members as a count and a chained hash (not fed one by one: an
+/// incident's hash is kept as its alerts join, see `correlate::members`).
+fn feed_alerts(h: &mut Xxh3, title: &str, count: usize, chain: u64) {
     text(h, title);
-    list(h, fingerprints);
+    h.update(&(count as u64).to_le_bytes());
+    h.update(&chain.to_le_bytes());
 }
 
 fn feed(h: &mut Xxh3, i: &Incident, capabilities: &[String], impact: &Impact, aspect: Aspect) {
@@ -139,7 +140,11 @@ fn feed(h: &mut Xxh3, i: &Incident, capabilities: &[String], impact: &Impact, as
             None => h.update(&[0]),
         },
         Aspect::Alerts => {
-            feed_alerts(h, &i.title, i.alerts.iter().map(|a| a.fingerprint.as_str()));
+            let chain = i
+                .alerts
+                .iter()
+                .fold(0, |c, a| members::chain(c, &a.fingerprint));
+            feed_alerts(h, &i.title, i.alerts.len(), chain);
         }
         // The services that fail (the others affected follow from them and the capabilities).
         Aspect::Services => list(h, i.failing_services.iter().map(String::as_str)),

@@ -6,16 +6,19 @@
 //! (`problems.rs`) and RFC verification (`changes.rs`) look at each version as it goes out.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use super::state::Account;
 use super::{Engine, EngineState, Published, aspects};
 use crate::change::lifecycle::{self, Step};
+use crate::correlate::members::{self, Kept, Members};
 use crate::correlate::{self, Group, StoredAlert};
 use crate::impact;
 use crate::model::{
-    AlertRef, Aspect, Incident, IncidentStatus, Output, Priority, Rfc, ServiceContext, Status,
+    AlertRef, Aspect, Incident, IncidentStatus, Output, Priority, Rfc, ServiceContext, Severity,
+    Status,
 };
 
 /// Most failing services whose owners and links an incident lists.
@@ -63,11 +66,40 @@ impl Engine {
         now: DateTime<Utc>,
         outputs: &mut Vec<Output>,
     ) {
+        self.keep_members(id);
         let Some(group) = self.state.correlation.groups.get(id) else {
             return;
         };
         let built = self.build(group, time);
         self.offer(built, now, outputs);
+    }
+
+    /// Gives incident `id` the summary of its alerts its builds read (see
+    /// `correlate::members`) when it has none or an outdated one: after a restore, or after an
+    /// alert left it. Not for an incident merged away (its alerts change the other's).
+    fn keep_members(&mut self, id: &str) {
+        let c = &self.state.correlation;
+        let Some(g) = c.groups.get(id) else {
+            return;
+        };
+        if g.merged_into.is_some()
+            || g.members
+                .0
+                .as_ref()
+                .is_some_and(|m| m.len() == g.alerts.len())
+            || !g.alerts.iter().all(|f| c.alerts.contains_key(f))
+        {
+            return;
+        }
+        let m = Members::of(
+            g.alerts
+                .iter()
+                .filter_map(|f| c.alerts.get(f))
+                .map(|a| &a.alert),
+        );
+        if let Some(g) = self.state.correlation.groups.get_mut(id) {
+            g.members = Kept(Some(m));
+        }
     }
 
     /// Publishes `incident` at once as a new version if what an operator sees changed since
@@ -286,70 +318,60 @@ impl Engine {
     /// comes from the stored alerts, and [`materialise`](Self::materialise) fills in the rest
     /// when the version is published.
     fn build(&self, g: &Group, time: DateTime<Utc>) -> Built {
-        let alerts: Vec<&StoredAlert> = g
-            .alerts
-            .iter()
-            .filter_map(|f| self.state.correlation.alerts.get(f))
-            .map(|a| &a.alert)
-            .collect();
-        let severity = alerts
-            .iter()
-            .map(|a| a.severity)
-            .min()
-            .unwrap_or(crate::model::Severity::Info);
-        let mut failing: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+        let stored = |f: &Arc<str>| self.state.correlation.alerts.get(f).map(|a| &a.alert);
         // Impact is that of the alerts still firing; once the incident resolved, that of them
         // all, so the resolved record still says what the incident hurt.
         let all = g.status != IncidentStatus::Open;
-        let mut own: BTreeMap<String, f64> = BTreeMap::new();
-        for a in &alerts {
-            if let Some(s) = a.service.as_deref() {
-                match failing.get_mut(s) {
-                    Some(t) => *t = (*t).min(a.first_seen),
-                    None => {
-                        failing.insert(s.to_owned(), a.first_seen);
-                    }
-                }
-                if a.status == Status::Firing || all {
-                    impact::add_alert(&mut own, s, a.severity);
-                }
+        let read = match g.members.0.as_ref() {
+            // Kept as its alerts join and change: the same however many alerts it has.
+            Some(m) if g.merged_into.is_none() && m.len() == g.alerts.len() => {
+                let read = Read::of_members(m, all);
+                debug_assert_eq!(
+                    read,
+                    Read::of_alerts(&g.alerts.iter().filter_map(stored).collect::<Vec<_>>(), all),
+                    "the summary of {} differs from its alerts",
+                    g.id
+                );
+                read
             }
-        }
+            _ => Read::of_alerts(&g.alerts.iter().filter_map(stored).collect::<Vec<_>>(), all),
+        };
+        let Read {
+            count,
+            severity,
+            failing,
+            own,
+            steady,
+            chain,
+        } = read;
         let assessment = impact::assess(&self.topo, &own, severity);
         // A flapping alert stays on its incident as firing until it calms down: whether a new
         // version is due is judged on the impact with it firing, so its flips are no news.
-        let mut steady: Option<BTreeMap<String, f64>> = None;
-        for a in alerts
-            .iter()
-            .filter(|a| a.flapping && a.status != Status::Firing && !all)
-        {
-            if let Some(s) = a.service.as_deref() {
-                impact::add_alert(steady.get_or_insert_with(|| own.clone()), s, a.severity);
-            }
-        }
         let steady = steady.map(|own| impact::assess(&self.topo, &own, severity));
+        let first = g.alerts.iter().find_map(stored);
         let root_cause = if failing.is_empty() {
             // None of its alerts is on a service the model knows (rare: owned copies are fine).
-            let refs: Vec<AlertRef> = alerts.iter().map(|a| a.to_ref()).collect();
+            let refs: Vec<AlertRef> = g
+                .alerts
+                .iter()
+                .filter_map(stored)
+                .map(StoredAlert::to_ref)
+                .collect();
             correlate::fallback::guess_root_cause(&refs)
         } else {
             correlate::root_cause(&self.topo, &failing)
         };
-        let first = alerts.first().map_or("alert", |a| &*a.name);
         let subject = root_cause
             .as_ref()
             .map(|r| r.service.clone())
-            .or_else(|| {
-                alerts
-                    .first()
-                    .and_then(|a| a.ci.as_deref().map(str::to_owned))
-            })
+            .or_else(|| first.and_then(|a| a.ci.as_deref().map(str::to_owned)))
             .unwrap_or_else(|| "unmapped".into());
-        let title = match alerts.len() {
-            0 | 1 => format!("{subject}: {first}"),
-            n => format!("{subject}: {first} and {} more alerts", n - 1),
+        let name = first.map_or("alert", |a| &*a.name);
+        let title = match count {
+            0 | 1 => format!("{subject}: {name}"),
+            n => format!("{subject}: {name} and {} more alerts", n - 1),
         };
-        let alerts_hash = aspects::alerts(&title, alerts.iter().map(|a| &*a.fingerprint));
+        let alerts_hash = aspects::alerts(&title, count, chain);
         let incident = Incident {
             id: g.id.to_string(),
             version: 0,
@@ -443,4 +465,95 @@ pub(super) struct Built {
     pub settling: bool,
     /// The hash of its alerts aspect (the record does not list them until it is published).
     pub alerts_hash: u64,
+}
+
+/// What a build reads from an incident's member alerts.
+#[derive(Debug, PartialEq)]
+struct Read {
+    count: usize,
+    severity: Severity,
+    /// Each member service and the earliest `first_seen` of its alerts.
+    failing: BTreeMap<String, DateTime<Utc>>,
+    /// The own health of each service its alerts hurt (firing ones, or all of them).
+    own: BTreeMap<String, f64>,
+    /// `own` with flapping alerts counted as firing, when there are any not firing now.
+    steady: Option<BTreeMap<String, f64>>,
+    /// The members' fingerprints, hashed in order (`members::chain`).
+    chain: u64,
+}
+
+impl Read {
+    /// Reads every member (`all`: impact from every alert, not only the firing ones).
+    fn of_alerts(alerts: &[&StoredAlert], all: bool) -> Read {
+        let severity = alerts
+            .iter()
+            .map(|a| a.severity)
+            .min()
+            .unwrap_or(Severity::Info);
+        let mut failing: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+        let mut own: BTreeMap<String, f64> = BTreeMap::new();
+        for a in alerts {
+            if let Some(s) = a.service.as_deref() {
+                match failing.get_mut(s) {
+                    Some(t) => *t = (*t).min(a.first_seen),
+                    None => {
+                        failing.insert(s.to_owned(), a.first_seen);
+                    }
+                }
+                if a.status == Status::Firing || all {
+                    impact::add_alert(&mut own, s, a.severity);
+                }
+            }
+        }
+        let mut steady: Option<BTreeMap<String, f64>> = None;
+        for a in alerts
+            .iter()
+            .filter(|a| a.flapping && a.status != Status::Firing && !all)
+        {
+            if let Some(s) = a.service.as_deref() {
+                impact::add_alert(steady.get_or_insert_with(|| own.clone()), s, a.severity);
+            }
+        }
+        Read {
+            count: alerts.len(),
+            severity,
+            failing,
+            own,
+            steady,
+            chain: alerts
+                .iter()
+                .fold(0, |h, a| members::chain(h, &a.fingerprint)),
+        }
+    }
+
+    /// Reads an incident's summary instead: the same figures.
+    fn of_members(m: &Members, all: bool) -> Read {
+        let mut failing = BTreeMap::new();
+        let mut own = BTreeMap::new();
+        let mut quiet = Vec::new();
+        for (s, counts) in m.services() {
+            failing.insert(s.to_string(), counts.first_seen);
+            if let Some(worst) = counts.worst(all) {
+                impact::add_alert(&mut own, s, worst);
+            }
+            if !all && let Some(worst) = counts.worst_quiet_flapping() {
+                quiet.push((s, worst));
+            }
+        }
+        let steady = (!quiet.is_empty()).then(|| {
+            let mut steady = own.clone();
+            for (s, worst) in quiet {
+                impact::add_alert(&mut steady, s, worst);
+            }
+            steady
+        });
+        Read {
+            count: m.len(),
+            severity: m.severity(),
+            failing,
+            own,
+            steady,
+            chain: m.chain(),
+        }
+    }
 }
