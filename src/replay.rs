@@ -61,10 +61,11 @@ pub fn run(
 ) -> std::io::Result<ReplayStats> {
     let mut replayer = Replayer::new(settings);
     let mut stats = ReplayStats::default();
+    let max = settings.config.kafka.max_output_bytes();
     each_line(input, |raw| {
         stats.lines += 1;
         let outputs = replayer.line(raw, &mut stats.events);
-        write_outputs(outputs, &mut stats, &mut out)
+        write_outputs(outputs, max, &mut stats, &mut out)
     })?;
     out.flush()?;
     Ok(stats)
@@ -88,8 +89,11 @@ fn each_line(
     }
 }
 
+/// Writes `outputs` as JSON lines, each cut to `max` bytes as the pipeline cuts its records
+/// (see `Output::to_json_within`).
 fn write_outputs(
     outputs: Vec<Output>,
+    max: usize,
     stats: &mut ReplayStats,
     out: &mut impl Write,
 ) -> std::io::Result<()> {
@@ -100,7 +104,7 @@ fn write_outputs(
             Output::Problem(_) => stats.problems += 1,
             Output::Dlq(_) => stats.dlq += 1,
         }
-        out.write_all(o.to_json().as_bytes())?;
+        out.write_all(o.to_json_within(max).as_bytes())?;
         out.write_all(b"\n")?;
     }
     Ok(())
@@ -126,6 +130,7 @@ pub fn run_partitioned(
     }
     let mut engines: Vec<Replayer> = (0..partitions).map(|_| Replayer::new(settings)).collect();
     let limits = settings.config.ingest.limits();
+    let max = settings.config.kafka.max_output_bytes();
     let topology = &settings.topology;
     let correlation = &settings.config.correlation;
     let mut stats = ReplayStats::default();
@@ -138,12 +143,12 @@ pub fn run_partitioned(
                     .service_domain(&service)
                     .map_or(0, |d| crate::pipeline::partition_of(d, partitions));
                 let outputs = engines[p as usize].line(raw, &mut stats.events);
-                return write_outputs(outputs, &mut stats, &mut out);
+                return write_outputs(outputs, max, &mut stats, &mut out);
             }
             Some(_) => {
                 for engine in &mut engines {
                     let outputs = engine.line(raw, &mut stats.events);
-                    write_outputs(outputs, &mut stats, &mut out)?;
+                    write_outputs(outputs, max, &mut stats, &mut out)?;
                 }
                 return Ok(());
             }
@@ -151,7 +156,7 @@ pub fn run_partitioned(
                 Ok((_, events)) => events.into_iter().map(|e| (e, None)).collect(),
                 Err(e) => {
                     let dlq = vec![Output::Dlq(e.to_dlq_record(raw))];
-                    return write_outputs(dlq, &mut stats, &mut out);
+                    return write_outputs(dlq, max, &mut stats, &mut out);
                 }
             },
         };
@@ -168,7 +173,7 @@ pub fn run_partitioned(
             let record = serde_json::to_vec(&serde_json::json!({ "events": list }))
                 .expect("events always serialise");
             let outputs = engines[p as usize].line(&record, &mut stats.events);
-            write_outputs(outputs, &mut stats, &mut out)?;
+            write_outputs(outputs, max, &mut stats, &mut out)?;
         }
         Ok(())
     })?;

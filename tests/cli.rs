@@ -219,3 +219,62 @@ fn replay_reads_standard_input() {
         "{out}"
     );
 }
+
+/// A mass outage on one incident: its record would pass the producer's `message.max.bytes`, so
+/// it lists its first alerts and counts the rest instead of being refused by the broker.
+#[test]
+fn an_incident_too_long_for_one_record_lists_its_first_alerts() {
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/d2c.toml"))
+            .unwrap();
+    let dir = config_dir(&format!(
+        "{example}\n[kafka.properties]\n\"message.max.bytes\" = \"100000\"\n"
+    ));
+    let mut input = String::new();
+    for k in 0..2_000 {
+        input.push_str(&format!(
+            "{{\"name\":\"Down\",\"time\":\"2026-01-01T00:00:{:02}.{:03}Z\",\"ci\":\"web-1\",\"severity\":\"critical\",\"labels\":{{\"host\":\"h{k}\"}}}}\n",
+            k / 1000,
+            k % 1000
+        ));
+    }
+    input.push_str("{\"tick\":\"2026-01-01T00:05:00Z\"}\n");
+    let file = dir.path().join("outage.jsonl");
+    std::fs::write(&file, input).unwrap();
+    let config = dir.path().join("d2c.toml");
+    let o = d2c(
+        &[
+            "replay",
+            "--config",
+            config.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+        // Records d2c ingests must fit the smaller producer limit too.
+        &[("D2C_INGEST__MAX_RECORD_BYTES", "50000")],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let incidents: Vec<serde_json::Value> = out
+        .lines()
+        .inspect(|l| assert!(l.len() <= 100_000 - 1024, "a record of {} bytes", l.len()))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &serde_json::Value| r["type"] == "incident")
+        .collect();
+    assert_eq!(incidents.len(), 1, "one incident, one version: {out:.300}");
+    let i = &incidents[0];
+    let listed = i["alerts"].as_array().unwrap();
+    assert!(listed.len() > 100, "as many as fit: {}", listed.len());
+    assert_eq!(
+        listed.len() as u64 + i["alerts_omitted"].as_u64().unwrap(),
+        2_000
+    );
+    assert_eq!(listed[0]["labels"]["host"], "h0", "the first to join");
+    assert!(
+        i["title"]
+            .as_str()
+            .unwrap()
+            .ends_with("and 1999 more alerts"),
+        "{}",
+        i["title"]
+    );
+}

@@ -245,6 +245,7 @@ mod tests {
             changed: Vec::new(),
             context: Vec::new(),
             alerts: Vec::new(),
+            alerts_omitted: 0,
             security: Some(SecurityInfo {
                 stages: tactics
                     .iter()

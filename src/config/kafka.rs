@@ -100,6 +100,20 @@ impl KafkaConfig {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(LIBRDKAFKA_MESSAGE_MAX_BYTES)
     }
+
+    /// The longest output record (incident, RFC, problem) d2c writes: [`max_message_bytes`]
+    /// with room for the key and the record's framing. An incident longer than this lists
+    /// only its first alerts (`alerts_omitted`), on Kafka and in `d2c replay` alike.
+    ///
+    /// [`max_message_bytes`]: Self::max_message_bytes
+    pub fn max_output_bytes(&self) -> usize {
+        output_room(self.max_message_bytes())
+    }
+}
+
+/// The longest output record within a producer's `message.max.bytes` of `max_message_bytes`.
+pub fn output_room(max_message_bytes: usize) -> usize {
+    max_message_bytes.saturating_sub(RECORD_KEY_ROOM)
 }
 
 impl Default for KafkaConfig {

@@ -26,6 +26,7 @@ pub use backstage::BackstageConfig;
 pub use http::{HttpConfigError, MIN_TOKEN_CHARS, Role, TokenConfig, ViewConfig, valid_name};
 pub use kafka::{
     DEFAULT_MAX_RECORD_BYTES, KafkaConfig, LIBRDKAFKA_MESSAGE_MAX_BYTES, RECORD_KEY_ROOM,
+    output_room,
 };
 pub use kafka_security::{KafkaSecurity, Protocol, SaslMechanism, SecurityError};
 pub use load::{ConfigError, Loaded, line_of, load, load_str};

@@ -397,6 +397,7 @@ impl Engine {
             changed: Vec::new(),
             context: Vec::new(),
             alerts: Vec::new(),
+            alerts_omitted: 0,
             security: None,
             problem: None,
             workaround: None,

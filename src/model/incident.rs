@@ -373,6 +373,11 @@ pub struct Incident {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub context: Vec<ServiceContext>,
     pub alerts: Vec<AlertRef>,
+    /// How many of its alerts the record leaves out of `alerts` to fit the largest record the
+    /// broker takes (the first to join are listed; see `Output::to_json_within`). Absent when
+    /// it lists them all.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub alerts_omitted: u64,
     /// Set on security incidents only (see `correlate::security`): stages, entities,
     /// techniques and tools of the attack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -386,6 +391,10 @@ pub struct Incident {
 }
 
 fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_zero_u64(n: &u64) -> bool {
     *n == 0
 }
 

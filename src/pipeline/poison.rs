@@ -100,8 +100,9 @@ impl Poisoned {
 }
 
 /// The record of one output: incidents keyed by id to `topics.incidents`, RFCs to
-/// `topics.changes`, problems to `topics.problems`, dead letters as [`dlq_record`] makes them
-/// (cut to fit `max_bytes`, the producer's `message.max.bytes`).
+/// `topics.changes`, problems to `topics.problems`, dead letters as [`dlq_record`] makes them;
+/// all cut to fit `max_bytes`, the producer's `message.max.bytes` (an incident by listing
+/// fewer alerts, see `Output::to_json_within`).
 pub(super) fn output_record(
     topics: &TopicsConfig,
     o: &Output,
@@ -118,7 +119,9 @@ pub(super) fn output_record(
         topic: topic.clone(),
         partition: None,
         key: key.to_vec(),
-        payload: o.to_json().into_bytes(),
+        payload: o
+            .to_json_within(crate::config::output_room(max_bytes))
+            .into_bytes(),
         headers: Vec::new(),
         timestamp: None,
     }

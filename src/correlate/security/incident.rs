@@ -120,6 +120,7 @@ pub fn incident(inc: &SecurityIncident, time: DateTime<Utc>) -> Incident {
         changed: Vec::new(),
         context: Vec::new(),
         alerts,
+        alerts_omitted: 0,
         security: Some(SecurityInfo {
             stages,
             entities,

@@ -44,6 +44,7 @@ fn incident(id: &str, service: &str, names: &[&str], opened: DateTime<Utc>) -> I
         event_count: 1,
         changed: Vec::new(),
         context: Vec::new(),
+        alerts_omitted: 0,
         alerts: names
             .iter()
             .map(|n| AlertRef {
