@@ -115,7 +115,7 @@ pub fn observe(
         && let Some(g) = group_id.as_ref().and_then(|id| state.groups.get_mut(&**id))
         && let Some(m) = g.members.0.as_mut()
     {
-        m.change(a.alert.service.as_deref(), was_view, now_view);
+        m.change(&a.alert, was_view);
     }
     if started_flapping {
         state.schedule(

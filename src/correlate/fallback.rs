@@ -4,7 +4,9 @@
 //! alerts. Every alert has a subject for this and for learned links ([`subject`]): its service,
 //! or the service its labels name, or its CI.
 
-use crate::model::{AlertRef, Labels, RootCause};
+use chrono::{DateTime, Utc};
+
+use crate::model::{AlertRef, Labels, RootCause, Severity};
 
 /// Labels that name the service of an alert the model does not know, in this order.
 pub const SUBJECT_LABELS: [&str; 3] = ["service", "app", "app_kubernetes_io_name"];
@@ -46,25 +48,40 @@ pub fn guess_root_cause<'a>(alerts: impl IntoIterator<Item = &'a AlertRef>) -> O
         }
     }
     let a = best?;
-    let service = subject(a).to_owned();
-    let reason = if subjects.len() == 1 {
+    Some(guess(
+        subject(a),
+        &a.name,
+        a.severity,
+        a.first_seen,
+        subjects.len(),
+    ))
+}
+
+/// The cause [`guess_root_cause`] gives when the earliest of the most severe alerts is `name`
+/// on `subject`, of `severity` since `first_seen`, and the alerts have `subjects` subjects.
+pub fn guess(
+    subject: &str,
+    name: &str,
+    severity: Severity,
+    first_seen: DateTime<Utc>,
+    subjects: usize,
+) -> RootCause {
+    let service = subject.to_owned();
+    let reason = if subjects == 1 {
         format!(
-            "a guess: the service model does not know {service}, the only one alerting ({} since {})",
-            a.name,
-            crate::model::format_rfc3339(a.first_seen).as_str()
+            "a guess: the service model does not know {service}, the only one alerting ({name} since {})",
+            crate::model::format_rfc3339(first_seen).as_str()
         )
     } else {
         format!(
-            "a guess: the service model knows none of the {} alerting services; {service} raised the earliest of the most severe alerts ({} {} at {})",
-            subjects.len(),
-            a.severity.as_str(),
-            a.name,
-            crate::model::format_rfc3339(a.first_seen).as_str()
+            "a guess: the service model knows none of the {subjects} alerting services; {service} raised the earliest of the most severe alerts ({} {name} at {})",
+            severity.as_str(),
+            crate::model::format_rfc3339(first_seen).as_str()
         )
     };
-    Some(RootCause {
+    RootCause {
         service,
         reason,
         guess: true,
-    })
+    }
 }

@@ -262,7 +262,7 @@ fn changed_member(
     if let Some(g) = incident.and_then(|id| groups.get_mut(id))
         && let Some(m) = g.members.0.as_mut()
     {
-        m.change(a.service.as_deref(), was, View::of(a));
+        m.change(a, was);
     }
 }
 

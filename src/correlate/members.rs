@@ -13,7 +13,7 @@
 //!
 //! A build checks it against a full read of the members in debug builds (the tests).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -118,8 +118,11 @@ pub struct Members {
     /// How many members it counts: the first `len` of the incident's list.
     len: usize,
     severities: Counts,
-    /// Members without a service.
-    unmapped: usize,
+    /// Members without a service, in the order the guessed cause picks them (worst severity,
+    /// then earliest, then fingerprint; see `fallback`), and how many of them each subject
+    /// has.
+    unmapped: BTreeSet<(Severity, DateTime<Utc>, Arc<str>)>,
+    subjects: BTreeMap<String, u32>,
     /// Members firing, and members flapping while not firing.
     firing: usize,
     quiet_flapping: usize,
@@ -163,14 +166,29 @@ impl Members {
                 e.first_seen = e.first_seen.min(a.first_seen);
                 e.count(v, 1);
             }
-            None => self.unmapped += 1,
+            None => {
+                self.unmapped
+                    .insert((v.severity, a.first_seen, a.fingerprint.clone()));
+                *self.subjects.entry(a.subject().to_owned()).or_default() += 1;
+            }
         }
     }
 
-    /// A member on `service` changed from `was` to `now`.
-    pub fn change(&mut self, service: Option<&str>, was: View, now: View) {
+    /// Member `a` changed in place from `was`.
+    pub fn change(&mut self, a: &StoredAlert, was: View) {
+        let now = View::of(a);
         if was == now {
             return;
+        }
+        let service = a.service.as_deref();
+        if service.is_none()
+            && was.severity != now.severity
+            && self
+                .unmapped
+                .remove(&(was.severity, a.first_seen, a.fingerprint.clone()))
+        {
+            self.unmapped
+                .insert((now.severity, a.first_seen, a.fingerprint.clone()));
         }
         let dec = &mut self.severities[slot(was.severity)];
         *dec = dec.saturating_sub(1);
@@ -211,7 +229,16 @@ impl Members {
 
     /// Whether every member has a service.
     pub fn all_mapped(&self) -> bool {
-        self.unmapped == 0
+        self.unmapped.is_empty()
+    }
+
+    /// What the cause of an incident without a known service is guessed from (see
+    /// `fallback::guess_root_cause`): the fingerprint of the earliest of its most severe
+    /// members without a service, and how many subjects those have.
+    pub fn guess_basis(&self) -> Option<(&Arc<str>, usize)> {
+        self.unmapped
+            .first()
+            .map(|(_, _, f)| (f, self.subjects.len()))
     }
 
     /// The hash of the members' fingerprints, in order ([`chain`] from 0).
@@ -253,12 +280,14 @@ mod tests {
         let mut m = Members::of([&a, &b, &c]);
         assert_eq!(m.severity(), Severity::Critical);
         assert!(!m.all_mapped());
+        // Only `c` has no service: the guessed cause would be read from it.
+        assert_eq!(m.guess_basis().map(|(f, n)| (&**f, n)), Some(("c", 1)));
         let db = |m: &Members| m.services().next().map(|(_, s)| s.clone()).expect("db");
         assert_eq!(db(&m).worst(false), Some(Severity::Critical));
         // The critical alert resolves: the service's worst firing one is the warning.
         let mut resolved = a.clone();
         resolved.status = Status::Resolved;
-        m.change(Some("db"), View::of(&a), View::of(&resolved));
+        m.change(&resolved, View::of(&a));
         assert_eq!(db(&m).worst(false), Some(Severity::Warning));
         assert_eq!(db(&m).worst(true), Some(Severity::Critical));
         assert_eq!(m.severity(), Severity::Critical);
@@ -267,15 +296,15 @@ mod tests {
         assert!(!m.all_resolved());
         let mut b_done = b.clone();
         b_done.status = Status::Resolved;
-        m.change(Some("db"), View::of(&b), View::of(&b_done));
+        m.change(&b_done, View::of(&b));
         let mut c_done = c.clone();
         c_done.status = Status::Resolved;
         c_done.flapping = true;
-        m.change(None, View::of(&c), View::of(&c_done));
+        m.change(&c_done, View::of(&c));
         assert!(!m.all_resolved(), "a member flaps");
         let mut c_calm = c_done.clone();
         c_calm.flapping = false;
-        m.change(None, View::of(&c_done), View::of(&c_calm));
+        m.change(&c_calm, View::of(&c_done));
         assert!(m.all_resolved());
     }
 }

@@ -17,8 +17,8 @@ use crate::correlate::members::{self, Kept, Members};
 use crate::correlate::{self, Group, StoredAlert};
 use crate::impact;
 use crate::model::{
-    AlertRef, Aspect, Incident, IncidentStatus, Output, Priority, Rfc, ServiceContext, Severity,
-    Status,
+    AlertRef, Aspect, Incident, IncidentStatus, Output, Priority, Rfc, RootCause, ServiceContext,
+    Severity, Status,
 };
 
 /// Most failing services whose owners and links an incident lists.
@@ -325,7 +325,7 @@ impl Engine {
         let read = match g.members.0.as_ref() {
             // Kept as its alerts join and change: the same however many alerts it has.
             Some(m) if g.merged_into.is_none() && m.len() == g.alerts.len() => {
-                let read = Read::of_members(m, all);
+                let read = Read::of_members(m, all, |f| stored(f));
                 debug_assert_eq!(
                     read,
                     Read::of_alerts(&g.alerts.iter().filter_map(stored).collect::<Vec<_>>(), all),
@@ -343,6 +343,7 @@ impl Engine {
             own,
             steady,
             chain,
+            guess,
         } = read;
         let assessment = impact::assess(&self.topo, &own, severity);
         // A flapping alert stays on its incident as firing until it calms down: whether a new
@@ -350,14 +351,8 @@ impl Engine {
         let steady = steady.map(|own| impact::assess(&self.topo, &own, severity));
         let first = g.alerts.iter().find_map(stored);
         let root_cause = if failing.is_empty() {
-            // None of its alerts is on a service the model knows (rare: owned copies are fine).
-            let refs: Vec<AlertRef> = g
-                .alerts
-                .iter()
-                .filter_map(stored)
-                .map(StoredAlert::to_ref)
-                .collect();
-            correlate::fallback::guess_root_cause(&refs)
+            // None of its alerts is on a service the model knows.
+            guess
         } else {
             correlate::root_cause(&self.topo, &failing)
         };
@@ -481,6 +476,8 @@ struct Read {
     steady: Option<BTreeMap<String, f64>>,
     /// The members' fingerprints, hashed in order (`members::chain`).
     chain: u64,
+    /// The guessed cause, when no member is on a service the model knows.
+    guess: Option<RootCause>,
 }
 
 impl Read {
@@ -515,7 +512,12 @@ impl Read {
                 impact::add_alert(steady.get_or_insert_with(|| own.clone()), s, a.severity);
             }
         }
+        let guess = failing.is_empty().then(|| {
+            let refs: Vec<AlertRef> = alerts.iter().map(|a| a.to_ref()).collect();
+            correlate::fallback::guess_root_cause(&refs)
+        });
         Read {
+            guess: guess.flatten(),
             count: alerts.len(),
             severity,
             failing,
@@ -527,8 +529,13 @@ impl Read {
         }
     }
 
-    /// Reads an incident's summary instead: the same figures.
-    fn of_members(m: &Members, all: bool) -> Read {
+    /// Reads an incident's summary instead: the same figures (`stored` finds a member by its
+    /// fingerprint).
+    fn of_members<'a>(
+        m: &Members,
+        all: bool,
+        stored: impl Fn(&Arc<str>) -> Option<&'a StoredAlert>,
+    ) -> Read {
         let mut failing = BTreeMap::new();
         let mut own = BTreeMap::new();
         let mut quiet = Vec::new();
@@ -548,7 +555,22 @@ impl Read {
             }
             steady
         });
+        let guess = if failing.is_empty() {
+            m.guess_basis().and_then(|(f, subjects)| {
+                let a = stored(f)?;
+                Some(correlate::fallback::guess(
+                    a.subject(),
+                    &a.name,
+                    a.severity,
+                    a.first_seen,
+                    subjects,
+                ))
+            })
+        } else {
+            None
+        };
         Read {
+            guess,
             count: m.len(),
             severity: m.severity(),
             failing,

@@ -51,7 +51,11 @@ pub fn incident_description(i: &Incident) -> String {
         d.pop();
         d.push('\n');
     }
-    d.push_str(&format!("Alerts: {}\n", i.alerts.len()));
+    // A record cut to fit the broker lists only its first alerts; the count is of them all.
+    d.push_str(&format!(
+        "Alerts: {}\n",
+        i.alerts.len() as u64 + i.alerts_omitted
+    ));
     for a in i.alerts.iter().take(20) {
         d.push_str(&format!(
             "- {} on {} ({:?}, {:?})\n",
