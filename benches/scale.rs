@@ -10,6 +10,9 @@
 //! 1,000) the engine is put back to its preloaded clone (not timed), so the state stays between
 //! N and 1.1 N active alerts however long criterion measures.
 //!
+//! A second group, `one_incident_grows`, measures new alerts/s into the one incident of a mass
+//! outage that already has 1k, 10k and 30k alerts.
+//!
 //! `D2C_BENCH_SCALE_MAX` leaves out the sizes above it (e.g. `100000` for a quick run); the plot
 //! (`D2C_BENCH_PLOT`, default `docs/new-alert-path.svg`) is written only when every size ran.
 
@@ -33,7 +36,7 @@ use d2c::change::ChangePolicy;
 use d2c::config::CorrelationConfig;
 use d2c::engine::Engine;
 use d2c::model::Event;
-use support::{burst_events, topology_of};
+use support::{burst_events, outage_events, topology_of};
 
 /// 1,000 trees of 10 services: 10,000 services, 50,000 CIs.
 const TREES: usize = 1_000;
@@ -230,5 +233,62 @@ fn plot(path: &str, curve: &[(usize, f64, f64)]) -> Result<(), Box<dyn std::erro
     Ok(())
 }
 
-criterion_group!(benches, new_alerts_as_state_grows);
+/// Alerts already on the one incident of a mass outage, for [`one_incident_grows`].
+const OUTAGE_SIZES: [usize; 3] = [1_000, 10_000, 30_000];
+
+/// New alerts/s into one incident that already has N alerts (a mass outage: a zone lost), so
+/// that a new alert's cost can be seen not to grow with its incident (it grew with it until
+/// round 3f: 40 s for 32,000 alerts). The incident's first version is out; every measured
+/// alert joins it; after 1,000 of them the engine is put back to its preloaded clone (not
+/// timed).
+fn one_incident_grows(c: &mut Criterion) {
+    let topo = Arc::new(topology_of(TREES));
+    let policy = Arc::new(ChangePolicy::default());
+    let mut g = c.benchmark_group("one_incident_grows");
+    g.sample_size(10).sampling_mode(SamplingMode::Flat);
+    g.throughput(Throughput::Elements(1));
+    for &n in &OUTAGE_SIZES {
+        let mut base = Engine::new(topo.clone(), policy.clone(), CorrelationConfig::default());
+        let loading = Instant::now();
+        for ev in &outage_events(0, 0, n, t0()) {
+            black_box(base.apply(ev));
+        }
+        // Its first version goes out at the end of its group wait (the tick), and its second
+        // with the next alert (a group interval later): the measured alerts after it each
+        // change the incident, and its next version waits for the group interval, as in an
+        // outage that goes on.
+        let later = t0() + chrono::Duration::minutes(3);
+        let mut published = base.tick(later).len();
+        // Alert `n` arrives at `later`, the rest 1 ms apart.
+        let mut pool = outage_events(
+            0,
+            n,
+            n + 1_001,
+            later - chrono::Duration::milliseconds(n as i64),
+        );
+        published += base.apply(&pool.remove(0)).outputs.len();
+        let incidents = base.state().correlation.groups.len();
+        eprintln!(
+            "one_incident_grows: {n} alerts on {incidents} incident(s) (loaded in {:.1} s, \
+             {published} records published)",
+            loading.elapsed().as_secs_f64()
+        );
+        let (mut work, mut cursor) = (base.clone(), 0);
+        let mut spent = (0u64, Duration::ZERO);
+        g.bench_with_input(BenchmarkId::new("engine", n), &n, |b, _| {
+            b.iter_custom(|iters| {
+                let d = run(iters, &base, &mut work, &mut cursor, pool.len(), |e, i| {
+                    black_box(e.apply(&pool[i]));
+                });
+                spent = (spent.0 + iters, spent.1 + d);
+                d
+            })
+        });
+        let rate = spent.0 as f64 / spent.1.as_secs_f64().max(f64::MIN_POSITIVE);
+        eprintln!("one_incident_grows/{n}: engine {rate:.0} new alerts/s");
+    }
+    g.finish();
+}
+
+criterion_group!(benches, new_alerts_as_state_grows, one_incident_grows);
 criterion_main!(benches);

@@ -135,3 +135,41 @@ pub fn burst_events(
         });
     }
 }
+
+/// Alerts `from..to` of a mass outage of tree `tree` of [`topology_of`]: every one a new alert
+/// (its own `host` label) on one of the tree's CIs, 1 ms apart from `t0`, all critical, so they
+/// all join one incident.
+pub fn outage_events(
+    tree: usize,
+    from: usize,
+    to: usize,
+    t0: chrono::DateTime<chrono::Utc>,
+) -> Vec<d2c::model::Event> {
+    use chrono::Duration;
+    use d2c::model::{Event, Severity, Status, stable_hash};
+    (from..to)
+        .map(|i| {
+            let (s, c) = (
+                i % SERVICES_PER_TREE,
+                (i / SERVICES_PER_TREE) % CIS_PER_SERVICE,
+            );
+            let ci = ci_name(tree, s, c);
+            let host = format!("h{i}");
+            let fingerprint = stable_hash(&["native", "NodeDown", &ci, &host]);
+            let time = t0 + Duration::milliseconds(i as i64);
+            Event {
+                id: stable_hash(&[&fingerprint, &time.timestamp_millis().to_string()]),
+                source: "native".into(),
+                time,
+                ci: Some(ci),
+                name: "NodeDown".into(),
+                severity: Severity::Critical,
+                status: Status::Firing,
+                category: Default::default(),
+                fingerprint,
+                labels: BTreeMap::from([("host".to_owned(), host)]),
+                attributes: Default::default(),
+            }
+        })
+        .collect()
+}
