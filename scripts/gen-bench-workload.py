@@ -7,6 +7,10 @@ instructions go"). Writes, into OUT (default ./bench-workload):
                            the shape of benches/support/mod.rs
   large/distinct.jsonl     20,000 distinct alerts on that topology (new-alert path)
   large/d2c.toml           the example config with `topology` pointing at large/topology.toml
+  large/outage-N.jsonl     a mass outage: N new alerts (2k, 8k, 32k) joining one incident
+  large/wave-16000.jsonl   16,000 alerts of one incident firing, then all resolving
+  large/unmapped-N.jsonl   N alerts (4k, 16k) the model does not know, grouped by
+                           fallback_group_by into one incident
 
 Deterministic: the same files on every run (Python's `random.Random(3)`).
 Usage: scripts/gen-bench-workload.py [OUT] [--config config/d2c.toml]
@@ -70,6 +74,32 @@ def distinct(path, n=20_000):
                                 "labels": {"env": "prod", "i": str(i)}}) + "\n")
 
 
+def stamp(t):
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03}Z"
+
+
+def outage(path, n, mapped=True, resolve=False):
+    """A mass outage: n new alerts, 4,000 a second, that all join one incident (tree t000 of
+    the large topology, or, unmapped, hosts the model does not know grouped by
+    fallback_group_by); with `resolve`, all of them resolve a minute later in the same order.
+    A late event at +30 min lets the last version out."""
+    with open(path, "w") as f:
+        for phase, status in [(0, "firing")] + ([(1, "resolved")] if resolve else []):
+            for i in range(n):
+                t = BASE + datetime.timedelta(seconds=60 * phase, microseconds=250 * i)
+                labels = {"env": "prod", "zone": "eu-1", "host": f"h{i}"}
+                if mapped:
+                    ci = f"t000-s{i % 10}-ci{i % 5}"
+                else:
+                    ci = f"host-{i}"
+                    labels.update({"cluster": "c1", "namespace": "ns1"})
+                f.write(json.dumps({"name": "NodeDown", "ci": ci, "severity": "critical",
+                                    "status": status, "time": stamp(t), "labels": labels}) + "\n")
+        t = BASE + datetime.timedelta(minutes=30)
+        f.write(json.dumps({"name": "Tick", "ci": "t100-s0-ci0", "severity": "info",
+                            "status": "firing", "time": stamp(t), "labels": {}}) + "\n")
+
+
 def config(src, dst, topo):
     text = open(src).read()
     policy = os.path.abspath(os.path.join(os.path.dirname(src), "change-policy.toml"))
@@ -88,6 +118,11 @@ def main():
     topo = os.path.join(a.out, "large", "topology.toml")
     topology(topo)
     distinct(os.path.join(a.out, "large", "distinct.jsonl"))
+    for n in (2_000, 8_000, 32_000):
+        outage(os.path.join(a.out, "large", f"outage-{n}.jsonl"), n)
+    outage(os.path.join(a.out, "large", "wave-16000.jsonl"), 16_000, resolve=True)
+    for n in (4_000, 16_000):
+        outage(os.path.join(a.out, "large", f"unmapped-{n}.jsonl"), n, mapped=False)
     config(a.config, os.path.join(a.out, "large", "d2c.toml"), topo)
 
 
