@@ -239,8 +239,12 @@ pub fn incident_changes(old: Option<&Incident>, new: &Incident) -> Vec<Happening
             Some(_) => {}
         }
     }
-    for (fp, (name, _)) in &before {
-        if !new.alerts.iter().any(|a| a.fingerprint == *fp) {
+    // A set, not a scan of the new list per old alert: a mass outage's incident has thousands.
+    let now: std::collections::HashSet<&str> =
+        new.alerts.iter().map(|a| a.fingerprint.as_str()).collect();
+    // A record cut to fit the broker lists only its first alerts: the others did not leave.
+    for (fp, (name, _)) in before.iter().filter(|_| new.alerts_omitted == 0) {
+        if !now.contains(fp) {
             out.push(Happening::AlertLeft {
                 name: name.to_string(),
             });

@@ -333,3 +333,33 @@ fn rfc_lifecycle_steps_join_the_timeline_once_each() {
         crate::model::RfcStatus::Withdrawn
     );
 }
+
+#[test]
+fn a_record_cut_to_fit_the_broker_does_not_make_its_unlisted_alerts_leave() {
+    use crate::pipeline::timeline::{Happening, incident_changes};
+    let old = outage()
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Incident(i) => Some(i),
+            _ => None,
+        })
+        .max_by_key(|i| i.alerts.len())
+        .expect("incidents");
+    assert!(old.alerts.len() >= 2, "the fixture's P1 has alerts");
+    let mut new = old.clone();
+    new.version += 1;
+    new.alerts.pop();
+    let left = |changes: &[Happening]| {
+        changes
+            .iter()
+            .filter(|h| matches!(h, Happening::AlertLeft { .. }))
+            .count()
+    };
+    assert_eq!(left(&incident_changes(Some(&old), &new)), 1, "it left");
+    new.alerts_omitted = 1;
+    assert_eq!(
+        left(&incident_changes(Some(&old), &new)),
+        0,
+        "not listed, but still a member"
+    );
+}
