@@ -33,6 +33,7 @@ use crate::suppress::{Silence, Suppression, Suppressor};
 use crate::topology::Topology;
 
 mod aspects;
+mod assessed;
 mod changes;
 mod guard;
 mod problems;
@@ -122,6 +123,8 @@ pub struct Engine {
     problem_cfg: ProblemConfig,
     /// Problems forgotten since the shell last took the count (not state: metrics only).
     problems_evicted: u64,
+    /// The last impact assessments of a few incidents (a memo, not state).
+    assessed: assessed::Assessed,
 }
 
 impl Engine {
@@ -206,6 +209,7 @@ impl Engine {
             prune_due: None,
             problem_cfg: ProblemConfig::default(),
             problems_evicted: 0,
+            assessed: assessed::Assessed::default(),
         }
     }
 
@@ -213,6 +217,7 @@ impl Engine {
     /// their alerts; their impact is assessed on the new model at their next version.
     pub fn set_topology(&mut self, topo: Arc<Topology>) {
         self.topo = topo;
+        self.assessed.clear();
     }
 
     pub fn state(&self) -> &EngineState {
@@ -240,6 +245,7 @@ impl Engine {
             prune_due: None,
             problem_cfg: ProblemConfig::default(),
             problems_evicted: 0,
+            assessed: assessed::Assessed::default(),
         }
         .with_runtime_silences()
     }

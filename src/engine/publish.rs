@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::assessed::Assessed;
 use super::state::Account;
 use super::{Engine, EngineState, Published, aspects};
 use crate::change::lifecycle::{self, Step};
@@ -70,7 +71,9 @@ impl Engine {
         let Some(group) = self.state.correlation.groups.get(id) else {
             return;
         };
-        let built = self.build(group, time);
+        let mut assessed = std::mem::take(&mut self.assessed);
+        let built = self.build(group, time, &mut assessed);
+        self.assessed = assessed;
         self.offer(built, now, outputs);
     }
 
@@ -317,7 +320,7 @@ impl Engine {
     /// (most builds are held back by the group wait and dropped): what [`Built`] is judged by
     /// comes from the stored alerts, and [`materialise`](Self::materialise) fills in the rest
     /// when the version is published.
-    fn build(&self, g: &Group, time: DateTime<Utc>) -> Built {
+    fn build(&self, g: &Group, time: DateTime<Utc>, assessed: &mut Assessed) -> Built {
         let stored = |f: &Arc<str>| self.state.correlation.alerts.get(f).map(|a| &a.alert);
         // Impact is that of the alerts still firing; once the incident resolved, that of them
         // all, so the resolved record still says what the incident hurt.
@@ -345,7 +348,7 @@ impl Engine {
             chain,
             guess,
         } = read;
-        let assessment = impact::assess(&self.topo, &own, severity);
+        let assessment = assessed.assess(&self.topo, &g.id, &own, severity);
         // A flapping alert stays on its incident as firing until it calms down: whether a new
         // version is due is judged on the impact with it firing, so its flips are no news.
         let steady = steady.map(|own| impact::assess(&self.topo, &own, severity));
