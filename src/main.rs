@@ -159,10 +159,24 @@ fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("d2c: {e:#}");
+            eprintln!("d2c: {}", chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// `e` and its causes, each once: many of d2c's errors already say their cause in their own
+/// message ("cannot read FILE: No such file…"), and anyhow's `{:#}` would say it again.
+fn chain(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !out.contains(&cause) {
+            out.push_str(": ");
+            out.push_str(&cause);
+        }
+    }
+    out
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<()> {

@@ -278,3 +278,28 @@ fn an_incident_too_long_for_one_record_lists_its_first_alerts() {
         i["title"]
     );
 }
+
+/// An error names its cause once, though the error's own message already carries it.
+#[test]
+fn a_missing_file_is_named_with_its_cause_once() {
+    let o = d2c(&["replay", "--config", "no/such/d2c.toml", "-"], &[]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("no/such/d2c.toml"), "{err}");
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+    // A cause the message does not carry is still said.
+    let o = d2c(
+        &[
+            "replay",
+            "--config",
+            "config/d2c.toml",
+            "no/such/input.jsonl",
+        ],
+        &[],
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("cannot open no/such/input.jsonl") && err.contains("os error 2"),
+        "{err}"
+    );
+}
