@@ -92,6 +92,28 @@ fn run<S: Clone>(
     total
 }
 
+/// Measures `engine/n`: the events of `pool` applied to a copy of `base`, put back to `base`
+/// whenever the pool runs out (see [`run`]). Returns the events applied and the time it took.
+fn bench_engine(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    n: usize,
+    base: &Engine,
+    pool: &[Event],
+) -> (u64, Duration) {
+    let (mut work, mut cursor) = (base.clone(), 0);
+    let mut spent = (0u64, Duration::ZERO);
+    g.bench_with_input(BenchmarkId::new("engine", n), &n, |b, _| {
+        b.iter_custom(|iters| {
+            let d = run(iters, base, &mut work, &mut cursor, pool.len(), |e, i| {
+                black_box(e.apply(&pool[i]));
+            });
+            spent = (spent.0 + iters, spent.1 + d);
+            d
+        })
+    });
+    spent
+}
+
 fn new_alerts_as_state_grows(c: &mut Criterion) {
     let max: usize = std::env::var("D2C_BENCH_SCALE_MAX")
         .ok()
@@ -129,18 +151,8 @@ fn new_alerts_as_state_grows(c: &mut Criterion) {
             loading.elapsed().as_secs_f64(),
             pool.len(),
         );
-        let (mut work, mut cursor) = (base.clone(), 0);
-        let mut spent = (0u64, Duration::ZERO);
-        g.bench_with_input(BenchmarkId::new("engine", n), &n, |b, _| {
-            b.iter_custom(|iters| {
-                let d = run(iters, &base, &mut work, &mut cursor, pool.len(), |e, i| {
-                    black_box(e.apply(&pool[i]));
-                });
-                spent = (spent.0 + iters, spent.1 + d);
-                d
-            })
-        });
-        drop((base, work));
+        let spent = bench_engine(&mut g, n, &base, &pool);
+        drop(base);
 
         // The reference: the same fingerprints into a map already holding n of them.
         let keys: BTreeMap<String, u64> = bursts(0, n / BURST)
@@ -273,17 +285,7 @@ fn one_incident_grows(c: &mut Criterion) {
              {published} records published)",
             loading.elapsed().as_secs_f64()
         );
-        let (mut work, mut cursor) = (base.clone(), 0);
-        let mut spent = (0u64, Duration::ZERO);
-        g.bench_with_input(BenchmarkId::new("engine", n), &n, |b, _| {
-            b.iter_custom(|iters| {
-                let d = run(iters, &base, &mut work, &mut cursor, pool.len(), |e, i| {
-                    black_box(e.apply(&pool[i]));
-                });
-                spent = (spent.0 + iters, spent.1 + d);
-                d
-            })
-        });
+        let spent = bench_engine(&mut g, n, &base, &pool);
         let rate = spent.0 as f64 / spent.1.as_secs_f64().max(f64::MIN_POSITIVE);
         eprintln!("one_incident_grows/{n}: engine {rate:.0} new alerts/s");
     }
