@@ -528,3 +528,93 @@ async fn one_undecodable_element_of_an_events_record_is_dead_lettered_alone() {
     let status = d2c.terminate(Duration::from_secs(30));
     assert!(status.success(), "d2c exited with {status}");
 }
+
+/// A mass outage on one incident: 3,000 hosts behind `web-1` alerting at once. Its record is
+/// longer than the producer's `message.max.bytes` (lowered to 200,000 here), so it reaches the
+/// incidents topic listing its first alerts and counting the rest in `alerts_omitted`, instead
+/// of being refused by the broker and dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mass_outage_incident_reaches_the_topic_cut_to_fit() {
+    let broker = Tansu::start();
+    let brokers = broker.brokers();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["topology.toml", "change-policy.toml"] {
+        std::fs::copy(root.join(f), dir.path().join(f)).unwrap();
+    }
+    let example = std::fs::read_to_string(root.join("d2c.toml")).unwrap();
+    let config = dir.path().join("d2c.toml");
+    std::fs::write(
+        &config,
+        format!("{example}\n[kafka.properties]\n\"message.max.bytes\" = \"200000\"\n"),
+    )
+    .unwrap();
+    let mut d2c = D2c::start_config(
+        &config,
+        &brokers,
+        // What d2c ingests must fit the lower producer limit too.
+        &[("D2C_INGEST__MAX_RECORD_BYTES", "100000")],
+    );
+    d2c.wait_ready(Duration::from_secs(60));
+    let hosts = 3_000;
+    let at = |ms: i64| {
+        (chrono::DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z").unwrap()
+            + chrono::Duration::milliseconds(ms))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let mut raw: Vec<Vec<u8>> = (0..hosts)
+        .map(|k| {
+            json!({"name": "Down", "ci": "web-1", "severity": "critical", "status": "firing",
+                   "time": at(k), "labels": {"host": format!("h{k}")}})
+            .to_string()
+            .into_bytes()
+        })
+        .collect();
+    // Event time past the group wait, so the first version is due (ticks are off here).
+    raw.push(native(
+        "DiskFull",
+        "pg-users-1",
+        "warning",
+        "firing",
+        &at(300_000),
+    ));
+    produce_all(&producer(&brokers), "d2c.events.raw", &raw).await;
+
+    let cut = |rs: &[Record]| rs.iter().any(|r| r.json()["alerts_omitted"].is_u64());
+    let records = tokio::task::spawn_blocking({
+        let b = brokers.clone();
+        move || read_until(&b, "d2c.incidents", 3, Duration::from_secs(120), cut)
+    })
+    .await
+    .unwrap();
+    let r = records
+        .iter()
+        .find(|r| r.json()["alerts_omitted"].is_u64())
+        .expect("the outage's incident, cut");
+    assert!(
+        r.payload.len() <= 200_000 - 1024,
+        "{} bytes",
+        r.payload.len()
+    );
+    let i = r.json();
+    let listed = i["alerts"].as_array().unwrap().len() as u64;
+    assert!(listed > 100, "as many as fit: {listed}");
+    assert_eq!(listed + i["alerts_omitted"].as_u64().unwrap(), hosts as u64);
+    assert!(
+        i["title"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("and {} more alerts", hosts - 1)),
+        "{}",
+        i["title"]
+    );
+    let text = http_get(&d2c.http, "/metrics").1;
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("d2c_produce_failures_total") && l.contains("d2c.incidents")),
+        "the broker refused no incident record"
+    );
+    let status = d2c.terminate(Duration::from_secs(30));
+    assert!(status.success(), "d2c exited with {status}");
+}
