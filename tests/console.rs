@@ -198,13 +198,22 @@ async fn board_delays(c: &Client, bootstrap: &str, p1: &str) -> Vec<(u64, i64)> 
         })
         .collect();
     let b = bootstrap.to_string();
+    // Until the newest version shown is read (not merely any record: the reader can pause
+    // between partitions, and the incident's may come last).
+    let newest = shown.iter().map(|(v, _)| *v).max().unwrap_or(1);
+    let id = p1.to_string();
     let records = tokio::task::spawn_blocking(move || {
         read_until(
             &b,
             "d2c.incidents",
             PARTITIONS as i32,
             Duration::from_secs(20),
-            |rs| !rs.is_empty(),
+            |rs| {
+                rs.iter().any(|r| {
+                    let v = r.json();
+                    v["id"] == id.as_str() && v["version"].as_u64().is_some_and(|n| n >= newest)
+                })
+            },
         )
     })
     .await
