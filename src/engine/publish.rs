@@ -67,42 +67,20 @@ impl Engine {
         now: DateTime<Utc>,
         outputs: &mut Vec<Output>,
     ) {
-        self.keep_members(id);
         let Some(group) = self.state.correlation.groups.get(id) else {
             return;
         };
         let mut assessed = std::mem::take(&mut self.assessed);
-        let built = self.build(group, time, &mut assessed);
+        let (built, members) = self.build(group, time, &mut assessed);
         self.assessed = assessed;
-        self.offer(built, now, outputs);
-    }
-
-    /// Gives incident `id` the summary of its alerts its builds read (see
-    /// `correlate::members`) when it has none or an outdated one: after a restore, or after an
-    /// alert left it. Not for an incident merged away (its alerts change the other's).
-    fn keep_members(&mut self, id: &str) {
-        let c = &self.state.correlation;
-        let Some(g) = c.groups.get(id) else {
-            return;
-        };
-        if g.merged_into.is_some()
-            || g.members
-                .0
-                .as_ref()
-                .is_some_and(|m| m.len() == g.alerts.len())
-            || !g.alerts.iter().all(|f| c.alerts.contains_key(f))
+        // Made from its alerts this time (after a restore, or after an alert left it): kept,
+        // so its next builds read it instead.
+        if let Some(m) = members
+            && let Some(g) = self.state.correlation.groups.get_mut(id)
         {
-            return;
-        }
-        let m = Members::of(
-            g.alerts
-                .iter()
-                .filter_map(|f| c.alerts.get(f))
-                .map(|a| &a.alert),
-        );
-        if let Some(g) = self.state.correlation.groups.get_mut(id) {
             g.members = Kept(Some(m));
         }
+        self.offer(built, now, outputs);
     }
 
     /// Publishes `incident` at once as a new version if what an operator sees changed since
@@ -320,12 +298,19 @@ impl Engine {
     /// (most builds are held back by the group wait and dropped): what [`Built`] is judged by
     /// comes from the stored alerts, and [`materialise`](Self::materialise) fills in the rest
     /// when the version is published.
-    fn build(&self, g: &Group, time: DateTime<Utc>, assessed: &mut Assessed) -> Built {
+    /// Also returns the summary of its alerts when the incident had none (or an outdated one)
+    /// and can keep one (see `correlate::members`): made while reading them anyway.
+    fn build(
+        &self,
+        g: &Group,
+        time: DateTime<Utc>,
+        assessed: &mut Assessed,
+    ) -> (Built, Option<Members>) {
         let stored = |f: &Arc<str>| self.state.correlation.alerts.get(f).map(|a| &a.alert);
         // Impact is that of the alerts still firing; once the incident resolved, that of them
         // all, so the resolved record still says what the incident hurt.
         let all = g.status != IncidentStatus::Open;
-        let read = match g.members.0.as_ref() {
+        let (read, members) = match g.members.0.as_ref() {
             // Kept as its alerts join and change: the same however many alerts it has.
             Some(m) if g.merged_into.is_none() && m.len() == g.alerts.len() => {
                 let read = Read::of_members(m, all, |f| stored(f));
@@ -335,9 +320,16 @@ impl Engine {
                     "the summary of {} differs from its alerts",
                     g.id
                 );
-                read
+                (read, None)
             }
-            _ => Read::of_alerts(&g.alerts.iter().filter_map(stored).collect::<Vec<_>>(), all),
+            _ => {
+                let alerts: Vec<&StoredAlert> = g.alerts.iter().filter_map(stored).collect();
+                // Not for an incident merged away (its alerts change the other's summary), nor
+                // one with alerts gone from the state.
+                let members = (g.merged_into.is_none() && alerts.len() == g.alerts.len())
+                    .then(|| Members::of(alerts.iter().copied()));
+                (Read::of_alerts(&alerts, all), members)
+            }
         };
         let Read {
             count,
@@ -400,12 +392,13 @@ impl Engine {
             problem: None,
             workaround: None,
         };
-        Built {
+        let built = Built {
             incident,
             steady,
             settling: g.resolving_since.is_some(),
             alerts_hash,
-        }
+        };
+        (built, members)
     }
 
     /// Fills in what [`build`](Self::build) left out of a version about to be published: its
