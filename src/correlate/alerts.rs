@@ -10,6 +10,7 @@ use super::grouping::attach;
 use super::intern::Interner;
 use super::lifecycle::resolve_if_done;
 use super::members::{Kept, View};
+use super::state::member_changed;
 use super::state::{AlertState, State, Timer};
 use super::stored::StoredAlert;
 use crate::config::CorrelationConfig;
@@ -110,13 +111,7 @@ pub fn observe(
             started_flapping = true;
         }
     }
-    let now_view = View::of(&a.alert);
-    if was_view != now_view
-        && let Some(g) = group_id.as_ref().and_then(|id| state.groups.get_mut(&**id))
-        && let Some(m) = g.members.0.as_mut()
-    {
-        m.change(&a.alert, was_view);
-    }
+    member_changed(&mut state.groups, group_id.as_deref(), &a.alert, was_view);
     if started_flapping {
         state.schedule(
             later(ev.time, cfg.flap_window),

@@ -86,10 +86,10 @@ pub(super) fn attach(
         // not join it (its own alerts firing again do, through `observe`).
         .filter(|g| g.resolving_since.is_none())
         .filter(|g| g.group_key == key)
-        .filter(|g| match (&alert.service, &g.members.0) {
+        .filter(|g| match (&alert.service, g.summary()) {
             // An alert with a service links only to members with one: their services suffice,
             // however many alerts the incident has.
-            (Some(x), Some(m)) if m.len() == g.alerts.len() => m
+            (Some(x), Some(m)) => m
                 .services()
                 .any(|(y, _)| topo.linked(x, y) || state.learned.linked(x, y)),
             _ => g
@@ -143,14 +143,8 @@ pub(super) fn attach(
         .map(|(k, _)| k.clone())
         .expect("inserted by caller");
     let g = state.groups.get_mut(&*id).expect("inserted or found above");
-    if let Some(m) = g.members.0.as_mut() {
-        if m.len() == g.alerts.len() {
-            m.add(&state.alerts[&*key].alert);
-        } else {
-            g.members = Kept(None);
-        }
-    }
-    g.alerts.push(key);
+    let a = state.alerts.get(&key).map(|a| &a.alert);
+    g.join(key, a);
     g.event_count += 1;
     g.last_event_at = g.last_event_at.max(time);
     g.resolving_since = None;
@@ -192,18 +186,10 @@ fn merge(state: &mut State, cfg: &CorrelationConfig, from: &str, into: &str, tim
         }
     }
     if let Some(target) = state.groups.get_mut(into) {
-        match target.members.0.as_mut() {
-            Some(m) if m.len() == target.alerts.len() => {
-                for a in moved.iter().filter_map(|f| state.alerts.get(f)) {
-                    m.add(&a.alert);
-                }
-                if m.len() != target.alerts.len() + moved.len() {
-                    target.members = Kept(None);
-                }
-            }
-            _ => target.members = Kept(None),
+        for f in moved {
+            let a = state.alerts.get(&f).map(|a| &a.alert);
+            target.join(f, a);
         }
-        target.alerts.extend(moved);
         target.event_count += events;
     }
     state.schedule(later(time, cfg.retention), Timer::Forget(from.to_string()));

@@ -7,10 +7,8 @@ use chrono::{DateTime, Utc};
 
 use super::learned::Episode;
 use super::members::View;
-use super::state::{Group, State, Timer};
-use super::stored::StoredAlert;
+use super::state::{State, Timer, member_changed};
 use crate::config::CorrelationConfig;
-use crate::model::tracked::TrackedMap;
 use crate::model::{IncidentStatus, Status, later, span};
 
 /// Starts the resolve hold of incident `id` if every alert is resolved and none flaps; with no
@@ -36,8 +34,8 @@ pub(super) fn resolve_if_done(
         })
     };
     // From the incident's summary when it has one: the same however many alerts it has.
-    let done = match g.members.0.as_ref() {
-        Some(m) if g.merged_into.is_none() && m.len() == g.alerts.len() => {
+    let done = match g.summary() {
+        Some(m) => {
             debug_assert_eq!(m.all_resolved(), every(), "the summary of {id}");
             m.all_resolved()
         }
@@ -197,7 +195,7 @@ pub fn run_timers(
                 let was = View::of(&a.alert);
                 a.alert.flapping = false;
                 a.changes.clear();
-                changed_member(&mut state.groups, &a.alert, a.incident.as_deref(), was);
+                member_changed(&mut state.groups, a.incident.as_deref(), &a.alert, was);
                 if let Some(id) = a.incident.clone() {
                     touch(&mut touched, &id, due);
                     if a.alert.status == Status::Resolved {
@@ -226,7 +224,7 @@ pub fn run_timers(
                 a.alert.status = Status::Resolved;
                 a.alert.auto_resolved = true;
                 a.status_time = due;
-                changed_member(&mut state.groups, &a.alert, a.incident.as_deref(), was);
+                member_changed(&mut state.groups, a.incident.as_deref(), &a.alert, was);
                 if let Some(id) = a.incident.clone() {
                     touch(&mut touched, &id, due);
                     resolve_if_done(state, cfg, &id, due);
@@ -249,21 +247,6 @@ pub fn run_timers(
         }
     }
     touched
-}
-
-/// Keeps the summary of incident `incident` current after its member `a` changed in place
-/// from `was`.
-fn changed_member(
-    groups: &mut TrackedMap<String, Group>,
-    a: &StoredAlert,
-    incident: Option<&str>,
-    was: View,
-) {
-    if let Some(g) = incident.and_then(|id| groups.get_mut(id))
-        && let Some(m) = g.members.0.as_mut()
-    {
-        m.change(a, was);
-    }
 }
 
 fn touch(touched: &mut Vec<(String, DateTime<Utc>)>, id: &str, due: DateTime<Utc>) {

@@ -227,11 +227,6 @@ impl Members {
         self.services.iter()
     }
 
-    /// Whether every member has a service.
-    pub fn all_mapped(&self) -> bool {
-        self.unmapped.is_empty()
-    }
-
     /// What the cause of an incident without a known service is guessed from (see
     /// `fallback::guess_root_cause`): the fingerprint of the earliest of its most severe
     /// members without a service, and how many subjects those have.
@@ -279,7 +274,6 @@ mod tests {
         let c = alert("c", None, Severity::Major, Status::Firing);
         let mut m = Members::of([&a, &b, &c]);
         assert_eq!(m.severity(), Severity::Critical);
-        assert!(!m.all_mapped());
         // Only `c` has no service: the guessed cause would be read from it.
         assert_eq!(m.guess_basis().map(|(f, n)| (&**f, n)), Some(("c", 1)));
         let db = |m: &Members| m.services().next().map(|(_, s)| s.clone()).expect("db");

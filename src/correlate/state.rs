@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::topology::Topology;
 
 use super::intern::Interner;
-use super::members::Kept;
+use super::members::{Kept, Members, View};
 use super::stored::StoredAlert;
 use crate::model::tracked::{TrackedHashMap, TrackedMap, TrackedSet};
 use crate::model::{Change, IncidentStatus, RelatedChange};
@@ -72,6 +72,44 @@ pub struct Group {
     /// derived, so neither checkpointed nor compared.
     #[serde(skip)]
     pub members: Kept,
+}
+
+impl Group {
+    /// Its summary of its alerts (see `members`), when it has a current one: not for an
+    /// incident merged away (its alerts change the other's), nor one that lost count.
+    pub fn summary(&self) -> Option<&Members> {
+        self.members
+            .0
+            .as_ref()
+            .filter(|m| self.merged_into.is_none() && m.len() == self.alerts.len())
+    }
+
+    /// Adds alert `key` as its newest member, counting it in its summary (`a`: the alert, if
+    /// the state has it; without it, or without a current summary, the summary is dropped).
+    pub(super) fn join(&mut self, key: Arc<str>, a: Option<&StoredAlert>) {
+        let current = self.summary().is_some();
+        match (self.members.0.as_mut(), a) {
+            (Some(m), Some(a)) if current => m.add(a),
+            _ => self.members = Kept(None),
+        }
+        self.alerts.push(key);
+    }
+}
+
+/// Keeps the summary of incident `incident` current after its member `a` changed in place
+/// from `was` (looked up only when what the summary counts changed).
+pub(super) fn member_changed(
+    groups: &mut TrackedMap<String, Group>,
+    incident: Option<&str>,
+    a: &StoredAlert,
+    was: View,
+) {
+    if was != View::of(a)
+        && let Some(g) = incident.and_then(|id| groups.get_mut(id))
+        && let Some(m) = g.members.0.as_mut()
+    {
+        m.change(a, was);
+    }
 }
 
 fn open() -> IncidentStatus {

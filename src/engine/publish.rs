@@ -310,9 +310,9 @@ impl Engine {
         // Impact is that of the alerts still firing; once the incident resolved, that of them
         // all, so the resolved record still says what the incident hurt.
         let all = g.status != IncidentStatus::Open;
-        let (read, members) = match g.members.0.as_ref() {
+        let (read, members) = match g.summary() {
             // Kept as its alerts join and change: the same however many alerts it has.
-            Some(m) if g.merged_into.is_none() && m.len() == g.alerts.len() => {
+            Some(m) => {
                 let read = Read::of_members(m, all, |f| stored(f));
                 debug_assert_eq!(
                     read,
