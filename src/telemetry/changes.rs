@@ -186,11 +186,16 @@ impl ChangeMetrics {
 
     /// Counts one published record: problem openings, recurring incidents, and the DORA
     /// measures of RFC versions that end a step.
+    /// A first incident version linked to a problem, with a workaround or not.
+    pub(super) fn recurring(&self, workaround: bool) {
+        let w = if workaround { "yes" } else { "no" };
+        self.recurring_incidents.with_label_values(&[w]).inc();
+    }
+
     pub(super) fn observe(&self, o: &Output) {
         match o {
             Output::Incident(i) if i.version == 1 && i.problem.is_some() => {
-                let w = if i.workaround.is_some() { "yes" } else { "no" };
-                self.recurring_incidents.with_label_values(&[w]).inc();
+                self.recurring(i.workaround.is_some());
             }
             Output::Problem(p) if p.version == 1 => {
                 let how = if p.opened_by == "d2c" {

@@ -24,7 +24,7 @@ use crate::engine::{Engine, Input};
 use crate::model::Output;
 use crate::pipeline::View;
 use crate::telemetry::events::{
-    BatchProcessed, EventSuppressed, EventsCorrelated, InputGap, MilestonesReached,
+    BatchProcessed, Counted, EventSuppressed, EventsCorrelated, InputGap, MilestonesReached,
     OutputsPublished, ProblemsCounted, RecordUndecodable, SecurityEventReceived, StateEvicted,
     StateRestored,
 };
@@ -73,11 +73,14 @@ pub(super) struct Correlate {
     /// Sends outputs (dead-letters what the broker refuses for good): the batches whose
     /// outputs were sent and are not yet acknowledged.
     flights: InFlight<Published>,
+    /// The batch's outputs, emptied once they are records, so the next batch reuses the space.
+    outputs: Vec<(Output, Option<i64>)>,
 }
 
 /// What a batch completes with once the broker acknowledged its outputs.
 struct Published {
-    outputs: Vec<(Output, Option<i64>)>,
+    /// What the metrics count of its outputs (the outputs themselves are freed once sent).
+    counted: Vec<Counted>,
     /// Partitions whose first outputs since their restore are in the batch, and when they were
     /// restored.
     first_out: Vec<(i32, Instant)>,
@@ -113,6 +116,7 @@ impl Correlate {
             model,
             poisoned: Poisoned::default(),
             flights: InFlight::new(sender, k.in_flight_batches),
+            outputs: Vec::new(),
         })
     }
 
@@ -182,7 +186,7 @@ impl Correlate {
                 part.engine.set_topology(self.topology.clone());
             }
         }
-        let mut outputs: Vec<(Output, Option<i64>)> = Vec::new();
+        let mut outputs = std::mem::take(&mut self.outputs);
         let mut outcomes = [0u64; Outcome::ALL.len()];
         // Partitions whose first outputs since their restore are in this batch.
         let mut first_out = Vec::new();
@@ -220,6 +224,12 @@ impl Correlate {
             let events: u64 = outcomes.iter().sum();
             let backlog = events >= self.settings.config.kafka.batch_max_records as u64;
             let records = self.records(&outputs);
+            let counted = outputs
+                .iter()
+                .filter_map(|(o, ts)| Counted::of(o, *ts))
+                .collect();
+            // Freed here, on the held clock: the space is kept for the next batch.
+            outputs.clear();
             self.metrics.emit(BatchHeld(HeldSample {
                 stage: "correlate",
                 records: usize::try_from(events).unwrap_or(usize::MAX),
@@ -227,12 +237,14 @@ impl Correlate {
                 age_ms: age_at(batch, received),
             }));
             let then = Published {
-                outputs,
+                counted,
                 first_out,
                 start,
             };
             self.flights.send(records, then, backlog, shutdown).await?
         };
+        outputs.clear();
+        self.outputs = outputs;
         self.published(done);
         self.checkpoint(consumer, false, shutdown).await?;
         if self
@@ -404,7 +416,7 @@ impl Correlate {
         for p in done {
             let now_ms = crate::telemetry::held::now_ms();
             self.metrics.emit(OutputsPublished {
-                outputs: &p.outputs,
+                outputs: &p.counted,
                 now_ms,
             });
             for (partition, at) in p.first_out {
