@@ -22,6 +22,20 @@ use crate::pipeline::materialise::{MaterialiseError, Materialiser};
 use crate::pipeline::{PipelineError, View};
 use crate::telemetry::{Health, Metrics};
 
+/// Turns transparent huge pages off for this process, unless `MIMALLOC_ALLOW_THP` is set (then
+/// mimalloc and the kernel's setting decide). mimalloc asks the kernel for them (`madvise`) by
+/// default, and the pipeline's churn of short-lived records then makes the kernel zero a fresh
+/// 2 MiB page on the hot path: ~10% of the correlate stage's CPU under `d2c bench`
+/// (BENCHMARKS.md, round 3g). Called first thing by `d2c` and by the benches.
+pub fn huge_pages_off() -> std::io::Result<()> {
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
+        return Ok(());
+    }
+    #[cfg(target_os = "linux")]
+    rustix::thread::disable_transparent_huge_pages(true)?;
+    Ok(())
+}
+
 /// Why d2c could not start, or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

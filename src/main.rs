@@ -151,7 +151,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let huge_pages = huge_pages_off();
+    let huge_pages = d2c::app::huge_pages_off();
     telemetry::init_tracing();
     if let Err(e) = huge_pages {
         tracing::warn!(error = %e, "cannot turn transparent huge pages off for this process");
@@ -167,21 +167,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Turns transparent huge pages off for this process, unless `MIMALLOC_ALLOW_THP` says
-/// otherwise. mimalloc asks the kernel for them (`madvise`) by default, and the pipeline's
-/// churn of short-lived records then makes the kernel zero a fresh 2 MiB page on the hot path:
-/// `clear_page_erms` was 10% of the correlate stage's CPU under `d2c bench`, and with huge
-/// pages off d2c's own share of event → incident latency fell by about a fifth (BENCHMARKS.md,
-/// round 3g). The process's resident memory is also lower.
-fn huge_pages_off() -> std::io::Result<()> {
-    if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
-        return Ok(());
-    }
-    #[cfg(target_os = "linux")]
-    rustix::thread::disable_transparent_huge_pages(true)?;
-    Ok(())
 }
 
 /// `e` and its causes, each once: many of d2c's errors already say their cause in their own
