@@ -597,17 +597,9 @@ fn parse(c: &mut Criterion) {
     g.finish();
 }
 
-/// Criterion's defaults, in a process with transparent huge pages off as the `d2c` binary's.
-fn as_the_binary() -> Criterion {
-    if let Err(e) = d2c::app::huge_pages_off() {
-        eprintln!("transparent huge pages stay on: {e}");
-    }
-    Criterion::default()
-}
-
 criterion_group! {
     name = benches;
-    config = as_the_binary();
+    config = support::as_the_binary();
     targets = dedup_storm, distinct_alerts_large_topology, mixed_formats_with_parsing, parse
 }
 criterion_main!(benches);

@@ -292,17 +292,9 @@ fn one_incident_grows(c: &mut Criterion) {
     g.finish();
 }
 
-/// Criterion's defaults, in a process with transparent huge pages off as the `d2c` binary's.
-fn as_the_binary() -> Criterion {
-    if let Err(e) = d2c::app::huge_pages_off() {
-        eprintln!("transparent huge pages stay on: {e}");
-    }
-    Criterion::default()
-}
-
 criterion_group! {
     name = benches;
-    config = as_the_binary();
+    config = support::as_the_binary();
     targets = new_alerts_as_state_grows, one_incident_grows
 }
 criterion_main!(benches);

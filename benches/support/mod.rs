@@ -173,3 +173,11 @@ pub fn outage_events(
         })
         .collect()
 }
+
+/// Criterion's defaults, in a process with transparent huge pages off as the `d2c` binary's.
+pub fn as_the_binary() -> criterion::Criterion {
+    if let Err(e) = d2c::app::huge_pages_off() {
+        eprintln!("transparent huge pages stay on: {e}");
+    }
+    criterion::Criterion::default()
+}

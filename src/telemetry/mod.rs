@@ -9,6 +9,7 @@ pub mod events;
 mod health;
 pub mod held;
 mod metrics;
+mod published;
 pub mod shell;
 
 pub use business::BusinessMetrics;
