@@ -25,9 +25,10 @@ pub enum Counted {
 }
 
 impl Counted {
-    /// What will be counted of `o` once acknowledged (`caused_at`: the timestamp of the raw
-    /// record that caused it); nothing of a dead letter.
-    pub fn of(o: &Output, caused_at: Option<i64>) -> Option<Counted> {
+    /// What will be counted of `o` once the broker acknowledges it (`caused_at`: the timestamp
+    /// of the raw record that caused it): an incident version is dropped, its few fields kept;
+    /// an RFC or problem version is kept whole; nothing of a dead letter.
+    pub fn of(o: Output, caused_at: Option<i64>) -> Option<Counted> {
         match o {
             Output::Incident(i) => Some(Counted::Incident {
                 first: i.version == 1,
@@ -37,7 +38,7 @@ impl Counted {
                     .then_some(i.workaround.is_some()),
                 caused_at,
             }),
-            Output::Change(_) | Output::Problem(_) => Some(Counted::Other(Box::new(o.clone()))),
+            o @ (Output::Change(_) | Output::Problem(_)) => Some(Counted::Other(Box::new(o))),
             Output::Dlq(_) => None,
         }
     }

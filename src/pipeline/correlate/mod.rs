@@ -224,12 +224,11 @@ impl Correlate {
             let events: u64 = outcomes.iter().sum();
             let backlog = events >= self.settings.config.kafka.batch_max_records as u64;
             let records = self.records(&outputs);
-            let counted = outputs
-                .iter()
-                .filter_map(|(o, ts)| Counted::of(o, *ts))
-                .collect();
             // Freed here, on the held clock: the space is kept for the next batch.
-            outputs.clear();
+            let counted = outputs
+                .drain(..)
+                .filter_map(|(o, ts)| Counted::of(o, ts))
+                .collect();
             self.metrics.emit(BatchHeld(HeldSample {
                 stage: "correlate",
                 records: usize::try_from(events).unwrap_or(usize::MAX),
@@ -243,7 +242,6 @@ impl Correlate {
             };
             self.flights.send(records, then, backlog, shutdown).await?
         };
-        outputs.clear();
         self.outputs = outputs;
         self.published(done);
         self.checkpoint(consumer, false, shutdown).await?;
