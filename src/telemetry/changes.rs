@@ -184,19 +184,16 @@ impl ChangeMetrics {
         self.restore_time.with_label_values(&[name]);
     }
 
-    /// Counts one published record: problem openings, recurring incidents, and the DORA
-    /// measures of RFC versions that end a step.
-    /// A first incident version linked to a problem, with a workaround or not.
+    /// Counts a first incident version linked to a problem, with a workaround or not.
     pub(super) fn recurring(&self, workaround: bool) {
         let w = if workaround { "yes" } else { "no" };
         self.recurring_incidents.with_label_values(&[w]).inc();
     }
 
+    /// Counts one published RFC or problem version: problem openings and the DORA measures of
+    /// RFC versions that end a step (incident versions: [`recurring`](Self::recurring)).
     pub(super) fn observe(&self, o: &Output) {
         match o {
-            Output::Incident(i) if i.version == 1 && i.problem.is_some() => {
-                self.recurring(i.workaround.is_some());
-            }
             Output::Problem(p) if p.version == 1 => {
                 let how = if p.opened_by == "d2c" {
                     "recurrence"
