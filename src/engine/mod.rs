@@ -224,6 +224,11 @@ impl Engine {
         &self.state
     }
 
+    /// How many entries the state's tracked collections hold (see [`EngineState::entries`]).
+    pub fn entries(&mut self) -> usize {
+        self.state.entries()
+    }
+
     /// Restores an engine from a checkpointed state.
     pub fn with_state(
         topo: Arc<Topology>,

@@ -186,6 +186,29 @@ pub struct EngineDelta {
     pub whole: Whole,
 }
 
+impl EngineDelta {
+    /// How many entries of the tracked collections a restore reads from this delta.
+    pub fn entries(&self) -> usize {
+        [
+            self.alerts.entries(),
+            self.groups.entries(),
+            self.open.entries(),
+            self.timers.entries(),
+            self.published.entries(),
+            self.rfcs.entries(),
+            self.suppressed.entries(),
+            self.changes.entries(),
+            self.pending.entries(),
+            self.accounts.entries(),
+            self.problems.entries(),
+            self.problem_candidates.entries(),
+            self.problem_members.entries(),
+        ]
+        .iter()
+        .sum()
+    }
+}
+
 /// The parts of the state a delta writes whole: each is small or bounded by a cap of its own
 /// (the clock; one position per raw partition; the firing inhibiting alerts; silences up to
 /// `MAX_SILENCES`; recent changes up to `MAX_CHANGES_PER_DOMAIN` per domain; learned links up
@@ -254,6 +277,11 @@ impl EngineState {
                 learned: c.learned.clone(),
             },
         }
+    }
+
+    /// How many entries the tracked collections hold (what a full checkpoint writes by key).
+    pub fn entries(&mut self) -> usize {
+        self.tracked().iter().map(|t| t.entries()).sum()
     }
 
     /// Every tracked collection of the state (those [`take_delta`](Self::take_delta) writes by

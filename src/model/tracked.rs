@@ -134,6 +134,8 @@ pub trait Track {
     fn forget_changed(&mut self);
     /// See [`Tracked::mark_all`].
     fn mark_all(&mut self);
+    /// How many entries the collection holds.
+    fn entries(&self) -> usize;
 }
 
 impl<M: Keyed> Track for Tracked<M> {
@@ -142,6 +144,9 @@ impl<M: Keyed> Track for Tracked<M> {
     }
     fn mark_all(&mut self) {
         Tracked::mark_all(self);
+    }
+    fn entries(&self) -> usize {
+        self.inner.size()
     }
 }
 
@@ -238,6 +243,11 @@ impl<K, V> Default for Changes<K, V> {
 impl<K, V> Changes<K, V> {
     pub fn is_empty(&self) -> bool {
         self.set.is_empty() && self.removed.is_empty() && !self.whole
+    }
+
+    /// How many entries a restore reads: the values set and the keys removed.
+    pub fn entries(&self) -> usize {
+        self.set.len() + self.removed.len()
     }
 }
 

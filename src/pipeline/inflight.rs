@@ -73,6 +73,11 @@ pub struct InFlight<T> {
     flights: VecDeque<Flight<T>>,
     /// Most batches left unacknowledged when [`InFlight::send`] returns (0: it waits for each).
     depth: usize,
+    /// Batches handed to [`InFlight::send`] so far.
+    sent: u64,
+    /// Batches whose completions were handed back so far (acknowledged, oldest first): what
+    /// [`InFlight::acknowledged`] watches.
+    acked: tokio::sync::watch::Sender<u64>,
 }
 
 impl<T> InFlight<T> {
@@ -81,7 +86,21 @@ impl<T> InFlight<T> {
             sender,
             flights: VecDeque::new(),
             depth,
+            sent: 0,
+            acked: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// How many batches were sent so far: what a checkpoint taken now covers.
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// How many batches are acknowledged, as the stage hands their completions back (in
+    /// order). A checkpoint taken after batch `n` was sent is written once this reaches `n`
+    /// (see [`acknowledged`]), without the stage waiting for it.
+    pub fn acknowledged(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.acked.subscribe()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -137,6 +156,7 @@ impl<T> InFlight<T> {
                 break;
             }
         }
+        self.sent += 1;
         self.flights.push_back(Flight {
             records,
             acks: Box::pin(join_all(acks)),
@@ -184,6 +204,16 @@ impl<T> InFlight<T> {
     /// through [`Sender::send_all`] (retries with backoff, dead letters); if one of them may
     /// still land, every later batch is awaited and sent again after it, so order is kept.
     async fn settle(&mut self, shutdown: &CancellationToken) -> Result<Vec<T>, PipelineError> {
+        let done = self.settle_front(shutdown).await?;
+        let n = done.len() as u64;
+        self.acked.send_modify(|acked| *acked += n);
+        Ok(done)
+    }
+
+    async fn settle_front(
+        &mut self,
+        shutdown: &CancellationToken,
+    ) -> Result<Vec<T>, PipelineError> {
         let Some(mut front) = self.flights.pop_front() else {
             return Ok(Vec::new());
         };
@@ -218,6 +248,22 @@ impl<T> InFlight<T> {
         }
         self.sender.send_all(&again, shutdown).await?;
         Ok(done)
+    }
+}
+
+/// Waits until `acknowledged` (see [`InFlight::acknowledged`]) reaches `sent`: every batch sent
+/// before is acknowledged. Fails with [`PipelineError::Interrupted`] on shutdown or when the
+/// stage is gone (then those batches may never be).
+pub async fn acknowledged(
+    acknowledged: &mut tokio::sync::watch::Receiver<u64>,
+    sent: u64,
+    shutdown: &CancellationToken,
+) -> Result<(), PipelineError> {
+    tokio::select! {
+        r = acknowledged.wait_for(|&acked| acked >= sent) => {
+            r.map(|_| ()).map_err(|_| PipelineError::Interrupted)
+        }
+        () = shutdown.cancelled() => Err(PipelineError::Interrupted),
     }
 }
 

@@ -16,6 +16,15 @@ use super::kafka::{FETCH_WAIT_MAX_MS, OffRuntime, base_config};
 use crate::config::{KafkaConfig, StateConfig};
 use crate::engine::Engine;
 
+/// How many entries a restore may read (the full checkpoint's and the deltas' since) per
+/// entry of the state before the next checkpoint is full. Deltas of a state that grows (new
+/// alerts) add entries the state has, so they go on (at most `state.full_every` in a row);
+/// deltas that write the same keys again and again add entries a restore reads only to
+/// replace them, so those are bounded. Counted in entries, not bytes: a bound on bytes against
+/// the last full checkpoint made every other checkpoint full while the state grew (BENCHMARKS.md,
+/// round 3h).
+const RESTORE_READS: f64 = 1.5;
+
 /// One owned input partition.
 pub(super) struct Part {
     pub(super) engine: Engine,
@@ -34,10 +43,13 @@ pub(super) struct Part {
     /// state is not a checkpoint of its own chain), or a delta was not acknowledged (the
     /// changes it took from the dirty sets are gone).
     pub(super) need_full: bool,
-    /// Deltas acknowledged since the last full checkpoint, their bytes, and the full one's.
+    /// Deltas acknowledged since the last full checkpoint.
     pub(super) deltas: u32,
-    pub(super) delta_bytes: usize,
-    pub(super) full_bytes: usize,
+    /// The entries a restore reads: the last full checkpoint's, the acknowledged deltas'
+    /// since (values set and keys removed), and the pending checkpoint's.
+    pub(super) full_entries: usize,
+    pub(super) delta_entries: usize,
+    pub(super) pending_entries: usize,
     /// The first offset this engine applied: where a rebuild without a checkpoint starts.
     pub(super) first: Option<i64>,
     /// When the state was restored; `None` once the partition's first outputs since are out.
@@ -57,8 +69,9 @@ impl Part {
             pending_delta: false,
             need_full: true,
             deltas: 0,
-            delta_bytes: 0,
-            full_bytes: 0,
+            full_entries: 0,
+            delta_entries: 0,
+            pending_entries: 0,
             first: None,
             restored_at: Some(Instant::now()),
         }
@@ -69,22 +82,26 @@ impl Part {
     /// What the next checkpoint takes: with `shutdown` (the engine that replaces this one) the
     /// engine itself, whole; else a delta of what changed since the last checkpoint when the
     /// chain allows one (see `checkpoint`: not for a new owner or after a delta that was not
-    /// acknowledged, at most `full_every` in a row, and while they add up to at most half a
-    /// full one), else a copy of the whole state.
+    /// acknowledged, at most `full_every` in a row, and while a restore reads at most
+    /// [`RESTORE_READS`] entries per entry of the state), else a copy of the whole state.
     pub(super) fn take(&mut self, st: &StateConfig, shutdown: Option<Engine>) -> Taken {
+        let live = self.engine.entries();
         let delta = st.incremental
             && !self.need_full
             && self.deltas < st.full_every
-            && self.delta_bytes <= self.full_bytes / 2;
+            && (self.full_entries + self.delta_entries) as f64 <= RESTORE_READS * live as f64;
         let taken = if let Some(next) = shutdown {
             Taken::Engine(Box::new(std::mem::replace(&mut self.engine, next)))
         } else if delta {
+            let d = self.engine.take_delta();
+            self.pending_entries = d.entries();
             Taken::Delta {
-                delta: Box::new(self.engine.take_delta()),
+                delta: Box::new(d),
                 base: self.checkpointed,
                 slot: self.deltas + 1,
             }
         } else {
+            self.pending_entries = live;
             Taken::Copy(Box::new(self.engine.take_full(st.incremental)))
         };
         self.pending_delta = matches!(taken, Taken::Delta { .. });
@@ -98,11 +115,13 @@ impl Part {
         let delta = std::mem::take(&mut self.pending_delta);
         match bytes {
             None => self.need_full = true,
-            Some(b) if delta => {
-                (self.deltas, self.delta_bytes) = (self.deltas + 1, self.delta_bytes + b)
+            Some(_) if delta => {
+                self.deltas += 1;
+                self.delta_entries += self.pending_entries;
             }
-            Some(b) => {
-                (self.deltas, self.delta_bytes, self.full_bytes) = (0, 0, b);
+            Some(_) => {
+                self.deltas = 0;
+                (self.full_entries, self.delta_entries) = (self.pending_entries, 0);
                 self.need_full = false;
             }
         }

@@ -3,8 +3,9 @@
 //!
 //! Order of writes: the outputs of each batch (handed to the producer in order; up to
 //! `kafka.in_flight_batches` batches go unacknowledged while the next one is processed), then,
-//! for partitions whose checkpoint is due, every output acknowledged, the checkpoint (written
-//! in the background), then the input offsets it covers once it is acknowledged. A
+//! for partitions whose checkpoint is due, the checkpoint: taken at once, written in the
+//! background once every output sent before it is acknowledged; then the input offsets it
+//! covers once it is acknowledged. A
 //! partition's state is restored from its newest checkpoint before any of its input is
 //! applied; input below the checkpoint's watermark is skipped, and if the consumer's position
 //! is past the watermark it seeks back.

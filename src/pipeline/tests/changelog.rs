@@ -394,7 +394,7 @@ pub(super) fn chain(partition: i32, chunk: usize) -> (Vec<OutRecord>, EngineStat
 
 /// The chain rules of `Part::take` / `Part::written`, one at a time: a new owner writes a full
 /// checkpoint first; deltas follow only on an acknowledged chain, at most `full_every` in a
-/// row and while they add up to at most half the full one; a lost checkpoint makes the next
+/// row and while a restore reads at most 1.5 entries per entry of the state; a lost checkpoint makes the next
 /// full; without `incremental` every checkpoint is full; on shutdown the engine itself goes.
 #[test]
 fn the_chain_rules_say_when_a_checkpoint_is_a_delta() {
@@ -428,9 +428,33 @@ fn the_chain_rules_say_when_a_checkpoint_is_a_delta() {
     // `full_every` (3) deltas in a row: the next is full.
     assert_eq!(kind(&part.take(&st, None)), "full");
     part.written(Some(1000));
-    // Deltas adding up to more than half the full one: the next is full.
+    // A state that grows: each delta adds entries the state has, so deltas go on, however
+    // large they are against the full checkpoint (which was of an empty state).
+    let limits = crate::config::Config::default().ingest.limits();
+    for slot in 0..3 {
+        for i in 0..20 {
+            let line = format!(
+                r#"{{"version":"4","status":"firing","receiver":"d2c","alerts":[{{"status":"firing","labels":{{"alertname":"Down","instance":"host-{slot}-{i}","severity":"critical"}},"startsAt":"2026-11-28T10:00:0{slot}Z"}}]}}"#
+            );
+            let (_, events) = crate::ingest::parse(line.as_bytes(), &limits).unwrap();
+            apply(&mut part.engine, &Line::Events(events));
+        }
+        assert_eq!(
+            kind(&part.take(&st, None)),
+            format!("delta 20/{}", slot + 1)
+        );
+        assert!(part.pending_entries > 0, "the delta's entries are counted");
+        part.written(Some(100_000));
+    }
+    assert_eq!(kind(&part.take(&st, None)), "full", "`full_every` again");
+    part.written(Some(1000));
+    let live = part.engine.entries();
+    assert!(live > 0 && part.full_entries == live);
+    // Deltas that write the same keys again: once a restore would read more than 1.5 entries
+    // per entry of the state, the next is full.
     assert_eq!(kind(&part.take(&st, None)), "delta 20/1");
-    part.written(Some(501));
+    part.written(Some(10));
+    part.delta_entries = live / 2 + 1;
     assert_eq!(kind(&part.take(&st, None)), "full");
     part.written(Some(1000));
     // A delta the broker did not acknowledge: its changes are gone, so the next is full.
