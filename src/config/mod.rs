@@ -464,7 +464,8 @@ pub struct StateConfig {
     /// Longest time between checkpoints of a partition that received events. After a crash,
     /// input since the last checkpoint is processed again (giving the same outputs), so this
     /// bounds the work of a restart; shorter costs more writes and, with large states, latency
-    /// (see BENCHMARKS.md). Default: `30s` (as Kafka Streams' commit interval).
+    /// (see BENCHMARKS.md). A partition's first checkpoint (full) comes after 1 s, or after
+    /// this if shorter. Default: `30s` (as Kafka Streams' commit interval).
     #[serde(with = "humantime_serde")]
     pub checkpoint_interval: Duration,
     /// Largest record written to the state topic; bigger states are split into chunks.
@@ -477,10 +478,10 @@ pub struct StateConfig {
     /// the newest full checkpoint and ignores the deltas after it). Default: `true`
     /// (BENCHMARKS.md, round 3d: 3.6× fewer bytes and a lower p99 at 5 s checkpoints).
     pub incremental: bool,
-    /// With `incremental`, a full checkpoint after this many deltas (or sooner, once the deltas
-    /// since the last full one add up to more than half of it): a restore reads one full
-    /// checkpoint and at most this many deltas. Default: `60` (five minutes of deltas at a 5 s
-    /// interval, half an hour at 30 s).
+    /// With `incremental`, a full checkpoint after this many deltas (or sooner, once a restore
+    /// would read more than 1.5 entries per entry of the state: deltas that keep rewriting the
+    /// same keys): a restore reads one full checkpoint and at most this many deltas. Default:
+    /// `60` (five minutes of deltas at a 5 s interval, half an hour at 30 s).
     pub full_every: u32,
 }
 
