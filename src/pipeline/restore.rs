@@ -16,15 +16,6 @@ use super::kafka::{FETCH_WAIT_MAX_MS, OffRuntime, base_config};
 use crate::config::{KafkaConfig, StateConfig};
 use crate::engine::Engine;
 
-/// How many entries a restore may read (the full checkpoint's and the deltas' since) per
-/// entry of the state before the next checkpoint is full. Deltas of a state that grows (new
-/// alerts) add entries the state has, so they go on (at most `state.full_every` in a row);
-/// deltas that write the same keys again and again add entries a restore reads only to
-/// replace them, so those are bounded. Counted in entries, not bytes: a bound on bytes against
-/// the last full checkpoint made every other checkpoint full while the state grew (BENCHMARKS.md,
-/// round 3h).
-const RESTORE_READS: f64 = 1.5;
-
 /// One owned input partition.
 pub(super) struct Part {
     pub(super) engine: Engine,
@@ -82,14 +73,20 @@ impl Part {
     /// What the next checkpoint takes: with `shutdown` (the engine that replaces this one) the
     /// engine itself, whole; else a delta of what changed since the last checkpoint when the
     /// chain allows one (see `checkpoint`: not for a new owner or after a delta that was not
-    /// acknowledged, at most `full_every` in a row, and while a restore reads at most
-    /// [`RESTORE_READS`] entries per entry of the state), else a copy of the whole state.
+    /// acknowledged, at most `full_every` in a row, and while a restore reads at most 1.5
+    /// entries per entry of the state), else a copy of the whole state.
     pub(super) fn take(&mut self, st: &StateConfig, shutdown: Option<Engine>) -> Taken {
         let live = self.engine.entries();
         let delta = st.incremental
             && !self.need_full
             && self.deltas < st.full_every
-            && (self.full_entries + self.delta_entries) as f64 <= RESTORE_READS * live as f64;
+            // A restore reads at most 1.5 entries (the full checkpoint's and the deltas'
+            // since) per entry of the state. Deltas of a state that grows (new alerts) add
+            // entries the state has, so they go on; deltas that write the same keys again and
+            // again add entries a restore reads only to replace them, so those are bounded.
+            // Counted in entries, not bytes: a bound on bytes against the last full checkpoint
+            // made every other checkpoint full while the state grew (BENCHMARKS.md, round 3h).
+            && 2 * (self.full_entries + self.delta_entries) <= 3 * live;
         let taken = if let Some(next) = shutdown {
             Taken::Engine(Box::new(std::mem::replace(&mut self.engine, next)))
         } else if delta {
@@ -108,22 +105,19 @@ impl Part {
         taken
     }
 
-    /// The pending checkpoint was acknowledged with its size, or failed (`None`): the next one
-    /// is full, since a delta took its changes from the dirty sets. Returns whether it was a
-    /// delta.
-    pub(super) fn written(&mut self, bytes: Option<usize>) -> bool {
+    /// The pending checkpoint was `acknowledged`, or failed: then the next one is full, since a
+    /// delta took its changes from the dirty sets. Returns whether it was a delta.
+    pub(super) fn written(&mut self, acknowledged: bool) -> bool {
         let delta = std::mem::take(&mut self.pending_delta);
-        match bytes {
-            None => self.need_full = true,
-            Some(_) if delta => {
-                self.deltas += 1;
-                self.delta_entries += self.pending_entries;
-            }
-            Some(_) => {
-                self.deltas = 0;
-                (self.full_entries, self.delta_entries) = (self.pending_entries, 0);
-                self.need_full = false;
-            }
+        if !acknowledged {
+            self.need_full = true;
+        } else if delta {
+            self.deltas += 1;
+            self.delta_entries += self.pending_entries;
+        } else {
+            self.deltas = 0;
+            (self.full_entries, self.delta_entries) = (self.pending_entries, 0);
+            self.need_full = false;
         }
         delta
     }

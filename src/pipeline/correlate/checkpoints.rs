@@ -155,7 +155,7 @@ impl Correlate {
             let r = task.await;
             let r = r.map_err(|e| PipelineError::Stage("checkpoint", e.to_string()));
             let r = r.and_then(|r| r);
-            let delta = part.written(r.as_ref().ok().copied());
+            let delta = part.written(r.is_ok());
             let bytes = match r {
                 Ok(bytes) => bytes,
                 // The broker refuses the checkpoint for good (e.g. a chunk over its limit):

@@ -415,19 +415,16 @@ fn the_chain_rules_say_when_a_checkpoint_is_a_delta() {
     let mut part = Part::restored(settings.engine(), 10);
     // A new owner: full, whatever the setting says.
     assert_eq!(kind(&part.take(&st, None)), "full");
-    assert!(
-        !part.written(Some(1000)),
-        "a full checkpoint is not a delta"
-    );
+    assert!(!part.written(true), "a full checkpoint is not a delta");
     part.checkpointed = 20;
     // Deltas on the acknowledged full one, numbered, each on the watermark reached.
     for slot in 1..=3 {
         assert_eq!(kind(&part.take(&st, None)), format!("delta 20/{slot}"));
-        assert!(part.written(Some(100)));
+        assert!(part.written(true));
     }
     // `full_every` (3) deltas in a row: the next is full.
     assert_eq!(kind(&part.take(&st, None)), "full");
-    part.written(Some(1000));
+    part.written(true);
     // A state that grows: each delta adds entries the state has, so deltas go on, however
     // large they are against the full checkpoint (which was of an empty state).
     let limits = crate::config::Config::default().ingest.limits();
@@ -444,31 +441,31 @@ fn the_chain_rules_say_when_a_checkpoint_is_a_delta() {
             format!("delta 20/{}", slot + 1)
         );
         assert!(part.pending_entries > 0, "the delta's entries are counted");
-        part.written(Some(100_000));
+        part.written(true);
     }
     assert_eq!(kind(&part.take(&st, None)), "full", "`full_every` again");
-    part.written(Some(1000));
+    part.written(true);
     let live = part.engine.entries();
     assert!(live > 0 && part.full_entries == live);
     // Deltas that write the same keys again: once a restore would read more than 1.5 entries
     // per entry of the state, the next is full.
     assert_eq!(kind(&part.take(&st, None)), "delta 20/1");
-    part.written(Some(10));
+    part.written(true);
     part.delta_entries = live / 2 + 1;
     assert_eq!(kind(&part.take(&st, None)), "full");
-    part.written(Some(1000));
+    part.written(true);
     // A delta the broker did not acknowledge: its changes are gone, so the next is full.
     assert_eq!(kind(&part.take(&st, None)), "delta 20/1");
-    assert!(part.written(None));
+    assert!(part.written(false));
     assert_eq!(kind(&part.take(&st, None)), "full");
-    part.written(Some(1000));
+    part.written(true);
     // Without `incremental`: always full.
     let off = StateConfig {
         incremental: false,
         ..st.clone()
     };
     assert_eq!(kind(&part.take(&off, None)), "full");
-    part.written(Some(1000));
+    part.written(true);
     assert_eq!(kind(&part.take(&off, None)), "full");
     // On shutdown the engine itself, replaced by the one given.
     assert_eq!(kind(&part.take(&st, Some(settings.engine()))), "engine");
