@@ -518,6 +518,7 @@ mod tests {
             (true, "take", 7),
             (true, "take", 5),
             (false, "serialise", 300),
+            (true, "wait", 20),
         ] {
             m.emit(CheckpointStep {
                 delta,
@@ -530,6 +531,7 @@ mod tests {
         assert!((full_s - 0.060).abs() < 1e-9, "{full_s}");
         assert!((delta_s - 0.012).abs() < 1e-9, "{delta_s}");
         assert_eq!(m.checkpoint_steps("serialise")[0].0, 1);
+        assert_eq!(m.checkpoint_steps("wait")[1].0, 1);
         let text = m.render();
         assert!(
             text.contains("d2c_checkpoint_seconds_count{kind=\"delta\",step=\"take\"} 2"),

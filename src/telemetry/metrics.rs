@@ -291,7 +291,7 @@ impl Metrics {
                 let h = HistogramVec::new(
                     HistogramOpts::new(
                         "d2c_checkpoint_seconds",
-                        "Time spent on each checkpoint by kind (full, delta) and step: take (copying what it writes, on the correlate stage's own thread: events wait meanwhile) and serialise (into chunks, on a blocking thread beside it).",
+                        "Time spent on each checkpoint by kind (full, delta) and step: take (copying what it writes, on the correlate stage's own thread: events wait meanwhile), serialise (into chunks, on a blocking thread beside it) and wait (serialised, for the outputs sent before it to be acknowledged, beside the stage).",
                     )
                     .buckets(
                         prometheus::exponential_buckets(0.0005, 2.0, 14).expect("valid buckets"),

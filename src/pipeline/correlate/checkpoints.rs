@@ -101,7 +101,7 @@ impl Correlate {
                     elapsed: took.elapsed(),
                 });
             }
-            let metrics = self.metrics.clone();
+            let (metrics, waits) = (self.metrics.clone(), self.metrics.clone());
             let (sender, shutdown) = (self.checkpoints.clone(), shutdown.clone());
             let (topic, watermark) = (cfg.topics.events.clone(), part.next);
             let (state_topic, chunk_bytes) = (cfg.topics.state.clone(), cfg.state.chunk_bytes);
@@ -121,7 +121,13 @@ impl Correlate {
                 .await
                 .map_err(|e| PipelineError::Stage("checkpoint", e.to_string()))?;
                 let bytes = recs.iter().map(|r| r.payload.len()).sum();
+                let waiting = Instant::now();
                 inflight::acknowledged(&mut acknowledged, sent, &shutdown).await?;
+                waits.emit(CheckpointStep {
+                    delta,
+                    step: "wait",
+                    elapsed: waiting.elapsed(),
+                });
                 sender.send_all(&recs, &shutdown).await?;
                 Ok(bytes)
             });
