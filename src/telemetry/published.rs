@@ -73,7 +73,8 @@ impl TelemetryEvent for OutputsPublished<'_> {
                         m.incidents_resolved.with_label_values(&[p]).inc();
                     }
                     if let Some(ts) = caused_at {
-                        let secs = (self.now_ms - ts).max(0) as f64 / 1000.0;
+                        // The raw record's timestamp is the producer's: any i64.
+                        let secs = self.now_ms.saturating_sub(*ts).max(0) as f64 / 1000.0;
                         m.event_to_incident.observe(secs);
                     }
                     if let Some(workaround) = recurring {
