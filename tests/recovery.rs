@@ -28,6 +28,9 @@ fn env(create_topics: bool) -> Vec<(&'static str, &'static str)> {
             if create_topics { "true" } else { "false" },
         ),
         ("D2C_LOG", "warn,d2c::pipeline::correlate=info"),
+        // Checkpoints copied one key after each batch (with the `failpoints` feature, as
+        // scripts/test.sh builds): each is copied over many batches while the state changes.
+        ("FAILPOINTS", "checkpoint-copy=return(1)"),
     ]
 }
 

@@ -51,6 +51,7 @@ pub use security::SecuritySummary;
 pub use settings::Settings;
 pub use state::{
     Account, EngineDelta, EngineState, MAX_SUPPRESSED, Origin, Pending, Published, SuppressedAlert,
+    Whole,
 };
 pub use summary::Summary;
 

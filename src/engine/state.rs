@@ -207,6 +207,23 @@ impl EngineDelta {
         .iter()
         .sum()
     }
+
+    /// Puts every collection's keys in order (see [`Changes::sort`]).
+    pub fn sort(&mut self) {
+        self.alerts.sort();
+        self.groups.sort();
+        self.open.sort();
+        self.timers.sort();
+        self.published.sort();
+        self.rfcs.sort();
+        self.suppressed.sort();
+        self.changes.sort();
+        self.pending.sort();
+        self.accounts.sort();
+        self.problems.sort();
+        self.problem_candidates.sort();
+        self.problem_members.sort();
+    }
 }
 
 /// The parts of the state a delta writes whole: each is small or bounded by a cap of its own
@@ -233,49 +250,92 @@ impl EngineState {
     /// The changes since the last [`take_delta`](Self::take_delta) or
     /// [`forget_changes`](Self::forget_changes). Costs the changes, not the state (the whole
     /// parts aside); a map whose dirty set overflowed is written whole, which is smaller than
-    /// the keys it saw change.
+    /// the keys it saw change. At once: [`begin_delta`](Self::begin_delta) takes it a few keys
+    /// at a time.
     pub fn take_delta(&mut self) -> EngineDelta {
+        let whole = self.begin_delta();
+        let mut d = self.end_delta(whole);
+        d.sort();
+        d
+    }
+
+    /// Begins a delta of the changes since the last one, as the state is now, to be taken a
+    /// few keys at a time ([`copy_some`](Self::copy_some)) while the state goes on changing
+    /// (`model::tracked`: a key changed before its turn is copied first), and completed by
+    /// [`end_delta`](Self::end_delta). Copies only the parts written whole now.
+    pub fn begin_delta(&mut self) -> Whole {
+        self.tracked().into_iter().for_each(|t| t.begin_copy());
+        self.whole()
+    }
+
+    /// Begins a copy of the whole state as it is now, taken like
+    /// [`begin_delta`](Self::begin_delta)'s: its delta has every collection `whole`, and
+    /// [`EngineState::of_whole`] makes it a state again. Costs a copy of the keys now; changes
+    /// are recorded from now on.
+    pub fn begin_full(&mut self) -> Whole {
+        self.tracked().into_iter().for_each(|t| t.begin_copy_all());
+        self.whole()
+    }
+
+    /// The state a delta of [`begin_full`](Self::begin_full) was taken of.
+    pub fn of_whole(d: EngineDelta) -> EngineState {
+        let mut s = EngineState::default();
+        s.apply_delta(d);
+        s
+    }
+
+    /// The parts of the state a delta writes whole, copied.
+    fn whole(&self) -> Whole {
+        let c = &self.correlation;
+        Whole {
+            clock: self.clock,
+            origins: self.origins.clone(),
+            inhibit: self.inhibit.clone(),
+            silences: self.silences.clone(),
+            security: self.security.clone(),
+            problems_swept_at: self.problems.swept_at,
+            runs: self.runs.clone(),
+            recent_changes: c.changes.clone(),
+            learned: c.learned.clone(),
+        }
+    }
+
+    /// Copies at most `n` more keys of the delta begun; returns how many (fewer when done).
+    pub fn copy_some(&mut self, n: usize) -> usize {
+        let mut copied = 0;
+        for t in self.tracked() {
+            if copied >= n {
+                break;
+            }
+            copied += t.copy_some(n - copied);
+        }
+        copied
+    }
+
+    /// How many keys the delta begun has yet to copy.
+    pub fn copy_left(&mut self) -> usize {
+        self.tracked().iter().map(|t| t.copy_left()).sum()
+    }
+
+    /// Completes the delta begun with `whole` (see [`begin_delta`](Self::begin_delta)); its
+    /// keys are in no order until [`EngineDelta::sort`].
+    pub fn end_delta(&mut self, whole: Whole) -> EngineDelta {
         let c = &mut self.correlation;
-        let d = (
-            c.alerts.take_changes(),
-            c.groups.take_changes(),
-            c.open.take_changes(),
-            c.timers.take_changes(),
-            self.published.take_changes(),
-            self.rfcs.take_changes(),
-            self.suppressed.take_changes(),
-            self.changes.take_changes(),
-            self.pending.take_changes(),
-            self.accounts.take_changes(),
-            self.problems.problems.take_changes(),
-            self.problems.candidates.take_changes(),
-            self.problems.members.take_changes(),
-        );
         EngineDelta {
-            alerts: d.0,
-            groups: d.1,
-            open: d.2,
-            timers: d.3,
-            published: d.4,
-            rfcs: d.5,
-            suppressed: d.6,
-            changes: d.7,
-            pending: d.8,
-            accounts: d.9,
-            problems: d.10,
-            problem_candidates: d.11,
-            problem_members: d.12,
-            whole: Whole {
-                clock: self.clock,
-                origins: self.origins.clone(),
-                inhibit: self.inhibit.clone(),
-                silences: self.silences.clone(),
-                security: self.security.clone(),
-                problems_swept_at: self.problems.swept_at,
-                runs: self.runs.clone(),
-                recent_changes: c.changes.clone(),
-                learned: c.learned.clone(),
-            },
+            alerts: c.alerts.end_copy(),
+            groups: c.groups.end_copy(),
+            open: c.open.end_copy(),
+            timers: c.timers.end_copy(),
+            published: self.published.end_copy(),
+            rfcs: self.rfcs.end_copy(),
+            suppressed: self.suppressed.end_copy(),
+            changes: self.changes.end_copy(),
+            pending: self.pending.end_copy(),
+            accounts: self.accounts.end_copy(),
+            problems: self.problems.problems.end_copy(),
+            problem_candidates: self.problems.candidates.end_copy(),
+            problem_members: self.problems.members.end_copy(),
+            whole,
         }
     }
 
@@ -351,6 +411,29 @@ impl super::Engine {
     pub fn take_delta(&mut self) -> EngineDelta {
         self.checkpoint_state();
         self.state.take_delta()
+    }
+
+    /// Begins a delta taken a few keys at a time (see [`EngineState::begin_delta`]).
+    pub fn begin_delta(&mut self) -> Whole {
+        self.checkpoint_state();
+        self.state.begin_delta()
+    }
+
+    /// Begins a copy of the whole state taken a few keys at a time (see
+    /// [`EngineState::begin_full`]).
+    pub fn begin_full(&mut self) -> Whole {
+        self.checkpoint_state();
+        self.state.begin_full()
+    }
+
+    /// See [`EngineState::copy_some`].
+    pub fn copy_some(&mut self, n: usize) -> usize {
+        self.state.copy_some(n)
+    }
+
+    /// See [`EngineState::end_delta`].
+    pub fn end_delta(&mut self, whole: Whole) -> EngineDelta {
+        self.state.end_delta(whole)
     }
 
     /// A copy of the whole state for a full checkpoint; what changed before is forgotten.

@@ -7,6 +7,12 @@
 //! it may touch (conservatively: `get_mut` marks its key even if the caller changes nothing).
 //! Serialised exactly as the inner collection (the dirty set is neither written nor compared).
 //!
+//! A copy of the changes can be taken a few keys at a time ([`Tracked::begin_copy`],
+//! [`Tracked::copy_some`], [`Tracked::end_copy`]) while the collection goes on changing: it is
+//! the collection as it was when the copy began, since a change to a key not copied yet copies
+//! that key's value first (copy before write). So a checkpoint of a large delta does not hold
+//! its stage for the whole copy.
+//!
 //! The dirty set is bounded by the collection: when it grows past twice the collection's size
 //! plus [`SLACK`] (keys inserted and removed over and over), it is dropped and everything counts
 //! as changed until the next `take_changes`, which then gives the whole collection (smaller
@@ -28,32 +34,68 @@ pub struct Tracked<M: Keyed> {
     dirty: HashSet<M::Key>,
     /// Everything counts as changed (the dirty set overflowed or the collection was cleared).
     all: bool,
+    /// A copy of the changes being taken (see the module doc).
+    copy: Option<Box<Copying<M::Key, M::Value>>>,
+}
+
+/// A copy of the changes being taken: the keys whose value of when it began is still to be
+/// copied, and what was copied.
+struct Copying<K, V> {
+    todo: HashSet<K>,
+    out: Changes<K, V>,
 }
 
 /// What [`Tracked`] needs of the collection it wraps.
 pub trait Keyed: Default {
     type Key: Clone + Eq + Hash + Ord;
+    /// What a key maps to (`()` for a set).
+    type Value: Clone;
     fn size(&self) -> usize;
+    fn value(&self, k: &Self::Key) -> Option<&Self::Value>;
+    fn keys(&self) -> impl Iterator<Item = &Self::Key>;
 }
 
-impl<K: Clone + Eq + Hash + Ord, V, S: Default> Keyed for HashMap<K, V, S> {
+impl<K: Clone + Eq + Hash + Ord, V: Clone, S: Default + std::hash::BuildHasher> Keyed
+    for HashMap<K, V, S>
+{
     type Key = K;
+    type Value = V;
     fn size(&self) -> usize {
         self.len()
     }
+    fn value(&self, k: &K) -> Option<&V> {
+        self.get(k)
+    }
+    fn keys(&self) -> impl Iterator<Item = &K> {
+        self.keys()
+    }
 }
 
-impl<K: Clone + Eq + Hash + Ord, V> Keyed for BTreeMap<K, V> {
+impl<K: Clone + Eq + Hash + Ord, V: Clone> Keyed for BTreeMap<K, V> {
     type Key = K;
+    type Value = V;
     fn size(&self) -> usize {
         self.len()
+    }
+    fn value(&self, k: &K) -> Option<&V> {
+        self.get(k)
+    }
+    fn keys(&self) -> impl Iterator<Item = &K> {
+        self.keys()
     }
 }
 
 impl<T: Clone + Eq + Hash + Ord> Keyed for BTreeSet<T> {
     type Key = T;
+    type Value = ();
     fn size(&self) -> usize {
         self.len()
+    }
+    fn value(&self, t: &T) -> Option<&()> {
+        self.contains(t).then_some(&())
+    }
+    fn keys(&self) -> impl Iterator<Item = &T> {
+        self.iter()
     }
 }
 
@@ -70,20 +112,108 @@ impl<M: Keyed> Tracked<M> {
             inner,
             dirty: HashSet::new(),
             all: false,
+            copy: None,
         }
     }
 
-    /// The keys changed since the last call, sorted; `None` when everything counts as changed.
-    /// Starts a new round either way.
-    pub fn take_changed(&mut self) -> Option<Vec<M::Key>> {
+    /// The changes since the last call, as the collection is now: the new values of the keys
+    /// changed and the keys removed, sorted; the whole collection when everything counts as
+    /// changed. Starts a new round.
+    pub fn take_changes(&mut self) -> Changes<M::Key, M::Value> {
+        self.begin_copy();
+        let mut out = self.end_copy();
+        out.sort();
+        out
+    }
+
+    /// Starts a copy of the changes since the last one, as the collection is now, and a new
+    /// round of recording changes. Costs nothing but when everything counts as changed (then
+    /// the whole collection is copied at once). Taken by [`Self::copy_some`] and
+    /// [`Self::end_copy`]; a copy already begun is ended first (and lost).
+    pub fn begin_copy(&mut self) {
         let all = std::mem::take(&mut self.all);
         let dirty = std::mem::take(&mut self.dirty);
+        let mut c = Copying {
+            todo: HashSet::new(),
+            out: Changes::default(),
+        };
         if all {
-            return None;
+            let mut set = Vec::with_capacity(self.inner.size());
+            for k in self.inner.keys() {
+                if let Some(v) = self.inner.value(k) {
+                    set.push((k.clone(), v.clone()));
+                }
+            }
+            c.out.set = set;
+            c.out.whole = true;
+        } else {
+            c.todo = dirty;
         }
-        let mut keys: Vec<M::Key> = dirty.into_iter().collect();
-        keys.sort_unstable();
-        Some(keys)
+        self.copy = Some(Box::new(c));
+    }
+
+    /// Starts a copy of the whole collection as it is now (`whole`), taken like
+    /// [`Self::begin_copy`]'s a few keys at a time; costs a copy of the keys. Starts a new
+    /// round of recording changes.
+    pub fn begin_copy_all(&mut self) {
+        self.all = false;
+        self.dirty = HashSet::new();
+        let todo = self.inner.keys().cloned().collect();
+        let out = Changes {
+            whole: true,
+            ..Changes::default()
+        };
+        self.copy = Some(Box::new(Copying { todo, out }));
+    }
+
+    /// Copies at most `n` more keys of the copy begun; returns how many it copied (fewer than
+    /// `n` when the copy is complete).
+    pub fn copy_some(&mut self, n: usize) -> usize {
+        let Tracked { inner, copy, .. } = self;
+        let Some(c) = copy.as_deref_mut() else {
+            return 0;
+        };
+        let mut copied = 0;
+        for k in c.todo.extract_if(|_| true).take(n) {
+            match inner.value(&k) {
+                Some(v) => c.out.set.push((k, v.clone())),
+                None => c.out.removed.push(k),
+            }
+            copied += 1;
+        }
+        copied
+    }
+
+    /// How many keys the copy begun has yet to copy.
+    pub fn copy_left(&self) -> usize {
+        self.copy.as_ref().map_or(0, |c| c.todo.len())
+    }
+
+    /// Completes the copy begun and returns it, unsorted (see [`Changes::sort`]); empty when
+    /// none was begun.
+    pub fn end_copy(&mut self) -> Changes<M::Key, M::Value> {
+        self.copy_some(usize::MAX);
+        self.copy.take().map(|c| c.out).unwrap_or_default()
+    }
+
+    /// Before the value of the key equal to `q` changes: a copy being taken that has yet to
+    /// copy it copies it now, as it was.
+    fn save<Q>(&mut self, q: &Q)
+    where
+        M::Key: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let Tracked { inner, copy, .. } = self;
+        let Some(c) = copy.as_deref_mut() else {
+            return;
+        };
+        let Some(k) = c.todo.take(q) else {
+            return;
+        };
+        match inner.value(&k) {
+            Some(v) => c.out.set.push((k, v.clone())),
+            None => c.out.removed.push(k),
+        }
     }
 
     /// Forgets what changed (a whole copy of the collection was just taken).
@@ -97,7 +227,7 @@ impl<M: Keyed> Tracked<M> {
         self.dirty.len()
     }
 
-    /// Everything counts as changed until the next [`Tracked::take_changed`].
+    /// Everything counts as changed until the next [`Tracked::take_changes`] (or copy begun).
     pub fn mark_all(&mut self) {
         self.all = true;
         self.dirty = HashSet::new();
@@ -136,6 +266,14 @@ pub trait Track {
     fn mark_all(&mut self);
     /// How many entries the collection holds.
     fn entries(&self) -> usize;
+    /// See [`Tracked::begin_copy`].
+    fn begin_copy(&mut self);
+    /// See [`Tracked::begin_copy_all`].
+    fn begin_copy_all(&mut self);
+    /// See [`Tracked::copy_some`].
+    fn copy_some(&mut self, n: usize) -> usize;
+    /// See [`Tracked::copy_left`].
+    fn copy_left(&self) -> usize;
 }
 
 impl<M: Keyed> Track for Tracked<M> {
@@ -147,6 +285,18 @@ impl<M: Keyed> Track for Tracked<M> {
     }
     fn entries(&self) -> usize {
         self.inner.size()
+    }
+    fn begin_copy(&mut self) {
+        Tracked::begin_copy(self);
+    }
+    fn begin_copy_all(&mut self) {
+        Tracked::begin_copy_all(self);
+    }
+    fn copy_some(&mut self, n: usize) -> usize {
+        Tracked::copy_some(self, n)
+    }
+    fn copy_left(&self) -> usize {
+        Tracked::copy_left(self)
     }
 }
 
@@ -169,6 +319,7 @@ impl<M: Keyed + Clone> Clone for Tracked<M> {
             inner: self.inner.clone(),
             dirty: self.dirty.clone(),
             all: self.all,
+            copy: None,
         }
     }
 }
@@ -249,21 +400,33 @@ impl<K, V> Changes<K, V> {
     pub fn entries(&self) -> usize {
         self.set.len() + self.removed.len()
     }
+
+    /// Puts the keys in order (a copy taken a few keys at a time is in no order), so that the
+    /// same changes always read the same.
+    pub fn sort(&mut self)
+    where
+        K: Ord,
+    {
+        self.set.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.removed.sort_unstable();
+    }
 }
 
 macro_rules! map_methods {
     ($map:ident, $entry:ident, $($bound:tt)+) => {
-        impl<K: Clone + Eq + Hash + Ord, V> Tracked<$map<K, V>> {
+        impl<K: Clone + Eq + Hash + Ord, V: Clone> Tracked<$map<K, V>> {
             pub fn get_mut<Q>(&mut self, q: &Q) -> Option<&mut V>
             where
                 K: Borrow<Q>,
                 Q: $($bound)+ + ?Sized,
             {
+                self.save(q);
                 self.mark_found(q, |m, q| m.get_key_value(q).map(|(k, _)| k.clone()));
                 self.inner.get_mut(q)
             }
 
             pub fn insert(&mut self, k: K, v: V) -> Option<V> {
+                self.save(&k);
                 self.mark_owned(k.clone());
                 self.inner.insert(k, v)
             }
@@ -273,12 +436,14 @@ macro_rules! map_methods {
                 K: Borrow<Q>,
                 Q: $($bound)+ + ?Sized,
             {
+                self.save(q);
                 let (k, v) = self.inner.remove_entry(q)?;
                 self.mark_owned(k);
                 Some(v)
             }
 
             pub fn entry(&mut self, k: K) -> $entry::Entry<'_, K, V> {
+                self.save(&k);
                 self.mark_owned(k.clone());
                 self.inner.entry(k)
             }
@@ -297,11 +462,16 @@ macro_rules! map_methods {
                 }
             }
 
-            /// Marks every key it yields.
+            /// Marks every key it yields (and copies it first for a copy being taken).
             pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
-                let Tracked { inner, dirty, all } = self;
+                let Tracked { inner, dirty, all, copy } = self;
                 let all = *all;
-                inner.iter_mut().inspect(move |(k, _)| {
+                inner.iter_mut().inspect(move |(k, v)| {
+                    if let Some(c) = copy.as_deref_mut()
+                        && let Some(k) = c.todo.take(*k)
+                    {
+                        c.out.set.push((k, (**v).clone()));
+                    }
                     if !all && !dirty.contains(*k) {
                         dirty.insert((*k).clone());
                     }
@@ -314,29 +484,9 @@ macro_rules! map_methods {
             }
 
             pub fn clear(&mut self) {
+                self.copy_some(usize::MAX);
                 self.inner.clear();
                 self.mark_all();
-            }
-
-            /// The changes since the last call; the whole map when everything counts as changed.
-            pub fn take_changes(&mut self) -> Changes<K, V>
-            where
-                V: Clone,
-            {
-                let mut out = Changes::default();
-                let Some(keys) = self.take_changed() else {
-                    let mut set: Vec<(K, V)> =
-                        self.inner.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                    set.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-                    return Changes { set, removed: Vec::new(), whole: true };
-                };
-                for k in keys {
-                    match self.inner.get(&k) {
-                        Some(v) => out.set.push((k, v.clone())),
-                        None => out.removed.push(k),
-                    }
-                }
-                out
             }
 
             /// Applies changes taken by [`Self::take_changes`] (marking them, like any change).
@@ -360,6 +510,7 @@ map_methods!(BTreeMap, btree_map, Ord + Hash + Eq);
 
 impl<T: Clone + Eq + Hash + Ord> Tracked<BTreeSet<T>> {
     pub fn insert(&mut self, t: T) -> bool {
+        self.save(&t);
         self.mark_owned(t.clone());
         self.inner.insert(t)
     }
@@ -369,6 +520,7 @@ impl<T: Clone + Eq + Hash + Ord> Tracked<BTreeSet<T>> {
         T: Borrow<Q>,
         Q: Ord + Hash + Eq + ?Sized,
     {
+        self.save(q);
         match self.inner.take(q) {
             Some(t) => {
                 self.mark_owned(t);
@@ -379,36 +531,20 @@ impl<T: Clone + Eq + Hash + Ord> Tracked<BTreeSet<T>> {
     }
 
     pub fn pop_first(&mut self) -> Option<T> {
+        if self.copy.is_some()
+            && let Some(t) = self.inner.first().cloned()
+        {
+            self.save(&t);
+        }
         let t = self.inner.pop_first()?;
         self.mark_owned(t.clone());
         Some(t)
     }
 
     pub fn clear(&mut self) {
+        self.copy_some(usize::MAX);
         self.inner.clear();
         self.mark_all();
-    }
-
-    /// The elements added (`set`) and removed since the last call; all of them when
-    /// everything counts as changed.
-    pub fn take_changes(&mut self) -> Changes<T, ()> {
-        let mut out = Changes::default();
-        let Some(changed) = self.take_changed() else {
-            let set = self.inner.iter().map(|t| (t.clone(), ())).collect();
-            return Changes {
-                set,
-                removed: Vec::new(),
-                whole: true,
-            };
-        };
-        for t in changed {
-            if self.inner.contains(&t) {
-                out.set.push((t, ()));
-            } else {
-                out.removed.push(t);
-            }
-        }
-        out
     }
 
     pub fn apply(&mut self, changes: Changes<T, ()>) {
@@ -471,6 +607,133 @@ mod tests {
         let ch = s.take_changes();
         assert_eq!(ch.set, vec![(3, ())]);
         assert_eq!(ch.removed, vec![1]);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u8, u32),
+        Remove(u8),
+        Bump(u8),
+        Entry(u8),
+        RetainOdd,
+        IterMut,
+        Clear,
+        /// Copy this many more keys of the copy begun.
+        Copy(usize),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            6 => (0u8..40, any::<u32>()).prop_map(|(k, v)| Op::Insert(k, v)),
+            3 => (0u8..40).prop_map(Op::Remove),
+            3 => (0u8..40).prop_map(Op::Bump),
+            2 => (0u8..40).prop_map(Op::Entry),
+            1 => Just(Op::RetainOdd),
+            1 => Just(Op::IterMut),
+            1 => Just(Op::Clear),
+            4 => (0usize..5).prop_map(Op::Copy),
+        ]
+    }
+
+    fn run_map(m: &mut TrackedHashMap<u8, u32>, ops: &[Op]) {
+        for op in ops {
+            match *op {
+                Op::Insert(k, v) => {
+                    m.insert(k, v);
+                }
+                Op::Remove(k) => {
+                    m.remove(&k);
+                }
+                Op::Bump(k) => {
+                    if let Some(v) = m.get_mut(&k) {
+                        *v = v.wrapping_add(1);
+                    }
+                }
+                Op::Entry(k) => *m.entry(k).or_default() += 7,
+                Op::RetainOdd => m.retain(|k, _| k % 2 == 1),
+                Op::IterMut => m.iter_mut().take(3).for_each(|(_, v)| *v ^= 1),
+                Op::Clear => m.clear(),
+                Op::Copy(n) => {
+                    m.copy_some(n);
+                }
+            }
+        }
+    }
+
+    fn run_set(s: &mut TrackedSet<u8>, ops: &[Op]) {
+        for op in ops {
+            match *op {
+                Op::Insert(k, _) | Op::Entry(k) => {
+                    s.insert(k);
+                }
+                Op::Remove(k) => {
+                    s.remove(&k);
+                }
+                Op::Bump(_) | Op::IterMut => {
+                    s.pop_first();
+                }
+                Op::RetainOdd => {}
+                Op::Clear => s.clear(),
+                Op::Copy(n) => {
+                    s.copy_some(n);
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// A copy taken a few keys at a time while the collection goes on changing is the
+        /// collection as it was when the copy began: applied to the previous copy it gives that
+        /// collection, and the next copy gives the collection after the changes made meanwhile.
+        #[test]
+        fn a_copy_taken_bit_by_bit_is_the_collection_as_it_was_when_it_began(
+            before in proptest::collection::vec(op(), 0..40),
+            between in proptest::collection::vec(op(), 0..40),
+            during in proptest::collection::vec(op(), 0..60),
+        ) {
+            let mut m = TrackedHashMap::default();
+            run_map(&mut m, &before);
+            let mut base = TrackedHashMap::new((*m).clone());
+            m.take_changes();
+            run_map(&mut m, &between);
+            let at_begin = (*m).clone();
+            m.begin_copy();
+            run_map(&mut m, &during);
+            let mut copy = m.end_copy();
+            copy.sort();
+            base.apply(copy);
+            proptest::prop_assert_eq!(&*base, &at_begin);
+            base.apply(m.take_changes());
+            proptest::prop_assert_eq!(&*base, &*m);
+
+            let mut s = TrackedSet::default();
+            run_set(&mut s, &before);
+            let mut base = TrackedSet::new((*s).clone());
+            s.take_changes();
+            run_set(&mut s, &between);
+            let at_begin = (*s).clone();
+            s.begin_copy();
+            run_set(&mut s, &during);
+            base.apply(s.end_copy());
+            proptest::prop_assert_eq!(&*base, &at_begin);
+            base.apply(s.take_changes());
+            proptest::prop_assert_eq!(&*base, &*s);
+
+            // A copy of the whole collection, taken the same way, replaces what was there.
+            let at_begin = (*m).clone();
+            m.begin_copy_all();
+            run_map(&mut m, &during);
+            let mut copy = m.end_copy();
+            copy.sort();
+            proptest::prop_assert!(copy.whole);
+            let mut other = TrackedHashMap::default();
+            run_map(&mut other, &before);
+            other.apply(copy);
+            proptest::prop_assert_eq!(&*other, &at_begin);
+            other.apply(m.take_changes());
+            proptest::prop_assert_eq!(&*other, &*m);
+        }
     }
 
     #[test]

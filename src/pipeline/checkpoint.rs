@@ -125,12 +125,15 @@ impl std::io::Write for ChunkWriter {
     }
 }
 
-/// What a checkpoint is taken of: a copy of the state (the stage goes on with its engine), for
-/// the last checkpoint on shutdown the engine itself, or the changes since the checkpoint at
-/// `base`, to be written to delta slot `slot`.
+/// What a checkpoint is taken of: a copy of the state (the stage goes on with its engine), or a
+/// copy of it taken a few keys at a time (a delta of every collection whole, see
+/// `EngineState::begin_full`), for the last checkpoint on shutdown the engine itself, or the
+/// changes since the checkpoint at `base`, to be written to delta slot `slot`. All but `Delta`
+/// are written as a full checkpoint.
 #[derive(Debug)]
 pub enum Taken {
     Copy(Box<EngineState>),
+    Whole(Box<EngineDelta>),
     Engine(Box<crate::engine::Engine>),
     Delta {
         delta: Box<EngineDelta>,
@@ -173,10 +176,16 @@ pub fn records_of(
         size: chunk_bytes.max(1),
         chunks: Vec::new(),
     };
-    let mut taken = taken;
+    let mut taken = match taken {
+        // Made a state again here, beside the stage.
+        Taken::Whole(d) => Taken::Copy(Box::new(EngineState::of_whole(*d))),
+        taken => taken,
+    };
     let mut kind = None;
     match &mut taken {
         Taken::Delta { delta, base, slot } => {
+            // Taken a few keys at a time on the stage's thread, put in order here.
+            delta.sort();
             let doc = DeltaRef {
                 format: FORMAT,
                 topic,
@@ -188,12 +197,12 @@ pub fn records_of(
             serde_json::to_writer(&mut w, &doc).expect("a delta always serialises");
             kind = Some((*base, *slot));
         }
-        Taken::Copy(_) | Taken::Engine(_) => {
+        Taken::Copy(_) | Taken::Engine(_) | Taken::Whole(_) => {
             let state: &EngineState = match &mut taken {
                 Taken::Copy(state) => state,
                 // With the suppressor's inhibition state copied in, as for a copy.
                 Taken::Engine(e) => e.checkpoint_state(),
-                Taken::Delta { .. } => unreachable!("matched above"),
+                Taken::Delta { .. } | Taken::Whole(_) => unreachable!("matched above"),
             };
             let cp = CheckpointRef {
                 format: FORMAT,

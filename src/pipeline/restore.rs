@@ -14,7 +14,7 @@ use super::PipelineError;
 use super::checkpoint::{self, RestoreError, Taken};
 use super::kafka::{FETCH_WAIT_MAX_MS, OffRuntime, base_config};
 use crate::config::{KafkaConfig, StateConfig};
-use crate::engine::Engine;
+use crate::engine::{Engine, Whole};
 
 /// One owned input partition.
 pub(super) struct Part {
@@ -45,6 +45,43 @@ pub(super) struct Part {
     pub(super) first: Option<i64>,
     /// When the state was restored; `None` once the partition's first outputs since are out.
     pub(super) restored_at: Option<Instant>,
+    /// A delta being copied a few keys at a time, before it is written like any checkpoint.
+    pub(super) copying: Option<Copying>,
+    /// How long copying the checkpoint in `copying` has held the stage so far, over how many
+    /// batches.
+    pub(super) copy_held: Duration,
+    pub(super) copy_batches: u32,
+}
+
+/// A checkpoint being copied a few keys at a time (`EngineState::begin_delta`, `begin_full`):
+/// the engine copies a key's value of when it began before changing it, so the checkpoint is
+/// of the state at `watermark` however long the copy takes.
+pub(super) struct Copying {
+    whole: Whole,
+    /// A copy of the whole state (`EngineState::begin_full`), not a delta.
+    full: bool,
+    /// The watermark it covers, and how many output batches were sent before it (it is written
+    /// once they are acknowledged).
+    pub(super) watermark: i64,
+    pub(super) sent: u64,
+    base: i64,
+    slot: u32,
+}
+
+/// Keys copied between two looks at the clock while a checkpoint is copied.
+const COPY_STEP: usize = 256;
+
+/// The keys copied between two looks at the clock, and how long copying may go on after a
+/// batch. Test-only (feature `failpoints`): failpoint `checkpoint-copy` set to `return(N)`
+/// copies N keys after each batch and no more, so that tests see checkpoints copied over many
+/// batches while their state changes.
+fn copy_step(budget: Duration) -> (usize, Duration) {
+    #[cfg(feature = "failpoints")]
+    fail::fail_point!("checkpoint-copy", |n: Option<String>| {
+        let n = n.and_then(|n| n.parse().ok()).unwrap_or(1);
+        (n, Duration::ZERO)
+    });
+    (COPY_STEP, budget)
 }
 
 impl Part {
@@ -65,6 +102,9 @@ impl Part {
             pending_entries: 0,
             first: None,
             restored_at: Some(Instant::now()),
+            copying: None,
+            copy_held: Duration::ZERO,
+            copy_batches: 0,
         }
     }
 }
@@ -75,7 +115,15 @@ impl Part {
     /// chain allows one (see `checkpoint`: not for a new owner or after a delta that was not
     /// acknowledged, at most `full_every` in a row, and while a restore reads at most 1.5
     /// entries per entry of the state), else a copy of the whole state.
-    pub(super) fn take(&mut self, st: &StateConfig, shutdown: Option<Engine>) -> Taken {
+    /// A delta, or a copy of the whole state while changes are recorded (`state.incremental`),
+    /// is only begun here (`None`): [`Part::copy`] takes it over the next batches. `sent` is
+    /// how many output batches were sent so far.
+    pub(super) fn take(
+        &mut self,
+        st: &StateConfig,
+        shutdown: Option<Engine>,
+        sent: u64,
+    ) -> Option<Taken> {
         let live = self.engine.entries();
         let delta = st.incremental
             && !self.need_full
@@ -88,21 +136,63 @@ impl Part {
             // made every other checkpoint full while the state grew (BENCHMARKS.md, round 3h).
             && 2 * (self.full_entries + self.delta_entries) <= 3 * live;
         let taken = if let Some(next) = shutdown {
+            // Whole: a delta being copied is dropped with the rest of the engine's changes.
+            self.copying = None;
             Taken::Engine(Box::new(std::mem::replace(&mut self.engine, next)))
-        } else if delta {
-            let d = self.engine.take_delta();
-            self.pending_entries = d.entries();
-            Taken::Delta {
-                delta: Box::new(d),
+        } else if delta || st.incremental {
+            // Copied over the next batches; a full one too, unless changes are not recorded.
+            let whole = if delta {
+                self.engine.begin_delta()
+            } else {
+                self.pending_entries = live;
+                self.engine.begin_full()
+            };
+            self.copying = Some(Copying {
+                whole,
+                full: !delta,
+                watermark: self.next,
+                sent,
                 base: self.checkpointed,
                 slot: self.deltas + 1,
-            }
+            });
+            return None;
         } else {
             self.pending_entries = live;
-            Taken::Copy(Box::new(self.engine.take_full(st.incremental)))
+            Taken::Copy(Box::new(self.engine.take_full(false)))
         };
-        self.pending_delta = matches!(taken, Taken::Delta { .. });
-        taken
+        self.pending_delta = false;
+        Some(taken)
+    }
+
+    /// Copies more of the checkpoint begun by [`Part::take`] until `budget` has passed (at least a
+    /// few keys); when it is complete, returns it with the watermark it covers and the output
+    /// batches sent before it.
+    pub(super) fn copy(&mut self, budget: Duration) -> Option<(Taken, i64, u64)> {
+        let started = Instant::now();
+        self.copying.as_ref()?;
+        let (step, budget) = copy_step(budget);
+        loop {
+            if self.engine.copy_some(step) < step {
+                break;
+            }
+            if started.elapsed() >= budget {
+                return None;
+            }
+        }
+        let c = self.copying.take()?;
+        let d = Box::new(self.engine.end_delta(c.whole));
+        self.pending_delta = !c.full;
+        let taken = if c.full {
+            Taken::Whole(d)
+        } else {
+            self.pending_entries = d.entries();
+            Taken::Delta {
+                delta: d,
+                base: c.base,
+                slot: c.slot,
+            }
+        };
+        Some((taken, c.watermark, c.sent))
     }
 
     /// The pending checkpoint was `acknowledged`, or failed: then the next one is full, since a

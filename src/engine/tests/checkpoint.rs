@@ -61,3 +61,62 @@ fn a_checkpoint_in_the_earlier_format_restores_and_carries_on_identically() {
     assert!(!after.is_empty());
     assert_eq!(after, straight);
 }
+
+/// A delta copied a few keys at a time while the engine goes on (`Part::copy` over the next
+/// batches) is the state as it was when the copy began, the changes meanwhile come in the next
+/// delta, and copying changes nothing the engine publishes.
+#[test]
+fn a_delta_copied_while_events_go_on_is_the_state_when_it_began() {
+    let events = outage();
+    let (mut e, mut twin) = (engine(), engine());
+    run(&mut e, &events[..2]);
+    run(&mut twin, &events[..2]);
+    let mut base = e.take_full(true);
+    run(&mut e, &events[2..6]);
+    run(&mut twin, &events[2..6]);
+    let at_begin = e.checkpoint_state().clone();
+    let whole = e.begin_delta();
+    let mut out = Vec::new();
+    for ev in &events[6..] {
+        out.extend(e.apply(ev).outputs);
+        e.copy_some(1);
+    }
+    out.extend(e.tick(at(103 + 60)));
+    let mut d = e.end_delta(whole);
+    assert!(
+        d.entries() > events.len() - 6 + 1,
+        "keys were still to copy when the events changed them"
+    );
+    d.sort();
+    base.apply_delta(d);
+    assert_eq!(base, at_begin);
+    let mut straight = run(&mut twin, &events[6..]);
+    straight.extend(twin.tick(at(103 + 60)));
+    let json = |o: &[Output]| o.iter().map(Output::to_json).collect::<Vec<_>>();
+    assert!(!out.is_empty());
+    assert_eq!(json(&out), json(&straight));
+    base.apply_delta(e.take_delta());
+    assert_eq!(&base, e.checkpoint_state());
+}
+
+/// The same for a copy of the whole state (a full checkpoint copied over the next batches):
+/// made a state again, it is the state as it was when the copy began.
+#[test]
+fn a_full_copy_taken_while_events_go_on_is_the_state_when_it_began() {
+    let events = outage();
+    let mut e = engine();
+    run(&mut e, &events[..6]);
+    let at_begin = e.checkpoint_state().clone();
+    let whole = e.begin_full();
+    for ev in &events[6..] {
+        e.apply(ev);
+        e.copy_some(1);
+    }
+    e.tick(at(103 + 60));
+    let d = e.end_delta(whole);
+    let mut back = EngineState::of_whole(d);
+    assert_eq!(back, at_begin);
+    // Changes are recorded from when it began: the next delta brings the rest.
+    back.apply_delta(e.take_delta());
+    assert_eq!(&back, e.checkpoint_state());
+}

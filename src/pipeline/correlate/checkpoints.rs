@@ -16,10 +16,12 @@ use super::super::inflight;
 use super::super::kafka::{KafkaConsumer, assigned};
 use super::Correlate;
 
-/// How long the checkpoints taken after one batch may hold the stage before the rest due wait
-/// for the next batches. The first is always taken: a copy of a large state (a full
-/// checkpoint) or of many changes takes tens of milliseconds, and taken together for every
-/// partition they held one batch for all of them (BENCHMARKS.md, round 3h).
+/// How long copying checkpoints after one batch may hold the stage; the rest is copied after
+/// the next batches. A copy of a large state (a full checkpoint) or of many changes takes tens
+/// of milliseconds (60–85 ms for a delta of 30 s of 10,000 new alerts/s), so each is copied a
+/// few keys at a time over as many batches as it needs, the state going on changing meanwhile
+/// (`model::tracked`); taken at once, and together for every partition, they held one batch
+/// for all of them (BENCHMARKS.md, rounds 3h and 3i).
 const TAKE_BUDGET: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// When a partition's first checkpoint is due (or the next one after a lost delta), both full
@@ -31,8 +33,9 @@ const FIRST_FULL_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Correlate {
     /// Checkpoints partitions with unsaved progress whose interval passed (all of them when
-    /// `force`). A checkpoint is taken at once (a delta of what changed or a copy of the
-    /// state, see [`Part::take`](super::super::restore::Part::take)), then serialised in the
+    /// `force`). A checkpoint is begun at once (a delta of what changed or a copy of the
+    /// state, see [`Part::take`](super::super::restore::Part::take)) and copied over the next
+    /// batches within [`TAKE_BUDGET`] a batch, then serialised in the
     /// background and written once every output sent before it is acknowledged (a checkpoint
     /// says the outputs of the input it covers are published), so the stage waits neither for
     /// the broker nor for the write; when the broker acknowledged it, the input offsets it
@@ -52,7 +55,8 @@ impl Correlate {
             self.published(done);
         }
         self.finish_checkpoints(consumer, force).await?;
-        let cfg = &self.settings.config;
+        let settings = self.settings.clone();
+        let cfg = &settings.config;
         let interval = cfg.state.checkpoint_interval;
         let mut due: Vec<(Instant, i32)> = self
             .parts
@@ -66,7 +70,10 @@ impl Correlate {
                 } else {
                     interval
                 };
+                // A checkpoint being copied is written when complete (on shutdown the engine
+                // is taken whole instead).
                 part.pending.is_none()
+                    && (force || part.copying.is_none())
                     && progressed
                     && (force || part.last_checkpoint.elapsed() >= wait)
             })
@@ -74,9 +81,25 @@ impl Correlate {
             .collect();
         // The longest waiting first.
         due.sort_unstable();
-        let (sent, acknowledged) = (self.flights.sent(), self.flights.acknowledged());
         let started = Instant::now();
         let mut taken_any = false;
+        // Checkpoints being copied go on first, within the budget; on shutdown the engine
+        // itself is taken instead (see `Part::take`).
+        if !force {
+            let parts: Vec<i32> = self
+                .parts
+                .iter()
+                .filter(|(_, part)| part.copying.is_some())
+                .map(|(&p, _)| p)
+                .collect();
+            for p in parts {
+                let left = TAKE_BUDGET.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    break;
+                }
+                self.copy_more(p, left, shutdown);
+            }
+        }
         for (_, p) in due {
             if !force && taken_any && started.elapsed() >= TAKE_BUDGET {
                 // The rest at the next batches.
@@ -92,53 +115,111 @@ impl Correlate {
             // The last checkpoint (on shutdown) takes the engine itself: no copy of a state
             // that is dropped next (that copy was the peak of d2c's memory).
             let took = Instant::now();
-            let taken = part.take(&cfg.state, force.then(|| self.settings.engine()));
-            let delta = matches!(taken, checkpoint::Taken::Delta { .. });
-            if !matches!(taken, checkpoint::Taken::Engine(_)) {
-                self.metrics.emit(CheckpointStep {
-                    delta,
-                    step: "take",
-                    elapsed: took.elapsed(),
-                });
+            let (watermark, sent) = (part.next, self.flights.sent());
+            let taken = part.take(&cfg.state, force.then(|| settings.engine()), sent);
+            if taken.is_none() {
+                // Begun: copying its keys (a full one's) counts in its take.
+                part.copy_held += took.elapsed();
             }
-            let (metrics, waits) = (self.metrics.clone(), self.metrics.clone());
-            let (sender, shutdown) = (self.checkpoints.clone(), shutdown.clone());
-            let (topic, watermark) = (cfg.topics.events.clone(), part.next);
-            let (state_topic, chunk_bytes) = (cfg.topics.state.clone(), cfg.state.chunk_bytes);
-            let mut acknowledged = acknowledged.clone();
-            let task = tokio::spawn(async move {
-                let recs = tokio::task::spawn_blocking(move || {
-                    let at = (topic.as_str(), p, watermark);
-                    let serialising = Instant::now();
-                    let recs = checkpoint::records_of(taken, at, &state_topic, chunk_bytes);
-                    metrics.emit(CheckpointStep {
-                        delta,
-                        step: "serialise",
-                        elapsed: serialising.elapsed(),
-                    });
-                    recs
-                })
-                .await
-                .map_err(|e| PipelineError::Stage("checkpoint", e.to_string()))?;
-                let bytes = recs.iter().map(|r| r.payload.len()).sum();
-                let waiting = Instant::now();
-                inflight::acknowledged(&mut acknowledged, sent, &shutdown).await?;
-                waits.emit(CheckpointStep {
-                    delta,
-                    step: "wait",
-                    elapsed: waiting.elapsed(),
-                });
-                sender.send_all(&recs, &shutdown).await?;
-                Ok(bytes)
-            });
-            part.pending = Some((part.next, task));
             part.last_checkpoint = Instant::now();
             taken_any = true;
+            match taken {
+                Some(taken) => {
+                    if !matches!(taken, checkpoint::Taken::Engine(_)) {
+                        self.metrics.emit(CheckpointStep {
+                            delta: false,
+                            step: "take",
+                            elapsed: took.elapsed(),
+                        });
+                    }
+                    self.write(p, taken, watermark, sent, shutdown);
+                }
+                None => {
+                    let left = TAKE_BUDGET.saturating_sub(started.elapsed());
+                    self.copy_more(p, left, shutdown);
+                }
+            }
         }
         if force && taken_any {
             self.finish_checkpoints(consumer, true).await?;
         }
         Ok(())
+    }
+
+    /// Copies more of partition `p`'s checkpoint for `budget` (at least a few keys); once it
+    /// is complete, writes it. The time it held the stage, in all, is counted as its take.
+    fn copy_more(&mut self, p: i32, budget: std::time::Duration, shutdown: &CancellationToken) {
+        let Some(part) = self.parts.get_mut(&p) else {
+            return;
+        };
+        let took = Instant::now();
+        let done = part.copy(budget);
+        part.copy_held += took.elapsed();
+        part.copy_batches += 1;
+        let Some((taken, watermark, sent)) = done else {
+            return;
+        };
+        let held = std::mem::take(&mut part.copy_held);
+        let batches = std::mem::take(&mut part.copy_batches);
+        tracing::debug!(
+            partition = p,
+            batches,
+            held_ms = held.as_secs_f64() * 1e3,
+            "checkpoint copied"
+        );
+        self.metrics.emit(CheckpointStep {
+            delta: matches!(taken, checkpoint::Taken::Delta { .. }),
+            step: "take",
+            elapsed: held,
+        });
+        self.write(p, taken, watermark, sent, shutdown);
+    }
+
+    /// Serialises `taken` in the background and writes it once the first `sent` output
+    /// batches are acknowledged; pending on partition `p` until then.
+    fn write(
+        &mut self,
+        p: i32,
+        taken: checkpoint::Taken,
+        watermark: i64,
+        sent: u64,
+        shutdown: &CancellationToken,
+    ) {
+        let cfg = &self.settings.config;
+        let delta = matches!(taken, checkpoint::Taken::Delta { .. });
+        let (metrics, waits) = (self.metrics.clone(), self.metrics.clone());
+        let (sender, shutdown) = (self.checkpoints.clone(), shutdown.clone());
+        let topic = cfg.topics.events.clone();
+        let (state_topic, chunk_bytes) = (cfg.topics.state.clone(), cfg.state.chunk_bytes);
+        let mut acknowledged = self.flights.acknowledged();
+        let task = tokio::spawn(async move {
+            let recs = tokio::task::spawn_blocking(move || {
+                let at = (topic.as_str(), p, watermark);
+                let serialising = Instant::now();
+                let recs = checkpoint::records_of(taken, at, &state_topic, chunk_bytes);
+                metrics.emit(CheckpointStep {
+                    delta,
+                    step: "serialise",
+                    elapsed: serialising.elapsed(),
+                });
+                recs
+            })
+            .await
+            .map_err(|e| PipelineError::Stage("checkpoint", e.to_string()))?;
+            let bytes = recs.iter().map(|r| r.payload.len()).sum();
+            let waiting = Instant::now();
+            inflight::acknowledged(&mut acknowledged, sent, &shutdown).await?;
+            waits.emit(CheckpointStep {
+                delta,
+                step: "wait",
+                elapsed: waiting.elapsed(),
+            });
+            sender.send_all(&recs, &shutdown).await?;
+            Ok(bytes)
+        });
+        if let Some(part) = self.parts.get_mut(&p) {
+            part.pending = Some((watermark, task));
+        }
     }
 
     /// Collects checkpoints written in the background (waiting for them when `wait`), and

@@ -409,21 +409,26 @@ fn the_chain_rules_say_when_a_checkpoint_is_a_delta() {
     };
     let kind = |t: &Taken| match t {
         Taken::Delta { base, slot, .. } => format!("delta {base}/{slot}"),
-        Taken::Copy(_) => "full".to_string(),
+        Taken::Copy(_) | Taken::Whole(_) => "full".to_string(),
         Taken::Engine(_) => "engine".to_string(),
+    };
+    // A delta or a full copy is begun by `take` and copied by `copy`, here at once.
+    let take = |part: &mut Part, st: &StateConfig| match part.take(st, None, 0) {
+        Some(t) => t,
+        None => part.copy(std::time::Duration::MAX).unwrap().0,
     };
     let mut part = Part::restored(settings.engine(), 10);
     // A new owner: full, whatever the setting says.
-    assert_eq!(kind(&part.take(&st, None)), "full");
+    assert_eq!(kind(&take(&mut part, &st)), "full");
     assert!(!part.written(true), "a full checkpoint is not a delta");
     part.checkpointed = 20;
     // Deltas on the acknowledged full one, numbered, each on the watermark reached.
     for slot in 1..=3 {
-        assert_eq!(kind(&part.take(&st, None)), format!("delta 20/{slot}"));
+        assert_eq!(kind(&take(&mut part, &st)), format!("delta 20/{slot}"));
         assert!(part.written(true));
     }
     // `full_every` (3) deltas in a row: the next is full.
-    assert_eq!(kind(&part.take(&st, None)), "full");
+    assert_eq!(kind(&take(&mut part, &st)), "full");
     part.written(true);
     // A state that grows: each delta adds entries the state has, so deltas go on, however
     // large they are against the full checkpoint (which was of an empty state).
@@ -437,36 +442,39 @@ fn the_chain_rules_say_when_a_checkpoint_is_a_delta() {
             apply(&mut part.engine, &Line::Events(events));
         }
         assert_eq!(
-            kind(&part.take(&st, None)),
+            kind(&take(&mut part, &st)),
             format!("delta 20/{}", slot + 1)
         );
         assert!(part.pending_entries > 0, "the delta's entries are counted");
         part.written(true);
     }
-    assert_eq!(kind(&part.take(&st, None)), "full", "`full_every` again");
+    assert_eq!(kind(&take(&mut part, &st)), "full", "`full_every` again");
     part.written(true);
     let live = part.engine.entries();
     assert!(live > 0 && part.full_entries == live);
     // Deltas that write the same keys again: once a restore would read more than 1.5 entries
     // per entry of the state, the next is full.
-    assert_eq!(kind(&part.take(&st, None)), "delta 20/1");
+    assert_eq!(kind(&take(&mut part, &st)), "delta 20/1");
     part.written(true);
     part.delta_entries = live / 2 + 1;
-    assert_eq!(kind(&part.take(&st, None)), "full");
+    assert_eq!(kind(&take(&mut part, &st)), "full");
     part.written(true);
     // A delta the broker did not acknowledge: its changes are gone, so the next is full.
-    assert_eq!(kind(&part.take(&st, None)), "delta 20/1");
+    assert_eq!(kind(&take(&mut part, &st)), "delta 20/1");
     assert!(part.written(false));
-    assert_eq!(kind(&part.take(&st, None)), "full");
+    assert_eq!(kind(&take(&mut part, &st)), "full");
     part.written(true);
     // Without `incremental`: always full.
     let off = StateConfig {
         incremental: false,
         ..st.clone()
     };
-    assert_eq!(kind(&part.take(&off, None)), "full");
+    assert_eq!(kind(&take(&mut part, &off)), "full");
     part.written(true);
-    assert_eq!(kind(&part.take(&off, None)), "full");
+    assert_eq!(kind(&take(&mut part, &off)), "full");
     // On shutdown the engine itself, replaced by the one given.
-    assert_eq!(kind(&part.take(&st, Some(settings.engine()))), "engine");
+    assert_eq!(
+        kind(&part.take(&st, Some(settings.engine()), 0).unwrap()),
+        "engine"
+    );
 }
