@@ -26,9 +26,10 @@ const TAKE_BUDGET: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// When a partition's first checkpoint is due (or the next one after a lost delta), both full
 /// ones, if `state.checkpoint_interval` is longer: a full checkpoint copies the whole state on
-/// the stage's thread, so it is taken while the state of a partition that starts empty is
-/// small, not after an interval of growth (at 10,000 new alerts/s, 30 s of growth made each
-/// partition's first copy take ~130 ms; BENCHMARKS.md, round 3h).
+/// the stage's thread (its keys at once, the rest over the next batches), so it is taken while
+/// the state of a partition that starts empty is small, not after an interval of growth (at
+/// 10,000 new alerts/s, 30 s of growth made each partition's first copy, at once, take ~130
+/// ms; BENCHMARKS.md, round 3h), and the deltas after it are what a restore reads.
 const FIRST_FULL_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Correlate {
