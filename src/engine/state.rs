@@ -312,11 +312,6 @@ impl EngineState {
         copied
     }
 
-    /// How many keys the delta begun has yet to copy.
-    pub fn copy_left(&mut self) -> usize {
-        self.tracked().iter().map(|t| t.copy_left()).sum()
-    }
-
     /// Completes the delta begun with `whole` (see [`begin_delta`](Self::begin_delta)); its
     /// keys are in no order until [`EngineDelta::sort`].
     pub fn end_delta(&mut self, whole: Whole) -> EngineDelta {

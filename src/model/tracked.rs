@@ -129,7 +129,8 @@ impl<M: Keyed> Tracked<M> {
     /// Starts a copy of the changes since the last one, as the collection is now, and a new
     /// round of recording changes. Costs nothing but when everything counts as changed (then
     /// the whole collection is copied at once). Taken by [`Self::copy_some`] and
-    /// [`Self::end_copy`]; a copy already begun is ended first (and lost).
+    /// [`Self::end_copy`]. A copy begun and not ended is dropped, with the changes it had yet to
+    /// copy: a caller begins one only after the last one ended, or writes the whole state next.
     pub fn begin_copy(&mut self) {
         let all = std::mem::take(&mut self.all);
         let dirty = std::mem::take(&mut self.dirty);
@@ -182,11 +183,6 @@ impl<M: Keyed> Tracked<M> {
             copied += 1;
         }
         copied
-    }
-
-    /// How many keys the copy begun has yet to copy.
-    pub fn copy_left(&self) -> usize {
-        self.copy.as_ref().map_or(0, |c| c.todo.len())
     }
 
     /// Completes the copy begun and returns it, unsorted (see [`Changes::sort`]); empty when
@@ -272,8 +268,6 @@ pub trait Track {
     fn begin_copy_all(&mut self);
     /// See [`Tracked::copy_some`].
     fn copy_some(&mut self, n: usize) -> usize;
-    /// See [`Tracked::copy_left`].
-    fn copy_left(&self) -> usize;
 }
 
 impl<M: Keyed> Track for Tracked<M> {
@@ -294,9 +288,6 @@ impl<M: Keyed> Track for Tracked<M> {
     }
     fn copy_some(&mut self, n: usize) -> usize {
         Tracked::copy_some(self, n)
-    }
-    fn copy_left(&self) -> usize {
-        Tracked::copy_left(self)
     }
 }
 

@@ -45,7 +45,7 @@ pub(super) struct Part {
     pub(super) first: Option<i64>,
     /// When the state was restored; `None` once the partition's first outputs since are out.
     pub(super) restored_at: Option<Instant>,
-    /// A delta being copied a few keys at a time, before it is written like any checkpoint.
+    /// A checkpoint being copied a few keys at a time, before it is written.
     pub(super) copying: Option<Copying>,
     /// How long copying the checkpoint in `copying` has held the stage so far, over how many
     /// batches.
@@ -78,7 +78,7 @@ const COPY_STEP: usize = 256;
 fn copy_step(budget: Duration) -> (usize, Duration) {
     #[cfg(feature = "failpoints")]
     fail::fail_point!("checkpoint-copy", |n: Option<String>| {
-        let n = n.and_then(|n| n.parse().ok()).unwrap_or(1);
+        let n = n.and_then(|n| n.parse().ok()).unwrap_or(1).max(1);
         (n, Duration::ZERO)
     });
     (COPY_STEP, budget)
@@ -164,9 +164,9 @@ impl Part {
         Some(taken)
     }
 
-    /// Copies more of the checkpoint begun by [`Part::take`] until `budget` has passed (at least a
-    /// few keys); when it is complete, returns it with the watermark it covers and the output
-    /// batches sent before it.
+    /// Copies more of the checkpoint begun by [`Part::take`] until `budget` has passed (at
+    /// least a few keys); when it is complete, returns it with the watermark it covers and the
+    /// output batches sent before it.
     pub(super) fn copy(&mut self, budget: Duration) -> Option<(Taken, i64, u64)> {
         let started = Instant::now();
         self.copying.as_ref()?;
