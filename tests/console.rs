@@ -400,13 +400,21 @@ async fn the_outage_appears_live_and_is_acknowledged_approved_and_silenced_from_
         std::fs::write(docs, &shot).unwrap();
     }
 
-    // A silence created from an alert suppresses that alert's next events, counted.
-    c.find(Locator::Css(&format!("{row} a.title")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    // A silence created from an alert suppresses that alert's next events, counted. The board
+    // swaps its rows as versions arrive, which can make the link found stale before the click:
+    // each attempt finds it again (unless the last one opened the incident after all).
+    let title = format!("{row} a.title");
+    until(
+        "the incident opened from its row",
+        Duration::from_secs(30),
+        || async {
+            if c.find(Locator::Css("#alerts")).await.is_ok() {
+                return Some(());
+            }
+            c.find(Locator::Css(&title)).await.ok()?.click().await.ok()
+        },
+    )
+    .await;
     wait_text(c, "#alerts", "HighLatency").await;
     // Every new version of the incident swaps its live part (htmx), which makes the elements
     // found before it stale: each attempt finds them again (the inputs keep what was typed,
