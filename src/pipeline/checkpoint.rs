@@ -103,8 +103,11 @@ struct ChunkWriter {
     chunks: Vec<Vec<u8>>,
 }
 
-impl std::io::Write for ChunkWriter {
-    fn write(&mut self, mut buf: &[u8]) -> std::io::Result<usize> {
+impl ChunkWriter {
+    /// `buf` across the end of the last chunk, or into a new one.
+    #[cold]
+    #[inline(never)]
+    fn spill(&mut self, mut buf: &[u8]) -> usize {
         let n = buf.len();
         while !buf.is_empty() {
             if self.chunks.last().is_none_or(|c| c.len() >= self.size) {
@@ -117,7 +120,26 @@ impl std::io::Write for ChunkWriter {
             last.extend_from_slice(&buf[..take]);
             buf = &buf[take..];
         }
-        Ok(n)
+        n
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    /// The serialiser writes a token at a time: most fit the last chunk, and take only a copy.
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(last) = self.chunks.last_mut()
+            && self.size - last.len() >= buf.len()
+        {
+            last.extend_from_slice(buf);
+            return Ok(buf.len());
+        }
+        Ok(self.spill(buf))
+    }
+
+    #[inline]
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.write(buf).map(drop)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
