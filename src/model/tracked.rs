@@ -53,6 +53,7 @@ pub trait Keyed: Default {
     fn size(&self) -> usize;
     fn value(&self, k: &Self::Key) -> Option<&Self::Value>;
     fn keys(&self) -> impl Iterator<Item = &Self::Key>;
+    fn pairs(&self) -> impl Iterator<Item = (&Self::Key, &Self::Value)>;
 }
 
 impl<K: Clone + Eq + Hash + Ord, V: Clone, S: Default + std::hash::BuildHasher> Keyed
@@ -69,6 +70,9 @@ impl<K: Clone + Eq + Hash + Ord, V: Clone, S: Default + std::hash::BuildHasher> 
     fn keys(&self) -> impl Iterator<Item = &K> {
         self.keys()
     }
+    fn pairs(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.iter()
+    }
 }
 
 impl<K: Clone + Eq + Hash + Ord, V: Clone> Keyed for BTreeMap<K, V> {
@@ -83,6 +87,9 @@ impl<K: Clone + Eq + Hash + Ord, V: Clone> Keyed for BTreeMap<K, V> {
     fn keys(&self) -> impl Iterator<Item = &K> {
         self.keys()
     }
+    fn pairs(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.iter()
+    }
 }
 
 impl<T: Clone + Eq + Hash + Ord> Keyed for BTreeSet<T> {
@@ -96,6 +103,9 @@ impl<T: Clone + Eq + Hash + Ord> Keyed for BTreeSet<T> {
     }
     fn keys(&self) -> impl Iterator<Item = &T> {
         self.iter()
+    }
+    fn pairs(&self) -> impl Iterator<Item = (&T, &())> {
+        self.iter().map(|t| (t, &()))
     }
 }
 
@@ -139,13 +149,11 @@ impl<M: Keyed> Tracked<M> {
             out: Changes::default(),
         };
         if all {
-            let mut set = Vec::with_capacity(self.inner.size());
-            for k in self.inner.keys() {
-                if let Some(v) = self.inner.value(k) {
-                    set.push((k.clone(), v.clone()));
-                }
-            }
-            c.out.set = set;
+            c.out.set = self
+                .inner
+                .pairs()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             c.out.whole = true;
         } else {
             c.todo = dirty;

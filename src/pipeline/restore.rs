@@ -47,10 +47,6 @@ pub(super) struct Part {
     pub(super) restored_at: Option<Instant>,
     /// A checkpoint being copied a few keys at a time, before it is written.
     pub(super) copying: Option<Copying>,
-    /// How long copying the checkpoint in `copying` has held the stage so far, over how many
-    /// batches.
-    pub(super) copy_held: Duration,
-    pub(super) copy_batches: u32,
 }
 
 /// A checkpoint being copied a few keys at a time (`EngineState::begin_delta`, `begin_full`):
@@ -66,6 +62,20 @@ pub(super) struct Copying {
     pub(super) sent: u64,
     base: i64,
     slot: u32,
+    /// How long beginning and copying it has held the stage so far, over how many batches.
+    held: Duration,
+    batches: u32,
+}
+
+/// A checkpoint copied to the end ([`Part::copy`]), to be written.
+pub(super) struct Copied {
+    pub(super) taken: Taken,
+    /// The watermark it covers, and how many output batches were sent before it.
+    pub(super) watermark: i64,
+    pub(super) sent: u64,
+    /// How long beginning and copying it held the stage, in all, over how many batches.
+    pub(super) held: Duration,
+    pub(super) batches: u32,
 }
 
 /// Keys copied between two looks at the clock while a checkpoint is copied.
@@ -103,8 +113,6 @@ impl Part {
             first: None,
             restored_at: Some(Instant::now()),
             copying: None,
-            copy_held: Duration::ZERO,
-            copy_batches: 0,
         }
     }
 }
@@ -124,6 +132,7 @@ impl Part {
         shutdown: Option<Engine>,
         sent: u64,
     ) -> Option<Taken> {
+        let began = Instant::now();
         let live = self.engine.entries();
         let delta = st.incremental
             && !self.need_full
@@ -154,6 +163,8 @@ impl Part {
                 sent,
                 base: self.checkpointed,
                 slot: self.deltas + 1,
+                held: began.elapsed(),
+                batches: 0,
             });
             return None;
         } else {
@@ -165,21 +176,22 @@ impl Part {
     }
 
     /// Copies more of the checkpoint begun by [`Part::take`] until `budget` has passed (at
-    /// least a few keys); when it is complete, returns it with the watermark it covers and the
-    /// output batches sent before it.
-    pub(super) fn copy(&mut self, budget: Duration) -> Option<(Taken, i64, u64)> {
+    /// least a few keys); when it is complete, returns it.
+    pub(super) fn copy(&mut self, budget: Duration) -> Option<Copied> {
         let started = Instant::now();
-        self.copying.as_ref()?;
+        let copying = self.copying.as_mut()?;
+        copying.batches += 1;
         let (step, budget) = copy_step(budget);
         loop {
             if self.engine.copy_some(step) < step {
                 break;
             }
             if started.elapsed() >= budget {
+                copying.held += started.elapsed();
                 return None;
             }
         }
-        let c = self.copying.take()?;
+        let mut c = self.copying.take()?;
         let d = Box::new(self.engine.end_delta(c.whole));
         self.pending_delta = !c.full;
         let taken = if c.full {
@@ -192,7 +204,14 @@ impl Part {
                 slot: c.slot,
             }
         };
-        Some((taken, c.watermark, c.sent))
+        c.held += started.elapsed();
+        Some(Copied {
+            taken,
+            watermark: c.watermark,
+            sent: c.sent,
+            held: c.held,
+            batches: c.batches,
+        })
     }
 
     /// The pending checkpoint was `acknowledged`, or failed: then the next one is full, since a

@@ -14,6 +14,7 @@ use super::super::PipelineError;
 use super::super::checkpoint;
 use super::super::inflight;
 use super::super::kafka::{KafkaConsumer, assigned};
+use super::super::restore::Copied;
 use super::Correlate;
 
 /// How long copying checkpoints after one batch may hold the stage; the rest is copied after
@@ -118,10 +119,6 @@ impl Correlate {
             let took = Instant::now();
             let (watermark, sent) = (part.next, self.flights.sent());
             let taken = part.take(&cfg.state, force.then(|| settings.engine()), sent);
-            if taken.is_none() {
-                // Begun: copying its keys (a full one's) counts in its take.
-                part.copy_held += took.elapsed();
-            }
             part.last_checkpoint = Instant::now();
             taken_any = true;
             match taken {
@@ -153,15 +150,16 @@ impl Correlate {
         let Some(part) = self.parts.get_mut(&p) else {
             return;
         };
-        let took = Instant::now();
-        let done = part.copy(budget);
-        part.copy_held += took.elapsed();
-        part.copy_batches += 1;
-        let Some((taken, watermark, sent)) = done else {
+        let Some(Copied {
+            taken,
+            watermark,
+            sent,
+            held,
+            batches,
+        }) = part.copy(budget)
+        else {
             return;
         };
-        let held = std::mem::take(&mut part.copy_held);
-        let batches = std::mem::take(&mut part.copy_batches);
         tracing::debug!(
             partition = p,
             batches,

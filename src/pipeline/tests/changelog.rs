@@ -415,7 +415,7 @@ fn the_chain_rules_say_when_a_checkpoint_is_a_delta() {
     // A delta or a full copy is begun by `take` and copied by `copy`, here at once.
     let take = |part: &mut Part, st: &StateConfig| match part.take(st, None, 0) {
         Some(t) => t,
-        None => part.copy(std::time::Duration::MAX).unwrap().0,
+        None => part.copy(std::time::Duration::MAX).unwrap().taken,
     };
     let mut part = Part::restored(settings.engine(), 10);
     // A new owner: full, whatever the setting says.
