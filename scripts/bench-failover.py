@@ -296,13 +296,17 @@ def one_run(args, binary, run, workdir):
                    if msg(l) == "partitions revoked" and events_partitions(l)]
         assigned = [rel(l) for l in after
                     if msg(l) == "partitions assigned" and events_partitions(l)]
-        restores = [(l["fields"]["partition"], l["fields"].get("millis", 0), rel(l)) for l in after
+        # (partition, millis, seconds after the kill, what it read: full bytes, deltas, their bytes)
+        restores = [(l["fields"]["partition"], l["fields"].get("millis", 0), rel(l),
+                     (l["fields"].get("full_bytes", 0), l["fields"].get("deltas", 0),
+                      l["fields"].get("delta_bytes", 0)))
+                    for l in after
                     if msg(l) in ("state restored from checkpoint",
                                   "no checkpoint; starting with empty state")]
         firsts = [(l["fields"]["partition"], rel(l)) for l in after
                   if msg(l) == "first outputs since the state was restored published"
                   and l["fields"]["partition"] in taken]
-        restored_taken = [t for p, _, t in restores if p in taken]
+        restored_taken = [t for p, _, t, _ in restores if p in taken]
         return {
             "run": run,
             "complete": complete,
@@ -311,7 +315,7 @@ def one_run(args, binary, run, workdir):
             "revoked": revoked[0] if revoked else None,
             "assigned": assigned[0] if assigned else None,
             "restores": restores,
-            "own_restored_again": sorted({p for p, _, _ in restores if p in own}),
+            "own_restored_again": sorted({p for p, _, _, _ in restores if p in own}),
             "first_output": min(t for _, t in firsts) if firsts else None,
             "last_first_output": max(t for _, t in firsts) if firsts else None,
             "last_restored": max(restored_taken) if restored_taken else None,
@@ -364,13 +368,16 @@ def main():
         results.append(r)
         print(json.dumps(r), file=sys.stderr, flush=True)
     print(f"\nbroker {args.broker}; session timeout {args.session_timeout}; times in seconds after the kill -9; "
-          f"restores as partition:ms; logs of the last run in {workdir}\n")
+          f"restores as partition:ms (MB of the full checkpoint + deltas read, MB); "
+          f"logs of the last run in {workdir}\n")
     print("| run | taken over | kill → revoked | kill → assigned | restores (ms) "
           "| own restored again | kill → last restored | kill → first output (first/last partition) "
           "| assigned → first output |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        restores = ", ".join(f"{p}:{ms}" for p, ms, _ in r["restores"]) or "—"
+        restores = ", ".join(
+            f"{p}:{ms} ({full / 1e6:.1f} + {deltas}, {dbytes / 1e6:.1f})"
+            for p, ms, _, (full, deltas, dbytes) in r["restores"]) or "—"
         own = ",".join(map(str, r["own_restored_again"])) or "none"
         done = "" if r["complete"] else " (incomplete)"
         print(f"| {r['run']} | {','.join(map(str, r['taken']))} | {fmt(r['revoked'])} "
