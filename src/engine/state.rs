@@ -183,6 +183,12 @@ pub struct EngineDelta {
     pub problem_candidates: Changes<String, crate::problem::Candidate>,
     #[serde(default, skip_serializing_if = "Changes::is_empty")]
     pub problem_members: Changes<String, crate::problem::Member>,
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub security_incidents: Changes<String, correlate::security::SecurityIncident>,
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub security_open: Changes<String, BTreeSet<String>>,
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub security_timers: Changes<(DateTime<Utc>, correlate::security::Timer), ()>,
     pub whole: Whole,
 }
 
@@ -203,6 +209,9 @@ impl EngineDelta {
             self.problems.entries(),
             self.problem_candidates.entries(),
             self.problem_members.entries(),
+            self.security_incidents.entries(),
+            self.security_open.entries(),
+            self.security_timers.entries(),
         ]
         .iter()
         .sum()
@@ -223,22 +232,26 @@ impl EngineDelta {
         self.problems.sort();
         self.problem_candidates.sort();
         self.problem_members.sort();
+        self.security_incidents.sort();
+        self.security_open.sort();
+        self.security_timers.sort();
     }
 }
 
 /// The parts of the state a delta writes whole: each is small or bounded by a cap of its own
 /// (the clock; one position per raw partition; the firing inhibiting alerts; silences up to
 /// `MAX_SILENCES`; recent changes up to `MAX_CHANGES_PER_DOMAIN` per domain; learned links up
-/// to `learned::MAX_PAIRS`; runs awaiting verification, forgotten with their incident). The
-/// security incidents are bounded by their retention and `MAX_DETECTIONS` each, but not
-/// tracked yet: a partition with many open security incidents writes them in every delta.
+/// to `learned::MAX_PAIRS`; runs awaiting verification, forgotten with their incident).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Whole {
     pub clock: Option<DateTime<Utc>>,
     pub origins: BTreeMap<i32, (i64, u32)>,
     pub inhibit: InhibitState,
     pub silences: BTreeMap<String, Silence>,
-    pub security: correlate::security::State,
+    /// The security state whole: what deltas held before it was tracked (`security_*` of
+    /// [`EngineDelta`]); read from such a delta, never written now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<correlate::security::State>,
     /// When the problems were last swept (`problem::State::swept_at`).
     pub problems_swept_at: Option<DateTime<Utc>>,
     pub runs: super::RunState,
@@ -292,7 +305,7 @@ impl EngineState {
             origins: self.origins.clone(),
             inhibit: self.inhibit.clone(),
             silences: self.silences.clone(),
-            security: self.security.clone(),
+            security: None,
             problems_swept_at: self.problems.swept_at,
             runs: self.runs.clone(),
             recent_changes: c.changes.clone(),
@@ -330,6 +343,9 @@ impl EngineState {
             problems: self.problems.problems.end_copy(),
             problem_candidates: self.problems.candidates.end_copy(),
             problem_members: self.problems.members.end_copy(),
+            security_incidents: self.security.incidents.end_copy(),
+            security_open: self.security.open.end_copy(),
+            security_timers: self.security.timers.end_copy(),
             whole,
         }
     }
@@ -341,7 +357,7 @@ impl EngineState {
 
     /// Every tracked collection of the state (those [`take_delta`](Self::take_delta) writes by
     /// key), for what is done to all alike.
-    fn tracked(&mut self) -> [&mut dyn Track; 13] {
+    fn tracked(&mut self) -> [&mut dyn Track; 16] {
         let c = &mut self.correlation;
         [
             &mut c.alerts,
@@ -357,6 +373,9 @@ impl EngineState {
             &mut self.problems.problems,
             &mut self.problems.candidates,
             &mut self.problems.members,
+            &mut self.security.incidents,
+            &mut self.security.open,
+            &mut self.security.timers,
         ]
     }
 
@@ -388,13 +407,19 @@ impl EngineState {
         self.problems.problems.apply(d.problems);
         self.problems.candidates.apply(d.problem_candidates);
         self.problems.members.apply(d.problem_members);
+        self.security.incidents.apply(d.security_incidents);
+        self.security.open.apply(d.security_open);
+        self.security.timers.apply(d.security_timers);
         let w = d.whole;
         (c.changes, c.learned) = (w.recent_changes, w.learned);
         self.clock = w.clock;
         self.origins = w.origins;
         self.inhibit = w.inhibit;
         self.silences = w.silences;
-        self.security = w.security;
+        if let Some(security) = w.security {
+            // A delta of a d2c from before the security state was tracked.
+            self.security = security;
+        }
         self.problems.swept_at = w.problems_swept_at;
         self.runs = w.runs;
     }

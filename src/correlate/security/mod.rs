@@ -48,6 +48,7 @@ use serde::{Deserialize, Serialize};
 use super::Outcome;
 use crate::config::SecurityConfig;
 use crate::model::attack;
+use crate::model::tracked::{TrackedMap, TrackedSet};
 use crate::model::{
     AlertRef, Event, IncidentStatus, Labels, StableHasher, Status, later, span, stable_hash,
 };
@@ -123,19 +124,20 @@ fn is_zero(n: &u64) -> bool {
 pub const MAX_DETECTIONS: usize = 500;
 
 /// Something due later: an incident goes quiet (closes), or a closed one is forgotten.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Timer {
     Quiet(String),
     Forget(String),
 }
 
-/// Everything the security correlator remembers.
+/// Everything the security correlator remembers. Tracked (`model::tracked`), so that a delta
+/// checkpoint writes the incidents, keys and timers that changed, not all of them.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct State {
-    pub incidents: BTreeMap<String, SecurityIncident>,
+    pub incidents: TrackedMap<String, SecurityIncident>,
     /// Open incidents by entity key: where a detection looks for an incident to join.
-    pub open: BTreeMap<String, BTreeSet<String>>,
-    pub timers: BTreeSet<(DateTime<Utc>, Timer)>,
+    pub open: TrackedMap<String, BTreeSet<String>>,
+    pub timers: TrackedSet<(DateTime<Utc>, Timer)>,
 }
 
 impl State {
