@@ -7,7 +7,8 @@
 //! State: the new-alert shape of `benches/scale.rs` (bursts of 10 alerts on one of 1,000
 //! dependency trees, one incident each), `D2C_BENCH_CHECKPOINT_ALERTS` active alerts (default
 //! 100,000), the size of one partition's state in a `d2c bench` run of 45 s at 10,000 new
-//! alerts/s over six partitions is ~75,000.
+//! alerts/s over six partitions is ~75,000. `D2C_BENCH_CHECKPOINT_DUMP=<file>` writes the
+//! checkpoint's document there, to look at what it holds.
 
 mod support;
 
@@ -18,22 +19,15 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::hint::black_box;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use d2c::change::ChangePolicy;
 use d2c::config::CorrelationConfig;
 use d2c::engine::Engine;
 use d2c::pipeline::checkpoint::{Checkpoint, Taken, records_of};
-use support::{burst_events, topology_of};
+use support::{burst_events, t0, topology_of};
 
 const TREES: usize = 1_000;
 const BURST: usize = 10;
-
-fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
-        .expect("valid literal")
-        .with_timezone(&Utc)
-}
 
 fn checkpoint_encoding(c: &mut Criterion) {
     let alerts: usize = std::env::var("D2C_BENCH_CHECKPOINT_ALERTS")

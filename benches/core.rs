@@ -36,12 +36,6 @@ const DISTINCT_SPACING_MS: i64 = 1_000;
 /// Raw payloads in one iteration of the mixed-format bench.
 const MIXED_PAYLOADS: usize = 1_000;
 
-fn base_time() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
-        .expect("valid literal")
-        .with_timezone(&Utc)
-}
-
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
@@ -232,7 +226,7 @@ fn example_engine() -> Engine {
 fn dedup_storm(c: &mut Criterion) {
     let alerts = example_alerts();
     let fingerprints: Vec<String> = alerts.iter().map(AlertSpec::fingerprint).collect();
-    let t0 = base_time();
+    let t0 = t0();
     let all: Vec<Event> = (0..alerts.len() + STORM_EVENTS)
         .map(|i| {
             let k = i % alerts.len();
@@ -313,7 +307,7 @@ fn distinct_events(n: usize) -> Vec<Event> {
         n <= cis * NAMES.len(),
         "not enough distinct (name, CI) pairs"
     );
-    let t0 = base_time();
+    let t0 = t0();
     (0..n)
         .map(|k| {
             // 7919 is prime to 10,000, so k ↦ CI is a permutation within each block of 10,000.
@@ -480,7 +474,7 @@ fn mixed_pool() -> Vec<AlertSpec> {
 fn mixed_payloads(n: usize) -> (Vec<Vec<u8>>, usize) {
     let pool = mixed_pool();
     let mut rng = Lcg(7);
-    let mut time = base_time();
+    let mut time = t0();
     let mut events = 0;
     let mut next = |rng: &mut Lcg| {
         time += Duration::milliseconds(10);
@@ -562,7 +556,7 @@ fn mixed_formats_with_parsing(c: &mut Criterion) {
 /// (d) Parser throughput in bytes.
 fn parse(c: &mut Criterion) {
     let pool = mixed_pool();
-    let t0 = base_time();
+    let t0 = t0();
     let at = |i: usize| t0 + Duration::seconds(i as i64);
     let single = native_json(&pool[1], t0, Status::Firing);
     let batch: Vec<String> = (0..100)

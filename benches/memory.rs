@@ -26,7 +26,6 @@ use std::time::{Duration as StdDuration, Instant};
 
 use support::*;
 
-use chrono::{DateTime, Utc};
 use d2c::change::ChangePolicy;
 use d2c::config::CorrelationConfig;
 use d2c::engine::Engine;
@@ -65,9 +64,7 @@ fn main() {
         ..CorrelationConfig::default()
     };
     let mut engine = Engine::new(topo, Arc::new(ChangePolicy::default()), cfg);
-    let t0 = DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
-        .expect("valid literal")
-        .with_timezone(&Utc);
+    let t0 = t0();
 
     let burst_size: usize = std::env::var("D2C_BENCH_BURST")
         .ok()

@@ -28,7 +28,6 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
@@ -36,7 +35,7 @@ use d2c::change::ChangePolicy;
 use d2c::config::CorrelationConfig;
 use d2c::engine::Engine;
 use d2c::model::Event;
-use support::{burst_events, outage_events, topology_of};
+use support::{burst_events, outage_events, t0, topology_of};
 
 /// 1,000 trees of 10 services: 10,000 services, 50,000 CIs.
 const TREES: usize = 1_000;
@@ -45,12 +44,6 @@ const BURST: usize = 10;
 const SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
 /// The target of issue 18, drawn on the plot.
 const TARGET: f64 = 250_000.0;
-
-fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
-        .expect("valid literal")
-        .with_timezone(&Utc)
-}
 
 /// The events of bursts `from..to`, in order.
 fn bursts(from: usize, to: usize) -> Vec<Event> {

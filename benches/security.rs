@@ -13,6 +13,8 @@
 //! host itself over 9 s: Initial Access, Execution and Persistence, each detection seen three
 //! times. 30,000 detections, 3,000 security incidents.
 
+mod support;
+
 /// The allocator of the `d2c` binary, so the figures are the product's.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -21,7 +23,7 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use d2c::change::ChangePolicy;
 use d2c::config::{CorrelationConfig, SecurityPartition};
@@ -29,14 +31,9 @@ use d2c::engine::Engine;
 use d2c::model::{Category, Event, Severity, Status};
 use d2c::pipeline::partition_of;
 use d2c::topology::Topology;
+use support::t0;
 
 const ATTACKS: usize = 3_000;
-
-fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
-        .expect("valid literal")
-        .with_timezone(&Utc)
-}
 
 fn address(h: usize) -> String {
     format!("10.{}.{}.{}", h / 65_536, (h / 256) % 256, h % 256)

@@ -86,6 +86,13 @@ pub fn topology_of(trees: usize) -> Topology {
     Topology::build(f).expect("the generated topology is valid")
 }
 
+/// The event time every bench starts from.
+pub fn t0() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
+        .expect("valid literal")
+        .with_timezone(&chrono::Utc)
+}
+
 /// The firing events of outage burst `b` into `out`: `count` new alerts (at most 50) on the CIs
 /// of tree `(b * 67) % trees` of [`topology_of`]`(trees)`, from `t0 + 2 s * b`, 10 ms apart,
 /// 4 labels each. The `pod` label differs per burst (pods are replaced between outages), so

@@ -121,21 +121,6 @@ fn a_full_copy_taken_while_events_go_on_is_the_state_when_it_began() {
     assert_eq!(&back, e.checkpoint_state());
 }
 
-/// A security detection of `rule` on `host` at second `t`.
-fn detection(rule: &str, host: &str, t: i64) -> Event {
-    let mut e = ev(rule, host, Severity::Major, Status::Firing, t);
-    e.id = format!("{rule}-{host}-{t}");
-    e.source = "falco".into();
-    e.category = crate::model::Category::Security;
-    e.labels = [("host".to_owned(), host.to_owned())].into();
-    e.attributes = [(
-        "attack".to_owned(),
-        serde_json::json!({"tactics": ["TA0002"], "techniques": []}),
-    )]
-    .into();
-    e
-}
-
 /// The security state is tracked like the rest: a delta holds the security incidents, entity
 /// keys and timers that changed, not all of them, and applied to the last checkpoint it gives
 /// the state; a delta written before it was tracked (the security state whole) still applies.
@@ -144,12 +129,12 @@ fn a_delta_holds_the_security_incidents_that_changed() {
     let mut e = engine();
     let hosts = ["web-1", "web-2", "web-3", "db-1"];
     let first: Vec<Event> = (0..hosts.len())
-        .map(|i| detection("Shell", hosts[i], i as i64))
+        .map(|i| detection("Shell", hosts[i], at(i as i64)))
         .collect();
     run(&mut e, &first);
     assert_eq!(e.state().security.incidents.len(), hosts.len());
     let mut base = e.take_full(true);
-    run(&mut e, &[detection("Exfiltration", "web-2", 10)]);
+    run(&mut e, &[detection("Exfiltration", "web-2", at(10))]);
     let d = e.take_delta();
     assert_eq!(d.security_incidents.entries(), 1, "only web-2's incident");
     assert!(d.security_timers.entries() >= 1, "its quiet timer moved");
@@ -173,7 +158,7 @@ fn a_delta_holds_the_security_incidents_that_changed() {
     // The security incidents go on correlating after a restore through the delta.
     let s = Settings::embedded().unwrap();
     let mut restored = Engine::with_state(s.topology, s.policy, at_once(), base);
-    let later = [detection("Persistence", "web-2", 20)];
+    let later = [detection("Persistence", "web-2", at(20))];
     let json = |o: Vec<Output>| o.iter().map(Output::to_json).collect::<Vec<_>>();
     let straight = json(run(&mut e, &later));
     assert!(!straight.is_empty());

@@ -4,7 +4,6 @@
 use std::time::Duration as StdDuration;
 
 use chrono::{Duration, TimeZone};
-use serde_json::json;
 
 use super::*;
 use crate::model::{Ack, ChangeDecision, DecisionStatus};
@@ -17,22 +16,6 @@ fn dlq_reasons(out: &[Output]) -> Vec<&str> {
             _ => None,
         })
         .collect()
-}
-
-/// A security detection on host `web-1` at `t`.
-fn detection(rule: &str, t: DateTime<Utc>) -> Event {
-    let mut e = ev(rule, "web-1", Severity::Major, Status::Firing, 0);
-    e.time = t;
-    e.id = format!("{rule}-{t}");
-    e.source = "falco".into();
-    e.category = Category::Security;
-    e.labels = [("host".to_owned(), "web-1".to_owned())].into();
-    e.attributes = [(
-        "attack".to_owned(),
-        json!({"tactics": ["TA0002"], "techniques": []}),
-    )]
-    .into();
-    e
 }
 
 #[test]
@@ -115,7 +98,7 @@ fn durations_too_long_for_chrono_mean_never_and_do_not_panic() {
         let mut event = ev("X", "web-1", Severity::Critical, status, 0);
         event.time = latest;
         out.extend(e.apply(&event).outputs);
-        out.extend(e.apply(&detection("shell", latest)).outputs);
+        out.extend(e.apply(&detection("shell", "web-1", latest)).outputs);
     }
     out.extend(e.apply(Input::Tick(latest)).outputs);
     assert!(dlq_reasons(&out).is_empty());
@@ -133,8 +116,8 @@ fn a_quiet_day_between_two_events_is_no_reason_to_refuse_the_second() {
     // ahead as a future-dated one would be. Future dates are refused at ingest instead.
     let mut e = engine();
     e.apply(Input::Tick(at(0)));
-    e.apply(&detection("shell", at(10)));
-    let next_day = e.apply(&detection("shell", at(86_400)));
+    e.apply(&detection("shell", "web-1", at(10)));
+    let next_day = e.apply(&detection("shell", "web-1", at(86_400)));
     assert_eq!(next_day.outcome, Some(Outcome::Opened));
 }
 

@@ -33,6 +33,22 @@ fn at(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
 }
 
+/// A security detection of `rule` on `host` at `t` (MITRE ATT&CK execution).
+fn detection(rule: &str, host: &str, t: DateTime<Utc>) -> Event {
+    let mut e = ev(rule, host, Severity::Major, Status::Firing, 0);
+    e.time = t;
+    e.id = format!("{rule}-{host}-{t}");
+    e.source = "falco".into();
+    e.category = crate::model::Category::Security;
+    e.labels = [("host".to_owned(), host.to_owned())].into();
+    e.attributes = [(
+        "attack".to_owned(),
+        serde_json::json!({"tactics": ["TA0002"], "techniques": []}),
+    )]
+    .into();
+    e
+}
+
 fn ev(name: &str, ci: &str, sev: Severity, status: Status, t: i64) -> Event {
     Event {
         id: format!("{name}-{ci}-{t}"),
