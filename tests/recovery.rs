@@ -235,6 +235,49 @@ async fn three_instances_one_killed_loses_and_doubles_nothing() {
     drop((a, c));
 }
 
+/// A partition revoked while its checkpoint is pending (serialised slowly here, with failpoint
+/// `checkpoint-serialise`) has that checkpoint dropped by its old owner, not written after the
+/// new owner's; nothing is lost or doubled either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_pending_when_its_partition_is_revoked_is_dropped() {
+    let payloads = storm(20, 20);
+    let expected = replay_incident_versions(&payloads, &[]);
+    let broker = MockBroker::start(PARTITIONS as u32);
+    let mut slow = env(false);
+    slow.retain(|(k, _)| *k != "FAILPOINTS");
+    slow.push((
+        "FAILPOINTS",
+        "checkpoint-copy=return(1);checkpoint-serialise=sleep(2000)",
+    ));
+    let a = D2c::start(&broker.bootstrap, &slow);
+    wait_until(Duration::from_secs(60), || {
+        a.metric("d2c_state_restores_total").unwrap_or(0.0) >= PARTITIONS as f64
+    })
+    .await;
+    let producing = produce_paced(broker.bootstrap.clone(), payloads.clone(), 10);
+    // Checkpoints of the input so far are being serialised (each for 2 s) when the second
+    // instance joins and takes partitions away from the first.
+    wait_until(Duration::from_secs(60), || {
+        a.metric("d2c_checkpoints_total").unwrap_or(0.0) >= 1.0
+    })
+    .await;
+    let b = D2c::start(&broker.bootstrap, &env(false));
+    wait_until(Duration::from_secs(60), || {
+        [&a, &b]
+            .iter()
+            .all(|d| d.metric("d2c_partitions_owned").unwrap_or(0.0) >= 1.0)
+    })
+    .await;
+    wait_until(Duration::from_secs(20), || {
+        a.metric("d2c_checkpoints_dropped_total").unwrap_or(0.0) >= 1.0
+    })
+    .await;
+    producing.await.unwrap();
+    let (got, _) = published(&broker.bootstrap, &expected).await;
+    assert_same(&got, &expected);
+    drop((a, b));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restart_mid_stream_loses_nothing() {
     let payloads = storm(20, 15);

@@ -267,6 +267,26 @@ pub async fn acknowledged(
     }
 }
 
+/// [`acknowledged`], for a checkpoint of a partition taken after the first `sent` output
+/// batches, which is written once they are acknowledged: `Ok(false)` if the partition is
+/// `revoked` first (before or while it waits). Then the checkpoint is not written: the new
+/// owner writes the partition's checkpoints now, and a delta of the old owner's landing after
+/// the new owner's first (full) one would break the new owner's chain (its next restore would
+/// stop before it and read the input again from further back). A checkpoint already being sent
+/// is not stopped: a send cut short would leave the stage's stall condition set.
+pub async fn acknowledged_unless_revoked(
+    acked: &mut tokio::sync::watch::Receiver<u64>,
+    sent: u64,
+    revoked: &CancellationToken,
+    shutdown: &CancellationToken,
+) -> Result<bool, PipelineError> {
+    tokio::select! {
+        biased;
+        () = revoked.cancelled() => Ok(false),
+        r = acknowledged(acked, sent, shutdown) => r.map(|()| !revoked.is_cancelled()),
+    }
+}
+
 /// Waits until every record of `flight` is acknowledged or failed, marking the stage stalled
 /// meanwhile if that takes longer than `kafka.stall_timeout`.
 async fn wait<T>(sender: &Sender, flight: &mut Flight<T>) {

@@ -47,6 +47,9 @@ pub(super) struct Part {
     pub(super) restored_at: Option<Instant>,
     /// A checkpoint being copied a few keys at a time, before it is written.
     pub(super) copying: Option<Copying>,
+    /// Cancelled when the partition is revoked: a checkpoint of it still waiting to be written
+    /// is then dropped, not written after the new owner's (see `Correlate::drop_revoked`).
+    pub(super) revoked: CancellationToken,
 }
 
 /// A checkpoint being copied a few keys at a time (`EngineState::begin_delta`, `begin_full`):
@@ -113,6 +116,7 @@ impl Part {
             first: None,
             restored_at: Some(Instant::now()),
             copying: None,
+            revoked: CancellationToken::new(),
         }
     }
 }

@@ -335,6 +335,26 @@ impl TelemetryEvent for CheckpointWritten {
     }
 }
 
+/// A checkpoint of `partition` taken before it was revoked was dropped unwritten: its new owner
+/// writes the partition's checkpoints now, and one written after the new owner's first would
+/// break its chain of deltas.
+#[derive(Debug)]
+pub struct CheckpointDropped {
+    pub partition: i32,
+    pub delta: bool,
+}
+
+impl TelemetryEvent for CheckpointDropped {
+    fn emit(self, m: &Metrics) {
+        m.checkpoints_dropped.inc();
+        tracing::info!(
+            partition = self.partition,
+            delta = self.delta,
+            "partition revoked before its checkpoint was written; the checkpoint is dropped (the new owner writes its own)"
+        );
+    }
+}
+
 /// One step of a checkpoint (a delta or a full copy of the state): `take` on the correlate
 /// stage's thread (events wait meanwhile), `serialise` on a blocking thread beside it.
 #[derive(Debug)]

@@ -49,6 +49,7 @@ pub struct Metrics {
     pub(super) checkpoints: IntCounter,
     pub(super) checkpoint_bytes: Histogram,
     pub(super) checkpoint_deltas: IntCounter,
+    pub(super) checkpoints_dropped: IntCounter,
     pub(super) checkpoint_seconds: HistogramVec,
     pub(super) restore_deltas: IntCounter,
     pub(super) restore_seconds: Histogram,
@@ -307,6 +308,11 @@ impl Metrics {
                 &r,
                 "d2c_checkpoint_deltas_total",
                 "Checkpoints acknowledged that were deltas (what changed since the previous one), among d2c_checkpoints_total.",
+            ),
+            checkpoints_dropped: plain_counter(
+                &r,
+                "d2c_checkpoints_dropped_total",
+                "Checkpoints of a partition revoked before they were written, dropped: the new owner writes its own.",
             ),
             restore_deltas: plain_counter(
                 &r,

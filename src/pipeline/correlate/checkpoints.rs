@@ -8,7 +8,7 @@ use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
-use crate::telemetry::events::{CheckpointStep, CheckpointWritten};
+use crate::telemetry::events::{CheckpointDropped, CheckpointStep, CheckpointWritten};
 
 use super::super::PipelineError;
 use super::super::checkpoint;
@@ -191,11 +191,19 @@ impl Correlate {
         let topic = cfg.topics.events.clone();
         let (state_topic, chunk_bytes) = (cfg.topics.state.clone(), cfg.state.chunk_bytes);
         let mut acknowledged = self.flights.acknowledged();
+        let Some(revoked) = self.parts.get(&p).map(|part| part.revoked.clone()) else {
+            return;
+        };
         let task = tokio::spawn(async move {
             let recs = tokio::task::spawn_blocking(move || {
                 let at = (topic.as_str(), p, watermark);
                 let serialising = Instant::now();
                 let recs = checkpoint::records_of(taken, at, &state_topic, chunk_bytes);
+                // Test-only (feature `failpoints`): `checkpoint-serialise=sleep(MS)` makes
+                // every checkpoint take MS longer to serialise, so that tests see partitions
+                // revoked while one is pending.
+                #[cfg(feature = "failpoints")]
+                fail::fail_point!("checkpoint-serialise");
                 metrics.emit(CheckpointStep {
                     delta,
                     step: "serialise",
@@ -207,7 +215,16 @@ impl Correlate {
             .map_err(|e| PipelineError::Stage("checkpoint", e.to_string()))?;
             let bytes = recs.iter().map(|r| r.payload.len()).sum();
             let waiting = Instant::now();
-            inflight::acknowledged(&mut acknowledged, sent, &shutdown).await?;
+            if !inflight::acknowledged_unless_revoked(&mut acknowledged, sent, &revoked, &shutdown)
+                .await?
+            {
+                waits.emit(CheckpointDropped {
+                    partition: p,
+                    delta,
+                });
+                // Nobody waits for it any more: the partition's `Part` is gone.
+                return Err(PipelineError::Interrupted);
+            }
             waits.emit(CheckpointStep {
                 delta,
                 step: "wait",

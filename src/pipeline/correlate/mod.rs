@@ -435,10 +435,13 @@ impl Correlate {
     }
 
     /// Forgets the state of partitions revoked since the last batch; their next owner restores
-    /// it from the newest checkpoint.
+    /// it from the newest checkpoint. A checkpoint of theirs still waiting to be written is
+    /// dropped: written late, after the new owner's first (full) one, a delta would break the
+    /// new owner's chain, and the next restore would read its input again from further back.
     fn drop_revoked(&mut self, consumer: &KafkaConsumer) {
         for p in taken(&consumer.context().revoked) {
-            if self.parts.remove(&p).is_some() {
+            if let Some(part) = self.parts.remove(&p) {
+                part.revoked.cancel();
                 tracing::info!(partition = p, "partition revoked; its state is dropped");
             }
         }

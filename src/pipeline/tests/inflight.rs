@@ -220,3 +220,44 @@ async fn acknowledged_counts_the_completions_the_stage_handed_back() {
     let r = tokio::time::timeout(Duration::from_secs(5), waiter).await;
     assert!(matches!(r, Ok(Ok(Err(PipelineError::Interrupted)))));
 }
+
+/// A checkpoint of a partition revoked while it waits for the outputs before it is dropped,
+/// not written after the new owner's; one whose outputs were acknowledged first is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_waiting_when_its_partition_is_revoked_is_not_written() {
+    use crate::pipeline::inflight::acknowledged_unless_revoked;
+
+    let never = CancellationToken::new();
+    let (ack, mut acked) = tokio::sync::watch::channel(0u64);
+    // Revoked while it waits: released at once, not to be written.
+    let revoked = CancellationToken::new();
+    let waiting = revoked.clone();
+    let mut rx = acked.clone();
+    let stop = never.clone();
+    let waiter =
+        tokio::spawn(async move { acknowledged_unless_revoked(&mut rx, 1, &waiting, &stop).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !waiter.is_finished(),
+        "written before its outputs were acknowledged"
+    );
+    revoked.cancel();
+    let r = tokio::time::timeout(Duration::from_secs(5), waiter).await;
+    assert!(matches!(r, Ok(Ok(Ok(false)))), "{r:?}");
+    // Revoked before it waits, its outputs acknowledged too: still not written.
+    ack.send(1).unwrap();
+    let r = acknowledged_unless_revoked(&mut acked, 1, &revoked, &never).await;
+    assert!(matches!(r, Ok(false)), "{r:?}");
+    // Its outputs acknowledged and the partition still owned: written.
+    let owned = CancellationToken::new();
+    let r = acknowledged_unless_revoked(&mut acked, 1, &owned, &never).await;
+    assert!(matches!(r, Ok(true)), "{r:?}");
+    // Shutdown still interrupts the wait.
+    let stop = CancellationToken::new();
+    stop.cancel();
+    let r = acknowledged_unless_revoked(&mut acked, 2, &owned, &stop).await;
+    assert!(
+        matches!(r, Err(crate::pipeline::PipelineError::Interrupted)),
+        "{r:?}"
+    );
+}
