@@ -194,8 +194,14 @@ impl Correlate {
         let Some(revoked) = self.parts.get(&p).map(|part| part.revoked.clone()) else {
             return;
         };
+        let before = revoked.clone();
         let task = tokio::spawn(async move {
             let recs = tokio::task::spawn_blocking(move || {
+                // Revoked before it was serialised: not even serialised (a rebalance is when
+                // the cores are wanted for restores).
+                if before.is_cancelled() {
+                    return None;
+                }
                 let at = (topic.as_str(), p, watermark);
                 let serialising = Instant::now();
                 let recs = checkpoint::records_of(taken, at, &state_topic, chunk_bytes);
@@ -209,22 +215,32 @@ impl Correlate {
                     step: "serialise",
                     elapsed: serialising.elapsed(),
                 });
-                recs
+                Some(recs)
             })
             .await
             .map_err(|e| PipelineError::Stage("checkpoint", e.to_string()))?;
-            let bytes = recs.iter().map(|r| r.payload.len()).sum();
             let waiting = Instant::now();
-            if !inflight::acknowledged_unless_revoked(&mut acknowledged, sent, &revoked, &shutdown)
+            // Written once the outputs before it are acknowledged, unless revoked first.
+            let ready = match recs {
+                Some(recs) => inflight::acknowledged_unless_revoked(
+                    &mut acknowledged,
+                    sent,
+                    &revoked,
+                    &shutdown,
+                )
                 .await?
-            {
+                .then_some(recs),
+                None => None,
+            };
+            let Some(recs) = ready else {
                 waits.emit(CheckpointDropped {
                     partition: p,
                     delta,
                 });
                 // Nobody waits for it any more: the partition's `Part` is gone.
                 return Err(PipelineError::Interrupted);
-            }
+            };
+            let bytes = recs.iter().map(|r| r.payload.len()).sum();
             waits.emit(CheckpointStep {
                 delta,
                 step: "wait",
