@@ -47,6 +47,9 @@ pub struct Sample {
     pub lag: (i64, i64),
     /// Records the generator's producer (in this process) has not had acknowledged.
     pub unacked: i32,
+    /// `d2c_kafka_queued_bytes` summed over the clients, the generator's producer included,
+    /// in MiB: (produce, fetch). librdkafka's statistics, up to 5 s old.
+    pub queued_mib: (f64, f64),
     /// `d2c_state_entries` by map.
     pub maps: Vec<(&'static str, i64)>,
 }
@@ -103,9 +106,16 @@ pub async fn run(mut settings: Settings, opts: SoakOptions) -> Result<Vec<Sample
     let stop = CancellationToken::new();
     let pipeline =
         crate::app::start(settings.clone(), crate::app::Parts::STAGES, stop.clone()).await?;
-    let producer: FutureProducer = crate::pipeline::kafka::base_config(&cfg.kafka)?
-        .set("linger.ms", "5")
-        .create()?;
+    // With d2c's context, so that what it holds shows in `d2c_kafka_queued_bytes` too.
+    let mut generator_config = crate::pipeline::kafka::base_config(&cfg.kafka)?;
+    generator_config.set("linger.ms", "5");
+    let producer: FutureProducer<crate::pipeline::kafka::KafkaContext> =
+        crate::pipeline::kafka::create(
+            generator_config,
+            &cfg.kafka,
+            &pipeline.metrics,
+            &pipeline.health,
+        )?;
     let generator = tokio::spawn(generate(
         producer.clone(),
         cfg.topics.raw.clone(),
@@ -136,7 +146,11 @@ pub async fn run(mut settings: Settings, opts: SoakOptions) -> Result<Vec<Sample
     Ok(samples)
 }
 
-async fn generate(producer: FutureProducer, topic: String, opts: SoakOptions) {
+async fn generate(
+    producer: FutureProducer<crate::pipeline::kafka::KafkaContext>,
+    topic: String,
+    opts: SoakOptions,
+) {
     let per_tick = (opts.rate / 100).max(1);
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -164,16 +178,19 @@ async fn generate(producer: FutureProducer, topic: String, opts: SoakOptions) {
 fn sample(
     metrics: &Metrics,
     (raw, events): &(String, String),
-    producer: &FutureProducer,
+    producer: &FutureProducer<crate::pipeline::kafka::KafkaContext>,
     at: Duration,
 ) -> Sample {
     use rdkafka::producer::Producer;
+    let (produce, fetch) = metrics.kafka_queued_bytes();
+    let mib = |b: i64| b as f64 / (1024.0 * 1024.0);
     Sample {
         at,
         rss_mib: rss_mib(),
         correlated: metrics.events_correlated_total(),
         lag: (metrics.consumer_lag(raw), metrics.consumer_lag(events)),
         unacked: producer.in_flight_count(),
+        queued_mib: (mib(produce), mib(fetch)),
         maps: metrics.state_entries(),
     }
 }
@@ -181,13 +198,15 @@ fn sample(
 fn render_line(s: &Sample) -> String {
     let maps: Vec<String> = s.maps.iter().map(|(m, n)| format!("{m}={n}")).collect();
     format!(
-        "t={:>5}s rss={:.1}MiB correlated={} lag={}/{} unacked={} {}",
+        "t={:>5}s rss={:.1}MiB correlated={} lag={}/{} unacked={} queued={:.1}/{:.1}MiB {}",
         s.at.as_secs(),
         s.rss_mib,
         s.correlated,
         s.lag.0,
         s.lag.1,
         s.unacked,
+        s.queued_mib.0,
+        s.queued_mib.1,
         maps.join(" ")
     )
 }
@@ -198,11 +217,13 @@ pub fn render(samples: &[Sample]) -> String {
     let Some(first) = samples.first() else {
         return String::new();
     };
-    let mut out = String::from("| t (min) | RSS MiB | events/s | lag raw / events | unacked |");
+    let mut out = String::from(
+        "| t (min) | RSS MiB | events/s | lag raw / events | unacked | queued MiB produce / fetch |",
+    );
     for (m, _) in &first.maps {
         out.push_str(&format!(" {m} |"));
     }
-    out.push_str("\n|---|---|---|---|---|");
+    out.push_str("\n|---|---|---|---|---|---|");
     out.push_str(&"---|".repeat(first.maps.len()));
     out.push('\n');
     let mut prev: Option<&Sample> = None;
@@ -211,13 +232,15 @@ pub fn render(samples: &[Sample]) -> String {
             (s.correlated - p.correlated) as f64 / (s.at - p.at).as_secs_f64().max(1e-9)
         });
         out.push_str(&format!(
-            "| {:.1} | {:.1} | {:.0} | {} / {} | {} |",
+            "| {:.1} | {:.1} | {:.0} | {} / {} | {} | {:.1} / {:.1} |",
             s.at.as_secs_f64() / 60.0,
             s.rss_mib,
             rate,
             s.lag.0,
             s.lag.1,
-            s.unacked
+            s.unacked,
+            s.queued_mib.0,
+            s.queued_mib.1
         ));
         for (_, n) in &s.maps {
             out.push_str(&format!(" {n} |"));

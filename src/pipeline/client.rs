@@ -16,7 +16,7 @@ use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::telemetry::events::ConsumerLag;
-use crate::telemetry::shell::KafkaClientError;
+use crate::telemetry::shell::{KafkaClientError, KafkaQueues};
 use crate::telemetry::{Health, Metrics};
 
 /// Readiness conditions the clients open (all under this prefix, see [`Health`]).
@@ -194,8 +194,14 @@ impl ClientContext for KafkaContext {
                 }
             }
         }
+        // Every partition's fetch queue forwards to the consumer's one queue, and librdkafka
+        // reports that queue's size for each: the largest is the queue's.
+        let mut fetch = 0;
         for (topic, t) in &stats.topics {
             for (p, part) in &t.partitions {
+                if *p >= 0 {
+                    fetch = fetch.max(part.fetchq_size);
+                }
                 // Partition -1 is librdkafka's internal "unassigned" bucket. Lag -1 means no
                 // position yet (nothing consumed or committed): then everything from the log
                 // start to its end is still to be read. Producers have no fetch state.
@@ -214,6 +220,13 @@ impl ClientContext for KafkaContext {
                 });
             }
         }
+        // msg_size counts every record a producer holds (queued, in flight, awaiting its
+        // acknowledgement); a consumer's records wait in its partitions' fetch queues.
+        self.metrics.emit(KafkaQueues {
+            client: &stats.name,
+            produce: stats.msg_size as i64,
+            fetch: fetch as i64,
+        });
     }
 }
 

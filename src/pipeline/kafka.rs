@@ -54,7 +54,7 @@ pub fn base_config(k: &KafkaConfig) -> Result<ClientConfig, KafkaError> {
 /// broker connection is up again (and the consumers' lag); every 5 s is cheap. Clients with
 /// librdkafka's default context get none: that context would log each as a multi-kilobyte
 /// INFO line.
-fn create<C: rdkafka::config::FromClientConfigAndContext<KafkaContext>>(
+pub fn create<C: rdkafka::config::FromClientConfigAndContext<KafkaContext>>(
     mut c: ClientConfig,
     k: &KafkaConfig,
     metrics: &Metrics,

@@ -19,6 +19,7 @@ pub struct ShellMetrics {
     http_connections: IntGauge,
     http_connection_errors: IntCounterVec,
     state_entries: IntGaugeVec,
+    kafka_queued_bytes: IntGaugeVec,
 }
 
 /// The maps of the correlation state, the `map` label of `d2c_state_entries`.
@@ -99,6 +100,17 @@ impl ShellMetrics {
                 )
                 .expect("valid metric"),
             ),
+            kafka_queued_bytes: register(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "d2c_kafka_queued_bytes",
+                        "Bytes of records librdkafka holds in this process, by client (librdkafka's name of it) and queue (produce: records not yet acknowledged by the broker; fetch: records prefetched and not yet read by the stage), from its statistics every 5 s.",
+                    ),
+                    &["client", "queue"],
+                )
+                .expect("valid metric"),
+            ),
         };
         for p in [
             "authentication",
@@ -163,6 +175,27 @@ impl Metrics {
             .sum()
     }
 
+    /// `d2c_kafka_queued_bytes` summed over the clients: (produce, fetch).
+    pub fn kafka_queued_bytes(&self) -> (i64, i64) {
+        use prometheus::core::Collector;
+        let mut sums = (0, 0);
+        for m in self
+            .shell
+            .kafka_queued_bytes
+            .collect()
+            .iter()
+            .flat_map(|f| f.get_metric())
+        {
+            let v = m.get_gauge().get_value() as i64;
+            match m.get_label().iter().find(|l| l.name() == "queue") {
+                Some(l) if l.value() == "produce" => sums.0 += v,
+                Some(_) => sums.1 += v,
+                None => {}
+            }
+        }
+        sums
+    }
+
     /// Open HTTP connections, up or down by one.
     pub fn http_connection(&self, opened: bool) {
         if opened {
@@ -186,6 +219,27 @@ impl TelemetryEvent for KafkaClientError {
             .kafka_client_errors
             .with_label_values(&[self.problem])
             .inc();
+    }
+}
+
+/// The bytes librdkafka holds for one client, from its statistics.
+#[derive(Debug)]
+pub struct KafkaQueues<'a> {
+    /// librdkafka's name of the client (`<client.id>#<type>-<n>`).
+    pub client: &'a str,
+    /// Records produced and not yet acknowledged (0 for a consumer).
+    pub produce: i64,
+    /// Records fetched and not yet read by the stage (0 for a producer).
+    pub fetch: i64,
+}
+
+impl TelemetryEvent for KafkaQueues<'_> {
+    fn emit(self, m: &Metrics) {
+        let g = &m.shell.kafka_queued_bytes;
+        g.with_label_values(&[self.client, "produce"])
+            .set(self.produce.max(0));
+        g.with_label_values(&[self.client, "fetch"])
+            .set(self.fetch.max(0));
     }
 }
 
@@ -277,5 +331,35 @@ pub struct EventDeadLettered {
 impl TelemetryEvent for EventDeadLettered {
     fn emit(self, m: &Metrics) {
         m.dlq_records.with_label_values(&[self.reason]).inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queued_bytes_are_kept_per_client_and_summed_by_queue() {
+        let m = Metrics::new(&Default::default());
+        for (client, produce, fetch) in [
+            ("d2c#producer-1", 4096, 0),
+            ("d2c#consumer-2", 0, 1 << 20),
+            ("d2c#producer-1", 1024, 0), // a later statistic replaces the first
+            ("d2c#producer-3", 512, -1), // never negative
+        ] {
+            m.emit(KafkaQueues {
+                client,
+                produce,
+                fetch,
+            });
+        }
+        assert_eq!(m.kafka_queued_bytes(), (1024 + 512, 1 << 20));
+        let text = m.render();
+        assert!(
+            text.contains(
+                "d2c_kafka_queued_bytes{client=\"d2c#consumer-2\",queue=\"fetch\"} 1048576"
+            ),
+            "{text}"
+        );
     }
 }
