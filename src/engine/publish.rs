@@ -129,20 +129,26 @@ impl Engine {
     pub(super) fn account(&mut self, i: &mut Incident) {
         let now = i.resolved_at.unwrap_or(i.updated_at);
         i.impact.outage_seconds = (now - i.opened_at).num_seconds().max(0);
-        let start = match self.state.published.get(&i.id) {
-            // An older checkpoint: the account of the last version.
-            Some(p) => Account {
-                at_risk: p.at_risk,
-                cost: p.cost,
-                since: p.cost_at.unwrap_or(i.opened_at),
-            },
-            None => Account {
-                at_risk: 0.0,
-                cost: 0.0,
-                since: i.opened_at,
-            },
+        // Looked up before inserting, so the id is copied only for a new account.
+        if !self.state.accounts.contains_key(&i.id) {
+            let start = match self.state.published.get(&i.id) {
+                // An older checkpoint: the account of the last version.
+                Some(p) => Account {
+                    at_risk: p.at_risk,
+                    cost: p.cost,
+                    since: p.cost_at.unwrap_or(i.opened_at),
+                },
+                None => Account {
+                    at_risk: 0.0,
+                    cost: 0.0,
+                    since: i.opened_at,
+                },
+            };
+            self.state.accounts.insert(i.id.clone(), start);
+        }
+        let Some(a) = self.state.accounts.get_mut(&i.id) else {
+            return;
         };
-        let a = self.state.accounts.entry(i.id.clone()).or_insert(start);
         let minutes = (now - a.since).num_milliseconds().max(0) as f64 / 60_000.0;
         // Kept unrounded between builds, so rounding errors do not add up.
         a.cost += a.at_risk * minutes;

@@ -3,14 +3,14 @@
 //! every incident and RFC, the clock, the raw-input positions applied, silences and suppressed
 //! alerts, the security incidents, problems, and RFC runs awaiting verification.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::correlate;
-use crate::model::tracked::{Changes, Track, TrackedMap};
+use crate::model::tracked::{Changes, Track, TrackedHashMap, TrackedMap};
 use crate::model::{IncidentStatus, Priority, Rfc};
 use crate::suppress::{InhibitState, Silence, SuppressReason};
 
@@ -37,8 +37,10 @@ pub struct SuppressedAlert {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct EngineState {
     pub correlation: correlate::State,
-    /// What was last published of every incident still remembered.
-    pub published: TrackedMap<String, Published>,
+    /// What was last published of every incident still remembered. A hash map: read on every
+    /// build, never walked in order; written in key order ([`sorted`]).
+    #[serde(serialize_with = "sorted")]
+    pub published: TrackedHashMap<String, Published>,
     /// Ids of RFCs already raised per incident, so each is raised once.
     pub rfcs: TrackedMap<String, BTreeSet<String>>,
     /// The latest event or tick time seen: the engine's notion of "now".
@@ -71,8 +73,13 @@ pub struct EngineState {
     pub pending: TrackedMap<String, Pending>,
     /// The revenue-at-risk account of every incident built (published or not), by id, so its
     /// cost does not depend on which versions were published.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub accounts: TrackedMap<String, Account>,
+    /// A hash map, like `published`.
+    #[serde(
+        default,
+        skip_serializing_if = "HashMap::is_empty",
+        serialize_with = "sorted"
+    )]
+    pub accounts: TrackedHashMap<String, Account>,
     /// Problems, incidents counted toward them, and links (`problem`); absent from older
     /// checkpoints. Bounded by `[problem]` (see `problem`).
     #[serde(default, skip_serializing_if = "is_default")]
@@ -109,6 +116,17 @@ pub struct Account {
     pub at_risk: f64,
     pub cost: f64,
     pub since: DateTime<Utc>,
+}
+
+/// Writes `map` in the order of its keys, as an ordered map would: checkpoints stay
+/// byte-identical from one run to the next.
+fn sorted<S: serde::Serializer, V: Serialize + Clone>(
+    map: &TrackedHashMap<String, V>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let mut pairs: Vec<(&String, &V)> = map.iter().collect();
+    pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    s.collect_map(pairs)
 }
 
 /// The last published version of an incident, as much as the engine needs of it: the version,
