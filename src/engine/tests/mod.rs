@@ -747,6 +747,89 @@ fn state_survives_a_json_round_trip_exactly() {
     assert_eq!(rest, straight);
 }
 
+/// `published` and `accounts` are hash maps (their order differs from one map to the next):
+/// a checkpoint still writes them in the order of their ids, so the same input gives the same
+/// bytes.
+#[test]
+fn a_checkpoint_writes_the_hash_maps_in_key_order() {
+    let feed = |e: &mut Engine| {
+        let evs: Vec<Event> = (0..40)
+            .map(|i| {
+                ev(
+                    "Down",
+                    &format!("host-{i:02}"),
+                    Severity::Major,
+                    Status::Firing,
+                    i,
+                )
+            })
+            .collect();
+        run(e, &evs);
+        // Later builds of a few, after the others (accounts change in place).
+        let again: Vec<Event> = (0..5)
+            .map(|i| {
+                ev(
+                    "Slow",
+                    &format!("host-{i:02}"),
+                    Severity::Minor,
+                    Status::Firing,
+                    100 + i,
+                )
+            })
+            .collect();
+        run(e, &again);
+    };
+    let (mut a, mut b) = (engine(), engine());
+    feed(&mut a);
+    feed(&mut b);
+    assert!(
+        a.state().published.len() >= 20,
+        "{}",
+        a.state().published.len()
+    );
+    assert_eq!(a.state().accounts.len(), a.state().published.len());
+    let bytes = serde_json::to_vec(a.state()).unwrap();
+    assert!(
+        bytes == serde_json::to_vec(b.state()).unwrap(),
+        "the same input gave different checkpoints"
+    );
+    // The ids appear in the text in sorted order within each of the two maps' objects.
+    let text = String::from_utf8(bytes).unwrap();
+    let mut ids: Vec<&String> = a.state().published.keys().collect();
+    ids.sort();
+    for map in ["published", "accounts"] {
+        let object = object_of(&text, map);
+        let found: Vec<usize> = ids
+            .iter()
+            .map(|id| object.find(&format!("\"{id}\":")).expect("every id"))
+            .collect();
+        assert!(found.is_sorted(), "{map}: {object}");
+    }
+}
+
+/// The text of the JSON object that field `key` of the object in `text` holds (braces counted
+/// outside strings).
+fn object_of<'t>(text: &'t str, key: &str) -> &'t str {
+    let start = text.find(&format!("\"{key}\":{{")).expect("the field") + key.len() + 3;
+    let (mut depth, mut in_string, mut escaped) = (0, false, false);
+    for (n, c) in text[start..].char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_string => escaped = true,
+            '"' => in_string = !in_string,
+            '{' if !in_string => depth += 1,
+            '}' if !in_string => {
+                depth -= 1;
+                if depth == 0 {
+                    return &text[start..=start + n];
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("unclosed object {key}")
+}
+
 #[test]
 fn summary_counts_open_incidents_by_priority_and_capability() {
     let mut e = engine();
