@@ -81,23 +81,26 @@ impl Engine {
         {
             return Due::Now;
         }
-        let root = i.root_cause.as_ref().map(|r| r.service.clone());
+        let root = i.root_cause.as_ref().map(|r| r.service.as_str());
         let could_move = i
             .root_cause
             .as_ref()
             .is_some_and(|r| !r.guess && self.topo.dependency_rank(&r.service) > 0);
-        let p = self
-            .state
-            .pending
-            .entry(i.id.clone())
-            .or_insert_with(|| Pending {
+        // Looked up before inserting, so the id and root are copied only when new.
+        if !self.state.pending.contains_key(&i.id) {
+            let p = Pending {
                 since: now,
-                root: root.clone(),
+                root: root.map(str::to_owned),
                 root_since: now,
                 due: None,
-            });
-        if p.root != root {
-            p.root = root;
+            };
+            self.state.pending.insert(i.id.clone(), p);
+        }
+        let Some(p) = self.state.pending.get_mut(&i.id) else {
+            return Due::Now;
+        };
+        if p.root.as_deref() != root {
+            p.root = root.map(str::to_owned);
             p.root_since = now;
         }
         let cap = later(p.since, self.cfg.group_wait_max);
@@ -126,16 +129,18 @@ impl Engine {
 
     /// Holds the next version of incident `id` back until `due`.
     fn hold(&mut self, id: &str, now: DateTime<Utc>, due: DateTime<Utc>) {
-        let p = self
-            .state
-            .pending
-            .entry(id.to_owned())
-            .or_insert_with(|| Pending {
+        if !self.state.pending.contains_key(id) {
+            let p = Pending {
                 since: now,
                 root: None,
                 root_since: now,
                 due: None,
-            });
+            };
+            self.state.pending.insert(id.to_owned(), p);
+        }
+        let Some(p) = self.state.pending.get_mut(id) else {
+            return;
+        };
         let was = p.due.replace(due);
         self.state.correlation.schedule_publish(id, was, due);
     }

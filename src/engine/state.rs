@@ -69,8 +69,13 @@ pub struct EngineState {
     pub security: correlate::security::State,
     /// Incidents whose next version waits (`correlation.group_wait` before the first,
     /// `group_interval` after), by id; absent from older checkpoints.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub pending: TrackedMap<String, Pending>,
+    /// A hash map, like `published`.
+    #[serde(
+        default,
+        skip_serializing_if = "HashMap::is_empty",
+        serialize_with = "sorted"
+    )]
+    pub pending: TrackedHashMap<String, Pending>,
     /// The revenue-at-risk account of every incident built (published or not), by id, so its
     /// cost does not depend on which versions were published.
     /// A hash map, like `published`.

@@ -747,7 +747,8 @@ fn state_survives_a_json_round_trip_exactly() {
     assert_eq!(rest, straight);
 }
 
-/// `published` and `accounts` are hash maps (their order differs from one map to the next):
+/// `published`, `accounts` and `pending` are hash maps (their order differs from one map to the
+/// next):
 /// a checkpoint still writes them in the order of their ids, so the same input gives the same
 /// bytes.
 #[test]
@@ -779,7 +780,14 @@ fn a_checkpoint_writes_the_hash_maps_in_key_order() {
             .collect();
         run(e, &again);
     };
-    let (mut a, mut b) = (engine(), engine());
+    // With waits, so that the second versions are still held back (`pending`) at the end.
+    let waiting = || {
+        engine_with(|c| {
+            c.group_wait = std::time::Duration::from_secs(30);
+            c.group_interval = std::time::Duration::from_secs(600);
+        })
+    };
+    let (mut a, mut b) = (waiting(), waiting());
     feed(&mut a);
     feed(&mut b);
     assert!(
@@ -795,9 +803,14 @@ fn a_checkpoint_writes_the_hash_maps_in_key_order() {
     );
     // The ids appear in the text in sorted order within each of the two maps' objects.
     let text = String::from_utf8(bytes).unwrap();
-    let mut ids: Vec<&String> = a.state().published.keys().collect();
-    ids.sort();
-    for map in ["published", "accounts"] {
+    let st = a.state();
+    for (map, mut ids) in [
+        ("published", st.published.keys().collect::<Vec<_>>()),
+        ("accounts", st.accounts.keys().collect()),
+        ("pending", st.pending.keys().collect()),
+    ] {
+        assert!(ids.len() >= 2, "{map}: {}", ids.len());
+        ids.sort();
         let object = object_of(&text, map);
         let found: Vec<usize> = ids
             .iter()
