@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bench::BenchError;
 use crate::engine::Settings;
+use crate::pipeline::kafka::KafkaContext;
 use crate::telemetry::Metrics;
 
 /// Options of `d2c soak`.
@@ -109,13 +110,12 @@ pub async fn run(mut settings: Settings, opts: SoakOptions) -> Result<Vec<Sample
     // With d2c's context, so that what it holds shows in `d2c_kafka_queued_bytes` too.
     let mut generator_config = crate::pipeline::kafka::base_config(&cfg.kafka)?;
     generator_config.set("linger.ms", "5");
-    let producer: FutureProducer<crate::pipeline::kafka::KafkaContext> =
-        crate::pipeline::kafka::create(
-            generator_config,
-            &cfg.kafka,
-            &pipeline.metrics,
-            &pipeline.health,
-        )?;
+    let producer: FutureProducer<KafkaContext> = crate::pipeline::kafka::create(
+        generator_config,
+        &cfg.kafka,
+        &pipeline.metrics,
+        &pipeline.health,
+    )?;
     let generator = tokio::spawn(generate(
         producer.clone(),
         cfg.topics.raw.clone(),
@@ -146,11 +146,7 @@ pub async fn run(mut settings: Settings, opts: SoakOptions) -> Result<Vec<Sample
     Ok(samples)
 }
 
-async fn generate(
-    producer: FutureProducer<crate::pipeline::kafka::KafkaContext>,
-    topic: String,
-    opts: SoakOptions,
-) {
+async fn generate(producer: FutureProducer<KafkaContext>, topic: String, opts: SoakOptions) {
     let per_tick = (opts.rate / 100).max(1);
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -178,7 +174,7 @@ async fn generate(
 fn sample(
     metrics: &Metrics,
     (raw, events): &(String, String),
-    producer: &FutureProducer<crate::pipeline::kafka::KafkaContext>,
+    producer: &FutureProducer<KafkaContext>,
     at: Duration,
 ) -> Sample {
     use rdkafka::producer::Producer;

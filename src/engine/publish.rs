@@ -129,9 +129,9 @@ impl Engine {
     pub(super) fn account(&mut self, i: &mut Incident) {
         let now = i.resolved_at.unwrap_or(i.updated_at);
         i.impact.outage_seconds = (now - i.opened_at).num_seconds().max(0);
-        // Looked up before inserting, so the id is copied only for a new account.
-        if !self.state.accounts.contains_key(&i.id) {
-            let start = match self.state.published.get(&i.id) {
+        let published = &self.state.published;
+        let a = self.state.accounts.get_or_insert_with(&i.id, || {
+            match published.get(&i.id) {
                 // An older checkpoint: the account of the last version.
                 Some(p) => Account {
                     at_risk: p.at_risk,
@@ -143,12 +143,8 @@ impl Engine {
                     cost: 0.0,
                     since: i.opened_at,
                 },
-            };
-            self.state.accounts.insert(i.id.clone(), start);
-        }
-        let Some(a) = self.state.accounts.get_mut(&i.id) else {
-            return;
-        };
+            }
+        });
         let minutes = (now - a.since).num_milliseconds().max(0) as f64 / 60_000.0;
         // Kept unrounded between builds, so rounding errors do not add up.
         a.cost += a.at_risk * minutes;

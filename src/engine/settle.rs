@@ -86,19 +86,12 @@ impl Engine {
             .root_cause
             .as_ref()
             .is_some_and(|r| !r.guess && self.topo.dependency_rank(&r.service) > 0);
-        // Looked up before inserting, so the id and root are copied only when new.
-        if !self.state.pending.contains_key(&i.id) {
-            let p = Pending {
-                since: now,
-                root: root.map(str::to_owned),
-                root_since: now,
-                due: None,
-            };
-            self.state.pending.insert(i.id.clone(), p);
-        }
-        let Some(p) = self.state.pending.get_mut(&i.id) else {
-            return Due::Now;
-        };
+        let p = self.state.pending.get_or_insert_with(&i.id, || Pending {
+            since: now,
+            root: root.map(str::to_owned),
+            root_since: now,
+            due: None,
+        });
         if p.root.as_deref() != root {
             p.root = root.map(str::to_owned);
             p.root_since = now;
@@ -129,18 +122,12 @@ impl Engine {
 
     /// Holds the next version of incident `id` back until `due`.
     fn hold(&mut self, id: &str, now: DateTime<Utc>, due: DateTime<Utc>) {
-        if !self.state.pending.contains_key(id) {
-            let p = Pending {
-                since: now,
-                root: None,
-                root_since: now,
-                due: None,
-            };
-            self.state.pending.insert(id.to_owned(), p);
-        }
-        let Some(p) = self.state.pending.get_mut(id) else {
-            return;
-        };
+        let p = self.state.pending.get_or_insert_with(id, || Pending {
+            since: now,
+            root: None,
+            root_since: now,
+            due: None,
+        });
         let was = p.due.replace(due);
         self.state.correlation.schedule_publish(id, was, due);
     }

@@ -424,6 +424,20 @@ macro_rules! map_methods {
                 self.inner.get_mut(q)
             }
 
+            /// The value of key `q`; when there is none, `make`'s, under a copy of `q`. Unlike
+            /// [`entry`](Self::entry), a lookup that finds the entry copies no key (unless it
+            /// is marked changed for the first time).
+            pub fn get_or_insert_with<Q>(&mut self, q: &Q, make: impl FnOnce() -> V) -> &mut V
+            where
+                K: Borrow<Q>,
+                Q: $($bound)+ + ToOwned<Owned = K> + ?Sized,
+            {
+                if !self.inner.contains_key(q) {
+                    return self.entry(q.to_owned()).or_insert_with(make);
+                }
+                self.get_mut(q).expect("the key was found above")
+            }
+
             pub fn insert(&mut self, k: K, v: V) -> Option<V> {
                 self.save(&k);
                 self.mark_owned(k.clone());
@@ -581,6 +595,19 @@ mod tests {
         back.apply(ch);
         assert_eq!(back, m);
         assert_eq!(m.take_changes(), Changes::default());
+    }
+
+    #[test]
+    fn get_or_insert_with_makes_only_what_is_missing_and_records_both() {
+        let mut m: TrackedHashMap<String, u32> = TrackedHashMap::default();
+        m.insert("a".into(), 1);
+        m.take_changes();
+        *m.get_or_insert_with("a", || unreachable!("a is there")) += 10;
+        *m.get_or_insert_with("b", || 5) += 1;
+        let mut ch = m.take_changes();
+        ch.sort();
+        assert_eq!(ch.set, vec![("a".into(), 11), ("b".into(), 6)]);
+        assert!(ch.removed.is_empty());
     }
 
     #[test]

@@ -161,39 +161,16 @@ impl Metrics {
 
     /// The sum of `d2c_consumer_lag` over the partitions of `topic`: records not yet read.
     pub fn consumer_lag(&self, topic: &str) -> i64 {
-        use prometheus::core::Collector;
-        self.consumer_lag
-            .collect()
-            .iter()
-            .flat_map(|f| f.get_metric())
-            .filter(|m| {
-                m.get_label()
-                    .iter()
-                    .any(|l| l.name() == "topic" && l.value() == topic)
-            })
-            .map(|m| m.get_gauge().get_value() as i64)
-            .sum()
+        sum_where(&self.consumer_lag, "topic", topic)
     }
 
     /// `d2c_kafka_queued_bytes` summed over the clients: (produce, fetch).
     pub fn kafka_queued_bytes(&self) -> (i64, i64) {
-        use prometheus::core::Collector;
-        let mut sums = (0, 0);
-        for m in self
-            .shell
-            .kafka_queued_bytes
-            .collect()
-            .iter()
-            .flat_map(|f| f.get_metric())
-        {
-            let v = m.get_gauge().get_value() as i64;
-            match m.get_label().iter().find(|l| l.name() == "queue") {
-                Some(l) if l.value() == "produce" => sums.0 += v,
-                Some(_) => sums.1 += v,
-                None => {}
-            }
-        }
-        sums
+        let q = &self.shell.kafka_queued_bytes;
+        (
+            sum_where(q, "queue", "produce"),
+            sum_where(q, "queue", "fetch"),
+        )
     }
 
     /// Open HTTP connections, up or down by one.
@@ -220,6 +197,22 @@ impl TelemetryEvent for KafkaClientError {
             .with_label_values(&[self.problem])
             .inc();
     }
+}
+
+/// The sum of the series of `gauges` whose label `name` is `value`.
+fn sum_where(gauges: &IntGaugeVec, name: &str, value: &str) -> i64 {
+    use prometheus::core::Collector;
+    gauges
+        .collect()
+        .iter()
+        .flat_map(|f| f.get_metric())
+        .filter(|m| {
+            m.get_label()
+                .iter()
+                .any(|l| l.name() == name && l.value() == value)
+        })
+        .map(|m| m.get_gauge().get_value() as i64)
+        .sum()
 }
 
 /// The bytes librdkafka holds for one client, from its statistics.

@@ -748,9 +748,8 @@ fn state_survives_a_json_round_trip_exactly() {
 }
 
 /// `published`, `accounts` and `pending` are hash maps (their order differs from one map to the
-/// next):
-/// a checkpoint still writes them in the order of their ids, so the same input gives the same
-/// bytes.
+/// next): a checkpoint still writes them in the order of their ids, so the same input gives
+/// the same bytes.
 #[test]
 fn a_checkpoint_writes_the_hash_maps_in_key_order() {
     let feed = |e: &mut Engine| {
