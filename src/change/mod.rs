@@ -158,7 +158,9 @@ impl Rule {
                     .iter()
                     .any(|s| Some(s.as_str()) == root || i.failing_services.iter().any(|f| f == s)))
             && (self.alert_names.is_empty()
-                || i.alerts.iter().any(|a| self.alert_names.contains(&a.name)))
+                || i.alerts
+                    .iter()
+                    .any(|a| self.alert_names.iter().any(|n| **n == *a.name)))
     }
 
     /// The RFC this rule proposes for `incident`. Its id depends only on the incident id, the
@@ -167,7 +169,7 @@ impl Rule {
     pub fn propose(&self, incident: &Incident) -> Rfc {
         let target = service_of(incident).map(str::to_owned);
         let service = target.as_deref().unwrap_or("unknown service");
-        let alert = incident.alerts.first().map_or("", |a| a.name.as_str());
+        let alert = incident.alerts.first().map_or("", |a| &*a.name);
         let context = incident.context.iter().find(|c| c.service == service);
         let known = |f: fn(&crate::model::ServiceContext) -> &Option<String>| {
             context
@@ -190,7 +192,7 @@ impl Rule {
             .alerts
             .iter()
             .filter(|a| a.symptom_of.is_none())
-            .filter_map(|a| a.ci.clone())
+            .filter_map(|a| a.ci.as_deref().map(str::to_owned))
             .collect();
         let approval = self.approval.unwrap_or(match self.category {
             RfcCategory::Standard => Approval::PreApproved,

@@ -20,6 +20,7 @@ use crate::model::{Change, IncidentStatus, RelatedChange};
 pub struct AlertState {
     pub alert: StoredAlert,
     /// Time of the event that set the current status; older events do not change it.
+    #[serde(serialize_with = "crate::model::serialize_time")]
     pub status_time: DateTime<Utc>,
     /// The incident's id, shared with its [`Group::id`].
     pub incident: Option<Arc<str>>,
@@ -36,7 +37,9 @@ pub struct AlertState {
 pub struct Group {
     /// Shared with its alerts' [`AlertState::incident`].
     pub id: Arc<str>,
+    #[serde(serialize_with = "crate::model::serialize_time")]
     pub opened_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::model::serialize_time")]
     pub last_event_at: DateTime<Utc>,
     #[serde(default = "open")]
     pub status: IncidentStatus,

@@ -26,7 +26,9 @@ pub struct StoredAlert {
     pub source: Arc<str>,
     pub severity: Severity,
     pub status: Status,
+    #[serde(serialize_with = "crate::model::serialize_time")]
     pub first_seen: DateTime<Utc>,
+    #[serde(serialize_with = "crate::model::serialize_time")]
     pub last_seen: DateTime<Utc>,
     /// How many events this alert has absorbed (firing and resolved alike).
     pub count: u64,
@@ -44,11 +46,11 @@ impl StoredAlert {
     /// The alert as an incident record lists it.
     pub fn to_ref(&self) -> AlertRef {
         AlertRef {
-            fingerprint: self.fingerprint.to_string(),
-            name: self.name.to_string(),
-            ci: self.ci.as_deref().map(str::to_owned),
-            service: self.service.as_deref().map(str::to_owned),
-            source: self.source.to_string(),
+            fingerprint: self.fingerprint.clone(),
+            name: self.name.clone(),
+            ci: self.ci.clone(),
+            service: self.service.clone(),
+            source: self.source.clone(),
             severity: self.severity,
             status: self.status,
             first_seen: self.first_seen,

@@ -414,6 +414,8 @@ impl Engine {
         let root = incident.root_cause.as_ref().map(|r| r.service.as_str());
         // Asked once per service, not per alert: an incident's alerts share few services.
         let mut needs: BTreeMap<&str, bool> = BTreeMap::new();
+        // One copy of the root's name, shared by every symptom alert of the version.
+        let symptom_of: Option<Arc<str>> = root.map(Arc::from);
         let alerts = g
             .alerts
             .iter()
@@ -425,7 +427,7 @@ impl Engine {
                         .entry(s)
                         .or_insert_with(|| s != rc && self.topo.needs(s, rc));
                     if symptom {
-                        r.symptom_of = Some(rc.to_owned());
+                        r.symptom_of.clone_from(&symptom_of);
                     }
                 }
                 r

@@ -85,7 +85,10 @@ pub struct Event {
     /// The tool or format the event came from (`native`, `alertmanager`, …).
     pub source: String,
     /// When the condition started (firing) or ended (resolved), as the source reported it.
-    #[serde(deserialize_with = "super::time::deserialize")]
+    #[serde(
+        deserialize_with = "super::time::deserialize",
+        serialize_with = "super::time::serialize"
+    )]
     pub time: DateTime<Utc>,
     /// The configuration item the signal is about, if the source named one; topology may
     /// resolve it from `labels` instead.

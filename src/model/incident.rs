@@ -1,6 +1,8 @@
 //! Alert and Incident: the deduplicated state of one fingerprint, and a group of alerts that
 //! share one cause, with the services and business capabilities it hurts.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -9,16 +11,18 @@ use super::{Labels, Severity, Status};
 /// The deduplicated state of one fingerprint, as listed on an incident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertRef {
-    pub fingerprint: String,
-    pub name: String,
+    pub fingerprint: Arc<str>,
+    pub name: Arc<str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ci: Option<String>,
+    pub ci: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service: Option<String>,
-    pub source: String,
+    pub service: Option<Arc<str>>,
+    pub source: Arc<str>,
     pub severity: Severity,
     pub status: Status,
+    #[serde(serialize_with = "crate::model::serialize_time")]
     pub first_seen: DateTime<Utc>,
+    #[serde(serialize_with = "crate::model::serialize_time")]
     pub last_seen: DateTime<Utc>,
     /// How many events this alert has absorbed (firing and resolved alike).
     pub count: u64,
@@ -40,7 +44,7 @@ pub struct AlertRef {
     /// Set on incident records only: the root-cause service this alert's service depends on,
     /// so the alert is a symptom of that failure rather than a cause of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub symptom_of: Option<String>,
+    pub symptom_of: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -77,6 +81,7 @@ pub struct Change {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
     pub source: String,
+    #[serde(serialize_with = "crate::model::serialize_time")]
     pub time: DateTime<Utc>,
 }
 
@@ -331,14 +336,28 @@ pub struct Incident {
     pub severity: Severity,
     pub priority: Priority,
     pub title: String,
+    #[serde(serialize_with = "crate::model::serialize_time")]
     pub opened_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::model::serialize_time")]
     pub updated_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::model::serialize_time_opt"
+    )]
     pub resolved_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::model::serialize_time_opt"
+    )]
     pub closed_at: Option<DateTime<Utc>>,
     /// When someone acknowledged the incident (`POST /api/v1/incidents/{id}/ack`), and who.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::model::serialize_time_opt"
+    )]
     pub acknowledged_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acknowledged_by: Option<String>,

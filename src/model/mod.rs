@@ -32,7 +32,7 @@ pub use run::{Run, RunOutcome, Target};
 pub use security::{Entities, SecurityInfo, Stage};
 pub use time::{
     FIRST_YEAR, LAST_YEAR, deserialize as deserialize_time, format_rfc3339, in_range, later,
-    parse_rfc3339, span,
+    parse_rfc3339, serialize as serialize_time, serialize_opt as serialize_time_opt, span,
 };
 
 /// A stable 64-bit hash (xxh3) rendered as 16 lowercase hex digits. Used for fingerprints and

@@ -145,46 +145,101 @@ impl fmt::Write for TimeText {
 }
 
 /// `t` as `t.to_rfc3339_opts(SecondsFormat::AutoSi, true)` writes it (`2026-11-28T10:00:00Z`,
-/// `…00.250Z`), without allocating for years 0 to 9999.
+/// `…00.250Z`), without allocating for years 0 to 9999. Digits are written straight into the
+/// buffer: every record d2c publishes carries two of these per alert, so this is on the path of
+/// every incident version.
 pub fn format_rfc3339(t: DateTime<Utc>) -> TimeText {
     let mut out = TimeText {
         buf: [0; 40],
         len: 0,
     };
-    let nanos = t.nanosecond();
-    let written = if (0..=9999).contains(&t.year()) && nanos < 1_000_000_000 {
-        write!(
-            out,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            t.year(),
-            t.month(),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        )
-        .and_then(|()| match nanos {
-            0 => Ok(()),
-            n if n % 1_000_000 == 0 => write!(out, ".{:03}", n / 1_000_000),
-            n if n % 1_000 == 0 => write!(out, ".{:06}", n / 1_000),
-            n => write!(out, ".{n:09}"),
-        })
-        .and_then(|()| out.write_str("Z"))
-    } else {
+    // The fields of the naive UTC time: `DateTime`'s own accessors each recompute the local
+    // time from the offset.
+    let t_utc = t.naive_utc();
+    let nanos = t_utc.nanosecond();
+    let year = t_utc.year();
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
         // Years outside 0..=9999 and leap seconds: rare, so chrono's allocating formatter.
-        out.write_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
-    };
-    if written.is_err() {
-        // Longer than the buffer: cannot happen for any `DateTime<Utc>` (at most 33 bytes).
-        out.len = 0;
+        if out
+            .write_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+            .is_err()
+        {
+            // Longer than the buffer: cannot happen for any `DateTime<Utc>` (at most 33 bytes).
+            out.len = 0;
+        }
+        return out;
     }
+    // `year` is in 0..=9999, so the cast is exact.
+    let fields = [
+        (year as u32, 4, b'-'),
+        (t_utc.month(), 2, b'-'),
+        (t_utc.day(), 2, b'T'),
+        (t_utc.hour(), 2, b':'),
+        (t_utc.minute(), 2, b':'),
+    ];
+    let mut at = 0;
+    for (value, width, sep) in fields {
+        put_digits(&mut out.buf[at..at + width], value);
+        out.buf[at + width] = sep;
+        at += width + 1;
+    }
+    put_digits(&mut out.buf[at..at + 2], t_utc.second());
+    at += 2;
+    let (fraction, width) = match nanos {
+        0 => (0, 0),
+        n if n % 1_000_000 == 0 => (n / 1_000_000, 3),
+        n if n % 1_000 == 0 => (n / 1_000, 6),
+        n => (n, 9),
+    };
+    if width > 0 {
+        out.buf[at] = b'.';
+        put_digits(&mut out.buf[at + 1..at + 1 + width], fraction);
+        at += 1 + width;
+    }
+    out.buf[at] = b'Z';
+    out.len = at + 1;
     out
+}
+
+/// Writes `value` as exactly `dst.len()` decimal digits, zero-padded (higher digits dropped).
+fn put_digits(dst: &mut [u8], mut value: u32) {
+    for d in dst.iter_mut().rev() {
+        *d = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+}
+
+/// `#[serde(serialize_with)]` for a `DateTime<Utc>` field: the same text as chrono's own
+/// `Serialize` (RFC 3339, `AutoSi` fraction, `Z`), written from a stack buffer in one string
+/// instead of chrono's character-by-character `collect_str`, which serde_json escapes one
+/// character at a time.
+pub fn serialize<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(format_rfc3339(*t).as_str())
+}
+
+/// [`serialize`] for an `Option<DateTime<Utc>>` field (`None` as chrono's serde writes it: null).
+pub fn serialize_opt<S: serde::Serializer>(
+    t: &Option<DateTime<Utc>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => serialize(t, s),
+        None => s.serialize_none(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// A tuple serialised through [`serialize`] and [`serialize_opt`].
+    #[derive(serde::Serialize)]
+    struct Wrapped(
+        #[serde(serialize_with = "serialize")] DateTime<Utc>,
+        #[serde(serialize_with = "serialize_opt")] Option<DateTime<Utc>>,
+        #[serde(serialize_with = "serialize_opt")] Option<DateTime<Utc>>,
+    );
 
     fn chrono_text(t: DateTime<Utc>) -> String {
         t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
@@ -266,6 +321,10 @@ mod tests {
             let t = DateTime::from_timestamp(secs, nanos).unwrap();
             let text = format_rfc3339(t);
             prop_assert_eq!(text.as_str(), chrono_text(t));
+            // The serde helpers write exactly what chrono's own `Serialize` writes.
+            let ours = serde_json::to_string(&Wrapped(t, Some(t), None)).unwrap();
+            let chrono = serde_json::to_string(&(t, Some(t), None::<DateTime<Utc>>)).unwrap();
+            prop_assert_eq!(ours, chrono);
         }
 
         #[test]

@@ -200,8 +200,8 @@ pub fn incident_changes(old: Option<&Incident>, new: &Incident) -> Vec<Happening
         });
         for a in &new.alerts {
             out.push(Happening::AlertJoined {
-                name: a.name.clone(),
-                service: a.service.clone(),
+                name: a.name.to_string(),
+                service: a.service.as_deref().map(str::to_owned),
             });
         }
         if let Some(rc) = &new.root_cause {
@@ -217,22 +217,22 @@ pub fn incident_changes(old: Option<&Incident>, new: &Incident) -> Vec<Happening
     let before: BTreeMap<&str, (&str, Status)> = old
         .alerts
         .iter()
-        .map(|a| (a.fingerprint.as_str(), (a.name.as_str(), a.status)))
+        .map(|a| (&*a.fingerprint, (&*a.name, a.status)))
         .collect();
     for a in &new.alerts {
-        let service = a.service.clone();
-        match before.get(a.fingerprint.as_str()) {
+        let service = a.service.as_deref().map(str::to_owned);
+        match before.get(&*a.fingerprint) {
             None => out.push(Happening::AlertJoined {
-                name: a.name.clone(),
+                name: a.name.to_string(),
                 service,
             }),
             Some((_, was)) if *was != a.status => out.push(match a.status {
                 Status::Resolved => Happening::AlertResolved {
-                    name: a.name.clone(),
+                    name: a.name.to_string(),
                     service,
                 },
                 Status::Firing => Happening::AlertFiringAgain {
-                    name: a.name.clone(),
+                    name: a.name.to_string(),
                     service,
                 },
             }),
@@ -240,8 +240,7 @@ pub fn incident_changes(old: Option<&Incident>, new: &Incident) -> Vec<Happening
         }
     }
     // A set, not a scan of the new list per old alert: a mass outage's incident has thousands.
-    let now: std::collections::HashSet<&str> =
-        new.alerts.iter().map(|a| a.fingerprint.as_str()).collect();
+    let now: std::collections::HashSet<&str> = new.alerts.iter().map(|a| &*a.fingerprint).collect();
     // A record cut to fit the broker lists only its first alerts: the others did not leave.
     for (fp, (name, _)) in before.iter().filter(|_| new.alerts_omitted == 0) {
         if !now.contains(fp) {

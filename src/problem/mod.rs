@@ -49,7 +49,7 @@ impl Signature {
             incident
                 .alerts
                 .iter()
-                .map(|a| (a.service.as_deref(), a.name.as_str())),
+                .map(|a| (a.service.as_deref(), &*a.name)),
         )
     }
 
@@ -287,7 +287,7 @@ impl State {
             incident
                 .alerts
                 .iter()
-                .map(|a| (a.service.as_deref(), a.name.as_str()))
+                .map(|a| (a.service.as_deref(), &*a.name))
         };
         self.link_with(cfg, incident, alerts)
     }

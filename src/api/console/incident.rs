@@ -201,15 +201,15 @@ fn context(c: &crate::model::ServiceContext) -> ContextView {
 }
 
 pub fn view(v: &ViewData, i: &Incident) -> IncidentView {
-    let opt = |s: &Option<String>| s.clone().unwrap_or_else(|| "—".into());
+    let opt = |s: &Option<std::sync::Arc<str>>| s.as_deref().unwrap_or("—").to_owned();
     let alerts = i
         .alerts
         .iter()
         .map(|a| AlertView {
-            name: a.name.clone(),
+            name: a.name.to_string(),
             service: opt(&a.service),
             ci: opt(&a.ci),
-            source: a.source.clone(),
+            source: a.source.to_string(),
             severity: a.severity.as_str(),
             firing: a.status == Status::Firing,
             flapping: a.flapping,
@@ -226,7 +226,7 @@ pub fn view(v: &ViewData, i: &Incident) -> IncidentView {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            symptom_of: a.symptom_of.clone(),
+            symptom_of: a.symptom_of.as_deref().map(str::to_owned),
             matchers: silence_matchers(a),
             key: a
                 .fingerprint

@@ -378,7 +378,7 @@ pub fn business(v: &ViewData) -> Vec<CapabilityCard> {
         }
         for a in i.alerts.iter().filter(|a| a.status == Status::Firing) {
             if let Some(s) = &a.service {
-                own.insert(s.as_str(), ());
+                own.insert(&**s, ());
             }
         }
     }
@@ -512,7 +512,7 @@ pub fn security_row(v: &ViewData, i: &Incident) -> SecurityRow {
     .collect();
     let mut tools: BTreeMap<String, u64> = BTreeMap::new();
     for a in &i.alerts {
-        *tools.entry(a.source.clone()).or_default() += a.count;
+        *tools.entry(a.source.to_string()).or_default() += a.count;
     }
     SecurityRow {
         id: i.id.clone(),

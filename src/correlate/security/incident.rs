@@ -63,7 +63,7 @@ pub fn incident(inc: &SecurityIncident, time: DateTime<Utc>) -> Incident {
     let mut tools = BTreeSet::new();
     for a in &alerts {
         entities.add(&a.labels);
-        tools.insert(a.source.clone());
+        tools.insert(a.source.to_string());
     }
     let mut techniques: BTreeSet<String> = inc.other_techniques.clone();
     for s in &stages {
@@ -85,7 +85,7 @@ pub fn incident(inc: &SecurityIncident, time: DateTime<Utc>) -> Incident {
         .cloned()
         .unwrap_or_else(|| "unknown entity".to_owned());
     let title = if stages.is_empty() {
-        let first = alerts.first().map_or("detection", |a| a.name.as_str());
+        let first = alerts.first().map_or("detection", |a| &*a.name);
         match alerts.len() {
             0 | 1 => format!("Attack on {subject}: {first}"),
             n => format!("Attack on {subject}: {first} and {} more detections", n - 1),

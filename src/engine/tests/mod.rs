@@ -504,13 +504,13 @@ fn symptoms_opened_first_merge_when_their_shared_dependency_fails() {
     let checkout = i[0]
         .alerts
         .iter()
-        .find(|a| a.name == "HighLatency")
+        .find(|a| &*a.name == "HighLatency")
         .unwrap();
     assert_eq!(checkout.symptom_of.as_deref(), Some("payments-db"));
     let db_alert = i[0]
         .alerts
         .iter()
-        .find(|a| a.name == "PostgresDown")
+        .find(|a| &*a.name == "PostgresDown")
         .unwrap();
     assert_eq!(db_alert.symptom_of, None);
 }
@@ -976,7 +976,7 @@ mod properties {
                 }
                 // Every other event is on an incident that was published with its alert.
                 let on_record = last.values().any(|i| {
-                    i.merged_into.is_none() && i.alerts.iter().any(|a| a.fingerprint == f)
+                    i.merged_into.is_none() && i.alerts.iter().any(|a| *a.fingerprint == *f)
                 });
                 prop_assert!(on_record, "{f} ({outcome:?}) is on no published incident");
             }

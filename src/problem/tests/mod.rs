@@ -48,7 +48,7 @@ fn incident(id: &str, service: &str, names: &[&str], opened: DateTime<Utc>) -> I
         alerts: names
             .iter()
             .map(|n| AlertRef {
-                fingerprint: format!("{n}/{service}"),
+                fingerprint: format!("{n}/{service}").into(),
                 name: (*n).into(),
                 ci: None,
                 service: Some(service.into()),

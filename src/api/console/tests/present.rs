@@ -160,7 +160,11 @@ fn a_silence_from_an_alert_matches_exactly_that_alert() {
     let v = view();
     let d = v.read();
     let p1 = &d.incidents["INC-46cbeabff822"];
-    let pg = p1.alerts.iter().find(|a| a.name == "PostgresDown").unwrap();
+    let pg = p1
+        .alerts
+        .iter()
+        .find(|a| &*a.name == "PostgresDown")
+        .unwrap();
     let m = silence_matchers(pg);
     assert!(m.starts_with("{alertname=\"PostgresDown\""), "{m}");
     assert!(m.contains("cluster=\"payments\""), "{m}");
