@@ -216,7 +216,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     &s,
                     partitions,
                     BufReader::new(f),
-                    BufWriter::new(stdout),
+                    // Large: an incident record is often longer than the default 8 KiB, and a
+                    // write past the buffer goes to stdout's line buffer, which scans it for
+                    // its last newline.
+                    BufWriter::with_capacity(1 << 20, stdout),
                 )
             }
             .context("replay failed writing its output")?;
