@@ -208,6 +208,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let stdout = std::io::stdout().lock();
             let stats = if input.as_os_str() == "-" {
                 let stdin = std::io::stdin().lock();
+                // The default buffer: records of a live pipe into stdin come out soon.
                 d2c::replay::run_partitioned(&s, partitions, stdin, BufWriter::new(stdout))
             } else {
                 let f = std::fs::File::open(&input)

@@ -73,16 +73,9 @@ impl<'a> Iter<'a> {
     /// Takes one length-prefixed string off the front.
     fn take(&mut self) -> Option<&'a str> {
         let (len, rest) = self.0.split_once(':')?;
-        // A digit loop rather than `str::parse`: this runs twice per label of every alert
-        // of every published version.
-        if len.is_empty() {
-            return None;
-        }
-        let len = len.bytes().try_fold(0usize, |n, c| {
-            c.is_ascii_digit()
-                .then(|| n.checked_mul(10)?.checked_add(usize::from(c - b'0')))
-                .flatten()
-        })?;
+        // Not `str::parse`: this runs twice per label of every alert of every published
+        // version.
+        let len = usize::try_from(super::digits(len.as_bytes())?).ok()?;
         let text = rest.get(..len)?;
         self.0 = rest.get(len..)?;
         Some(text)

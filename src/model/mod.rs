@@ -35,6 +35,20 @@ pub use time::{
     parse_rfc3339, serialize as serialize_time, serialize_opt as serialize_time_opt, span,
 };
 
+/// The number `b` writes in decimal ASCII digits: `None` when it is empty, holds anything but
+/// digits, or overflows a `u32`. Faster than `str::parse` (which also takes a sign) on the hot
+/// paths that read digits d2c or the RFC 3339 shape put there: timestamps and label lengths.
+fn digits(b: &[u8]) -> Option<u32> {
+    if b.is_empty() {
+        return None;
+    }
+    b.iter().try_fold(0u32, |n, &c| {
+        c.is_ascii_digit()
+            .then(|| n.checked_mul(10)?.checked_add(u32::from(c - b'0')))
+            .flatten()
+    })
+}
+
 /// A stable 64-bit hash (xxh3) rendered as 16 lowercase hex digits. Used for fingerprints and
 /// output ids, so they are identical across runs, processes and Rust versions.
 pub fn stable_hash(parts: &[&str]) -> String {

@@ -6,6 +6,8 @@ use std::fmt::{self, Write as _};
 
 use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Timelike, Utc};
 
+use super::digits;
+
 /// Parses an RFC 3339 timestamp exactly as `s.parse::<DateTime<Utc>>()` does. The shape
 /// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, which nearly every tool sends, is read by a fast
 /// path; every other input (and every input the fast path doubts) is handed to chrono.
@@ -14,12 +16,6 @@ pub fn parse_rfc3339(s: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
         Some(t) => Ok(t),
         None => s.parse(),
     }
-}
-
-fn digits(b: &[u8]) -> Option<u32> {
-    b.iter().try_fold(0u32, |n, &c| {
-        c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-    })
 }
 
 fn fast_parse(b: &[u8]) -> Option<DateTime<Utc>> {
