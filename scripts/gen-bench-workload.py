@@ -7,6 +7,9 @@ instructions go"). Writes, into OUT (default ./bench-workload):
                            the shape of benches/support/mod.rs
   large/distinct.jsonl     20,000 distinct alerts on that topology (new-alert path)
   large/d2c.toml           the example config with `topology` pointing at large/topology.toml
+  large/bursts.jsonl       20,000 new alerts in outage bursts of 10 on one tree (one incident
+                           each), 10 ms apart, a burst every 2 s: the shape of
+                           benches/scale.rs `new_alerts_as_state_grows` (new-alert path)
   large/outage-N.jsonl     a mass outage: N new alerts (2k, 8k, 32k) joining one incident
   large/wave-16000.jsonl   16,000 alerts of one incident firing, then all resolving
   large/unmapped-N.jsonl   N alerts (4k, 16k) the model does not know, grouped by
@@ -74,6 +77,26 @@ def distinct(path, n=20_000):
                                 "labels": {"env": "prod", "i": str(i)}}) + "\n")
 
 
+def bursts(path, n=20_000, trees=200, burst=10):
+    """Outage bursts as in benches/support/mod.rs `burst_events`: burst b hits tree
+    (b * 67) % trees from BASE + 2 s * b, 10 alerts 10 ms apart over its services and CIs, with a
+    pod label of the burst's own, so every alert is new."""
+    names = ["HighErrorRate", "HighLatency", "DiskFull", "PodRestarts"]
+    sev = ["critical", "major", "warning"]
+    with open(path, "w") as f:
+        for b in range(n // burst):
+            tree = (b * 67) % trees
+            for i in range(burst):
+                s, c = (i % 50) // 5, i % 5
+                service = f"t{tree:03}-s{s}"
+                t = BASE + datetime.timedelta(seconds=2 * b, milliseconds=10 * i)
+                f.write(json.dumps({"name": names[(i // 50) % 4], "ci": f"{service}-ci{c}",
+                                    "severity": sev[i % 3], "status": "firing", "time": stamp(t),
+                                    "labels": {"service": service, "env": "prod",
+                                               "team": f"team-{tree % 40}",
+                                               "pod": f"{service}-{b:06x}-{c}"}}) + "\n")
+
+
 def stamp(t):
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03}Z"
 
@@ -118,6 +141,7 @@ def main():
     topo = os.path.join(a.out, "large", "topology.toml")
     topology(topo)
     distinct(os.path.join(a.out, "large", "distinct.jsonl"))
+    bursts(os.path.join(a.out, "large", "bursts.jsonl"))
     for n in (2_000, 8_000, 32_000):
         outage(os.path.join(a.out, "large", f"outage-{n}.jsonl"), n)
     outage(os.path.join(a.out, "large", "wave-16000.jsonl"), 16_000, resolve=True)

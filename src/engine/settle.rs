@@ -33,6 +33,17 @@ enum Due {
     Never,
 }
 
+impl Due {
+    /// Whether a version due so is due by `now`.
+    fn by(&self, now: DateTime<Utc>) -> bool {
+        match self {
+            Due::Now => true,
+            Due::At(t) => *t <= now,
+            Due::Never => false,
+        }
+    }
+}
+
 impl Engine {
     /// Offers a freshly built operational incident: published now when its version is due, or
     /// held back with a timer for when it will be.
@@ -46,27 +57,35 @@ impl Engine {
             alerts_hash,
         } = built;
         self.account(&mut incident);
-        let (hashes, substance) = self.hash(&mut incident, steady.as_ref(), Some(alerts_hash));
-        let due = match self.state.published.get(&incident.id) {
+        // A first version is judged without its hashes (when it is due does not depend on
+        // them), and most are held back: they are hashed only when published.
+        let mut hashed = None;
+        let due = if settling {
             // Every alert resolved: the resolution (or a re-fire) is the next news.
-            _ if settling => Due::Never,
-            None => self.first_due(&incident, now),
-            Some(p) => self.next_due(p, &incident, substance),
+            Due::Never
+        } else if self.state.published.contains_key(&incident.id) {
+            let (hashes, substance) = self.hash(&mut incident, steady.as_ref(), Some(alerts_hash));
+            hashed = Some((hashes, substance));
+            match self.state.published.get(&incident.id) {
+                Some(p) => self.next_due(p, &incident, substance),
+                None => Due::Now,
+            }
+        } else {
+            self.first_due(&incident, now)
         };
         match due {
-            Due::Now => {
+            _ if due.by(now) => {
                 self.settled(&incident.id);
-                self.materialise(&mut incident);
-                self.emit(incident, hashes, substance, now, outputs);
-            }
-            Due::At(t) if t <= now => {
-                self.settled(&incident.id);
+                let (hashes, substance) = match hashed {
+                    Some(h) => h,
+                    None => self.hash(&mut incident, steady.as_ref(), Some(alerts_hash)),
+                };
                 self.materialise(&mut incident);
                 self.emit(incident, hashes, substance, now, outputs);
             }
             Due::At(t) => self.hold(&incident.id, now, t),
             Due::Never if settling => {}
-            Due::Never => self.settled(&incident.id),
+            Due::Now | Due::Never => self.settled(&incident.id),
         }
     }
 

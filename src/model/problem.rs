@@ -2,6 +2,8 @@
 //! people found for it (IT4IT Problem). Published on `topics.problems`, keyed by id, one version
 //! per change, like incidents.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -51,7 +53,7 @@ pub struct Problem {
     pub priority: Priority,
     /// Its most recent incidents, oldest first (at most `problem::MAX_LISTED`; `incident_count`
     /// counts them all).
-    pub incidents: Vec<String>,
+    pub incidents: Vec<Arc<str>>,
     pub incident_count: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_occurrence: Option<DateTime<Utc>>,

@@ -159,7 +159,7 @@ pub fn problem_description(p: &Problem) -> String {
             .iter()
             .rev()
             .take(10)
-            .cloned()
+            .map(|i| &**i)
             .collect::<Vec<_>>()
             .join(", ")
     ));

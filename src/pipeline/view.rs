@@ -129,7 +129,7 @@ impl View {
                     Output::Problem(p) => {
                         if v.apply_problem(p) {
                             // Its incidents show it; the problems page listens to all.
-                            touched.extend(p.incidents.iter().cloned());
+                            touched.extend(p.incidents.iter().map(|i| i.to_string()));
                             touched.insert(p.id.clone());
                         }
                     }

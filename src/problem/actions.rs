@@ -58,13 +58,13 @@ impl State {
                 });
                 // The incidents counted toward it so far join it: those named, and those of
                 // every signature it covers.
-                let named: BTreeSet<&String> = incidents.iter().collect();
+                let named: BTreeSet<&str> = incidents.iter().map(String::as_str).collect();
                 let keys: Vec<String> = self
                     .candidates
                     .iter()
                     .filter(|(_, c)| {
                         sig.covers(&c.signature)
-                            || c.occurrences.iter().any(|o| named.contains(&o.incident))
+                            || c.occurrences.iter().any(|o| named.contains(&*o.incident))
                     })
                     .map(|(k, _)| k.clone())
                     .collect();
@@ -75,8 +75,8 @@ impl State {
                     let whole = sig.covers(&c.signature);
                     let mut rest = Vec::new();
                     for o in c.occurrences {
-                        if whole || named.contains(&o.incident) {
-                            if let Some(m) = self.members.get_mut(&o.incident) {
+                        if whole || named.contains(&*o.incident) {
+                            if let Some(m) = self.members.get_mut(&*o.incident) {
                                 *m = Member::Problem(problem.clone());
                             }
                             entry.add(o);

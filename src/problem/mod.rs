@@ -19,6 +19,7 @@
 //! engine remembers that incident.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -105,7 +106,8 @@ fn covers(service: &str, alert_names: &[String], incident: &Signature) -> bool {
 /// One incident as a problem remembers it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Occurrence {
-    pub incident: String,
+    /// Shared with the problem's versions that list it.
+    pub incident: Arc<str>,
     /// When the incident opened.
     pub at: DateTime<Utc>,
     pub priority: Priority,
@@ -119,7 +121,7 @@ pub struct Occurrence {
 impl Occurrence {
     fn of(i: &Incident) -> Occurrence {
         Occurrence {
-            incident: i.id.clone(),
+            incident: Arc::from(i.id.as_str()),
             at: i.opened_at,
             priority: i.priority,
             outage_seconds: i.impact.outage_seconds,
@@ -249,7 +251,9 @@ impl Entry {
         let p = &mut self.problem;
         p.version += 1;
         p.updated_at = p.updated_at.max(at);
-        p.incidents = self.recent.iter().map(|o| o.incident.clone()).collect();
+        p.incidents.clear();
+        p.incidents
+            .extend(self.recent.iter().map(|o| o.incident.clone()));
         p.incident_count = self.earlier.0 + self.recent.len() as u64;
         let (mut outage, mut cost) = (self.earlier.1, self.earlier.2);
         for o in &self.recent {
@@ -378,7 +382,7 @@ impl State {
             comment: None,
         });
         for o in occurrences {
-            if let Some(m) = self.members.get_mut(&o.incident) {
+            if let Some(m) = self.members.get_mut(&*o.incident) {
                 *m = Member::Problem(id.clone());
             }
             entry.add(o);
@@ -439,7 +443,10 @@ impl State {
         match self.members.get(&incident.id)? {
             Member::Problem(id) => {
                 let entry = self.problems.get_mut(id)?;
-                if let Some(o) = entry.recent.iter_mut().find(|o| o.incident == incident.id)
+                if let Some(o) = entry
+                    .recent
+                    .iter_mut()
+                    .find(|o| *o.incident == *incident.id)
                     && update(o)
                 {
                     entry.dirty = true;
@@ -448,7 +455,11 @@ impl State {
             }
             Member::Candidate(key) => {
                 let c = self.candidates.get_mut(key)?;
-                if let Some(o) = c.occurrences.iter_mut().find(|o| o.incident == incident.id) {
+                if let Some(o) = c
+                    .occurrences
+                    .iter_mut()
+                    .find(|o| *o.incident == *incident.id)
+                {
                     update(o);
                 }
                 None

@@ -80,6 +80,11 @@ impl Ids {
         self.by_name.get(name).copied()
     }
 
+    /// Every service's name, in name (so id) order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(String::as_str)
+    }
+
     pub fn name(&self, s: ServiceId) -> &str {
         &self.names[s as usize]
     }

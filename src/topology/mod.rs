@@ -37,7 +37,9 @@ pub struct Topology {
     capabilities: BTreeMap<String, Capability>,
     /// Services delivering each capability.
     delivered_by: BTreeMap<String, Vec<String>>,
-    services: BTreeMap<String, Service>,
+    /// By [`ServiceId`] (name order); looked up by name through [`Ids`], a hash map, which
+    /// is cheaper than a B-tree search by string on the engine's hot path.
+    services: Vec<Service>,
 
     ci_service: HashMap<String, String>,
     matchers: Vec<(BTreeMap<String, String>, String)>,
@@ -268,7 +270,8 @@ impl Topology {
         Ok(Topology {
             capabilities: f.capabilities,
             delivered_by,
-            services,
+            // In name order, so a service's index is its id.
+            services: services.into_values().collect(),
             ci_service,
             matchers,
             ids,
@@ -297,8 +300,8 @@ impl Topology {
         let by_label = ev
             .labels
             .get("service")
-            .filter(|s| self.services.contains_key(*s));
-        let by_ci = ev.ci.as_ref().filter(|s| self.services.contains_key(*s));
+            .filter(|s| self.ids.service(s).is_some());
+        let by_ci = ev.ci.as_ref().filter(|s| self.ids.service(s).is_some());
         Resolution {
             ci: ev.ci.clone(),
             service: by_label.or(by_ci).cloned(),
@@ -310,23 +313,35 @@ impl Topology {
     /// domain. Services of different domains never
     /// correlate, because their events may be handled on different partitions.
     pub fn linked(&self, a: &str, b: &str) -> bool {
-        a == b
-            || self.services.get(a).is_some_and(|s| {
-                (s.needs.contains(b) || s.needed_by.contains(b) || s.peers.contains(b))
-                    && self.services.get(b).is_some_and(|o| o.domain == s.domain)
-            })
+        if a == b {
+            return true;
+        }
+        let ids = &self.ids;
+        let (Some(x), Some(y)) = (ids.service(a), ids.service(b)) else {
+            return false;
+        };
+        let (s, o) = (&self.services[x as usize], &self.services[y as usize]);
+        (ids.needs(x, y) || ids.needs(y, x) || s.peers.contains(b)) && o.domain == s.domain
+    }
+
+    /// Service `name`, if the model knows it.
+    fn svc(&self, name: &str) -> Option<&Service> {
+        self.ids.service(name).map(|i| &self.services[i as usize])
     }
 
     /// True when `a` needs `b`, directly or through others.
     pub fn needs(&self, a: &str, b: &str) -> bool {
-        self.services.get(a).is_some_and(|s| s.needs.contains(b))
+        let ids = &self.ids;
+        ids.service(a)
+            .zip(ids.service(b))
+            .is_some_and(|(x, y)| ids.needs(x, y))
     }
 
     /// The failing services and every service that needs one of them.
     pub fn affected<'a>(&self, failing: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
         for f in failing {
-            if let Some(s) = self.services.get(f) {
+            if let Some(s) = self.svc(f) {
                 out.insert(f.to_string());
                 out.extend(s.needed_by.iter().cloned());
             }
@@ -341,7 +356,7 @@ impl Topology {
     ) -> BTreeSet<String> {
         services
             .into_iter()
-            .filter_map(|s| self.services.get(s))
+            .filter_map(|s| self.svc(s))
             .flat_map(|s| s.def.capabilities.iter().cloned())
             .collect()
     }
@@ -353,13 +368,13 @@ impl Topology {
 
     /// The definition of service `name`.
     pub fn service(&self, name: &str) -> Option<&ServiceDef> {
-        self.services.get(name).map(|s| &s.def)
+        self.svc(name).map(|s| &s.def)
     }
 
     /// How many services `name` needs, directly or not: a service ranks above each of its
     /// dependencies, so sorting by rank gives a dependency order.
     pub fn dependency_rank(&self, name: &str) -> usize {
-        self.services.get(name).map_or(0, |s| s.needs.len())
+        self.ids.service(name).map_or(0, |s| self.ids.rank(s))
     }
 
     /// The model by number (see [`Ids`]).
@@ -369,8 +384,7 @@ impl Topology {
 
     /// Services that need `any` or k of their dependencies and count `name` among them.
     pub fn redundancy_parents(&self, name: &str) -> impl Iterator<Item = &str> {
-        self.services
-            .get(name)
+        self.svc(name)
             .into_iter()
             .flat_map(|s| s.redundancy_parents.iter().map(String::as_str))
     }
@@ -391,7 +405,7 @@ impl Topology {
 
     /// Service names, sorted.
     pub fn service_names(&self) -> impl Iterator<Item = &str> {
-        self.services.keys().map(String::as_str)
+        self.ids.names()
     }
 
     /// The service a name stands for: the service of the CI of that id, or the service of that
@@ -399,7 +413,7 @@ impl Topology {
     pub fn service_of<'a>(&'a self, name: &'a str) -> Option<&'a str> {
         match self.ci_service.get(name) {
             Some(s) => Some(s.as_str()),
-            None => self.services.contains_key(name).then_some(name),
+            None => self.ids.service(name).is_some().then_some(name),
         }
     }
 
@@ -422,12 +436,12 @@ impl Topology {
 
     /// The correlation domain of a service, if it is in the topology.
     pub fn service_domain(&self, service: &str) -> Option<&str> {
-        self.services.get(service).map(|s| s.domain.as_str())
+        self.svc(service).map(|s| s.domain.as_str())
     }
 
     /// The owners and links the model has of `service` (empty fields when it has none).
     pub fn context_of(&self, service: &str) -> crate::model::ServiceContext {
-        let def = self.services.get(service).map(|s| &s.def);
+        let def = self.svc(service).map(|s| &s.def);
         let field = |f: fn(&ServiceDef) -> &Option<String>| def.and_then(|d| f(d).clone());
         crate::model::ServiceContext {
             service: service.to_owned(),
@@ -450,7 +464,7 @@ impl Topology {
             return SECURITY_DOMAIN.to_owned();
         }
         let res = self.resolve(ev);
-        match res.service.as_deref().and_then(|s| self.services.get(s)) {
+        match res.service.as_deref().and_then(|s| self.svc(s)) {
             Some(s) => s.domain.clone(),
             None => fallback_domain(|k| ev.labels.get(k).map(String::as_str), fallback)
                 .unwrap_or_else(|| {

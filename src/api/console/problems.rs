@@ -82,7 +82,7 @@ fn row(p: &Problem) -> ProblemRow {
             p.alert_names.join(", ")
         },
         count: p.incident_count,
-        incidents: p.incidents.iter().rev().cloned().collect(),
+        incidents: p.incidents.iter().rev().map(|i| i.to_string()).collect(),
         first: p.first_occurrence.map(when),
         last: p.last_occurrence.map(when),
         outage: humantime::format_duration(std::time::Duration::from_secs(

@@ -33,7 +33,7 @@ fn a_problem_lists_its_newest_incidents_and_counts_them_all() {
     let p = last.unwrap();
     assert_eq!(p.incident_count, MAX_LISTED as u64 + 20);
     assert_eq!(p.incidents.len(), MAX_LISTED);
-    assert_eq!(p.incidents.first().map(String::as_str), Some("I-20"));
+    assert_eq!(p.incidents.first().map(|i| &**i), Some("I-20"));
     assert_eq!(
         p.outage_seconds,
         60 * (MAX_LISTED as i64 + 20),
