@@ -4,6 +4,9 @@
 //! its whole input (the incident's own health per service and its severity), so a hit gives
 //! exactly what assessing again would; cleared when the service model changes.
 //!
+//! Shared (`Arc`): most versions built are held back and never need their own copy of the
+//! services, capabilities and impact (see `Built::assessment`).
+//!
 //! Direct-mapped by incident id over [`SLOTS`] slots: bounded, and with nothing to evict but
 //! the slot an incident maps to. Derived, not state: never checkpointed.
 
@@ -22,7 +25,7 @@ struct Slot {
     id: Arc<str>,
     own: BTreeMap<String, f64>,
     severity: Severity,
-    assessment: Assessment,
+    assessment: Arc<Assessment>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -42,7 +45,7 @@ impl Assessed {
         id: &Arc<str>,
         own: &BTreeMap<String, f64>,
         severity: Severity,
-    ) -> Assessment {
+    ) -> Arc<Assessment> {
         if self.slots.is_empty() {
             self.slots.resize(SLOTS, None);
         }
@@ -56,7 +59,7 @@ impl Assessed {
             return s.assessment.clone();
         }
         self.misses += 1;
-        let assessment = impact::assess(topo, own, severity);
+        let assessment = Arc::new(impact::assess(topo, own, severity));
         self.slots[k] = Some(Slot {
             id: id.clone(),
             own: own.clone(),
@@ -89,10 +92,10 @@ mod tests {
         assert_eq!((a.hits, a.misses), (1, 1));
         // Another severity, another own health, another incident: assessed afresh.
         let minor = a.assess(&topo, &id, &own, Severity::Minor);
-        assert_eq!(minor, impact::assess(&topo, &own, Severity::Minor));
+        assert_eq!(*minor, impact::assess(&topo, &own, Severity::Minor));
         let degraded = BTreeMap::from([("payments-db".to_owned(), 50.0)]);
         let other = a.assess(&topo, &id, &degraded, Severity::Minor);
-        assert_eq!(other, impact::assess(&topo, &degraded, Severity::Minor));
+        assert_eq!(*other, impact::assess(&topo, &degraded, Severity::Minor));
         assert_ne!(other.impact, first.impact);
         a.assess(&topo, &"INC-2".into(), &degraded, Severity::Minor);
         assert_eq!((a.hits, a.misses), (1, 4));

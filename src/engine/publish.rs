@@ -18,8 +18,8 @@ use crate::correlate::members::{self, Kept, Members};
 use crate::correlate::{self, Group, StoredAlert};
 use crate::impact;
 use crate::model::{
-    AlertRef, Aspect, Incident, IncidentStatus, Output, Priority, Rfc, RootCause, ServiceContext,
-    Severity, Status,
+    AlertRef, Aspect, Impact, Incident, IncidentStatus, Output, Priority, Rfc, RootCause,
+    ServiceContext, Severity, Status,
 };
 
 /// Most failing services whose owners and links an incident lists.
@@ -382,9 +382,14 @@ impl Engine {
             root_cause,
             related_changes: g.related_changes.clone(),
             failing_services: failing.into_keys().collect(),
-            services: assessment.services,
-            capabilities: assessment.capabilities,
-            impact: assessment.impact,
+            // Filled in from `assessment` when the version is judged on them or published
+            // (`Built::fill`); accounting reads only the revenue at risk.
+            services: Vec::new(),
+            capabilities: Vec::new(),
+            impact: Impact {
+                revenue_at_risk_per_minute: assessment.impact.revenue_at_risk_per_minute,
+                ..Impact::default()
+            },
             event_count: g.event_count,
             changed: Vec::new(),
             context: Vec::new(),
@@ -396,6 +401,7 @@ impl Engine {
         };
         let built = Built {
             incident,
+            assessment,
             steady,
             settling: g.resolving_since.is_some(),
             alerts_hash,
@@ -453,7 +459,10 @@ impl Engine {
 
 /// An incident record as built from its group, with what `settle` judges it by.
 pub(super) struct Built {
+    /// Without its services, capabilities and impact (but the revenue at risk) until
+    /// [`fill`](Built::fill)ed from `assessment`.
     pub incident: Incident,
+    pub assessment: Arc<impact::Assessment>,
     /// Capabilities and impact with flapping alerts counted as firing, when they may differ
     /// from the record's.
     pub steady: Option<impact::Assessment>,
@@ -461,6 +470,21 @@ pub(super) struct Built {
     pub settling: bool,
     /// The hash of its alerts aspect (the record does not list them until it is published).
     pub alerts_hash: u64,
+}
+
+impl Built {
+    /// Puts the services, capabilities and impact of `assessment` on `incident`, keeping the
+    /// outage time and cost accounting set.
+    pub fn fill(incident: &mut Incident, assessment: &impact::Assessment) {
+        let (outage_seconds, cost) = (incident.impact.outage_seconds, incident.impact.cost);
+        incident.services.clone_from(&assessment.services);
+        incident.capabilities.clone_from(&assessment.capabilities);
+        incident.impact = Impact {
+            outage_seconds,
+            cost,
+            ..assessment.impact.clone()
+        };
+    }
 }
 
 /// What a build reads from an incident's member alerts.

@@ -52,18 +52,20 @@ impl Engine {
     pub(super) fn offer(&mut self, built: Built, now: DateTime<Utc>, outputs: &mut Vec<Output>) {
         let Built {
             mut incident,
+            assessment,
             steady,
             settling,
             alerts_hash,
         } = built;
         self.account(&mut incident);
-        // A first version is judged without its hashes (when it is due does not depend on
-        // them), and most are held back: they are hashed only when published.
+        // A first version is judged without its hashes and impact (when it is due depends on
+        // neither), and most are held back: they are filled in and hashed only when published.
         let mut hashed = None;
         let due = if settling {
             // Every alert resolved: the resolution (or a re-fire) is the next news.
             Due::Never
         } else if self.state.published.contains_key(&incident.id) {
+            Built::fill(&mut incident, &assessment);
             let (hashes, substance) = self.hash(&mut incident, steady.as_ref(), Some(alerts_hash));
             hashed = Some((hashes, substance));
             match self.state.published.get(&incident.id) {
@@ -78,7 +80,10 @@ impl Engine {
                 self.settled(&incident.id);
                 let (hashes, substance) = match hashed {
                     Some(h) => h,
-                    None => self.hash(&mut incident, steady.as_ref(), Some(alerts_hash)),
+                    None => {
+                        Built::fill(&mut incident, &assessment);
+                        self.hash(&mut incident, steady.as_ref(), Some(alerts_hash))
+                    }
                 };
                 self.materialise(&mut incident);
                 self.emit(incident, hashes, substance, now, outputs);
