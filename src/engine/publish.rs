@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::assessed::Assessed;
+use super::settle::Built;
 use super::state::Account;
 use super::{Engine, EngineState, Published, aspects};
 use crate::change::lifecycle::{self, Step};
@@ -454,36 +455,6 @@ impl Engine {
         context.truncate(MAX_CONTEXT);
         incident.alerts = alerts;
         incident.context = context;
-    }
-}
-
-/// An incident record as built from its group, with what `settle` judges it by.
-pub(super) struct Built {
-    /// Without its services, capabilities and impact (but the revenue at risk) until
-    /// [`fill`](Built::fill)ed from `assessment`.
-    pub incident: Incident,
-    pub assessment: Arc<impact::Assessment>,
-    /// Capabilities and impact with flapping alerts counted as firing, when they may differ
-    /// from the record's.
-    pub steady: Option<impact::Assessment>,
-    /// Every alert resolved: the resolve hold runs, and the resolution is the next news.
-    pub settling: bool,
-    /// The hash of its alerts aspect (the record does not list them until it is published).
-    pub alerts_hash: u64,
-}
-
-impl Built {
-    /// Puts the services, capabilities and impact of `assessment` on `incident`, keeping the
-    /// outage time and cost accounting set.
-    pub fn fill(incident: &mut Incident, assessment: &impact::Assessment) {
-        let (outage_seconds, cost) = (incident.impact.outage_seconds, incident.impact.cost);
-        incident.services.clone_from(&assessment.services);
-        incident.capabilities.clone_from(&assessment.capabilities);
-        incident.impact = Impact {
-            outage_seconds,
-            cost,
-            ..assessment.impact.clone()
-        };
     }
 }
 
