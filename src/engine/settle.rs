@@ -60,22 +60,20 @@ impl Engine {
             alerts_hash,
         } = built;
         self.account(&mut incident);
-        // A first version is judged without its hashes and impact (when it is due depends on
-        // neither), and most are held back: they are filled in and hashed only when published.
+        // A published incident is hashed as it was built (hashing also links it to its
+        // problem). A first version is judged without its hashes and impact (when it is due
+        // depends on neither), and most are held back: they are filled in and hashed only when
+        // published.
         let mut hashed = None;
-        let due = if settling {
-            // Every alert resolved: the resolution (or a re-fire) is the next news.
-            Due::Never
-        } else if self.state.published.contains_key(&incident.id) {
+        if self.state.published.contains_key(&incident.id) {
             Built::fill(&mut incident, &assessment);
-            let (hashes, substance) = self.hash(&mut incident, steady.as_ref(), Some(alerts_hash));
-            hashed = Some((hashes, substance));
-            match self.state.published.get(&incident.id) {
-                Some(p) => self.next_due(p, &incident, substance),
-                None => Due::Now,
-            }
-        } else {
-            self.first_due(&incident, now)
+            hashed = Some(self.hash(&mut incident, steady.as_ref(), Some(alerts_hash)));
+        }
+        let due = match (self.state.published.get(&incident.id), hashed) {
+            // Every alert resolved: the resolution (or a re-fire) is the next news.
+            _ if settling => Due::Never,
+            (Some(p), Some((_, substance))) => self.next_due(p, &incident, substance),
+            _ => self.first_due(&incident, now),
         };
         match due {
             _ if due.by(now) => {
