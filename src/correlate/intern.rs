@@ -2,7 +2,7 @@
 //! million active alerts repeat are kept once each and shared (`Arc<str>`), instead of one heap
 //! string per alert. Derived, never checkpointed; bounded (see [`MAX_INTERNED`]).
 
-use std::collections::HashSet;
+use crate::model::hashing::HashSet;
 use std::sync::Arc;
 
 /// Most distinct strings shared at once: room for every CI and service of a large service

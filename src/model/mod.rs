@@ -5,6 +5,7 @@
 pub mod attack;
 mod control;
 mod event;
+pub mod hashing;
 mod incident;
 mod labels;
 mod output;

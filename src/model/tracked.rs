@@ -19,11 +19,13 @@
 //! than half the keys it saw change, so still proportional to the changes).
 
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, btree_map, hash_map};
+use std::collections::{BTreeMap, BTreeSet, btree_map, hash_map};
 use std::hash::Hash;
 use std::ops::Deref;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::hashing::{HashMap, HashSet};
 
 /// Keys a dirty set may hold beyond twice its collection's size before it gives up.
 pub const SLACK: usize = 4096;
@@ -57,7 +59,7 @@ pub trait Keyed: Default {
 }
 
 impl<K: Clone + Eq + Hash + Ord, V: Clone, S: Default + std::hash::BuildHasher> Keyed
-    for HashMap<K, V, S>
+    for std::collections::HashMap<K, V, S>
 {
     type Key = K;
     type Value = V;
@@ -120,7 +122,7 @@ impl<M: Keyed> Tracked<M> {
     pub fn new(inner: M) -> Self {
         Tracked {
             inner,
-            dirty: HashSet::new(),
+            dirty: HashSet::default(),
             all: false,
             copy: None,
         }
@@ -145,7 +147,7 @@ impl<M: Keyed> Tracked<M> {
         let all = std::mem::take(&mut self.all);
         let dirty = std::mem::take(&mut self.dirty);
         let mut c = Copying {
-            todo: HashSet::new(),
+            todo: HashSet::default(),
             out: Changes::default(),
         };
         if all {
@@ -166,7 +168,7 @@ impl<M: Keyed> Tracked<M> {
     /// round of recording changes.
     pub fn begin_copy_all(&mut self) {
         self.all = false;
-        self.dirty = HashSet::new();
+        self.dirty = HashSet::default();
         let todo = self.inner.keys().cloned().collect();
         let out = Changes {
             whole: true,
@@ -223,7 +225,7 @@ impl<M: Keyed> Tracked<M> {
     /// Forgets what changed (a whole copy of the collection was just taken).
     pub fn forget_changed(&mut self) {
         self.all = false;
-        self.dirty = HashSet::new();
+        self.dirty = HashSet::default();
     }
 
     /// How many keys are marked changed.
@@ -234,7 +236,7 @@ impl<M: Keyed> Tracked<M> {
     /// Everything counts as changed until the next [`Tracked::take_changes`] (or copy begun).
     pub fn mark_all(&mut self) {
         self.all = true;
-        self.dirty = HashSet::new();
+        self.dirty = HashSet::default();
     }
 
     fn mark_owned(&mut self, key: M::Key) {

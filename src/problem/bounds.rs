@@ -70,9 +70,10 @@ impl State {
             })
             .collect();
         order.sort();
-        self.problems_changed();
         for (_, _, id) in order.into_iter().take(over) {
-            self.problems.remove(&id);
+            if let Some(e) = self.problems.remove(&id) {
+                self.by_service.remove(&e.problem.service, &id);
+            }
         }
         over as u64
     }

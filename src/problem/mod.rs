@@ -181,10 +181,35 @@ pub struct State {
 }
 
 /// A cache of the problem ids of each service, so that matching a new incident costs the
-/// problems of its service, not all of them. `None` until built and after a problem is added
-/// or forgotten (rare next to new incidents); rebuilt on the next match.
+/// problems of its service, not all of them. Kept as recurrence opens problems and eviction
+/// forgets them; `None` until built and after a sweep or a problem action changed the
+/// problems, rebuilt on the next match.
 #[derive(Debug, Clone, Default)]
 struct ByService(Option<BTreeMap<String, Vec<String>>>);
+
+impl ByService {
+    /// Problem `id` of `service` was added.
+    fn add(&mut self, service: &str, id: &str) {
+        if let Some(index) = &mut self.0 {
+            index
+                .entry(service.to_owned())
+                .or_default()
+                .push(id.to_owned());
+        }
+    }
+
+    /// Problem `id` of `service` was forgotten.
+    fn remove(&mut self, service: &str, id: &str) {
+        if let Some(index) = &mut self.0
+            && let Some(ids) = index.get_mut(service)
+        {
+            ids.retain(|i| i != id);
+            if ids.is_empty() {
+                index.remove(service);
+            }
+        }
+    }
+}
 
 /// A cache says nothing about the state beyond what the rest of it says.
 impl PartialEq for ByService {
@@ -388,12 +413,13 @@ impl State {
             entry.add(o);
         }
         let fields = entry.fields();
+        self.by_service.add(&entry.problem.service, &id);
         self.problems.insert(id, entry);
-        self.problems_changed();
         Some(fields)
     }
 
-    /// A problem was added or forgotten: the index by service is rebuilt when next needed.
+    /// Problems were added or forgotten other than one by one: the index by service is rebuilt
+    /// when next needed.
     fn problems_changed(&mut self) {
         self.by_service.0 = None;
     }

@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::model::hashing;
+
 use super::{Capability, Requires, Service};
 
 /// A service's id in [`Ids`].
@@ -15,7 +17,7 @@ pub type CapabilityId = u32;
 /// Dense ids of the services and capabilities of a [`Topology`](super::Topology).
 #[derive(Debug, Clone, Default)]
 pub struct Ids {
-    by_name: HashMap<String, ServiceId>,
+    by_name: hashing::HashMap<String, ServiceId>,
     names: Vec<String>,
     rank: Vec<usize>,
     depends_on: Vec<Vec<ServiceId>>,
@@ -34,7 +36,7 @@ impl Ids {
         capabilities: &BTreeMap<String, Capability>,
         delivered_by: &BTreeMap<String, Vec<String>>,
     ) -> Ids {
-        let by_name: HashMap<String, ServiceId> = services
+        let by_name: hashing::HashMap<String, ServiceId> = services
             .keys()
             .enumerate()
             .map(|(i, n)| (n.clone(), i as ServiceId))

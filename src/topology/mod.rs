@@ -3,7 +3,7 @@
 //! file; answers "which service is this event about", "are these two services linked", and
 //! "what does a failure of these services hurt".
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 pub mod backstage;
@@ -11,7 +11,7 @@ mod dense;
 mod file;
 
 use crate::config::{ConfigError, line_of};
-use crate::model::Event;
+use crate::model::{Event, hashing};
 
 pub use dense::{CapabilityId, Ids, ServiceId};
 pub use file::{Capability, CiDef, Criticality, KubernetesRef, Requires, ServiceDef, TopologyFile};
@@ -41,7 +41,7 @@ pub struct Topology {
     /// is cheaper than a B-tree search by string on the engine's hot path.
     services: Vec<Service>,
 
-    ci_service: HashMap<String, String>,
+    ci_service: hashing::HashMap<String, String>,
     matchers: Vec<(BTreeMap<String, String>, String)>,
     ids: Ids,
 }
@@ -139,7 +139,7 @@ impl Topology {
                 }
             }
         }
-        let mut ci_service = HashMap::new();
+        let mut ci_service = hashing::HashMap::default();
         let mut matchers = Vec::new();
         for (i, ci) in f.cis.iter().enumerate() {
             if !f.services.contains_key(&ci.service) {
