@@ -12,7 +12,7 @@ use crate::topology::Topology;
 use super::intern::Interner;
 use super::members::{Kept, Members, View};
 use super::stored::StoredAlert;
-use crate::model::tracked::{TrackedHashMap, TrackedMap, TrackedSet};
+use crate::model::tracked::{TrackedHashMap, TrackedMap, TrackedSet, sorted};
 use crate::model::{Change, IncidentStatus, RelatedChange};
 
 /// The deduplicated state of one fingerprint and the incident it belongs to.
@@ -102,7 +102,7 @@ impl Group {
 /// Keeps the summary of incident `incident` current after its member `a` changed in place
 /// from `was` (looked up only when what the summary counts changed).
 pub(super) fn member_changed(
-    groups: &mut TrackedMap<String, Group>,
+    groups: &mut TrackedHashMap<String, Group>,
     incident: Option<&str>,
     a: &StoredAlert,
     was: View,
@@ -139,8 +139,9 @@ pub enum Timer {
     Publish(String),
 }
 
-/// Everything the correlator remembers. Ordered maps so that iteration, and so every output,
-/// is the same on every run.
+/// Everything the correlator remembers. Ordered maps, or hash maps nothing walks in an order
+/// that could show and that checkpoints write in key order, so that every output is the same
+/// on every run.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct State {
     /// Hashed, not ordered: a new alert looks up itself and the members of the incidents it
@@ -150,7 +151,10 @@ pub struct State {
     /// the ordered map it was. Boxed: a table slot costs a pointer, not the whole alert.
     #[serde(serialize_with = "sorted_by_key")]
     pub alerts: TrackedHashMap<Arc<str>, Box<AlertState>>,
-    pub groups: TrackedMap<String, Group>,
+    /// Hashed too: looked up by id on every event of an incident and every build; only a
+    /// checkpoint walks it, in key order.
+    #[serde(serialize_with = "sorted")]
+    pub groups: TrackedHashMap<String, Group>,
     /// Open incidents per correlation domain: where a new alert looks for an incident to join,
     /// so that finding one costs the size of its domain, not of the whole state.
     #[serde(default)]

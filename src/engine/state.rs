@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::correlate;
-use crate::model::tracked::{Changes, Track, TrackedHashMap, TrackedMap};
+use crate::model::tracked::{Changes, Track, TrackedHashMap, TrackedMap, sorted};
 use crate::model::{IncidentStatus, Priority, Rfc};
 use crate::suppress::{InhibitState, Silence, SuppressReason};
 
@@ -121,17 +121,6 @@ pub struct Account {
     pub at_risk: f64,
     pub cost: f64,
     pub since: DateTime<Utc>,
-}
-
-/// Writes `map` in the order of its keys, as an ordered map would: checkpoints stay
-/// byte-identical from one run to the next.
-fn sorted<S: serde::Serializer, V: Serialize + Clone>(
-    map: &TrackedHashMap<String, V>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    let mut pairs: Vec<(&String, &V)> = map.iter().collect();
-    pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    s.collect_map(pairs)
 }
 
 /// The last published version of an incident, as much as the engine needs of it: the version,

@@ -366,6 +366,20 @@ impl<M: Keyed> From<M> for Tracked<M> {
     }
 }
 
+/// Writes `map` in the order of its keys, as an ordered map would (`serialize_with` of a
+/// tracked hash map in a checkpointed state): checkpoints stay byte-identical from one run to
+/// the next.
+pub fn sorted<S, K, V>(map: &TrackedHashMap<K, V>, s: S) -> Result<S::Ok, S::Error>
+where
+    S: Serializer,
+    K: Clone + Eq + Hash + Ord + Serialize,
+    V: Clone + Serialize,
+{
+    let mut pairs: Vec<(&K, &V)> = map.iter().collect();
+    pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    s.collect_map(pairs)
+}
+
 /// The new values of changed keys and the keys removed, as a delta checkpoint holds them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(bound(
