@@ -23,7 +23,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::state::Pending;
-use super::{Engine, Published};
+use super::{Engine, Published, aspects};
 use crate::impact;
 use crate::model::{Impact, Incident, IncidentStatus, Output, later};
 
@@ -64,11 +64,10 @@ impl Engine {
         // problem). A first version is judged without its hashes and impact (when it is due
         // depends on neither), and most are held back: they are filled in and hashed only when
         // published.
-        let mut hashed = None;
-        if self.state.published.contains_key(&incident.id) {
-            Built::fill(&mut incident, &assessment);
-            hashed = Some(self.hash(&mut incident, steady.as_ref(), Some(alerts_hash)));
-        }
+        let hashed =
+            self.state.published.contains_key(&incident.id).then(|| {
+                self.fill_and_hash(&mut incident, &assessment, steady.as_ref(), alerts_hash)
+            });
         let due = match (self.state.published.get(&incident.id), hashed) {
             // Every alert resolved: the resolution (or a re-fire) is the next news.
             _ if settling => Due::Never,
@@ -81,8 +80,7 @@ impl Engine {
                 let (hashes, substance) = match hashed {
                     Some(h) => h,
                     None => {
-                        Built::fill(&mut incident, &assessment);
-                        self.hash(&mut incident, steady.as_ref(), Some(alerts_hash))
+                        self.fill_and_hash(&mut incident, &assessment, steady.as_ref(), alerts_hash)
                     }
                 };
                 self.materialise(&mut incident);
@@ -92,6 +90,19 @@ impl Engine {
             Due::Never if settling => {}
             Due::Now | Due::Never => self.settled(&incident.id),
         }
+    }
+
+    /// Fills `incident` in from `assessment` ([`Built::fill`]) and hashes it as built
+    /// ([`Engine::hash`]).
+    fn fill_and_hash(
+        &mut self,
+        incident: &mut Incident,
+        assessment: &impact::Assessment,
+        steady: Option<&impact::Assessment>,
+        alerts_hash: u64,
+    ) -> ([u64; aspects::HASHED.len()], u64) {
+        Built::fill(incident, assessment);
+        self.hash(incident, steady, Some(alerts_hash))
     }
 
     /// When the first version of `i` is due, tracking its root cause in its pending entry.
