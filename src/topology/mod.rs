@@ -9,6 +9,7 @@ use std::path::Path;
 pub mod backstage;
 mod dense;
 mod file;
+mod matchers;
 
 use crate::config::{ConfigError, line_of};
 use crate::model::{Event, hashing};
@@ -42,7 +43,7 @@ pub struct Topology {
     services: Vec<Service>,
 
     ci_service: hashing::HashMap<String, String>,
-    matchers: Vec<(BTreeMap<String, String>, String)>,
+    matchers: matchers::Matchers,
     ids: Ids,
 }
 
@@ -273,7 +274,7 @@ impl Topology {
             // In name order, so a service's index is its id.
             services: services.into_values().collect(),
             ci_service,
-            matchers,
+            matchers: matchers::Matchers::new(matchers),
             ids,
         })
     }
@@ -289,13 +290,11 @@ impl Topology {
                 service: Some(s.clone()),
             };
         }
-        for (m, ci) in &self.matchers {
-            if m.iter().all(|(k, v)| ev.labels.get(k) == Some(v)) {
-                return Resolution {
-                    ci: Some(ci.clone()),
-                    service: self.ci_service.get(ci).cloned(),
-                };
-            }
+        if let Some(ci) = self.matchers.find(&ev.labels) {
+            return Resolution {
+                ci: Some(ci.to_owned()),
+                service: self.ci_service.get(ci).cloned(),
+            };
         }
         let by_label = ev
             .labels
