@@ -14,6 +14,10 @@ instructions go"). Writes, into OUT (default ./bench-workload):
   large/wave-16000.jsonl   16,000 alerts of one incident firing, then all resolving
   large/unmapped-N.jsonl   N alerts (4k, 16k) the model does not know, grouped by
                            fallback_group_by into one incident
+  large/silenced-40000.jsonl  the same shape, 40,000 alerts, all in zone eu-1
+  large/silenced.d2c.toml  large/d2c.toml with a silence of zone eu-1 for the day: every alert
+                           of silenced-40000.jsonl is suppressed and remembered (the cap of the
+                           suppressed alerts, 10,000 per partition, is passed 30,000 times)
 
 Deterministic: the same files on every run (Python's `random.Random(3)`).
 Usage: scripts/gen-bench-workload.py [OUT] [--config config/d2c.toml]
@@ -131,6 +135,15 @@ def config(src, dst, topo):
     open(dst, "w").write(text)
 
 
+def silenced(src, dst):
+    """`src` with a day-long silence of zone eu-1 from BASE."""
+    end = BASE + datetime.timedelta(days=1)
+    text = open(src).read()
+    text += (f'\n[[suppression.silences]]\nid = "zone-eu-1-reboot"\nmatchers = \'{{zone="eu-1"}}\'\n'
+             f'starts_at = "{stamp(BASE)}"\nends_at = "{stamp(end)}"\n')
+    open(dst, "w").write(text)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out", nargs="?", default="bench-workload")
@@ -147,7 +160,9 @@ def main():
     outage(os.path.join(a.out, "large", "wave-16000.jsonl"), 16_000, resolve=True)
     for n in (4_000, 16_000):
         outage(os.path.join(a.out, "large", f"unmapped-{n}.jsonl"), n, mapped=False)
+    outage(os.path.join(a.out, "large", "silenced-40000.jsonl"), 40_000, mapped=False)
     config(a.config, os.path.join(a.out, "large", "d2c.toml"), topo)
+    silenced(os.path.join(a.out, "large", "d2c.toml"), os.path.join(a.out, "large", "silenced.d2c.toml"))
 
 
 if __name__ == "__main__":

@@ -124,6 +124,8 @@ pub struct Engine {
     problem_cfg: ProblemConfig,
     /// Problems forgotten since the shell last took the count (not state: metrics only).
     problems_evicted: u64,
+    /// Suppressed alerts forgotten to stay within [`MAX_SUPPRESSED`], likewise.
+    suppressed_evicted: u64,
     /// The last impact assessments of a few incidents (a memo, not state).
     assessed: assessed::Assessed,
 }
@@ -210,6 +212,7 @@ impl Engine {
             prune_due: None,
             problem_cfg: ProblemConfig::default(),
             problems_evicted: 0,
+            suppressed_evicted: 0,
             assessed: assessed::Assessed::default(),
         }
     }
@@ -251,6 +254,7 @@ impl Engine {
             prune_due: None,
             problem_cfg: ProblemConfig::default(),
             problems_evicted: 0,
+            suppressed_evicted: 0,
             assessed: assessed::Assessed::default(),
         }
         .with_runtime_silences()
@@ -430,14 +434,28 @@ impl Engine {
         entry.first_seen = entry.first_seen.min(ev.time);
         entry.last_seen = entry.last_seen.max(ev.time);
         if list.len() > MAX_SUPPRESSED {
-            let oldest = list
+            // Down to 90% of the cap, least recently seen first: one sort per tenth of the cap,
+            // where looking for the oldest on every new one walked them all (a silenced storm
+            // of new alerts ran at a few thousand events/s).
+            let goal = MAX_SUPPRESSED - MAX_SUPPRESSED / 10;
+            let mut order: Vec<(DateTime<Utc>, &str)> = list
                 .iter()
-                .min_by_key(|(f, a)| (a.last_seen, *f))
-                .map(|(f, _)| f.clone());
-            if let Some(f) = oldest {
+                .map(|(f, a)| (a.last_seen, f.as_str()))
+                .collect();
+            let over = order.len() - goal;
+            order.select_nth_unstable(over - 1);
+            let gone: Vec<String> = order[..over].iter().map(|o| o.1.to_owned()).collect();
+            for f in gone {
                 list.remove(&f);
             }
+            self.suppressed_evicted += over as u64;
         }
+    }
+
+    /// Suppressed alerts forgotten to stay within [`MAX_SUPPRESSED`] since the last call
+    /// (metrics only).
+    pub fn take_suppressed_evicted(&mut self) -> u64 {
+        std::mem::take(&mut self.suppressed_evicted)
     }
 
     /// Advances the engine's time to `now` (never backwards) and runs the timers due: ends of

@@ -14,7 +14,8 @@ use crate::model::tracked::{Changes, Track, TrackedHashMap, TrackedMap, sorted};
 use crate::model::{IncidentStatus, Priority, Rfc};
 use crate::suppress::{InhibitState, Silence, SuppressReason};
 
-/// Most suppressed alerts remembered per engine (the oldest go first).
+/// Most suppressed alerts remembered per engine: past it, the least recently seen are forgotten
+/// down to 90% of it.
 pub const MAX_SUPPRESSED: usize = 10_000;
 
 /// An alert whose events were suppressed: kept so that suppression stays visible.
@@ -419,6 +420,7 @@ impl EngineState {
         self.problems.problems.apply(d.problems);
         self.problems.candidates.apply(d.problem_candidates);
         self.problems.members.apply(d.problem_members);
+        self.problems.restored();
         self.security.incidents.apply(d.security_incidents);
         self.security.open.apply(d.security_open);
         self.security.timers.apply(d.security_timers);

@@ -100,6 +100,7 @@ impl State {
                 let first = entry.publish(at);
                 self.problems.insert(problem.clone(), entry);
                 self.problems_changed();
+                self.candidates_changed();
                 Ok(first)
             }
             ProblemAction::KnownError {

@@ -34,6 +34,7 @@ impl State {
         });
         let window = TimeDelta::from_std(cfg.window).unwrap_or(TimeDelta::MAX);
         if let Some(since) = now.checked_sub_signed(window) {
+            self.candidates_changed();
             // Only the candidates with stale counts change (and are marked for a delta).
             let stale: Vec<String> = self
                 .candidates
@@ -60,17 +61,20 @@ impl State {
         if over == 0 {
             return 0;
         }
-        let mut order: Vec<(bool, DateTime<Utc>, String)> = self
+        // The `over` first in that order, found without sorting (or copying) them all: at the
+        // cap this runs for every problem that opens.
+        let mut order: Vec<(bool, DateTime<Utc>, &str)> = self
             .problems
             .values()
             .map(|e| {
                 let p = &e.problem;
                 let last = p.resolved_at.or(p.last_occurrence).unwrap_or(p.updated_at);
-                (p.status != ProblemStatus::Resolved, last, p.id.clone())
+                (p.status != ProblemStatus::Resolved, last, p.id.as_str())
             })
             .collect();
-        order.sort();
-        for (_, _, id) in order.into_iter().take(over) {
+        order.select_nth_unstable(over - 1);
+        let gone: Vec<String> = order[..over].iter().map(|o| o.2.to_owned()).collect();
+        for id in gone {
             if let Some(e) = self.problems.remove(&id) {
                 self.by_service.remove(&e.problem.service, &id);
             }
@@ -78,19 +82,28 @@ impl State {
         over as u64
     }
 
+    /// Forgets counted signatures down to `max`, those whose newest occurrence is oldest first.
     pub(super) fn evict_candidates(&mut self, max: usize) {
-        while self.candidates.len() > max {
-            let oldest = self
-                .candidates
+        if self.candidates.len() <= max {
+            return;
+        }
+        let candidates = &self.candidates;
+        let order = self.by_age.0.get_or_insert_with(|| {
+            candidates
                 .iter()
-                .min_by_key(|(k, c)| (c.occurrences.last().map(|o| o.at), *k))
-                .map(|(k, _)| k.clone());
-            match oldest {
-                Some(k) => {
-                    self.candidates.remove(&k);
-                }
-                None => break,
-            }
+                .map(|(k, c)| (super::newest(c), k.clone()))
+                .collect()
+        });
+        debug_assert_eq!(
+            order.len(),
+            self.candidates.len(),
+            "eviction order out of step"
+        );
+        while self.candidates.len() > max {
+            let Some((_, k)) = order.pop_first() else {
+                break;
+            };
+            self.candidates.remove(&k);
         }
     }
 

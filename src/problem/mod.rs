@@ -178,6 +178,10 @@ pub struct State {
     /// The problems of each service, for [`State::matching`]: derived, never checkpointed.
     #[serde(skip)]
     by_service: ByService,
+    /// The counted signatures in eviction order, for [`State::evict_candidates`]: derived,
+    /// never checkpointed.
+    #[serde(skip)]
+    by_age: ByAge,
 }
 
 /// A cache of the problem ids of each service, so that matching a new incident costs the
@@ -216,6 +220,50 @@ impl PartialEq for ByService {
     fn eq(&self, _: &ByService) -> bool {
         true
     }
+}
+
+/// A cache of the counted signatures' keys in the order the cap evicts them (the newest
+/// occurrence's opening, then the key), so that counting a new signature at the cap costs a
+/// step in a B-tree instead of a walk over every signature counted. Kept as incidents are
+/// counted and signatures evicted; `None` until built and after a sweep, a problem action or a
+/// restore changed the candidates, rebuilt when next needed.
+#[derive(Debug, Clone, Default)]
+struct ByAge(Option<BTreeSet<(Option<DateTime<Utc>>, String)>>);
+
+impl ByAge {
+    /// Signature `key`, whose newest occurrence was `was` (`None`: it was not counted), now has
+    /// `now` (`None`: it is no longer counted).
+    fn moved(
+        &mut self,
+        key: &str,
+        was: Option<Option<DateTime<Utc>>>,
+        now: Option<Option<DateTime<Utc>>>,
+    ) {
+        let Some(order) = &mut self.0 else {
+            return;
+        };
+        if was == now {
+            return;
+        }
+        if let Some(at) = was {
+            order.remove(&(at, key.to_owned()));
+        }
+        if let Some(at) = now {
+            order.insert((at, key.to_owned()));
+        }
+    }
+}
+
+/// A cache says nothing about the state beyond what the rest of it says.
+impl PartialEq for ByAge {
+    fn eq(&self, _: &ByAge) -> bool {
+        true
+    }
+}
+
+/// When the newest occurrence of `c` opened: the cap evicts the signatures with the oldest.
+fn newest(c: &Candidate) -> Option<DateTime<Utc>> {
+    c.occurrences.last().map(|o| o.at)
 }
 
 /// Counts the shell turns into gauges.
@@ -351,6 +399,12 @@ impl State {
         let key = sig.key(cfg.signature);
         let window = TimeDelta::from_std(cfg.window).unwrap_or(TimeDelta::MAX);
         let since = incident.opened_at.checked_sub_signed(window);
+        // Looked up only while the eviction order is kept (at the cap).
+        let was = self
+            .by_age
+            .0
+            .as_ref()
+            .and_then(|_| self.candidates.get(&key).map(newest));
         let candidate = self.candidates.entry(key.clone()).or_insert(Candidate {
             signature: sig,
             occurrences: Vec::new(),
@@ -362,9 +416,12 @@ impl State {
         self.members
             .insert(incident.id.clone(), Member::Candidate(key.clone()));
         if candidate.occurrences.len() < cfg.threshold as usize {
+            let now = Some(newest(candidate));
+            self.by_age.moved(&key, was, now);
             self.evict_candidates(cfg.max_candidates);
             return None;
         }
+        self.by_age.moved(&key, was, None);
         let Candidate {
             signature,
             occurrences,
@@ -422,6 +479,19 @@ impl State {
     /// when next needed.
     fn problems_changed(&mut self) {
         self.by_service.0 = None;
+    }
+
+    /// Signatures were counted or forgotten other than one by one: their eviction order is
+    /// rebuilt when next needed.
+    fn candidates_changed(&mut self) {
+        self.by_age.0 = None;
+    }
+
+    /// The state was changed from outside (a restore applied a delta to it): what is derived
+    /// from it is rebuilt when next needed.
+    pub fn restored(&mut self) {
+        self.problems_changed();
+        self.candidates_changed();
     }
 
     /// The problem (not resolved) an incident with `sig` is an occurrence of: a known error

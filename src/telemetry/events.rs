@@ -211,6 +211,22 @@ impl TelemetryEvent for StateEvicted<'_> {
     }
 }
 
+/// Suppressed alerts the engines forgot to stay within their cap since the stage last looked.
+#[derive(Debug)]
+pub struct SuppressedEvicted {
+    pub evicted: u64,
+}
+
+impl TelemetryEvent for SuppressedEvicted {
+    fn emit(self, m: &Metrics) {
+        if self.evicted > 0 {
+            m.state_evictions
+                .with_label_values(&["suppressed"])
+                .inc_by(self.evicted);
+        }
+    }
+}
+
 /// The engine refused an input (see `engine::Refusal`): its DLQ record is written with the
 /// batch's outputs. Counted by reason; a refused control record (a silence every partition
 /// refuses) is also logged, a refused event only at DEBUG (there may be many).

@@ -262,7 +262,7 @@ impl Metrics {
             state_evictions: counter(
                 &r,
                 "d2c_state_evictions_total",
-                "State forgotten to stay within correlation.max_alerts / max_incidents (and problems within problem.max_problems or past problem.retention, pairs of services counted for learned links within their cap), by kind (alert, incident, open_incident, problem, learned_pair).",
+                "State forgotten to stay within correlation.max_alerts / max_incidents (and problems within problem.max_problems or past problem.retention, pairs of services counted for learned links within their cap, suppressed alerts remembered within theirs), by kind (alert, incident, open_incident, problem, learned_pair, suppressed).",
                 &["kind"],
             ),
             state_restores: plain_counter(
@@ -433,6 +433,7 @@ impl Metrics {
             "open_incident",
             "problem",
             "learned_pair",
+            "suppressed",
         ] {
             m.state_evictions.with_label_values(&[kind]);
         }

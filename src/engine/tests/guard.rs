@@ -1,11 +1,13 @@
 //! The engine's door (`guard.rs`): times it cannot compute with are refused with a DLQ record
-//! instead of a panic, and ended silences are forgotten on event time.
+//! instead of a panic, ended silences are forgotten on event time, and the suppressed alerts
+//! remembered stay within their cap.
 
 use std::time::Duration as StdDuration;
 
 use chrono::{Duration, TimeZone};
 
 use super::*;
+use crate::engine::MAX_SUPPRESSED;
 use crate::model::{Ack, ChangeDecision, DecisionStatus};
 use crate::suppress::{MAX_SILENCES, MatcherStrings};
 
@@ -200,5 +202,46 @@ fn ended_silences_make_room_and_are_forgotten_on_event_time() {
     assert!(
         e.state().silences.is_empty(),
         "and not in the checkpoint either"
+    );
+}
+
+#[test]
+fn suppressed_alerts_stay_within_their_cap_least_recently_seen_forgotten_first() {
+    let mut e = engine();
+    let everything = Silence {
+        id: "all".into(),
+        matchers: MatcherStrings::from("alertname=~\".+\""),
+        starts_at: at(0),
+        ends_at: at(86_400),
+        created_by: String::new(),
+        comment: String::new(),
+    };
+    assert_eq!(e.apply(Input::Silence(&everything)).refused, None);
+    let n = MAX_SUPPRESSED + MAX_SUPPRESSED / 5;
+    let mut event = ev("X", "web-1", Severity::Critical, Status::Firing, 1);
+    // host-0, the first forgotten, is seen again last of all: remembered anew.
+    for (k, i) in (0..n).chain([0]).enumerate() {
+        event.fingerprint = format!("host-{i}");
+        event.time = at(1 + k as i64 / 2);
+        assert_eq!(e.apply(&event).outcome, Some(Outcome::Suppressed));
+        assert!(e.state().suppressed.len() <= MAX_SUPPRESSED);
+    }
+    let kept = e.state().suppressed.len();
+    assert!(kept >= MAX_SUPPRESSED - MAX_SUPPRESSED / 10, "{kept} kept");
+    assert_eq!(
+        e.take_suppressed_evicted(),
+        (n + 1 - kept) as u64,
+        "every one counted"
+    );
+    assert_eq!(e.take_suppressed_evicted(), 0, "once");
+    assert!(e.state().suppressed.contains_key("host-0"));
+    assert!(
+        e.state()
+            .suppressed
+            .contains_key(&format!("host-{}", n - 1))
+    );
+    assert!(
+        !e.state().suppressed.contains_key("host-1"),
+        "seen least recently"
     );
 }

@@ -27,7 +27,7 @@ use crate::pipeline::View;
 use crate::telemetry::events::{
     BatchProcessed, Counted, EventSuppressed, EventsCorrelated, InputGap, MilestonesReached,
     OutputsPublished, ProblemsCounted, RecordUndecodable, SecurityEventReceived, StateEvicted,
-    StateRestored,
+    StateRestored, SuppressedEvicted,
 };
 use crate::telemetry::held::{BatchHeld, HeldSample};
 use crate::telemetry::shell::EventDeadLettered;
@@ -509,13 +509,18 @@ impl Correlate {
     /// Sets the state gauges, the business-impact gauges (adding `elapsed` worth of cost) and
     /// the read API's service model, silences and suppressed alerts.
     fn set_gauges(&mut self, elapsed: Duration) {
-        let (mut problems, mut evicted) = (crate::problem::Summary::default(), 0);
+        let (mut problems, mut evicted, mut suppressed) =
+            (crate::problem::Summary::default(), 0, 0);
         for part in self.parts.values_mut() {
             problems.add(part.engine.problem_summary());
             evicted += part.engine.take_problems_evicted();
+            suppressed += part.engine.take_suppressed_evicted();
         }
         let summary = &problems;
         self.metrics.emit(ProblemsCounted { summary, evicted });
+        self.metrics.emit(SuppressedEvicted {
+            evicted: suppressed,
+        });
         let engines: Vec<&Engine> = self.parts.values().map(|p| &p.engine).collect();
         super::gauges::set(&self.metrics, &engines, &self.topology, &self.view, elapsed);
     }

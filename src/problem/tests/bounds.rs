@@ -125,3 +125,44 @@ fn the_state_survives_a_json_round_trip() {
         "older checkpoints have no problems"
     );
 }
+
+#[test]
+fn the_kept_eviction_order_evicts_what_a_walk_over_every_signature_would() {
+    // At the cap the signatures to evict come from an order kept as incidents are counted; a
+    // twin state that forgets that order before every step walks every signature instead.
+    // Incidents open out of order, signatures repeat, sweeps and a round trip through JSON
+    // come in between: the two must keep the same signatures throughout.
+    let cfg = cfg(3);
+    let (mut kept, mut walked) = (State::default(), State::default());
+    let mut seed: u64 = 7;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    for step in 0..2_000i64 {
+        let svc = format!("svc-{}", next(400));
+        let opened = at(0, 0) + TimeDelta::minutes(step) - TimeDelta::minutes(next(90) as i64);
+        let i = incident(&format!("I-{step}"), &svc, &["Down"], opened);
+        walked.restored();
+        publish(&mut kept, &cfg, i.clone());
+        publish(&mut walked, &cfg, i);
+        kept.forget_incident(&format!("I-{step}"));
+        walked.forget_incident(&format!("I-{step}"));
+        if step % 250 == 249 {
+            let now = at(0, 0) + TimeDelta::minutes(step);
+            assert_eq!(kept.sweep(&cfg, now), walked.sweep(&cfg, now));
+        }
+        if step == 1_000 {
+            kept = serde_json::from_str(&serde_json::to_string(&kept).unwrap()).unwrap();
+        }
+        assert!(kept.candidates.len() <= cfg.max_candidates);
+        assert_eq!(kept, walked, "after step {step}");
+    }
+    assert_eq!(
+        kept.candidates.len(),
+        cfg.max_candidates,
+        "the cap was reached"
+    );
+}
