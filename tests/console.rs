@@ -393,7 +393,9 @@ async fn the_outage_appears_live_and_is_acknowledged_approved_and_silenced_from_
     c.set_window_size(1200, 760).await.unwrap();
     let shot = c.screenshot().await.unwrap();
     assert!(shot.starts_with(b"\x89PNG"), "a PNG");
+    // Under the project's `target/` (made if a CARGO_TARGET_DIR elsewhere left none).
     let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/console-board.png");
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
     std::fs::write(&target, &shot).unwrap();
     if std::env::var_os("D2C_UPDATE_SCREENSHOT").is_some() {
         let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console.png");

@@ -225,30 +225,32 @@ impl Topology {
             }
         }
         // Default domain: the connected component, named after its smallest service name.
-        let names: Vec<String> = services.keys().cloned().collect();
+        // Walked over the direct edges both ways, listed once (looking for each service's
+        // users among all services made a 50,000-service model take minutes to load).
+        let mut neighbours: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (name, def) in &f.services {
+            for d in &def.depends_on {
+                neighbours.entry(name).or_default().push(d);
+                neighbours.entry(d).or_default().push(name);
+            }
+        }
         let mut component: BTreeMap<String, String> = BTreeMap::new();
-        for name in &names {
+        for name in services.keys() {
             if component.contains_key(name) {
                 continue;
             }
-            let mut members = BTreeSet::from([name.clone()]);
-            let mut stack = vec![name.clone()];
+            let mut members = BTreeSet::from([name.as_str()]);
+            let mut stack = vec![name.as_str()];
             while let Some(s) = stack.pop() {
-                let svc = &services[&s];
-                for n in svc.def.depends_on.iter().chain(
-                    f.services
-                        .iter()
-                        .filter(|(_, d)| d.depends_on.contains(&s))
-                        .map(|(k, _)| k),
-                ) {
-                    if members.insert(n.clone()) {
-                        stack.push(n.clone());
+                for n in neighbours.get(s).into_iter().flatten() {
+                    if members.insert(n) {
+                        stack.push(n);
                     }
                 }
             }
-            let label = members.iter().next().cloned().unwrap_or_default();
+            let label = members.first().map_or_else(String::new, |m| m.to_string());
             for m in members {
-                component.insert(m, label.clone());
+                component.insert(m.to_owned(), label.clone());
             }
         }
         for (name, s) in services.iter_mut() {
