@@ -49,6 +49,8 @@ pub enum SourceError {
     Token(#[from] crate::config::secret::SecretError),
     #[error("{0}")]
     Model(#[from] ConfigError),
+    #[error("building the service model failed: {0}")]
+    Build(String),
 }
 
 /// The bearer token of `backstage.token`, if one is set.
@@ -135,19 +137,26 @@ pub async fn load(
 ) -> Result<(TopologyFile, Topology), SourceError> {
     let cfg = &settings.config.backstage;
     let entities = fetch_catalog(client, cfg, token(cfg)?.as_deref()).await?;
-    let (file, text) = Topology::read_file(&settings.topology_file)?;
-    let (catalog, warnings) = backstage::to_topology(&entities);
-    for w in &warnings {
-        tracing::debug!(warning = %w, "Backstage catalog entry not fully used");
-    }
-    let merged = backstage::merge(file, catalog);
-    let topo = Topology::build_from(merged.clone(), &text, &settings.topology_file)?;
-    tracing::debug!(
-        entities = entities.len(),
-        warnings = warnings.len(),
-        "service model read from the topology file and the Backstage catalog"
-    );
-    Ok((merged, topo))
+    let path = settings.topology_file.clone();
+    // Reading and building a model of tens of thousands of services takes seconds of CPU: on
+    // a thread for blocking work, not on one of the runtime's workers.
+    tokio::task::spawn_blocking(move || {
+        let (file, text) = Topology::read_file(&path)?;
+        let (catalog, warnings) = backstage::to_topology(&entities);
+        for w in &warnings {
+            tracing::debug!(warning = %w, "Backstage catalog entry not fully used");
+        }
+        let merged = backstage::merge(file, catalog);
+        let topo = Topology::build_from(merged.clone(), &text, &path)?;
+        tracing::debug!(
+            entities = entities.len(),
+            warnings = warnings.len(),
+            "service model read from the topology file and the Backstage catalog"
+        );
+        Ok((merged, topo))
+    })
+    .await
+    .map_err(|e| SourceError::Build(e.to_string()))?
 }
 
 /// The HTTP client for the catalog, with `backstage.timeout`. Fails (and start-up with it)
