@@ -50,7 +50,7 @@ pub use intern::MAX_INTERNED;
 pub use learned::LearnedLink;
 pub use lifecycle::{Evicted, acknowledge, evict, run_timers};
 pub use outcome::Outcome;
-pub use root_cause::root_cause;
+pub use root_cause::{root_cause, root_service};
 pub use state::{AlertState, Group, State, Timer};
 pub use stored::StoredAlert;
 

@@ -12,23 +12,16 @@ use crate::topology::{ServiceId, Topology};
 /// whose own dependencies is failing (the deepest failure); ties go to the earliest alert, then
 /// to the name. `failing` maps each failing service to its earliest alert time.
 pub fn root_cause(topo: &Topology, failing: &BTreeMap<String, DateTime<Utc>>) -> Option<RootCause> {
-    if let Some(rc) = lost_redundancy(topo, failing) {
-        return Some(rc);
+    if let Some(lost) = lost_redundancy(topo, failing) {
+        return Some(lost.explained(topo));
     }
-    // By service id (one lookup per failing service, then no string compares).
+    let known = known(topo, failing);
+    let deepest = deepest(topo, &known)?;
     let ids = topo.ids();
-    let known: Vec<(&String, &DateTime<Utc>, Option<ServiceId>)> = failing
-        .iter()
-        .map(|(s, t)| (s, t, ids.service(s)))
-        .collect();
     let needs = |a: Option<ServiceId>, b: Option<ServiceId>| match (a, b) {
         (Some(a), Some(b)) => ids.needs(a, b),
         _ => false,
     };
-    let deepest = known
-        .iter()
-        .filter(|(s, _, a)| !known.iter().any(|(d, _, b)| d != s && needs(*a, *b)))
-        .min_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)))?;
     let symptoms: BTreeSet<&str> = known
         .iter()
         .filter(|(_, _, a)| needs(*a, deepest.2))
@@ -61,13 +54,76 @@ pub fn root_cause(topo: &Topology, failing: &BTreeMap<String, DateTime<Utc>>) ->
     })
 }
 
+/// The service [`root_cause`] names, without saying why: what whether an incident's first
+/// version is due depends on, asked on every build of one the group wait holds back.
+pub fn root_service(topo: &Topology, failing: &BTreeMap<String, DateTime<Utc>>) -> Option<String> {
+    if let Some(lost) = lost_redundancy(topo, failing) {
+        return Some(lost.parent.to_owned());
+    }
+    deepest(topo, &known(topo, failing)).map(|(s, _, _)| (*s).clone())
+}
+
+/// Each failing service with its earliest alert time and its id (one lookup per service, then
+/// no string compares).
+fn known<'a>(
+    topo: &Topology,
+    failing: &'a BTreeMap<String, DateTime<Utc>>,
+) -> Vec<(&'a String, &'a DateTime<Utc>, Option<ServiceId>)> {
+    let ids = topo.ids();
+    failing
+        .iter()
+        .map(|(s, t)| (s, t, ids.service(s)))
+        .collect()
+}
+
+/// The failing service none of whose own dependencies is failing; ties go to the earliest
+/// alert, then to the name.
+fn deepest<'k, 'a>(
+    topo: &Topology,
+    known: &'k [(&'a String, &'a DateTime<Utc>, Option<ServiceId>)],
+) -> Option<&'k (&'a String, &'a DateTime<Utc>, Option<ServiceId>)> {
+    let ids = topo.ids();
+    let needs = |a: Option<ServiceId>, b: Option<ServiceId>| match (a, b) {
+        (Some(a), Some(b)) => ids.needs(a, b),
+        _ => false,
+    };
+    known
+        .iter()
+        .filter(|(s, _, a)| !known.iter().any(|(d, _, b)| d != s && needs(*a, *b)))
+        .min_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)))
+}
+
 /// A redundancy group whose failing members leave fewer working than it needs (both replicas of
 /// a pair): the group's service is the root cause, rather than whichever replica failed first.
-/// The earliest such group (by its first failing member), then by name.
-fn lost_redundancy(
-    topo: &Topology,
+struct Lost<'a> {
+    parent: &'a str,
+    /// Its failing dependencies.
+    down: Vec<&'a str>,
+    /// How many it needs.
+    k: usize,
+}
+
+impl Lost<'_> {
+    fn explained(self, topo: &Topology) -> RootCause {
+        let Lost { parent, down, k } = self;
+        let n = topo.service(parent).map_or(0, |d| d.depends_on.len());
+        RootCause {
+            service: parent.to_string(),
+            reason: format!(
+                "{parent} lost its redundancy: {} of its {n} redundant dependencies are failing ({}) and it needs {k}",
+                down.len(),
+                down.join(", ")
+            ),
+            guess: false,
+        }
+    }
+}
+
+/// The group that [`Lost`] its redundancy earliest (by its first failing member), then by name.
+fn lost_redundancy<'a>(
+    topo: &'a Topology,
     failing: &BTreeMap<String, DateTime<Utc>>,
-) -> Option<RootCause> {
+) -> Option<Lost<'a>> {
     let mut best: Option<(DateTime<Utc>, &str, Vec<&str>, usize)> = None;
     for parent in failing.keys().flat_map(|s| topo.redundancy_parents(s)) {
         let def = topo.service(parent)?;
@@ -92,14 +148,5 @@ fn lost_redundancy(
         }
     }
     let (_, parent, down, k) = best?;
-    let n = topo.service(parent).map_or(0, |d| d.depends_on.len());
-    Some(RootCause {
-        service: parent.to_string(),
-        reason: format!(
-            "{parent} lost its redundancy: {} of its {n} redundant dependencies are failing ({}) and it needs {k}",
-            down.len(),
-            down.join(", ")
-        ),
-        guess: false,
-    })
+    Some(Lost { parent, down, k })
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::assessed::Assessed;
-use super::settle::Built;
+use super::settle::{Built, Judged};
 use super::state::Account;
 use super::{Engine, EngineState, Published, aspects};
 use crate::change::lifecycle::{self, Step};
@@ -72,7 +72,7 @@ impl Engine {
             return;
         };
         let mut assessed = std::mem::take(&mut self.assessed);
-        let (built, members) = self.build(group, time, &mut assessed);
+        let (parts, members) = self.read(group, &mut assessed);
         self.assessed = assessed;
         // Made from its alerts this time (after a restore, or after an alert left it): kept,
         // so its next builds read it instead.
@@ -81,6 +81,27 @@ impl Engine {
         {
             g.members = Kept(Some(m));
         }
+        let Some(group) = self.state.correlation.groups.get(id) else {
+            return;
+        };
+        // Most builds are of a first version the group wait holds back: judged (and its cost
+        // accounted) on what the record would say, without making the record.
+        if !self.state.published.contains_key(id) {
+            let judged = Judged::of_group(
+                id,
+                group,
+                parts.root.as_ref().map(|(s, guess)| (s.as_str(), *guess)),
+                parts.assessment.impact.revenue_at_risk_per_minute,
+                time,
+            );
+            if self.hold_first(&judged, now) {
+                return;
+            }
+        }
+        let Some(group) = self.state.correlation.groups.get(id) else {
+            return;
+        };
+        let built = self.make(group, parts, time);
         self.offer(built, now, outputs);
     }
 
@@ -128,21 +149,29 @@ impl Engine {
     /// Accounts the revenue at risk of `incident` up to this build, whether it is published or
     /// not, and sets its outage time and cost.
     pub(super) fn account(&mut self, i: &mut Incident) {
-        let now = i.resolved_at.unwrap_or(i.updated_at);
-        i.impact.outage_seconds = (now - i.opened_at).num_seconds().max(0);
+        let (outage_seconds, cost) = self.account_of(&Judged::of_incident(i));
+        i.impact.outage_seconds = outage_seconds;
+        i.impact.cost = cost;
+    }
+
+    /// Accounts the revenue at risk of the incident judged by `j` up to now; returns its
+    /// outage time (seconds) and cost so far.
+    pub(super) fn account_of(&mut self, j: &Judged<'_>) -> (i64, f64) {
+        let now = j.resolved_at.unwrap_or(j.updated_at);
+        let outage_seconds = (now - j.opened_at).num_seconds().max(0);
         let published = &self.state.published;
-        let a = self.state.accounts.get_or_insert_with(&i.id, || {
-            match published.get(&i.id) {
+        let a = self.state.accounts.get_or_insert_with(j.id, || {
+            match published.get(j.id) {
                 // An older checkpoint: the account of the last version.
                 Some(p) => Account {
                     at_risk: p.at_risk,
                     cost: p.cost,
-                    since: p.cost_at.unwrap_or(i.opened_at),
+                    since: p.cost_at.unwrap_or(j.opened_at),
                 },
                 None => Account {
                     at_risk: 0.0,
                     cost: 0.0,
-                    since: i.opened_at,
+                    since: j.opened_at,
                 },
             }
         });
@@ -150,12 +179,12 @@ impl Engine {
         // Kept unrounded between builds, so rounding errors do not add up.
         a.cost += a.at_risk * minutes;
         a.since = a.since.max(now);
-        a.at_risk = if i.status == IncidentStatus::Open {
-            i.impact.revenue_at_risk_per_minute
+        a.at_risk = if j.status == IncidentStatus::Open {
+            j.at_risk_per_minute
         } else {
             0.0
         };
-        i.impact.cost = impact::round2(a.cost);
+        (outage_seconds, impact::round2(a.cost))
     }
 
     /// Publishes `incident` as its next version: what changed, the milestones it passes, the
@@ -297,18 +326,11 @@ fn milestones_of(i: &Incident, previous: Option<&Published>) -> Vec<Milestone> {
 }
 
 impl Engine {
-    /// Builds the record of group `g` as of `time` without its alert list and service context
-    /// (most builds are held back by the group wait and dropped): what [`Built`] is judged by
-    /// comes from the stored alerts, and [`materialise`](Self::materialise) fills in the rest
-    /// when the version is published.
+    /// Reads what the record of group `g` is made from and judged by: its alerts' figures,
+    /// impact assessment and root cause.
     /// Also returns the summary of its alerts when the incident had none (or an outdated one)
     /// and can keep one (see `correlate::members`): made while reading them anyway.
-    fn build(
-        &self,
-        g: &Group,
-        time: DateTime<Utc>,
-        assessed: &mut Assessed,
-    ) -> (Built, Option<Members>) {
+    fn read(&self, g: &Group, assessed: &mut Assessed) -> (Parts, Option<Members>) {
         let stored = |f: &Arc<str>| self.state.correlation.alerts.get(f).map(|a| &a.alert);
         // Impact is that of the alerts still firing; once the incident resolved, that of them
         // all, so the resolved record still says what the incident hurt.
@@ -334,26 +356,55 @@ impl Engine {
                 (Read::of_alerts(&alerts, all), members)
             }
         };
+        let assessment = assessed.assess(&self.topo, &g.id, &read.own, read.severity);
+        let root = if read.failing.is_empty() {
+            // None of its alerts is on a service the model knows: the guessed cause.
+            read.guess.as_ref().map(|r| (r.service.clone(), r.guess))
+        } else {
+            correlate::root_service(&self.topo, &read.failing).map(|s| (s, false))
+        };
+        let parts = Parts {
+            read,
+            assessment,
+            root,
+        };
+        (parts, members)
+    }
+
+    /// Makes the record of group `g` as of `time` from what [`read`](Self::read) found,
+    /// without its alert list and service context (most versions are held back and dropped):
+    /// [`materialise`](Self::materialise) fills in the rest when the version is published.
+    fn make(&self, g: &Group, parts: Parts, time: DateTime<Utc>) -> Built {
+        let stored = |f: &Arc<str>| self.state.correlation.alerts.get(f).map(|a| &a.alert);
+        let Parts {
+            read,
+            assessment,
+            root,
+        } = parts;
         let Read {
             count,
             severity,
             failing,
-            own,
             steady,
             chain,
             guess,
+            ..
         } = read;
-        let assessment = assessed.assess(&self.topo, &g.id, &own, severity);
-        // A flapping alert stays on its incident as firing until it calms down: whether a new
-        // version is due is judged on the impact with it firing, so its flips are no news.
-        let steady = steady.map(|own| impact::assess(&self.topo, &own, severity));
-        let first = g.alerts.iter().find_map(stored);
         let root_cause = if failing.is_empty() {
             // None of its alerts is on a service the model knows.
             guess
         } else {
             correlate::root_cause(&self.topo, &failing)
         };
+        debug_assert_eq!(
+            root_cause.as_ref().map(|r| (r.service.as_str(), r.guess)),
+            root.as_ref().map(|(s, guess)| (s.as_str(), *guess)),
+            "the root service judged differs from the root cause of the record"
+        );
+        // A flapping alert stays on its incident as firing until it calms down: whether a new
+        // version is due is judged on the impact with it firing, so its flips are no news.
+        let steady = steady.map(|own| impact::assess(&self.topo, &own, severity));
+        let first = g.alerts.iter().find_map(stored);
         let subject = root_cause
             .as_ref()
             .map(|r| r.service.clone())
@@ -400,17 +451,16 @@ impl Engine {
             problem: None,
             workaround: None,
         };
-        let built = Built {
+        Built {
             incident,
             assessment,
             steady,
             settling: g.resolving_since.is_some(),
             alerts_hash,
-        };
-        (built, members)
+        }
     }
 
-    /// Fills in what [`build`](Self::build) left out of a version about to be published: its
+    /// Fills in what [`make`](Self::make) left out of a version about to be published: its
     /// alerts (each marked a symptom of the root cause when its service needs it) and the
     /// owners and links of its failing services, the root cause's first. The group is as it
     /// was built (nothing changes it between the build and the publication).
@@ -456,6 +506,15 @@ impl Engine {
         incident.alerts = alerts;
         incident.context = context;
     }
+}
+
+/// What a build reads of a group before it makes the record.
+struct Parts {
+    read: Read,
+    assessment: Arc<impact::Assessment>,
+    /// The root cause's service, and whether it is a guess (`correlate::root_service`): the
+    /// record's root cause says why only when the record is made.
+    root: Option<(String, bool)>,
 }
 
 /// What a build reads from an incident's member alerts.

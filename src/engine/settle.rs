@@ -24,6 +24,7 @@ use chrono::{DateTime, Utc};
 
 use super::state::Pending;
 use super::{Engine, Published, aspects};
+use crate::correlate::Group;
 use crate::impact;
 use crate::model::{Impact, Incident, IncidentStatus, Output, later};
 
@@ -72,7 +73,7 @@ impl Engine {
             // Every alert resolved: the resolution (or a re-fire) is the next news.
             _ if settling => Due::Never,
             (Some(p), Some((_, substance))) => self.next_due(p, &incident, substance),
-            _ => self.first_due(&incident, now),
+            _ => self.first_due(&Judged::of_incident(&incident), now),
         };
         match due {
             _ if due.by(now) => {
@@ -106,22 +107,18 @@ impl Engine {
     }
 
     /// When the first version of `i` is due, tracking its root cause in its pending entry.
-    fn first_due(&mut self, i: &Incident, now: DateTime<Utc>) -> Due {
-        if i.merged_into.is_some() {
+    fn first_due(&mut self, i: &Judged<'_>, now: DateTime<Utc>) -> Due {
+        if i.merged {
             return Due::Never;
         }
-        if self.cfg.group_wait.is_zero()
-            || i.status != IncidentStatus::Open
-            || i.acknowledged_at.is_some()
-        {
+        if self.cfg.group_wait.is_zero() || i.status != IncidentStatus::Open || i.acknowledged {
             return Due::Now;
         }
-        let root = i.root_cause.as_ref().map(|r| r.service.as_str());
+        let root = i.root.map(|(service, _)| service);
         let could_move = i
-            .root_cause
-            .as_ref()
-            .is_some_and(|r| !r.guess && self.topo.dependency_rank(&r.service) > 0);
-        let p = self.state.pending.get_or_insert_with(&i.id, || Pending {
+            .root
+            .is_some_and(|(service, guess)| !guess && self.topo.dependency_rank(service) > 0);
+        let p = self.state.pending.get_or_insert_with(i.id, || Pending {
             since: now,
             root: root.map(str::to_owned),
             root_since: now,
@@ -137,6 +134,23 @@ impl Engine {
         } else {
             later(p.root_since, self.cfg.group_wait).min(cap)
         })
+    }
+
+    /// Accounts a built first version judged by `j` and holds it back (or drops it) when it
+    /// is not due by `now`, as [`offer`](Self::offer) would; false when it is due, and must be
+    /// made and offered (offering it accounts and judges it again, to the same result).
+    pub(super) fn hold_first(&mut self, j: &Judged<'_>, now: DateTime<Utc>) -> bool {
+        self.account_of(j);
+        if j.settling {
+            // Every alert resolved: the resolution (or a re-fire) is the next news.
+            return true;
+        }
+        match self.first_due(j, now) {
+            Due::At(t) if t > now => self.hold(j.id, now, t),
+            Due::Never => self.settled(j.id),
+            Due::Now | Due::At(_) => return false,
+        }
+        true
     }
 
     /// When the next version of `i` is due, after version `p`.
@@ -173,6 +187,65 @@ impl Engine {
             && let Some(due) = p.due
         {
             self.state.correlation.cancel_publish(id, due);
+        }
+    }
+}
+
+/// What a version's cost and, for a first version, when it is due are judged by: read off
+/// its record, or off its group and what a build read of it before the record is made.
+pub(super) struct Judged<'a> {
+    pub id: &'a str,
+    pub status: IncidentStatus,
+    pub opened_at: DateTime<Utc>,
+    /// The time of the build (never before the opening).
+    pub updated_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub merged: bool,
+    pub acknowledged: bool,
+    /// The root cause's service, and whether it is a guess.
+    pub root: Option<(&'a str, bool)>,
+    pub at_risk_per_minute: f64,
+    /// Every alert resolved (the resolve hold runs).
+    pub settling: bool,
+}
+
+impl<'a> Judged<'a> {
+    /// Of a record.
+    pub fn of_incident(i: &'a Incident) -> Self {
+        Judged {
+            id: &i.id,
+            status: i.status,
+            opened_at: i.opened_at,
+            updated_at: i.updated_at,
+            resolved_at: i.resolved_at,
+            merged: i.merged_into.is_some(),
+            acknowledged: i.acknowledged_at.is_some(),
+            root: i.root_cause.as_ref().map(|r| (r.service.as_str(), r.guess)),
+            at_risk_per_minute: i.impact.revenue_at_risk_per_minute,
+            settling: false,
+        }
+    }
+
+    /// Of group `g` (incident `id`) built as of `time`, with its root cause and the revenue it
+    /// puts at risk: what the record made of it would say.
+    pub fn of_group(
+        id: &'a str,
+        g: &Group,
+        root: Option<(&'a str, bool)>,
+        at_risk_per_minute: f64,
+        time: DateTime<Utc>,
+    ) -> Self {
+        Judged {
+            id,
+            status: g.status,
+            opened_at: g.opened_at,
+            updated_at: time.max(g.opened_at),
+            resolved_at: g.resolved_at,
+            merged: g.merged_into.is_some(),
+            acknowledged: g.acknowledged.is_some(),
+            root,
+            at_risk_per_minute,
+            settling: g.resolving_since.is_some(),
         }
     }
 }

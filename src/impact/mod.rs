@@ -7,9 +7,9 @@
 //! health is the lower of that and what its dependencies leave it ([`evaluate`]); a capability
 //! takes the worst health of the services that deliver it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use crate::model::{CapabilityImpact, Impact, Priority, ServiceState, Severity};
+use crate::model::{CapabilityImpact, Impact, Priority, ServiceState, Severity, hashing};
 use crate::topology::{CapabilityId, Criticality, Requires, ServiceId, Topology};
 
 /// The health an alert of `severity` leaves its service: critical and major take it down (0),
@@ -83,6 +83,30 @@ pub fn round2(x: f64) -> f64 {
 /// Evaluates the health of every service and capability, given the own health of the services
 /// whose alerts fire (`own`, 0–100; services not in the topology are ignored).
 pub fn evaluate(topo: &Topology, own: &BTreeMap<String, f64>) -> Evaluation {
+    let ids = topo.ids();
+    let Reach {
+        services,
+        capabilities,
+    } = reach(topo, own);
+    Evaluation {
+        services: services
+            .into_iter()
+            .map(|(s, h)| (ids.name(s).to_owned(), h))
+            .collect(),
+        capabilities: capabilities.into_iter().map(|(_, c)| c).collect(),
+    }
+}
+
+/// [`evaluate`] by id.
+struct Reach {
+    /// Each service hurt with its health, in id (so name) order.
+    services: Vec<(ServiceId, f64)>,
+    /// Each capability hurt, worst first (then by name).
+    capabilities: Vec<(CapabilityId, CapabilityImpact)>,
+}
+
+/// What `own` hurts, by id (see [`evaluate`]).
+fn reach(topo: &Topology, own: &BTreeMap<String, f64>) -> Reach {
     // By service id (see `topology::Ids`: id order is name order), so the walk below indexes
     // `Vec`s instead of looking names up.
     let ids = topo.ids();
@@ -104,7 +128,8 @@ pub fn evaluate(topo: &Topology, own: &BTreeMap<String, f64>) -> Evaluation {
     // dependency order.
     order.sort_unstable_by_key(|s| (ids.rank(*s), *s));
     order.dedup();
-    let mut health: BTreeMap<ServiceId, f64> = BTreeMap::new();
+    let mut health: hashing::HashMap<ServiceId, f64> =
+        hashing::HashMap::with_capacity_and_hasher(order.len(), Default::default());
     let mut deps: Vec<f64> = Vec::new();
     for s in order {
         deps.clear();
@@ -122,15 +147,16 @@ pub fn evaluate(topo: &Topology, own: &BTreeMap<String, f64>) -> Evaluation {
     }
     // Only capabilities a hurt service delivers can be hurt: looking at those alone keeps an
     // evaluation's cost to the incident's reach, not the size of the service model.
-    let hurt: BTreeSet<CapabilityId> = health
+    let mut hurt: Vec<CapabilityId> = health
         .keys()
         .flat_map(|s| ids.capabilities(*s).iter().copied())
         .collect();
-    let mut capabilities: Vec<CapabilityImpact> = hurt
+    hurt.sort_unstable();
+    hurt.dedup();
+    let mut capabilities: Vec<(CapabilityId, CapabilityImpact)> = hurt
         .into_iter()
         .filter_map(|c| {
-            let name = ids.capability_name(c);
-            let cap = topo.capability(name)?;
+            let (_, revenue_per_minute, users) = ids.capability(c);
             let h = ids
                 .delivered_by(c)
                 .iter()
@@ -138,26 +164,23 @@ pub fn evaluate(topo: &Topology, own: &BTreeMap<String, f64>) -> Evaluation {
                 .fold(100.0, f64::min);
             (h < 100.0).then(|| {
                 let lost = (100.0 - h) / 100.0;
-                CapabilityImpact {
-                    capability: name.to_owned(),
+                let impact = CapabilityImpact {
+                    capability: ids.capability_name(c).to_owned(),
                     state: ServiceState::of(h),
                     health: round2(h),
-                    users_affected: (cap.users as f64 * lost).round() as u64,
-                    revenue_at_risk_per_minute: round2(cap.revenue_per_minute * lost),
-                }
+                    users_affected: (users as f64 * lost).round() as u64,
+                    revenue_at_risk_per_minute: round2(revenue_per_minute * lost),
+                };
+                (c, impact)
             })
         })
         .collect();
-    capabilities.sort_by(|a, b| {
-        a.health
-            .total_cmp(&b.health)
-            .then(a.capability.cmp(&b.capability))
-    });
-    Evaluation {
-        services: health
-            .into_iter()
-            .map(|(s, h)| (ids.name(s).to_owned(), h))
-            .collect(),
+    // Ids are in name order: the same order as by name.
+    capabilities.sort_by(|(a_id, a), (b_id, b)| a.health.total_cmp(&b.health).then(a_id.cmp(b_id)));
+    let mut services: Vec<(ServiceId, f64)> = health.into_iter().collect();
+    services.sort_unstable_by_key(|(s, _)| *s);
+    Reach {
+        services,
         capabilities,
     }
 }
@@ -179,46 +202,48 @@ pub struct Assessment {
 /// it is only degraded (an incident that hurts no known capability counts as low impact);
 /// urgency from the severity.
 pub fn assess(topo: &Topology, own: &BTreeMap<String, f64>, severity: Severity) -> Assessment {
-    let eval = evaluate(topo, own);
+    let ids = topo.ids();
+    let Reach {
+        services,
+        capabilities: hurt,
+    } = reach(topo, own);
     let mut criticality: Option<Criticality> = None;
     let mut impact_rank = 3;
-    for c in &eval.capabilities {
-        if let Some(cap) = topo.capability(&c.capability) {
-            criticality = Some(criticality.map_or(cap.criticality, |k| k.min(cap.criticality)));
-            let rank = cap.criticality.impact() + u8::from(c.state == ServiceState::Degraded);
-            impact_rank = impact_rank.min(rank);
-        }
+    for (c, i) in &hurt {
+        let (k, _, _) = ids.capability(*c);
+        criticality = Some(criticality.map_or(k, |m| m.min(k)));
+        let rank = k.impact() + u8::from(i.state == ServiceState::Degraded);
+        impact_rank = impact_rank.min(rank);
     }
-    let health = if eval.capabilities.is_empty() {
-        eval.services.values().copied().fold(100.0, f64::min)
+    let health = if hurt.is_empty() {
+        services.iter().map(|(_, h)| *h).fold(100.0, f64::min)
     } else {
-        eval.capabilities
-            .iter()
-            .map(|c| c.health)
-            .fold(100.0, f64::min)
+        hurt.iter().map(|(_, c)| c.health).fold(100.0, f64::min)
     };
-    let mut capabilities: Vec<String> = eval
-        .capabilities
-        .iter()
-        .map(|c| c.capability.clone())
+    // By id is by name.
+    let mut by_name: Vec<CapabilityId> = hurt.iter().map(|(c, _)| *c).collect();
+    by_name.sort_unstable();
+    let capabilities: Vec<String> = by_name
+        .into_iter()
+        .map(|c| ids.capability_name(c).to_owned())
         .collect();
-    capabilities.sort();
+    let hurt: Vec<CapabilityImpact> = hurt.into_iter().map(|(_, c)| c).collect();
     Assessment {
-        services: eval.services.keys().cloned().collect(),
+        services: services
+            .into_iter()
+            .map(|(s, _)| ids.name(s).to_owned())
+            .collect(),
         capabilities,
         impact: Impact {
             criticality: criticality.map_or("none", Criticality::as_str).to_string(),
             health: round2(health),
             revenue_at_risk_per_minute: round2(
-                eval.capabilities
-                    .iter()
-                    .map(|c| c.revenue_at_risk_per_minute)
-                    .sum(),
+                hurt.iter().map(|c| c.revenue_at_risk_per_minute).sum(),
             ),
-            users_affected: eval.capabilities.iter().map(|c| c.users_affected).sum(),
+            users_affected: hurt.iter().map(|c| c.users_affected).sum(),
             outage_seconds: 0,
             cost: 0.0,
-            capabilities: eval.capabilities,
+            capabilities: hurt,
         },
         priority: Priority::from_matrix(impact_rank, severity.urgency()),
     }

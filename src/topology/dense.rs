@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::model::hashing;
 
-use super::{Capability, Requires, Service};
+use super::{Capability, Criticality, Requires, Service};
 
 /// A service's id in [`Ids`].
 pub type ServiceId = u32;
@@ -27,6 +27,8 @@ pub struct Ids {
     requires: Vec<Requires>,
     capabilities: Vec<Vec<CapabilityId>>,
     capability_names: Vec<String>,
+    /// Each capability's criticality, revenue per minute and users, by id.
+    capability_defs: Vec<(Criticality, f64, u64)>,
     delivered_by: Vec<Vec<ServiceId>>,
 }
 
@@ -52,6 +54,10 @@ impl Ids {
         let mut out = Ids {
             names: services.keys().cloned().collect(),
             capability_names: capabilities.keys().cloned().collect(),
+            capability_defs: capabilities
+                .values()
+                .map(|c| (c.criticality, c.revenue_per_minute, c.users))
+                .collect(),
             ..Ids::default()
         };
         for s in services.values() {
@@ -122,6 +128,11 @@ impl Ids {
 
     pub fn capability_name(&self, c: CapabilityId) -> &str {
         &self.capability_names[c as usize]
+    }
+
+    /// Capability `c`'s criticality, revenue per minute and users.
+    pub fn capability(&self, c: CapabilityId) -> (Criticality, f64, u64) {
+        self.capability_defs[c as usize]
     }
 
     /// The services that deliver capability `c`.
