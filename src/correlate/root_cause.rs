@@ -1,6 +1,7 @@
 //! Root cause of an incident, asked by the engine when it builds an incident record: the
 //! deepest failing service by topology, or a redundancy group that lost too many members.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
@@ -11,7 +12,10 @@ use crate::topology::{ServiceId, Topology};
 /// The likely root cause among the failing services of one incident: a failing service none of
 /// whose own dependencies is failing (the deepest failure); ties go to the earliest alert, then
 /// to the name. `failing` maps each failing service to its earliest alert time.
-pub fn root_cause(topo: &Topology, failing: &BTreeMap<String, DateTime<Utc>>) -> Option<RootCause> {
+pub fn root_cause<K: Ord + Borrow<str>>(
+    topo: &Topology,
+    failing: &BTreeMap<K, DateTime<Utc>>,
+) -> Option<RootCause> {
     if let Some(lost) = lost_redundancy(topo, failing) {
         return Some(lost.explained(topo));
     }
@@ -25,9 +29,9 @@ pub fn root_cause(topo: &Topology, failing: &BTreeMap<String, DateTime<Utc>>) ->
     let symptoms: BTreeSet<&str> = known
         .iter()
         .filter(|(_, _, a)| needs(*a, deepest.2))
-        .map(|(s, _, _)| s.as_str())
+        .map(|(s, _, _)| (*s).borrow())
         .collect();
-    let deepest = (deepest.0, deepest.1);
+    let deepest: (&str, _) = (deepest.0.borrow(), deepest.1);
     let reason = if failing.len() == 1 {
         format!("{} is the only failing service", deepest.0)
     } else if symptoms.is_empty() {
@@ -48,7 +52,7 @@ pub fn root_cause(topo: &Topology, failing: &BTreeMap<String, DateTime<Utc>>) ->
         )
     };
     Some(RootCause {
-        service: deepest.0.clone(),
+        service: deepest.0.to_owned(),
         reason,
         guess: false,
     })
@@ -56,32 +60,35 @@ pub fn root_cause(topo: &Topology, failing: &BTreeMap<String, DateTime<Utc>>) ->
 
 /// The service [`root_cause`] names, without saying why: what whether an incident's first
 /// version is due depends on, asked on every build of one the group wait holds back.
-pub fn root_service(topo: &Topology, failing: &BTreeMap<String, DateTime<Utc>>) -> Option<String> {
+pub fn root_service<K: Ord + Borrow<str>>(
+    topo: &Topology,
+    failing: &BTreeMap<K, DateTime<Utc>>,
+) -> Option<String> {
     if let Some(lost) = lost_redundancy(topo, failing) {
         return Some(lost.parent.to_owned());
     }
-    deepest(topo, &known(topo, failing)).map(|(s, _, _)| (*s).clone())
+    deepest(topo, &known(topo, failing)).map(|(s, _, _)| (*s).borrow().to_owned())
 }
 
 /// Each failing service with its earliest alert time and its id (one lookup per service, then
 /// no string compares).
-fn known<'a>(
+fn known<'a, K: Borrow<str>>(
     topo: &Topology,
-    failing: &'a BTreeMap<String, DateTime<Utc>>,
-) -> Vec<(&'a String, &'a DateTime<Utc>, Option<ServiceId>)> {
+    failing: &'a BTreeMap<K, DateTime<Utc>>,
+) -> Vec<(&'a K, &'a DateTime<Utc>, Option<ServiceId>)> {
     let ids = topo.ids();
     failing
         .iter()
-        .map(|(s, t)| (s, t, ids.service(s)))
+        .map(|(s, t)| (s, t, ids.service(s.borrow())))
         .collect()
 }
 
 /// The failing service none of whose own dependencies is failing; ties go to the earliest
 /// alert, then to the name.
-fn deepest<'k, 'a>(
+fn deepest<'k, 'a, K: Ord>(
     topo: &Topology,
-    known: &'k [(&'a String, &'a DateTime<Utc>, Option<ServiceId>)],
-) -> Option<&'k (&'a String, &'a DateTime<Utc>, Option<ServiceId>)> {
+    known: &'k [(&'a K, &'a DateTime<Utc>, Option<ServiceId>)],
+) -> Option<&'k (&'a K, &'a DateTime<Utc>, Option<ServiceId>)> {
     let ids = topo.ids();
     let needs = |a: Option<ServiceId>, b: Option<ServiceId>| match (a, b) {
         (Some(a), Some(b)) => ids.needs(a, b),
@@ -120,12 +127,15 @@ impl Lost<'_> {
 }
 
 /// The group that [`Lost`] its redundancy earliest (by its first failing member), then by name.
-fn lost_redundancy<'a>(
+fn lost_redundancy<'a, K: Ord + Borrow<str>>(
     topo: &'a Topology,
-    failing: &BTreeMap<String, DateTime<Utc>>,
+    failing: &BTreeMap<K, DateTime<Utc>>,
 ) -> Option<Lost<'a>> {
     let mut best: Option<(DateTime<Utc>, &str, Vec<&str>, usize)> = None;
-    for parent in failing.keys().flat_map(|s| topo.redundancy_parents(s)) {
+    for parent in failing
+        .keys()
+        .flat_map(|s| topo.redundancy_parents(s.borrow()))
+    {
         let def = topo.service(parent)?;
         let crate::topology::Requires::AtLeast(k) = def.requires else {
             continue;
@@ -133,7 +143,7 @@ fn lost_redundancy<'a>(
         let down: Vec<&str> = def
             .depends_on
             .iter()
-            .filter(|d| failing.contains_key(*d))
+            .filter(|d| failing.contains_key(d.as_str()))
             .map(String::as_str)
             .collect();
         if def.depends_on.len() - down.len() >= k as usize {

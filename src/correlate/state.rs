@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::topology::Topology;
@@ -13,7 +13,7 @@ use super::intern::Interner;
 use super::members::{Kept, Members, View};
 use super::stored::StoredAlert;
 use crate::model::tracked::{TrackedHashMap, TrackedMap, TrackedSet, sorted};
-use crate::model::{Change, IncidentStatus, RelatedChange};
+use crate::model::{Change, IncidentStatus, RelatedChange, hashing};
 
 /// The deduplicated state of one fingerprint and the incident it belongs to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -215,10 +215,11 @@ const RECENT_SLACK: chrono::Duration = chrono::Duration::seconds(60);
 #[derive(Debug, Clone, Default)]
 pub(super) struct Recent {
     built: bool,
-    by_domain: BTreeMap<String, BTreeSet<(DateTime<Utc>, String)>>,
+    /// Looked up by domain, never walked: hashed.
+    by_domain: hashing::HashMap<String, BTreeSet<(DateTime<Utc>, String)>>,
     /// The time each open incident is filed under: its last event time, up to `RECENT_SLACK`
     /// before it.
-    filed: HashMap<String, (String, DateTime<Utc>)>,
+    filed: hashing::HashMap<String, (String, DateTime<Utc>)>,
 }
 
 /// A cache says nothing about the state beyond what the rest of it says.

@@ -23,7 +23,7 @@ pub const SLOTS: usize = 64;
 #[derive(Debug, Clone)]
 struct Slot {
     id: Arc<str>,
-    own: BTreeMap<String, f64>,
+    own: BTreeMap<Arc<str>, f64>,
     severity: Severity,
     assessment: Arc<Assessment>,
 }
@@ -43,7 +43,7 @@ impl Assessed {
         &mut self,
         topo: &Topology,
         id: &Arc<str>,
-        own: &BTreeMap<String, f64>,
+        own: &BTreeMap<Arc<str>, f64>,
         severity: Severity,
     ) -> Arc<Assessment> {
         if self.slots.is_empty() {
@@ -86,14 +86,14 @@ mod tests {
             .topology;
         let mut a = Assessed::default();
         let id: Arc<str> = "INC-1".into();
-        let own = BTreeMap::from([("payments-db".to_owned(), 0.0)]);
+        let own = BTreeMap::from([(Arc::<str>::from("payments-db"), 0.0)]);
         let first = a.assess(&topo, &id, &own, Severity::Critical);
         assert_eq!(a.assess(&topo, &id, &own, Severity::Critical), first);
         assert_eq!((a.hits, a.misses), (1, 1));
         // Another severity, another own health, another incident: assessed afresh.
         let minor = a.assess(&topo, &id, &own, Severity::Minor);
         assert_eq!(*minor, impact::assess(&topo, &own, Severity::Minor));
-        let degraded = BTreeMap::from([("payments-db".to_owned(), 50.0)]);
+        let degraded = BTreeMap::from([(Arc::<str>::from("payments-db"), 50.0)]);
         let other = a.assess(&topo, &id, &degraded, Severity::Minor);
         assert_eq!(*other, impact::assess(&topo, &degraded, Severity::Minor));
         assert_ne!(other.impact, first.impact);

@@ -433,7 +433,7 @@ impl Engine {
             merged_into: g.merged_into.clone(),
             root_cause,
             related_changes: g.related_changes.clone(),
-            failing_services: failing.into_keys().collect(),
+            failing_services: failing.into_keys().map(|s| s.to_string()).collect(),
             // Filled in from `assessment` when the version is judged on them or published
             // (`Built::fill`); accounting reads only the revenue at risk.
             services: Vec::new(),
@@ -523,11 +523,11 @@ struct Read {
     count: usize,
     severity: Severity,
     /// Each member service and the earliest `first_seen` of its alerts.
-    failing: BTreeMap<String, DateTime<Utc>>,
+    failing: BTreeMap<Arc<str>, DateTime<Utc>>,
     /// The own health of each service its alerts hurt (firing ones, or all of them).
-    own: BTreeMap<String, f64>,
+    own: BTreeMap<Arc<str>, f64>,
     /// `own` with flapping alerts counted as firing, when there are any not firing now.
-    steady: Option<BTreeMap<String, f64>>,
+    steady: Option<BTreeMap<Arc<str>, f64>>,
     /// The members' fingerprints, hashed in order (`members::chain`).
     chain: u64,
     /// The guessed cause, when no member is on a service the model knows.
@@ -542,28 +542,28 @@ impl Read {
             .map(|a| a.severity)
             .min()
             .unwrap_or(Severity::Info);
-        let mut failing: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
-        let mut own: BTreeMap<String, f64> = BTreeMap::new();
+        let mut failing: BTreeMap<Arc<str>, DateTime<Utc>> = BTreeMap::new();
+        let mut own: BTreeMap<Arc<str>, f64> = BTreeMap::new();
         for a in alerts {
-            if let Some(s) = a.service.as_deref() {
-                match failing.get_mut(s) {
+            if let Some(s) = &a.service {
+                match failing.get_mut(&**s) {
                     Some(t) => *t = (*t).min(a.first_seen),
                     None => {
-                        failing.insert(s.to_owned(), a.first_seen);
+                        failing.insert(s.clone(), a.first_seen);
                     }
                 }
                 if a.status == Status::Firing || all {
-                    impact::add_alert(&mut own, s, a.severity);
+                    impact::add_alert_shared(&mut own, s, a.severity);
                 }
             }
         }
-        let mut steady: Option<BTreeMap<String, f64>> = None;
+        let mut steady: Option<BTreeMap<Arc<str>, f64>> = None;
         for a in alerts
             .iter()
             .filter(|a| a.flapping && a.status != Status::Firing && !all)
         {
-            if let Some(s) = a.service.as_deref() {
-                impact::add_alert(steady.get_or_insert_with(|| own.clone()), s, a.severity);
+            if let Some(s) = &a.service {
+                impact::add_alert_shared(steady.get_or_insert_with(|| own.clone()), s, a.severity);
             }
         }
         let guess = failing.is_empty().then(|| {
@@ -594,9 +594,9 @@ impl Read {
         let mut own = BTreeMap::new();
         let mut quiet = Vec::new();
         for (s, counts) in m.services() {
-            failing.insert(s.to_string(), counts.first_seen);
+            failing.insert(s.clone(), counts.first_seen);
             if let Some(worst) = counts.worst(all) {
-                impact::add_alert(&mut own, s, worst);
+                impact::add_alert_shared(&mut own, s, worst);
             }
             if !all && let Some(worst) = counts.worst_quiet_flapping() {
                 quiet.push((s, worst));
@@ -605,7 +605,7 @@ impl Read {
         let steady = (!quiet.is_empty()).then(|| {
             let mut steady = own.clone();
             for (s, worst) in quiet {
-                impact::add_alert(&mut steady, s, worst);
+                impact::add_alert_shared(&mut steady, s, worst);
             }
             steady
         });

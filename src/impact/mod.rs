@@ -7,7 +7,9 @@
 //! health is the lower of that and what its dependencies leave it ([`evaluate`]); a capability
 //! takes the worst health of the services that deliver it.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::model::{CapabilityImpact, Impact, Priority, ServiceState, Severity, hashing};
 use crate::topology::{CapabilityId, Criticality, Requires, ServiceId, Topology};
@@ -26,13 +28,27 @@ pub fn own_health(severity: Severity) -> f64 {
 /// Lowers the own health of `service` in `own` to what an alert of `severity` leaves it; an
 /// alert that hurts nothing (info) adds nothing.
 pub fn add_alert(own: &mut BTreeMap<String, f64>, service: &str, severity: Severity) {
+    lower(own, service, severity, || service.to_owned());
+}
+
+/// [`add_alert`] for a map keyed by shared names (the engine's, whose alerts share theirs).
+pub fn add_alert_shared(own: &mut BTreeMap<Arc<str>, f64>, service: &Arc<str>, severity: Severity) {
+    lower(own, service, severity, || service.clone());
+}
+
+fn lower<K: Ord + Borrow<str>>(
+    own: &mut BTreeMap<K, f64>,
+    service: &str,
+    severity: Severity,
+    key: impl FnOnce() -> K,
+) {
     let h = own_health(severity);
     if h < 100.0 {
         // Looked up before inserting: most alerts of an incident share a service already seen.
         match own.get_mut(service) {
             Some(e) => *e = e.min(h),
             None => {
-                own.insert(service.to_string(), h);
+                own.insert(key(), h);
             }
         }
     }
@@ -82,7 +98,7 @@ pub fn round2(x: f64) -> f64 {
 
 /// Evaluates the health of every service and capability, given the own health of the services
 /// whose alerts fire (`own`, 0–100; services not in the topology are ignored).
-pub fn evaluate(topo: &Topology, own: &BTreeMap<String, f64>) -> Evaluation {
+pub fn evaluate<K: Borrow<str>>(topo: &Topology, own: &BTreeMap<K, f64>) -> Evaluation {
     let ids = topo.ids();
     let Reach {
         services,
@@ -106,13 +122,13 @@ struct Reach {
 }
 
 /// What `own` hurts, by id (see [`evaluate`]).
-fn reach(topo: &Topology, own: &BTreeMap<String, f64>) -> Reach {
+fn reach<K: Borrow<str>>(topo: &Topology, own: &BTreeMap<K, f64>) -> Reach {
     // By service id (see `topology::Ids`: id order is name order), so the walk below indexes
     // `Vec`s instead of looking names up.
     let ids = topo.ids();
     let own: Vec<(ServiceId, f64)> = own
         .iter()
-        .filter_map(|(name, h)| ids.service(name).map(|s| (s, *h)))
+        .filter_map(|(name, h)| ids.service(name.borrow()).map(|s| (s, *h)))
         .collect();
     let own_of = |s: ServiceId| {
         own.binary_search_by_key(&s, |(id, _)| *id)
@@ -201,7 +217,11 @@ pub struct Assessment {
 /// severity `severity`. Impact comes from the most critical capability hurt, one step lower when
 /// it is only degraded (an incident that hurts no known capability counts as low impact);
 /// urgency from the severity.
-pub fn assess(topo: &Topology, own: &BTreeMap<String, f64>, severity: Severity) -> Assessment {
+pub fn assess<K: Borrow<str>>(
+    topo: &Topology,
+    own: &BTreeMap<K, f64>,
+    severity: Severity,
+) -> Assessment {
     let ids = topo.ids();
     let Reach {
         services,
