@@ -10,17 +10,20 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+mod read;
+
+use read::Read;
+
 use super::assessed::Assessed;
 use super::settle::{Built, Judged};
 use super::state::Account;
 use super::{Engine, EngineState, Published, aspects};
 use crate::change::lifecycle::{self, Step};
-use crate::correlate::members::{self, Kept, Members};
+use crate::correlate::members::{Kept, Members};
 use crate::correlate::{self, Group, StoredAlert};
 use crate::impact;
 use crate::model::{
-    AlertRef, Aspect, Impact, Incident, IncidentStatus, Output, Priority, Rfc, RootCause,
-    ServiceContext, Severity, Status,
+    Aspect, Impact, Incident, IncidentStatus, Output, Priority, Rfc, ServiceContext,
 };
 
 /// Most failing services whose owners and links an incident lists.
@@ -515,122 +518,4 @@ struct Parts {
     /// The root cause's service, and whether it is a guess (`correlate::root_service`): the
     /// record's root cause says why only when the record is made.
     root: Option<(String, bool)>,
-}
-
-/// What a build reads from an incident's member alerts.
-#[derive(Debug, PartialEq)]
-struct Read {
-    count: usize,
-    severity: Severity,
-    /// Each member service and the earliest `first_seen` of its alerts.
-    failing: BTreeMap<Arc<str>, DateTime<Utc>>,
-    /// The own health of each service its alerts hurt (firing ones, or all of them).
-    own: BTreeMap<Arc<str>, f64>,
-    /// `own` with flapping alerts counted as firing, when there are any not firing now.
-    steady: Option<BTreeMap<Arc<str>, f64>>,
-    /// The members' fingerprints, hashed in order (`members::chain`).
-    chain: u64,
-    /// The guessed cause, when no member is on a service the model knows.
-    guess: Option<RootCause>,
-}
-
-impl Read {
-    /// Reads every member (`all`: impact from every alert, not only the firing ones).
-    fn of_alerts(alerts: &[&StoredAlert], all: bool) -> Read {
-        let severity = alerts
-            .iter()
-            .map(|a| a.severity)
-            .min()
-            .unwrap_or(Severity::Info);
-        let mut failing: BTreeMap<Arc<str>, DateTime<Utc>> = BTreeMap::new();
-        let mut own: BTreeMap<Arc<str>, f64> = BTreeMap::new();
-        for a in alerts {
-            if let Some(s) = &a.service {
-                match failing.get_mut(&**s) {
-                    Some(t) => *t = (*t).min(a.first_seen),
-                    None => {
-                        failing.insert(s.clone(), a.first_seen);
-                    }
-                }
-                if a.status == Status::Firing || all {
-                    impact::add_alert_shared(&mut own, s, a.severity);
-                }
-            }
-        }
-        let mut steady: Option<BTreeMap<Arc<str>, f64>> = None;
-        for a in alerts
-            .iter()
-            .filter(|a| a.flapping && a.status != Status::Firing && !all)
-        {
-            if let Some(s) = &a.service {
-                impact::add_alert_shared(steady.get_or_insert_with(|| own.clone()), s, a.severity);
-            }
-        }
-        let guess = failing.is_empty().then(|| {
-            let refs: Vec<AlertRef> = alerts.iter().map(|a| a.to_ref()).collect();
-            correlate::fallback::guess_root_cause(&refs)
-        });
-        Read {
-            guess: guess.flatten(),
-            count: alerts.len(),
-            severity,
-            failing,
-            own,
-            steady,
-            chain: alerts
-                .iter()
-                .fold(0, |h, a| members::chain(h, &a.fingerprint)),
-        }
-    }
-
-    /// Reads an incident's summary instead: the same figures (`stored` finds a member by its
-    /// fingerprint).
-    fn of_members<'a>(
-        m: &Members,
-        all: bool,
-        stored: impl Fn(&Arc<str>) -> Option<&'a StoredAlert>,
-    ) -> Read {
-        let mut failing = BTreeMap::new();
-        let mut own = BTreeMap::new();
-        let mut quiet = Vec::new();
-        for (s, counts) in m.services() {
-            failing.insert(s.clone(), counts.first_seen);
-            if let Some(worst) = counts.worst(all) {
-                impact::add_alert_shared(&mut own, s, worst);
-            }
-            if !all && let Some(worst) = counts.worst_quiet_flapping() {
-                quiet.push((s, worst));
-            }
-        }
-        let steady = (!quiet.is_empty()).then(|| {
-            let mut steady = own.clone();
-            for (s, worst) in quiet {
-                impact::add_alert_shared(&mut steady, s, worst);
-            }
-            steady
-        });
-        let guess = if failing.is_empty() {
-            m.guess_basis().and_then(|(f, subjects)| {
-                let a = stored(f)?;
-                Some(correlate::fallback::guess(
-                    a.subject(),
-                    &a.name,
-                    a.severity,
-                    a.first_seen,
-                    subjects,
-                ))
-            })
-        } else {
-            None
-        };
-        Read {
-            guess,
-            count: m.len(),
-            severity: m.severity(),
-            failing,
-            own,
-            steady,
-            chain: m.chain(),
-        }
-    }
 }

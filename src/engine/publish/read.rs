@@ -1,0 +1,130 @@
+//! What a build reads from an incident's member alerts: from the stored alerts themselves, or
+//! from the summary the incident keeps of them (`correlate::members`), to the same figures.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::correlate::members::{self, Members};
+use crate::correlate::{self, StoredAlert};
+use crate::impact;
+use crate::model::{AlertRef, RootCause, Severity, Status};
+
+/// What a build reads from an incident's member alerts.
+#[derive(Debug, PartialEq)]
+pub(super) struct Read {
+    pub(super) count: usize,
+    pub(super) severity: Severity,
+    /// Each member service and the earliest `first_seen` of its alerts.
+    pub(super) failing: BTreeMap<Arc<str>, DateTime<Utc>>,
+    /// The own health of each service its alerts hurt (firing ones, or all of them).
+    pub(super) own: BTreeMap<Arc<str>, f64>,
+    /// `own` with flapping alerts counted as firing, when there are any not firing now.
+    pub(super) steady: Option<BTreeMap<Arc<str>, f64>>,
+    /// The members' fingerprints, hashed in order (`members::chain`).
+    pub(super) chain: u64,
+    /// The guessed cause, when no member is on a service the model knows.
+    pub(super) guess: Option<RootCause>,
+}
+
+impl Read {
+    /// Reads every member (`all`: impact from every alert, not only the firing ones).
+    pub(super) fn of_alerts(alerts: &[&StoredAlert], all: bool) -> Read {
+        let severity = alerts
+            .iter()
+            .map(|a| a.severity)
+            .min()
+            .unwrap_or(Severity::Info);
+        let mut failing: BTreeMap<Arc<str>, DateTime<Utc>> = BTreeMap::new();
+        let mut own: BTreeMap<Arc<str>, f64> = BTreeMap::new();
+        for a in alerts {
+            if let Some(s) = &a.service {
+                match failing.get_mut(&**s) {
+                    Some(t) => *t = (*t).min(a.first_seen),
+                    None => {
+                        failing.insert(s.clone(), a.first_seen);
+                    }
+                }
+                if a.status == Status::Firing || all {
+                    impact::add_alert_shared(&mut own, s, a.severity);
+                }
+            }
+        }
+        let mut steady: Option<BTreeMap<Arc<str>, f64>> = None;
+        for a in alerts
+            .iter()
+            .filter(|a| a.flapping && a.status != Status::Firing && !all)
+        {
+            if let Some(s) = &a.service {
+                impact::add_alert_shared(steady.get_or_insert_with(|| own.clone()), s, a.severity);
+            }
+        }
+        let guess = failing.is_empty().then(|| {
+            let refs: Vec<AlertRef> = alerts.iter().map(|a| a.to_ref()).collect();
+            correlate::fallback::guess_root_cause(&refs)
+        });
+        Read {
+            guess: guess.flatten(),
+            count: alerts.len(),
+            severity,
+            failing,
+            own,
+            steady,
+            chain: alerts
+                .iter()
+                .fold(0, |h, a| members::chain(h, &a.fingerprint)),
+        }
+    }
+
+    /// Reads an incident's summary instead: the same figures (`stored` finds a member by its
+    /// fingerprint).
+    pub(super) fn of_members<'a>(
+        m: &Members,
+        all: bool,
+        stored: impl Fn(&Arc<str>) -> Option<&'a StoredAlert>,
+    ) -> Read {
+        let mut failing = BTreeMap::new();
+        let mut own = BTreeMap::new();
+        let mut quiet = Vec::new();
+        for (s, counts) in m.services() {
+            failing.insert(s.clone(), counts.first_seen);
+            if let Some(worst) = counts.worst(all) {
+                impact::add_alert_shared(&mut own, s, worst);
+            }
+            if !all && let Some(worst) = counts.worst_quiet_flapping() {
+                quiet.push((s, worst));
+            }
+        }
+        let steady = (!quiet.is_empty()).then(|| {
+            let mut steady = own.clone();
+            for (s, worst) in quiet {
+                impact::add_alert_shared(&mut steady, s, worst);
+            }
+            steady
+        });
+        let guess = if failing.is_empty() {
+            m.guess_basis().and_then(|(f, subjects)| {
+                let a = stored(f)?;
+                Some(correlate::fallback::guess(
+                    a.subject(),
+                    &a.name,
+                    a.severity,
+                    a.first_seen,
+                    subjects,
+                ))
+            })
+        } else {
+            None
+        };
+        Read {
+            guess,
+            count: m.len(),
+            severity: m.severity(),
+            failing,
+            own,
+            steady,
+            chain: m.chain(),
+        }
+    }
+}
