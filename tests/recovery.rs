@@ -310,6 +310,8 @@ async fn broker_restart_mid_stream_loses_nothing() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     broker = Tansu::start_sqlite(port, dir.path());
     eprintln!("broker restarted (d2c reported not ready meanwhile: {saw_unready})");
+    // The test's own records wait until tansu takes writes again (d2c's do by themselves).
+    wait_writable(&brokers, "d2c.dlq", Duration::from_secs(30)).await;
 
     produce_all(&producer(&brokers), "d2c.events.raw", &payloads[half..]).await;
     let (got, records) = published(&brokers, &expected).await;

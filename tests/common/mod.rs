@@ -372,6 +372,35 @@ pub async fn produce_all(p: &FutureProducer, topic: &str, payloads: &[Vec<u8>]) 
     }
 }
 
+/// Waits until the broker at `brokers` acknowledges a record on `topic` (one the test does not
+/// read), sending another while it refuses them: tansu answers produce requests with an unknown
+/// error for a moment after a restart, before it serves them again. Fails the test after
+/// `within`.
+pub async fn wait_writable(brokers: &str, topic: &str, within: Duration) {
+    let p = producer(brokers);
+    let end = Instant::now() + within;
+    loop {
+        let sent = p
+            .send(
+                FutureRecord::<str, str>::to(topic)
+                    .key("test-probe")
+                    .payload("probe"),
+                Timeout::After(Duration::from_secs(5)),
+            )
+            .await;
+        match sent {
+            Ok(_) => return,
+            Err((e, _)) => {
+                assert!(
+                    Instant::now() < end,
+                    "{topic} not writable within {within:?}: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
 /// One record read back: payload and headers.
 #[derive(Debug, Clone)]
 pub struct Record {
