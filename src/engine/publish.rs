@@ -87,25 +87,31 @@ impl Engine {
         let Some(group) = self.state.correlation.groups.get(id) else {
             return;
         };
+        if self.state.published.contains_key(id) {
+            let built = self.make(group, parts, time);
+            self.offer(built, now, outputs);
+            return;
+        }
         // Most builds are of a first version the group wait holds back: judged (and its cost
-        // accounted) on what the record would say, without making the record.
-        if !self.state.published.contains_key(id) {
-            let judged = Judged::of_group(
-                id,
-                group,
-                parts.root.as_ref().map(|(s, guess)| (s.as_str(), *guess)),
-                parts.assessment.impact.revenue_at_risk_per_minute,
-                time,
-            );
-            if self.hold_first(&judged, now) {
-                return;
-            }
+        // accounted) on what the record would say, and made only when it is due.
+        let judged = Judged::of_group(
+            id,
+            group,
+            parts.root.as_ref().map(|(s, guess)| (s.as_str(), *guess)),
+            parts.assessment.impact.revenue_at_risk_per_minute,
+            time,
+        );
+        let (outage_seconds, cost) = self.account_of(&judged);
+        if !self.first_is_due(&judged, now) {
+            return;
         }
         let Some(group) = self.state.correlation.groups.get(id) else {
             return;
         };
-        let built = self.make(group, parts, time);
-        self.offer(built, now, outputs);
+        let mut built = self.make(group, parts, time);
+        built.incident.impact.outage_seconds = outage_seconds;
+        built.incident.impact.cost = cost;
+        self.publish_first(built, now, outputs);
     }
 
     /// Publishes `incident` at once as a new version if what an operator sees changed since

@@ -48,8 +48,10 @@ impl Due {
 }
 
 impl Engine {
-    /// Offers a freshly built operational incident: published now when its version is due, or
-    /// held back with a timer for when it will be.
+    /// Offers a freshly built version of an operational incident published before: published
+    /// now when it is due, or held back with a timer for when it will be. (A first version is
+    /// judged before its record is made, [`first_is_due`](Self::first_is_due), and
+    /// [`publish_first`](Self::publish_first)ed when it is due.)
     /// `now` is the event time of the input that changed the incident, or the due time of the
     /// timer that did.
     pub(super) fn offer(&mut self, built: Built, now: DateTime<Utc>, outputs: &mut Vec<Output>) {
@@ -61,36 +63,57 @@ impl Engine {
             alerts_hash,
         } = built;
         self.account(&mut incident);
-        // A published incident is hashed as it was built (hashing also links it to its
-        // problem). A first version is judged without its hashes and impact (when it is due
-        // depends on neither), and most are held back: they are filled in and hashed only when
-        // published.
-        let hashed =
-            self.state.published.contains_key(&incident.id).then(|| {
-                self.fill_and_hash(&mut incident, &assessment, steady.as_ref(), alerts_hash)
-            });
-        let due = match (self.state.published.get(&incident.id), hashed) {
+        // Hashed as it was built (hashing also links it to its problem).
+        let (hashes, substance) =
+            self.fill_and_hash(&mut incident, &assessment, steady.as_ref(), alerts_hash);
+        let due = match self.state.published.get(&incident.id) {
             // Every alert resolved: the resolution (or a re-fire) is the next news.
             _ if settling => Due::Never,
-            (Some(p), Some((_, substance))) => self.next_due(p, &incident, substance),
-            _ => self.first_due(&Judged::of_incident(&incident), now),
+            Some(p) => self.next_due(p, &incident, substance),
+            // Not reached from `publish_at`, which judges a first version before making it.
+            None => self.first_due(&Judged::of_incident(&incident), now),
         };
+        if self.due_by(&incident.id, &due, settling, now) {
+            self.materialise(&mut incident);
+            self.emit(incident, hashes, substance, now, outputs);
+        }
+    }
+
+    /// Publishes the first version of an incident that [`first_is_due`](Self::first_is_due):
+    /// filled in and hashed only now (when it is due depends on neither, and most first
+    /// versions are held back).
+    pub(super) fn publish_first(
+        &mut self,
+        built: Built,
+        now: DateTime<Utc>,
+        outputs: &mut Vec<Output>,
+    ) {
+        let Built {
+            mut incident,
+            assessment,
+            steady,
+            alerts_hash,
+            ..
+        } = built;
+        let (hashes, substance) =
+            self.fill_and_hash(&mut incident, &assessment, steady.as_ref(), alerts_hash);
+        self.materialise(&mut incident);
+        self.emit(incident, hashes, substance, now, outputs);
+    }
+
+    /// Whether a version due so is due by `now`: if so, it has nothing held back any more;
+    /// if not, it is held back until it is due, or has nothing to publish.
+    fn due_by(&mut self, id: &str, due: &Due, settling: bool, now: DateTime<Utc>) -> bool {
         match due {
             _ if due.by(now) => {
-                self.settled(&incident.id);
-                let (hashes, substance) = match hashed {
-                    Some(h) => h,
-                    None => {
-                        self.fill_and_hash(&mut incident, &assessment, steady.as_ref(), alerts_hash)
-                    }
-                };
-                self.materialise(&mut incident);
-                self.emit(incident, hashes, substance, now, outputs);
+                self.settled(id);
+                return true;
             }
-            Due::At(t) => self.hold(&incident.id, now, t),
+            Due::At(t) => self.hold(id, now, *t),
             Due::Never if settling => {}
-            Due::Now | Due::Never => self.settled(&incident.id),
+            Due::Now | Due::Never => self.settled(id),
         }
+        false
     }
 
     /// Fills `incident` in from `assessment` ([`Built::fill`]) and hashes it as built
@@ -136,21 +159,16 @@ impl Engine {
         })
     }
 
-    /// Accounts a built first version judged by `j` and holds it back (or drops it) when it
-    /// is not due by `now`, as [`offer`](Self::offer) would; false when it is due, and must be
-    /// made and offered (offering it accounts and judges it again, to the same result).
-    pub(super) fn hold_first(&mut self, j: &Judged<'_>, now: DateTime<Utc>) -> bool {
-        self.account_of(j);
-        if j.settling {
+    /// Whether the first version judged by `j` (its cost accounted) is due by `now`; if not,
+    /// it is held back until it is, or has nothing to publish.
+    pub(super) fn first_is_due(&mut self, j: &Judged<'_>, now: DateTime<Utc>) -> bool {
+        let due = if j.settling {
             // Every alert resolved: the resolution (or a re-fire) is the next news.
-            return true;
-        }
-        match self.first_due(j, now) {
-            Due::At(t) if t > now => self.hold(j.id, now, t),
-            Due::Never => self.settled(j.id),
-            Due::Now | Due::At(_) => return false,
-        }
-        true
+            Due::Never
+        } else {
+            self.first_due(j, now)
+        };
+        self.due_by(j.id, &due, j.settling, now)
     }
 
     /// When the next version of `i` is due, after version `p`.
