@@ -137,8 +137,9 @@ fn line_in_rule(text: &str, name: &str, key: &str) -> Option<usize> {
 }
 
 impl ContainmentRule {
-    /// The RFC this rule raises for `incident`, if the incident meets it.
-    pub fn propose(&self, incident: &Incident) -> Option<Rfc> {
+    /// The entities this rule would contain in `incident`, and the verb, if the incident meets
+    /// the rule (a rule whose incident has no such entity does not match).
+    pub fn targets<'a>(&self, incident: &'a Incident) -> Option<(&'a Vec<String>, &'static str)> {
         let sec = incident.security.as_ref()?;
         let reached = |t: &String| {
             attack::tactic(t).is_some_and(|t| sec.stages.iter().any(|s| s.tactic_id == t.id))
@@ -157,9 +158,19 @@ impl ContainmentRule {
             ContainmentAction::DisableUser => (&e.users, "Disable account"),
             ContainmentAction::KillContainer => (&e.containers, "Kill container"),
         };
-        if targets.is_empty() {
-            return None;
-        }
+        (!targets.is_empty()).then_some((targets, what))
+    }
+
+    /// The id of the RFC this rule raises for `incident`: one per incident and rule.
+    pub fn rfc_id(&self, incident: &Incident) -> String {
+        format!("RFC-{}", &stable_hash(&[&incident.id, &self.name])[..12])
+    }
+
+    /// The RFC this rule raises for `incident`, if the incident meets it.
+    pub fn propose(&self, incident: &Incident) -> Option<Rfc> {
+        let (targets, what) = self.targets(incident)?;
+        let sec = incident.security.as_ref()?;
+        let e = &sec.entities;
         let stages: Vec<&str> = sec.stages.iter().map(|s| s.tactic.as_str()).collect();
         let action = format!(
             "{what} {}: containment of {} ({})",
@@ -177,7 +188,7 @@ impl ContainmentRule {
             e.hosts.clone()
         };
         Some(Rfc {
-            id: format!("RFC-{}", &stable_hash(&[&incident.id, &self.name])[..12]),
+            id: self.rfc_id(incident),
             version: 1,
             incident_id: incident.id.clone(),
             rule: self.name.clone(),

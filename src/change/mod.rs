@@ -137,7 +137,63 @@ impl ChangePolicy {
     pub fn matching(&self, incident: &Incident) -> Option<&Rule> {
         self.rules.iter().find(|r| r.matches(incident))
     }
+
+    /// The rule that raises an RFC for `incident` (a containment rule for a security incident)
+    /// and that RFC's id, found without making the RFC: every version of an incident meets its
+    /// rule again, and only the first raises the RFC.
+    pub fn raiser(&self, incident: &Incident) -> Option<(String, Raiser<'_>)> {
+        match incident.security {
+            Some(_) => self
+                .containment
+                .iter()
+                .find(|r| r.targets(incident).is_some())
+                .map(|r| (r.rfc_id(incident), Raiser::Containment(r))),
+            None => self
+                .matching(incident)
+                .map(|r| (r.rfc_id(incident), Raiser::Rule(r))),
+        }
+    }
 }
+
+/// A rule that raises an RFC: see [`ChangePolicy::raiser`].
+#[derive(Debug, Clone, Copy)]
+pub enum Raiser<'a> {
+    Rule(&'a Rule),
+    Containment(&'a containment::ContainmentRule),
+}
+
+/// `template` with every `{name}` that `value` knows replaced by its value, in one pass: a
+/// value is never read again for placeholders (an alert named `{owner}` stays as named).
+/// Braces around a name `value` does not know are kept as written.
+fn fill<'a>(template: &str, value: impl Fn(&str) -> Option<&'a str>) -> String {
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find(['{', '}']) {
+            Some(close) if after.as_bytes()[close] == b'}' => match value(&after[..close]) {
+                Some(v) => {
+                    out.push_str(v);
+                    rest = &after[close + 1..];
+                }
+                None => {
+                    out.push_str(&rest[open..open + close + 2]);
+                    rest = &after[close + 1..];
+                }
+            },
+            _ => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What `{service}` stands for when an incident has no service.
+const NO_SERVICE: &str = "unknown service";
 
 /// The service an RFC for `incident` is about: its root cause, or its first failing service.
 pub fn service_of(incident: &Incident) -> Option<&str> {
@@ -163,30 +219,37 @@ impl Rule {
                     .any(|a| self.alert_names.iter().any(|n| **n == *a.name)))
     }
 
-    /// The RFC this rule proposes for `incident`. Its id depends only on the incident id, the
-    /// rule name and the service it acts on, so replays and restarts give the same RFC, and a
-    /// root cause that moves to another service gets an RFC of its own.
+    /// The id of the RFC this rule proposes for `incident`. It depends only on the incident
+    /// id, the rule name and the service it acts on, so replays and restarts give the same
+    /// RFC, and a root cause that moves to another service gets an RFC of its own.
+    pub fn rfc_id(&self, incident: &Incident) -> String {
+        let service = service_of(incident).unwrap_or(NO_SERVICE);
+        format!(
+            "RFC-{}",
+            &stable_hash(&[&incident.id, &self.name, service])[..12]
+        )
+    }
+
+    /// The RFC this rule proposes for `incident` (its id is [`Rule::rfc_id`]).
     pub fn propose(&self, incident: &Incident) -> Rfc {
         let target = service_of(incident).map(str::to_owned);
-        let service = target.as_deref().unwrap_or("unknown service");
+        let service = target.as_deref().unwrap_or(NO_SERVICE);
         let alert = incident.alerts.first().map_or("", |a| &*a.name);
         let context = incident.context.iter().find(|c| c.service == service);
         let known = |f: fn(&crate::model::ServiceContext) -> &Option<String>| {
-            context
-                .and_then(|c| f(c).as_deref())
-                .unwrap_or("unknown")
-                .to_owned()
+            Some(context.and_then(|c| f(c).as_deref()).unwrap_or("unknown"))
         };
-        let action = self
-            .action
-            .replace("{service}", service)
-            .replace("{incident}", &incident.id)
-            .replace("{alert}", alert)
-            .replace("{owner}", &known(|c| &c.owner))
-            .replace("{team}", &known(|c| &c.team))
-            .replace("{runbook}", &known(|c| &c.runbook))
-            .replace("{dashboard}", &known(|c| &c.dashboard))
-            .replace("{oncall}", &known(|c| &c.oncall));
+        let action = fill(&self.action, |name| match name {
+            "service" => Some(service),
+            "incident" => Some(&incident.id),
+            "alert" => Some(alert),
+            "owner" => known(|c| &c.owner),
+            "team" => known(|c| &c.team),
+            "runbook" => known(|c| &c.runbook),
+            "dashboard" => known(|c| &c.dashboard),
+            "oncall" => known(|c| &c.oncall),
+            _ => None,
+        });
         // The CIs of the cause, not of its symptoms.
         let cis: BTreeSet<String> = incident
             .alerts
@@ -199,10 +262,7 @@ impl Rule {
             _ => Approval::Required,
         });
         Rfc {
-            id: format!(
-                "RFC-{}",
-                &stable_hash(&[&incident.id, &self.name, service])[..12]
-            ),
+            id: self.rfc_id(incident),
             version: 1,
             incident_id: incident.id.clone(),
             rule: self.name.clone(),
@@ -249,5 +309,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("p.toml:3:"), "{e}");
+    }
+
+    #[test]
+    fn fills_an_action_in_one_pass() {
+        let value = |name: &str| match name {
+            "service" => Some("api"),
+            // A value that looks like a placeholder is written as it is, not filled again.
+            "alert" => Some("{service} down"),
+            _ => None,
+        };
+        assert_eq!(fill("restart {service}", value), "restart api");
+        assert_eq!(
+            fill("{alert} on {service}: {service}", value),
+            "{service} down on api: api"
+        );
+        // Unknown names, unclosed and doubled braces are kept as written.
+        assert_eq!(fill("{nope} {service", value), "{nope} {service");
+        assert_eq!(fill("{{service}} {}", value), "{api} {}");
+        assert_eq!(fill("", value), "");
+        assert_eq!(fill("é{service}é", value), "éapié");
     }
 }

@@ -18,6 +18,7 @@ use super::assessed::Assessed;
 use super::settle::{Built, Judged};
 use super::state::Account;
 use super::{Engine, EngineState, Published, aspects};
+use crate::change::Raiser;
 use crate::change::lifecycle::{self, Step};
 use crate::correlate::members::{Kept, Members};
 use crate::correlate::{self, Group, StoredAlert};
@@ -267,23 +268,29 @@ impl Engine {
         let open = incident.status == IncidentStatus::Open
             && incident.merged_into.is_none()
             && !incident.root_cause.as_ref().is_some_and(|r| r.guess);
-        let raised = open
-            .then(|| match incident.security {
-                Some(_) => self.policy.containment(incident),
-                None => self
-                    .policy
-                    .matching(incident)
-                    .map(|r| self.propose(r, incident)),
-            })
-            .flatten()
-            .filter(|rfc| {
-                self.state
-                    .rfcs
-                    .entry(incident.id.clone())
-                    .or_default()
-                    .insert(rfc.id.clone())
-            });
-        if let Some(r) = raised {
+        // Every version meets its rule again: the RFC is made only when its id is new.
+        let Some((id, raiser)) = open.then(|| self.policy.raiser(incident)).flatten() else {
+            return out;
+        };
+        if self
+            .state
+            .rfcs
+            .get(&incident.id)
+            .is_some_and(|r| r.contains(&id))
+        {
+            return out;
+        }
+        let rfc = match raiser {
+            Raiser::Rule(rule) => Some(self.propose(rule, incident)),
+            Raiser::Containment(rule) => rule.propose(incident),
+        };
+        if let Some(r) = rfc {
+            debug_assert_eq!(r.id, id, "an RFC's id is the one its rule gives beforehand");
+            self.state
+                .rfcs
+                .entry(incident.id.clone())
+                .or_default()
+                .insert(id);
             self.state.changes.insert(r.id.clone(), r.clone());
             out.push(r);
         }
