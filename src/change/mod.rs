@@ -130,7 +130,10 @@ impl ChangePolicy {
     /// The containment RFC of the first `[[containment]]` rule that security incident
     /// `incident` meets, if any.
     pub fn containment(&self, incident: &Incident) -> Option<Rfc> {
-        self.containment.iter().find_map(|r| r.propose(incident))
+        match self.raiser(incident)? {
+            (_, Raiser::Containment(r)) => r.propose(incident),
+            (_, Raiser::Rule(_)) => None,
+        }
     }
 
     /// The first rule that `incident` meets, if any.
