@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::ConfigError;
 use crate::ingest::Format;
 use crate::model::{
-    Approval, Containment, ContainmentAction, Incident, Rfc, RfcCategory, RfcStatus, Risk, attack,
-    stable_hash,
+    Approval, Containment, ContainmentAction, Incident, Rfc, RfcCategory, RfcStatus, Risk,
+    SecurityInfo, attack, stable_hash,
 };
 
 /// One containment rule. All conditions given must hold; a list holds when any entry matches.
@@ -136,10 +136,21 @@ fn line_in_rule(text: &str, name: &str, key: &str) -> Option<usize> {
     Some(found.unwrap_or(start) + 1)
 }
 
+/// What a containment rule contains in a security incident that meets it
+/// ([`ContainmentRule::contains`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Contained<'a> {
+    sec: &'a SecurityInfo,
+    /// The incident's hosts, source addresses, users or containers, as the rule's action says.
+    targets: &'a [String],
+    /// What is done to them, e.g. "Isolate host".
+    verb: &'static str,
+}
+
 impl ContainmentRule {
-    /// The entities this rule would contain in `incident`, and the verb, if the incident meets
-    /// the rule (a rule whose incident has no such entity does not match).
-    pub fn targets<'a>(&self, incident: &'a Incident) -> Option<(&'a Vec<String>, &'static str)> {
+    /// What this rule would contain in `incident`, if the incident meets the rule (a rule whose
+    /// incident has no such entity does not match).
+    pub fn contains<'a>(&self, incident: &'a Incident) -> Option<Contained<'a>> {
         let sec = incident.security.as_ref()?;
         let reached = |t: &String| {
             attack::tactic(t).is_some_and(|t| sec.stages.iter().any(|s| s.tactic_id == t.id))
@@ -152,13 +163,13 @@ impl ContainmentRule {
             return None;
         }
         let e = &sec.entities;
-        let (targets, what) = match self.action {
+        let (targets, verb) = match self.action {
             ContainmentAction::IsolateHost => (&e.hosts, "Isolate host"),
             ContainmentAction::BlockIp => (&e.source_ips, "Block source address"),
             ContainmentAction::DisableUser => (&e.users, "Disable account"),
             ContainmentAction::KillContainer => (&e.containers, "Kill container"),
         };
-        (!targets.is_empty()).then_some((targets, what))
+        (!targets.is_empty()).then_some(Contained { sec, targets, verb })
     }
 
     /// The id of the RFC this rule raises for `incident`: one per incident and rule.
@@ -166,14 +177,13 @@ impl ContainmentRule {
         format!("RFC-{}", &stable_hash(&[&incident.id, &self.name])[..12])
     }
 
-    /// The RFC this rule raises for `incident`, if the incident meets it.
-    pub fn propose(&self, incident: &Incident) -> Option<Rfc> {
-        let (targets, what) = self.targets(incident)?;
-        let sec = incident.security.as_ref()?;
+    /// The RFC this rule raises for `incident`, which it `contains` as `c`.
+    pub fn propose(&self, incident: &Incident, c: Contained<'_>) -> Rfc {
+        let Contained { sec, targets, verb } = c;
         let e = &sec.entities;
         let stages: Vec<&str> = sec.stages.iter().map(|s| s.tactic.as_str()).collect();
         let action = format!(
-            "{what} {}: containment of {} ({})",
+            "{verb} {}: containment of {} ({})",
             targets.join(", "),
             incident.id,
             if stages.is_empty() {
@@ -183,11 +193,11 @@ impl ContainmentRule {
             }
         );
         let cis = if self.action == ContainmentAction::IsolateHost {
-            targets.clone()
+            targets.to_vec()
         } else {
             e.hosts.clone()
         };
-        Some(Rfc {
+        Rfc {
             id: self.rfc_id(incident),
             version: 1,
             incident_id: incident.id.clone(),
@@ -206,11 +216,11 @@ impl ContainmentRule {
             updated_at: None,
             containment: Some(Containment {
                 action: self.action,
-                targets: targets.clone(),
+                targets: targets.to_vec(),
             }),
             decision: None,
             automation: None,
-        })
+        }
     }
 }
 

@@ -131,7 +131,7 @@ impl ChangePolicy {
     /// `incident` meets, if any.
     pub fn containment(&self, incident: &Incident) -> Option<Rfc> {
         match self.raiser(incident)? {
-            (_, Raiser::Containment(r)) => r.propose(incident),
+            (_, Raiser::Containment(r, c)) => Some(r.propose(incident, c)),
             (_, Raiser::Rule(_)) => None,
         }
     }
@@ -144,13 +144,12 @@ impl ChangePolicy {
     /// The rule that raises an RFC for `incident` (a containment rule for a security incident)
     /// and that RFC's id, found without making the RFC: every version of an incident meets its
     /// rule again, and only the first raises the RFC.
-    pub fn raiser(&self, incident: &Incident) -> Option<(String, Raiser<'_>)> {
+    pub fn raiser<'a>(&'a self, incident: &'a Incident) -> Option<(String, Raiser<'a>)> {
         match incident.security {
-            Some(_) => self
-                .containment
-                .iter()
-                .find(|r| r.targets(incident).is_some())
-                .map(|r| (r.rfc_id(incident), Raiser::Containment(r))),
+            Some(_) => self.containment.iter().find_map(|r| {
+                let c = r.contains(incident)?;
+                Some((r.rfc_id(incident), Raiser::Containment(r, c)))
+            }),
             None => self
                 .matching(incident)
                 .map(|r| (r.rfc_id(incident), Raiser::Rule(r))),
@@ -158,11 +157,12 @@ impl ChangePolicy {
     }
 }
 
-/// A rule that raises an RFC: see [`ChangePolicy::raiser`].
+/// A rule that raises an RFC: see [`ChangePolicy::raiser`]. A containment rule comes with
+/// what it contains, so the RFC is made without reading the incident again.
 #[derive(Debug, Clone, Copy)]
 pub enum Raiser<'a> {
     Rule(&'a Rule),
-    Containment(&'a containment::ContainmentRule),
+    Containment(&'a containment::ContainmentRule, containment::Contained<'a>),
 }
 
 /// `template` with every `{name}` that `value` knows replaced by its value, in one pass: a

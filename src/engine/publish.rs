@@ -280,20 +280,18 @@ impl Engine {
         {
             return out;
         }
-        let rfc = match raiser {
-            Raiser::Rule(rule) => Some(self.propose(rule, incident)),
-            Raiser::Containment(rule) => rule.propose(incident),
+        let r = match raiser {
+            Raiser::Rule(rule) => self.propose(rule, incident),
+            Raiser::Containment(rule, contained) => rule.propose(incident, contained),
         };
-        if let Some(r) = rfc {
-            debug_assert_eq!(r.id, id, "an RFC's id is the one its rule gives beforehand");
-            self.state
-                .rfcs
-                .entry(incident.id.clone())
-                .or_default()
-                .insert(id);
-            self.state.changes.insert(r.id.clone(), r.clone());
-            out.push(r);
-        }
+        debug_assert_eq!(r.id, id, "an RFC's id is the one its rule gives beforehand");
+        self.state
+            .rfcs
+            .entry(incident.id.clone())
+            .or_default()
+            .insert(id);
+        self.state.changes.insert(r.id.clone(), r.clone());
+        out.push(r);
         out
     }
 }
