@@ -9,9 +9,11 @@
 #
 #   scripts/bench-http.sh                 # 20 s per target, 2 wrk threads, 32 connections
 #   BENCH_DURATION=10s BENCH_CONNECTIONS=64 scripts/bench-http.sh
-#   BENCH_HTTP_DIRECT=false scripts/bench-http.sh   # d2c through topics.raw (two hops)
+#   BENCH_HTTP_DIRECT=true scripts/bench-http.sh    # d2c with ingest.http_direct (one hop)
 #
-# d2c runs with `ingest.http_direct` (one hop, parsed once) unless BENCH_HTTP_DIRECT=false.
+# d2c runs as configured by default: through topics.raw (`ingest.http_direct = false`, the
+# faster of the two on a broker sharing the cores, see BENCHMARKS.md "HTTP ingest vs
+# Alertmanager"); BENCH_HTTP_DIRECT=true writes events straight to their partitions.
 #
 # Installs wrk, prometheus-alertmanager and curl with apt-get if missing (needs root).
 set -euo pipefail
@@ -20,7 +22,7 @@ cd "$(dirname "$0")/.."
 duration=${BENCH_DURATION:-20s}
 connections=${BENCH_CONNECTIONS:-32}
 threads=${BENCH_THREADS:-2}
-http_direct=${BENCH_HTTP_DIRECT:-true}
+http_direct=${BENCH_HTTP_DIRECT:-false}
 alerts_per_request=10
 
 # --- tools -----------------------------------------------------------------------------------

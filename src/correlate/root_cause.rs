@@ -2,7 +2,7 @@
 //! deepest failing service by topology, or a redundancy group that lost too many members.
 
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
@@ -11,15 +11,16 @@ use crate::topology::{ServiceId, Topology};
 
 /// The likely root cause among the failing services of one incident: a failing service none of
 /// whose own dependencies is failing (the deepest failure); ties go to the earliest alert, then
-/// to the name. `failing` maps each failing service to its earliest alert time.
+/// to the name. `failing` has each failing service with its earliest alert time, once each, in
+/// name order.
 pub fn root_cause<K: Ord + Borrow<str>>(
     topo: &Topology,
-    failing: &BTreeMap<K, DateTime<Utc>>,
+    failing: &[(K, DateTime<Utc>)],
 ) -> Option<RootCause> {
-    if let Some(lost) = lost_redundancy(topo, failing) {
+    let known = known(topo, failing);
+    if let Some(lost) = lost_redundancy(topo, failing, &known) {
         return Some(lost.explained(topo));
     }
-    let known = known(topo, failing);
     let deepest = deepest(topo, &known)?;
     let ids = topo.ids();
     let needs = |a: Option<ServiceId>, b: Option<ServiceId>| match (a, b) {
@@ -62,19 +63,20 @@ pub fn root_cause<K: Ord + Borrow<str>>(
 /// version is due depends on, asked on every build of one the group wait holds back.
 pub fn root_service<K: Ord + Borrow<str>>(
     topo: &Topology,
-    failing: &BTreeMap<K, DateTime<Utc>>,
+    failing: &[(K, DateTime<Utc>)],
 ) -> Option<String> {
-    if let Some(lost) = lost_redundancy(topo, failing) {
+    let known = known(topo, failing);
+    if let Some(lost) = lost_redundancy(topo, failing, &known) {
         return Some(lost.parent.to_owned());
     }
-    deepest(topo, &known(topo, failing)).map(|(s, _, _)| (*s).borrow().to_owned())
+    deepest(topo, &known).map(|(s, _, _)| (*s).borrow().to_owned())
 }
 
 /// Each failing service with its earliest alert time and its id (one lookup per service, then
 /// no string compares).
 fn known<'a, K: Borrow<str>>(
     topo: &Topology,
-    failing: &'a BTreeMap<K, DateTime<Utc>>,
+    failing: &'a [(K, DateTime<Utc>)],
 ) -> Vec<(&'a K, &'a DateTime<Utc>, Option<ServiceId>)> {
     let ids = topo.ids();
     failing
@@ -126,15 +128,29 @@ impl Lost<'_> {
     }
 }
 
+/// The earliest alert time of failing service `name` (`failing` is in name order).
+fn since<'a, K: Borrow<str>>(
+    failing: &'a [(K, DateTime<Utc>)],
+    name: &str,
+) -> Option<&'a DateTime<Utc>> {
+    failing
+        .binary_search_by(|(k, _)| k.borrow().cmp(name))
+        .ok()
+        .map(|i| &failing[i].1)
+}
+
 /// The group that [`Lost`] its redundancy earliest (by its first failing member), then by name.
+/// `known` is [`known`] of `failing`: the services' ids, so as not to look each up again.
 fn lost_redundancy<'a, K: Ord + Borrow<str>>(
     topo: &'a Topology,
-    failing: &BTreeMap<K, DateTime<Utc>>,
+    failing: &[(K, DateTime<Utc>)],
+    known: &[(&K, &DateTime<Utc>, Option<ServiceId>)],
 ) -> Option<Lost<'a>> {
     let mut best: Option<(DateTime<Utc>, &str, Vec<&str>, usize)> = None;
-    for parent in failing
-        .keys()
-        .flat_map(|s| topo.redundancy_parents(s.borrow()))
+    for parent in known
+        .iter()
+        .filter_map(|(_, _, id)| *id)
+        .flat_map(|id| topo.redundancy_parents_of(id))
     {
         let def = topo.service(parent)?;
         let crate::topology::Requires::AtLeast(k) = def.requires else {
@@ -143,13 +159,13 @@ fn lost_redundancy<'a, K: Ord + Borrow<str>>(
         let down: Vec<&str> = def
             .depends_on
             .iter()
-            .filter(|d| failing.contains_key(d.as_str()))
+            .filter(|d| since(failing, d).is_some())
             .map(String::as_str)
             .collect();
         if def.depends_on.len() - down.len() >= k as usize {
             continue;
         }
-        let first = down.iter().filter_map(|d| failing.get(*d)).min()?;
+        let first = down.iter().filter_map(|d| since(failing, d)).min()?;
         if best
             .as_ref()
             .is_none_or(|(t, name, _, _)| (*first, parent) < (*t, *name))

@@ -447,7 +447,7 @@ impl Engine {
             merged_into: g.merged_into.clone(),
             root_cause,
             related_changes: g.related_changes.clone(),
-            failing_services: failing.into_keys().map(|s| s.to_string()).collect(),
+            failing_services: failing.into_iter().map(|(s, _)| s.to_string()).collect(),
             // Filled in from `assessment` when the version is judged on them or published
             // (`Built::fill`); accounting reads only the revenue at risk.
             services: Vec::new(),

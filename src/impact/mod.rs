@@ -161,23 +161,26 @@ fn reach<K: Borrow<str>>(topo: &Topology, own: &BTreeMap<K, f64>) -> Reach {
             health.insert(s, h);
         }
     }
-    // Only capabilities a hurt service delivers can be hurt: looking at those alone keeps an
-    // evaluation's cost to the incident's reach, not the size of the service model.
-    let mut hurt: Vec<CapabilityId> = health
-        .keys()
-        .flat_map(|s| ids.capabilities(*s).iter().copied())
+    // Only capabilities a hurt service delivers can be hurt, and a capability's health is the
+    // worst of the hurt services that deliver it (the others are up, 100): gathered from the
+    // hurt services, so an evaluation costs the incident's reach, not the size of the service
+    // model or how many services deliver a capability.
+    let mut hurt: Vec<(CapabilityId, f64)> = health
+        .iter()
+        .flat_map(|(s, h)| ids.capabilities(*s).iter().map(move |c| (*c, *h)))
         .collect();
-    hurt.sort_unstable();
-    hurt.dedup();
+    hurt.sort_unstable_by_key(|(c, _)| *c);
+    hurt.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 = kept.1.min(later.1);
+        }
+        same
+    });
     let mut capabilities: Vec<(CapabilityId, CapabilityImpact)> = hurt
         .into_iter()
-        .filter_map(|c| {
+        .filter_map(|(c, h)| {
             let (_, revenue_per_minute, users) = ids.capability(c);
-            let h = ids
-                .delivered_by(c)
-                .iter()
-                .map(|s| health.get(s).copied().unwrap_or(100.0))
-                .fold(100.0, f64::min);
             (h < 100.0).then(|| {
                 let lost = (100.0 - h) / 100.0;
                 let impact = CapabilityImpact {

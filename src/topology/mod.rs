@@ -383,9 +383,11 @@ impl Topology {
         &self.ids
     }
 
-    /// Services that need `any` or k of their dependencies and count `name` among them.
-    pub fn redundancy_parents(&self, name: &str) -> impl Iterator<Item = &str> {
-        self.svc(name)
+    /// Services that need `any` or k of their dependencies and count the service numbered
+    /// `id` among them.
+    pub fn redundancy_parents_of(&self, id: ServiceId) -> impl Iterator<Item = &str> {
+        self.services
+            .get(id as usize)
             .into_iter()
             .flat_map(|s| s.redundancy_parents.iter().map(String::as_str))
     }

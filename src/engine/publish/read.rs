@@ -16,8 +16,8 @@ use crate::model::{AlertRef, RootCause, Severity, Status};
 pub(super) struct Read {
     pub(super) count: usize,
     pub(super) severity: Severity,
-    /// Each member service and the earliest `first_seen` of its alerts.
-    pub(super) failing: BTreeMap<Arc<str>, DateTime<Utc>>,
+    /// Each member service and the earliest `first_seen` of its alerts, in name order.
+    pub(super) failing: Vec<(Arc<str>, DateTime<Utc>)>,
     /// The own health of each service its alerts hurt (firing ones, or all of them).
     pub(super) own: BTreeMap<Arc<str>, f64>,
     /// `own` with flapping alerts counted as firing, when there are any not firing now.
@@ -68,7 +68,7 @@ impl Read {
             guess: guess.flatten(),
             count: alerts.len(),
             severity,
-            failing,
+            failing: failing.into_iter().collect(),
             own,
             steady,
             chain: alerts
@@ -84,18 +84,25 @@ impl Read {
         all: bool,
         stored: impl Fn(&Arc<str>) -> Option<&'a StoredAlert>,
     ) -> Read {
-        let mut failing = BTreeMap::new();
-        let mut own = BTreeMap::new();
-        let mut quiet = Vec::new();
-        for (s, counts) in m.services() {
-            failing.insert(s.clone(), counts.first_seen);
-            if let Some(worst) = counts.worst(all) {
-                impact::add_alert_shared(&mut own, s, worst);
-            }
-            if !all && let Some(worst) = counts.worst_quiet_flapping() {
-                quiet.push((s, worst));
-            }
-        }
+        // The summary's services come in name order, once each: the list is in order as it
+        // comes, and the map is built from sorted input (one pass) instead of a search per
+        // service.
+        let failing: Vec<(Arc<str>, DateTime<Utc>)> = m
+            .services()
+            .map(|(s, counts)| (s.clone(), counts.first_seen))
+            .collect();
+        let own: BTreeMap<Arc<str>, f64> = m
+            .services()
+            .filter_map(|(s, counts)| {
+                let h = impact::own_health(counts.worst(all)?);
+                (h < 100.0).then(|| (s.clone(), h))
+            })
+            .collect();
+        let quiet: Vec<_> = m
+            .services()
+            .filter(|_| !all)
+            .filter_map(|(s, counts)| Some((s, counts.worst_quiet_flapping()?)))
+            .collect();
         let steady = (!quiet.is_empty()).then(|| {
             let mut steady = own.clone();
             for (s, worst) in quiet {

@@ -129,6 +129,41 @@ fn a_capability_takes_the_worst_of_the_services_that_deliver_it() {
 }
 
 #[test]
+fn a_capability_delivered_by_services_that_are_up_takes_the_health_of_the_hurt_ones() {
+    // Gathered from the hurt services alone: the up ones count as 100, and a capability no
+    // hurt service delivers is not listed.
+    let mut text = String::from(
+        "[capabilities.shop]\ncriticality = \"medium\"\nrevenue_per_minute = 10.0\n\
+         [capabilities.blog]\ncriticality = \"low\"\nrevenue_per_minute = 1.0\n",
+    );
+    for k in 0..50 {
+        text.push_str(&format!("[services.s{k:02}]\ncapabilities = [\"shop\"]\n"));
+    }
+    text.push_str("[services.writer]\ncapabilities = [\"blog\"]\n");
+    let t = topo(&text);
+    let e = evaluate(&t, &own(&[("s17", Severity::Minor)]));
+    assert_eq!(e.capabilities.len(), 1, "{:?}", e.capabilities);
+    assert_eq!(e.capabilities[0].capability, "shop");
+    assert_eq!(e.capabilities[0].health, 50.0);
+    assert_eq!(e.capabilities[0].state, ServiceState::Degraded);
+    let worse = evaluate(
+        &t,
+        &own(&[
+            ("s03", Severity::Warning),
+            ("s17", Severity::Minor),
+            ("s40", Severity::Warning),
+        ]),
+    );
+    assert_eq!(worse.capabilities[0].health, 50.0);
+    assert_eq!(
+        assess(&t, &own(&[("s17", Severity::Minor)]), Severity::Minor)
+            .impact
+            .revenue_at_risk_per_minute,
+        5.0
+    );
+}
+
+#[test]
 fn priority_follows_criticality_state_and_severity() {
     let t = topo(PAIR);
     let db = |sev| assess(&t, &own(&[("db", sev)]), sev).priority;
