@@ -29,14 +29,12 @@ pub struct Ids {
     capability_names: Vec<String>,
     /// Each capability's criticality, revenue per minute and users, by id.
     capability_defs: Vec<(Criticality, f64, u64)>,
-    delivered_by: Vec<Vec<ServiceId>>,
 }
 
 impl Ids {
     pub(super) fn build(
         services: &BTreeMap<String, Service>,
         capabilities: &BTreeMap<String, Capability>,
-        delivered_by: &BTreeMap<String, Vec<String>>,
     ) -> Ids {
         let by_name: hashing::HashMap<String, ServiceId> = services
             .keys()
@@ -74,10 +72,6 @@ impl Ids {
                     .filter_map(|c| cap_id.get(c.as_str()).copied())
                     .collect(),
             );
-        }
-        for c in capabilities.keys() {
-            let by = delivered_by.get(c).map_or(&[][..], Vec::as_slice);
-            out.delivered_by.push(ids(&mut by.iter()));
         }
         out.by_name = by_name;
         out
@@ -134,11 +128,6 @@ impl Ids {
     pub fn capability(&self, c: CapabilityId) -> (Criticality, f64, u64) {
         self.capability_defs[c as usize]
     }
-
-    /// The services that deliver capability `c`.
-    pub fn delivered_by(&self, c: CapabilityId) -> &[ServiceId] {
-        &self.delivered_by[c as usize]
-    }
 }
 
 #[cfg(test)]
@@ -193,12 +182,5 @@ capabilities = ["browse"]
             assert_eq!(caps, topo.service(n).unwrap().capabilities);
         }
         assert_eq!(ids.service("nope"), None);
-        let browse = topo.capability_names().position(|c| c == "browse").unwrap();
-        let by: Vec<&str> = ids
-            .delivered_by(browse as u32)
-            .iter()
-            .map(|s| ids.name(*s))
-            .collect();
-        assert_eq!(by, topo.delivered_by("browse"));
     }
 }

@@ -269,7 +269,7 @@ impl Topology {
                     .push(name.clone());
             }
         }
-        let ids = Ids::build(&services, &f.capabilities, &delivered_by);
+        let ids = Ids::build(&services, &f.capabilities);
         Ok(Topology {
             capabilities: f.capabilities,
             delivered_by,
