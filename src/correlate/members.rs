@@ -223,7 +223,7 @@ impl Members {
     }
 
     /// The members' services, by name.
-    pub fn services(&self) -> impl Iterator<Item = (&Arc<str>, &Service)> {
+    pub fn services(&self) -> impl ExactSizeIterator<Item = (&Arc<str>, &Service)> {
         self.services.iter()
     }
 

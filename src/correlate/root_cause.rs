@@ -18,7 +18,7 @@ pub fn root_cause<K: Ord + Borrow<str>>(
     failing: &[(K, DateTime<Utc>)],
 ) -> Option<RootCause> {
     let known = known(topo, failing);
-    if let Some(lost) = lost_redundancy(topo, failing, &known) {
+    if let Some(lost) = lost_redundancy(topo, &known) {
         return Some(lost.explained(topo));
     }
     let deepest = deepest(topo, &known)?;
@@ -66,7 +66,7 @@ pub fn root_service<K: Ord + Borrow<str>>(
     failing: &[(K, DateTime<Utc>)],
 ) -> Option<String> {
     let known = known(topo, failing);
-    if let Some(lost) = lost_redundancy(topo, failing, &known) {
+    if let Some(lost) = lost_redundancy(topo, &known) {
         return Some(lost.parent.to_owned());
     }
     deepest(topo, &known).map(|(s, _, _)| (*s).borrow().to_owned())
@@ -128,22 +128,21 @@ impl Lost<'_> {
     }
 }
 
-/// The earliest alert time of failing service `name` (`failing` is in name order).
+/// The earliest alert time of failing service `name` (`known` is in name order).
 fn since<'a, K: Borrow<str>>(
-    failing: &'a [(K, DateTime<Utc>)],
+    known: &[(&K, &'a DateTime<Utc>, Option<ServiceId>)],
     name: &str,
 ) -> Option<&'a DateTime<Utc>> {
-    failing
-        .binary_search_by(|(k, _)| k.borrow().cmp(name))
+    known
+        .binary_search_by(|(k, _, _)| (*k).borrow().cmp(name))
         .ok()
-        .map(|i| &failing[i].1)
+        .map(|i| known[i].1)
 }
 
 /// The group that [`Lost`] its redundancy earliest (by its first failing member), then by name.
-/// `known` is [`known`] of `failing`: the services' ids, so as not to look each up again.
+/// `known` is [`known`] of the failing services: with their ids, so none is looked up again.
 fn lost_redundancy<'a, K: Ord + Borrow<str>>(
     topo: &'a Topology,
-    failing: &[(K, DateTime<Utc>)],
     known: &[(&K, &DateTime<Utc>, Option<ServiceId>)],
 ) -> Option<Lost<'a>> {
     let mut best: Option<(DateTime<Utc>, &str, Vec<&str>, usize)> = None;
@@ -159,13 +158,13 @@ fn lost_redundancy<'a, K: Ord + Borrow<str>>(
         let down: Vec<&str> = def
             .depends_on
             .iter()
-            .filter(|d| since(failing, d).is_some())
+            .filter(|d| since(known, d).is_some())
             .map(String::as_str)
             .collect();
         if def.depends_on.len() - down.len() >= k as usize {
             continue;
         }
-        let first = down.iter().filter_map(|d| since(failing, d)).min()?;
+        let first = down.iter().filter_map(|d| since(known, d)).min()?;
         if best
             .as_ref()
             .is_none_or(|(t, name, _, _)| (*first, parent) < (*t, *name))

@@ -25,6 +25,13 @@ pub fn own_health(severity: Severity) -> f64 {
     }
 }
 
+/// The own health an alert of `severity` leaves its service, when it hurts it (below 100): an
+/// alert that hurts nothing (info) has no place in an incident's own health.
+pub fn hurt_health(severity: Severity) -> Option<f64> {
+    let h = own_health(severity);
+    (h < 100.0).then_some(h)
+}
+
 /// Lowers the own health of `service` in `own` to what an alert of `severity` leaves it; an
 /// alert that hurts nothing (info) adds nothing.
 pub fn add_alert(own: &mut BTreeMap<String, f64>, service: &str, severity: Severity) {
@@ -42,8 +49,7 @@ fn lower<K: Ord + Borrow<str>>(
     severity: Severity,
     key: impl FnOnce() -> K,
 ) {
-    let h = own_health(severity);
-    if h < 100.0 {
+    if let Some(h) = hurt_health(severity) {
         // Looked up before inserting: most alerts of an incident share a service already seen.
         match own.get_mut(service) {
             Some(e) => *e = e.min(h),

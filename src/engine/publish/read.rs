@@ -84,25 +84,22 @@ impl Read {
         all: bool,
         stored: impl Fn(&Arc<str>) -> Option<&'a StoredAlert>,
     ) -> Read {
-        // The summary's services come in name order, once each: the list is in order as it
-        // comes, and the map is built from sorted input (one pass) instead of a search per
-        // service.
-        let failing: Vec<(Arc<str>, DateTime<Utc>)> = m
-            .services()
-            .map(|(s, counts)| (s.clone(), counts.first_seen))
-            .collect();
-        let own: BTreeMap<Arc<str>, f64> = m
-            .services()
-            .filter_map(|(s, counts)| {
-                let h = impact::own_health(counts.worst(all)?);
-                (h < 100.0).then(|| (s.clone(), h))
-            })
-            .collect();
-        let quiet: Vec<_> = m
-            .services()
-            .filter(|_| !all)
-            .filter_map(|(s, counts)| Some((s, counts.worst_quiet_flapping()?)))
-            .collect();
+        // The summary's services come in name order, once each: one pass keeps that order, and
+        // the map is built from sorted input instead of a search per service.
+        let n = m.services().len();
+        let mut failing: Vec<(Arc<str>, DateTime<Utc>)> = Vec::with_capacity(n);
+        let mut hurt: Vec<(Arc<str>, f64)> = Vec::with_capacity(n);
+        let mut quiet = Vec::new();
+        for (s, counts) in m.services() {
+            failing.push((s.clone(), counts.first_seen));
+            if let Some(h) = counts.worst(all).and_then(impact::hurt_health) {
+                hurt.push((s.clone(), h));
+            }
+            if !all && let Some(worst) = counts.worst_quiet_flapping() {
+                quiet.push((s, worst));
+            }
+        }
+        let own: BTreeMap<Arc<str>, f64> = hurt.into_iter().collect();
         let steady = (!quiet.is_empty()).then(|| {
             let mut steady = own.clone();
             for (s, worst) in quiet {
