@@ -108,7 +108,7 @@ fn covers(service: &str, alert_names: &[String], incident: &Signature) -> bool {
 pub struct Occurrence {
     /// Shared with the problem's versions that list it.
     pub incident: Arc<str>,
-    /// When the incident opened.
+    /// When the incident opened (never changes: lists compare it before the id).
     pub at: DateTime<Utc>,
     pub priority: Priority,
     pub outage_seconds: i64,
@@ -288,6 +288,32 @@ impl Summary {
     }
 }
 
+/// Makes `listed` the ids of `recent`, in order. Usually it lists them already but for the
+/// newest one (and the oldest, dropped at the cap): those are changed in place, so the ids
+/// both have are not copied again (each copy and drop touches the id's own memory, a cache
+/// miss apiece in a large state). Compares pointers only: the list shares `recent`'s ids.
+fn list_recent(listed: &mut Vec<Arc<str>>, recent: &[Occurrence]) {
+    let same = |a: &Arc<str>, o: &Occurrence| Arc::ptr_eq(a, &o.incident);
+    let kept = recent
+        .first()
+        .and_then(|first| listed.iter().position(|a| same(a, first)))
+        .filter(|&from| {
+            listed.len() - from <= recent.len()
+                && listed[from..].iter().zip(recent).all(|(a, o)| same(a, o))
+        });
+    match kept {
+        Some(from) => {
+            listed.drain(..from);
+        }
+        None => listed.clear(),
+    }
+    let have = listed.len();
+    listed.extend(recent[have..].iter().map(|o| o.incident.clone()));
+    debug_assert!(
+        listed.iter().zip(recent).all(|(a, o)| same(a, o)) && listed.len() == recent.len()
+    );
+}
+
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
@@ -303,7 +329,13 @@ impl Entry {
     }
 
     fn add(&mut self, o: Occurrence) {
-        if self.recent.iter().any(|r| r.incident == o.incident) {
+        // The opening time first: it is in the list itself, the id behind a pointer (an
+        // incident's opening never changes, so the same incident has the same one).
+        if self
+            .recent
+            .iter()
+            .any(|r| r.at == o.at && r.incident == o.incident)
+        {
             return;
         }
         self.recent.push(o);
@@ -324,9 +356,7 @@ impl Entry {
         let p = &mut self.problem;
         p.version += 1;
         p.updated_at = p.updated_at.max(at);
-        p.incidents.clear();
-        p.incidents
-            .extend(self.recent.iter().map(|o| o.incident.clone()));
+        list_recent(&mut p.incidents, &self.recent);
         p.incident_count = self.earlier.0 + self.recent.len() as u64;
         let (mut outage, mut cost) = (self.earlier.1, self.earlier.2);
         for o in &self.recent {
@@ -539,10 +569,12 @@ impl State {
         match self.members.get(&incident.id)? {
             Member::Problem(id) => {
                 let entry = self.problems.get_mut(id)?;
+                // Newest first: the incident accounted is most often the one linked last.
                 if let Some(o) = entry
                     .recent
                     .iter_mut()
-                    .find(|o| *o.incident == *incident.id)
+                    .rev()
+                    .find(|o| o.at == incident.opened_at && *o.incident == *incident.id)
                     && update(o)
                 {
                     entry.dirty = true;
@@ -554,7 +586,8 @@ impl State {
                 if let Some(o) = c
                     .occurrences
                     .iter_mut()
-                    .find(|o| *o.incident == *incident.id)
+                    .rev()
+                    .find(|o| o.at == incident.opened_at && *o.incident == *incident.id)
                 {
                     update(o);
                 }

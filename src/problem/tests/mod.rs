@@ -91,3 +91,43 @@ fn publish(s: &mut State, cfg: &ProblemConfig, mut i: Incident) -> (Incident, Op
     let p = s.account(&i);
     (i, p)
 }
+
+#[test]
+fn a_version_lists_the_recent_incidents_whatever_it_listed_before() {
+    let occ = |id: &str, day: i64| Occurrence {
+        incident: Arc::from(id),
+        at: at(day, 0),
+        priority: Priority::P3,
+        outage_seconds: 0,
+        cost: 0.0,
+        resolved: false,
+    };
+    let ids = |l: &[Arc<str>]| l.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let mut recent = vec![occ("a", 0), occ("b", 1)];
+    let mut listed = Vec::new();
+    list_recent(&mut listed, &recent);
+    assert_eq!(ids(&listed), ["a", "b"]);
+    // One more, then the oldest dropped at the cap: the ids kept are the same ones.
+    recent.push(occ("c", 2));
+    list_recent(&mut listed, &recent);
+    assert_eq!(ids(&listed), ["a", "b", "c"]);
+    recent.remove(0);
+    recent.push(occ("d", 3));
+    list_recent(&mut listed, &recent);
+    assert_eq!(ids(&listed), ["b", "c", "d"]);
+    assert!(
+        listed
+            .iter()
+            .zip(&recent)
+            .all(|(a, o)| Arc::ptr_eq(a, &o.incident))
+    );
+    // A list of other copies of the ids (a restored checkpoint), or of other ids: made anew.
+    let mut restored: Vec<Arc<str>> = vec![Arc::from("b"), Arc::from("c")];
+    list_recent(&mut restored, &recent);
+    assert_eq!(ids(&restored), ["b", "c", "d"]);
+    let mut other: Vec<Arc<str>> = vec![Arc::from("x")];
+    list_recent(&mut other, &recent);
+    assert_eq!(ids(&other), ["b", "c", "d"]);
+    list_recent(&mut other, &[]);
+    assert!(other.is_empty());
+}
