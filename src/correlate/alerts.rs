@@ -46,7 +46,7 @@ pub fn observe(
     ev: &Event,
     fingerprint: &str,
     res: &Resolution,
-) -> (Outcome, Vec<String>) {
+) -> (Outcome, Vec<Arc<str>>) {
     if ev.category == Category::Change {
         return (Outcome::Change, record_change(state, topo, cfg, ev, res));
     }
@@ -88,7 +88,7 @@ pub fn observe(
         let last_event = g.last_event_at;
         state.recent.touch(id, last_event);
     }
-    let touched: Vec<String> = group_id.iter().map(|id| id.to_string()).collect();
+    let touched: Vec<Arc<str>> = group_id.iter().cloned().collect();
     if ev.time < a.status_time {
         return (Outcome::Stale, touched);
     }
@@ -154,7 +154,7 @@ pub fn observe(
             g.reopened += 1;
             let (domain, last_event) = (g.domain.clone(), g.last_event_at);
             state.open_index(&domain, &id, last_event);
-            (Outcome::Reopened, vec![id.to_string()])
+            (Outcome::Reopened, vec![id])
         }
         (Status::Resolved, Status::Firing) => {
             // The alert's old incident is over: it fires anew, exactly as if it had never been

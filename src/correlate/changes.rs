@@ -1,6 +1,8 @@
 //! Change correlation: change events (deployments, configuration changes) remembered per domain
 //! and linked to the incidents they may have caused, when an incident opens or a change arrives.
 
+use std::sync::Arc;
+
 use super::state::{State, alert_domain};
 use super::stored::StoredAlert;
 use crate::config::CorrelationConfig;
@@ -17,7 +19,7 @@ pub(super) fn record_change(
     cfg: &CorrelationConfig,
     ev: &Event,
     res: &Resolution,
-) -> Vec<String> {
+) -> Vec<Arc<str>> {
     let fallback = res
         .service
         .is_none()
@@ -54,12 +56,12 @@ pub(super) fn record_change(
         let extra = list.len() - MAX_CHANGES_PER_DOMAIN;
         list.drain(..extra);
     }
-    let open: Vec<String> = state
+    let open: Vec<Arc<str>> = state
         .open
         .get(&domain)
         .into_iter()
         .flatten()
-        .cloned()
+        .filter_map(|id| state.groups.get(id.as_str()).map(|g| g.id.clone()))
         .collect();
     let mut touched = Vec::new();
     for id in open {

@@ -57,7 +57,7 @@ pub(super) fn attach(
     cfg: &CorrelationConfig,
     fingerprint: &str,
     time: DateTime<Utc>,
-) -> (Outcome, Vec<String>) {
+) -> (Outcome, Vec<Arc<str>>) {
     let alert = &state.alerts[fingerprint].alert;
     let window = span(cfg.window_for(&alert.source));
     let key = group_key(&alert.labels, cfg.group_by_for(&alert.source));
@@ -80,7 +80,7 @@ pub(super) fn attach(
     let alert = &state.alerts[fingerprint].alert;
     let mut candidates: Vec<(DateTime<Utc>, Arc<str>)> = recent
         .iter()
-        .filter_map(|id| state.groups.get(id))
+        .filter_map(|id| state.groups.get(&**id))
         .filter(|g| time - g.last_event_at <= window && g.opened_at - time <= window)
         // An incident whose alerts all resolved is only waiting out its hold: new alerts do
         // not join it (its own alerts firing again do, through `observe`).
@@ -110,7 +110,7 @@ pub(super) fn attach(
                 &stable_hash(&[fingerprint, &time.timestamp_millis().to_string()])[..12]
             ));
             state.groups.insert(
-                id.to_string(),
+                id.clone(),
                 Group {
                     id: id.clone(),
                     opened_at: time,
@@ -136,7 +136,7 @@ pub(super) fn attach(
             (Outcome::Opened, id)
         }
     };
-    touched.push(id.to_string());
+    touched.push(id.clone());
     let key = state
         .alerts
         .get_key_value(fingerprint)
@@ -157,7 +157,7 @@ pub(super) fn attach(
         .incident = Some(id.clone());
     for (_, other) in candidates.iter().skip(1) {
         merge(state, cfg, other, &id, time);
-        touched.push(other.to_string());
+        touched.push(other.clone());
     }
     link_changes(state, topo, cfg, &id);
     (outcome, touched)

@@ -144,7 +144,7 @@ pub fn run_timers(
         state.timers.pop_first();
         match timer {
             Timer::Resolve(id) => {
-                let ready = state.groups.get(&id).and_then(|g| {
+                let ready = state.groups.get(id.as_str()).and_then(|g| {
                     (g.status == IncidentStatus::Open)
                         .then_some(g.resolving_since)
                         .flatten()
@@ -157,7 +157,7 @@ pub fn run_timers(
                 }
             }
             Timer::Close(id) => {
-                if let Some(g) = state.groups.get_mut(&id)
+                if let Some(g) = state.groups.get_mut(id.as_str())
                     && g.status == IncidentStatus::Resolved
                     && g.resolved_at
                         .is_some_and(|r| later(r, cfg.reopen_window) <= due)
@@ -171,7 +171,7 @@ pub fn run_timers(
             Timer::Forget(id) => {
                 if state
                     .groups
-                    .get(&id)
+                    .get(id.as_str())
                     .is_some_and(|g| g.status == IncidentStatus::Closed)
                 {
                     forget_group(state, &id);
@@ -231,7 +231,7 @@ pub fn run_timers(
                 }
             }
             Timer::Publish(id) => {
-                if state.groups.contains_key(&id) {
+                if state.groups.contains_key(id.as_str()) {
                     touch(&mut touched, &id, due);
                 }
             }

@@ -12,9 +12,15 @@
 //! - an alert leaving, or the incident being merged away (dropped).
 //!
 //! A build checks it against a full read of the members in debug builds (the tests).
+//!
+//! Its [`shape`](Members::shape) names what a build reads from it besides how many members it
+//! has and their hash: a new number whenever that may have changed, so that a build can reuse
+//! what it made of the same shape (most alerts of an outage join a service that already fails,
+//! with a severity it already has).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 
@@ -88,6 +94,18 @@ impl Service {
         worst(&self.quiet_flapping)
     }
 
+    /// What a build reads of it: its earliest alert and its worst severities.
+    fn looks(&self) -> (DateTime<Utc>, [Option<Severity>; 3]) {
+        (
+            self.first_seen,
+            [
+                self.worst(true),
+                self.worst(false),
+                self.worst_quiet_flapping(),
+            ],
+        )
+    }
+
     fn count(&mut self, v: View, by: i64) {
         let k = slot(v.severity);
         let step = |n: &mut u32| *n = (i64::from(*n) + by).clamp(0, i64::from(u32::MAX)) as u32;
@@ -129,7 +147,14 @@ pub struct Members {
     services: BTreeMap<Arc<str>, Service>,
     /// A hash of the members' fingerprints in order ([`chain`]).
     chain: u64,
+    /// See [`shape`](Members::shape).
+    shape: u64,
 }
+
+/// The last shape handed out: shapes are unique in the process, so a shape names one content
+/// even across incidents, copies of the state and summaries made again. It only names content
+/// (nothing in any output depends on its value), so the output stays the same on every run.
+static SHAPES: AtomicU64 = AtomicU64::new(0);
 
 /// The hash of fingerprint `f` appended to members hashed `h`: order matters, and appending
 /// costs the same however many came before.
@@ -150,28 +175,57 @@ impl Members {
     /// Counts alert `a`, joining last.
     pub fn add(&mut self, a: &StoredAlert) {
         let v = View::of(a);
+        let severity = self.severity();
         self.len += 1;
         self.severities[slot(v.severity)] += 1;
         self.firing += usize::from(v.firing);
         self.quiet_flapping += usize::from(v.quiet_flapping);
         self.chain = chain(self.chain, &a.fingerprint);
+        let mut reshaped = self.severity() != severity;
         match &a.service {
-            Some(s) => {
-                let e = self.services.entry(s.clone()).or_insert_with(|| Service {
-                    first_seen: a.first_seen,
-                    all: Counts::default(),
-                    firing: Counts::default(),
-                    quiet_flapping: Counts::default(),
-                });
-                e.first_seen = e.first_seen.min(a.first_seen);
-                e.count(v, 1);
-            }
+            Some(s) => match self.services.get_mut(&**s) {
+                Some(e) => {
+                    let was = e.looks();
+                    e.first_seen = e.first_seen.min(a.first_seen);
+                    e.count(v, 1);
+                    reshaped |= e.looks() != was;
+                }
+                None => {
+                    let mut e = Service {
+                        first_seen: a.first_seen,
+                        all: Counts::default(),
+                        firing: Counts::default(),
+                        quiet_flapping: Counts::default(),
+                    };
+                    e.count(v, 1);
+                    self.services.insert(s.clone(), e);
+                    reshaped = true;
+                }
+            },
             None => {
                 self.unmapped
                     .insert((v.severity, a.first_seen, a.fingerprint.clone()));
                 *self.subjects.entry(a.subject().to_owned()).or_default() += 1;
+                reshaped = true;
             }
         }
+        if reshaped {
+            self.reshape();
+        }
+    }
+
+    /// What a build reads from it may have changed: it takes a new shape.
+    fn reshape(&mut self) {
+        self.shape = SHAPES.fetch_add(1, Ordering::Relaxed) + 1;
+    }
+
+    /// A number naming what a build reads from it besides [`len`](Self::len) and
+    /// [`chain`](Self::chain) (its services with their earliest alert and worst severities,
+    /// its worst severity, its members without a service): two summaries of the same shape
+    /// read the same. New whenever an alert joins or changes in a way that may change that;
+    /// unique in the process (0 only for a summary nothing has joined).
+    pub fn shape(&self) -> u64 {
+        self.shape
     }
 
     /// Member `a` changed in place from `was`.
@@ -201,6 +255,7 @@ impl Members {
             s.count(was, -1);
             s.count(now, 1);
         }
+        self.reshape();
     }
 
     /// How many members it counts.
@@ -300,5 +355,57 @@ mod tests {
         c_calm.flapping = false;
         m.change(&c_calm, View::of(&c_done));
         assert!(m.all_resolved());
+    }
+
+    #[test]
+    fn the_shape_changes_with_what_a_build_reads_and_only_then() {
+        let mut m = Members::default();
+        assert_eq!(m.shape(), 0, "nothing joined");
+        let mut shapes = vec![m.shape()];
+        let mut joins = |m: &mut Members, a: &StoredAlert| {
+            m.add(a);
+            shapes.push(m.shape());
+            shapes[shapes.len() - 2] != m.shape()
+        };
+        assert!(joins(
+            &mut m,
+            &alert("a", Some("db"), Severity::Major, Status::Firing)
+        ));
+        // The same service, a severity it has or a lesser one: a build reads the same.
+        assert!(!joins(
+            &mut m,
+            &alert("b", Some("db"), Severity::Major, Status::Firing)
+        ));
+        assert!(!joins(
+            &mut m,
+            &alert("c", Some("db"), Severity::Warning, Status::Firing)
+        ));
+        // A worse severity, another service, an earlier alert, one without a service: not.
+        assert!(joins(
+            &mut m,
+            &alert("d", Some("db"), Severity::Critical, Status::Firing)
+        ));
+        assert!(joins(
+            &mut m,
+            &alert("e", Some("web"), Severity::Minor, Status::Firing)
+        ));
+        let mut early = alert("f", Some("web"), Severity::Minor, Status::Firing);
+        early.first_seen -= chrono::Duration::seconds(1);
+        assert!(joins(&mut m, &early));
+        assert!(joins(
+            &mut m,
+            &alert("g", None, Severity::Info, Status::Firing)
+        ));
+        // A resolved alert on a service with only firing ones changes what "all" reads.
+        let resolved = alert("h", Some("web"), Severity::Major, Status::Resolved);
+        assert!(joins(&mut m, &resolved));
+        // Any change in place is a new shape, and shapes are never handed out twice.
+        let before = m.shape();
+        let mut now = resolved.clone();
+        now.status = Status::Firing;
+        m.change(&now, View::of(&resolved));
+        assert_ne!(m.shape(), before);
+        let other = Members::of([&now]);
+        assert!(!shapes.contains(&other.shape()) && other.shape() != m.shape());
     }
 }

@@ -102,7 +102,7 @@ impl Group {
 /// Keeps the summary of incident `incident` current after its member `a` changed in place
 /// from `was` (looked up only when what the summary counts changed).
 pub(super) fn member_changed(
-    groups: &mut TrackedHashMap<String, Group>,
+    groups: &mut TrackedHashMap<Arc<str>, Group>,
     incident: Option<&str>,
     a: &StoredAlert,
     was: View,
@@ -152,9 +152,11 @@ pub struct State {
     #[serde(serialize_with = "sorted_by_key")]
     pub alerts: TrackedHashMap<Arc<str>, Box<AlertState>>,
     /// Hashed too: looked up by id on every event of an incident and every build; only a
-    /// checkpoint walks it, in key order.
+    /// checkpoint walks it, in key order. Keyed by the group's own id ([`Group::id`], shared
+    /// with its alerts and the index of recent incidents): a lookup compares against memory it
+    /// has mostly just read, and the changes a checkpoint tracks hold no copies of ids.
     #[serde(serialize_with = "sorted")]
-    pub groups: TrackedHashMap<String, Group>,
+    pub groups: TrackedHashMap<Arc<str>, Group>,
     /// Open incidents per correlation domain: where a new alert looks for an incident to join,
     /// so that finding one costs the size of its domain, not of the whole state.
     #[serde(default)]
@@ -204,6 +206,9 @@ pub(super) fn in_key_order<'a, V>(
     keyed.into_iter().map(|(_, k, v)| (k, v))
 }
 
+/// An open incident in [`Recent`]: the time it is filed under, and its id.
+type Filed = (DateTime<Utc>, Arc<str>);
+
 /// How far an incident's place in [`Recent`] may lag behind its last event, so that a repeat
 /// (the dedup path) moves it at most once a minute of event time instead of on every event.
 const RECENT_SLACK: chrono::Duration = chrono::Duration::seconds(60);
@@ -215,11 +220,15 @@ const RECENT_SLACK: chrono::Duration = chrono::Duration::seconds(60);
 #[derive(Debug, Clone, Default)]
 pub(super) struct Recent {
     built: bool,
-    /// Looked up by domain, never walked: hashed.
-    by_domain: hashing::HashMap<String, BTreeSet<(DateTime<Utc>, String)>>,
-    /// The time each open incident is filed under: its last event time, up to `RECENT_SLACK`
-    /// before it.
-    filed: hashing::HashMap<String, (String, DateTime<Utc>)>,
+    /// Looked up by domain, never walked: hashed. The ids are the groups' own ([`Group::id`]):
+    /// a new alert reads each candidate's id from the memory that holds it for the group, not
+    /// from a copy of its own.
+    by_domain: hashing::HashMap<Arc<str>, BTreeSet<Filed>>,
+    /// The domain and time each open incident is filed under: its last event time, up to
+    /// `RECENT_SLACK` before it.
+    filed: hashing::HashMap<Arc<str>, (Arc<str>, DateTime<Utc>)>,
+    /// The least id, where a range of `by_domain` from a time starts (made once).
+    least: Arc<str>,
 }
 
 /// A cache says nothing about the state beyond what the rest of it says.
@@ -230,22 +239,30 @@ impl PartialEq for Recent {
 }
 
 impl Recent {
-    fn insert(&mut self, domain: &str, id: &str, last: DateTime<Utc>) {
+    fn insert(&mut self, domain: &str, id: &Arc<str>, last: DateTime<Utc>) {
         if !self.built {
             return;
         }
-        if let Some((d, at)) = self.filed.insert(id.to_owned(), (domain.to_owned(), last)) {
+        let domain = match self.by_domain.get_key_value(domain) {
+            Some((d, _)) => d.clone(),
+            None => {
+                let d: Arc<str> = Arc::from(domain);
+                self.by_domain.insert(d.clone(), BTreeSet::new());
+                d
+            }
+        };
+        if let Some((d, at)) = self.filed.insert(id.clone(), (domain.clone(), last)) {
             self.unfile(&d, id, at);
         }
         self.by_domain
-            .entry(domain.to_owned())
+            .entry(domain)
             .or_default()
-            .insert((last, id.to_owned()));
+            .insert((last, id.clone()));
     }
 
-    fn unfile(&mut self, domain: &str, id: &str, at: DateTime<Utc>) {
+    fn unfile(&mut self, domain: &str, id: &Arc<str>, at: DateTime<Utc>) {
         if let Some(set) = self.by_domain.get_mut(domain) {
-            set.remove(&(at, id.to_owned()));
+            set.remove(&(at, id.clone()));
             if set.is_empty() {
                 self.by_domain.remove(domain);
             }
@@ -257,18 +274,18 @@ impl Recent {
         if !self.built {
             return;
         }
-        let Some((domain, at)) = self.filed.get(id) else {
+        let Some((id, (domain, at))) = self.filed.get_key_value(id) else {
             return;
         };
         if last_event - *at > RECENT_SLACK {
-            let domain = domain.clone();
-            self.insert(&domain, id, last_event);
+            let (id, domain) = (id.clone(), domain.clone());
+            self.insert(&domain, &id, last_event);
         }
     }
 
     fn remove(&mut self, id: &str) {
-        if let Some((d, at)) = self.filed.remove(id) {
-            self.unfile(&d, id, at);
+        if let Some((id, (d, at))) = self.filed.remove_entry(id) {
+            self.unfile(&d, &id, at);
         }
     }
 }
@@ -307,17 +324,17 @@ impl State {
     }
 
     /// Files open incident `id` of `domain` (opened or reopened) where new alerts look for one.
-    pub(super) fn open_index(&mut self, domain: &str, id: &str, last_event: DateTime<Utc>) {
+    pub(super) fn open_index(&mut self, domain: &str, id: &Arc<str>, last_event: DateTime<Utc>) {
         self.open
             .entry(domain.to_owned())
             .or_default()
-            .insert(id.to_owned());
+            .insert(id.to_string());
         self.recent.insert(domain, id, last_event);
     }
 
     /// The open incidents of `domain` whose last event may be at or after `since` (and some
     /// a little older), in no particular order.
-    pub(super) fn recent_open(&mut self, domain: &str, since: DateTime<Utc>) -> Vec<String> {
+    pub(super) fn recent_open(&mut self, domain: &str, since: DateTime<Utc>) -> Vec<Arc<str>> {
         if !self.recent.built {
             self.recent = Recent {
                 built: true,
@@ -325,8 +342,8 @@ impl State {
             };
             for (d, ids) in &self.open {
                 for id in ids {
-                    if let Some(g) = self.groups.get(id) {
-                        self.recent.insert(d, id, g.last_event_at);
+                    if let Some(g) = self.groups.get(id.as_str()) {
+                        self.recent.insert(d, &g.id, g.last_event_at);
                     }
                 }
             }
@@ -338,7 +355,7 @@ impl State {
             .by_domain
             .get(domain)
             .into_iter()
-            .flat_map(|set| set.range((from, String::new())..))
+            .flat_map(|set| set.range((from, self.recent.least.clone())..))
             .map(|(_, id)| id.clone())
             .collect()
     }

@@ -49,7 +49,7 @@ impl Assessed {
         if self.slots.is_empty() {
             self.slots.resize(SLOTS, None);
         }
-        let k = (xxhash_rust::xxh3::xxh3_64(id.as_bytes()) % SLOTS as u64) as usize;
+        let k = slot_of(id);
         if let Some(s) = &self.slots[k]
             && s.id == *id
             && s.severity == severity
@@ -70,6 +70,82 @@ impl Assessed {
     }
 
     /// Forgets every assessment (the service model changed).
+    pub fn clear(&mut self) {
+        self.slots.clear();
+    }
+}
+
+/// The slot of incident `id` in a memo of [`SLOTS`] slots.
+fn slot_of(id: &str) -> usize {
+    (xxhash_rust::xxh3::xxh3_64(id.as_bytes()) % SLOTS as u64) as usize
+}
+
+/// What the last builds of a few incidents made of their summaries, by the summary's shape
+/// (`Members::shape`: a new one whenever what a build reads from it may have changed) and
+/// whether the build read all alerts or the firing ones: a build of the same shape reuses it
+/// instead of reading the summary, assessing the impact and finding the root cause again. In
+/// an outage most new alerts join a service the incident already counts, with a severity it
+/// already has, and leave its shape as it was. Direct-mapped like [`Assessed`], and cleared
+/// with it when the service model changes.
+#[derive(Debug)]
+pub(super) struct Shaped<T> {
+    /// Empty until first used, then [`SLOTS`] long.
+    slots: Vec<Option<Made<T>>>,
+    /// Builds answered from a slot, and made afresh.
+    pub hits: u64,
+    pub misses: u64,
+}
+
+/// What was made of an incident (its id), at a shape, reading all alerts or the firing ones.
+type Made<T> = (Arc<str>, u64, bool, Arc<T>);
+
+/// A copy shares what was made (`Arc`): `T` need not be `Clone`.
+impl<T> Clone for Shaped<T> {
+    fn clone(&self) -> Self {
+        Shaped {
+            slots: self.slots.clone(),
+            hits: self.hits,
+            misses: self.misses,
+        }
+    }
+}
+
+impl<T> Default for Shaped<T> {
+    fn default() -> Self {
+        Shaped {
+            slots: Vec::new(),
+            hits: 0,
+            misses: 0,
+        }
+    }
+}
+
+impl<T> Shaped<T> {
+    /// What was made of incident `id` at `shape` (`all`: read from all its alerts), if kept.
+    pub fn get(&mut self, id: &str, shape: u64, all: bool) -> Option<Arc<T>> {
+        let kept = self
+            .slots
+            .get(slot_of(id))
+            .and_then(Option::as_ref)
+            .filter(|(i, s, a, _)| **i == *id && *s == shape && *a == all)
+            .map(|(.., made)| made.clone());
+        match kept {
+            Some(_) => self.hits += 1,
+            None => self.misses += 1,
+        }
+        kept
+    }
+
+    /// Keeps `made` as what was made of incident `id` at `shape`, in place of whatever its
+    /// slot held.
+    pub fn put(&mut self, id: &Arc<str>, shape: u64, all: bool, made: Arc<T>) {
+        if self.slots.is_empty() {
+            self.slots.resize_with(SLOTS, || None);
+        }
+        self.slots[slot_of(id)] = Some((id.clone(), shape, all, made));
+    }
+
+    /// Forgets everything made (the service model changed).
     pub fn clear(&mut self) {
         self.slots.clear();
     }
@@ -102,5 +178,20 @@ mod tests {
         a.clear();
         a.assess(&topo, &id, &degraded, Severity::Minor);
         assert_eq!(a.misses, 5, "cleared");
+    }
+
+    #[test]
+    fn a_kept_build_needs_the_same_incident_shape_and_alerts_read() {
+        let mut m: Shaped<&str> = Shaped::default();
+        let id: Arc<str> = "INC-1".into();
+        assert_eq!(m.get(&id, 7, false), None, "nothing kept yet");
+        m.put(&id, 7, false, Arc::new("made"));
+        assert_eq!(m.get(&id, 7, false).as_deref(), Some(&"made"));
+        assert_eq!(m.get(&id, 8, false), None, "another shape");
+        assert_eq!(m.get(&id, 7, true), None, "read from all alerts");
+        assert_eq!(m.get("INC-2", 7, false), None, "another incident");
+        assert_eq!((m.hits, m.misses), (1, 4));
+        m.clear();
+        assert_eq!(m.get(&id, 7, false), None, "cleared");
     }
 }

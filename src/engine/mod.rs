@@ -126,8 +126,8 @@ pub struct Engine {
     problems_evicted: u64,
     /// Suppressed alerts forgotten to stay within [`MAX_SUPPRESSED`], likewise.
     suppressed_evicted: u64,
-    /// The last impact assessments of a few incidents (a memo, not state).
-    assessed: assessed::Assessed,
+    /// The last impact assessments and builds of a few incidents (memos, not state).
+    memo: publish::Memo,
 }
 
 impl Engine {
@@ -213,7 +213,7 @@ impl Engine {
             problem_cfg: ProblemConfig::default(),
             problems_evicted: 0,
             suppressed_evicted: 0,
-            assessed: assessed::Assessed::default(),
+            memo: publish::Memo::default(),
         }
     }
 
@@ -221,7 +221,7 @@ impl Engine {
     /// their alerts; their impact is assessed on the new model at their next version.
     pub fn set_topology(&mut self, topo: Arc<Topology>) {
         self.topo = topo;
-        self.assessed.clear();
+        self.memo.clear();
     }
 
     pub fn state(&self) -> &EngineState {
@@ -255,7 +255,7 @@ impl Engine {
             problem_cfg: ProblemConfig::default(),
             problems_evicted: 0,
             suppressed_evicted: 0,
-            assessed: assessed::Assessed::default(),
+            memo: publish::Memo::default(),
         }
         .with_runtime_silences()
     }
@@ -513,7 +513,7 @@ impl Engine {
                 break;
             }
             for (id, due) in touched {
-                if self.state.correlation.groups.contains_key(&id) {
+                if self.state.correlation.groups.contains_key(id.as_str()) {
                     self.publish_at(&id, due, due, outputs);
                 } else {
                     // Forgotten by its retention timer: forget what was published of it too.

@@ -14,7 +14,7 @@ mod read;
 
 use read::Read;
 
-use super::assessed::Assessed;
+use super::assessed::{Assessed, Shaped};
 use super::settle::{Built, Judged};
 use super::state::Account;
 use super::{Engine, EngineState, Published, aspects};
@@ -24,7 +24,8 @@ use crate::correlate::members::{Kept, Members};
 use crate::correlate::{self, Group, StoredAlert};
 use crate::impact;
 use crate::model::{
-    Aspect, Impact, Incident, IncidentStatus, Output, Priority, Rfc, ServiceContext,
+    Aspect, Impact, Incident, IncidentStatus, Output, Priority, Rfc, RootCause, ServiceContext,
+    Severity,
 };
 
 /// Most failing services whose owners and links an incident lists.
@@ -75,9 +76,9 @@ impl Engine {
         let Some(group) = self.state.correlation.groups.get(id) else {
             return;
         };
-        let mut assessed = std::mem::take(&mut self.assessed);
-        let (parts, members) = self.read(group, &mut assessed);
-        self.assessed = assessed;
+        let mut memo = std::mem::take(&mut self.memo);
+        let (parts, members) = self.read(group, &mut memo);
+        self.memo = memo;
         // Made from its alerts this time (after a restore, or after an alert left it): kept,
         // so its next builds read it instead.
         if let Some(m) = members
@@ -98,8 +99,12 @@ impl Engine {
         let judged = Judged::of_group(
             id,
             group,
-            parts.root.as_ref().map(|(s, guess)| (s.as_str(), *guess)),
-            parts.assessment.impact.revenue_at_risk_per_minute,
+            parts
+                .derived
+                .root
+                .as_ref()
+                .map(|(s, guess)| (s.as_str(), *guess)),
+            parts.derived.assessment.impact.revenue_at_risk_per_minute,
             time,
         );
         let (outage_seconds, cost) = self.account_of(&judged);
@@ -344,15 +349,29 @@ impl Engine {
     /// impact assessment and root cause.
     /// Also returns the summary of its alerts when the incident had none (or an outdated one)
     /// and can keep one (see `correlate::members`): made while reading them anyway.
-    fn read(&self, g: &Group, assessed: &mut Assessed) -> (Parts, Option<Members>) {
+    fn read(&self, g: &Group, memo: &mut Memo) -> (Parts, Option<Members>) {
         let stored = |f: &Arc<str>| self.state.correlation.alerts.get(f).map(|a| &a.alert);
         // Impact is that of the alerts still firing; once the incident resolved, that of them
         // all, so the resolved record still says what the incident hurt.
         let all = g.status != IncidentStatus::Open;
         let (read, members) = match g.summary() {
-            // Kept as its alerts join and change: the same however many alerts it has.
+            // Kept as its alerts join and change: the same however many alerts it has; what
+            // was made of the same shape of it is not made again.
             Some(m) => {
-                let read = Read::of_members(m, all, |f| stored(f));
+                if let Some(derived) = memo.shaped.get(&g.id, m.shape(), all) {
+                    debug_assert!(
+                        *derived == self.derive(g, Read::of_members(m, all, stored), memo),
+                        "what was kept of {} at its shape differs from what its summary gives",
+                        g.id
+                    );
+                    let parts = Parts {
+                        count: m.len(),
+                        chain: m.chain(),
+                        derived,
+                    };
+                    return (parts, None);
+                }
+                let read = Read::of_members(m, all, stored);
                 debug_assert_eq!(
                     read,
                     Read::of_alerts(&g.alerts.iter().filter_map(stored).collect::<Vec<_>>(), all),
@@ -370,19 +389,45 @@ impl Engine {
                 (Read::of_alerts(&alerts, all), members)
             }
         };
-        let assessment = assessed.assess(&self.topo, &g.id, &read.own, read.severity);
-        let root = if read.failing.is_empty() {
-            // None of its alerts is on a service the model knows: the guessed cause.
-            read.guess.as_ref().map(|r| (r.service.clone(), r.guess))
-        } else {
-            correlate::root_service(&self.topo, &read.failing).map(|s| (s, false))
-        };
+        let (count, chain) = (read.count, read.chain);
+        let derived = Arc::new(self.derive(g, read, memo));
+        // Kept by the shape of the summary read, or made now (the group keeps that one).
+        if let Some(shape) = g.summary().or(members.as_ref()).map(Members::shape) {
+            memo.shaped.put(&g.id, shape, all, derived.clone());
+        }
         let parts = Parts {
-            read,
-            assessment,
-            root,
+            count,
+            chain,
+            derived,
         };
         (parts, members)
+    }
+
+    /// Assesses the impact of what `read` found of group `g` and finds its root service.
+    fn derive(&self, g: &Group, read: Read, memo: &mut Memo) -> Derived {
+        let Read {
+            severity,
+            failing,
+            own,
+            steady,
+            guess,
+            ..
+        } = read;
+        let assessment = memo.assessed.assess(&self.topo, &g.id, &own, severity);
+        let root = if failing.is_empty() {
+            // None of its alerts is on a service the model knows: the guessed cause.
+            guess.as_ref().map(|r| (r.service.clone(), r.guess))
+        } else {
+            correlate::root_service(&self.topo, &failing).map(|s| (s, false))
+        };
+        Derived {
+            severity,
+            failing,
+            steady,
+            guess,
+            assessment,
+            root,
+        }
     }
 
     /// Makes the record of group `g` as of `time` from what [`read`](Self::read) found,
@@ -391,24 +436,24 @@ impl Engine {
     fn make(&self, g: &Group, parts: Parts, time: DateTime<Utc>) -> Built {
         let stored = |f: &Arc<str>| self.state.correlation.alerts.get(f).map(|a| &a.alert);
         let Parts {
-            read,
-            assessment,
-            root,
-        } = parts;
-        let Read {
             count,
+            chain,
+            derived,
+        } = parts;
+        let Derived {
             severity,
             failing,
             steady,
-            chain,
             guess,
-            ..
-        } = read;
+            assessment,
+            root,
+        } = &*derived;
+        let severity = *severity;
         let root_cause = if failing.is_empty() {
             // None of its alerts is on a service the model knows.
-            guess
+            guess.clone()
         } else {
-            correlate::root_cause(&self.topo, &failing)
+            correlate::root_cause(&self.topo, failing)
         };
         debug_assert_eq!(
             root_cause.as_ref().map(|r| (r.service.as_str(), r.guess)),
@@ -417,7 +462,9 @@ impl Engine {
         );
         // A flapping alert stays on its incident as firing until it calms down: whether a new
         // version is due is judged on the impact with it firing, so its flips are no news.
-        let steady = steady.map(|own| impact::assess(&self.topo, &own, severity));
+        let steady = steady
+            .as_ref()
+            .map(|own| impact::assess(&self.topo, own, severity));
         let first = g.alerts.iter().find_map(stored);
         let subject = root_cause
             .as_ref()
@@ -447,7 +494,7 @@ impl Engine {
             merged_into: g.merged_into.clone(),
             root_cause,
             related_changes: g.related_changes.clone(),
-            failing_services: failing.into_iter().map(|(s, _)| s.to_string()).collect(),
+            failing_services: failing.iter().map(|(s, _)| s.to_string()).collect(),
             // Filled in from `assessment` when the version is judged on them or published
             // (`Built::fill`); accounting reads only the revenue at risk.
             services: Vec::new(),
@@ -467,7 +514,7 @@ impl Engine {
         };
         Built {
             incident,
-            assessment,
+            assessment: assessment.clone(),
             steady,
             settling: g.resolving_since.is_some(),
             alerts_hash,
@@ -524,9 +571,42 @@ impl Engine {
 
 /// What a build reads of a group before it makes the record.
 struct Parts {
-    read: Read,
+    /// How many members it has, and their fingerprints hashed in order.
+    count: usize,
+    chain: u64,
+    derived: Arc<Derived>,
+}
+
+/// What a build makes of what it read of a group's members, besides how many they are and
+/// their hash: the same for the same shape of its summary (`Members::shape`), so kept by it
+/// (`assessed::Shaped`).
+#[derive(Debug, PartialEq)]
+pub(super) struct Derived {
+    severity: Severity,
+    /// Each member service and the earliest `first_seen` of its alerts, in name order.
+    failing: Vec<(Arc<str>, DateTime<Utc>)>,
+    /// The own health of its services with flapping alerts counted as firing, when that
+    /// differs (see [`Read`]).
+    steady: Option<BTreeMap<Arc<str>, f64>>,
+    /// The guessed cause, when no member is on a service the model knows.
+    guess: Option<RootCause>,
     assessment: Arc<impact::Assessment>,
     /// The root cause's service, and whether it is a guess (`correlate::root_service`): the
     /// record's root cause says why only when the record is made.
     root: Option<(String, bool)>,
+}
+
+/// The memos of builds (not state): impact assessments, and what was made of each shape.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Memo {
+    pub(super) assessed: Assessed,
+    pub(super) shaped: Shaped<Derived>,
+}
+
+impl Memo {
+    /// Forgets everything (the service model changed).
+    pub(super) fn clear(&mut self) {
+        self.assessed.clear();
+        self.shaped.clear();
+    }
 }

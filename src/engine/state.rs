@@ -173,7 +173,7 @@ pub struct EngineDelta {
     #[serde(default, skip_serializing_if = "Changes::is_empty")]
     pub alerts: Changes<Arc<str>, Box<correlate::AlertState>>,
     #[serde(default, skip_serializing_if = "Changes::is_empty")]
-    pub groups: Changes<String, correlate::Group>,
+    pub groups: Changes<Arc<str>, correlate::Group>,
     #[serde(default, skip_serializing_if = "Changes::is_empty")]
     pub open: Changes<String, BTreeSet<String>>,
     #[serde(default, skip_serializing_if = "Changes::is_empty")]
