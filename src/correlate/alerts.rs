@@ -45,7 +45,7 @@ pub fn observe(
     cfg: &CorrelationConfig,
     ev: &Event,
     fingerprint: &str,
-    res: &Resolution,
+    res: &Resolution<'_>,
 ) -> (Outcome, Vec<Arc<str>>) {
     if ev.category == Category::Change {
         return (Outcome::Change, record_change(state, topo, cfg, ev, res));
@@ -180,12 +180,17 @@ pub fn observe(
     }
 }
 
-fn new_alert(ev: &Event, key: &Arc<str>, res: &Resolution, names: &mut Interner) -> StoredAlert {
+fn new_alert(
+    ev: &Event,
+    key: &Arc<str>,
+    res: &Resolution<'_>,
+    names: &mut Interner,
+) -> StoredAlert {
     StoredAlert {
         fingerprint: key.clone(),
         name: names.get(&ev.name),
-        ci: res.ci.as_deref().map(|ci| names.get(ci)),
-        service: res.service.as_deref().map(|s| names.get(s)),
+        ci: res.ci.map(|ci| names.get(ci)),
+        service: res.service.map(|s| names.get(s)),
         source: names.get(&ev.source),
         severity: ev.severity,
         status: ev.status,

@@ -18,7 +18,7 @@ pub(super) fn record_change(
     topo: &Topology,
     cfg: &CorrelationConfig,
     ev: &Event,
-    res: &Resolution,
+    res: &Resolution<'_>,
 ) -> Vec<Arc<str>> {
     let fallback = res
         .service
@@ -30,16 +30,15 @@ pub(super) fn record_change(
             )
         })
         .flatten();
-    let Some(domain) = alert_domain(topo, res.service.as_deref(), res.ci.as_deref(), fallback)
-    else {
+    let Some(domain) = alert_domain(topo, res.service, res.ci, fallback) else {
         return Vec::new();
     };
     let change = Change {
         time: ev.time,
         id: ev.id.clone(),
         name: ev.name.clone(),
-        ci: res.ci.clone(),
-        service: res.service.clone(),
+        ci: res.ci.map(str::to_owned),
+        service: res.service.map(str::to_owned),
         source: ev.source.clone(),
     };
     let lookback = span(cfg.change_lookback);

@@ -47,11 +47,12 @@ pub struct Topology {
     ids: Ids,
 }
 
-/// Which CI and service an event is about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolution {
-    pub ci: Option<String>,
-    pub service: Option<String>,
+/// Which CI and service an event is about: names borrowed from the event or the model, so that
+/// resolving an event copies nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolution<'a> {
+    pub ci: Option<&'a str>,
+    pub service: Option<&'a str>,
 }
 
 impl Topology {
@@ -283,19 +284,19 @@ impl Topology {
 
     /// Which CI and service `ev` is about: its `ci` if that is a known CI; else the first CI whose
     /// match labels it carries; else its `service` label or its `ci` if either names a service.
-    pub fn resolve(&self, ev: &Event) -> Resolution {
+    pub fn resolve<'a>(&'a self, ev: &'a Event) -> Resolution<'a> {
         if let Some(ci) = &ev.ci
             && let Some(s) = self.ci_service.get(ci)
         {
             return Resolution {
-                ci: Some(ci.clone()),
-                service: Some(s.clone()),
+                ci: Some(ci),
+                service: Some(s),
             };
         }
         if let Some(ci) = self.matchers.find(&ev.labels) {
             return Resolution {
-                ci: Some(ci.to_owned()),
-                service: self.ci_service.get(ci).cloned(),
+                ci: Some(ci),
+                service: self.ci_service.get(ci).map(String::as_str),
             };
         }
         let by_label = ev
@@ -304,8 +305,8 @@ impl Topology {
             .filter(|s| self.ids.service(s).is_some());
         let by_ci = ev.ci.as_ref().filter(|s| self.ids.service(s).is_some());
         Resolution {
-            ci: ev.ci.clone(),
-            service: by_label.or(by_ci).cloned(),
+            ci: ev.ci.as_deref(),
+            service: by_label.or(by_ci).map(String::as_str),
         }
     }
 
@@ -467,15 +468,10 @@ impl Topology {
             return SECURITY_DOMAIN.to_owned();
         }
         let res = self.resolve(ev);
-        match res.service.as_deref().and_then(|s| self.svc(s)) {
+        match res.service.and_then(|s| self.svc(s)) {
             Some(s) => s.domain.clone(),
             None => fallback_domain(|k| ev.labels.get(k).map(String::as_str), fallback)
-                .unwrap_or_else(|| {
-                    format!(
-                        "ci:{}",
-                        res.ci.as_deref().unwrap_or(ev.fingerprint.as_str())
-                    )
-                }),
+                .unwrap_or_else(|| format!("ci:{}", res.ci.unwrap_or(ev.fingerprint.as_str()))),
         }
     }
 }
@@ -552,19 +548,12 @@ match = { instance = "10.0.0.5" }
     #[test]
     fn resolves_by_ci_id_labels_and_service_label() {
         let t = topo();
+        assert_eq!(t.resolve(&ev(Some("pg-1"), &[])).service, Some("db"));
+        let by_labels = ev(None, &[("instance", "10.0.0.5")]);
+        let r = t.resolve(&by_labels);
+        assert_eq!((r.ci, r.service), (Some("pg-1"), Some("db")));
         assert_eq!(
-            t.resolve(&ev(Some("pg-1"), &[])).service.as_deref(),
-            Some("db")
-        );
-        let r = t.resolve(&ev(None, &[("instance", "10.0.0.5")]));
-        assert_eq!(
-            (r.ci.as_deref(), r.service.as_deref()),
-            (Some("pg-1"), Some("db"))
-        );
-        assert_eq!(
-            t.resolve(&ev(None, &[("service", "web")]))
-                .service
-                .as_deref(),
+            t.resolve(&ev(None, &[("service", "web")])).service,
             Some("web")
         );
         assert_eq!(t.resolve(&ev(Some("nope"), &[])).service, None);
