@@ -26,9 +26,8 @@ use crate::change::ChangePolicy;
 use crate::change::lifecycle::{self, Step};
 use crate::config::{CorrelationConfig, ProblemConfig};
 use crate::correlate::{self, Outcome};
-use crate::model::tracked::TrackedMap;
 use crate::model::{
-    Ack, Category, ChangeDecision, Decision, Event, Output, ProblemAction, RunReport, Status,
+    Ack, Category, ChangeDecision, Decision, Event, Output, ProblemAction, RunReport,
 };
 use crate::suppress::{Silence, Suppression, Suppressor};
 use crate::topology::Topology;
@@ -44,6 +43,7 @@ mod settings;
 mod settle;
 mod state;
 mod summary;
+mod suppressed;
 
 pub use changes::RunState;
 pub use guard::{Panicked, Refusal};
@@ -336,14 +336,14 @@ impl Engine {
         let res = self.topo.resolve(ev);
         let fingerprint = correlate::fingerprint_for(&self.cfg, ev);
         // Free functions of the fields they need: `res` borrows the service model.
-        if let Some(suppression) = suppressed(
+        if let Some(suppression) = suppressed::check(
             self.suppressor.as_mut(),
             &self.state,
             ev,
             &fingerprint,
             res.service,
         ) {
-            self.suppressed_evicted += remember_suppressed(
+            self.suppressed_evicted += suppressed::remember(
                 &mut self.state.suppressed,
                 ev,
                 &fingerprint,
@@ -530,70 +530,6 @@ impl Engine {
     pub fn take_milestones(&mut self) -> Vec<Milestone> {
         std::mem::take(&mut self.milestones)
     }
-}
-
-/// Whether `ev` is suppressed. A resolve of an alert that is on an incident is never
-/// suppressed: the incident it opened before the silence must still resolve.
-fn suppressed(
-    suppressor: Option<&mut Suppressor>,
-    state: &EngineState,
-    ev: &Event,
-    fingerprint: &str,
-    service: Option<&str>,
-) -> Option<Suppression> {
-    let suppression = suppressor?.check(ev, service)?;
-    let on_incident = state
-        .correlation
-        .alerts
-        .get(fingerprint)
-        .is_some_and(|a| a.incident.is_some());
-    (ev.status == Status::Firing || !on_incident).then_some(suppression)
-}
-
-/// Remembers suppressed alert `fingerprint` in `list`; returns how many it forgot to stay
-/// within [`MAX_SUPPRESSED`].
-fn remember_suppressed(
-    list: &mut TrackedMap<String, SuppressedAlert>,
-    ev: &Event,
-    fingerprint: &str,
-    res: &crate::topology::Resolution<'_>,
-    s: &Suppression,
-) -> u64 {
-    let entry = list
-        .entry(fingerprint.to_string())
-        .or_insert_with(|| SuppressedAlert {
-            name: ev.name.clone(),
-            ci: res.ci.map(str::to_owned),
-            service: res.service.map(str::to_owned),
-            reason: s.reason,
-            by: s.by.clone(),
-            count: 0,
-            first_seen: ev.time,
-            last_seen: ev.time,
-        });
-    entry.count += 1;
-    entry.reason = s.reason;
-    entry.by.clone_from(&s.by);
-    entry.first_seen = entry.first_seen.min(ev.time);
-    entry.last_seen = entry.last_seen.max(ev.time);
-    if list.len() > MAX_SUPPRESSED {
-        // Down to 90% of the cap, least recently seen first: one sort per tenth of the cap,
-        // where looking for the oldest on every new one walked them all (a silenced storm
-        // of new alerts ran at a few thousand events/s).
-        let goal = MAX_SUPPRESSED - MAX_SUPPRESSED / 10;
-        let mut order: Vec<(DateTime<Utc>, &str)> = list
-            .iter()
-            .map(|(f, a)| (a.last_seen, f.as_str()))
-            .collect();
-        let over = order.len() - goal;
-        order.select_nth_unstable(over - 1);
-        let gone: Vec<String> = order[..over].iter().map(|o| o.1.to_owned()).collect();
-        for f in gone {
-            list.remove(&f);
-        }
-        return over as u64;
-    }
-    0
 }
 
 /// Test-only (feature `failpoints`): failpoint `engine-apply` set to `return(NAME)` makes

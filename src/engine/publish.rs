@@ -12,9 +12,9 @@ use chrono::{DateTime, Utc};
 
 mod read;
 
-use read::Read;
+pub(super) use read::Memo;
+use read::{Derived, Parts, Read};
 
-use super::assessed::{Assessed, Shaped};
 use super::settle::{Built, Judged};
 use super::state::Account;
 use super::{Engine, EngineState, Published, aspects};
@@ -24,8 +24,7 @@ use crate::correlate::members::{Kept, Members};
 use crate::correlate::{self, Group, StoredAlert};
 use crate::impact;
 use crate::model::{
-    Aspect, Impact, Incident, IncidentStatus, Output, Priority, Rfc, RootCause, ServiceContext,
-    Severity,
+    Aspect, Impact, Incident, IncidentStatus, Output, Priority, Rfc, ServiceContext,
 };
 
 /// Most failing services whose owners and links an incident lists.
@@ -566,47 +565,5 @@ impl Engine {
         context.truncate(MAX_CONTEXT);
         incident.alerts = alerts;
         incident.context = context;
-    }
-}
-
-/// What a build reads of a group before it makes the record.
-struct Parts {
-    /// How many members it has, and their fingerprints hashed in order.
-    count: usize,
-    chain: u64,
-    derived: Arc<Derived>,
-}
-
-/// What a build makes of what it read of a group's members, besides how many they are and
-/// their hash: the same for the same shape of its summary (`Members::shape`), so kept by it
-/// (`assessed::Shaped`).
-#[derive(Debug, PartialEq)]
-pub(super) struct Derived {
-    severity: Severity,
-    /// Each member service and the earliest `first_seen` of its alerts, in name order.
-    failing: Vec<(Arc<str>, DateTime<Utc>)>,
-    /// The own health of its services with flapping alerts counted as firing, when that
-    /// differs (see [`Read`]).
-    steady: Option<BTreeMap<Arc<str>, f64>>,
-    /// The guessed cause, when no member is on a service the model knows.
-    guess: Option<RootCause>,
-    assessment: Arc<impact::Assessment>,
-    /// The root cause's service, and whether it is a guess (`correlate::root_service`): the
-    /// record's root cause says why only when the record is made.
-    root: Option<(String, bool)>,
-}
-
-/// The memos of builds (not state): impact assessments, and what was made of each shape.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Memo {
-    pub(super) assessed: Assessed,
-    pub(super) shaped: Shaped<Derived>,
-}
-
-impl Memo {
-    /// Forgets everything (the service model changed).
-    pub(super) fn clear(&mut self) {
-        self.assessed.clear();
-        self.shaped.clear();
     }
 }

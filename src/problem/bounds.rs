@@ -2,6 +2,8 @@
 //! counted incidents older than `problem.window` dropped, and the caps on problems and counted
 //! signatures (oldest first); and the counts the gauges show.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{State, Summary};
@@ -119,5 +121,44 @@ impl State {
             s.cost += p.cost;
         }
         s
+    }
+}
+
+/// A cache of the counted signatures' keys in the order the cap evicts them (the newest
+/// occurrence's opening, then the key), so that counting a new signature at the cap costs a
+/// step in a B-tree instead of a walk over every signature counted. Kept as incidents are
+/// counted and signatures evicted; `None` until built and after a sweep, a problem action or a
+/// restore changed the candidates, rebuilt when next needed.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ByAge(pub(super) Option<BTreeSet<(Option<DateTime<Utc>>, String)>>);
+
+impl ByAge {
+    /// Signature `key`, whose newest occurrence was `was` (`None`: it was not counted), now has
+    /// `now` (`None`: it is no longer counted).
+    pub(super) fn moved(
+        &mut self,
+        key: &str,
+        was: Option<Option<DateTime<Utc>>>,
+        now: Option<Option<DateTime<Utc>>>,
+    ) {
+        let Some(order) = &mut self.0 else {
+            return;
+        };
+        if was == now {
+            return;
+        }
+        if let Some(at) = was {
+            order.remove(&(at, key.to_owned()));
+        }
+        if let Some(at) = now {
+            order.insert((at, key.to_owned()));
+        }
+    }
+}
+
+/// A cache says nothing about the state beyond what the rest of it says.
+impl PartialEq for ByAge {
+    fn eq(&self, _: &ByAge) -> bool {
+        true
     }
 }

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{ProblemConfig, SignatureMode};
 use crate::model::tracked::TrackedMap;
 use crate::model::{Incident, IncidentStatus, Priority, Problem, ProblemStatus};
+use bounds::ByAge;
 
 /// Most incidents a problem record lists (the newest); `incident_count` counts them all.
 pub const MAX_LISTED: usize = 100;
@@ -218,45 +219,6 @@ impl ByService {
 /// A cache says nothing about the state beyond what the rest of it says.
 impl PartialEq for ByService {
     fn eq(&self, _: &ByService) -> bool {
-        true
-    }
-}
-
-/// A cache of the counted signatures' keys in the order the cap evicts them (the newest
-/// occurrence's opening, then the key), so that counting a new signature at the cap costs a
-/// step in a B-tree instead of a walk over every signature counted. Kept as incidents are
-/// counted and signatures evicted; `None` until built and after a sweep, a problem action or a
-/// restore changed the candidates, rebuilt when next needed.
-#[derive(Debug, Clone, Default)]
-struct ByAge(Option<BTreeSet<(Option<DateTime<Utc>>, String)>>);
-
-impl ByAge {
-    /// Signature `key`, whose newest occurrence was `was` (`None`: it was not counted), now has
-    /// `now` (`None`: it is no longer counted).
-    fn moved(
-        &mut self,
-        key: &str,
-        was: Option<Option<DateTime<Utc>>>,
-        now: Option<Option<DateTime<Utc>>>,
-    ) {
-        let Some(order) = &mut self.0 else {
-            return;
-        };
-        if was == now {
-            return;
-        }
-        if let Some(at) = was {
-            order.remove(&(at, key.to_owned()));
-        }
-        if let Some(at) = now {
-            order.insert((at, key.to_owned()));
-        }
-    }
-}
-
-/// A cache says nothing about the state beyond what the rest of it says.
-impl PartialEq for ByAge {
-    fn eq(&self, _: &ByAge) -> bool {
         true
     }
 }

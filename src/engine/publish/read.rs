@@ -1,5 +1,6 @@
 //! What a build reads from an incident's member alerts: from the stored alerts themselves, or
-//! from the summary the incident keeps of them (`correlate::members`), to the same figures.
+//! from the summary the incident keeps of them (`correlate::members`), to the same figures;
+//! what it makes of that (`Derived`), and the memos that spare making it again (`Memo`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::correlate::members::{self, Members};
 use crate::correlate::{self, StoredAlert};
+use crate::engine::assessed::{Assessed, Shaped};
 use crate::impact;
 use crate::model::{AlertRef, RootCause, Severity, Status};
 
@@ -130,5 +132,47 @@ impl Read {
             steady,
             chain: m.chain(),
         }
+    }
+}
+
+/// What a build reads of a group before it makes the record.
+pub(super) struct Parts {
+    /// How many members it has, and their fingerprints hashed in order.
+    pub(super) count: usize,
+    pub(super) chain: u64,
+    pub(super) derived: Arc<Derived>,
+}
+
+/// What a build makes of what it read of a group's members, besides how many they are and
+/// their hash: the same for the same shape of its summary (`Members::shape`), so kept by it
+/// (`assessed::Shaped`).
+#[derive(Debug, PartialEq)]
+pub(super) struct Derived {
+    pub(super) severity: Severity,
+    /// Each member service and the earliest `first_seen` of its alerts, in name order.
+    pub(super) failing: Vec<(Arc<str>, DateTime<Utc>)>,
+    /// The own health of its services with flapping alerts counted as firing, when that
+    /// differs (see [`Read`]).
+    pub(super) steady: Option<BTreeMap<Arc<str>, f64>>,
+    /// The guessed cause, when no member is on a service the model knows.
+    pub(super) guess: Option<RootCause>,
+    pub(super) assessment: Arc<impact::Assessment>,
+    /// The root cause's service, and whether it is a guess (`correlate::root_service`): the
+    /// record's root cause says why only when the record is made.
+    pub(super) root: Option<(String, bool)>,
+}
+
+/// The memos of builds (not state): impact assessments, and what was made of each shape.
+#[derive(Debug, Clone, Default)]
+pub(in crate::engine) struct Memo {
+    pub(super) assessed: Assessed,
+    pub(super) shaped: Shaped<Derived>,
+}
+
+impl Memo {
+    /// Forgets everything (the service model changed).
+    pub(in crate::engine) fn clear(&mut self) {
+        self.assessed.clear();
+        self.shaped.clear();
     }
 }

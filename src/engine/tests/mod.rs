@@ -2,7 +2,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
 use crate::engine::Settings;
-use crate::model::{Incident, IncidentStatus, Priority};
+use crate::model::{Incident, IncidentStatus, Priority, Status};
 use crate::model::{Rfc, RfcCategory, Severity};
 use crate::suppress::SuppressReason;
 
