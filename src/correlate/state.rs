@@ -243,21 +243,19 @@ impl Recent {
         if !self.built {
             return;
         }
-        let domain = match self.by_domain.get_key_value(domain) {
-            Some((d, _)) => d.clone(),
-            None => {
-                let d: Arc<str> = Arc::from(domain);
-                self.by_domain.insert(d.clone(), BTreeSet::new());
-                d
-            }
-        };
-        if let Some((d, at)) = self.filed.insert(id.clone(), (domain.clone(), last)) {
+        if let Some((d, at)) = self.filed.remove(&**id) {
             self.unfile(&d, id, at);
         }
+        // One copy of the domain's name, shared by its entries here.
+        let domain = self
+            .by_domain
+            .get_key_value(domain)
+            .map_or_else(|| Arc::from(domain), |(d, _)| d.clone());
         self.by_domain
-            .entry(domain)
+            .entry(domain.clone())
             .or_default()
             .insert((last, id.clone()));
+        self.filed.insert(id.clone(), (domain, last));
     }
 
     fn unfile(&mut self, domain: &str, id: &Arc<str>, at: DateTime<Utc>) {

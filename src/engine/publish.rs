@@ -353,7 +353,7 @@ impl Engine {
         // Impact is that of the alerts still firing; once the incident resolved, that of them
         // all, so the resolved record still says what the incident hurt.
         let all = g.status != IncidentStatus::Open;
-        let (read, members) = match g.summary() {
+        let (read, members, shape) = match g.summary() {
             // Kept as its alerts join and change: the same however many alerts it has; what
             // was made of the same shape of it is not made again.
             Some(m) => {
@@ -377,7 +377,7 @@ impl Engine {
                     "the summary of {} differs from its alerts",
                     g.id
                 );
-                (read, None)
+                (read, None, Some(m.shape()))
             }
             _ => {
                 let alerts: Vec<&StoredAlert> = g.alerts.iter().filter_map(stored).collect();
@@ -385,13 +385,14 @@ impl Engine {
                 // one with alerts gone from the state.
                 let members = (g.merged_into.is_none() && alerts.len() == g.alerts.len())
                     .then(|| Members::of(alerts.iter().copied()));
-                (Read::of_alerts(&alerts, all), members)
+                // Made now: the group keeps it, so its next build may find this one.
+                let shape = members.as_ref().map(Members::shape);
+                (Read::of_alerts(&alerts, all), members, shape)
             }
         };
         let (count, chain) = (read.count, read.chain);
         let derived = Arc::new(self.derive(g, read, memo));
-        // Kept by the shape of the summary read, or made now (the group keeps that one).
-        if let Some(shape) = g.summary().or(members.as_ref()).map(Members::shape) {
+        if let Some(shape) = shape {
             memo.shaped.put(&g.id, shape, all, derived.clone());
         }
         let parts = Parts {

@@ -120,6 +120,13 @@ pub struct Occurrence {
 }
 
 impl Occurrence {
+    /// Whether it is of incident `id`, opened at `opened_at`. The opening time is compared
+    /// first: it is in the list itself, the id behind a pointer (an incident's opening never
+    /// changes, so the same incident has the same one).
+    fn is(&self, id: &str, opened_at: DateTime<Utc>) -> bool {
+        self.at == opened_at && *self.incident == *id
+    }
+
     fn of(i: &Incident) -> Occurrence {
         Occurrence {
             incident: Arc::from(i.id.as_str()),
@@ -291,13 +298,7 @@ impl Entry {
     }
 
     fn add(&mut self, o: Occurrence) {
-        // The opening time first: it is in the list itself, the id behind a pointer (an
-        // incident's opening never changes, so the same incident has the same one).
-        if self
-            .recent
-            .iter()
-            .any(|r| r.at == o.at && r.incident == o.incident)
-        {
+        if self.recent.iter().any(|r| r.is(&o.incident, o.at)) {
             return;
         }
         self.recent.push(o);
@@ -536,7 +537,7 @@ impl State {
                     .recent
                     .iter_mut()
                     .rev()
-                    .find(|o| o.at == incident.opened_at && *o.incident == *incident.id)
+                    .find(|o| o.is(&incident.id, incident.opened_at))
                     && update(o)
                 {
                     entry.dirty = true;
@@ -549,7 +550,7 @@ impl State {
                     .occurrences
                     .iter_mut()
                     .rev()
-                    .find(|o| o.at == incident.opened_at && *o.incident == *incident.id)
+                    .find(|o| o.is(&incident.id, incident.opened_at))
                 {
                     update(o);
                 }
