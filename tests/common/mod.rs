@@ -357,18 +357,34 @@ pub fn producer(brokers: &str) -> FutureProducer {
 }
 
 /// Produces each payload as one record, all with one key (so they keep their order, as one
-/// tool's events would), and waits for every acknowledgement.
+/// tool's events would), and waits for every acknowledgement. A record tansu refuses with its
+/// unknown error (what it answers for a moment after a restart, partition by partition, so a
+/// probe of another topic does not prove this one writable) is sent again, for at most 30 s:
+/// refused, it was not written, so sending it again neither loses nor doubles it.
 pub async fn produce_all(p: &FutureProducer, topic: &str, payloads: &[Vec<u8>]) {
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
     for payload in payloads {
-        p.send(
-            FutureRecord::<str, Vec<u8>>::to(topic)
-                .key("test-source")
-                .payload(payload),
-            Timeout::After(Duration::from_secs(30)),
-        )
-        .await
-        .map_err(|(e, _)| e)
-        .expect("test record acknowledged");
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            let sent = p
+                .send(
+                    FutureRecord::<str, Vec<u8>>::to(topic)
+                        .key("test-source")
+                        .payload(payload),
+                    Timeout::After(Duration::from_secs(30)),
+                )
+                .await
+                .map_err(|(e, _)| e);
+            match sent {
+                Ok(_) => break,
+                Err(KafkaError::MessageProduction(RDKafkaErrorCode::Unknown))
+                    if Instant::now() < end =>
+                {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("test record acknowledged: {e}"),
+            }
+        }
     }
 }
 
