@@ -189,8 +189,9 @@ fn new_alert(
     StoredAlert {
         fingerprint: key.clone(),
         name: names.get(&ev.name),
-        ci: res.ci.map(|ci| names.get(ci)),
-        service: res.service.map(|s| names.get(s)),
+        // The model's copies when it has them: no lookup of its own for either.
+        ci: res.ci.map(|ci| ci.shared(|n| names.get(n))),
+        service: res.service.map(|s| s.shared(|n| names.get(n))),
         source: names.get(&ev.source),
         severity: ev.severity,
         status: ev.status,

@@ -7,7 +7,7 @@ use super::state::{State, alert_domain};
 use super::stored::StoredAlert;
 use crate::config::CorrelationConfig;
 use crate::model::{Change, Event, RelatedChange, span};
-use crate::topology::{Resolution, Topology};
+use crate::topology::{Name, Resolution, Topology};
 
 /// Most changes remembered per correlation domain; older ones go first.
 pub const MAX_CHANGES_PER_DOMAIN: usize = 1000;
@@ -30,19 +30,24 @@ pub(super) fn record_change(
             )
         })
         .flatten();
-    let Some(domain) = alert_domain(topo, res.service, res.ci, fallback) else {
+    let Some(domain) = alert_domain(
+        topo,
+        res.service.map(Name::as_str),
+        res.ci.map(Name::as_str),
+        fallback,
+    ) else {
         return Vec::new();
     };
     let change = Change {
         time: ev.time,
         id: ev.id.clone(),
         name: ev.name.clone(),
-        ci: res.ci.map(str::to_owned),
-        service: res.service.map(str::to_owned),
+        ci: res.ci.map(|n| n.as_str().to_owned()),
+        service: res.service.map(|n| n.as_str().to_owned()),
         source: ev.source.clone(),
     };
     let lookback = span(cfg.change_lookback);
-    let list = state.changes.entry(domain.clone()).or_default();
+    let list = state.changes.entry(domain.to_string()).or_default();
     if list.contains(&change) {
         return Vec::new();
     }
@@ -57,7 +62,7 @@ pub(super) fn record_change(
     }
     let open: Vec<Arc<str>> = state
         .open
-        .get(&domain)
+        .get(&*domain)
         .into_iter()
         .flatten()
         .filter_map(|id| state.groups.get(id.as_str()).map(|g| g.id.clone()))

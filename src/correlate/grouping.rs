@@ -73,13 +73,12 @@ pub(super) fn attach(
     let since = time
         .checked_sub_signed(window)
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
-    let recent = match &domain {
-        Some(d) => state.recent_open(d, since),
-        None => Vec::new(),
-    };
+    state.index_recent();
     let alert = &state.alerts[fingerprint].alert;
-    let mut candidates: Vec<(DateTime<Utc>, Arc<str>)> = recent
-        .iter()
+    let mut candidates: Vec<(DateTime<Utc>, Arc<str>)> = domain
+        .as_deref()
+        .into_iter()
+        .flat_map(|d| state.recent_open(d, since))
         .filter_map(|id| state.groups.get(&**id))
         .filter(|g| time - g.last_event_at <= window && g.opened_at - time <= window)
         // An incident whose alerts all resolved is only waiting out its hold: new alerts do
@@ -124,7 +123,7 @@ pub(super) fn attach(
                     acknowledged: None,
                     alerts: Vec::new(),
                     event_count: 0,
-                    domain: domain.clone().unwrap_or_default(),
+                    domain: domain.as_deref().unwrap_or_default().to_owned(),
                     group_key: key,
                     related_changes: Vec::new(),
                     members: Kept(Some(Members::default())),

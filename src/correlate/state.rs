@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -330,9 +331,9 @@ impl State {
         self.recent.insert(domain, id, last_event);
     }
 
-    /// The open incidents of `domain` whose last event may be at or after `since` (and some
-    /// a little older), in no particular order.
-    pub(super) fn recent_open(&mut self, domain: &str, since: DateTime<Utc>) -> Vec<Arc<str>> {
+    /// Builds the index of recent open incidents if it is not (after a restore), for
+    /// [`State::recent_open`].
+    pub(super) fn index_recent(&mut self) {
         if !self.recent.built {
             self.recent = Recent {
                 built: true,
@@ -346,6 +347,16 @@ impl State {
                 }
             }
         }
+    }
+
+    /// The open incidents of `domain` whose last event may be at or after `since` (and some
+    /// a little older), in no particular order; read in place (no copy of the list or its
+    /// ids). Empty until [`State::index_recent`] built the index.
+    pub(super) fn recent_open<'s>(
+        &'s self,
+        domain: &str,
+        since: DateTime<Utc>,
+    ) -> impl Iterator<Item = &'s Arc<str>> + 's {
         let from = since
             .checked_sub_signed(RECENT_SLACK)
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
@@ -353,9 +364,8 @@ impl State {
             .by_domain
             .get(domain)
             .into_iter()
-            .flat_map(|set| set.range((from, self.recent.least.clone())..))
-            .map(|(_, id)| id.clone())
-            .collect()
+            .flat_map(move |set| set.range((from, self.recent.least.clone())..))
+            .map(|(_, id)| id)
     }
 
     /// Takes incident `id` out of the open index (it resolved, closed or was forgotten).
@@ -394,16 +404,17 @@ impl State {
 /// The domain an alert correlates in: its service's; when no service claims it, that of its
 /// fallback labels (`correlation.fallback_group_by`), else its CI's. `None` when it has none of
 /// these (it can only ever be alone).
-pub(super) fn alert_domain(
-    topo: &Topology,
+pub(super) fn alert_domain<'a>(
+    topo: &'a Topology,
     service: Option<&str>,
     ci: Option<&str>,
     fallback: Option<String>,
-) -> Option<String> {
+) -> Option<Cow<'a, str>> {
     match (service, ci) {
-        (Some(s), _) => topo.service_domain(s).map(str::to_string),
-        _ if fallback.is_some() => fallback,
-        (None, Some(ci)) => Some(format!("ci:{ci}")),
+        // Borrowed from the model: a new alert joining its service's domain copies nothing.
+        (Some(s), _) => topo.service_domain(s).map(Cow::Borrowed),
+        _ if fallback.is_some() => fallback.map(Cow::Owned),
+        (None, Some(ci)) => Some(Cow::Owned(format!("ci:{ci}"))),
         (None, None) => None,
     }
 }

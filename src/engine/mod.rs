@@ -30,7 +30,7 @@ use crate::model::{
     Ack, Category, ChangeDecision, Decision, Event, Output, ProblemAction, RunReport,
 };
 use crate::suppress::{Silence, Suppression, Suppressor};
-use crate::topology::Topology;
+use crate::topology::{Name, Topology};
 
 mod aspects;
 mod assessed;
@@ -341,7 +341,7 @@ impl Engine {
             &self.state,
             ev,
             &fingerprint,
-            res.service,
+            res.service.map(Name::as_str),
         ) {
             self.suppressed_evicted += suppressed::remember(
                 &mut self.state.suppressed,

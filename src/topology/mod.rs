@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
 
 pub mod backstage;
 mod dense;
@@ -42,7 +43,10 @@ pub struct Topology {
     /// is cheaper than a B-tree search by string on the engine's hot path.
     services: Vec<Service>,
 
-    ci_service: hashing::HashMap<String, String>,
+    /// Each CI's service. Both names are the model's shared copies (the service's is the one
+    /// of [`Ids`]): a new alert holds them instead of copies of its own. A CI and its service
+    /// are of one domain, so of one partition's engine: one thread counts references to them.
+    ci_service: hashing::HashMap<Arc<str>, Arc<str>>,
     matchers: matchers::Matchers,
     ids: Ids,
 }
@@ -51,9 +55,42 @@ pub struct Topology {
 /// resolving an event copies nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resolution<'a> {
-    pub ci: Option<&'a str>,
-    pub service: Option<&'a str>,
+    pub ci: Option<Name<'a>>,
+    pub service: Option<Name<'a>>,
 }
+
+/// A name an event resolved to: the model's shared copy when the model knows the name, else
+/// the event's own text. Equal when the text is.
+#[derive(Debug, Clone, Copy)]
+pub enum Name<'a> {
+    Model(&'a Arc<str>),
+    Event(&'a str),
+}
+
+impl<'a> Name<'a> {
+    pub fn as_str(self) -> &'a str {
+        match self {
+            Name::Model(n) => n,
+            Name::Event(n) => n,
+        }
+    }
+
+    /// A shared copy: the model's, or `share` of the event's text.
+    pub fn shared(self, share: impl FnOnce(&str) -> Arc<str>) -> Arc<str> {
+        match self {
+            Name::Model(n) => n.clone(),
+            Name::Event(n) => share(n),
+        }
+    }
+}
+
+impl PartialEq for Name<'_> {
+    fn eq(&self, other: &Name<'_>) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Name<'_> {}
 
 impl Topology {
     /// Reads and checks a topology file; errors name the file and line.
@@ -141,7 +178,7 @@ impl Topology {
                 }
             }
         }
-        let mut ci_service = hashing::HashMap::default();
+        let mut ci_service: hashing::HashMap<String, String> = hashing::HashMap::default();
         let mut matchers = Vec::new();
         for (i, ci) in f.cis.iter().enumerate() {
             if !f.services.contains_key(&ci.service) {
@@ -271,6 +308,13 @@ impl Topology {
             }
         }
         let ids = Ids::build(&services, &f.capabilities);
+        let ci_service = ci_service
+            .into_iter()
+            .map(|(ci, s)| {
+                let id = ids.service(&s).expect("checked above");
+                (Arc::from(ci), ids.shared_name(id).clone())
+            })
+            .collect();
         Ok(Topology {
             capabilities: f.capabilities,
             delivered_by,
@@ -286,27 +330,26 @@ impl Topology {
     /// match labels it carries; else its `service` label or its `ci` if either names a service.
     pub fn resolve<'a>(&'a self, ev: &'a Event) -> Resolution<'a> {
         if let Some(ci) = &ev.ci
-            && let Some(s) = self.ci_service.get(ci)
+            && let Some((ci, s)) = self.ci_service.get_key_value(ci.as_str())
         {
             return Resolution {
-                ci: Some(ci),
-                service: Some(s),
+                ci: Some(Name::Model(ci)),
+                service: Some(Name::Model(s)),
             };
         }
         if let Some(ci) = self.matchers.find(&ev.labels) {
+            let shared = self.ci_service.get_key_value(ci);
             return Resolution {
-                ci: Some(ci),
-                service: self.ci_service.get(ci).map(String::as_str),
+                ci: Some(shared.map_or(Name::Event(ci), |(c, _)| Name::Model(c))),
+                service: shared.map(|(_, s)| Name::Model(s)),
             };
         }
-        let by_label = ev
-            .labels
-            .get("service")
-            .filter(|s| self.ids.service(s).is_some());
-        let by_ci = ev.ci.as_ref().filter(|s| self.ids.service(s).is_some());
+        let ids = &self.ids;
+        let by_label = ev.labels.get("service").and_then(|s| ids.shared(s));
+        let by_ci = || ev.ci.as_ref().and_then(|s| ids.shared(s));
         Resolution {
-            ci: ev.ci.as_deref(),
-            service: by_label.or(by_ci).map(String::as_str),
+            ci: ev.ci.as_deref().map(Name::Event),
+            service: by_label.or_else(by_ci).map(Name::Model),
         }
     }
 
@@ -416,7 +459,7 @@ impl Topology {
     /// name.
     pub fn service_of<'a>(&'a self, name: &'a str) -> Option<&'a str> {
         match self.ci_service.get(name) {
-            Some(s) => Some(s.as_str()),
+            Some(s) => Some(s),
             None => self.ids.service(name).is_some().then_some(name),
         }
     }
@@ -431,8 +474,8 @@ impl Topology {
         let mut v: Vec<&str> = self
             .ci_service
             .iter()
-            .filter(|(_, s)| *s == service)
-            .map(|(c, _)| c.as_str())
+            .filter(|(_, s)| ***s == *service)
+            .map(|(c, _)| &**c)
             .collect();
         v.sort_unstable();
         v
@@ -468,10 +511,15 @@ impl Topology {
             return SECURITY_DOMAIN.to_owned();
         }
         let res = self.resolve(ev);
-        match res.service.and_then(|s| self.svc(s)) {
+        match res.service.and_then(|s| self.svc(s.as_str())) {
             Some(s) => s.domain.clone(),
             None => fallback_domain(|k| ev.labels.get(k).map(String::as_str), fallback)
-                .unwrap_or_else(|| format!("ci:{}", res.ci.unwrap_or(ev.fingerprint.as_str()))),
+                .unwrap_or_else(|| {
+                    format!(
+                        "ci:{}",
+                        res.ci.map_or(ev.fingerprint.as_str(), Name::as_str)
+                    )
+                }),
         }
     }
 }
@@ -548,15 +596,60 @@ match = { instance = "10.0.0.5" }
     #[test]
     fn resolves_by_ci_id_labels_and_service_label() {
         let t = topo();
-        assert_eq!(t.resolve(&ev(Some("pg-1"), &[])).service, Some("db"));
-        let by_labels = ev(None, &[("instance", "10.0.0.5")]);
-        let r = t.resolve(&by_labels);
-        assert_eq!((r.ci, r.service), (Some("pg-1"), Some("db")));
+        fn names(r: Resolution<'_>) -> (Option<String>, Option<String>) {
+            let text = |n: Option<Name<'_>>| n.map(|n| n.as_str().to_owned());
+            (text(r.ci), text(r.service))
+        }
+        let some = |s: &str| Some(s.to_owned());
         assert_eq!(
-            t.resolve(&ev(None, &[("service", "web")])).service,
-            Some("web")
+            names(t.resolve(&ev(Some("pg-1"), &[]))),
+            (some("pg-1"), some("db"))
         );
-        assert_eq!(t.resolve(&ev(Some("nope"), &[])).service, None);
+        let by_labels = ev(None, &[("instance", "10.0.0.5")]);
+        assert_eq!(names(t.resolve(&by_labels)), (some("pg-1"), some("db")));
+        assert_eq!(
+            names(t.resolve(&ev(None, &[("service", "web")]))),
+            (None, some("web"))
+        );
+        assert_eq!(
+            names(t.resolve(&ev(Some("nope"), &[]))),
+            (some("nope"), None)
+        );
+    }
+
+    #[test]
+    fn a_resolution_gives_the_models_own_copies_of_the_names_it_knows() {
+        let t = topo();
+        let db = t.ids().shared("db").unwrap();
+        let model = |n: Option<Name<'_>>| match n {
+            Some(Name::Model(a)) => Some(a.clone()),
+            _ => None,
+        };
+        for e in [ev(Some("pg-1"), &[]), ev(None, &[("instance", "10.0.0.5")])] {
+            let r = t.resolve(&e);
+            let (ci, service) = (model(r.ci).unwrap(), model(r.service).unwrap());
+            assert!(
+                Arc::ptr_eq(&service, db),
+                "the service's name is the model's"
+            );
+            let again = model(t.resolve(&ev(Some("pg-1"), &[])).ci).unwrap();
+            assert!(Arc::ptr_eq(&ci, &again), "one copy of the CI's name");
+        }
+        let web = ev(None, &[("service", "web")]);
+        let r = t.resolve(&web);
+        assert!(Arc::ptr_eq(
+            &model(r.service).unwrap(),
+            t.ids().shared("web").unwrap()
+        ));
+        // A name the model does not know is the event's.
+        let e = ev(Some("nope"), &[]);
+        assert!(matches!(t.resolve(&e).ci, Some(Name::Event("nope"))));
+        // Compared by text, whoever holds it.
+        let own: Arc<str> = Arc::from("db");
+        assert_eq!(Name::Model(db), Name::Model(&own));
+        assert_eq!(Name::Model(db), Name::Event("db"));
+        assert_eq!(Name::Event("db").shared(|_| own.clone()), own);
+        assert!(Arc::ptr_eq(&Name::Model(db).shared(|_| own.clone()), db));
     }
 
     #[test]

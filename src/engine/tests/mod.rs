@@ -163,6 +163,42 @@ fn a_failing_dependency_and_its_dependents_make_one_incident() {
 }
 
 #[test]
+fn a_new_alert_holds_the_models_copies_of_its_ci_and_service_names() {
+    let mut e = engine();
+    let known = ev(
+        "PostgresDown",
+        "pg-payments-1",
+        Severity::Critical,
+        Status::Firing,
+        0,
+    );
+    let unknown = ev(
+        "Disk",
+        "not-in-the-model",
+        Severity::Major,
+        Status::Firing,
+        1,
+    );
+    run(&mut e, &[known.clone(), unknown.clone()]);
+    let alerts = &e.state().correlation.alerts;
+    let a = &alerts[known.fingerprint.as_str()].alert;
+    let service = a.service.as_ref().unwrap();
+    assert_eq!(&**service, "payments-db");
+    assert!(Arc::ptr_eq(
+        service,
+        e.topo.ids().shared("payments-db").unwrap()
+    ));
+    let Some(Name::Model(ci)) = e.topo.resolve(&known).ci else {
+        panic!("pg-payments-1 is a CI of the model");
+    };
+    assert!(Arc::ptr_eq(a.ci.as_ref().unwrap(), ci));
+    // A CI the model does not know is still kept once, through the engine's own strings.
+    let b = &alerts[unknown.fingerprint.as_str()].alert;
+    assert_eq!(b.ci.as_deref(), Some("not-in-the-model"));
+    assert_eq!(b.service, None);
+}
+
+#[test]
 fn same_input_gives_identical_output() {
     let a: Vec<String> = run(&mut engine(), &outage())
         .iter()
