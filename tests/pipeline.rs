@@ -238,6 +238,24 @@ async fn outage_becomes_one_incident_with_rfc_and_bad_records_go_to_dlq() {
     );
     assert_eq!(metric(&text, "d2c_alerts_active"), Some(0.0));
     assert!(metric(&text, "d2c_event_to_incident_seconds_count").unwrap() >= 1.0);
+    // The build memos are counted with the gauges (every second): the incident's first build
+    // made its shape and assessment afresh.
+    let memo = |text: &str, memo: &str, result: &str| {
+        metric(
+            text,
+            &format!("d2c_engine_memo_lookups_total{{memo=\"{memo}\",result=\"{result}\"}}"),
+        )
+        .unwrap_or(0.0)
+    };
+    for _ in 0..50 {
+        if memo(&text, "build", "miss") >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        text = http_get(&d2c.http, "/metrics").1;
+    }
+    assert!(memo(&text, "build", "miss") >= 1.0, "{text}");
+    assert!(memo(&text, "assessment", "miss") >= 1.0, "{text}");
 
     // A clean shutdown on SIGTERM.
     let status = d2c.terminate(Duration::from_secs(30));

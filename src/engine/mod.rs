@@ -107,6 +107,26 @@ impl Applied {
     }
 }
 
+/// Lookups of the build memos, as (hits, misses): the impact assessments of incidents
+/// (`assessment`) and what was made of an incident summary's shape (`build`). A high share of
+/// misses in a storm means each new alert changes what its incident hurts, and builds cost
+/// their full price.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoCounts {
+    pub assessment: (u64, u64),
+    pub build: (u64, u64),
+}
+
+impl MemoCounts {
+    /// Adds another engine's counts.
+    pub fn add(&mut self, o: MemoCounts) {
+        self.assessment.0 += o.assessment.0;
+        self.assessment.1 += o.assessment.1;
+        self.build.0 += o.build.0;
+        self.build.1 += o.build.1;
+    }
+}
+
 /// The correlation engine for one stream of events (one input partition).
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -407,6 +427,11 @@ impl Engine {
     /// (metrics only).
     pub fn take_suppressed_evicted(&mut self) -> u64 {
         std::mem::take(&mut self.suppressed_evicted)
+    }
+
+    /// How often the build memos answered and missed since the last call (metrics only).
+    pub fn take_memo_counts(&mut self) -> MemoCounts {
+        self.memo.take_counts()
     }
 
     /// Advances the engine's time to `now` (never backwards) and runs the timers due: ends of

@@ -211,6 +211,26 @@ impl TelemetryEvent for StateEvicted<'_> {
     }
 }
 
+/// How the engines' build memos answered since the stage last looked.
+#[derive(Debug)]
+pub struct MemosCounted {
+    pub counts: crate::engine::MemoCounts,
+}
+
+impl TelemetryEvent for MemosCounted {
+    fn emit(self, m: &Metrics) {
+        let c = &self.counts;
+        for (memo, (hits, misses)) in [("assessment", c.assessment), ("build", c.build)] {
+            m.memo_lookups
+                .with_label_values(&[memo, "hit"])
+                .inc_by(hits);
+            m.memo_lookups
+                .with_label_values(&[memo, "miss"])
+                .inc_by(misses);
+        }
+    }
+}
+
 /// Suppressed alerts the engines forgot to stay within their cap since the stage last looked.
 #[derive(Debug)]
 pub struct SuppressedEvicted {

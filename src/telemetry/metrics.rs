@@ -45,6 +45,8 @@ pub struct Metrics {
     pub(super) produce_retries: IntCounterVec,
     pub(super) records_undecodable: IntCounter,
     pub(super) state_evictions: IntCounterVec,
+    /// Lookups of the correlation engine's build memos, by memo and result.
+    pub(super) memo_lookups: IntCounterVec,
     pub(super) state_restores: IntCounter,
     pub(super) checkpoints: IntCounter,
     pub(super) checkpoint_bytes: Histogram,
@@ -264,6 +266,12 @@ impl Metrics {
                 "d2c_state_evictions_total",
                 "State forgotten to stay within correlation.max_alerts / max_incidents (and problems within problem.max_problems or past problem.retention, pairs of services counted for learned links within their cap, suppressed alerts remembered within theirs), by kind (alert, incident, open_incident, problem, learned_pair, suppressed).",
                 &["kind"],
+            ),
+            memo_lookups: counter(
+                &r,
+                "d2c_engine_memo_lookups_total",
+                "Lookups of the correlation engine's memos of incident builds, by memo (assessment: an incident's business impact for the same own health of its services and severity; build: what was made of an incident summary of the same shape) and result (hit, miss). Many misses in a storm: each new alert changes what its incident hurts, and each build is made in full.",
+                &["memo", "result"],
             ),
             state_restores: plain_counter(
                 &r,

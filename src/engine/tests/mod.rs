@@ -199,6 +199,35 @@ fn a_new_alert_holds_the_models_copies_of_its_ci_and_service_names() {
 }
 
 #[test]
+fn the_build_memos_count_their_hits_and_misses_once() {
+    let mut e = engine();
+    let outage = outage();
+    // The first alert: a new incident, so a new shape and a new assessment.
+    run(&mut e, &outage[..1]);
+    let first = e.take_memo_counts();
+    assert!(first.build.1 >= 1 && first.assessment.1 >= 1, "{first:?}");
+    assert_eq!(e.take_memo_counts(), MemoCounts::default(), "taken once");
+    // Another alert on the same service, no worse: the incident's shape stays, the kept
+    // build answers.
+    let same = ev(
+        "PostgresSlowQueries",
+        "pg-payments-1",
+        Severity::Critical,
+        Status::Firing,
+        1,
+    );
+    run(&mut e, &[same]);
+    let joined = e.take_memo_counts();
+    assert_eq!((joined.build.0, joined.build.1), (1, 0), "{joined:?}");
+    run(&mut e, &outage[1..]);
+    let rest = e.take_memo_counts();
+    assert!(rest.build.0 + rest.build.1 > 0, "{rest:?}");
+    let mut sum = first;
+    sum.add(rest);
+    assert_eq!(sum.build.1, first.build.1 + rest.build.1);
+}
+
+#[test]
 fn same_input_gives_identical_output() {
     let a: Vec<String> = run(&mut engine(), &outage())
         .iter()

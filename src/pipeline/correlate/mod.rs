@@ -25,9 +25,9 @@ use crate::engine::{Engine, Input};
 use crate::model::Output;
 use crate::pipeline::View;
 use crate::telemetry::events::{
-    BatchProcessed, Counted, EventSuppressed, EventsCorrelated, InputGap, MilestonesReached,
-    OutputsPublished, ProblemsCounted, RecordUndecodable, SecurityEventReceived, StateEvicted,
-    StateRestored, SuppressedEvicted,
+    BatchProcessed, Counted, EventSuppressed, EventsCorrelated, InputGap, MemosCounted,
+    MilestonesReached, OutputsPublished, ProblemsCounted, RecordUndecodable, SecurityEventReceived,
+    StateEvicted, StateRestored, SuppressedEvicted,
 };
 use crate::telemetry::held::{BatchHeld, HeldSample};
 use crate::telemetry::shell::EventDeadLettered;
@@ -511,11 +511,14 @@ impl Correlate {
     fn set_gauges(&mut self, elapsed: Duration) {
         let (mut problems, mut evicted, mut suppressed) =
             (crate::problem::Summary::default(), 0, 0);
+        let mut counts = crate::engine::MemoCounts::default();
         for part in self.parts.values_mut() {
             problems.add(part.engine.problem_summary());
             evicted += part.engine.take_problems_evicted();
             suppressed += part.engine.take_suppressed_evicted();
+            counts.add(part.engine.take_memo_counts());
         }
+        self.metrics.emit(MemosCounted { counts });
         let summary = &problems;
         self.metrics.emit(ProblemsCounted { summary, evicted });
         self.metrics.emit(SuppressedEvicted {
