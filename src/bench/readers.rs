@@ -1,6 +1,7 @@
 //! The bench's bare readers: one broker hop, a bare consumer over the backlog, and the incident
 //! records' latencies.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use chrono::DateTime;
@@ -96,8 +97,12 @@ pub(super) fn bare_consume(
     Ok((n.saturating_sub(1)) as f64 / since.elapsed().as_secs_f64())
 }
 
-/// Latency in ms of every incident record produced after `since_ms` whose `updated_at` (the
-/// causing event's time) is after it too.
+/// Latency in ms of every event of the phase (its time at or after `since_ms`): the first
+/// incident record that lists its alert (each of the phase's events is a new alert) minus the
+/// event's time. Counted per event, not per record: where several events of one incident reach
+/// the engine in one batch they make one version, and timing only its newest event (its
+/// `updated_at`) would leave the others out and undercount the wait of the older ones. A
+/// record without its alerts listed counts once, by its `updated_at`.
 pub(super) fn incident_latencies(
     brokers: &str,
     topic: &str,
@@ -110,6 +115,7 @@ pub(super) fn incident_latencies(
         .set("enable.auto.commit", "false")
         .create()?;
     let mut out = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     let all: Vec<i32> = (0..partitions).collect();
     // A read cut short by the timeout still gives the samples read so far.
     crate::pipeline::kafka::read_to_end(&c, topic, &all, Duration::from_secs(120), |m| {
@@ -119,16 +125,79 @@ pub(super) fn incident_latencies(
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(m.payload().unwrap_or(&[])) else {
             return;
         };
-        let Some(t) = v["updated_at"]
-            .as_str()
-            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        else {
-            return;
-        };
-        let event_ms = t.timestamp_millis();
-        if event_ms >= since_ms {
-            out.push((produced - event_ms).max(0));
-        }
+        record_latencies(&v, produced, since_ms, &mut seen, &mut out);
     })?;
     Ok(out)
+}
+
+/// The latency samples of incident record `v`, produced at `produced` (ms), into `out`: one
+/// per alert it lists first (`seen` holds the fingerprints listed before) whose first event is
+/// at or after `since_ms`; one by its `updated_at` when it lists no alerts.
+fn record_latencies(
+    v: &serde_json::Value,
+    produced: i64,
+    since_ms: i64,
+    seen: &mut HashSet<String>,
+    out: &mut Vec<i64>,
+) {
+    let ms = |v: &serde_json::Value| {
+        v.as_str()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.timestamp_millis())
+    };
+    let alerts = v["alerts"].as_array().map_or(&[][..], Vec::as_slice);
+    if alerts.is_empty() {
+        if let Some(event_ms) = ms(&v["updated_at"])
+            && event_ms >= since_ms
+        {
+            out.push((produced - event_ms).max(0));
+        }
+        return;
+    }
+    for a in alerts {
+        let (Some(f), Some(event_ms)) = (a["fingerprint"].as_str(), ms(&a["first_seen"])) else {
+            continue;
+        };
+        if event_ms >= since_ms && seen.insert(f.to_owned()) {
+            out.push((produced - event_ms).max(0));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn each_event_is_timed_once_by_the_first_record_that_lists_its_alert() {
+        let (mut seen, mut out) = (HashSet::new(), Vec::new());
+        let t = |s: u32| format!("2026-12-04T10:00:{s:02}Z");
+        let at = |s: u32| {
+            DateTime::parse_from_rfc3339(&t(s))
+                .unwrap()
+                .timestamp_millis()
+        };
+        // Two events of one incident in one version: both timed, the older one longer.
+        let v1 = json!({"updated_at": t(2), "alerts": [
+            {"fingerprint": "a", "first_seen": t(1)},
+            {"fingerprint": "b", "first_seen": t(2)},
+        ]});
+        record_latencies(&v1, at(3), at(0), &mut seen, &mut out);
+        assert_eq!(out, [2000, 1000]);
+        // The next version lists them again and one more: only the new one counts.
+        let v2 = json!({"updated_at": t(4), "alerts": [
+            {"fingerprint": "a", "first_seen": t(1)},
+            {"fingerprint": "b", "first_seen": t(2)},
+            {"fingerprint": "c", "first_seen": t(4)},
+        ]});
+        record_latencies(&v2, at(5), at(0), &mut seen, &mut out);
+        assert_eq!(out, [2000, 1000, 1000]);
+        // Events before the phase are not timed; a record without alerts counts once.
+        let old = json!({"alerts": [{"fingerprint": "d", "first_seen": t(0)}]});
+        record_latencies(&old, at(6), at(1), &mut seen, &mut out);
+        let bare = json!({"updated_at": t(5), "alerts": []});
+        record_latencies(&bare, at(7), at(1), &mut seen, &mut out);
+        assert_eq!(out, [2000, 1000, 1000, 2000]);
+    }
 }
