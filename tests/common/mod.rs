@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
@@ -356,34 +357,50 @@ pub fn producer(brokers: &str) -> FutureProducer {
         .unwrap()
 }
 
+/// Sends one record to `topic` (each attempt waiting up to `per_send` for the broker's
+/// acknowledgement) until the broker acknowledges it; an error `again` accepts is waited out
+/// (200 ms, then the record is sent again) until `within` has passed. Returns the error that
+/// ended it otherwise.
+async fn send_until(
+    p: &FutureProducer,
+    (topic, key, payload): (&str, &str, &[u8]),
+    per_send: Duration,
+    within: Duration,
+    again: impl Fn(&KafkaError) -> bool,
+) -> Result<(), KafkaError> {
+    let end = Instant::now() + within;
+    loop {
+        let sent = p
+            .send(
+                FutureRecord::<str, [u8]>::to(topic)
+                    .key(key)
+                    .payload(payload),
+                Timeout::After(per_send),
+            )
+            .await;
+        match sent {
+            Ok(_) => return Ok(()),
+            Err((e, _)) if again(&e) && Instant::now() < end => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}
+
 /// Produces each payload as one record, all with one key (so they keep their order, as one
 /// tool's events would), and waits for every acknowledgement. A record tansu refuses with its
 /// unknown error (what it answers for a moment after a restart, partition by partition, so a
 /// probe of another topic does not prove this one writable) is sent again, for at most 30 s:
 /// refused, it was not written, so sending it again neither loses nor doubles it.
 pub async fn produce_all(p: &FutureProducer, topic: &str, payloads: &[Vec<u8>]) {
-    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    let refused =
+        |e: &KafkaError| matches!(e, KafkaError::MessageProduction(RDKafkaErrorCode::Unknown));
     for payload in payloads {
-        let end = Instant::now() + Duration::from_secs(30);
-        loop {
-            let sent = p
-                .send(
-                    FutureRecord::<str, Vec<u8>>::to(topic)
-                        .key("test-source")
-                        .payload(payload),
-                    Timeout::After(Duration::from_secs(30)),
-                )
-                .await
-                .map_err(|(e, _)| e);
-            match sent {
-                Ok(_) => break,
-                Err(KafkaError::MessageProduction(RDKafkaErrorCode::Unknown))
-                    if Instant::now() < end =>
-                {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) => panic!("test record acknowledged: {e}"),
-            }
+        let record = (topic, "test-source", payload.as_slice());
+        let thirty = Duration::from_secs(30);
+        if let Err(e) = send_until(p, record, thirty, thirty, refused).await {
+            panic!("test record acknowledged: {e}");
         }
     }
 }
@@ -394,26 +411,9 @@ pub async fn produce_all(p: &FutureProducer, topic: &str, payloads: &[Vec<u8>]) 
 /// `within`.
 pub async fn wait_writable(brokers: &str, topic: &str, within: Duration) {
     let p = producer(brokers);
-    let end = Instant::now() + within;
-    loop {
-        let sent = p
-            .send(
-                FutureRecord::<str, str>::to(topic)
-                    .key("test-probe")
-                    .payload("probe"),
-                Timeout::After(Duration::from_secs(5)),
-            )
-            .await;
-        match sent {
-            Ok(_) => return,
-            Err((e, _)) => {
-                assert!(
-                    Instant::now() < end,
-                    "{topic} not writable within {within:?}: {e}"
-                );
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
+    let probe = (topic, "test-probe", &b"probe"[..]);
+    if let Err(e) = send_until(&p, probe, Duration::from_secs(5), within, |_| true).await {
+        panic!("{topic} not writable within {within:?}: {e}");
     }
 }
 
