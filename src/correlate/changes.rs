@@ -42,8 +42,8 @@ pub(super) fn record_change(
         time: ev.time,
         id: ev.id.clone(),
         name: ev.name.clone(),
-        ci: res.ci.map(|n| n.as_str().to_owned()),
-        service: res.service.map(|n| n.as_str().to_owned()),
+        ci: res.ci.map(String::from),
+        service: res.service.map(String::from),
         source: ev.source.clone(),
     };
     let lookback = span(cfg.change_lookback);

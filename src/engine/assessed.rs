@@ -17,6 +17,8 @@ use crate::impact::{self, Assessment};
 use crate::model::Severity;
 use crate::topology::Topology;
 
+use super::Lookups;
+
 /// Incidents whose last assessment is kept (those whose ids map to different slots).
 pub const SLOTS: usize = 64;
 
@@ -33,8 +35,7 @@ pub(super) struct Assessed {
     /// Empty until first used, then [`SLOTS`] long.
     slots: Vec<Option<Slot>>,
     /// Assessments answered from a slot, and made afresh.
-    pub hits: u64,
-    pub misses: u64,
+    pub lookups: Lookups,
 }
 
 impl Assessed {
@@ -55,10 +56,10 @@ impl Assessed {
             && s.severity == severity
             && s.own == *own
         {
-            self.hits += 1;
+            self.lookups.count(true);
             return s.assessment.clone();
         }
-        self.misses += 1;
+        self.lookups.count(false);
         let assessment = Arc::new(impact::assess(topo, own, severity));
         self.slots[k] = Some(Slot {
             id: id.clone(),
@@ -92,8 +93,7 @@ pub(super) struct Shaped<T> {
     /// Empty until first used, then [`SLOTS`] long.
     slots: Vec<Option<Made<T>>>,
     /// Builds answered from a slot, and made afresh.
-    pub hits: u64,
-    pub misses: u64,
+    pub lookups: Lookups,
 }
 
 /// What was made of an incident (its id), at a shape, reading all alerts or the firing ones.
@@ -104,8 +104,7 @@ impl<T> Clone for Shaped<T> {
     fn clone(&self) -> Self {
         Shaped {
             slots: self.slots.clone(),
-            hits: self.hits,
-            misses: self.misses,
+            lookups: self.lookups,
         }
     }
 }
@@ -114,8 +113,7 @@ impl<T> Default for Shaped<T> {
     fn default() -> Self {
         Shaped {
             slots: Vec::new(),
-            hits: 0,
-            misses: 0,
+            lookups: Lookups::default(),
         }
     }
 }
@@ -129,10 +127,7 @@ impl<T> Shaped<T> {
             .and_then(Option::as_ref)
             .filter(|(i, s, a, _)| **i == *id && *s == shape && *a == all)
             .map(|(.., made)| made.clone());
-        match kept {
-            Some(_) => self.hits += 1,
-            None => self.misses += 1,
-        }
+        self.lookups.count(kept.is_some());
         kept
     }
 
@@ -165,7 +160,7 @@ mod tests {
         let own = BTreeMap::from([(Arc::<str>::from("payments-db"), 0.0)]);
         let first = a.assess(&topo, &id, &own, Severity::Critical);
         assert_eq!(a.assess(&topo, &id, &own, Severity::Critical), first);
-        assert_eq!((a.hits, a.misses), (1, 1));
+        assert_eq!((a.lookups.hits, a.lookups.misses), (1, 1));
         // Another severity, another own health, another incident: assessed afresh.
         let minor = a.assess(&topo, &id, &own, Severity::Minor);
         assert_eq!(*minor, impact::assess(&topo, &own, Severity::Minor));
@@ -174,10 +169,10 @@ mod tests {
         assert_eq!(*other, impact::assess(&topo, &degraded, Severity::Minor));
         assert_ne!(other.impact, first.impact);
         a.assess(&topo, &"INC-2".into(), &degraded, Severity::Minor);
-        assert_eq!((a.hits, a.misses), (1, 4));
+        assert_eq!((a.lookups.hits, a.lookups.misses), (1, 4));
         a.clear();
         a.assess(&topo, &id, &degraded, Severity::Minor);
-        assert_eq!(a.misses, 5, "cleared");
+        assert_eq!(a.lookups.misses, 5, "cleared");
     }
 
     #[test]
@@ -190,7 +185,7 @@ mod tests {
         assert_eq!(m.get(&id, 8, false), None, "another shape");
         assert_eq!(m.get(&id, 7, true), None, "read from all alerts");
         assert_eq!(m.get("INC-2", 7, false), None, "another incident");
-        assert_eq!((m.hits, m.misses), (1, 4));
+        assert_eq!((m.lookups.hits, m.lookups.misses), (1, 4));
         m.clear();
         assert_eq!(m.get(&id, 7, false), None, "cleared");
     }

@@ -107,23 +107,43 @@ impl Applied {
     }
 }
 
-/// Lookups of the build memos, as (hits, misses): the impact assessments of incidents
-/// (`assessment`) and what was made of an incident summary's shape (`build`). A high share of
-/// misses in a storm means each new alert changes what its incident hurts, and builds cost
-/// their full price.
+/// Lookups of a memo: answered from what it kept (`hits`), and made afresh (`misses`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lookups {
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl Lookups {
+    /// Counts a lookup.
+    pub fn count(&mut self, hit: bool) {
+        if hit {
+            self.hits += 1;
+        } else {
+            self.misses += 1;
+        }
+    }
+
+    pub fn add(&mut self, o: Lookups) {
+        self.hits += o.hits;
+        self.misses += o.misses;
+    }
+}
+
+/// Lookups of the build memos: the impact assessments of incidents (`assessment`) and what was
+/// made of an incident summary's shape (`build`). A high share of misses in a storm means each
+/// new alert changes what its incident hurts, and builds cost their full price.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MemoCounts {
-    pub assessment: (u64, u64),
-    pub build: (u64, u64),
+    pub assessment: Lookups,
+    pub build: Lookups,
 }
 
 impl MemoCounts {
     /// Adds another engine's counts.
     pub fn add(&mut self, o: MemoCounts) {
-        self.assessment.0 += o.assessment.0;
-        self.assessment.1 += o.assessment.1;
-        self.build.0 += o.build.0;
-        self.build.1 += o.build.1;
+        self.assessment.add(o.assessment);
+        self.build.add(o.build);
     }
 }
 

@@ -43,8 +43,8 @@ pub(super) fn remember(
         .entry(fingerprint.to_string())
         .or_insert_with(|| SuppressedAlert {
             name: ev.name.clone(),
-            ci: res.ci.map(|n| n.as_str().to_owned()),
-            service: res.service.map(|n| n.as_str().to_owned()),
+            ci: res.ci.map(String::from),
+            service: res.service.map(String::from),
             reason: s.reason,
             by: s.by.clone(),
             count: 0,

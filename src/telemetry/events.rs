@@ -220,13 +220,13 @@ pub struct MemosCounted {
 impl TelemetryEvent for MemosCounted {
     fn emit(self, m: &Metrics) {
         let c = &self.counts;
-        for (memo, (hits, misses)) in [("assessment", c.assessment), ("build", c.build)] {
+        for (memo, l) in [("assessment", c.assessment), ("build", c.build)] {
             m.memo_lookups
                 .with_label_values(&[memo, "hit"])
-                .inc_by(hits);
+                .inc_by(l.hits);
             m.memo_lookups
                 .with_label_values(&[memo, "miss"])
-                .inc_by(misses);
+                .inc_by(l.misses);
         }
     }
 }

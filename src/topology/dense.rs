@@ -130,11 +130,6 @@ impl Ids {
         self.by_name.get_key_value(name).map(|(n, _)| n)
     }
 
-    /// The shared name of service `s`.
-    pub fn shared_name(&self, s: ServiceId) -> &Arc<str> {
-        &self.names[s as usize]
-    }
-
     /// See [`Topology::dependency_rank`](super::Topology::dependency_rank).
     pub fn rank(&self, s: ServiceId) -> usize {
         self.rank[s as usize]

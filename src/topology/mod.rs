@@ -84,6 +84,13 @@ impl<'a> Name<'a> {
     }
 }
 
+/// A copy of the text.
+impl From<Name<'_>> for String {
+    fn from(n: Name<'_>) -> String {
+        n.as_str().to_owned()
+    }
+}
+
 impl PartialEq for Name<'_> {
     fn eq(&self, other: &Name<'_>) -> bool {
         self.as_str() == other.as_str()
@@ -311,8 +318,10 @@ impl Topology {
         let ci_service = ci_service
             .into_iter()
             .map(|(ci, s)| {
-                let id = ids.service(&s).expect("checked above");
-                (Arc::from(ci), ids.shared_name(id).clone())
+                (
+                    Arc::from(ci),
+                    ids.shared(&s).expect("checked above").clone(),
+                )
             })
             .collect();
         Ok(Topology {
@@ -597,7 +606,7 @@ match = { instance = "10.0.0.5" }
     fn resolves_by_ci_id_labels_and_service_label() {
         let t = topo();
         fn names(r: Resolution<'_>) -> (Option<String>, Option<String>) {
-            let text = |n: Option<Name<'_>>| n.map(|n| n.as_str().to_owned());
+            let text = |n: Option<Name<'_>>| n.map(String::from);
             (text(r.ci), text(r.service))
         }
         let some = |s: &str| Some(s.to_owned());

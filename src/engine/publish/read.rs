@@ -178,10 +178,9 @@ impl Memo {
 
     /// Hits and misses since the last call.
     pub(in crate::engine) fn take_counts(&mut self) -> crate::engine::MemoCounts {
-        let (a, s) = (&mut self.assessed, &mut self.shaped);
         crate::engine::MemoCounts {
-            assessment: (std::mem::take(&mut a.hits), std::mem::take(&mut a.misses)),
-            build: (std::mem::take(&mut s.hits), std::mem::take(&mut s.misses)),
+            assessment: std::mem::take(&mut self.assessed.lookups),
+            build: std::mem::take(&mut self.shaped.lookups),
         }
     }
 }

@@ -205,7 +205,10 @@ fn the_build_memos_count_their_hits_and_misses_once() {
     // The first alert: a new incident, so a new shape and a new assessment.
     run(&mut e, &outage[..1]);
     let first = e.take_memo_counts();
-    assert!(first.build.1 >= 1 && first.assessment.1 >= 1, "{first:?}");
+    assert!(
+        first.build.misses >= 1 && first.assessment.misses >= 1,
+        "{first:?}"
+    );
     assert_eq!(e.take_memo_counts(), MemoCounts::default(), "taken once");
     // Another alert on the same service, no worse: the incident's shape stays, the kept
     // build answers.
@@ -218,13 +221,17 @@ fn the_build_memos_count_their_hits_and_misses_once() {
     );
     run(&mut e, &[same]);
     let joined = e.take_memo_counts();
-    assert_eq!((joined.build.0, joined.build.1), (1, 0), "{joined:?}");
+    assert_eq!(
+        (joined.build.hits, joined.build.misses),
+        (1, 0),
+        "{joined:?}"
+    );
     run(&mut e, &outage[1..]);
     let rest = e.take_memo_counts();
-    assert!(rest.build.0 + rest.build.1 > 0, "{rest:?}");
+    assert!(rest.build.hits + rest.build.misses > 0, "{rest:?}");
     let mut sum = first;
     sum.add(rest);
-    assert_eq!(sum.build.1, first.build.1 + rest.build.1);
+    assert_eq!(sum.build.misses, first.build.misses + rest.build.misses);
 }
 
 #[test]
